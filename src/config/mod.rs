@@ -1,0 +1,479 @@
+//! Configuration: jetpack.conf in Jetpack's format (`key = value`, `#`
+//! comments, `${key}` expansion, later keys win), `-o key=value` overrides,
+//! and the typed view of it that the rest of jetpack reads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "/usr/local/etc/jetpack.conf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}:{line}: {why}")]
+    Syntax {
+        origin: String,
+        line: usize,
+        why: String,
+    },
+    #[error("{origin}: {key} = {value:?}: {why}")]
+    Value {
+        origin: String,
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("unknown configuration key {0:?}")]
+    UnknownKey(String),
+}
+
+/// Where a value came from, so that an error can name the file and line.
+#[derive(Debug, Clone)]
+enum Origin {
+    Default,
+    File(PathBuf, usize),
+    Override,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p, line) => write!(f, "{}:{}", p.display(), line),
+            Origin::Override => f.write_str("-o"),
+        }
+    }
+}
+
+/// Every key jetpack knows, with its default and what it means; the sample
+/// file and `jetpack config` are made from this table.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("root.zfs", "zroot/jetpack", "root dataset (zfs and zfs-cli drivers)"),
+    ("root.zfs.mountpoint", "/var/jetpack", "where the root dataset (or the dir driver's tree) is mounted"),
+    ("datasets.driver", "auto", "zfs | zfs-cli | dir | auto (zfs when the pool of root.zfs exists, else dir)"),
+    ("jail.driver", "auto", "jail (FreeBSD) | linux | auto (by platform)"),
+    ("jail.interface", DEFAULT_INTERFACE, "interface that carries pod addresses: lo1 on FreeBSD, a bridge on Linux"),
+    ("jail.ip4.range", "172.23.0.0/24", "pod address range; the first address is the host's (the MDS listens there)"),
+    ("jail.namePrefix", "jetpack-", "prefix of jail names; the pod's uuid follows"),
+    ("jail.securelevel", "2", "securelevel of FreeBSD jails"),
+    ("jail.devfs.ruleset", "4", "devfs ruleset of FreeBSD jails"),
+    ("jail.stop.timeout", "10", "seconds between SIGTERM and SIGKILL when a pod is stopped"),
+    ("mds.port", "1104", "metadata service port"),
+    ("mds.user", "_jetpack", "user the metadata service runs as"),
+    ("mds.signing-key", "", "hex key (>= 32 bytes) the MDS signs pod data with"),
+    ("mds.token-key", "", "hex key (>= 32 bytes) pod tokens are derived with"),
+    ("data.dir", "${root.zfs.mountpoint}", "state database and blobs"),
+];
+
+#[cfg(target_os = "freebsd")]
+const DEFAULT_INTERFACE: &str = "lo1";
+#[cfg(not(target_os = "freebsd"))]
+const DEFAULT_INTERFACE: &str = "jetpack0";
+
+/// Keys under this prefix are extra jail(2) parameters, passed as they are.
+pub const JAIL_PARAM_PREFIX: &str = "jail.param.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetsDriver {
+    Zfs,
+    ZfsCli,
+    Dir,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JailsDriver {
+    Jail,
+    Linux,
+}
+
+/// An IPv4 network in CIDR form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Ipv4Net {
+    pub fn parse(s: &str) -> Result<Ipv4Net, String> {
+        let (a, p) = s.split_once('/').ok_or("expected ADDRESS/PREFIX")?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("{p:?} is not a prefix length"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err("prefix length must be 8..=30".into());
+        }
+        let net = Ipv4Net { addr, prefix };
+        if net.network() != addr {
+            return Err(format!("host bits set; the network is {}/{prefix}", net.network()));
+        }
+        Ok(net)
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX << (32 - self.prefix)
+    }
+
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// The host's own address in the range: the first usable one.
+    pub fn host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network()) + 1)
+    }
+
+    /// Addresses pods may get: all usable ones after the host's.
+    pub fn pod_addresses(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let first = u32::from(self.network()) + 2;
+        let last = u32::from(self.network()) | !self.mask(); // broadcast
+        (first..last).map(Ipv4Addr::from)
+    }
+}
+
+impl TryFrom<String> for Ipv4Net {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Ipv4Net::parse(&s)
+    }
+}
+
+impl From<Ipv4Net> for String {
+    fn from(n: Ipv4Net) -> String {
+        n.to_string()
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Every effective key with its expanded value, for `jetpack config`.
+    values: BTreeMap<String, (String, Origin)>,
+    pub root_zfs: String,
+    pub root_mountpoint: PathBuf,
+    pub datasets_driver: DatasetsDriver,
+    pub jails_driver: JailsDriver,
+    pub jail_interface: String,
+    pub ip4_range: Ipv4Net,
+    pub jail_name_prefix: String,
+    pub jail_securelevel: i32,
+    pub jail_devfs_ruleset: u32,
+    pub jail_stop_timeout: u64,
+    pub jail_params: Vec<(String, String)>,
+    pub mds_port: u16,
+    pub mds_user: String,
+    pub mds_signing_key: String,
+    pub mds_token_key: String,
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// Loads `path` (when given, it must exist; the default path may be
+    /// absent) and applies `overrides` (`key=value`) on top.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut raw: Vec<(String, String, Origin)> = KEYS
+            .iter()
+            .map(|(k, v, _)| (k.to_string(), v.to_string(), Origin::Default))
+            .collect();
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None if Path::new(DEFAULT_PATH).exists() => Some(PathBuf::from(DEFAULT_PATH)),
+            None => None,
+        };
+        if let Some(file) = file {
+            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            raw.extend(parse_lines(&text, &file)?);
+        }
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Syntax {
+                origin: "-o".into(),
+                line: 0,
+                why: format!("{o:?}: expected key=value"),
+            })?;
+            raw.push((k.trim().to_string(), v.trim().to_string(), Origin::Override));
+        }
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Vec<(String, String, Origin)>) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<String, (String, Origin)> = BTreeMap::new();
+        for (key, value, origin) in raw {
+            if !is_known_key(&key) {
+                return Err(match origin {
+                    Origin::File(p, line) => ConfigError::Syntax {
+                        origin: p.display().to_string(),
+                        line,
+                        why: format!("unknown key {key:?}"),
+                    },
+                    _ => ConfigError::UnknownKey(key),
+                });
+            }
+            values.insert(key, (value, origin));
+        }
+        // Expansion sees the final value of every key, so later keys win
+        // even when an earlier value refers to them.
+        let snapshot = values.clone();
+        for (key, (value, origin)) in values.iter_mut() {
+            *value = expand(value, &snapshot, 0).map_err(|why| ConfigError::Value {
+                origin: origin.to_string(),
+                key: key.clone(),
+                value: value.clone(),
+                why,
+            })?;
+        }
+        Self::typed(values)
+    }
+
+    fn typed(values: BTreeMap<String, (String, Origin)>) -> Result<Config, ConfigError> {
+        let get = |k: &str| -> (&str, &Origin) {
+            let (v, o) = &values[k];
+            (v.as_str(), o)
+        };
+        let bad = |k: &str, why: String| {
+            let (v, o) = get(k);
+            ConfigError::Value {
+                origin: o.to_string(),
+                key: k.to_string(),
+                value: v.to_string(),
+                why,
+            }
+        };
+        let number = |k: &str| -> Result<u64, ConfigError> {
+            get(k).0.parse::<u64>().map_err(|_| bad(k, "expected a whole number".into()))
+        };
+        let datasets_driver = match get("datasets.driver").0 {
+            "zfs" => DatasetsDriver::Zfs,
+            "zfs-cli" => DatasetsDriver::ZfsCli,
+            "dir" => DatasetsDriver::Dir,
+            "auto" | "" => DatasetsDriver::Auto,
+            _ => return Err(bad("datasets.driver", "expected zfs, zfs-cli, dir or auto".into())),
+        };
+        let jails_driver = match get("jail.driver").0 {
+            "jail" => JailsDriver::Jail,
+            "linux" => JailsDriver::Linux,
+            "auto" | "" if cfg!(target_os = "freebsd") => JailsDriver::Jail,
+            "auto" | "" => JailsDriver::Linux,
+            _ => return Err(bad("jail.driver", "expected jail, linux or auto".into())),
+        };
+        let ip4_range = Ipv4Net::parse(get("jail.ip4.range").0).map_err(|w| bad("jail.ip4.range", w))?;
+        let interface = get("jail.interface").0.to_string();
+        if interface.is_empty()
+            || interface.len() > 15
+            || !interface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(bad("jail.interface", "expected an interface name (1-15 letters, digits)".into()));
+        }
+        let prefix = get("jail.namePrefix").0.to_string();
+        if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':')) {
+            return Err(bad("jail.namePrefix", "only letters, digits, '-', '_' and ':'".into()));
+        }
+        let root_zfs = get("root.zfs").0.to_string();
+        if root_zfs.is_empty()
+            || root_zfs.split('/').any(|p| {
+                p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    || p == "." || p == ".."
+            })
+        {
+            return Err(bad("root.zfs", "expected a dataset name such as zroot/jetpack".into()));
+        }
+        let absolute = |k: &str| -> Result<PathBuf, ConfigError> {
+            let p = PathBuf::from(get(k).0);
+            if p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir) {
+                Ok(p)
+            } else {
+                Err(bad(k, "expected an absolute path without '..'".into()))
+            }
+        };
+        let mds_port = number("mds.port")?;
+        if mds_port == 0 || mds_port > 65535 {
+            return Err(bad("mds.port", "expected a port 1..=65535".into()));
+        }
+        let jail_params = values
+            .iter()
+            .filter_map(|(k, (v, _))| k.strip_prefix(JAIL_PARAM_PREFIX).map(|p| (p.to_string(), v.clone())))
+            .collect();
+        Ok(Config {
+            root_zfs,
+            root_mountpoint: absolute("root.zfs.mountpoint")?,
+            datasets_driver,
+            jails_driver,
+            jail_interface: interface,
+            ip4_range,
+            jail_name_prefix: prefix,
+            jail_securelevel: get("jail.securelevel")
+                .0
+                .parse()
+                .map_err(|_| bad("jail.securelevel", "expected -1..=3".into()))
+                .and_then(|n: i32| if (-1..=3).contains(&n) { Ok(n) } else { Err(bad("jail.securelevel", "expected -1..=3".into())) })?,
+            jail_devfs_ruleset: number("jail.devfs.ruleset")? as u32,
+            jail_stop_timeout: number("jail.stop.timeout")?,
+            jail_params,
+            mds_port: mds_port as u16,
+            mds_user: get("mds.user").0.to_string(),
+            mds_signing_key: get("mds.signing-key").0.to_string(),
+            mds_token_key: get("mds.token-key").0.to_string(),
+            data_dir: absolute("data.dir")?,
+            values,
+        })
+    }
+
+    /// The effective value of `key`, as `jetpack config KEY` prints it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(|(v, _)| v.as_str())
+    }
+
+    /// Every effective key and value, sorted.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+    }
+}
+
+fn is_known_key(key: &str) -> bool {
+    KEYS.iter().any(|(k, _, _)| *k == key)
+        || key
+            .strip_prefix(JAIL_PARAM_PREFIX)
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_')))
+}
+
+fn parse_lines(text: &str, file: &Path) -> Result<Vec<(String, String, Origin)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (k, v) = trimmed.split_once('=').ok_or_else(|| ConfigError::Syntax {
+            origin: file.display().to_string(),
+            line: line_no,
+            why: format!("expected key = value, found {trimmed:?}"),
+        })?;
+        let key = k.trim();
+        if key.is_empty() {
+            return Err(ConfigError::Syntax {
+                origin: file.display().to_string(),
+                line: line_no,
+                why: "empty key".into(),
+            });
+        }
+        out.push((key.to_string(), v.trim().to_string(), Origin::File(file.to_path_buf(), line_no)));
+    }
+    Ok(out)
+}
+
+fn expand(value: &str, values: &BTreeMap<String, (String, Origin)>, depth: usize) -> Result<String, String> {
+    if depth > 16 {
+        return Err("${...} references nest too deep (a cycle?)".into());
+    }
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("unterminated ${")?;
+        let name = &after[..end];
+        let (v, _) = values.get(name).ok_or_else(|| format!("${{{name}}} refers to an unknown key"))?;
+        out.push_str(&expand(v, values, depth + 1)?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The text of jetpack.conf.sample: every key, commented out at its default.
+pub fn sample() -> String {
+    let mut s = String::from(
+        "# jetpack.conf: key = value; '#' starts a comment; ${key} expands to another\n\
+         # key's value; when a key is given twice the later one wins. Every key is\n\
+         # shown here at its default. Extra FreeBSD jail parameters: jail.param.NAME = VALUE\n\
+         # (for example jail.param.allow.raw_sockets = 1).\n",
+    );
+    for (k, v, help) in KEYS {
+        s.push_str(&format!("\n# {help}\n# {k} = {v}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jetpack.conf");
+        std::fs::write(&path, text).unwrap();
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::load(Some(&path), &o)
+    }
+
+    #[test]
+    fn defaults_expand_and_later_keys_win() {
+        let c = load_text(
+            "# comment\nroot.zfs.mountpoint = /srv/a\nroot.zfs.mountpoint = /srv/jp\n\ndata.dir = ${root.zfs.mountpoint}/state\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.root_mountpoint, PathBuf::from("/srv/jp"));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/jp/state"));
+        assert_eq!(c.get("data.dir"), Some("/srv/jp/state"));
+        assert_eq!(c.mds_port, 1104);
+    }
+
+    #[test]
+    fn overrides_apply_last() {
+        let c = load_text("datasets.driver = zfs-cli\n", &["datasets.driver=dir", "jail.param.allow.raw_sockets=1"]).unwrap();
+        assert_eq!(c.datasets_driver, DatasetsDriver::Dir);
+        assert_eq!(c.jail_params, vec![("allow.raw_sockets".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = load_text("root.zfs = a/b\nbogus.key = 1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("jetpack.conf:2") && e.contains("bogus.key"), "{e}");
+        let e = load_text("just words\n", &[]).unwrap_err().to_string();
+        assert!(e.contains(":1:"), "{e}");
+        let e = load_text("\n\nmds.port = 99999\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("jetpack.conf:3") && e.contains("mds.port"), "{e}");
+        let e = load_text("jail.ip4.range = 10.0.0.1/24\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("host bits"), "{e}");
+        let e = load_text("data.dir = ${nope}\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown key"), "{e}");
+        let e = load_text("data.dir = relative/path\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("absolute"), "{e}");
+        assert!(load_text("", &["nokey"]).is_err());
+        assert!(Config::load(Some(Path::new("/nonexistent/jetpack.conf")), &[]).is_err());
+    }
+
+    #[test]
+    fn address_range() {
+        let n = Ipv4Net::parse("10.5.0.0/29").unwrap();
+        assert_eq!(n.host(), Ipv4Addr::new(10, 5, 0, 1));
+        let pods: Vec<_> = n.pod_addresses().collect();
+        assert_eq!(pods.first(), Some(&Ipv4Addr::new(10, 5, 0, 2)));
+        assert_eq!(pods.last(), Some(&Ipv4Addr::new(10, 5, 0, 6)));
+        assert_eq!(pods.len(), 5);
+    }
+
+    #[test]
+    fn sample_lists_every_key() {
+        let s = sample();
+        for (k, _, _) in KEYS {
+            assert!(s.contains(&format!("# {k} = ")), "{k} missing");
+        }
+    }
+}

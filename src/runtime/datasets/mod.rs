@@ -1,0 +1,149 @@
+//! Datasets: the file systems bases and pods live on, behind one small trait
+//! with a driver per mechanism (containerd's snapshotter model).
+//!
+//! Vocabulary, by example. `create("bases/<id>")` gives a writable dataset
+//! mounted at `<root mountpoint>/bases/<id>`; an import unpacks a root file
+//! system into it and `seal`s it, which snapshots it as `@sealed` and makes
+//! it read-only: now it is a base. `clone_sealed("bases/<id>",
+//! "pods/<uuid>")` makes a pod's root from that snapshot in O(1) on ZFS (a
+//! copy on the dir driver). `destroy` removes a dataset with its snapshots;
+//! it fails with `InUse` while clones of it exist. `send`/`receive` move a
+//! sealed dataset as a byte stream (a ZFS stream, or a tar on the dir driver).
+//!
+//! Names are opaque ids (`DatasetName`): human names live in the store.
+
+mod dir;
+#[cfg(all(target_os = "freebsd", feature = "zfs"))]
+mod zfs_core;
+mod zfs_cli;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+pub use dir::DirDatasets;
+#[cfg(all(target_os = "freebsd", feature = "zfs"))]
+pub use zfs_core::ZfsDatasets;
+pub use zfs_cli::ZfsCliDatasets;
+
+use crate::config::{Config, DatasetsDriver};
+use crate::names::DatasetName;
+use crate::runtime::tool::ToolError;
+
+/// The snapshot that makes a dataset a base.
+pub const SEALED: &str = "sealed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("dataset {0} does not exist")]
+    NotFound(String),
+    #[error("dataset {0} already exists")]
+    Exists(String),
+    #[error("dataset {0} is in use (it has clones or mounts); remove those first")]
+    InUse(String),
+    #[error("dataset {0} is not sealed")]
+    NotSealed(String),
+    #[error("no space left for dataset {0}")]
+    NoSpace(String),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("unexpected output from {tool}: {line:?}")]
+    Parse { tool: &'static str, line: String },
+    #[error("datasets driver {0} is not available on this host: {1}")]
+    Unavailable(&'static str, String),
+}
+
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DatasetError {
+    let what = what.into();
+    move |source| {
+        if source.raw_os_error() == Some(libc::ENOSPC) {
+            DatasetError::NoSpace(what)
+        } else {
+            DatasetError::Io { what, source }
+        }
+    }
+}
+
+/// What `list` reports of one dataset.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub used: u64,
+    pub referenced: u64,
+    pub mountpoint: PathBuf,
+    pub sealed: bool,
+}
+
+pub trait Datasets: Send + Sync {
+    /// The driver's name as jetpack.conf spells it.
+    fn driver(&self) -> &'static str;
+
+    /// Creates the root and its `bases` and `pods` children; idempotent.
+    fn init(&self) -> Result<(), DatasetError>;
+
+    /// Where `name` is (or would be) mounted.
+    fn path(&self, name: &DatasetName) -> PathBuf;
+
+    fn exists(&self, name: &DatasetName) -> Result<bool, DatasetError>;
+
+    /// A new, empty, writable dataset; returns its mountpoint.
+    fn create(&self, name: &DatasetName) -> Result<PathBuf, DatasetError>;
+
+    /// Snapshots `name@sealed` and makes `name` read-only.
+    fn seal(&self, name: &DatasetName) -> Result<(), DatasetError>;
+
+    /// A writable clone of `origin@sealed`; returns its mountpoint.
+    fn clone_sealed(&self, origin: &DatasetName, name: &DatasetName) -> Result<PathBuf, DatasetError>;
+
+    /// Removes `name` and its snapshots. Retries briefly while the dataset
+    /// is busy (zfs-fuse right after a clone); `InUse` while it has clones.
+    fn destroy(&self, name: &DatasetName) -> Result<(), DatasetError>;
+
+    /// Every dataset below the root (not the root itself).
+    fn list(&self) -> Result<Vec<DatasetInfo>, DatasetError>;
+
+    /// Bytes used by `name` and its snapshots.
+    fn usage(&self, name: &DatasetName) -> Result<u64, DatasetError>;
+
+    /// Writes `name@sealed` as a stream.
+    fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError>;
+
+    /// Creates `name` from a stream made by `send` of the same driver and
+    /// seals it; on failure nothing is left.
+    fn receive(&self, name: &DatasetName, input: &mut dyn Read) -> Result<PathBuf, DatasetError>;
+}
+
+/// Picks the driver jetpack.conf asks for; `auto` takes ZFS when the pool of
+/// `root.zfs` exists and the zfs command answers, else plain directories.
+pub fn open(config: &Config) -> Result<Box<dyn Datasets>, DatasetError> {
+    let zfs_cli = || ZfsCliDatasets::new(&config.root_zfs, &config.root_mountpoint);
+    match config.datasets_driver {
+        DatasetsDriver::Dir => Ok(Box::new(DirDatasets::new(&config.root_mountpoint))),
+        DatasetsDriver::ZfsCli => Ok(Box::new(zfs_cli())),
+        DatasetsDriver::Zfs => zfs_core(config),
+        DatasetsDriver::Auto => {
+            if zfs_cli().pool_available() {
+                zfs_core(config).or_else(|_| Ok(Box::new(zfs_cli())))
+            } else {
+                Ok(Box::new(DirDatasets::new(&config.root_mountpoint)))
+            }
+        }
+    }
+}
+
+#[cfg(all(target_os = "freebsd", feature = "zfs"))]
+fn zfs_core(config: &Config) -> Result<Box<dyn Datasets>, DatasetError> {
+    Ok(Box::new(ZfsDatasets::new(&config.root_zfs, &config.root_mountpoint)?))
+}
+
+#[cfg(not(all(target_os = "freebsd", feature = "zfs")))]
+fn zfs_core(_config: &Config) -> Result<Box<dyn Datasets>, DatasetError> {
+    Err(DatasetError::Unavailable(
+        "zfs",
+        "libzfs_core support is built only on FreeBSD with the `zfs` feature; use zfs-cli".into(),
+    ))
+}

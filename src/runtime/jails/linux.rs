@@ -1,0 +1,542 @@
+//! The `linux` jails driver: a cell is a holder process that is PID 1 of a
+//! new pid namespace and owns new mount, UTS, IPC and network namespaces;
+//! its root is pivoted into the pod's clone, with /proc and a minimal /dev.
+//! A veth pair joins the cell to the host bridge `jail.interface`, which
+//! holds the first address of the pod range, so the host tells pods apart by
+//! source address.
+//!
+//! The holder is the jetpack executable itself (`jetpack __cell-init SPEC`):
+//! a fresh single-threaded process may fork, unshare and mount freely, which
+//! a multi-threaded server must not do between fork and exec. Processes
+//! enter the cell with setns(2), like nsenter.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{chdir, fork, pivot_root, sethostname, ForkResult, Pid};
+
+use super::{sys_err, veth_name, Cell, CellSpec, JailError, Jails, Process, POLL};
+use crate::runtime::tool;
+
+/// The hidden subcommand that runs the holder.
+pub const CELL_INIT: &str = "__cell-init";
+
+pub struct LinuxJails {
+    helper: PathBuf,
+}
+
+impl LinuxJails {
+    pub fn new(helper: PathBuf) -> LinuxJails {
+        // Holders outlive the process that starts them; as a subreaper this
+        // process inherits the ones it started and can reap them when it
+        // destroys them, instead of leaving zombies to an init that may not
+        // reap (as in some sandboxes).
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+        LinuxJails { helper }
+    }
+}
+
+/// A holder found by pid and start time (the pair survives pid reuse).
+struct Holder {
+    name: String,
+    pid: i32,
+    start: u64,
+}
+
+impl Holder {
+    fn parse(cell: &Cell) -> Result<Holder, JailError> {
+        let mut it = cell.0.split(' ');
+        match (it.next(), it.next().map(str::parse), it.next().map(str::parse), it.next()) {
+            (Some(name), Some(Ok(pid)), Some(Ok(start)), None) => Ok(Holder {
+                name: name.to_string(),
+                pid,
+                start,
+            }),
+            _ => Err(JailError::BadHandle(cell.0.clone())),
+        }
+    }
+
+    fn cell(&self) -> Cell {
+        Cell(format!("{} {} {}", self.name, self.pid, self.start))
+    }
+
+    fn alive(&self) -> bool {
+        matches!(proc_stat(self.pid), Some((state, start)) if start == self.start && state != 'Z' && state != 'X')
+    }
+
+    fn ns(&self, kind: &str) -> Result<File, JailError> {
+        let p = format!("/proc/{}/ns/{kind}", self.pid);
+        File::open(&p).map_err(sys_err(format!("opening {p}")))
+    }
+}
+
+/// State letter and start time (clock ticks after boot) of a process.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Capabilities a pod's processes keep (Docker's default set); every other
+/// one leaves the bounding set before exec, so root in a pod cannot mount,
+/// load modules or reach the host's devices.
+const KEPT_CAPS: &[i32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+
+fn ip_batch(commands: &str, netns: Option<&File>) -> Result<(), JailError> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    if let Some(ns) = netns {
+        let fd = ns.as_raw_fd();
+        // SAFETY: setns is async-signal-safe; the fd stays open until spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                setns(std::os::fd::BorrowedFd::borrow_raw(fd), CloneFlags::CLONE_NEWNET)?;
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|source| tool::ToolError::Spawn { program: "ip".into(), source })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(commands.as_bytes()).map_err(sys_err("writing to ip -batch"))?;
+    }
+    let out = child.wait_with_output().map_err(sys_err("waiting for ip"))?;
+    if !out.status.success() {
+        return Err(JailError::Network(tool::ToolError::Failed {
+            command: format!("ip -batch: {}", commands.trim().replace('\n', "; ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }));
+    }
+    Ok(())
+}
+
+/// Makes the host bridge with the range's first address; idempotent and
+/// safe against a concurrent creator.
+fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
+    let bridge = &spec.interface;
+    if !Path::new("/sys/class/net").join(bridge).exists() {
+        match tool::run("ip", &["link", "add", bridge, "type", "bridge"]) {
+            Ok(_) => {}
+            Err(e) if e.stderr().contains("File exists") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let host = format!("{}/{}", spec.network.host(), spec.network.prefix);
+    let addrs = tool::run("ip", &["-o", "-4", "addr", "show", "dev", bridge])?;
+    if !addrs.split_whitespace().any(|w| w == host) {
+        match tool::run("ip", &["addr", "add", &host, "dev", bridge]) {
+            Ok(_) => {}
+            Err(e) if e.stderr().contains("exists") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tool::run("ip", &["link", "set", bridge, "up"])?;
+    Ok(())
+}
+
+impl Jails for LinuxJails {
+    fn driver(&self) -> &'static str {
+        "linux"
+    }
+
+    fn create(&self, spec: &CellSpec) -> Result<Cell, JailError> {
+        let fail = |why: String| JailError::Create {
+            name: spec.name.clone(),
+            why,
+        };
+        let json = serde_json::to_string(spec).map_err(|e| fail(e.to_string()))?;
+        let mut cmd = Command::new(&self.helper);
+        // The spec goes through stdin: the command line (visible in the pod's
+        // ps) carries only the cell name, which `list` reads back.
+        cmd.arg(CELL_INIT)
+            .arg(&spec.name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: setsid is async-signal-safe. A new session keeps the holder
+        // out of the terminal's signals: ^C on `pod run` ends the app, not the cell.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("running {}: {e}", self.helper.display())))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A holder that died early shows up below as a missing report.
+            let _ = stdin.write_all(json.as_bytes());
+        }
+        let stdout = child.stdout.take().ok_or_else(|| fail("no report pipe".into()))?;
+        let mut pid = None;
+        let mut outcome = Err(fail("the holder exited without a report".into()));
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| fail(e.to_string()))?;
+            if let Some(p) = line.strip_prefix("pid ") {
+                pid = p.parse::<i32>().ok();
+            } else if line == "ready" {
+                outcome = Ok(());
+            } else if let Some(why) = line.strip_prefix("error: ") {
+                outcome = Err(fail(why.to_string()));
+            }
+        }
+        let _ = child.wait();
+        let pid = pid.ok_or_else(|| fail("the holder did not report its pid".into()))?;
+        let holder = Holder {
+            name: spec.name.clone(),
+            pid,
+            start: proc_stat(pid).map(|(_, s)| s).unwrap_or(0),
+        };
+        let cell = holder.cell();
+        let network = outcome.and_then(|_| {
+            ensure_bridge(spec)?;
+            let veth = veth_name(&spec.name);
+            ip_batch(
+                &format!(
+                    "link add {veth} type veth peer name eth0 netns {pid}\nlink set {veth} master {} up\n",
+                    spec.interface
+                ),
+                None,
+            )?;
+            ip_batch(
+                &format!(
+                    "link set lo up\naddr add {}/{} dev eth0\nlink set eth0 up\nroute add default via {}\n",
+                    spec.address,
+                    spec.network.prefix,
+                    spec.network.host()
+                ),
+                Some(&holder.ns("net")?),
+            )
+        });
+        if let Err(e) = network {
+            // Undo: no half-made cell stays behind.
+            let _ = self.destroy(&cell, Duration::ZERO);
+            return Err(e);
+        }
+        Ok(cell)
+    }
+
+    fn command(&self, cell: &Cell, process: &Process) -> Result<Command, JailError> {
+        let holder = Holder::parse(cell)?;
+        if !holder.alive() {
+            return Err(JailError::NotRunning(holder.name));
+        }
+        let (program, args) = process
+            .argv
+            .split_first()
+            .ok_or_else(|| JailError::Create { name: holder.name.clone(), why: "empty command".into() })?;
+        // Mount last: after it, /proc paths are the pod's.
+        let namespaces: Vec<(File, CloneFlags)> = vec![
+            (holder.ns("ipc")?, CloneFlags::CLONE_NEWIPC),
+            (holder.ns("uts")?, CloneFlags::CLONE_NEWUTS),
+            (holder.ns("net")?, CloneFlags::CLONE_NEWNET),
+            (holder.ns("pid")?, CloneFlags::CLONE_NEWPID),
+            (holder.ns("mnt")?, CloneFlags::CLONE_NEWNS),
+        ];
+        let terminal = process.terminal;
+        let mut cmd = Command::new(program);
+        cmd.args(args).env_clear().envs(process.env.iter().cloned());
+        // SAFETY: between fork and exec only async-signal-safe calls happen:
+        // setns, chdir, prctl, fork, waitpid, close_range, _exit.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (file, flag) in &namespaces {
+                    setns(file.as_fd(), *flag)?;
+                }
+                chdir("/")?;
+                for cap in 0..64 {
+                    if !KEPT_CAPS.contains(&cap) {
+                        libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+                    }
+                }
+                // setns(CLONE_NEWPID) places only children in the pod's pid
+                // namespace: fork once more. The middle process mirrors the
+                // child's exit; it closes every other descriptor so that the
+                // spawner sees exec succeed as soon as the child execs.
+                match fork()? {
+                    ForkResult::Child => {
+                        if terminal {
+                            nix::unistd::setsid()?;
+                            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                        }
+                        Ok(())
+                    }
+                    ForkResult::Parent { child } => {
+                        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                        let code = loop {
+                            match waitpid(child, None) {
+                                Ok(WaitStatus::Exited(_, code)) => break code,
+                                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+                                Err(nix::errno::Errno::EINTR) => continue,
+                                Ok(_) => continue,
+                                Err(_) => break 127,
+                            }
+                        };
+                        libc::_exit(code)
+                    }
+                }
+            });
+        }
+        Ok(cmd)
+    }
+
+    fn is_running(&self, cell: &Cell) -> bool {
+        Holder::parse(cell).map(|h| h.alive()).unwrap_or(false)
+    }
+
+    fn destroy(&self, cell: &Cell, grace: Duration) -> Result<(), JailError> {
+        let holder = Holder::parse(cell)?;
+        if !holder.alive() {
+            reap(holder.pid);
+            return Ok(());
+        }
+        let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", holder.pid)).ok();
+        if let Some(ns) = pid_ns.filter(|_| !grace.is_zero()) {
+            // Ask the pod's processes to end, then give them `grace`.
+            let members = pod_members(&ns, holder.pid);
+            for pid in &members {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline && !pod_members(&ns, holder.pid).is_empty() {
+                std::thread::sleep(POLL * 5);
+            }
+        }
+        // The holder is the pid namespace's init: killing it kills every
+        // process left, and the network namespace with its veth goes too.
+        let _ = kill(Pid::from_raw(holder.pid), Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while holder.alive() {
+            reap(holder.pid);
+            if Instant::now() > deadline {
+                return Err(JailError::Sys {
+                    what: format!("stopping cell {}", holder.name),
+                    source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+        reap(holder.pid);
+        // The veth usually goes with the namespace; a crash between its
+        // creation and the move may have left the host end.
+        let veth = veth_name(&holder.name);
+        if Path::new("/sys/class/net").join(&veth).exists() {
+            let _ = tool::run("ip", &["link", "del", &veth]);
+        }
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Cell)>, JailError> {
+        let mut out = Vec::new();
+        let rd = std::fs::read_dir("/proc").map_err(sys_err("reading /proc"))?;
+        for entry in rd.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if args.get(1) != Some(&CELL_INIT.as_bytes()) || !is_holder(pid) {
+                continue;
+            }
+            let Some(name) = args.get(2).and_then(|a| std::str::from_utf8(a).ok()) else {
+                continue;
+            };
+            let Some((state, start)) = proc_stat(pid) else { continue };
+            if name.starts_with(prefix) && state != 'Z' {
+                let holder = Holder { name: name.to_string(), pid, start };
+                out.push((name.to_string(), holder.cell()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A holder is PID 1 of its own namespace (its launcher, briefly alive
+/// with the same command line, is not).
+fn is_holder(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("NSpid:")).map(|l| l.split_whitespace().last() == Some("1")))
+        .unwrap_or(false)
+}
+
+/// Processes in pid namespace `ns` other than its holder.
+fn pod_members(ns: &Path, holder: i32) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return vec![] };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| *pid != holder)
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_deref() == Some(ns))
+        .filter(|pid| !matches!(proc_stat(*pid), Some(('Z', _)) | None))
+        .collect()
+}
+
+fn reap(pid: i32) {
+    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+}
+
+// ---- the holder side: runs in `jetpack __cell-init SPEC` ----
+
+/// Entry point of the holder process: reads its spec from stdin, reports
+/// `pid N` (from the launcher) then `ready` or `error: WHY` (from the
+/// holder) on stdout.
+pub fn cell_init_main(name: &str) -> i32 {
+    let spec: CellSpec = match serde_json::from_reader(std::io::stdin().lock()) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error: bad cell spec: {e}");
+            return 2;
+        }
+    };
+    if spec.name != name {
+        println!("error: cell spec names {:?}, not {name:?}", spec.name);
+        return 2;
+    }
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
+        println!("error: unshare(CLONE_NEWPID): {e}");
+        return 1;
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: this process is single-threaded.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => {
+            println!("pid {child}");
+            0
+        }
+        Ok(ForkResult::Child) => holder(&spec),
+        Err(e) => {
+            println!("error: fork: {e}");
+            1
+        }
+    }
+}
+
+fn holder(spec: &CellSpec) -> ! {
+    match setup(spec) {
+        Ok(()) => println!("ready"),
+        Err(e) => {
+            println!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    let _ = std::io::stdout().flush();
+    // Nothing of the launcher's stays open in the pod.
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    let _ = signals.thread_block();
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGCHLD) => while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+            {},
+            Ok(Signal::SIGTERM | Signal::SIGINT) => std::process::exit(0),
+            _ => {}
+        }
+    }
+}
+
+fn setup(spec: &CellSpec) -> Result<(), String> {
+    let step = |what: &str| {
+        let what = what.to_string();
+        move |e: nix::errno::Errno| format!("{what}: {e}")
+    };
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET)
+        .map_err(step("unshare"))?;
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(step("making / private"))?;
+    let root = &spec.root;
+    mount(Some(root), root, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).map_err(step("binding the pod root"))?;
+    for dir in ["proc", "dev"] {
+        std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("creating /{dir}: {e}"))?;
+    }
+    mount(
+        Some("proc"),
+        &root.join("proc"),
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        none,
+    )
+    .map_err(step("mounting /proc"))?;
+    let dev = root.join("dev");
+    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=755,size=8m"))
+        .map_err(step("mounting /dev"))?;
+    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+        let path = dev.join(name);
+        mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .map_err(step(&format!("creating /dev/{name}")))?;
+        // mknod obeys the umask; the nodes must be usable by every user.
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(|e| format!("/dev/{name}: {e}"))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .map_err(|e| format!("/dev/{name}: {e}"))?;
+    }
+    for dir in ["pts", "shm"] {
+        std::fs::create_dir(dev.join(dir)).map_err(|e| format!("creating /dev/{dir}: {e}"))?;
+    }
+    mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )
+    .map_err(step("mounting /dev/pts"))?;
+    mount(Some("shm"), &dev.join("shm"), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777,size=64m"))
+        .map_err(step("mounting /dev/shm"))?;
+    for (link, target) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        std::os::unix::fs::symlink(target, dev.join(link)).map_err(|e| format!("/dev/{link}: {e}"))?;
+    }
+    // pivot_root(".", ".") stacks the old root under the new one; detaching
+    // it leaves only the pod's tree visible.
+    chdir(root.as_path()).map_err(step("entering the pod root"))?;
+    pivot_root(".", ".").map_err(step("pivot_root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(step("detaching the host root"))?;
+    chdir("/").map_err(step("chdir /"))?;
+    sethostname(&spec.hostname).map_err(step("sethostname"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_handles_round_trip() {
+        let h = Holder { name: "jetpack-x".into(), pid: 42, start: 99 };
+        let back = Holder::parse(&h.cell()).unwrap();
+        assert_eq!((back.name.as_str(), back.pid, back.start), ("jetpack-x", 42, 99));
+        assert!(Holder::parse(&Cell("x 1".into())).is_err());
+        assert!(Holder::parse(&Cell("x a b".into())).is_err());
+    }
+
+    #[test]
+    fn own_stat_parses() {
+        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
+        assert!(state == 'R' || state == 'S');
+        assert!(start > 0);
+    }
+}

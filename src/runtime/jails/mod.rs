@@ -1,0 +1,144 @@
+//! Jails: the isolation backend pods run in, behind one small trait with a
+//! driver per platform: `jail` (FreeBSD jails through jail(2)) and `linux`
+//! (namespaces with a holder init, pivot_root into the pod's clone, a veth
+//! on the pod bridge).
+//!
+//! A *cell* is a running jail: it exists from `create` until `destroy` and
+//! holds the pod's isolation (root, hostname, address) whether or not any
+//! process runs in it, like a persistent jail or Kubernetes' pause process.
+//! Processes enter it through `command`. Cells outlive the jetpack process
+//! that made them; `list` finds them again.
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+pub mod jail_params;
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+#[cfg(target_os = "freebsd")]
+pub use freebsd::FreeBsdJails;
+#[cfg(target_os = "linux")]
+pub use linux::LinuxJails;
+
+use crate::config::{Config, Ipv4Net, JailsDriver};
+use crate::runtime::tool::ToolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JailError {
+    #[error("jails driver {0} is not available on this platform")]
+    Unavailable(&'static str),
+    #[error("cannot start pod cell {name}: {why}")]
+    Create { name: String, why: String },
+    #[error("pod cell {0} is not running")]
+    NotRunning(String),
+    #[error("pod network: {0}")]
+    Network(#[from] ToolError),
+    #[error("{what}: {source}")]
+    Sys { what: String, source: std::io::Error },
+    #[error("bad cell handle {0:?}")]
+    BadHandle(String),
+}
+
+pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> JailError {
+    let what = what.into();
+    move |source| JailError::Sys { what, source }
+}
+
+/// What a cell is made of.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CellSpec {
+    /// The jail name: `jail.namePrefix` + the pod's uuid.
+    pub name: String,
+    pub hostname: String,
+    /// The pod's root: the mountpoint of its clone.
+    pub root: PathBuf,
+    pub address: Ipv4Addr,
+    pub network: Ipv4Net,
+    pub interface: String,
+    pub securelevel: i32,
+    pub devfs_ruleset: u32,
+    /// Extra jail(2) parameters from `jail.param.*`.
+    pub params: Vec<(String, String)>,
+}
+
+/// A running cell, as the driver that made it can find it again; stored
+/// opaquely by the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell(pub String);
+
+/// A process to run in a cell.
+#[derive(Debug, Clone, Default)]
+pub struct Process {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Give the process a new session with its stdin as controlling
+    /// terminal (for `-t` and the console).
+    pub terminal: bool,
+}
+
+pub trait Jails: Send + Sync {
+    fn driver(&self) -> &'static str;
+
+    /// Starts a cell; nothing runs in it yet but what holds it.
+    fn create(&self, spec: &CellSpec) -> Result<Cell, JailError>;
+
+    /// A command that runs `process` inside `cell`; the caller sets stdio,
+    /// spawns and waits. A missing program is the spawn's NotFound error.
+    fn command(&self, cell: &Cell, process: &Process) -> Result<Command, JailError>;
+
+    fn is_running(&self, cell: &Cell) -> bool;
+
+    /// Ends every process in the cell (SIGTERM, then SIGKILL after `grace`)
+    /// and removes the cell with its network. Idempotent.
+    fn destroy(&self, cell: &Cell, grace: Duration) -> Result<(), JailError>;
+
+    /// Running cells whose names start with `prefix`, with their names.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Cell)>, JailError>;
+}
+
+/// The driver jetpack.conf asks for. `helper` is the jetpack executable,
+/// which the Linux driver runs as the cell's holder init.
+pub fn open(config: &Config, helper: PathBuf) -> Result<Box<dyn Jails>, JailError> {
+    match config.jails_driver {
+        #[cfg(target_os = "linux")]
+        JailsDriver::Linux => Ok(Box::new(LinuxJails::new(helper))),
+        #[cfg(target_os = "freebsd")]
+        JailsDriver::Jail => {
+            let _ = helper;
+            Ok(Box::new(FreeBsdJails::new()))
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = helper;
+            Err(JailError::Unavailable(match other {
+                JailsDriver::Jail => "jail",
+                JailsDriver::Linux => "linux",
+            }))
+        }
+    }
+}
+
+/// The environment every pod process starts with, before its own.
+pub fn base_env(hostname: &str) -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        ("HOME".into(), "/root".into()),
+        ("HOSTNAME".into(), hostname.into()),
+    ]
+}
+
+/// Linux network interface names are at most 15 bytes; a hash of the cell
+/// name keeps them unique and derivable without the store.
+pub fn veth_name(cell_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(cell_name.as_bytes());
+    format!("jp{}", &hex::encode(digest)[..10])
+}
+
+/// How long to wait between polls for a process or jail to go away.
+pub(crate) const POLL: Duration = Duration::from_millis(2);

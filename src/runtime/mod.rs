@@ -1,0 +1,656 @@
+//! The host runtime: bases and pods on this host. It ties the store (what
+//! exists), the datasets backend (where it lives) and the jails backend (what
+//! runs) together, with an undo for every step so that a failure leaves
+//! nothing half-made. The CLI's local commands and the server use it alike.
+
+pub mod archive;
+pub mod datasets;
+pub mod jails;
+pub mod terminal;
+pub mod tool;
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::names::{BaseId, DatasetName, Name, NameError, PodId};
+use crate::store::{self, BaseRow, BaseState, PodRow, PodState, Store, StoreError};
+use archive::ArchiveError;
+use datasets::{DatasetError, Datasets};
+use jails::{Cell, CellSpec, JailError, Jails, Process};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("jetpack is not initialised at {0}: run `jetpack init` first")]
+    NotInitialized(PathBuf),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Jail(#[from] JailError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("no base {0:?}")]
+    NoSuchBase(String),
+    #[error("no pod {0:?}")]
+    NoSuchPod(String),
+    #[error("{kind} {reference:?} is ambiguous: it matches {count}; give more of the id")]
+    Ambiguous {
+        kind: &'static str,
+        reference: String,
+        count: usize,
+    },
+    #[error("base {base} is in use by pod(s) {pods}; remove them first")]
+    BaseInUse { base: String, pods: String },
+    #[error("base {0} is not ready (it is being imported or removed)")]
+    BaseNotReady(String),
+    #[error("pod {0} is running; kill it first or use --force")]
+    PodRunning(String),
+    #[error("pod {pod} is not running (it is {state})")]
+    PodNotRunning { pod: String, state: PodState },
+    #[error("pod {0} cannot start: it is {1}")]
+    PodCannotStart(String, PodState),
+    #[error("pod {pod}: command {program:?} not found in the pod")]
+    CommandNotFound { pod: String, program: String },
+    #[error("pod {pod}: cannot run {program:?}: {source}")]
+    Spawn {
+        pod: String,
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    let what = what.into();
+    move |source| RuntimeError::Io { what, source }
+}
+
+/// What the host runtime needs besides jetpack.conf: how to run itself
+/// (the Linux holder init and detached pod supervisors are this executable).
+#[derive(Debug, Clone)]
+pub struct HostEnv {
+    pub exe: PathBuf,
+    /// Global arguments that make a relaunched jetpack read the same
+    /// configuration (`--config F`, `-o k=v`...).
+    pub config_args: Vec<OsString>,
+}
+
+pub struct Host {
+    config: Config,
+    env: HostEnv,
+    store: Mutex<Store>,
+    datasets: Box<dyn Datasets>,
+    jails: Box<dyn Jails>,
+}
+
+/// A pod as the runtime reports it: its row, and its dataset's mountpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pod {
+    #[serde(flatten)]
+    pub row: PodRow,
+    pub base_name: String,
+    pub root: PathBuf,
+}
+
+impl Pod {
+    /// How users refer to it: its name, else its short id.
+    pub fn label(&self) -> String {
+        match &self.row.name {
+            Some(n) => n.to_string(),
+            None => self.row.id.short().to_string(),
+        }
+    }
+}
+
+/// How a pod's process gets its standard streams.
+pub enum Attach {
+    /// Inherit this process's streams.
+    Inherit,
+    /// A pseudo-terminal relayed to this process's streams.
+    Terminal,
+    /// Append stdout and stderr to a file; stdin is /dev/null.
+    Log(PathBuf),
+}
+
+/// Outcome of an import: the base, and whether it was already there.
+pub struct Imported {
+    pub base: BaseRow,
+    pub existed: bool,
+}
+
+impl Host {
+    /// Opens the runtime over an initialised data dir.
+    pub fn open(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        let db = config.data_dir.join("state.db");
+        if !db.exists() {
+            return Err(RuntimeError::NotInitialized(config.data_dir.clone()));
+        }
+        Self::open_with_store(config, env, &db)
+    }
+
+    fn open_with_store(config: Config, env: HostEnv, db: &Path) -> Result<Host, RuntimeError> {
+        let store = Store::open(db)?;
+        let datasets = datasets::open(&config)?;
+        let jails = jails::open(&config, env.exe.clone())?;
+        Ok(Host {
+            config,
+            env,
+            store: Mutex::new(store),
+            datasets,
+            jails,
+        })
+    }
+
+    /// Creates the root dataset, its children and the state database;
+    /// idempotent.
+    pub fn init(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        datasets::open(&config)?.init()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(io_err(format!("creating {}", config.data_dir.display())))?;
+        let db = config.data_dir.join("state.db");
+        Self::open_with_store(config, env, &db)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn datasets(&self) -> &dyn Datasets {
+        self.datasets.as_ref()
+    }
+
+    pub fn jails(&self) -> &dyn Jails {
+        self.jails.as_ref()
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back), so a poisoned lock is still usable.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- bases ----
+
+    pub fn bases(&self) -> Result<Vec<BaseRow>, RuntimeError> {
+        Ok(self.store().bases()?)
+    }
+
+    pub fn base(&self, reference: &str) -> Result<BaseRow, RuntimeError> {
+        let mut found = self.store().find_bases(reference)?;
+        match found.len() {
+            0 => Err(RuntimeError::NoSuchBase(reference.to_string())),
+            1 => Ok(found.remove(0)),
+            count => Err(RuntimeError::Ambiguous {
+                kind: "base",
+                reference: reference.to_string(),
+                count,
+            }),
+        }
+    }
+
+    /// Imports a root file system archive (file or URL) as a sealed base.
+    pub fn import_base(
+        &self,
+        source: &str,
+        name: Option<&str>,
+        expected_sha256: Option<&str>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Imported, RuntimeError> {
+        let name = match name {
+            Some(n) => Name::new("base name", n)?,
+            None => Name::new("base name (derived from the file name; give --name)", &archive::name_from_source(source))?,
+        };
+        let staged = archive::stage(source, &self.config.data_dir.join("tmp"), progress)?;
+        if let Some(expected) = expected_sha256 {
+            if !staged.sha256.eq_ignore_ascii_case(expected) {
+                return Err(ArchiveError::Digest {
+                    source_name: source.to_string(),
+                    expected: expected.to_string(),
+                    actual: staged.sha256.clone(),
+                }
+                .into());
+            }
+        }
+        let id = BaseId::new(&staged.sha256)?;
+        if let Some(existing) = self.store().base_by_id(&id)? {
+            return Ok(Imported {
+                base: existing,
+                existed: true,
+            });
+        }
+        let row = BaseRow {
+            id: id.clone(),
+            name,
+            source: source.to_string(),
+            size: staged.size,
+            state: BaseState::Importing,
+            created_at: store::now(),
+        };
+        // Mark, make, commit: the row marks the work so that a crash leaves
+        // something `base rm` can finish; each step below undoes on failure.
+        self.store().insert_base(&row)?;
+        let dataset = DatasetName::base(&id);
+        let result = self
+            .datasets
+            .create(&dataset)
+            .map_err(RuntimeError::from)
+            .and_then(|path| {
+                let made = archive::unpack(&staged, source, &path)
+                    .map_err(RuntimeError::from)
+                    .and_then(|_| Ok(self.datasets.seal(&dataset)?));
+                if made.is_err() {
+                    let _ = self.datasets.destroy(&dataset);
+                }
+                made
+            })
+            .and_then(|_| Ok(self.store().set_base_state(&id, BaseState::Ready)?));
+        if let Err(e) = result {
+            let _ = self.store().delete_base(&id);
+            return Err(e);
+        }
+        Ok(Imported {
+            base: BaseRow {
+                state: BaseState::Ready,
+                ..row
+            },
+            existed: false,
+        })
+    }
+
+    /// Removes a base; refused while pods use it.
+    pub fn remove_base(&self, reference: &str) -> Result<BaseRow, RuntimeError> {
+        let base = self.base(reference)?;
+        let pods = self.store().pods_of_base(&base.id)?;
+        if !pods.is_empty() {
+            let names: Vec<String> = pods
+                .iter()
+                .map(|p| p.name.as_ref().map(|n| n.to_string()).unwrap_or_else(|| p.id.short().to_string()))
+                .collect();
+            return Err(RuntimeError::BaseInUse {
+                base: base.name.to_string(),
+                pods: names.join(", "),
+            });
+        }
+        self.store().set_base_state(&base.id, BaseState::Removing)?;
+        match self.datasets.destroy(&DatasetName::base(&base.id)) {
+            Ok(()) | Err(DatasetError::NotFound(_)) => {}
+            Err(e) => {
+                let _ = self.store().set_base_state(&base.id, base.state);
+                return Err(e.into());
+            }
+        }
+        self.store().delete_base(&base.id)?;
+        Ok(base)
+    }
+
+    // ---- pods ----
+
+    fn pod_view(&self, row: PodRow, bases: &[BaseRow]) -> Pod {
+        let base_name = bases
+            .iter()
+            .find(|b| b.id == row.base_id)
+            .map(|b| b.name.to_string())
+            .unwrap_or_else(|| row.base_id.short().to_string());
+        let root = self.datasets.path(&DatasetName::pod(&row.id));
+        Pod { row, base_name, root }
+    }
+
+    /// A pod the store says is running whose cell is gone was lost (host
+    /// reboot, holder killed): it is dead now. A running cell is found again.
+    fn reconcile(&self, mut row: PodRow) -> Result<PodRow, RuntimeError> {
+        if row.state.is_active() {
+            let alive = row.cell.as_ref().is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
+            if !alive {
+                self.store().pod_finished(&row.id, PodState::Dead, None)?;
+                if let Some(fresh) = self.store().pod(&row.id)? {
+                    row = fresh;
+                }
+            }
+        }
+        Ok(row)
+    }
+
+    pub fn pods(&self) -> Result<Vec<Pod>, RuntimeError> {
+        let rows = self.store().pods()?;
+        let bases = self.store().bases()?;
+        rows.into_iter()
+            .map(|r| Ok(self.pod_view(self.reconcile(r)?, &bases)))
+            .collect()
+    }
+
+    pub fn pod(&self, reference: &str) -> Result<Pod, RuntimeError> {
+        let mut found = self.store().find_pods(reference)?;
+        let row = match found.len() {
+            0 => return Err(RuntimeError::NoSuchPod(reference.to_string())),
+            1 => found.remove(0),
+            count => {
+                return Err(RuntimeError::Ambiguous {
+                    kind: "pod",
+                    reference: reference.to_string(),
+                    count,
+                })
+            }
+        };
+        let bases = self.store().bases()?;
+        Ok(self.pod_view(self.reconcile(row)?, &bases))
+    }
+
+    /// Clones a base into a new pod (not started).
+    pub fn create_pod(&self, base: &str, name: Option<&str>, command: Vec<String>) -> Result<Pod, RuntimeError> {
+        let base = self.base(base)?;
+        if base.state != BaseState::Ready {
+            return Err(RuntimeError::BaseNotReady(base.name.to_string()));
+        }
+        let name = name.map(|n| Name::new("pod name", n)).transpose()?;
+        let command = if command.is_empty() { vec!["/bin/sh".to_string()] } else { command };
+        let mut row = PodRow {
+            id: PodId::random(),
+            name,
+            base_id: base.id.clone(),
+            command,
+            address: None,
+            state: PodState::Creating,
+            cell: None,
+            exit_code: None,
+            created_at: store::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let range = self.config.ip4_range;
+        row.address = Some(self.store().insert_pod(&row, range.pod_addresses(), &range.to_string())?);
+        let dataset = DatasetName::pod(&row.id);
+        let made = self
+            .datasets
+            .clone_sealed(&DatasetName::base(&base.id), &dataset)
+            .map_err(RuntimeError::from)
+            .and_then(|_| Ok(self.store().set_pod_state(&row.id, PodState::Created)?));
+        if let Err(e) = made {
+            if self.datasets.exists(&dataset).unwrap_or(false) {
+                let _ = self.datasets.destroy(&dataset);
+            }
+            let _ = self.store().delete_pod(&row.id);
+            return Err(e);
+        }
+        row.state = PodState::Created;
+        let bases = [base];
+        Ok(self.pod_view(row, &bases))
+    }
+
+    fn cell_spec(&self, pod: &Pod) -> CellSpec {
+        CellSpec {
+            name: format!("{}{}", self.config.jail_name_prefix, pod.row.id),
+            hostname: pod.label(),
+            root: pod.root.clone(),
+            address: pod.row.address.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            network: self.config.ip4_range,
+            interface: self.config.jail_interface.clone(),
+            securelevel: self.config.jail_securelevel,
+            devfs_ruleset: self.config.jail_devfs_ruleset,
+            params: self.config.jail_params.clone(),
+        }
+    }
+
+    /// Checks that `program` exists in the pod before anything starts, so
+    /// that a typo fails cleanly instead of leaving a started cell.
+    fn check_program(&self, pod: &Pod, program: &str) -> Result<(), RuntimeError> {
+        let found = if program.contains('/') {
+            resolve_in_root(&pod.root, program).is_some()
+        } else {
+            jails::base_env("")
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, path)| path.split(':').any(|dir| resolve_in_root(&pod.root, &format!("{dir}/{program}")).is_some()))
+                .unwrap_or(false)
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(RuntimeError::CommandNotFound {
+                pod: pod.label(),
+                program: program.to_string(),
+            })
+        }
+    }
+
+    /// Starts a pod's cell (its jail).
+    pub fn start_pod(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
+        if !pod.row.state.can_start() {
+            return Err(RuntimeError::PodCannotStart(pod.label(), pod.row.state));
+        }
+        let cell = self.jails.create(&self.cell_spec(pod))?;
+        if let Err(e) = self.store().pod_started(&pod.row.id, &cell.0) {
+            let _ = self.jails.destroy(&cell, Duration::ZERO);
+            return Err(e.into());
+        }
+        Ok(cell)
+    }
+
+    fn running_cell(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
+        match (&pod.row.cell, pod.row.state.is_active()) {
+            (Some(c), true) => Ok(Cell(c.clone())),
+            _ => Err(RuntimeError::PodNotRunning {
+                pod: pod.label(),
+                state: pod.row.state,
+            }),
+        }
+    }
+
+    fn process(&self, pod: &Pod, argv: Vec<String>, terminal: bool) -> Process {
+        let mut env = jails::base_env(&pod.label());
+        if terminal {
+            env.push(("TERM".into(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
+        }
+        Process { argv, env, terminal }
+    }
+
+    /// Runs `argv` in a running pod and waits for it; returns its exit code
+    /// (128 + signal when killed).
+    pub fn exec(&self, pod: &Pod, argv: Vec<String>, attach: Attach) -> Result<i32, RuntimeError> {
+        let cell = self.running_cell(pod)?;
+        let program = argv.first().cloned().unwrap_or_default();
+        self.check_program(pod, &program)?;
+        let terminal = matches!(attach, Attach::Terminal);
+        let mut cmd = self.jails.command(&cell, &self.process(pod, argv, terminal))?;
+        let spawn_err = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                RuntimeError::CommandNotFound { pod: pod.label(), program: program.clone() }
+            } else {
+                RuntimeError::Spawn { pod: pod.label(), program: program.clone(), source }
+            }
+        };
+        let status = match attach {
+            Attach::Inherit => terminal::run_forwarding_signals(cmd, || {
+                let _ = self.jails.destroy(&cell, self.stop_grace());
+            })
+            .map_err(spawn_err)?,
+            Attach::Terminal => terminal::run_on_pty(cmd).map_err(spawn_err)?,
+            Attach::Log(path) => {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err(format!("opening {}", path.display())))?;
+                let err = log.try_clone().map_err(io_err("duplicating the log"))?;
+                cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+                cmd.status().map_err(spawn_err)?
+            }
+        };
+        Ok(exit_code(status))
+    }
+
+    /// Starts a pod, runs its command (or `argv`) attached, then stops the
+    /// cell and records the exit. The pod stays (exited) for another run.
+    pub fn run_pod(&self, pod: &Pod, argv: Option<Vec<String>>, attach: Attach) -> Result<i32, RuntimeError> {
+        let argv = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| pod.row.command.clone());
+        self.check_program(pod, &argv[0])?;
+        self.start_pod(pod)?;
+        let pod = self.pod(pod.row.id.as_str())?;
+        self.supervise(&pod, argv, attach)
+    }
+
+    /// The second half of `run_pod`: the pod's cell is running; run `argv`
+    /// in it until it ends, then stop the cell and record the exit.
+    pub fn supervise(&self, pod: &Pod, argv: Vec<String>, attach: Attach) -> Result<i32, RuntimeError> {
+        let ran = self.exec(pod, argv, attach);
+        let cell = self.running_cell(pod)?;
+        let stopped = self.jails.destroy(&cell, self.stop_grace());
+        match &ran {
+            Ok(code) => self.store().pod_finished(&pod.row.id, PodState::Exited, Some(*code))?,
+            Err(_) => self.store().pod_finished(&pod.row.id, PodState::Exited, None)?,
+        }
+        stopped?;
+        ran
+    }
+
+    /// Starts a pod with its command running under a detached supervisor
+    /// (`jetpack pod __supervise`), logging to `<data.dir>/logs/<id>.log`.
+    pub fn run_pod_detached(&self, pod: &Pod, argv: Option<Vec<String>>) -> Result<PathBuf, RuntimeError> {
+        let argv = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| pod.row.command.clone());
+        self.check_program(pod, &argv[0])?;
+        let logs = self.config.data_dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
+        let log = logs.join(format!("{}.log", pod.row.id));
+        let cell = self.start_pod(pod)?;
+        let mut cmd = std::process::Command::new(&self.env.exe);
+        cmd.args(&self.env.config_args)
+            .args(["pod", "__supervise", pod.row.id.as_str(), "--"])
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; a new session detaches the
+        // supervisor from this terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                Ok(())
+            });
+        }
+        if let Err(e) = cmd.spawn() {
+            let _ = self.jails.destroy(&cell, Duration::ZERO);
+            let _ = self.store().pod_finished(&pod.row.id, PodState::Exited, None);
+            return Err(io_err(format!("starting the supervisor {}", self.env.exe.display()))(e));
+        }
+        Ok(log)
+    }
+
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(self.config.jail_stop_timeout)
+    }
+
+    /// Stops a running pod: SIGTERM to its processes, SIGKILL after
+    /// `jail.stop.timeout`, then its cell goes.
+    pub fn kill_pod(&self, pod: &Pod) -> Result<(), RuntimeError> {
+        let cell = self.running_cell(pod)?;
+        self.store().set_pod_state(&pod.row.id, PodState::Stopping)?;
+        self.jails.destroy(&cell, self.stop_grace())?;
+        self.store().pod_finished(&pod.row.id, PodState::Exited, None)?;
+        Ok(())
+    }
+
+    /// Removes a pod and its clone; a running pod only with `force`.
+    pub fn remove_pod(&self, pod: &Pod, force: bool) -> Result<(), RuntimeError> {
+        if pod.row.state.is_active() {
+            if !force {
+                return Err(RuntimeError::PodRunning(pod.label()));
+            }
+            self.kill_pod(pod)?;
+        }
+        self.store().set_pod_state(&pod.row.id, PodState::Removing)?;
+        match self.datasets.destroy(&DatasetName::pod(&pod.row.id)) {
+            Ok(()) | Err(DatasetError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.store().delete_pod(&pod.row.id)?;
+        Ok(())
+    }
+
+    /// Cells with this host's name prefix that no pod in the store owns
+    /// (left by a crash between start and record).
+    pub fn orphan_cells(&self) -> Result<Vec<String>, RuntimeError> {
+        let known: Vec<String> = self.store().pods()?.into_iter().filter_map(|p| p.cell).collect();
+        Ok(self
+            .jails
+            .list(&self.config.jail_name_prefix)?
+            .into_iter()
+            .filter(|(_, cell)| !known.contains(&cell.0))
+            .map(|(name, _)| name)
+            .collect())
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Follows `path` inside `root` the way the pod will see it: absolute
+/// symlinks are taken relative to the pod's root, never the host's.
+fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut current = PathBuf::from("/");
+    let mut pending: Vec<String> = path.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string).collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                current.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = current.join(&part);
+        let host = root.join(candidate.strip_prefix("/").ok()?);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            let target = target.to_str()?;
+            if target.starts_with('/') {
+                current = PathBuf::from("/");
+            }
+            pending.extend(target.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string));
+        } else {
+            current = candidate;
+        }
+    }
+    let host = root.join(current.strip_prefix("/").ok()?);
+    host.is_file().then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_resolve_inside_the_pod_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/busybox"), b"").unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", root.join("bin/echo")).unwrap();
+        std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("bin/escape")).unwrap();
+        assert!(resolve_in_root(root, "/bin/echo").is_some());
+        assert!(resolve_in_root(root, "/bin/sh").is_some());
+        assert!(resolve_in_root(root, "/bin/../bin/busybox").is_some());
+        // The host's /etc/passwd exists; the pod's does not.
+        assert!(resolve_in_root(root, "/bin/escape").is_none());
+        assert!(resolve_in_root(root, "/bin/nope").is_none());
+        assert!(resolve_in_root(root, "/bin").is_none());
+    }
+}

@@ -1,0 +1,504 @@
+//! The store: jetpack's state in SQLite (WAL). It owns the schema and its
+//! migrations and offers typed reads and transactional writes of bases and
+//! pods; it knows nothing of datasets or jails.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use serde::Serialize;
+
+use crate::names::{BaseId, Name, PodId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("state database has schema version {0}, newer than this jetpack knows; upgrade jetpack")]
+    TooNew(i64),
+    #[error("state database holds a bad value: {0}")]
+    Corrupt(String),
+    #[error("no free address left in {0}")]
+    NoAddress(String),
+    #[error("the name {0:?} is taken")]
+    NameTaken(String),
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_runtime.sql")];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseState {
+    Importing,
+    Ready,
+    Removing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaseRow {
+    pub id: BaseId,
+    pub name: Name,
+    pub source: String,
+    pub size: u64,
+    pub state: BaseState,
+    pub created_at: i64,
+}
+
+/// A pod's life-cycle state, as stored. `created|running|stopping|exited|dead`
+/// are the states users see; `creating` and `removing` mark work in flight
+/// (a crash leaves them visible so that `pod rm` can finish the job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodState {
+    Creating,
+    Created,
+    Running,
+    Stopping,
+    Exited,
+    Dead,
+    Removing,
+}
+
+impl PodState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PodState::Creating => "creating",
+            PodState::Created => "created",
+            PodState::Running => "running",
+            PodState::Stopping => "stopping",
+            PodState::Exited => "exited",
+            PodState::Dead => "dead",
+            PodState::Removing => "removing",
+        }
+    }
+
+    fn parse(s: &str) -> Result<PodState, StoreError> {
+        Ok(match s {
+            "creating" => PodState::Creating,
+            "created" => PodState::Created,
+            "running" => PodState::Running,
+            "stopping" => PodState::Stopping,
+            "exited" => PodState::Exited,
+            "dead" => PodState::Dead,
+            "removing" => PodState::Removing,
+            _ => return Err(StoreError::Corrupt(format!("pod state {s:?}"))),
+        })
+    }
+
+    /// A pod whose cell may hold processes.
+    pub fn is_active(self) -> bool {
+        matches!(self, PodState::Running | PodState::Stopping)
+    }
+
+    /// A pod that can be started: it has a finished clone and no cell.
+    pub fn can_start(self) -> bool {
+        matches!(self, PodState::Created | PodState::Exited | PodState::Dead)
+    }
+}
+
+impl std::fmt::Display for PodState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodRow {
+    pub id: PodId,
+    pub name: Option<Name>,
+    pub base_id: BaseId,
+    pub command: Vec<String>,
+    pub address: Option<Ipv4Addr>,
+    pub state: PodState,
+    #[serde(skip)]
+    pub cell: Option<String>,
+    pub exit_code: Option<i32>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
+}
+
+fn base_row(r: &Row) -> rusqlite::Result<BaseRow> {
+    let state: String = r.get("state")?;
+    Ok(BaseRow {
+        id: BaseId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
+        name: Name::new("base name", &r.get::<_, String>("name")?).map_err(corrupt)?,
+        source: r.get("source")?,
+        size: r.get::<_, i64>("size")? as u64,
+        state: match state.as_str() {
+            "importing" => BaseState::Importing,
+            "ready" => BaseState::Ready,
+            "removing" => BaseState::Removing,
+            other => return Err(corrupt(format!("base state {other:?}"))),
+        },
+        created_at: r.get("created_at")?,
+    })
+}
+
+fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
+    let name: Option<String> = r.get("name")?;
+    let address: Option<String> = r.get("address")?;
+    let command: String = r.get("command")?;
+    Ok(PodRow {
+        id: PodId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
+        name: name.map(|n| Name::new("pod name", &n)).transpose().map_err(corrupt)?,
+        base_id: BaseId::new(&r.get::<_, String>("base_id")?).map_err(corrupt)?,
+        command: serde_json::from_str(&command).map_err(corrupt)?,
+        address: address.map(|a| a.parse()).transpose().map_err(corrupt)?,
+        state: PodState::parse(&r.get::<_, String>("state")?).map_err(corrupt)?,
+        cell: r.get("cell")?,
+        exit_code: r.get("exit_code")?,
+        created_at: r.get("created_at")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+    })
+}
+
+fn base_state_str(s: BaseState) -> &'static str {
+    match s {
+        BaseState::Importing => "importing",
+        BaseState::Ready => "ready",
+        BaseState::Removing => "removing",
+    }
+}
+
+fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(".name") =>
+        {
+            StoreError::NameTaken(name.to_string())
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::setup(conn)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store, StoreError> {
+        // Several jetpack processes (CLI, pod supervisors, the server) share
+        // the file: WAL lets readers go on during a write, and the busy
+        // timeout turns a brief lock into a wait instead of an error.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew(version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(Store { conn })
+    }
+
+    #[cfg(test)]
+    pub fn in_memory() -> Store {
+        Self::setup(Connection::open_in_memory().unwrap()).unwrap()
+    }
+
+    // ---- bases ----
+
+    pub fn insert_base(&self, b: &BaseRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO bases (id, name, source, size, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![b.id.as_str(), b.name.as_str(), b.source, b.size as i64, base_state_str(b.state), b.created_at],
+            )
+            .map_err(|e| name_taken(e, b.name.as_str()))?;
+        Ok(())
+    }
+
+    pub fn set_base_state(&self, id: &BaseId, state: BaseState) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE bases SET state = ?2 WHERE id = ?1", params![id.as_str(), base_state_str(state)])?;
+        Ok(())
+    }
+
+    pub fn delete_base(&self, id: &BaseId) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM bases WHERE id = ?1", params![id.as_str()])?;
+        Ok(())
+    }
+
+    pub fn bases(&self) -> Result<Vec<BaseRow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT * FROM bases ORDER BY name")?;
+        let rows = st.query_map([], base_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn base_by_id(&self, id: &BaseId) -> Result<Option<BaseRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT * FROM bases WHERE id = ?1", params![id.as_str()], base_row)
+            .optional()?)
+    }
+
+    /// Finds a base by name, full id or unambiguous id prefix (at least 4
+    /// hex digits). Returns every match so that the caller can tell "none"
+    /// from "ambiguous".
+    pub fn find_bases(&self, reference: &str) -> Result<Vec<BaseRow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT * FROM bases WHERE name = ?1")?;
+        let by_name = st.query_map(params![reference], base_row)?.collect::<Result<Vec<_>, _>>()?;
+        if !by_name.is_empty() {
+            return Ok(by_name);
+        }
+        if reference.len() < 4 || !reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(vec![]);
+        }
+        let mut st = self.conn.prepare("SELECT * FROM bases WHERE substr(id, 1, ?2) = ?1")?;
+        let rows = st
+            .query_map(params![reference.to_ascii_lowercase(), reference.len() as i64], base_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn pods_of_base(&self, id: &BaseId) -> Result<Vec<PodRow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT * FROM pods WHERE base_id = ?1")?;
+        let rows = st.query_map(params![id.as_str()], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    // ---- pods ----
+
+    /// Inserts a pod in state `creating` and gives it the lowest free address
+    /// of `range`, in one transaction, so two concurrent creations can never
+    /// get the same address.
+    pub fn insert_pod(
+        &mut self,
+        pod: &PodRow,
+        range: impl Iterator<Item = Ipv4Addr>,
+        range_text: &str,
+    ) -> Result<Ipv4Addr, StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let used: std::collections::HashSet<String> = {
+            let mut st = tx.prepare("SELECT address FROM pods WHERE address IS NOT NULL")?;
+            let v = st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+            v
+        };
+        let address = range
+            .into_iter()
+            .find(|a| !used.contains(&a.to_string()))
+            .ok_or_else(|| StoreError::NoAddress(range_text.to_string()))?;
+        tx.execute(
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                pod.id.as_str(),
+                pod.name.as_ref().map(|n| n.as_str()),
+                pod.base_id.as_str(),
+                serde_json::to_string(&pod.command).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                address.to_string(),
+                PodState::Creating.as_str(),
+                pod.created_at,
+            ],
+        )
+        .map_err(|e| name_taken(e, pod.name.as_ref().map(|n| n.as_str()).unwrap_or("")))?;
+        tx.commit()?;
+        Ok(address)
+    }
+
+    pub fn set_pod_state(&self, id: &PodId, state: PodState) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE pods SET state = ?2 WHERE id = ?1", params![id.as_str(), state.as_str()])?;
+        Ok(())
+    }
+
+    /// Marks a pod running in `cell` and clears its last exit.
+    pub fn pod_started(&self, id: &PodId, cell: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, started_at = ?3, finished_at = NULL WHERE id = ?1",
+            params![id.as_str(), cell, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records how a pod's run ended: `Exited` (with the exit code when
+    /// known) or `Dead` (lost). Only a pod still running or stopping is
+    /// changed, so the first of several reporters wins.
+    pub fn pod_finished(&self, id: &PodId, state: PodState, exit_code: Option<i32>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE pods SET state = ?2, cell = NULL, exit_code = ?3, finished_at = ?4 WHERE id = ?1 AND state IN ('running', 'stopping')",
+            params![id.as_str(), state.as_str(), exit_code, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_pod(&self, id: &PodId) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM pods WHERE id = ?1", params![id.as_str()])?;
+        Ok(())
+    }
+
+    pub fn pods(&self) -> Result<Vec<PodRow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT * FROM pods ORDER BY created_at, id")?;
+        let rows = st.query_map([], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn pod(&self, id: &PodId) -> Result<Option<PodRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT * FROM pods WHERE id = ?1", params![id.as_str()], pod_row)
+            .optional()?)
+    }
+
+    /// Finds a pod by name, full uuid or unambiguous uuid prefix.
+    pub fn find_pods(&self, reference: &str) -> Result<Vec<PodRow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT * FROM pods WHERE name = ?1 OR id = ?1")?;
+        let exact = st.query_map(params![reference], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        if !exact.is_empty() {
+            return Ok(exact);
+        }
+        if reference.len() < 4 || !reference.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Ok(vec![]);
+        }
+        let mut st = self.conn.prepare("SELECT * FROM pods WHERE substr(id, 1, ?2) = ?1")?;
+        let rows = st
+            .query_map(params![reference.to_ascii_lowercase(), reference.len() as i64], pod_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(store: &Store, name: &str) -> BaseRow {
+        let b = BaseRow {
+            id: BaseId::new(&format!("{:0>64}", hex::encode(name))).unwrap(),
+            name: Name::new("base", name).unwrap(),
+            source: "test".into(),
+            size: 1,
+            state: BaseState::Ready,
+            created_at: now(),
+        };
+        store.insert_base(&b).unwrap();
+        b
+    }
+
+    fn pod(base: &BaseRow, name: Option<&str>) -> PodRow {
+        PodRow {
+            id: PodId::random(),
+            name: name.map(|n| Name::new("pod", n).unwrap()),
+            base_id: base.id.clone(),
+            command: vec!["/bin/sh".into()],
+            address: None,
+            state: PodState::Creating,
+            cell: None,
+            exit_code: None,
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_versioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(Store::open(&path).unwrap());
+        let s = Store::open(&path).unwrap();
+        let v: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        s.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(s);
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew(99))));
+    }
+
+    #[test]
+    fn addresses_are_unique_and_released() {
+        let mut s = Store::in_memory();
+        let b = base(&s, "bb");
+        let range = crate::config::Ipv4Net::parse("10.9.0.0/29").unwrap();
+        let p1 = pod(&b, None);
+        let p2 = pod(&b, None);
+        let a1 = s.insert_pod(&p1, range.pod_addresses(), "r").unwrap();
+        let a2 = s.insert_pod(&p2, range.pod_addresses(), "r").unwrap();
+        assert_ne!(a1, a2);
+        s.delete_pod(&p1.id).unwrap();
+        let p3 = pod(&b, None);
+        assert_eq!(s.insert_pod(&p3, range.pod_addresses(), "r").unwrap(), a1);
+        for _ in 0..3 {
+            s.insert_pod(&pod(&b, None), range.pod_addresses(), "r").unwrap();
+        }
+        assert!(matches!(
+            s.insert_pod(&pod(&b, None), range.pod_addresses(), "r"),
+            Err(StoreError::NoAddress(_))
+        ));
+    }
+
+    #[test]
+    fn names_are_unique_and_lookup_by_prefix() {
+        let mut s = Store::in_memory();
+        let b = base(&s, "bb");
+        assert!(matches!(
+            s.insert_base(&BaseRow { id: BaseId::new(&"f".repeat(64)).unwrap(), ..b.clone() }),
+            Err(StoreError::NameTaken(_))
+        ));
+        let range = crate::config::Ipv4Net::parse("10.9.0.0/24").unwrap();
+        let p = pod(&b, Some("web"));
+        s.insert_pod(&p, range.pod_addresses(), "r").unwrap();
+        assert!(matches!(
+            s.insert_pod(&pod(&b, Some("web")), range.pod_addresses(), "r"),
+            Err(StoreError::NameTaken(_))
+        ));
+        assert_eq!(s.find_pods("web").unwrap().len(), 1);
+        assert_eq!(s.find_pods(&p.id.as_str()[..6]).unwrap()[0].id, p.id);
+        assert!(s.find_pods("nope").unwrap().is_empty());
+        assert_eq!(s.find_bases("bb").unwrap().len(), 1);
+        assert_eq!(s.find_bases(&b.id.as_str()[..8]).unwrap().len(), 1);
+        assert_eq!(s.pods_of_base(&b.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn pod_life_cycle_columns() {
+        let mut s = Store::in_memory();
+        let b = base(&s, "bb");
+        let range = crate::config::Ipv4Net::parse("10.9.0.0/24").unwrap();
+        let p = pod(&b, None);
+        s.insert_pod(&p, range.pod_addresses(), "r").unwrap();
+        s.set_pod_state(&p.id, PodState::Created).unwrap();
+        s.pod_started(&p.id, "cell-1").unwrap();
+        let r = s.pod(&p.id).unwrap().unwrap();
+        assert_eq!((r.state, r.cell.as_deref()), (PodState::Running, Some("cell-1")));
+        s.pod_finished(&p.id, PodState::Exited, Some(3)).unwrap();
+        let r = s.pod(&p.id).unwrap().unwrap();
+        assert_eq!((r.state, r.exit_code, r.cell), (PodState::Exited, Some(3), None));
+        // A finish recorded twice (supervisor and reaper) keeps the first.
+        s.pod_finished(&p.id, PodState::Dead, None).unwrap();
+        assert_eq!(s.pod(&p.id).unwrap().unwrap().state, PodState::Exited);
+    }
+}
