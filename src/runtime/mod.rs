@@ -473,7 +473,7 @@ impl Host {
                 let _ = self.jails.destroy(&cell, self.stop_grace());
             })
             .map_err(spawn_err)?,
-            Attach::Terminal => terminal::run_on_pty(cmd).map_err(spawn_err)?,
+            Attach::Terminal => terminal::run_on_pty(cmd, self.jails.open_pty(&cell)?).map_err(spawn_err)?,
             Attach::Log(path) => {
                 let log = std::fs::OpenOptions::new()
                     .create(true)

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::termios;
 
+use super::jails::Pty;
+
 static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn note_signal(sig: libc::c_int) {
@@ -90,11 +92,13 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs `cmd` on a new pseudo-terminal (the command's pre_exec makes it
-/// the controlling terminal) and relays it to this process's streams.
-pub fn run_on_pty(mut cmd: Command) -> io::Result<ExitStatus> {
-    let winsize = window_size();
-    let pty = nix::pty::openpty(winsize.as_ref(), None).map_err(io::Error::from)?;
+/// Runs `cmd` on the pseudo-terminal `pty` (the command's pre_exec makes
+/// it the controlling terminal) and relays it to this process's streams.
+pub fn run_on_pty(mut cmd: Command, pty: Pty) -> io::Result<ExitStatus> {
+    if let Some(ws) = window_size() {
+        // SAFETY: TIOCSWINSZ reads a winsize from the pointer we pass.
+        unsafe { libc::ioctl(pty.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
     let slave: OwnedFd = pty.slave;
     cmd.stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
@@ -134,14 +138,9 @@ pub fn run_on_pty(mut cmd: Command) -> io::Result<ExitStatus> {
     child.wait()
 }
 
-fn window_size() -> Option<nix::pty::Winsize> {
+fn window_size() -> Option<libc::winsize> {
+    // SAFETY: an all-zero winsize is valid; TIOCGWINSZ writes into it.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the pointer we pass.
     let ok = unsafe { libc::ioctl(io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0;
-    ok.then_some(nix::pty::Winsize {
-        ws_row: ws.ws_row,
-        ws_col: ws.ws_col,
-        ws_xpixel: ws.ws_xpixel,
-        ws_ypixel: ws.ws_ypixel,
-    })
+    ok.then_some(ws)
 }

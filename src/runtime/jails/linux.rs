@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,7 +26,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, pivot_root, sethostname, ForkResult, Pid};
 
-use super::{sys_err, veth_name, Cell, CellSpec, JailError, Jails, Process, POLL};
+use super::{sys_err, veth_name, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
 use crate::runtime::tool;
 
 /// The hidden subcommand that runs the holder.
@@ -296,6 +297,35 @@ impl Jails for LinuxJails {
             });
         }
         Ok(cmd)
+    }
+
+    /// A pty of the pod's own devpts instance, so that the pod's processes
+    /// see it as /dev/pts/N (tty(1), ttyname(3) work).
+    fn open_pty(&self, cell: &Cell) -> Result<Pty, JailError> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let holder = Holder::parse(cell)?;
+        let ptmx = format!("/proc/{}/root/dev/pts/ptmx", holder.pid);
+        let master: OwnedFd = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&ptmx)
+            .map_err(sys_err(format!("opening {ptmx}")))?
+            .into();
+        let unlock: libc::c_int = 0;
+        // SAFETY: plain ioctls on a descriptor we own; TIOCGPTPEER returns a
+        // new descriptor that we take ownership of at once.
+        let slave = unsafe {
+            if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) != 0 {
+                return Err(sys_err("unlocking the pod's pty")(std::io::Error::last_os_error()));
+            }
+            let fd = libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(sys_err("opening the pod's pty")(std::io::Error::last_os_error()));
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        Ok(Pty { master, slave })
     }
 
     fn is_running(&self, cell: &Cell) -> bool {

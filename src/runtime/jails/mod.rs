@@ -81,6 +81,12 @@ pub struct Process {
     pub terminal: bool,
 }
 
+/// Both ends of a pseudo-terminal.
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    pub slave: std::os::fd::OwnedFd,
+}
+
 pub trait Jails: Send + Sync {
     fn driver(&self) -> &'static str;
 
@@ -90,6 +96,20 @@ pub trait Jails: Send + Sync {
     /// A command that runs `process` inside `cell`; the caller sets stdio,
     /// spawns and waits. A missing program is the spawn's NotFound error.
     fn command(&self, cell: &Cell, process: &Process) -> Result<Command, JailError>;
+
+    /// A pseudo-terminal whose slave the cell's processes can name (for
+    /// `-t` and the console). By default one of the host's.
+    fn open_pty(&self, cell: &Cell) -> Result<Pty, JailError> {
+        let _ = cell;
+        let pty = nix::pty::openpty(None, None).map_err(|e| JailError::Sys {
+            what: "opening a pseudo-terminal".into(),
+            source: e.into(),
+        })?;
+        Ok(Pty {
+            master: pty.master,
+            slave: pty.slave,
+        })
+    }
 
     fn is_running(&self, cell: &Cell) -> bool;
 

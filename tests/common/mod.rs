@@ -1,0 +1,271 @@
+//! Test fixtures on real parts: a zfs-fuse pool on a file, the busybox base
+//! built by images/busybox/build.sh, network namespaces and a bridge per
+//! test host. A missing facility skips the test with a printed reason, and
+//! fails it under CI (CI=true), where everything must run.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+pub const POOL: &str = "jptest";
+
+fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// Whether a facility is here; skips (prints why) or, in CI, fails.
+pub fn facility(name: &str, available: Result<(), String>) -> bool {
+    match available {
+        Ok(()) => true,
+        Err(why) if in_ci() => panic!("{name} is required in CI but unavailable: {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: {name} unavailable: {why}");
+            false
+        }
+    }
+}
+
+fn command_ok(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Root, namespaces, ip(8) and a static busybox: what pods need.
+pub fn pods_available() -> bool {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECK.get_or_init(|| {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not root".into());
+        }
+        command_ok("unshare", &["--pid", "--fork", "--mount", "--net", "--uts", "true"])?;
+        command_ok("ip", &["-V"])?;
+        command_ok("busybox", &["true"]).map_err(|e| format!("busybox-static: {e}"))?;
+        Ok(())
+    });
+    facility("namespaces", result.clone())
+}
+
+/// A zfs-fuse daemon and the test pool on a file, made once per machine.
+pub fn zfs_available() -> bool {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECK.get_or_init(|| {
+        if !Path::new("/dev/fuse").exists() {
+            return Err("/dev/fuse is missing".into());
+        }
+        let lock = File::create("/var/tmp/jetpack-test-pool.lock").map_err(|e| e.to_string())?;
+        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e.to_string())
+            .and_then(|_guard| ensure_pool())
+    });
+    facility("zfs-fuse", result.clone())
+}
+
+fn ensure_pool() -> Result<(), String> {
+    if command_ok("zpool", &["list", "-H", "-o", "name"]).is_err() {
+        if command_ok("zfs-fuse", &["--pidfile", "/run/zfs-fuse.pid"]).is_err() {
+            // Another instance may have been starting at the same moment.
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while command_ok("zpool", &["list", "-H", "-o", "name"]).is_err() {
+            if Instant::now() > deadline {
+                return Err("zfs-fuse did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    if command_ok("zpool", &["list", "-H", "-o", "name", POOL]).is_ok() {
+        return Ok(());
+    }
+    let image = "/var/tmp/jetpack-test-pool.img";
+    if Path::new(image).exists() && command_ok("zpool", &["import", "-d", "/var/tmp", POOL]).is_ok() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(image);
+    command_ok("truncate", &["-s", "2G", image])?;
+    command_ok("zpool", &["create", "-m", "none", POOL, image])?;
+    Ok(())
+}
+
+/// The busybox base archive, built once by the real build script.
+pub fn busybox_tarball() -> PathBuf {
+    static TARBALL: OnceLock<PathBuf> = OnceLock::new();
+    TARBALL
+        .get_or_init(|| {
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
+            if !out.exists() {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
+                let status = Command::new(script).arg(&out).status().expect("running images/busybox/build.sh");
+                assert!(status.success(), "images/busybox/build.sh failed");
+            }
+            out
+        })
+        .clone()
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Dir,
+    ZfsCli,
+}
+
+/// A jetpack host of its own for one test: a root (directory or dataset),
+/// a bridge and an address range nobody else uses, removed on drop.
+pub struct TestHost {
+    pub driver: Driver,
+    pub root: PathBuf,
+    pub dataset: Option<String>,
+    pub bridge: String,
+    pub subnet: u32,
+    options: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// A host on `driver`, or None when the test must skip.
+    pub fn new(driver: Driver) -> Option<TestHost> {
+        if !pods_available() || (driver == Driver::ZfsCli && !zfs_available()) {
+            return None;
+        }
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let dir = tempfile::Builder::new().prefix("jetpack-test-").tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let bridge = format!("jpt{}x{n}", pid % 100000);
+        // One /24 per host, distinct within this process; hosts of earlier
+        // test binaries are gone (their bridges with them).
+        let subnet = 100 + (pid % 50) * 2 + n;
+        let mut options = vec![
+            format!("root.zfs.mountpoint={}", root.display()),
+            format!("jail.interface={bridge}"),
+            format!("jail.ip4.range=10.{}.{}.0/24", 200 + (subnet / 256) % 50, subnet % 256),
+            "jail.stop.timeout=2".to_string(),
+            format!("jail.namePrefix=jpt{pid}-{n}-"),
+        ];
+        let dataset = match driver {
+            Driver::Dir => {
+                options.push("datasets.driver=dir".into());
+                None
+            }
+            Driver::ZfsCli => {
+                let ds = format!("{POOL}/t{pid}-{n}");
+                options.push("datasets.driver=zfs-cli".into());
+                options.push(format!("root.zfs={ds}"));
+                Some(ds)
+            }
+        };
+        Some(TestHost {
+            driver,
+            root,
+            dataset,
+            bridge,
+            subnet,
+            options,
+            _dir: dir,
+        })
+    }
+
+    /// The jetpack command with this host's configuration.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(JETPACK);
+        for o in &self.options {
+            cmd.arg("-o").arg(o);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("running jetpack")
+    }
+
+    /// Runs jetpack, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "jetpack {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs jetpack, asserts failure with one error line, returns it.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "jetpack {args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line from {args:?}, got: {stderr}");
+        assert!(lines[0].starts_with("jetpack: "), "{stderr}");
+        stderr
+    }
+
+    /// An initialised host with the busybox base imported as `busybox`.
+    pub fn with_busybox(driver: Driver) -> Option<TestHost> {
+        let host = TestHost::new(driver)?;
+        host.ok(&["init"]);
+        let tarball = busybox_tarball();
+        host.ok(&["base", "import", tarball.to_str().unwrap(), "--name", "busybox"]);
+        Some(host)
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&a)).expect("json output")
+    }
+
+    /// Datasets below this host's root (zfs) or entries of its tree (dir),
+    /// for "nothing left behind" checks.
+    pub fn leftovers(&self) -> Vec<String> {
+        match &self.dataset {
+            Some(ds) => command_ok("zfs", &["list", "-H", "-r", "-t", "all", "-o", "name", ds])
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !matches!(l.strip_prefix(ds.as_str()), Some("") | Some("/bases") | Some("/pods")))
+                .map(str::to_string)
+                .collect(),
+            None => ["bases", "pods", "tmp"]
+                .iter()
+                .flat_map(|d| std::fs::read_dir(self.root.join(d)).into_iter().flatten().flatten())
+                .map(|e| e.path().display().to_string())
+                .collect(),
+        }
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        // Pods first (their cells hold clones), then the datasets, then the bridge.
+        if let Ok(out) = self.command().args(["pod", "list", "-o", "id"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.command().args(["pod", "rm", "-f", id]).output();
+            }
+        }
+        if let Some(ds) = &self.dataset {
+            for _ in 0..50 {
+                if command_ok("zfs", &["destroy", "-r", ds]).is_ok() || command_ok("zfs", &["list", ds]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = command_ok("ip", &["link", "del", &self.bridge]);
+    }
+}
