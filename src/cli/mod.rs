@@ -370,7 +370,11 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
             let (pod, created) = match host.pod(&target) {
                 Ok(p) if name.is_none() => (p, false),
                 Ok(_) => return Err(CliError::Usage(format!("{target} is a pod; --name is for creating one from a base"))),
-                Err(RuntimeError::NoSuchPod(_)) => (host.create_pod(&target, name.as_deref(), command.clone())?, true),
+                Err(RuntimeError::NoSuchPod(_)) => match host.create_pod(&target, name.as_deref(), command.clone()) {
+                    Ok(p) => (p, true),
+                    Err(RuntimeError::NoSuchBase(_)) => return Err(CliError::Usage(format!("no pod or base {target:?}"))),
+                    Err(e) => return Err(e.into()),
+                },
                 Err(e) => return Err(e.into()),
             };
             let argv = (!command.is_empty()).then_some(command);

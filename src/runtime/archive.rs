@@ -135,10 +135,25 @@ pub fn detect(head: &[u8]) -> Option<Compression> {
     }
 }
 
+/// Whether an error, or any error under it (tar wraps the file system's),
+/// says the file system is full or over quota.
 fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-        || e.to_string().contains("No space left")
-        || e.to_string().contains("quota exceeded")
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if matches!(io.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+                || matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            {
+                return true;
+            }
+            if let Some(inner) = io.get_ref() {
+                current = Some(inner);
+                continue;
+            }
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// Unpacks the staged archive into `target` (an empty directory). Paths
@@ -185,7 +200,7 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
         }
     };
     result.map_err(|e| {
-        if is_no_space(&e) || std::error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>()).is_some_and(is_no_space) {
+        if is_no_space(&e) {
             ArchiveError::NoSpace(source_name.to_string())
         } else {
             corrupt(e.to_string())

@@ -25,6 +25,28 @@ impl DirDatasets {
         self.root.join(format!("{name}.sealed"))
     }
 
+    /// Where a clone records its origin, so that the origin cannot be
+    /// destroyed under it (ZFS refuses that too).
+    fn origin_note(&self, name: &DatasetName) -> PathBuf {
+        self.root.join(format!("{name}.origin"))
+    }
+
+    fn clones_of(&self, origin: &DatasetName) -> Vec<String> {
+        let mut clones = Vec::new();
+        for child in ["bases", "pods"] {
+            let Ok(rd) = fs::read_dir(self.root.join(child)) else { continue };
+            for entry in rd.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "origin")
+                    && fs::read_to_string(&path).is_ok_and(|o| o == origin.as_str())
+                {
+                    clones.push(path.with_extension("").display().to_string());
+                }
+            }
+        }
+        clones
+    }
+
     /// A sibling for work in progress, renamed into place when complete so
     /// that a crash never leaves a half-made dataset under its real name.
     fn staging(&self, name: &DatasetName) -> PathBuf {
@@ -118,9 +140,11 @@ impl Datasets for DirDatasets {
                     DatasetError::Tool(e)
                 }
             })
+            .and_then(|_| fs::write(self.origin_note(name), origin.as_str()).map_err(io_err(format!("creating {name}"))))
             .and_then(|_| fs::rename(&staging, &target).map_err(io_err(format!("creating {name}"))));
         if let Err(e) = result {
             let _ = Self::remove_tree(&staging);
+            let _ = fs::remove_file(self.origin_note(name));
             return Err(e);
         }
         Ok(target)
@@ -131,8 +155,9 @@ impl Datasets for DirDatasets {
         if !path.exists() {
             return Err(DatasetError::NotFound(name.to_string()));
         }
-        // Clones are copies, so nothing depends on a base here; the store
-        // refuses removal of a base that pods use.
+        if !self.clones_of(name).is_empty() {
+            return Err(DatasetError::InUse(name.to_string()));
+        }
         let marker = self.marker(name);
         if marker.exists() {
             fs::remove_file(&marker).map_err(io_err(format!("unsealing {name}")))?;
@@ -141,6 +166,10 @@ impl Datasets for DirDatasets {
         let doomed = self.root.join(format!("{name}.removing"));
         Self::remove_tree(&doomed)?;
         fs::rename(&path, &doomed).map_err(io_err(format!("removing {name}")))?;
+        let note = self.origin_note(name);
+        if note.exists() {
+            fs::remove_file(&note).map_err(io_err(format!("removing {name}")))?;
+        }
         Self::remove_tree(&doomed)
     }
 
@@ -184,12 +213,13 @@ impl Datasets for DirDatasets {
         if !self.marker(name).exists() {
             return Err(DatasetError::NotSealed(name.to_string()));
         }
-        let mut builder = tar::Builder::new(out);
+        let mut builder = tar::Builder::new(FramedWriter::new(out));
         builder.follow_symlinks(false);
         builder.mode(tar::HeaderMode::Complete);
         builder
             .append_dir_all(".", self.path(name))
-            .and_then(|_| builder.finish())
+            .and_then(|_| builder.into_inner())
+            .and_then(|framed| framed.finish())
             .map_err(io_err(format!("sending {name}")))
     }
 
@@ -202,11 +232,13 @@ impl Datasets for DirDatasets {
         Self::remove_tree(&staging)?;
         let result = fs::create_dir(&staging)
             .and_then(|_| {
-                let mut archive = tar::Archive::new(input);
+                let mut framed = FramedReader::new(input);
+                let mut archive = tar::Archive::new(&mut framed);
                 archive.set_preserve_permissions(true);
                 archive.set_preserve_ownerships(true);
                 archive.set_overwrite(false);
-                archive.unpack(&staging)
+                archive.unpack(&staging)?;
+                framed.read_to_end_marker()
             })
             .and_then(|_| fs::rename(&staging, &target))
             .map_err(io_err(format!("receiving {name}")));
@@ -216,5 +248,142 @@ impl Datasets for DirDatasets {
         }
         self.seal(name)?;
         Ok(target)
+    }
+}
+
+// A tar archive gives no sure sign of its own end: cut at a header boundary
+// it still reads as complete. The dir driver's stream therefore frames the
+// tar in chunks (`u32` big-endian length, bytes) closed by an empty chunk and
+// the sha256 of everything before it; a stream cut anywhere, or altered, is
+// an error on receive.
+
+const MAGIC: &[u8; 8] = b"JPDIR\x00\x00\x01";
+
+struct FramedWriter<W: Write> {
+    out: W,
+    hasher: sha2::Sha256,
+    started: bool,
+}
+
+impl<W: Write> FramedWriter<W> {
+    fn new(out: W) -> Self {
+        FramedWriter {
+            out,
+            hasher: sha2::Digest::new(),
+            started: false,
+        }
+    }
+
+    fn start(&mut self) -> std::io::Result<()> {
+        if !self.started {
+            self.out.write_all(MAGIC)?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.start()?;
+        self.out.write_all(&0u32.to_be_bytes())?;
+        let digest = sha2::Digest::finalize(self.hasher);
+        self.out.write_all(&digest)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Write for FramedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.start()?;
+        let n = buf.len().min(1 << 20);
+        self.out.write_all(&(n as u32).to_be_bytes())?;
+        self.out.write_all(&buf[..n])?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+struct FramedReader<R: Read> {
+    input: R,
+    hasher: sha2::Sha256,
+    left: usize,
+    state: FrameState,
+}
+
+#[derive(PartialEq)]
+enum FrameState {
+    Start,
+    Chunks,
+    Ended,
+}
+
+fn broken(why: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("dir stream: {why}"))
+}
+
+impl<R: Read> FramedReader<R> {
+    fn new(input: R) -> Self {
+        FramedReader {
+            input,
+            hasher: sha2::Digest::new(),
+            left: 0,
+            state: FrameState::Start,
+        }
+    }
+
+    fn next_chunk(&mut self) -> std::io::Result<()> {
+        if self.state == FrameState::Start {
+            let mut magic = [0u8; 8];
+            self.input.read_exact(&mut magic).map_err(|_| broken("not a jetpack dir stream"))?;
+            if &magic != MAGIC {
+                return Err(broken("not a jetpack dir stream"));
+            }
+            self.state = FrameState::Chunks;
+        }
+        let mut len = [0u8; 4];
+        self.input.read_exact(&mut len).map_err(|_| broken("cut short"))?;
+        self.left = u32::from_be_bytes(len) as usize;
+        if self.left == 0 {
+            let mut digest = [0u8; 32];
+            self.input.read_exact(&mut digest).map_err(|_| broken("cut short"))?;
+            let actual = sha2::Digest::finalize(std::mem::take(&mut self.hasher));
+            if actual.as_slice() != digest {
+                return Err(broken("checksum mismatch"));
+            }
+            self.state = FrameState::Ended;
+        }
+        Ok(())
+    }
+
+    /// Consumes what tar left unread, up to and including the end marker.
+    fn read_to_end_marker(&mut self) -> std::io::Result<()> {
+        let mut sink = [0u8; 8192];
+        while self.read(&mut sink)? > 0 {}
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for FramedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.left == 0 {
+            if self.state == FrameState::Ended {
+                return Ok(0);
+            }
+            self.next_chunk()?;
+        }
+        let want = buf.len().min(self.left);
+        let n = self.input.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(broken("cut short"));
+        }
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.left -= n;
+        Ok(n)
     }
 }

@@ -151,8 +151,14 @@ impl Datasets for ZfsCliDatasets {
             .iter()
             .filter_map(|d| d.name.strip_suffix(&format!("@{SEALED}")).map(str::to_string))
             .collect();
-        all.retain(|d| !d.name.contains('@') && d.name != self.root);
         let prefix = format!("{}/", self.root);
+        // Bases and pods only: not snapshots, nor the root and its two
+        // container datasets.
+        all.retain(|d| {
+            d.name
+                .strip_prefix(&prefix)
+                .is_some_and(|rel| !rel.contains('@') && rel.split('/').count() == 2)
+        });
         for d in &mut all {
             d.sealed = sealed.contains(&d.name);
             if let Some(rel) = d.name.strip_prefix(&prefix) {
