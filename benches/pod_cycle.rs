@@ -1,1 +1,210 @@
-fn main() {}
+//! Pod cycle latency: create a pod from a sealed base, start it, run `true`
+//! in it, destroy it. Measured for jetpack (library and CLI) and for the
+//! bare commands doing the same work, interleaved in one run so that drift
+//! of this shared machine hits all alike; reports p50, p99 and the ratio of
+//! each p50 to the bare commands'.
+//!
+//! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
+//! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jetpack::config::Config;
+use jetpack::runtime::{Attach, Host, HostEnv};
+
+const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+const POOL: &str = "jptest";
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// zfs-fuse answers "dataset is busy" right after a clone; the bare
+/// baseline retries exactly as jetpack's driver does.
+fn zfs_destroy_retrying(dataset: &str) {
+    let mut pause = Duration::from_millis(5);
+    for _ in 0..100 {
+        if run("zfs", &["destroy", "-r", dataset]).is_ok() {
+            return;
+        }
+        let _ = run("zfs", &["unmount", "-f", dataset]);
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+    panic!("zfs destroy {dataset} kept failing");
+}
+
+struct Setup {
+    driver: &'static str,
+    /// Dropped before the datasets go: its state.db lives on the root
+    /// dataset and keeps it busy.
+    host: Option<Host>,
+    options: Vec<String>,
+    base_path: PathBuf,
+    zfs_root: Option<String>,
+    scratch: PathBuf,
+}
+
+impl Setup {
+    fn new(driver: &'static str, tarball: &Path, n: u32) -> Setup {
+        let scratch = std::env::temp_dir().join(format!("jetpack-bench-{}-{driver}", std::process::id()));
+        let mut options = vec![
+            format!("root.zfs.mountpoint={}", scratch.join("root").display()),
+            format!("datasets.driver={driver}"),
+            format!("jail.interface=jpbench{n}"),
+            format!("jail.ip4.range=10.251.{n}.0/24"),
+            format!("jail.namePrefix=jpbench{n}-"),
+        ];
+        let zfs_root = (driver == "zfs-cli").then(|| format!("{POOL}/bench{}", std::process::id()));
+        if let Some(root) = &zfs_root {
+            options.push(format!("root.zfs={root}"));
+        }
+        let config = Config::load(Some(Path::new("/dev/null")), &options).expect("configuration");
+        let env = HostEnv {
+            exe: PathBuf::from(JETPACK),
+            config_args: vec![],
+        };
+        let host = Host::init(config, env).expect("jetpack init");
+        let imported = host
+            .import_base(tarball.to_str().unwrap(), Some("busybox"), None, &mut |_| {})
+            .expect("base import");
+        let base_path = scratch.join("root/bases").join(imported.base.id.as_str());
+        Setup {
+            driver,
+            host: Some(host),
+            options,
+            base_path,
+            zfs_root,
+            scratch,
+        }
+    }
+
+    fn jetpack_library(&self) {
+        let host = self.host.as_ref().expect("host");
+        let pod = host.create_pod("busybox", None, vec![]).expect("create");
+        let code = host.run_pod(&pod, Some(vec!["/bin/true".into()]), Attach::Inherit).expect("run");
+        assert_eq!(code, 0);
+        let pod = host.pod(pod.row.id.as_str()).expect("pod");
+        host.remove_pod(&pod, false).expect("remove");
+    }
+
+    fn jetpack_cli(&self) {
+        let mut cmd = Command::new(JETPACK);
+        for o in &self.options {
+            cmd.arg("-o").arg(o);
+        }
+        let status = cmd.args(["pod", "run", "--rm", "busybox", "--", "/bin/true"]).status().expect("jetpack");
+        assert!(status.success());
+    }
+
+    fn bare(&self, i: usize) {
+        let clone_path = match &self.zfs_root {
+            Some(root) => {
+                let id = self.base_path.file_name().unwrap().to_str().unwrap();
+                let clone = format!("{root}/pods/bare{i}");
+                run("zfs", &["clone", &format!("{root}/bases/{id}@sealed"), &clone]).expect("zfs clone");
+                self.scratch.join("root/pods").join(format!("bare{i}"))
+            }
+            None => {
+                let clone = self.scratch.join("root/pods").join(format!("bare{i}"));
+                let source = format!("{}/.", self.base_path.display());
+                run("cp", &["-a", "--reflink=auto", &source, clone.to_str().unwrap()]).expect("cp");
+                clone
+            }
+        };
+        run(
+            "unshare",
+            &["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", clone_path.to_str().unwrap(), "/bin/true"],
+        )
+        .expect("unshare chroot true");
+        match &self.zfs_root {
+            Some(root) => zfs_destroy_retrying(&format!("{root}/pods/bare{i}")),
+            None => run("rm", &["-rf", clone_path.to_str().unwrap()]).expect("rm"),
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(host) = self.host.take() {
+            if let Ok(b) = host.base("busybox") {
+                let _ = host.remove_base(b.id.as_str());
+            }
+        }
+        if let Some(root) = &self.zfs_root {
+            zfs_destroy_retrying(root);
+        }
+        let _ = std::fs::remove_dir_all(&self.scratch);
+        let _ = run("ip", &["link", "del", &format!("jpbench{}", if self.driver == "dir" { 1 } else { 2 })]);
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing
+    // useful either way. Run only when asked to benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("pod_cycle: needs root (namespaces, mounts, zfs); skipped");
+        return;
+    }
+    let cycles: usize = std::env::var("JETPACK_BENCH_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let tarball = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
+    if !tarball.exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
+        run(script.to_str().unwrap(), &[tarball.to_str().unwrap()]).expect("building the busybox base");
+    }
+    let pool_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zfs-test-pool.sh");
+    let mut drivers = vec!["dir"];
+    match run(pool_script.to_str().unwrap(), &[POOL]) {
+        Ok(()) => drivers.insert(0, "zfs-cli"),
+        Err(e) => eprintln!("pod_cycle: no ZFS, zfs-cli rows skipped: {e}"),
+    }
+
+    println!("pod cycle: create from a sealed base + start + run true + destroy; {cycles} cycles each, interleaved");
+    println!("{:<8} {:<26} {:>8} {:>8} {:>12}", "driver", "variant", "p50 ms", "p99 ms", "p50 / bare");
+    for (n, driver) in drivers.into_iter().enumerate() {
+        let setup = Setup::new(driver, &tarball, n as u32 + 1);
+        // Warm caches (page cache, the bridge) before measuring.
+        setup.bare(usize::MAX);
+        setup.jetpack_library();
+        setup.jetpack_cli();
+        let mut samples: [Vec<Duration>; 3] = [vec![], vec![], vec![]];
+        for i in 0..cycles {
+            let t = Instant::now();
+            setup.bare(i);
+            samples[0].push(t.elapsed());
+            let t = Instant::now();
+            setup.jetpack_library();
+            samples[1].push(t.elapsed());
+            let t = Instant::now();
+            setup.jetpack_cli();
+            samples[2].push(t.elapsed());
+        }
+        for s in samples.iter_mut() {
+            s.sort();
+        }
+        let bare_p50 = percentile(&samples[0], 0.5);
+        for (variant, s) in ["bare commands", "jetpack (library)", "jetpack pod run --rm (CLI)"].iter().zip(&samples) {
+            let p50 = percentile(s, 0.5);
+            println!("{driver:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x", percentile(s, 0.99), p50 / bare_p50);
+        }
+    }
+}

@@ -76,5 +76,13 @@ fn zfs_cli_driver_conforms_on_zfs_fuse() {
     let root = format!("{}/conformance{}", common::POOL, std::process::id());
     let mount = tempfile::tempdir().unwrap();
     conformance(&ZfsCliDatasets::new(&root, mount.path()));
-    let _ = std::process::Command::new("zfs").args(["destroy", "-r", &root]).status();
+    // The root is still mounted inside `mount`: destroy it before the
+    // temporary directory goes.
+    for _ in 0..50 {
+        let destroyed = std::process::Command::new("zfs").args(["destroy", "-r", &root]).status();
+        if destroyed.is_ok_and(|s| s.success()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -74,29 +74,8 @@ pub fn zfs_available() -> bool {
 }
 
 fn ensure_pool() -> Result<(), String> {
-    if command_ok("zpool", &["list", "-H", "-o", "name"]).is_err() {
-        if command_ok("zfs-fuse", &["--pidfile", "/run/zfs-fuse.pid"]).is_err() {
-            // Another instance may have been starting at the same moment.
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while command_ok("zpool", &["list", "-H", "-o", "name"]).is_err() {
-            if Instant::now() > deadline {
-                return Err("zfs-fuse did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    if command_ok("zpool", &["list", "-H", "-o", "name", POOL]).is_ok() {
-        return Ok(());
-    }
-    let image = "/var/tmp/jetpack-test-pool.img";
-    if Path::new(image).exists() && command_ok("zpool", &["import", "-d", "/var/tmp", POOL]).is_ok() {
-        return Ok(());
-    }
-    let _ = std::fs::remove_file(image);
-    command_ok("truncate", &["-s", "2G", image])?;
-    command_ok("zpool", &["create", "-m", "none", POOL, image])?;
-    Ok(())
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zfs-test-pool.sh");
+    command_ok(script.to_str().ok_or("script path")?, &[POOL]).map(|_| ())
 }
 
 /// The busybox base archive, built once by the real build script.

@@ -12,7 +12,7 @@ use super::{io_err, DatasetError, DatasetInfo, Datasets, SEALED};
 use crate::names::DatasetName;
 use crate::runtime::tool::{self, ToolError};
 
-const ZFS: &str = "zfs";
+pub(super) const ZFS: &str = "zfs";
 
 pub struct ZfsCliDatasets {
     root: String,
@@ -27,7 +27,7 @@ impl ZfsCliDatasets {
         }
     }
 
-    fn full(&self, name: &DatasetName) -> String {
+    pub(super) fn full(&self, name: &DatasetName) -> String {
         format!("{}/{}", self.root, name)
     }
 
@@ -50,7 +50,7 @@ impl ZfsCliDatasets {
 }
 
 /// Turns zfs(8)'s complaints into the errors callers act on.
-fn classify(e: ToolError, name: &str) -> DatasetError {
+pub(super) fn classify(e: ToolError, name: &str) -> DatasetError {
     let msg = e.stderr();
     if msg.contains("does not exist") {
         DatasetError::NotFound(name.to_string())

@@ -126,10 +126,27 @@ fn ip_batch(commands: &str, netns: Option<&File>) -> Result<(), JailError> {
     Ok(())
 }
 
+/// Whether `bridge` is up with `address` on it, asked of the kernel
+/// directly (getifaddrs) so that the common case spawns nothing.
+fn bridge_ready(bridge: &str, address: std::net::Ipv4Addr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return false };
+    addrs.into_iter().any(|a| {
+        a.interface_name == bridge
+            && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)
+            && a.address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in())
+                .is_some_and(|sin| sin.ip() == address)
+    })
+}
+
 /// Makes the host bridge with the range's first address; idempotent and
 /// safe against a concurrent creator.
 fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
     let bridge = &spec.interface;
+    if bridge_ready(bridge, spec.network.host()) {
+        return Ok(());
+    }
     if !Path::new("/sys/class/net").join(bridge).exists() {
         match tool::run("ip", &["link", "add", bridge, "type", "bridge"]) {
             Ok(_) => {}
@@ -138,13 +155,10 @@ fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
         }
     }
     let host = format!("{}/{}", spec.network.host(), spec.network.prefix);
-    let addrs = tool::run("ip", &["-o", "-4", "addr", "show", "dev", bridge])?;
-    if !addrs.split_whitespace().any(|w| w == host) {
-        match tool::run("ip", &["addr", "add", &host, "dev", bridge]) {
-            Ok(_) => {}
-            Err(e) if e.stderr().contains("exists") => {}
-            Err(e) => return Err(e.into()),
-        }
+    match tool::run("ip", &["addr", "add", &host, "dev", bridge]) {
+        Ok(_) => {}
+        Err(e) if e.stderr().contains("exists") => {}
+        Err(e) => return Err(e.into()),
     }
     tool::run("ip", &["link", "set", bridge, "up"])?;
     Ok(())

@@ -1,0 +1,216 @@
+//! The jail(2) parameters of a pod's jail: what jetpack sets itself, the
+//! conservative defaults, and the operator's extras from `jail.param.*`.
+//! Pure code, compiled everywhere so that the list is tested on any host;
+//! the FreeBSD driver turns it into typed jail_set(2) values.
+//!
+//! Values are strings as jail.conf(5) spells them; booleans are `0` or `1`.
+
+use super::CellSpec;
+
+/// Parameters jetpack owns: the jail's identity and life cycle (`name`,
+/// `path`, `persist`, `jid`) and its address (`ip4.addr`, `ip4`), which is
+/// the pod's identity at the MDS: a pod given another address, or the
+/// host's, could speak as another pod.
+pub const OWNED: &[&str] = &["name", "path", "persist", "jid", "ip4", "ip4.addr"];
+
+/// Longest parameter name accepted; the kernel's are far shorter.
+const MAX_NAME: usize = 64;
+
+/// Checks one extra parameter: a name like the kernel's
+/// (`[a-z0-9._]+`, dot-separated words) that jetpack does not own, and a
+/// value without control characters (jail_set(2) takes C strings).
+pub fn check_param(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(format!(
+            "jail parameter {name:?}: expected a name of 1 to {MAX_NAME} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+    {
+        return Err(format!(
+            "jail parameter {name:?}: only a-z, 0-9, '.' and '_' are allowed"
+        ));
+    }
+    if name.split('.').any(str::is_empty) {
+        return Err(format!("jail parameter {name:?}: empty component"));
+    }
+    if OWNED.contains(&name) {
+        return Err(format!(
+            "jail parameter {name:?} is set by jetpack itself and cannot be configured"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "jail parameter {name}: the value must not contain control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every extra parameter; the first bad one is the error.
+pub fn check_params(params: &[(String, String)]) -> Result<(), String> {
+    params.iter().try_for_each(|(k, v)| check_param(k, v))
+}
+
+/// The full parameter list of `spec`'s jail, in a fixed order: jetpack's
+/// own, the defaults, then the extras in their order. An extra replaces a
+/// default of the same name in place (so the order stays the same whatever
+/// is configured); a later extra replaces an earlier one. Extras naming an
+/// `OWNED` parameter are left out: callers reject them with `check_params`
+/// first, and they must never override the jail's identity anyway.
+pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = vec![
+        ("name".into(), spec.name.clone()),
+        ("path".into(), spec.root.display().to_string()),
+        ("host.hostname".into(), spec.hostname.clone()),
+        ("ip4.addr".into(), spec.address.to_string()),
+        ("securelevel".into(), spec.securelevel.to_string()),
+        ("devfs_ruleset".into(), spec.devfs_ruleset.to_string()),
+    ];
+    // The kernel's defaults are already close to these, but they are
+    // inherited from the parent and tunable by sysctl; saying them keeps a
+    // pod the same on every host.
+    for (k, v) in [
+        ("enforce_statfs", "2"),
+        ("children.max", "0"),
+        ("allow.set_hostname", "0"),
+        ("allow.sysvipc", "0"),
+        ("allow.raw_sockets", "0"),
+        ("allow.chflags", "0"),
+        ("allow.mount", "0"),
+        ("allow.mlock", "0"),
+        ("allow.socket_af", "0"),
+        ("persist", "1"),
+    ] {
+        params.push((k.into(), v.into()));
+    }
+    for (k, v) in &spec.params {
+        if OWNED.contains(&k.as_str()) {
+            continue;
+        }
+        match params.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => params.push((k.clone(), v.clone())),
+        }
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Ipv4Net;
+
+    fn spec(params: &[(&str, &str)]) -> CellSpec {
+        CellSpec {
+            name: "jetpack-0b7e".into(),
+            hostname: "alpha".into(),
+            root: "/var/jetpack/pods/0b7e".into(),
+            address: "172.23.0.5".parse().unwrap(),
+            network: Ipv4Net::parse("172.23.0.0/24").unwrap(),
+            interface: "lo1".into(),
+            securelevel: 2,
+            devfs_ruleset: 4,
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn pairs(list: &[(String, String)]) -> Vec<(&str, &str)> {
+        list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    const DEFAULTS: &[(&str, &str)] = &[
+        ("name", "jetpack-0b7e"),
+        ("path", "/var/jetpack/pods/0b7e"),
+        ("host.hostname", "alpha"),
+        ("ip4.addr", "172.23.0.5"),
+        ("securelevel", "2"),
+        ("devfs_ruleset", "4"),
+        ("enforce_statfs", "2"),
+        ("children.max", "0"),
+        ("allow.set_hostname", "0"),
+        ("allow.sysvipc", "0"),
+        ("allow.raw_sockets", "0"),
+        ("allow.chflags", "0"),
+        ("allow.mount", "0"),
+        ("allow.mlock", "0"),
+        ("allow.socket_af", "0"),
+        ("persist", "1"),
+    ];
+
+    #[test]
+    fn jail_params_exact_list() {
+        assert_eq!(pairs(&jail_params(&spec(&[]))), DEFAULTS);
+    }
+
+    #[test]
+    fn jail_params_extras_override_in_place_and_append_in_order() {
+        let s = spec(&[
+            ("allow.raw_sockets", "1"),
+            ("osrelease", "13.2-RELEASE"),
+            ("securelevel", "3"),
+            ("allow.mount.devfs", "1"),
+            ("osrelease", "14.1-RELEASE"),
+        ]);
+        let mut expected = DEFAULTS.to_vec();
+        for (k, v) in [("allow.raw_sockets", "1"), ("securelevel", "3")] {
+            expected.iter_mut().find(|(name, _)| *name == k).unwrap().1 = v;
+        }
+        expected.push(("osrelease", "14.1-RELEASE"));
+        expected.push(("allow.mount.devfs", "1"));
+        assert_eq!(pairs(&jail_params(&s)), expected);
+        // Same input, same list.
+        assert_eq!(jail_params(&s), jail_params(&s));
+    }
+
+    #[test]
+    fn jail_params_never_let_extras_change_identity() {
+        let s = spec(&[
+            ("name", "other"),
+            ("path", "/"),
+            ("ip4.addr", "172.23.0.1"),
+            ("persist", "0"),
+        ]);
+        assert_eq!(pairs(&jail_params(&s)), DEFAULTS);
+    }
+
+    #[test]
+    fn jail_params_rejects_owned_and_malformed() {
+        let one = |k: &str, v: &str| check_params(&[(k.to_string(), v.to_string())]);
+        assert!(one("allow.raw_sockets", "1").is_ok());
+        assert!(one("children.max", "2").is_ok());
+        assert!(one("host.domainname", "example.org").is_ok());
+        for owned in OWNED {
+            let e = one(owned, "x").unwrap_err();
+            assert!(e.contains("set by jetpack"), "{owned}: {e}");
+        }
+        for bad in [
+            "",
+            "Allow.mount",
+            "allow mount",
+            "allow..mount",
+            ".allow",
+            "allow.",
+            "allow-mount",
+            "a/b",
+            "ö",
+        ] {
+            assert!(one(bad, "1").is_err(), "{bad:?} should be rejected");
+        }
+        assert!(one(&"a".repeat(65), "1").is_err());
+        assert!(one("host.domainname", "a\0b").is_err());
+        assert!(one("host.domainname", "a\nb").is_err());
+        // The first bad one is reported.
+        let e = check_params(&[
+            ("allow.mount".into(), "1".into()),
+            ("jid".into(), "7".into()),
+        ])
+        .unwrap_err();
+        assert!(e.contains("\"jid\""), "{e}");
+    }
+}
