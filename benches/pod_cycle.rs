@@ -26,7 +26,11 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -58,7 +62,8 @@ struct Setup {
 
 impl Setup {
     fn new(driver: &'static str, tarball: &Path, n: u32) -> Setup {
-        let scratch = std::env::temp_dir().join(format!("jetpack-bench-{}-{driver}", std::process::id()));
+        let scratch =
+            std::env::temp_dir().join(format!("jetpack-bench-{}-{driver}", std::process::id()));
         let mut options = vec![
             format!("root.zfs.mountpoint={}", scratch.join("root").display()),
             format!("datasets.driver={driver}"),
@@ -77,7 +82,12 @@ impl Setup {
         };
         let host = Host::init(config, env).expect("jetpack init");
         let imported = host
-            .import_base(tarball.to_str().unwrap(), Some("busybox"), None, &mut |_| {})
+            .import_base(
+                tarball.to_str().unwrap(),
+                Some("busybox"),
+                None,
+                &mut |_| {},
+            )
             .expect("base import");
         let base_path = scratch.join("root/bases").join(imported.base.id.as_str());
         Setup {
@@ -93,7 +103,9 @@ impl Setup {
     fn jetpack_library(&self) {
         let host = self.host.as_ref().expect("host");
         let pod = host.create_pod("busybox", None, vec![]).expect("create");
-        let code = host.run_pod(&pod, Some(vec!["/bin/true".into()]), Attach::Inherit).expect("run");
+        let code = host
+            .run_pod(&pod, Some(vec!["/bin/true".into()]), Attach::Inherit)
+            .expect("run");
         assert_eq!(code, 0);
         let pod = host.pod(pod.row.id.as_str()).expect("pod");
         host.remove_pod(&pod, false).expect("remove");
@@ -104,7 +116,10 @@ impl Setup {
         for o in &self.options {
             cmd.arg("-o").arg(o);
         }
-        let status = cmd.args(["pod", "run", "--rm", "busybox", "--", "/bin/true"]).status().expect("jetpack");
+        let status = cmd
+            .args(["pod", "run", "--rm", "busybox", "--", "/bin/true"])
+            .status()
+            .expect("jetpack");
         assert!(status.success());
     }
 
@@ -113,19 +128,37 @@ impl Setup {
             Some(root) => {
                 let id = self.base_path.file_name().unwrap().to_str().unwrap();
                 let clone = format!("{root}/pods/bare{i}");
-                run("zfs", &["clone", &format!("{root}/bases/{id}@sealed"), &clone]).expect("zfs clone");
+                run(
+                    "zfs",
+                    &["clone", &format!("{root}/bases/{id}@sealed"), &clone],
+                )
+                .expect("zfs clone");
                 self.scratch.join("root/pods").join(format!("bare{i}"))
             }
             None => {
                 let clone = self.scratch.join("root/pods").join(format!("bare{i}"));
                 let source = format!("{}/.", self.base_path.display());
-                run("cp", &["-a", "--reflink=auto", &source, clone.to_str().unwrap()]).expect("cp");
+                run(
+                    "cp",
+                    &["-a", "--reflink=auto", &source, clone.to_str().unwrap()],
+                )
+                .expect("cp");
                 clone
             }
         };
         run(
             "unshare",
-            &["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", clone_path.to_str().unwrap(), "/bin/true"],
+            &[
+                "--fork",
+                "--pid",
+                "--mount",
+                "--uts",
+                "--ipc",
+                "--net",
+                "chroot",
+                clone_path.to_str().unwrap(),
+                "/bin/true",
+            ],
         )
         .expect("unshare chroot true");
         match &self.zfs_root {
@@ -146,7 +179,14 @@ impl Drop for Setup {
             zfs_destroy_retrying(root);
         }
         let _ = std::fs::remove_dir_all(&self.scratch);
-        let _ = run("ip", &["link", "del", &format!("jpbench{}", if self.driver == "dir" { 1 } else { 2 })]);
+        let _ = run(
+            "ip",
+            &[
+                "link",
+                "del",
+                &format!("jpbench{}", if self.driver == "dir" { 1 } else { 2 }),
+            ],
+        );
     }
 }
 
@@ -165,11 +205,15 @@ fn main() {
         eprintln!("pod_cycle: needs root (namespaces, mounts, zfs); skipped");
         return;
     }
-    let cycles: usize = std::env::var("JETPACK_BENCH_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let cycles: usize = std::env::var("JETPACK_BENCH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let tarball = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
     if !tarball.exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
-        run(script.to_str().unwrap(), &[tarball.to_str().unwrap()]).expect("building the busybox base");
+        run(script.to_str().unwrap(), &[tarball.to_str().unwrap()])
+            .expect("building the busybox base");
     }
     let pool_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zfs-test-pool.sh");
     let mut drivers = vec!["dir"];
@@ -179,7 +223,10 @@ fn main() {
     }
 
     println!("pod cycle: create from a sealed base + start + run true + destroy; {cycles} cycles each, interleaved");
-    println!("{:<8} {:<26} {:>8} {:>8} {:>12}", "driver", "variant", "p50 ms", "p99 ms", "p50 / bare");
+    println!(
+        "{:<8} {:<26} {:>8} {:>8} {:>12}",
+        "driver", "variant", "p50 ms", "p99 ms", "p50 / bare"
+    );
     for (n, driver) in drivers.into_iter().enumerate() {
         let setup = Setup::new(driver, &tarball, n as u32 + 1);
         // Warm caches (page cache, the bridge) before measuring.
@@ -202,9 +249,20 @@ fn main() {
             s.sort();
         }
         let bare_p50 = percentile(&samples[0], 0.5);
-        for (variant, s) in ["bare commands", "jetpack (library)", "jetpack pod run --rm (CLI)"].iter().zip(&samples) {
+        for (variant, s) in [
+            "bare commands",
+            "jetpack (library)",
+            "jetpack pod run --rm (CLI)",
+        ]
+        .iter()
+        .zip(&samples)
+        {
             let p50 = percentile(s, 0.5);
-            println!("{driver:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x", percentile(s, 0.99), p50 / bare_p50);
+            println!(
+                "{driver:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x",
+                percentile(s, 0.99),
+                p50 / bare_p50
+            );
         }
     }
 }

@@ -137,7 +137,10 @@ pub struct BaseId(String);
 
 impl BaseId {
     pub fn new(s: &str) -> Result<BaseId, NameError> {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(BaseId(s.to_string()))
         } else {
             Err(invalid("base id", s, "expected 64 lowercase hex digits"))
@@ -226,7 +229,17 @@ mod tests {
     #[test]
     fn names_refuse_paths_and_odd_characters() {
         assert!(Name::new("base", "busybox-1.36").is_ok());
-        for bad in ["", "a/b", "..", "a..b", "-x", ".hidden", "a b", "a;b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "a..b",
+            "-x",
+            ".hidden",
+            "a b",
+            "a;b",
+            &"x".repeat(64),
+        ] {
             assert!(Name::new("base", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -234,7 +247,16 @@ mod tests {
     #[test]
     fn dataset_names_are_lowercase_parts() {
         assert!(DatasetName::new("pods/0a1b-2c").is_ok());
-        for bad in ["", "/pods", "pods/", "pods//x", "pods/../x", "Pods/x", "pods/x@snap", "a b"] {
+        for bad in [
+            "",
+            "/pods",
+            "pods/",
+            "pods//x",
+            "pods/../x",
+            "Pods/x",
+            "pods/x@snap",
+            "a b",
+        ] {
             assert!(DatasetName::new(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -22,29 +22,74 @@ fn state(host: &TestHost) -> (String, String, Vec<String>) {
 fn unchanged_after(host: &TestHost, args: &[&str], expect: &str) {
     let before = state(host);
     let err = host.fails(args);
-    assert!(err.to_lowercase().contains(&expect.to_lowercase()), "{args:?}: {err}");
+    assert!(
+        err.to_lowercase().contains(&expect.to_lowercase()),
+        "{args:?}: {err}"
+    );
     assert_eq!(state(host), before, "{args:?} changed the host");
 }
 
 fn bad_archives(driver: Driver) {
-    let Some(host) = TestHost::with_busybox(driver) else { return };
+    let Some(host) = TestHost::with_busybox(driver) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    unchanged_after(&host, &["base", "import", "/nonexistent/base.tar.xz"], "cannot read");
+    unchanged_after(
+        &host,
+        &["base", "import", "/nonexistent/base.tar.xz"],
+        "cannot read",
+    );
     let tarball = std::fs::read(common::busybox_tarball()).unwrap();
     let cut = dir.path().join("cut.tar.xz");
     std::fs::write(&cut, &tarball[..tarball.len() / 2]).unwrap();
-    unchanged_after(&host, &["base", "import", cut.to_str().unwrap(), "--name", "cut"], "corrupt");
+    unchanged_after(
+        &host,
+        &["base", "import", cut.to_str().unwrap(), "--name", "cut"],
+        "corrupt",
+    );
     let junk = dir.path().join("junk.tar.gz");
     std::fs::write(&junk, b"\x1f\x8bthis is not gzip at all").unwrap();
-    unchanged_after(&host, &["base", "import", junk.to_str().unwrap()], "corrupt");
+    unchanged_after(
+        &host,
+        &["base", "import", junk.to_str().unwrap()],
+        "corrupt",
+    );
     let text = dir.path().join("notes.tar");
     std::fs::write(&text, b"hello").unwrap();
-    unchanged_after(&host, &["base", "import", text.to_str().unwrap()], "not a tar archive");
+    unchanged_after(
+        &host,
+        &["base", "import", text.to_str().unwrap()],
+        "not a tar archive",
+    );
     let good = common::busybox_tarball();
-    unchanged_after(&host, &["base", "import", good.to_str().unwrap(), "--name", "a/b"], "'/'");
-    unchanged_after(&host, &["base", "import", good.to_str().unwrap(), "--name", ".."], "'..'");
-    unchanged_after(&host, &["base", "import", good.to_str().unwrap(), "--name", "x", "--sha256", &"0".repeat(64)], "expected");
-    unchanged_after(&host, &["base", "import", "http://127.0.0.1:9/none.tar.gz"], "cannot fetch");
+    unchanged_after(
+        &host,
+        &["base", "import", good.to_str().unwrap(), "--name", "a/b"],
+        "'/'",
+    );
+    unchanged_after(
+        &host,
+        &["base", "import", good.to_str().unwrap(), "--name", ".."],
+        "'..'",
+    );
+    unchanged_after(
+        &host,
+        &[
+            "base",
+            "import",
+            good.to_str().unwrap(),
+            "--name",
+            "x",
+            "--sha256",
+            &"0".repeat(64),
+        ],
+        "expected",
+    );
+    unchanged_after(
+        &host,
+        &["base", "import", "http://127.0.0.1:9/none.tar.gz"],
+        "cannot fetch",
+    );
 }
 
 #[test]
@@ -58,7 +103,9 @@ fn bad_archives_on_zfs() {
 }
 
 fn bad_pods(driver: Driver) {
-    let Some(host) = TestHost::with_busybox(driver) else { return };
+    let Some(host) = TestHost::with_busybox(driver) else {
+        return;
+    };
     for args in [
         &["pod", "show", "nope"][..],
         &["pod", "kill", "nope"],
@@ -70,14 +117,45 @@ fn bad_pods(driver: Driver) {
     ] {
         unchanged_after(&host, args, "nope");
     }
-    unchanged_after(&host, &["pod", "run", "--rm", "busybox", "--", "/bin/no-such-command"], "not found");
-    unchanged_after(&host, &["pod", "run", "busybox", "--", "no-such-command"], "not found");
-    unchanged_after(&host, &["pod", "create", "busybox", "--name", "../etc"], "'..'");
+    unchanged_after(
+        &host,
+        &[
+            "pod",
+            "run",
+            "--rm",
+            "busybox",
+            "--",
+            "/bin/no-such-command",
+        ],
+        "not found",
+    );
+    unchanged_after(
+        &host,
+        &["pod", "run", "busybox", "--", "no-such-command"],
+        "not found",
+    );
+    unchanged_after(
+        &host,
+        &["pod", "create", "busybox", "--name", "../etc"],
+        "'..'",
+    );
     host.ok(&["pod", "create", "busybox", "--name", "once"]);
-    unchanged_after(&host, &["pod", "create", "busybox", "--name", "once"], "taken");
+    unchanged_after(
+        &host,
+        &["pod", "create", "busybox", "--name", "once"],
+        "taken",
+    );
     unchanged_after(&host, &["pod", "kill", "once"], "not running");
-    unchanged_after(&host, &["pod", "exec", "once", "--", "/bin/true"], "not running");
-    unchanged_after(&host, &["pod", "run", "once", "--", "/bin/nope"], "not found");
+    unchanged_after(
+        &host,
+        &["pod", "exec", "once", "--", "/bin/true"],
+        "not running",
+    );
+    unchanged_after(
+        &host,
+        &["pod", "run", "once", "--", "/bin/nope"],
+        "not found",
+    );
     host.ok(&["pod", "run", "once", "--", "/bin/true"]);
     unchanged_after(&host, &["pod", "kill", "once"], "not running");
     unchanged_after(&host, &["base", "rm", "busybox"], "in use");
@@ -95,20 +173,43 @@ fn bad_pods_on_zfs() {
 
 #[test]
 fn a_full_pool_fails_the_import_and_leaves_nothing() {
-    let Some(host) = TestHost::new(Driver::ZfsCli) else { return };
+    let Some(host) = TestHost::new(Driver::ZfsCli) else {
+        return;
+    };
     host.ok(&["init"]);
     let bases = format!("{}/bases", host.dataset.as_ref().unwrap());
     // The unpacked busybox base needs about 2 MiB.
-    assert!(Command::new("zfs").args(["set", "quota=1M", &bases]).status().unwrap().success());
-    unchanged_after(&host, &["base", "import", common::busybox_tarball().to_str().unwrap()], "space");
+    assert!(Command::new("zfs")
+        .args(["set", "quota=1M", &bases])
+        .status()
+        .unwrap()
+        .success());
+    unchanged_after(
+        &host,
+        &[
+            "base",
+            "import",
+            common::busybox_tarball().to_str().unwrap(),
+        ],
+        "space",
+    );
 }
 
 #[test]
 fn a_full_file_system_fails_the_import_and_leaves_nothing() {
-    let Some(host) = TestHost::new(Driver::Dir) else { return };
+    let Some(host) = TestHost::new(Driver::Dir) else {
+        return;
+    };
     std::fs::create_dir_all(&host.root).unwrap();
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1500k", "jetpack-full", host.root.to_str().unwrap()])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1500k",
+            "jetpack-full",
+            host.root.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "mounting a small tmpfs");
@@ -120,17 +221,30 @@ fn a_full_file_system_fails_the_import_and_leaves_nothing() {
     }
     let _unmount = Unmount(host.root.clone());
     host.ok(&["init"]);
-    unchanged_after(&host, &["base", "import", common::busybox_tarball().to_str().unwrap()], "space");
+    unchanged_after(
+        &host,
+        &[
+            "base",
+            "import",
+            common::busybox_tarball().to_str().unwrap(),
+        ],
+        "space",
+    );
 }
 
 #[test]
 fn a_bad_configuration_names_file_and_line() {
-    let Some(host) = TestHost::new(Driver::Dir) else { return };
+    let Some(host) = TestHost::new(Driver::Dir) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("jetpack.conf");
     std::fs::write(&conf, "mds.port = 1104\njail.bogus = 1\n").unwrap();
     let err = host.fails(&["--config", conf.to_str().unwrap(), "config"]);
-    assert!(err.contains("jetpack.conf:2") && err.contains("jail.bogus"), "{err}");
+    assert!(
+        err.contains("jetpack.conf:2") && err.contains("jail.bogus"),
+        "{err}"
+    );
     let err = host.fails(&["-o", "datasets.driver=floppy", "config"]);
     assert!(err.contains("datasets.driver"), "{err}");
     let err = host.fails(&["base", "list"]);

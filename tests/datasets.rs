@@ -24,34 +24,58 @@ fn conformance(d: &dyn Datasets) {
     std::fs::write(path.join("etc/motd"), b"base\n").unwrap();
 
     let pod = name("pods/p1");
-    assert!(matches!(d.clone_sealed(&base, &pod), Err(DatasetError::NotSealed(_))), "clone of an unsealed dataset");
+    assert!(
+        matches!(d.clone_sealed(&base, &pod), Err(DatasetError::NotSealed(_))),
+        "clone of an unsealed dataset"
+    );
     d.seal(&base).unwrap();
     let clone = d.clone_sealed(&base, &pod).unwrap();
     assert_eq!(std::fs::read(clone.join("etc/motd")).unwrap(), b"base\n");
     std::fs::write(clone.join("etc/motd"), b"pod\n").unwrap();
     std::fs::write(clone.join("new"), b"x").unwrap();
-    assert_eq!(std::fs::read(path.join("etc/motd")).unwrap(), b"base\n", "a write to the clone reached the base");
+    assert_eq!(
+        std::fs::read(path.join("etc/motd")).unwrap(),
+        b"base\n",
+        "a write to the clone reached the base"
+    );
     assert!(!path.join("new").exists());
 
     let listed = d.list().unwrap();
-    let b = listed.iter().find(|i| i.name == "bases/b1").expect("base listed");
+    let b = listed
+        .iter()
+        .find(|i| i.name == "bases/b1")
+        .expect("base listed");
     assert!(b.sealed);
-    let p = listed.iter().find(|i| i.name == "pods/p1").expect("pod listed");
+    let p = listed
+        .iter()
+        .find(|i| i.name == "pods/p1")
+        .expect("pod listed");
     assert!(!p.sealed);
     assert!(d.usage(&base).unwrap() > 0);
 
-    assert!(matches!(d.destroy(&base), Err(DatasetError::InUse(_))), "origin destroyed under its clone");
+    assert!(
+        matches!(d.destroy(&base), Err(DatasetError::InUse(_))),
+        "origin destroyed under its clone"
+    );
 
     let mut stream = Vec::new();
     d.send(&base, &mut stream).unwrap();
     assert!(!stream.is_empty());
     let copy = name("bases/b2");
     let copy_path = d.receive(&copy, &mut Cursor::new(&stream)).unwrap();
-    assert_eq!(std::fs::read(copy_path.join("etc/motd")).unwrap(), b"base\n");
+    assert_eq!(
+        std::fs::read(copy_path.join("etc/motd")).unwrap(),
+        b"base\n"
+    );
     let clone2 = d.clone_sealed(&copy, &name("pods/p2")).unwrap();
-    assert!(clone2.join("etc/motd").exists(), "a received dataset is sealed and clonable");
+    assert!(
+        clone2.join("etc/motd").exists(),
+        "a received dataset is sealed and clonable"
+    );
     let bad = name("bases/b3");
-    assert!(d.receive(&bad, &mut Cursor::new(&stream[..stream.len() / 3])).is_err());
+    assert!(d
+        .receive(&bad, &mut Cursor::new(&stream[..stream.len() / 3]))
+        .is_err());
     assert!(!d.exists(&bad).unwrap(), "a failed receive left a dataset");
 
     for n in ["pods/p1", "pods/p2", "bases/b1", "bases/b2"] {
@@ -79,7 +103,9 @@ fn zfs_cli_driver_conforms_on_zfs_fuse() {
     // The root is still mounted inside `mount`: destroy it before the
     // temporary directory goes.
     for _ in 0..50 {
-        let destroyed = std::process::Command::new("zfs").args(["destroy", "-r", &root]).status();
+        let destroyed = std::process::Command::new("zfs")
+            .args(["destroy", "-r", &root])
+            .status();
         if destroyed.is_ok_and(|s| s.success()) {
             break;
         }

@@ -5,12 +5,21 @@ mod common;
 use common::{Driver, TestHost};
 
 fn echo_hi(driver: Driver) {
-    let Some(host) = TestHost::with_busybox(driver) else { return };
+    let Some(host) = TestHost::with_busybox(driver) else {
+        return;
+    };
     let out = host.ok(&["pod", "run", "--rm", "busybox", "--", "/bin/echo", "hi"]);
     assert_eq!(out, "hi\n");
-    assert!(host.json(&["pod", "list"]).as_array().unwrap().is_empty(), "--rm left the pod");
+    assert!(
+        host.json(&["pod", "list"]).as_array().unwrap().is_empty(),
+        "--rm left the pod"
+    );
     host.ok(&["base", "rm", "busybox"]);
-    assert!(host.leftovers().is_empty(), "left behind: {:?}", host.leftovers());
+    assert!(
+        host.leftovers().is_empty(),
+        "left behind: {:?}",
+        host.leftovers()
+    );
 }
 
 #[test]
@@ -25,8 +34,13 @@ fn echo_hi_on_zfs() {
 
 #[test]
 fn a_pod_has_its_own_hostname_pid_namespace_and_address() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
-    let id = host.ok(&["pod", "create", "busybox", "--name", "alpha"]).trim().to_string();
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let id = host
+        .ok(&["pod", "create", "busybox", "--name", "alpha"])
+        .trim()
+        .to_string();
     let show = host.json(&["pod", "show", "alpha"]);
     assert_eq!(show["id"], id.as_str());
     let address = show["address"].as_str().unwrap().to_string();
@@ -35,11 +49,23 @@ fn a_pod_has_its_own_hostname_pid_namespace_and_address() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "alpha", "hostname: {out}");
     let own_pid: u32 = lines[1].parse().unwrap();
-    assert!(own_pid < 10, "the command should be one of the first pids of its own namespace: {out}");
-    assert!(lines[2].contains("__cell-init"), "pid 1 should be the holder: {out}");
-    assert!(lines[3].contains(&format!("inet {address}/24")), "address: {out}");
+    assert!(
+        own_pid < 10,
+        "the command should be one of the first pids of its own namespace: {out}"
+    );
+    assert!(
+        lines[2].contains("__cell-init"),
+        "pid 1 should be the holder: {out}"
+    );
+    assert!(
+        lines[3].contains(&format!("inet {address}/24")),
+        "address: {out}"
+    );
     let processes: u32 = lines[4].parse().unwrap();
-    assert!(processes < 10, "the pod must not see the host's processes: {out}");
+    assert!(
+        processes < 10,
+        "the pod must not see the host's processes: {out}"
+    );
     // The host's hostname is untouched.
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_ne!(host_name.trim(), "alpha");
@@ -50,44 +76,109 @@ fn a_pod_has_its_own_hostname_pid_namespace_and_address() {
 
 #[test]
 fn the_host_tells_pods_apart_by_source_address() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
     host.ok(&["pod", "create", "busybox", "--name", "one"]);
     host.ok(&["pod", "create", "busybox", "--name", "two"]);
     // The bridge exists once a pod has run; run one so the host side is up.
     host.ok(&["pod", "run", "one", "--", "/bin/true"]);
-    let gateway = format!("10.{}.{}.1", 200 + (host.subnet / 256) % 50, host.subnet % 256);
-    let listener = std::net::TcpListener::bind((gateway.as_str(), 0)).expect("bind on the bridge address");
+    let gateway = format!(
+        "10.{}.{}.1",
+        200 + (host.subnet / 256) % 50,
+        host.subnet % 256
+    );
+    let listener =
+        std::net::TcpListener::bind((gateway.as_str(), 0)).expect("bind on the bridge address");
     let port = listener.local_addr().unwrap().port();
     for name in ["one", "two"] {
-        let expected = host.json(&["pod", "show", name])["address"].as_str().unwrap().to_string();
+        let expected = host.json(&["pod", "show", name])["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let target = format!("echo from-{name} | nc {gateway} {port}");
         let h = std::thread::spawn({
             let cmd = host.command();
             move || {
                 let mut cmd = cmd;
-                cmd.args(["pod", "run", name, "--", "/bin/sh", "-c", &target]).output().unwrap()
+                cmd.args(["pod", "run", name, "--", "/bin/sh", "-c", &target])
+                    .output()
+                    .unwrap()
             }
         });
-        let (mut stream, peer) = listener.accept().unwrap();
+        let Some((mut stream, peer)) = accept_within(&listener, std::time::Duration::from_secs(20)) else {
+            let run = h.join().unwrap();
+            panic!(
+                "no connection from pod {name}: {}{}",
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr)
+            )
+        };
+        // Read to EOF (nc closes its side), then close ours so nc exits.
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
         let mut got = String::new();
         std::io::Read::read_to_string(&mut stream, &mut got).unwrap();
         drop(stream);
-        h.join().unwrap();
+        let run = h.join().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
         assert_eq!(peer.ip().to_string(), expected, "peer of pod {name}");
         assert_eq!(got.trim(), format!("from-{name}"));
     }
 }
 
+fn accept_within(
+    listener: &std::net::TcpListener,
+    limit: std::time::Duration,
+) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                stream.set_nonblocking(false).unwrap();
+                return Some((stream, peer));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    None
+}
+
 #[test]
 fn pods_cannot_see_each_other_or_write_to_the_base() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
     host.ok(&["pod", "create", "busybox", "--name", "a"]);
     host.ok(&["pod", "create", "busybox", "--name", "b"]);
-    host.ok(&["pod", "run", "a", "--", "/bin/sh", "-c", "echo secret > /root/a-only"]);
-    let a_root = host.json(&["pod", "show", "a"])["root"].as_str().unwrap().to_string();
-    assert_eq!(std::fs::read_to_string(format!("{a_root}/root/a-only")).unwrap(), "secret\n");
+    host.ok(&[
+        "pod",
+        "run",
+        "a",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo secret > /root/a-only",
+    ]);
+    let a_root = host.json(&["pod", "show", "a"])["root"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("{a_root}/root/a-only")).unwrap(),
+        "secret\n"
+    );
     // b sees neither a's file in its own tree nor a's root by its host path.
-    let out = host.run(&["pod", "run", "b", "--", "/bin/sh", "-c", &format!("cat /root/a-only; ls {a_root}; find / -name a-only -xdev")]);
+    let out = host.run(&[
+        "pod",
+        "run",
+        "b",
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!("cat /root/a-only; ls {a_root}; find / -name a-only -xdev"),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("secret"), "pod b saw pod a's file: {text}");
     // Root in a pod cannot mount (CAP_SYS_ADMIN is gone) and so cannot reach
@@ -96,24 +187,68 @@ fn pods_cannot_see_each_other_or_write_to_the_base() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("done"), "{text}");
     assert!(!text.trim().lines().any(|l| l.is_empty()), "{text}");
-    let base_id = host.json(&["base", "show", "busybox"])["id"].as_str().unwrap().to_string();
+    let base_id = host.json(&["base", "show", "busybox"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let base_root = host.root.join("bases").join(&base_id);
     assert!(base_root.join("bin/busybox").exists());
-    assert!(!base_root.join("bin/busybox-note").exists(), "a pod wrote into the base");
-    assert!(!base_root.join("root/a-only").exists(), "a pod wrote into the base");
-    let tmpfs_in_b = host.run(&["pod", "run", "b", "--", "/bin/sh", "-c", "grep -c ' /mnt ' /proc/mounts"]);
-    assert_eq!(String::from_utf8_lossy(&tmpfs_in_b.stdout).trim(), "0", "mount inside the pod succeeded");
+    assert!(
+        !base_root.join("bin/busybox-note").exists(),
+        "a pod wrote into the base"
+    );
+    assert!(
+        !base_root.join("root/a-only").exists(),
+        "a pod wrote into the base"
+    );
+    let tmpfs_in_b = host.run(&[
+        "pod",
+        "run",
+        "b",
+        "--",
+        "/bin/sh",
+        "-c",
+        "grep -c ' /mnt ' /proc/mounts",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&tmpfs_in_b.stdout).trim(),
+        "0",
+        "mount inside the pod succeeded"
+    );
 }
 
 #[test]
 fn detached_pods_are_found_again_and_killed() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
-    host.ok(&["pod", "run", "-d", "--name", "svc", "busybox", "--", "/bin/sleep", "300"]);
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
     // Every jetpack process above has exited; a new one finds the pod.
     let pods = host.json(&["pod", "list"]);
     assert_eq!(pods[0]["state"], "running", "{pods}");
-    let out = host.ok(&["pod", "exec", "svc", "--", "/bin/pidof", "sleep"]);
-    assert!(out.trim().parse::<u32>().is_ok_and(|pid| pid < 10), "sleep runs in the pod: {out}");
+    // The supervisor starts the command just after `run -d` returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        let out = host.run(&["pod", "exec", "svc", "--", "/bin/pidof", "sleep"]);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        out.trim().parse::<u32>().is_ok_and(|pid| pid < 10),
+        "sleep runs in the pod: {out}"
+    );
     host.fails(&["pod", "rm", "svc"]);
     host.fails(&["base", "rm", "busybox"]);
     host.ok(&["pod", "kill", "svc"]);
@@ -127,8 +262,20 @@ fn detached_pods_are_found_again_and_killed() {
 
 #[test]
 fn a_lost_cell_makes_its_pod_dead() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
-    host.ok(&["pod", "run", "-d", "--name", "doomed", "busybox", "--", "/bin/sleep", "300"]);
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        "doomed",
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
     let cell_pid = host.ok(&["pod", "exec", "doomed", "--", "/bin/cat", "/proc/1/stat"]);
     assert!(cell_pid.starts_with("1 "), "{cell_pid}");
     // Kill the holder behind jetpack's back, as a crash or reboot would.
@@ -138,14 +285,24 @@ fn a_lost_cell_makes_its_pod_dead() {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .find(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("__cell-init") && String::from_utf8_lossy(&c).contains(&host_prefix(&host)))
+                .map(|c| {
+                    String::from_utf8_lossy(&c).contains("__cell-init")
+                        && String::from_utf8_lossy(&c).contains(&host_prefix(&host))
+                })
                 .unwrap_or(false)
         })
         .expect("the holder process");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let state = host.json(&["pod", "show", "doomed"])["state"].as_str().unwrap().to_string();
+        let state = host.json(&["pod", "show", "doomed"])["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
         if state == "dead" || state == "exited" {
             break;
         }
@@ -165,10 +322,27 @@ fn host_prefix(host: &TestHost) -> String {
 
 #[test]
 fn exit_codes_and_tty_runs() {
-    let Some(host) = TestHost::with_busybox(Driver::Dir) else { return };
-    let out = host.run(&["pod", "run", "--rm", "busybox", "--", "/bin/sh", "-c", "exit 7"]);
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let out = host.run(&[
+        "pod", "run", "--rm", "busybox", "--", "/bin/sh", "-c", "exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(7));
     // -t gives the process a terminal even when ours is a pipe.
-    let out = host.ok(&["pod", "run", "-t", "--rm", "busybox", "--", "/bin/sh", "-c", "tty; test -t 0 && echo is-a-tty"]);
-    assert!(out.contains("/dev/pts/") && out.contains("is-a-tty"), "{out}");
+    let out = host.ok(&[
+        "pod",
+        "run",
+        "-t",
+        "--rm",
+        "busybox",
+        "--",
+        "/bin/sh",
+        "-c",
+        "tty; test -t 0 && echo is-a-tty",
+    ]);
+    assert!(
+        out.contains("/dev/pts/") && out.contains("is-a-tty"),
+        "{out}"
+    );
 }

@@ -14,10 +14,20 @@ use crate::runtime::{Attach, Host, HostEnv, Pod, RuntimeError};
 use output::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "jetpack", version, about = "IncludeOS unikernels and pods on FreeBSD jails and ZFS clones")]
+#[command(
+    name = "jetpack",
+    version,
+    about = "IncludeOS unikernels and pods on FreeBSD jails and ZFS clones"
+)]
 pub struct Cli {
     /// Configuration file [default: /usr/local/etc/jetpack.conf]
-    #[arg(long, short = 'c', global = true, env = "JETPACK_CONF", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "JETPACK_CONF",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     /// Output format (table, json, id) or a configuration override (key=value); repeatable
@@ -208,8 +218,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         if o.contains('=') {
             overrides.push(o.clone());
         } else {
-            format = Format::parse(o)
-                .ok_or_else(|| CliError::Usage(format!("-o {o}: expected table, json, id or key=value")))?;
+            format = Format::parse(o).ok_or_else(|| {
+                CliError::Usage(format!("-o {o}: expected table, json, id or key=value"))
+            })?;
         }
     }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
@@ -253,7 +264,10 @@ fn run(cli: Cli) -> Result<i32, CliError> {
 
 fn show_config(config: &Config, keys: &[String], format: Format) -> Result<(), CliError> {
     let entries: Vec<(String, String)> = if keys.is_empty() {
-        config.entries().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        config
+            .entries()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     } else {
         keys.iter()
             .map(|k| {
@@ -266,8 +280,10 @@ fn show_config(config: &Config, keys: &[String], format: Format) -> Result<(), C
     };
     match format {
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                entries.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            let map: serde_json::Map<String, serde_json::Value> = entries
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
             println!("{}", serde_json::Value::Object(map));
         }
         _ if keys.len() == 1 => println!("{}", entries[0].1),
@@ -278,14 +294,19 @@ fn show_config(config: &Config, keys: &[String], format: Format) -> Result<(), C
 
 fn base(host: Host, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
     match cmd {
-        BaseCommand::Import { source, name, sha256 } => {
+        BaseCommand::Import {
+            source,
+            name,
+            sha256,
+        } => {
             let interactive = std::io::stderr().is_terminal();
             let mut progress = |n: u64| {
                 if interactive {
                     eprint!("\rfetching {source}: {}   ", output::bytes(n));
                 }
             };
-            let imported = host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
+            let imported =
+                host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
             if interactive {
                 eprintln!();
             }
@@ -346,12 +367,28 @@ fn pod_fields(p: &Pod) -> Vec<(&'static str, String)> {
     let r = &p.row;
     vec![
         ("id", r.id.to_string()),
-        ("name", r.name.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "-".into())),
+        (
+            "name",
+            r.name
+                .as_ref()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
         ("base", p.base_name.clone()),
         ("state", r.state.to_string()),
-        ("address", r.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into())),
+        (
+            "address",
+            r.address
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
         ("command", r.command.join(" ")),
-        ("exit code", r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())),
+        (
+            "exit code",
+            r.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
         ("root", p.root.display().to_string()),
         ("created", output::time(Some(r.created_at))),
         ("started", output::time(r.started_at)),
@@ -361,20 +398,39 @@ fn pod_fields(p: &Pod) -> Vec<(&'static str, String)> {
 
 fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
     match cmd {
-        PodCommand::Create { base, name, command } => {
+        PodCommand::Create {
+            base,
+            name,
+            command,
+        } => {
             let p = host.create_pod(&base, name.as_deref(), command)?;
             println!("{}", p.row.id);
         }
-        PodCommand::Run { tty, detach, rm, name, target, command } => {
+        PodCommand::Run {
+            tty,
+            detach,
+            rm,
+            name,
+            target,
+            command,
+        } => {
             // TARGET names a pod if one matches, else a base to create one from.
             let (pod, created) = match host.pod(&target) {
                 Ok(p) if name.is_none() => (p, false),
-                Ok(_) => return Err(CliError::Usage(format!("{target} is a pod; --name is for creating one from a base"))),
-                Err(RuntimeError::NoSuchPod(_)) => match host.create_pod(&target, name.as_deref(), command.clone()) {
-                    Ok(p) => (p, true),
-                    Err(RuntimeError::NoSuchBase(_)) => return Err(CliError::Usage(format!("no pod or base {target:?}"))),
-                    Err(e) => return Err(e.into()),
-                },
+                Ok(_) => {
+                    return Err(CliError::Usage(format!(
+                        "{target} is a pod; --name is for creating one from a base"
+                    )))
+                }
+                Err(RuntimeError::NoSuchPod(_)) => {
+                    match host.create_pod(&target, name.as_deref(), command.clone()) {
+                        Ok(p) => (p, true),
+                        Err(RuntimeError::NoSuchBase(_)) => {
+                            return Err(CliError::Usage(format!("no pod or base {target:?}")))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Err(e) => return Err(e.into()),
             };
             let argv = (!command.is_empty()).then_some(command);
@@ -388,10 +444,17 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
                 eprintln!("pod {} running; output in {}", pod.label(), log.display());
                 return Ok(0);
             }
-            let attach = if tty { Attach::Terminal } else { Attach::Inherit };
+            let attach = if tty {
+                Attach::Terminal
+            } else {
+                Attach::Inherit
+            };
             let ran = host.run_pod(&pod, argv, attach);
             // A run that never started leaves no pod it created behind.
-            let never_started = matches!(ran, Err(RuntimeError::CommandNotFound { .. } | RuntimeError::Jail(_)));
+            let never_started = matches!(
+                ran,
+                Err(RuntimeError::CommandNotFound { .. } | RuntimeError::Jail(_))
+            );
             if rm || (created && never_started) {
                 let fresh = host.pod(pod.row.id.as_str())?;
                 host.remove_pod(&fresh, true)?;
@@ -403,17 +466,26 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
             output::list(
                 format,
                 &pods,
-                &["ID", "NAME", "BASE", "STATE", "ADDRESS", "CREATED", "COMMAND"],
+                &[
+                    "ID", "NAME", "BASE", "STATE", "ADDRESS", "CREATED", "COMMAND",
+                ],
                 |p| {
                     vec![
                         p.row.id.short().to_string(),
-                        p.row.name.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                        p.row
+                            .name
+                            .as_ref()
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         p.base_name.clone(),
                         match (p.row.state, p.row.exit_code) {
                             (s @ crate::store::PodState::Exited, Some(c)) => format!("{s} ({c})"),
                             (s, _) => s.to_string(),
                         },
-                        p.row.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                        p.row
+                            .address
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         output::time(Some(p.row.created_at)),
                         p.row.command.join(" "),
                     ]
@@ -436,7 +508,11 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
         }
         PodCommand::Exec { tty, pod, command } => {
             let p = host.pod(&pod)?;
-            let attach = if tty { Attach::Terminal } else { Attach::Inherit };
+            let attach = if tty {
+                Attach::Terminal
+            } else {
+                Attach::Inherit
+            };
             return Ok(host.exec(&p, command, attach)?);
         }
         PodCommand::Kill { pod } => {
@@ -451,7 +527,11 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
         }
         PodCommand::Supervise { pod, command } => {
             let p = host.pod(&pod)?;
-            let log = host.config().data_dir.join("logs").join(format!("{}.log", p.row.id));
+            let log = host
+                .config()
+                .data_dir
+                .join("logs")
+                .join(format!("{}.log", p.row.id));
             return Ok(host.supervise(&p, command, Attach::Log(log))?);
         }
     }
@@ -464,12 +544,17 @@ mod tests {
 
     #[test]
     fn options_are_collected_from_every_level_but_not_after_dashdash() {
-        let args: Vec<OsString> = ["jetpack", "-o", "a=b", "pod", "run", "-ojson", "x", "--", "ls", "-o", "x"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args: Vec<OsString> = [
+            "jetpack", "-o", "a=b", "pod", "run", "-ojson", "x", "--", "ls", "-o", "x",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let (rest, options) = take_options(args);
         assert_eq!(options, vec!["a=b", "json"]);
-        assert_eq!(rest, ["jetpack", "pod", "run", "x", "--", "ls", "-o", "x"].map(OsString::from));
+        assert_eq!(
+            rest,
+            ["jetpack", "pod", "run", "x", "--", "ls", "-o", "x"].map(OsString::from)
+        );
     }
 }

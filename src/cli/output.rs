@@ -32,7 +32,10 @@ pub fn list<T: Serialize>(
     id: impl Fn(&T) -> String,
 ) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(items).unwrap_or_else(|_| "[]".into())),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(items).unwrap_or_else(|_| "[]".into())
+        ),
         Format::Id => items.iter().for_each(|i| println!("{}", id(i))),
         Format::Table => print!("{}", table(headers, items.iter().map(row).collect())),
     }
@@ -41,7 +44,10 @@ pub fn list<T: Serialize>(
 /// Prints one item: as JSON, as its id, or as `key: value` lines.
 pub fn one<T: Serialize>(format: Format, item: &T, fields: Vec<(&str, String)>, id: String) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(item).unwrap_or_else(|_| "{}".into())),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(item).unwrap_or_else(|_| "{}".into())
+        ),
         Format::Id => println!("{id}"),
         Format::Table => {
             let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -115,7 +121,13 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let t = table(&["ID", "NAME"], vec![vec!["a".into(), "x".into()], vec!["bbbb".into(), "y".into()]]);
+        let t = table(
+            &["ID", "NAME"],
+            vec![
+                vec!["a".into(), "x".into()],
+                vec!["bbbb".into(), "y".into()],
+            ],
+        );
         assert_eq!(t, "ID    NAME\na     x\nbbbb  y\n");
     }
 

@@ -54,21 +54,65 @@ impl fmt::Display for Origin {
 /// Every key jetpack knows, with its default and what it means; the sample
 /// file and `jetpack config` are made from this table.
 pub const KEYS: &[(&str, &str, &str)] = &[
-    ("root.zfs", "zroot/jetpack", "root dataset (zfs and zfs-cli drivers)"),
-    ("root.zfs.mountpoint", "/var/jetpack", "where the root dataset (or the dir driver's tree) is mounted"),
-    ("datasets.driver", "auto", "zfs | zfs-cli | dir | auto (zfs when the pool of root.zfs exists, else dir)"),
-    ("jail.driver", "auto", "jail (FreeBSD) | linux | auto (by platform)"),
-    ("jail.interface", DEFAULT_INTERFACE, "interface that carries pod addresses: lo1 on FreeBSD, a bridge on Linux"),
-    ("jail.ip4.range", "172.23.0.0/24", "pod address range; the first address is the host's (the MDS listens there)"),
-    ("jail.namePrefix", "jetpack-", "prefix of jail names; the pod's uuid follows"),
+    (
+        "root.zfs",
+        "zroot/jetpack",
+        "root dataset (zfs and zfs-cli drivers)",
+    ),
+    (
+        "root.zfs.mountpoint",
+        "/var/jetpack",
+        "where the root dataset (or the dir driver's tree) is mounted",
+    ),
+    (
+        "datasets.driver",
+        "auto",
+        "zfs | zfs-cli | dir | auto (zfs when the pool of root.zfs exists, else dir)",
+    ),
+    (
+        "jail.driver",
+        "auto",
+        "jail (FreeBSD) | linux | auto (by platform)",
+    ),
+    (
+        "jail.interface",
+        DEFAULT_INTERFACE,
+        "interface that carries pod addresses: lo1 on FreeBSD, a bridge on Linux",
+    ),
+    (
+        "jail.ip4.range",
+        "172.23.0.0/24",
+        "pod address range; the first address is the host's (the MDS listens there)",
+    ),
+    (
+        "jail.namePrefix",
+        "jetpack-",
+        "prefix of jail names; the pod's uuid follows",
+    ),
     ("jail.securelevel", "2", "securelevel of FreeBSD jails"),
     ("jail.devfs.ruleset", "4", "devfs ruleset of FreeBSD jails"),
-    ("jail.stop.timeout", "10", "seconds between SIGTERM and SIGKILL when a pod is stopped"),
+    (
+        "jail.stop.timeout",
+        "10",
+        "seconds between SIGTERM and SIGKILL when a pod is stopped",
+    ),
     ("mds.port", "1104", "metadata service port"),
     ("mds.user", "_jetpack", "user the metadata service runs as"),
-    ("mds.signing-key", "", "hex key (>= 32 bytes) the MDS signs pod data with"),
-    ("mds.token-key", "", "hex key (>= 32 bytes) pod tokens are derived with"),
-    ("data.dir", "${root.zfs.mountpoint}", "state database and blobs"),
+    (
+        "mds.signing-key",
+        "",
+        "hex key (>= 32 bytes) the MDS signs pod data with",
+    ),
+    (
+        "mds.token-key",
+        "",
+        "hex key (>= 32 bytes) pod tokens are derived with",
+    ),
+    (
+        "data.dir",
+        "${root.zfs.mountpoint}",
+        "state database and blobs",
+    ),
 ];
 
 #[cfg(target_os = "freebsd")]
@@ -104,14 +148,21 @@ pub struct Ipv4Net {
 impl Ipv4Net {
     pub fn parse(s: &str) -> Result<Ipv4Net, String> {
         let (a, p) = s.split_once('/').ok_or("expected ADDRESS/PREFIX")?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv4 address"))?;
-        let prefix: u8 = p.parse().map_err(|_| format!("{p:?} is not a prefix length"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .map_err(|_| format!("{p:?} is not a prefix length"))?;
         if !(8..=30).contains(&prefix) {
             return Err("prefix length must be 8..=30".into());
         }
         let net = Ipv4Net { addr, prefix };
         if net.network() != addr {
-            return Err(format!("host bits set; the network is {}/{prefix}", net.network()));
+            return Err(format!(
+                "host bits set; the network is {}/{prefix}",
+                net.network()
+            ));
         }
         Ok(net)
     }
@@ -254,14 +305,22 @@ impl Config {
             }
         };
         let number = |k: &str| -> Result<u64, ConfigError> {
-            get(k).0.parse::<u64>().map_err(|_| bad(k, "expected a whole number".into()))
+            get(k)
+                .0
+                .parse::<u64>()
+                .map_err(|_| bad(k, "expected a whole number".into()))
         };
         let datasets_driver = match get("datasets.driver").0 {
             "zfs" => DatasetsDriver::Zfs,
             "zfs-cli" => DatasetsDriver::ZfsCli,
             "dir" => DatasetsDriver::Dir,
             "auto" | "" => DatasetsDriver::Auto,
-            _ => return Err(bad("datasets.driver", "expected zfs, zfs-cli, dir or auto".into())),
+            _ => {
+                return Err(bad(
+                    "datasets.driver",
+                    "expected zfs, zfs-cli, dir or auto".into(),
+                ))
+            }
         };
         let jails_driver = match get("jail.driver").0 {
             "jail" => JailsDriver::Jail,
@@ -270,26 +329,45 @@ impl Config {
             "auto" | "" => JailsDriver::Linux,
             _ => return Err(bad("jail.driver", "expected jail, linux or auto".into())),
         };
-        let ip4_range = Ipv4Net::parse(get("jail.ip4.range").0).map_err(|w| bad("jail.ip4.range", w))?;
+        let ip4_range =
+            Ipv4Net::parse(get("jail.ip4.range").0).map_err(|w| bad("jail.ip4.range", w))?;
         let interface = get("jail.interface").0.to_string();
         if interface.is_empty()
             || interface.len() > 15
-            || !interface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || !interface
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            return Err(bad("jail.interface", "expected an interface name (1-15 letters, digits)".into()));
+            return Err(bad(
+                "jail.interface",
+                "expected an interface name (1-15 letters, digits)".into(),
+            ));
         }
         let prefix = get("jail.namePrefix").0.to_string();
-        if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':')) {
-            return Err(bad("jail.namePrefix", "only letters, digits, '-', '_' and ':'".into()));
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return Err(bad(
+                "jail.namePrefix",
+                "only letters, digits, '-', '_' and ':'".into(),
+            ));
         }
         let root_zfs = get("root.zfs").0.to_string();
         if root_zfs.is_empty()
             || root_zfs.split('/').any(|p| {
-                p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                    || p == "." || p == ".."
+                p.is_empty()
+                    || !p
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    || p == "."
+                    || p == ".."
             })
         {
-            return Err(bad("root.zfs", "expected a dataset name such as zroot/jetpack".into()));
+            return Err(bad(
+                "root.zfs",
+                "expected a dataset name such as zroot/jetpack".into(),
+            ));
         }
         let absolute = |k: &str| -> Result<PathBuf, ConfigError> {
             let p = PathBuf::from(get(k).0);
@@ -305,7 +383,10 @@ impl Config {
         }
         let jail_params = values
             .iter()
-            .filter_map(|(k, (v, _))| k.strip_prefix(JAIL_PARAM_PREFIX).map(|p| (p.to_string(), v.clone())))
+            .filter_map(|(k, (v, _))| {
+                k.strip_prefix(JAIL_PARAM_PREFIX)
+                    .map(|p| (p.to_string(), v.clone()))
+            })
             .collect();
         Ok(Config {
             root_zfs,
@@ -319,7 +400,13 @@ impl Config {
                 .0
                 .parse()
                 .map_err(|_| bad("jail.securelevel", "expected -1..=3".into()))
-                .and_then(|n: i32| if (-1..=3).contains(&n) { Ok(n) } else { Err(bad("jail.securelevel", "expected -1..=3".into())) })?,
+                .and_then(|n: i32| {
+                    if (-1..=3).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(bad("jail.securelevel", "expected -1..=3".into()))
+                    }
+                })?,
             jail_devfs_ruleset: number("jail.devfs.ruleset")? as u32,
             jail_stop_timeout: number("jail.stop.timeout")?,
             jail_params,
@@ -339,15 +426,19 @@ impl Config {
 
     /// Every effective key and value, sorted.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.as_str(), v.as_str()))
     }
 }
 
 fn is_known_key(key: &str) -> bool {
     KEYS.iter().any(|(k, _, _)| *k == key)
-        || key
-            .strip_prefix(JAIL_PARAM_PREFIX)
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_')))
+        || key.strip_prefix(JAIL_PARAM_PREFIX).is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
+        })
 }
 
 fn parse_lines(text: &str, file: &Path) -> Result<Vec<(String, String, Origin)>, ConfigError> {
@@ -371,12 +462,20 @@ fn parse_lines(text: &str, file: &Path) -> Result<Vec<(String, String, Origin)>,
                 why: "empty key".into(),
             });
         }
-        out.push((key.to_string(), v.trim().to_string(), Origin::File(file.to_path_buf(), line_no)));
+        out.push((
+            key.to_string(),
+            v.trim().to_string(),
+            Origin::File(file.to_path_buf(), line_no),
+        ));
     }
     Ok(out)
 }
 
-fn expand(value: &str, values: &BTreeMap<String, (String, Origin)>, depth: usize) -> Result<String, String> {
+fn expand(
+    value: &str,
+    values: &BTreeMap<String, (String, Origin)>,
+    depth: usize,
+) -> Result<String, String> {
     if depth > 16 {
         return Err("${...} references nest too deep (a cycle?)".into());
     }
@@ -387,7 +486,9 @@ fn expand(value: &str, values: &BTreeMap<String, (String, Origin)>, depth: usize
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or("unterminated ${")?;
         let name = &after[..end];
-        let (v, _) = values.get(name).ok_or_else(|| format!("${{{name}}} refers to an unknown key"))?;
+        let (v, _) = values
+            .get(name)
+            .ok_or_else(|| format!("${{{name}}} refers to an unknown key"))?;
         out.push_str(&expand(v, values, depth + 1)?);
         rest = &after[end + 1..];
     }
@@ -404,6 +505,12 @@ pub fn sample() -> String {
          # (for example jail.param.allow.raw_sockets = 1).\n",
     );
     for (k, v, help) in KEYS {
+        // The one default that differs by platform is shown for both.
+        let v = if *k == "jail.interface" {
+            "lo1 (FreeBSD) | jetpack0 (Linux)"
+        } else {
+            v
+        };
         s.push_str(&format!("\n# {help}\n# {k} = {v}\n"));
     }
     s
@@ -436,24 +543,47 @@ mod tests {
 
     #[test]
     fn overrides_apply_last() {
-        let c = load_text("datasets.driver = zfs-cli\n", &["datasets.driver=dir", "jail.param.allow.raw_sockets=1"]).unwrap();
+        let c = load_text(
+            "datasets.driver = zfs-cli\n",
+            &["datasets.driver=dir", "jail.param.allow.raw_sockets=1"],
+        )
+        .unwrap();
         assert_eq!(c.datasets_driver, DatasetsDriver::Dir);
-        assert_eq!(c.jail_params, vec![("allow.raw_sockets".to_string(), "1".to_string())]);
+        assert_eq!(
+            c.jail_params,
+            vec![("allow.raw_sockets".to_string(), "1".to_string())]
+        );
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        let e = load_text("root.zfs = a/b\nbogus.key = 1\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("jetpack.conf:2") && e.contains("bogus.key"), "{e}");
+        let e = load_text("root.zfs = a/b\nbogus.key = 1\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("jetpack.conf:2") && e.contains("bogus.key"),
+            "{e}"
+        );
         let e = load_text("just words\n", &[]).unwrap_err().to_string();
         assert!(e.contains(":1:"), "{e}");
-        let e = load_text("\n\nmds.port = 99999\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("jetpack.conf:3") && e.contains("mds.port"), "{e}");
-        let e = load_text("jail.ip4.range = 10.0.0.1/24\n", &[]).unwrap_err().to_string();
+        let e = load_text("\n\nmds.port = 99999\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("jetpack.conf:3") && e.contains("mds.port"),
+            "{e}"
+        );
+        let e = load_text("jail.ip4.range = 10.0.0.1/24\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("host bits"), "{e}");
-        let e = load_text("data.dir = ${nope}\n", &[]).unwrap_err().to_string();
+        let e = load_text("data.dir = ${nope}\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown key"), "{e}");
-        let e = load_text("data.dir = relative/path\n", &[]).unwrap_err().to_string();
+        let e = load_text("data.dir = relative/path\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absolute"), "{e}");
         assert!(load_text("", &["nokey"]).is_err());
         assert!(Config::load(Some(Path::new("/nonexistent/jetpack.conf")), &[]).is_err());
@@ -470,10 +600,15 @@ mod tests {
     }
 
     #[test]
-    fn sample_lists_every_key() {
+    fn sample_lists_every_key_and_matches_the_shipped_file() {
         let s = sample();
         for (k, _, _) in KEYS {
             assert!(s.contains(&format!("# {k} = ")), "{k} missing");
         }
+        let shipped = include_str!("../../jetpack.conf.sample");
+        assert_eq!(
+            shipped, s,
+            "jetpack.conf.sample is stale: regenerate it with `jetpack config --sample`"
+        );
     }
 }

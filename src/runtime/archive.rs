@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("cannot read {source_name}: {error}")]
-    Read { source_name: String, error: io::Error },
+    Read {
+        source_name: String,
+        error: io::Error,
+    },
     #[error("cannot fetch {url}: {why}")]
     Fetch { url: String, why: String },
     #[error("{0} is not a tar archive (plain, gzip, xz or zstd)")]
@@ -50,7 +53,11 @@ pub fn is_url(source: &str) -> bool {
 /// Copies `source` (a path or an http(s) URL) into a new file in
 /// `staging_dir`, computing its sha256 on the way; `progress` gets the bytes
 /// copied so far.
-pub fn stage(source: &str, staging_dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<Staged, ArchiveError> {
+pub fn stage(
+    source: &str,
+    staging_dir: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Staged, ArchiveError> {
     let read_err = |error| ArchiveError::Read {
         source_name: source.to_string(),
         error,
@@ -77,7 +84,10 @@ pub fn stage(source: &str, staging_dir: &Path, progress: &mut dyn FnMut(u64)) ->
         if is_no_space(&error) {
             ArchiveError::NoSpace(source.to_string())
         } else {
-            ArchiveError::Staging { path: path.clone(), error }
+            ArchiveError::Staging {
+                path: path.clone(),
+                error,
+            }
         }
     };
     let mut out = File::create(&path).map_err(staging_err)?;
@@ -141,8 +151,10 @@ fn is_no_space(e: &io::Error) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
         if let Some(io) = err.downcast_ref::<io::Error>() {
-            if matches!(io.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
-                || matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            if matches!(
+                io.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ) || matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
             {
                 return true;
             }
@@ -167,7 +179,8 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
     let mut head = [0u8; 512];
     let n = read_full(&mut file, &mut head).map_err(read_err)?;
     file.rewind().map_err(read_err)?;
-    let compression = detect(&head[..n]).ok_or_else(|| ArchiveError::UnknownFormat(source_name.to_string()))?;
+    let compression =
+        detect(&head[..n]).ok_or_else(|| ArchiveError::UnknownFormat(source_name.to_string()))?;
     let corrupt = |why: String| ArchiveError::Corrupt {
         source_name: source_name.to_string(),
         why,
@@ -177,7 +190,8 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
         Compression::None => untar(reader, target),
         Compression::Gzip => untar(flate2::read::MultiGzDecoder::new(reader), target),
         Compression::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(reader).map_err(|e| corrupt(e.to_string()))?;
+            let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
+                .map_err(|e| corrupt(e.to_string()))?;
             untar(decoder, target)
         }
         Compression::Xz => {
@@ -189,10 +203,15 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
                 lzma_rs::xz_decompress(&mut input, &mut pipe_writer).map_err(|e| e.to_string())
             });
             let unpacked = untar(pipe_reader, target);
-            let decoded = decoder.join().unwrap_or_else(|_| Err("xz decoder panicked".into()));
+            let decoded = decoder
+                .join()
+                .unwrap_or_else(|_| Err("xz decoder panicked".into()));
             match (unpacked, decoded) {
                 (Ok(()), Err(why)) => Err(io::Error::other(why)),
-                (Err(e), Err(why)) if e.kind() == io::ErrorKind::BrokenPipe || e.kind() == io::ErrorKind::UnexpectedEof => {
+                (Err(e), Err(why))
+                    if e.kind() == io::ErrorKind::BrokenPipe
+                        || e.kind() == io::ErrorKind::UnexpectedEof =>
+                {
                     Err(io::Error::other(why))
                 }
                 (unpacked, _) => unpacked,
@@ -243,7 +262,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn name_from_source(source: &str) -> String {
     let file = source.rsplit('/').next().unwrap_or(source);
     let file = file.split(['?', '#']).next().unwrap_or(file);
-    for ext in [".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tzst", ".tar"] {
+    for ext in [
+        ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tzst", ".tar",
+    ] {
         if let Some(stem) = file.strip_suffix(ext) {
             return stem.to_string();
         }
@@ -259,7 +280,10 @@ mod tests {
     fn magic_bytes() {
         assert_eq!(detect(&[0x1f, 0x8b, 8]), Some(Compression::Gzip));
         assert_eq!(detect(b"\xfd7zXZ\x00\x00"), Some(Compression::Xz));
-        assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Compression::Zstd));
+        assert_eq!(
+            detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Some(Compression::Zstd)
+        );
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(detect(&tar), Some(Compression::None));
@@ -296,7 +320,12 @@ mod tests {
             let src = dir.path().join(format!("a{i}.tar"));
             std::fs::write(&src, &bytes).unwrap();
             let mut seen = 0;
-            let staged = stage(src.to_str().unwrap(), &dir.path().join("staging"), &mut |n| seen = n).unwrap();
+            let staged = stage(
+                src.to_str().unwrap(),
+                &dir.path().join("staging"),
+                &mut |n| seen = n,
+            )
+            .unwrap();
             assert_eq!(staged.sha256, hex::encode(Sha256::digest(&bytes)));
             assert_eq!(seen, bytes.len() as u64);
             let target = dir.path().join(format!("out{i}"));
@@ -321,11 +350,20 @@ mod tests {
         let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| {}).unwrap();
         let target = dir.path().join("t1");
         std::fs::create_dir(&target).unwrap();
-        assert!(matches!(unpack(&staged, "cut", &target), Err(ArchiveError::Corrupt { .. })));
+        assert!(matches!(
+            unpack(&staged, "cut", &target),
+            Err(ArchiveError::Corrupt { .. })
+        ));
         let junk = dir.path().join("junk");
         std::fs::write(&junk, b"not an archive at all").unwrap();
         let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| {}).unwrap();
-        assert!(matches!(unpack(&staged, "junk", &target), Err(ArchiveError::UnknownFormat(_))));
-        assert!(matches!(stage("/nonexistent.tar", dir.path(), &mut |_| {}), Err(ArchiveError::Read { .. })));
+        assert!(matches!(
+            unpack(&staged, "junk", &target),
+            Err(ArchiveError::UnknownFormat(_))
+        ));
+        assert!(matches!(
+            stage("/nonexistent.tar", dir.path(), &mut |_| {}),
+            Err(ArchiveError::Read { .. })
+        ));
     }
 }

@@ -68,7 +68,10 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
@@ -156,7 +159,8 @@ impl Host {
     /// idempotent.
     pub fn init(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
         datasets::open(&config)?.init()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(io_err(format!("creating {}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io_err(format!("creating {}", config.data_dir.display())))?;
         let db = config.data_dir.join("state.db");
         Self::open_with_store(config, env, &db)
     }
@@ -208,7 +212,10 @@ impl Host {
     ) -> Result<Imported, RuntimeError> {
         let name = match name {
             Some(n) => Name::new("base name", n)?,
-            None => Name::new("base name (derived from the file name; give --name)", &archive::name_from_source(source))?,
+            None => Name::new(
+                "base name (derived from the file name; give --name)",
+                &archive::name_from_source(source),
+            )?,
         };
         let staged = archive::stage(source, &self.config.data_dir.join("tmp"), progress)?;
         if let Some(expected) = expected_sha256 {
@@ -274,7 +281,12 @@ impl Host {
         if !pods.is_empty() {
             let names: Vec<String> = pods
                 .iter()
-                .map(|p| p.name.as_ref().map(|n| n.to_string()).unwrap_or_else(|| p.id.short().to_string()))
+                .map(|p| {
+                    p.name
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| p.id.short().to_string())
+                })
                 .collect();
             return Err(RuntimeError::BaseInUse {
                 base: base.name.to_string(),
@@ -302,14 +314,21 @@ impl Host {
             .map(|b| b.name.to_string())
             .unwrap_or_else(|| row.base_id.short().to_string());
         let root = self.datasets.path(&DatasetName::pod(&row.id));
-        Pod { row, base_name, root }
+        Pod {
+            row,
+            base_name,
+            root,
+        }
     }
 
     /// A pod the store says is running whose cell is gone was lost (host
     /// reboot, holder killed): it is dead now. A running cell is found again.
     fn reconcile(&self, mut row: PodRow) -> Result<PodRow, RuntimeError> {
         if row.state.is_active() {
-            let alive = row.cell.as_ref().is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
+            let alive = row
+                .cell
+                .as_ref()
+                .is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
             if !alive {
                 self.store().pod_finished(&row.id, PodState::Dead, None)?;
                 if let Some(fresh) = self.store().pod(&row.id)? {
@@ -346,13 +365,22 @@ impl Host {
     }
 
     /// Clones a base into a new pod (not started).
-    pub fn create_pod(&self, base: &str, name: Option<&str>, command: Vec<String>) -> Result<Pod, RuntimeError> {
+    pub fn create_pod(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Pod, RuntimeError> {
         let base = self.base(base)?;
         if base.state != BaseState::Ready {
             return Err(RuntimeError::BaseNotReady(base.name.to_string()));
         }
         let name = name.map(|n| Name::new("pod name", n)).transpose()?;
-        let command = if command.is_empty() { vec!["/bin/sh".to_string()] } else { command };
+        let command = if command.is_empty() {
+            vec!["/bin/sh".to_string()]
+        } else {
+            command
+        };
         let mut row = PodRow {
             id: PodId::random(),
             name,
@@ -367,7 +395,11 @@ impl Host {
             finished_at: None,
         };
         let range = self.config.ip4_range;
-        row.address = Some(self.store().insert_pod(&row, range.pod_addresses(), &range.to_string())?);
+        row.address = Some(self.store().insert_pod(
+            &row,
+            range.pod_addresses(),
+            &range.to_string(),
+        )?);
         let dataset = DatasetName::pod(&row.id);
         let made = self
             .datasets
@@ -409,7 +441,11 @@ impl Host {
             jails::base_env("")
                 .iter()
                 .find(|(k, _)| k == "PATH")
-                .map(|(_, path)| path.split(':').any(|dir| resolve_in_root(&pod.root, &format!("{dir}/{program}")).is_some()))
+                .map(|(_, path)| {
+                    path.split(':').any(|dir| {
+                        resolve_in_root(&pod.root, &format!("{dir}/{program}")).is_some()
+                    })
+                })
                 .unwrap_or(false)
         };
         if found {
@@ -448,9 +484,16 @@ impl Host {
     fn process(&self, pod: &Pod, argv: Vec<String>, terminal: bool) -> Process {
         let mut env = jails::base_env(&pod.label());
         if terminal {
-            env.push(("TERM".into(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
+            env.push((
+                "TERM".into(),
+                std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+            ));
         }
-        Process { argv, env, terminal }
+        Process {
+            argv,
+            env,
+            terminal,
+        }
     }
 
     /// Runs `argv` in a running pod and waits for it; returns its exit code
@@ -460,12 +503,21 @@ impl Host {
         let program = argv.first().cloned().unwrap_or_default();
         self.check_program(pod, &program)?;
         let terminal = matches!(attach, Attach::Terminal);
-        let mut cmd = self.jails.command(&cell, &self.process(pod, argv, terminal))?;
+        let mut cmd = self
+            .jails
+            .command(&cell, &self.process(pod, argv, terminal))?;
         let spawn_err = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                RuntimeError::CommandNotFound { pod: pod.label(), program: program.clone() }
+                RuntimeError::CommandNotFound {
+                    pod: pod.label(),
+                    program: program.clone(),
+                }
             } else {
-                RuntimeError::Spawn { pod: pod.label(), program: program.clone(), source }
+                RuntimeError::Spawn {
+                    pod: pod.label(),
+                    program: program.clone(),
+                    source,
+                }
             }
         };
         let status = match attach {
@@ -473,7 +525,9 @@ impl Host {
                 let _ = self.jails.destroy(&cell, self.stop_grace());
             })
             .map_err(spawn_err)?,
-            Attach::Terminal => terminal::run_on_pty(cmd, self.jails.open_pty(&cell)?).map_err(spawn_err)?,
+            Attach::Terminal => {
+                terminal::run_on_pty(cmd, self.jails.open_pty(&cell)?).map_err(spawn_err)?
+            }
             Attach::Log(path) => {
                 let log = std::fs::OpenOptions::new()
                     .create(true)
@@ -490,8 +544,15 @@ impl Host {
 
     /// Starts a pod, runs its command (or `argv`) attached, then stops the
     /// cell and records the exit. The pod stays (exited) for another run.
-    pub fn run_pod(&self, pod: &Pod, argv: Option<Vec<String>>, attach: Attach) -> Result<i32, RuntimeError> {
-        let argv = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| pod.row.command.clone());
+    pub fn run_pod(
+        &self,
+        pod: &Pod,
+        argv: Option<Vec<String>>,
+        attach: Attach,
+    ) -> Result<i32, RuntimeError> {
+        let argv = argv
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| pod.row.command.clone());
         self.check_program(pod, &argv[0])?;
         self.start_pod(pod)?;
         let pod = self.pod(pod.row.id.as_str())?;
@@ -500,13 +561,22 @@ impl Host {
 
     /// The second half of `run_pod`: the pod's cell is running; run `argv`
     /// in it until it ends, then stop the cell and record the exit.
-    pub fn supervise(&self, pod: &Pod, argv: Vec<String>, attach: Attach) -> Result<i32, RuntimeError> {
+    pub fn supervise(
+        &self,
+        pod: &Pod,
+        argv: Vec<String>,
+        attach: Attach,
+    ) -> Result<i32, RuntimeError> {
         let ran = self.exec(pod, argv, attach);
         let cell = self.running_cell(pod)?;
         let stopped = self.jails.destroy(&cell, self.stop_grace());
         match &ran {
-            Ok(code) => self.store().pod_finished(&pod.row.id, PodState::Exited, Some(*code))?,
-            Err(_) => self.store().pod_finished(&pod.row.id, PodState::Exited, None)?,
+            Ok(code) => self
+                .store()
+                .pod_finished(&pod.row.id, PodState::Exited, Some(*code))?,
+            Err(_) => self
+                .store()
+                .pod_finished(&pod.row.id, PodState::Exited, None)?,
         }
         stopped?;
         ran
@@ -514,8 +584,14 @@ impl Host {
 
     /// Starts a pod with its command running under a detached supervisor
     /// (`jetpack pod __supervise`), logging to `<data.dir>/logs/<id>.log`.
-    pub fn run_pod_detached(&self, pod: &Pod, argv: Option<Vec<String>>) -> Result<PathBuf, RuntimeError> {
-        let argv = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| pod.row.command.clone());
+    pub fn run_pod_detached(
+        &self,
+        pod: &Pod,
+        argv: Option<Vec<String>>,
+    ) -> Result<PathBuf, RuntimeError> {
+        let argv = argv
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| pod.row.command.clone());
         self.check_program(pod, &argv[0])?;
         let logs = self.config.data_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
@@ -539,8 +615,13 @@ impl Host {
         }
         if let Err(e) = cmd.spawn() {
             let _ = self.jails.destroy(&cell, Duration::ZERO);
-            let _ = self.store().pod_finished(&pod.row.id, PodState::Exited, None);
-            return Err(io_err(format!("starting the supervisor {}", self.env.exe.display()))(e));
+            let _ = self
+                .store()
+                .pod_finished(&pod.row.id, PodState::Exited, None);
+            return Err(io_err(format!(
+                "starting the supervisor {}",
+                self.env.exe.display()
+            ))(e));
         }
         Ok(log)
     }
@@ -553,9 +634,11 @@ impl Host {
     /// `jail.stop.timeout`, then its cell goes.
     pub fn kill_pod(&self, pod: &Pod) -> Result<(), RuntimeError> {
         let cell = self.running_cell(pod)?;
-        self.store().set_pod_state(&pod.row.id, PodState::Stopping)?;
+        self.store()
+            .set_pod_state(&pod.row.id, PodState::Stopping)?;
         self.jails.destroy(&cell, self.stop_grace())?;
-        self.store().pod_finished(&pod.row.id, PodState::Exited, None)?;
+        self.store()
+            .pod_finished(&pod.row.id, PodState::Exited, None)?;
         Ok(())
     }
 
@@ -567,7 +650,8 @@ impl Host {
             }
             self.kill_pod(pod)?;
         }
-        self.store().set_pod_state(&pod.row.id, PodState::Removing)?;
+        self.store()
+            .set_pod_state(&pod.row.id, PodState::Removing)?;
         match self.datasets.destroy(&DatasetName::pod(&pod.row.id)) {
             Ok(()) | Err(DatasetError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -579,7 +663,12 @@ impl Host {
     /// Cells with this host's name prefix that no pod in the store owns
     /// (left by a crash between start and record).
     pub fn orphan_cells(&self) -> Result<Vec<String>, RuntimeError> {
-        let known: Vec<String> = self.store().pods()?.into_iter().filter_map(|p| p.cell).collect();
+        let known: Vec<String> = self
+            .store()
+            .pods()?
+            .into_iter()
+            .filter_map(|p| p.cell)
+            .collect();
         Ok(self
             .jails
             .list(&self.config.jail_name_prefix)?
@@ -592,14 +681,21 @@ impl Host {
 
 fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Follows `path` inside `root` the way the pod will see it: absolute
 /// symlinks are taken relative to the pod's root, never the host's.
 fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
     let mut current = PathBuf::from("/");
-    let mut pending: Vec<String> = path.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string).collect();
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(str::to_string)
+        .collect();
     let mut hops = 0;
     while let Some(part) = pending.pop() {
         match part.as_str() {
@@ -623,7 +719,13 @@ fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
             if target.starts_with('/') {
                 current = PathBuf::from("/");
             }
-            pending.extend(target.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string));
+            pending.extend(
+                target
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .rev()
+                    .map(str::to_string),
+            );
         } else {
             current = candidate;
         }

@@ -24,8 +24,17 @@ extern "C" fn note_signal(sig: libc::c_int) {
 /// A handler, not SIG_IGN: ignored signals would be inherited by the pod's
 /// process across exec, caught ones are reset to default.
 fn catch_signals() {
-    let action = SigAction::new(SigHandler::Handler(note_signal), SaFlags::empty(), SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGHUP] {
+    let action = SigAction::new(
+        SigHandler::Handler(note_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
         // SAFETY: the handler only stores to an atomic.
         unsafe {
             let _ = sigaction(sig, &action);
@@ -47,7 +56,9 @@ pub fn run_forwarding_signals(mut cmd: Command, stop: impl Fn()) -> io::Result<E
                 use std::os::unix::process::ExitStatusExt;
                 return Ok(match status {
                     nix::sys::wait::WaitStatus::Exited(_, code) => ExitStatus::from_raw(code << 8),
-                    nix::sys::wait::WaitStatus::Signaled(_, sig, _) => ExitStatus::from_raw(sig as i32),
+                    nix::sys::wait::WaitStatus::Signaled(_, sig, _) => {
+                        ExitStatus::from_raw(sig as i32)
+                    }
                     _ => continue,
                 });
             }

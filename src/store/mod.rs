@@ -20,7 +20,9 @@ pub enum StoreError {
         path: String,
         source: rusqlite::Error,
     },
-    #[error("state database has schema version {0}, newer than this jetpack knows; upgrade jetpack")]
+    #[error(
+        "state database has schema version {0}, newer than this jetpack knows; upgrade jetpack"
+    )]
     TooNew(i64),
     #[error("state database holds a bad value: {0}")]
     Corrupt(String),
@@ -163,7 +165,10 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
     let command: String = r.get("command")?;
     Ok(PodRow {
         id: PodId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
-        name: name.map(|n| Name::new("pod name", &n)).transpose().map_err(corrupt)?,
+        name: name
+            .map(|n| Name::new("pod name", &n))
+            .transpose()
+            .map_err(corrupt)?,
         base_id: BaseId::new(&r.get::<_, String>("base_id")?).map_err(corrupt)?,
         command: serde_json::from_str(&command).map_err(corrupt)?,
         address: address.map(|a| a.parse()).transpose().map_err(corrupt)?,
@@ -244,13 +249,16 @@ impl Store {
     }
 
     pub fn set_base_state(&self, id: &BaseId, state: BaseState) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE bases SET state = ?2 WHERE id = ?1", params![id.as_str(), base_state_str(state)])?;
+        self.conn.execute(
+            "UPDATE bases SET state = ?2 WHERE id = ?1",
+            params![id.as_str(), base_state_str(state)],
+        )?;
         Ok(())
     }
 
     pub fn delete_base(&self, id: &BaseId) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM bases WHERE id = ?1", params![id.as_str()])?;
+        self.conn
+            .execute("DELETE FROM bases WHERE id = ?1", params![id.as_str()])?;
         Ok(())
     }
 
@@ -263,7 +271,11 @@ impl Store {
     pub fn base_by_id(&self, id: &BaseId) -> Result<Option<BaseRow>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT * FROM bases WHERE id = ?1", params![id.as_str()], base_row)
+            .query_row(
+                "SELECT * FROM bases WHERE id = ?1",
+                params![id.as_str()],
+                base_row,
+            )
             .optional()?)
     }
 
@@ -272,23 +284,32 @@ impl Store {
     /// from "ambiguous".
     pub fn find_bases(&self, reference: &str) -> Result<Vec<BaseRow>, StoreError> {
         let mut st = self.conn.prepare("SELECT * FROM bases WHERE name = ?1")?;
-        let by_name = st.query_map(params![reference], base_row)?.collect::<Result<Vec<_>, _>>()?;
+        let by_name = st
+            .query_map(params![reference], base_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         if !by_name.is_empty() {
             return Ok(by_name);
         }
         if reference.len() < 4 || !reference.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(vec![]);
         }
-        let mut st = self.conn.prepare("SELECT * FROM bases WHERE substr(id, 1, ?2) = ?1")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT * FROM bases WHERE substr(id, 1, ?2) = ?1")?;
         let rows = st
-            .query_map(params![reference.to_ascii_lowercase(), reference.len() as i64], base_row)?
+            .query_map(
+                params![reference.to_ascii_lowercase(), reference.len() as i64],
+                base_row,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     pub fn pods_of_base(&self, id: &BaseId) -> Result<Vec<PodRow>, StoreError> {
         let mut st = self.conn.prepare("SELECT * FROM pods WHERE base_id = ?1")?;
-        let rows = st.query_map(params![id.as_str()], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = st
+            .query_map(params![id.as_str()], pod_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -303,10 +324,14 @@ impl Store {
         range: impl Iterator<Item = Ipv4Addr>,
         range_text: &str,
     ) -> Result<Ipv4Addr, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let used: std::collections::HashSet<String> = {
             let mut st = tx.prepare("SELECT address FROM pods WHERE address IS NOT NULL")?;
-            let v = st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
             v
         };
         let address = range
@@ -331,8 +356,10 @@ impl Store {
     }
 
     pub fn set_pod_state(&self, id: &PodId, state: PodState) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE pods SET state = ?2 WHERE id = ?1", params![id.as_str(), state.as_str()])?;
+        self.conn.execute(
+            "UPDATE pods SET state = ?2 WHERE id = ?1",
+            params![id.as_str(), state.as_str()],
+        )?;
         Ok(())
     }
 
@@ -348,7 +375,12 @@ impl Store {
     /// Records how a pod's run ended: `Exited` (with the exit code when
     /// known) or `Dead` (lost). Only a pod still running or stopping is
     /// changed, so the first of several reporters wins.
-    pub fn pod_finished(&self, id: &PodId, state: PodState, exit_code: Option<i32>) -> Result<(), StoreError> {
+    pub fn pod_finished(
+        &self,
+        id: &PodId,
+        state: PodState,
+        exit_code: Option<i32>,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE pods SET state = ?2, cell = NULL, exit_code = ?3, finished_at = ?4 WHERE id = ?1 AND state IN ('running', 'stopping')",
             params![id.as_str(), state.as_str(), exit_code, now()],
@@ -357,12 +389,15 @@ impl Store {
     }
 
     pub fn delete_pod(&self, id: &PodId) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM pods WHERE id = ?1", params![id.as_str()])?;
+        self.conn
+            .execute("DELETE FROM pods WHERE id = ?1", params![id.as_str()])?;
         Ok(())
     }
 
     pub fn pods(&self) -> Result<Vec<PodRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM pods ORDER BY created_at, id")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT * FROM pods ORDER BY created_at, id")?;
         let rows = st.query_map([], pod_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -370,23 +405,40 @@ impl Store {
     pub fn pod(&self, id: &PodId) -> Result<Option<PodRow>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT * FROM pods WHERE id = ?1", params![id.as_str()], pod_row)
+            .query_row(
+                "SELECT * FROM pods WHERE id = ?1",
+                params![id.as_str()],
+                pod_row,
+            )
             .optional()?)
     }
 
     /// Finds a pod by name, full uuid or unambiguous uuid prefix.
     pub fn find_pods(&self, reference: &str) -> Result<Vec<PodRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM pods WHERE name = ?1 OR id = ?1")?;
-        let exact = st.query_map(params![reference], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT * FROM pods WHERE name = ?1 OR id = ?1")?;
+        let exact = st
+            .query_map(params![reference], pod_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         if !exact.is_empty() {
             return Ok(exact);
         }
-        if reference.len() < 4 || !reference.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        if reference.len() < 4
+            || !reference
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-')
+        {
             return Ok(vec![]);
         }
-        let mut st = self.conn.prepare("SELECT * FROM pods WHERE substr(id, 1, ?2) = ?1")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT * FROM pods WHERE substr(id, 1, ?2) = ?1")?;
         let rows = st
-            .query_map(params![reference.to_ascii_lowercase(), reference.len() as i64], pod_row)?
+            .query_map(
+                params![reference.to_ascii_lowercase(), reference.len() as i64],
+                pod_row,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -431,7 +483,10 @@ mod tests {
         let path = dir.path().join("state.db");
         drop(Store::open(&path).unwrap());
         let s = Store::open(&path).unwrap();
-        let v: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
         s.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(s);
@@ -452,7 +507,8 @@ mod tests {
         let p3 = pod(&b, None);
         assert_eq!(s.insert_pod(&p3, range.pod_addresses(), "r").unwrap(), a1);
         for _ in 0..3 {
-            s.insert_pod(&pod(&b, None), range.pod_addresses(), "r").unwrap();
+            s.insert_pod(&pod(&b, None), range.pod_addresses(), "r")
+                .unwrap();
         }
         assert!(matches!(
             s.insert_pod(&pod(&b, None), range.pod_addresses(), "r"),
@@ -465,7 +521,10 @@ mod tests {
         let mut s = Store::in_memory();
         let b = base(&s, "bb");
         assert!(matches!(
-            s.insert_base(&BaseRow { id: BaseId::new(&"f".repeat(64)).unwrap(), ..b.clone() }),
+            s.insert_base(&BaseRow {
+                id: BaseId::new(&"f".repeat(64)).unwrap(),
+                ..b.clone()
+            }),
             Err(StoreError::NameTaken(_))
         ));
         let range = crate::config::Ipv4Net::parse("10.9.0.0/24").unwrap();
@@ -493,10 +552,16 @@ mod tests {
         s.set_pod_state(&p.id, PodState::Created).unwrap();
         s.pod_started(&p.id, "cell-1").unwrap();
         let r = s.pod(&p.id).unwrap().unwrap();
-        assert_eq!((r.state, r.cell.as_deref()), (PodState::Running, Some("cell-1")));
+        assert_eq!(
+            (r.state, r.cell.as_deref()),
+            (PodState::Running, Some("cell-1"))
+        );
         s.pod_finished(&p.id, PodState::Exited, Some(3)).unwrap();
         let r = s.pod(&p.id).unwrap().unwrap();
-        assert_eq!((r.state, r.exit_code, r.cell), (PodState::Exited, Some(3), None));
+        assert_eq!(
+            (r.state, r.exit_code, r.cell),
+            (PodState::Exited, Some(3), None)
+        );
         // A finish recorded twice (supervisor and reaper) keeps the first.
         s.pod_finished(&p.id, PodState::Dead, None).unwrap();
         assert_eq!(s.pod(&p.id).unwrap().unwrap().state, PodState::Exited);

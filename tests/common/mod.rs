@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 pub const POOL: &str = "jptest";
 
 fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Whether a facility is here; skips (prints why) or, in CI, fails.
@@ -39,7 +41,11 @@ fn command_ok(program: &str, args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -50,7 +56,10 @@ pub fn pods_available() -> bool {
         if !nix::unistd::geteuid().is_root() {
             return Err("not root".into());
         }
-        command_ok("unshare", &["--pid", "--fork", "--mount", "--net", "--uts", "true"])?;
+        command_ok(
+            "unshare",
+            &["--pid", "--fork", "--mount", "--net", "--uts", "true"],
+        )?;
         command_ok("ip", &["-V"])?;
         command_ok("busybox", &["true"]).map_err(|e| format!("busybox-static: {e}"))?;
         Ok(())
@@ -86,7 +95,10 @@ pub fn busybox_tarball() -> PathBuf {
             let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
             if !out.exists() {
                 let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
-                let status = Command::new(script).arg(&out).status().expect("running images/busybox/build.sh");
+                let status = Command::new(script)
+                    .arg(&out)
+                    .status()
+                    .expect("running images/busybox/build.sh");
                 assert!(status.success(), "images/busybox/build.sh failed");
             }
             out
@@ -122,7 +134,10 @@ impl TestHost {
         }
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let dir = tempfile::Builder::new().prefix("jetpack-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-test-")
+            .tempdir()
+            .expect("tempdir");
         let root = dir.path().join("root");
         let bridge = format!("jpt{}x{n}", pid % 100000);
         // One /24 per host, distinct within this process; hosts of earlier
@@ -131,7 +146,11 @@ impl TestHost {
         let mut options = vec![
             format!("root.zfs.mountpoint={}", root.display()),
             format!("jail.interface={bridge}"),
-            format!("jail.ip4.range=10.{}.{}.0/24", 200 + (subnet / 256) % 50, subnet % 256),
+            format!(
+                "jail.ip4.range=10.{}.{}.0/24",
+                200 + (subnet / 256) % 50,
+                subnet % 256
+            ),
             "jail.stop.timeout=2".to_string(),
             format!("jail.namePrefix=jpt{pid}-{n}-"),
         ];
@@ -188,9 +207,17 @@ impl TestHost {
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "jetpack {args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "jetpack {args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one error line from {args:?}, got: {stderr}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line from {args:?}, got: {stderr}"
+        );
         assert!(lines[0].starts_with("jetpack: "), "{stderr}");
         stderr
     }
@@ -200,7 +227,13 @@ impl TestHost {
         let host = TestHost::new(driver)?;
         host.ok(&["init"]);
         let tarball = busybox_tarball();
-        host.ok(&["base", "import", tarball.to_str().unwrap(), "--name", "busybox"]);
+        host.ok(&[
+            "base",
+            "import",
+            tarball.to_str().unwrap(),
+            "--name",
+            "busybox",
+        ]);
         Some(host)
     }
 
@@ -217,12 +250,22 @@ impl TestHost {
             Some(ds) => command_ok("zfs", &["list", "-H", "-r", "-t", "all", "-o", "name", ds])
                 .unwrap_or_default()
                 .lines()
-                .filter(|l| !matches!(l.strip_prefix(ds.as_str()), Some("") | Some("/bases") | Some("/pods")))
+                .filter(|l| {
+                    !matches!(
+                        l.strip_prefix(ds.as_str()),
+                        Some("") | Some("/bases") | Some("/pods")
+                    )
+                })
                 .map(str::to_string)
                 .collect(),
             None => ["bases", "pods", "tmp"]
                 .iter()
-                .flat_map(|d| std::fs::read_dir(self.root.join(d)).into_iter().flatten().flatten())
+                .flat_map(|d| {
+                    std::fs::read_dir(self.root.join(d))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                })
                 .map(|e| e.path().display().to_string())
                 .collect(),
         }
@@ -239,7 +282,9 @@ impl Drop for TestHost {
         }
         if let Some(ds) = &self.dataset {
             for _ in 0..50 {
-                if command_ok("zfs", &["destroy", "-r", ds]).is_ok() || command_ok("zfs", &["list", ds]).is_err() {
+                if command_ok("zfs", &["destroy", "-r", ds]).is_ok()
+                    || command_ok("zfs", &["list", ds]).is_err()
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(100));

@@ -17,7 +17,9 @@ pub struct DirDatasets {
 
 impl DirDatasets {
     pub fn new(root: &Path) -> DirDatasets {
-        DirDatasets { root: root.to_path_buf() }
+        DirDatasets {
+            root: root.to_path_buf(),
+        }
     }
 
     /// The seal marker: a name no dataset can have (dataset names have no dot).
@@ -34,7 +36,9 @@ impl DirDatasets {
     fn clones_of(&self, origin: &DatasetName) -> Vec<String> {
         let mut clones = Vec::new();
         for child in ["bases", "pods"] {
-            let Ok(rd) = fs::read_dir(self.root.join(child)) else { continue };
+            let Ok(rd) = fs::read_dir(self.root.join(child)) else {
+                continue;
+            };
             for entry in rd.flatten() {
                 let path = entry.path();
                 if path.extension().is_some_and(|e| e == "origin")
@@ -67,7 +71,9 @@ fn disk_usage(path: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![path.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let Ok(meta) = fs::symlink_metadata(&p) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
         total += meta.blocks() * 512;
         if meta.is_dir() {
             if let Ok(rd) = fs::read_dir(&p) {
@@ -103,7 +109,9 @@ impl Datasets for DirDatasets {
         let path = self.path(name);
         match fs::create_dir(&path) {
             Ok(()) => Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(DatasetError::Exists(name.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(DatasetError::Exists(name.to_string()))
+            }
             Err(e) => Err(io_err(format!("creating {}", path.display()))(e)),
         }
     }
@@ -116,7 +124,11 @@ impl Datasets for DirDatasets {
         fs::write(&marker, b"").map_err(io_err(format!("sealing {name}")))
     }
 
-    fn clone_sealed(&self, origin: &DatasetName, name: &DatasetName) -> Result<PathBuf, DatasetError> {
+    fn clone_sealed(
+        &self,
+        origin: &DatasetName,
+        name: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
         if !self.marker(origin).exists() {
             return Err(DatasetError::NotSealed(origin.to_string()));
         }
@@ -128,9 +140,24 @@ impl Datasets for DirDatasets {
         Self::remove_tree(&staging)?;
         let source = self.path(origin).join(".");
         let copied = if cfg!(target_os = "linux") {
-            tool::run("cp", &[std::ffi::OsStr::new("-a"), "--reflink=auto".as_ref(), source.as_os_str(), staging.as_os_str()])
+            tool::run(
+                "cp",
+                &[
+                    std::ffi::OsStr::new("-a"),
+                    "--reflink=auto".as_ref(),
+                    source.as_os_str(),
+                    staging.as_os_str(),
+                ],
+            )
         } else {
-            tool::run("cp", &[std::ffi::OsStr::new("-a"), source.as_os_str(), staging.as_os_str()])
+            tool::run(
+                "cp",
+                &[
+                    std::ffi::OsStr::new("-a"),
+                    source.as_os_str(),
+                    staging.as_os_str(),
+                ],
+            )
         };
         let result = copied
             .map_err(|e| {
@@ -140,8 +167,13 @@ impl Datasets for DirDatasets {
                     DatasetError::Tool(e)
                 }
             })
-            .and_then(|_| fs::write(self.origin_note(name), origin.as_str()).map_err(io_err(format!("creating {name}"))))
-            .and_then(|_| fs::rename(&staging, &target).map_err(io_err(format!("creating {name}"))));
+            .and_then(|_| {
+                fs::write(self.origin_note(name), origin.as_str())
+                    .map_err(io_err(format!("creating {name}")))
+            })
+            .and_then(|_| {
+                fs::rename(&staging, &target).map_err(io_err(format!("creating {name}")))
+            });
         if let Err(e) = result {
             let _ = Self::remove_tree(&staging);
             let _ = fs::remove_file(self.origin_note(name));
@@ -180,7 +212,9 @@ impl Datasets for DirDatasets {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for entry in rd.flatten() {
                 let file_name = entry.file_name();
-                let Some(id) = file_name.to_str() else { continue };
+                let Some(id) = file_name.to_str() else {
+                    continue;
+                };
                 let Ok(name) = DatasetName::new(&format!("{child}/{id}")) else {
                     continue; // staging names and markers
                 };
@@ -324,7 +358,10 @@ enum FrameState {
 }
 
 fn broken(why: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("dir stream: {why}"))
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("dir stream: {why}"),
+    )
 }
 
 impl<R: Read> FramedReader<R> {
@@ -340,18 +377,24 @@ impl<R: Read> FramedReader<R> {
     fn next_chunk(&mut self) -> std::io::Result<()> {
         if self.state == FrameState::Start {
             let mut magic = [0u8; 8];
-            self.input.read_exact(&mut magic).map_err(|_| broken("not a jetpack dir stream"))?;
+            self.input
+                .read_exact(&mut magic)
+                .map_err(|_| broken("not a jetpack dir stream"))?;
             if &magic != MAGIC {
                 return Err(broken("not a jetpack dir stream"));
             }
             self.state = FrameState::Chunks;
         }
         let mut len = [0u8; 4];
-        self.input.read_exact(&mut len).map_err(|_| broken("cut short"))?;
+        self.input
+            .read_exact(&mut len)
+            .map_err(|_| broken("cut short"))?;
         self.left = u32::from_be_bytes(len) as usize;
         if self.left == 0 {
             let mut digest = [0u8; 32];
-            self.input.read_exact(&mut digest).map_err(|_| broken("cut short"))?;
+            self.input
+                .read_exact(&mut digest)
+                .map_err(|_| broken("cut short"))?;
             let actual = sha2::Digest::finalize(std::mem::take(&mut self.hasher));
             if actual.as_slice() != digest {
                 return Err(broken("checksum mismatch"));

@@ -13,17 +13,17 @@
 //! Names are opaque ids (`DatasetName`): human names live in the store.
 
 mod dir;
+mod zfs_cli;
 #[cfg(all(target_os = "freebsd", feature = "zfs"))]
 mod zfs_core;
-mod zfs_cli;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 pub use dir::DirDatasets;
+pub use zfs_cli::ZfsCliDatasets;
 #[cfg(all(target_os = "freebsd", feature = "zfs"))]
 pub use zfs_core::ZfsDatasets;
-pub use zfs_cli::ZfsCliDatasets;
 
 use crate::config::{Config, DatasetsDriver};
 use crate::names::DatasetName;
@@ -97,7 +97,11 @@ pub trait Datasets: Send + Sync {
     fn seal(&self, name: &DatasetName) -> Result<(), DatasetError>;
 
     /// A writable clone of `origin@sealed`; returns its mountpoint.
-    fn clone_sealed(&self, origin: &DatasetName, name: &DatasetName) -> Result<PathBuf, DatasetError>;
+    fn clone_sealed(
+        &self,
+        origin: &DatasetName,
+        name: &DatasetName,
+    ) -> Result<PathBuf, DatasetError>;
 
     /// Removes `name` and its snapshots. Retries briefly while the dataset
     /// is busy (zfs-fuse right after a clone); `InUse` while it has clones.
@@ -137,7 +141,10 @@ pub fn open(config: &Config) -> Result<Box<dyn Datasets>, DatasetError> {
 
 #[cfg(all(target_os = "freebsd", feature = "zfs"))]
 fn zfs_core(config: &Config) -> Result<Box<dyn Datasets>, DatasetError> {
-    Ok(Box::new(ZfsDatasets::new(&config.root_zfs, &config.root_mountpoint)?))
+    Ok(Box::new(ZfsDatasets::new(
+        &config.root_zfs,
+        &config.root_mountpoint,
+    )?))
 }
 
 #[cfg(not(all(target_os = "freebsd", feature = "zfs")))]

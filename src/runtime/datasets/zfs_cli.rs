@@ -73,7 +73,8 @@ impl Datasets for ZfsCliDatasets {
     fn init(&self) -> Result<(), DatasetError> {
         if !self.exists_full(&self.root)? {
             let mp = format!("mountpoint={}", self.mountpoint.display());
-            tool::run(ZFS, &["create", "-p", "-o", &mp, &self.root]).map_err(|e| classify(e, &self.root))?;
+            tool::run(ZFS, &["create", "-p", "-o", &mp, &self.root])
+                .map_err(|e| classify(e, &self.root))?;
         }
         for child in ["bases", "pods"] {
             let full = format!("{}/{}", self.root, child);
@@ -106,7 +107,11 @@ impl Datasets for ZfsCliDatasets {
         Ok(())
     }
 
-    fn clone_sealed(&self, origin: &DatasetName, name: &DatasetName) -> Result<PathBuf, DatasetError> {
+    fn clone_sealed(
+        &self,
+        origin: &DatasetName,
+        name: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
         let snap = format!("{}@{SEALED}", self.full(origin));
         let full = self.full(name);
         tool::run(ZFS, &["clone", &snap, &full]).map_err(|e| match classify(e, &full) {
@@ -133,7 +138,9 @@ impl Datasets for ZfsCliDatasets {
                 }
                 Err(e) => {
                     return Err(match classify(e, &full) {
-                        DatasetError::Tool(t) if t.stderr().contains("busy") => DatasetError::InUse(full),
+                        DatasetError::Tool(t) if t.stderr().contains("busy") => {
+                            DatasetError::InUse(full)
+                        }
                         other => other,
                     })
                 }
@@ -144,12 +151,24 @@ impl Datasets for ZfsCliDatasets {
     fn list(&self) -> Result<Vec<DatasetInfo>, DatasetError> {
         let out = tool::run(
             ZFS,
-            &["get", "-Hp", "-r", "-o", "name,property,value", "type,used,referenced,mountpoint", &self.root],
+            &[
+                "get",
+                "-Hp",
+                "-r",
+                "-o",
+                "name,property,value",
+                "type,used,referenced,mountpoint",
+                &self.root,
+            ],
         )?;
         let mut all = parse_get(&out)?;
         let sealed: Vec<String> = all
             .iter()
-            .filter_map(|d| d.name.strip_suffix(&format!("@{SEALED}")).map(str::to_string))
+            .filter_map(|d| {
+                d.name
+                    .strip_suffix(&format!("@{SEALED}"))
+                    .map(str::to_string)
+            })
             .collect();
         let prefix = format!("{}/", self.root);
         // Bases and pods only: not snapshots, nor the root and its two
@@ -170,8 +189,12 @@ impl Datasets for ZfsCliDatasets {
 
     fn usage(&self, name: &DatasetName) -> Result<u64, DatasetError> {
         let full = self.full(name);
-        let out = tool::run(ZFS, &["get", "-Hp", "-o", "value", "used", &full]).map_err(|e| classify(e, &full))?;
-        parse_size(out.trim()).ok_or(DatasetError::Parse { tool: "zfs get", line: out })
+        let out = tool::run(ZFS, &["get", "-Hp", "-o", "value", "used", &full])
+            .map_err(|e| classify(e, &full))?;
+        parse_size(out.trim()).ok_or(DatasetError::Parse {
+            tool: "zfs get",
+            line: out,
+        })
     }
 
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError> {
@@ -182,10 +205,15 @@ impl Datasets for ZfsCliDatasets {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| ToolError::Spawn { program: ZFS.into(), source })?;
+            .map_err(|source| ToolError::Spawn {
+                program: ZFS.into(),
+                source,
+            })?;
         let copied = child.stdout.take().map(|mut s| std::io::copy(&mut s, out));
         finish(child, &format!("zfs send {snap}"), &snap)?;
-        copied.transpose().map_err(io_err(format!("sending {snap}")))?;
+        copied
+            .transpose()
+            .map_err(io_err(format!("sending {snap}")))?;
         Ok(())
     }
 
@@ -201,10 +229,17 @@ impl Datasets for ZfsCliDatasets {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| ToolError::Spawn { program: ZFS.into(), source })?;
+            .map_err(|source| ToolError::Spawn {
+                program: ZFS.into(),
+                source,
+            })?;
         let copied = child.stdin.take().map(|mut s| std::io::copy(input, &mut s));
         let result = finish(child, &format!("zfs receive {snap}"), &full)
-            .and_then(|_| copied.transpose().map_err(io_err(format!("receiving {full}"))))
+            .and_then(|_| {
+                copied
+                    .transpose()
+                    .map_err(io_err(format!("receiving {full}")))
+            })
             .and_then(|_| {
                 tool::run(ZFS, &["set", "readonly=on", &full]).map_err(|e| classify(e, &full))?;
                 Ok(())
@@ -221,7 +256,9 @@ impl Datasets for ZfsCliDatasets {
 }
 
 fn finish(child: std::process::Child, command: &str, name: &str) -> Result<(), DatasetError> {
-    let out = child.wait_with_output().map_err(io_err(command.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(io_err(command.to_string()))?;
     if out.status.success() {
         return Ok(());
     }

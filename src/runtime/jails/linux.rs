@@ -26,7 +26,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, pivot_root, sethostname, ForkResult, Pid};
 
-use super::{sys_err, veth_name, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
+use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
 use crate::runtime::tool;
 
 /// The hidden subcommand that runs the holder.
@@ -57,7 +57,12 @@ struct Holder {
 impl Holder {
     fn parse(cell: &Cell) -> Result<Holder, JailError> {
         let mut it = cell.0.split(' ');
-        match (it.next(), it.next().map(str::parse), it.next().map(str::parse), it.next()) {
+        match (
+            it.next(),
+            it.next().map(str::parse),
+            it.next().map(str::parse),
+            it.next(),
+        ) {
             (Some(name), Some(Ok(pid)), Some(Ok(start)), None) => Ok(Holder {
                 name: name.to_string(),
                 pid,
@@ -100,22 +105,35 @@ const KEPT_CAPS: &[i32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
 fn ip_batch(commands: &str, netns: Option<&File>) -> Result<(), JailError> {
     let mut cmd = Command::new("ip");
-    cmd.args(["-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(ns) = netns {
         let fd = ns.as_raw_fd();
         // SAFETY: setns is async-signal-safe; the fd stays open until spawn.
         unsafe {
             cmd.pre_exec(move || {
-                setns(std::os::fd::BorrowedFd::borrow_raw(fd), CloneFlags::CLONE_NEWNET)?;
+                setns(
+                    std::os::fd::BorrowedFd::borrow_raw(fd),
+                    CloneFlags::CLONE_NEWNET,
+                )?;
                 Ok(())
             });
         }
     }
-    let mut child = cmd.spawn().map_err(|source| tool::ToolError::Spawn { program: "ip".into(), source })?;
+    let mut child = cmd.spawn().map_err(|source| tool::ToolError::Spawn {
+        program: "ip".into(),
+        source,
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(commands.as_bytes()).map_err(sys_err("writing to ip -batch"))?;
+        stdin
+            .write_all(commands.as_bytes())
+            .map_err(sys_err("writing to ip -batch"))?;
     }
-    let out = child.wait_with_output().map_err(sys_err("waiting for ip"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(sys_err("waiting for ip"))?;
     if !out.status.success() {
         return Err(JailError::Network(tool::ToolError::Failed {
             command: format!("ip -batch: {}", commands.trim().replace('\n', "; ")),
@@ -126,10 +144,21 @@ fn ip_batch(commands: &str, netns: Option<&File>) -> Result<(), JailError> {
     Ok(())
 }
 
+/// The MAC of a pod's eth0, derived from its address (locally administered,
+/// as Docker does): a pod started again with the same address keeps its MAC,
+/// so the host's ARP entry for it stays right. A random MAC would leave the
+/// host sending to the previous run's MAC until that entry expired.
+fn pod_mac(address: std::net::Ipv4Addr) -> String {
+    let [a, b, c, d] = address.octets();
+    format!("02:6a:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+}
+
 /// Whether `bridge` is up with `address` on it, asked of the kernel
 /// directly (getifaddrs) so that the common case spawns nothing.
 fn bridge_ready(bridge: &str, address: std::net::Ipv4Addr) -> bool {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return false };
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
     addrs.into_iter().any(|a| {
         a.interface_name == bridge
             && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)
@@ -198,7 +227,10 @@ impl Jails for LinuxJails {
             // A holder that died early shows up below as a missing report.
             let _ = stdin.write_all(json.as_bytes());
         }
-        let stdout = child.stdout.take().ok_or_else(|| fail("no report pipe".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail("no report pipe".into()))?;
         let mut pid = None;
         let mut outcome = Err(fail("the holder exited without a report".into()));
         for line in BufReader::new(stdout).lines() {
@@ -221,10 +253,13 @@ impl Jails for LinuxJails {
         let cell = holder.cell();
         let network = outcome.and_then(|_| {
             ensure_bridge(spec)?;
-            let veth = veth_name(&spec.name);
+            // A fresh name per start: the pair of the pod's previous run may
+            // still exist while the kernel tears its namespace down.
+            let veth = format!("jp{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
             ip_batch(
                 &format!(
-                    "link add {veth} type veth peer name eth0 netns {pid}\nlink set {veth} master {} up\n",
+                    "link add {veth} type veth peer name eth0 address {} netns {pid}\nlink set {veth} master {} up\n",
+                    pod_mac(spec.address),
                     spec.interface
                 ),
                 None,
@@ -255,7 +290,10 @@ impl Jails for LinuxJails {
         let (program, args) = process
             .argv
             .split_first()
-            .ok_or_else(|| JailError::Create { name: holder.name.clone(), why: "empty command".into() })?;
+            .ok_or_else(|| JailError::Create {
+                name: holder.name.clone(),
+                why: "empty command".into(),
+            })?;
         // Mount last: after it, /proc paths are the pod's.
         let namespaces: Vec<(File, CloneFlags)> = vec![
             (holder.ns("ipc")?, CloneFlags::CLONE_NEWIPC),
@@ -331,11 +369,19 @@ impl Jails for LinuxJails {
         // new descriptor that we take ownership of at once.
         let slave = unsafe {
             if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) != 0 {
-                return Err(sys_err("unlocking the pod's pty")(std::io::Error::last_os_error()));
+                return Err(sys_err("unlocking the pod's pty")(
+                    std::io::Error::last_os_error(),
+                ));
             }
-            let fd = libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            let fd = libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
             if fd < 0 {
-                return Err(sys_err("opening the pod's pty")(std::io::Error::last_os_error()));
+                return Err(sys_err("opening the pod's pty")(
+                    std::io::Error::last_os_error(),
+                ));
             }
             OwnedFd::from_raw_fd(fd)
         };
@@ -379,12 +425,10 @@ impl Jails for LinuxJails {
             std::thread::sleep(POLL);
         }
         reap(holder.pid);
-        // The veth usually goes with the namespace; a crash between its
-        // creation and the move may have left the host end.
-        let veth = veth_name(&holder.name);
-        if Path::new("/sys/class/net").join(&veth).exists() {
-            let _ = tool::run("ip", &["link", "del", &veth]);
-        }
+        // The veth needs no removal: both ends were made in one step with
+        // the pod's end inside the pod's network namespace, and the kernel
+        // deletes the pair when that namespace goes. (Deleting it here would
+        // wait on the namespace cleanup for tens of milliseconds.)
         Ok(())
     }
 
@@ -392,10 +436,16 @@ impl Jails for LinuxJails {
         let mut out = Vec::new();
         let rd = std::fs::read_dir("/proc").map_err(sys_err("reading /proc"))?;
         for entry in rd.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             if args.get(1) != Some(&CELL_INIT.as_bytes()) || !is_holder(pid) {
                 continue;
@@ -403,9 +453,15 @@ impl Jails for LinuxJails {
             let Some(name) = args.get(2).and_then(|a| std::str::from_utf8(a).ok()) else {
                 continue;
             };
-            let Some((state, start)) = proc_stat(pid) else { continue };
+            let Some((state, start)) = proc_stat(pid) else {
+                continue;
+            };
             if name.starts_with(prefix) && state != 'Z' {
-                let holder = Holder { name: name.to_string(), pid, start };
+                let holder = Holder {
+                    name: name.to_string(),
+                    pid,
+                    start,
+                };
                 out.push((name.to_string(), holder.cell()));
             }
         }
@@ -418,17 +474,28 @@ impl Jails for LinuxJails {
 fn is_holder(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("NSpid:")).map(|l| l.split_whitespace().last() == Some("1")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("NSpid:"))
+                .map(|l| l.split_whitespace().last() == Some("1"))
+        })
         .unwrap_or(false)
 }
 
 /// Processes in pid namespace `ns` other than its holder.
 fn pod_members(ns: &Path, holder: i32) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return vec![] };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
         .filter(|pid| *pid != holder)
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_deref() == Some(ns))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_deref()
+                == Some(ns)
+        })
         .filter(|pid| !matches!(proc_stat(*pid), Some(('Z', _)) | None))
         .collect()
 }
@@ -489,15 +556,22 @@ fn holder(spec: &CellSpec) -> ! {
         }
     }
     let mut signals = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
         signals.add(s);
     }
     let _ = signals.thread_block();
     loop {
         match signals.wait() {
-            Ok(Signal::SIGCHLD) => while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
-            {},
+            Ok(Signal::SIGCHLD) => {
+                while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                    waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+                {}
+            }
             Ok(Signal::SIGTERM | Signal::SIGINT) => std::process::exit(0),
             _ => {}
         }
@@ -509,12 +583,25 @@ fn setup(spec: &CellSpec) -> Result<(), String> {
         let what = what.to_string();
         move |e: nix::errno::Errno| format!("{what}: {e}")
     };
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET)
-        .map_err(step("unshare"))?;
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWNET,
+    )
+    .map_err(step("unshare"))?;
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(step("making / private"))?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(step("making / private"))?;
     let root = &spec.root;
-    mount(Some(root), root, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).map_err(step("binding the pod root"))?;
+    mount(
+        Some(root),
+        root,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(step("binding the pod root"))?;
     for dir in ["proc", "dev"] {
         std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("creating /{dir}: {e}"))?;
     }
@@ -527,14 +614,33 @@ fn setup(spec: &CellSpec) -> Result<(), String> {
     )
     .map_err(step("mounting /proc"))?;
     let dev = root.join("dev");
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=755,size=8m"))
-        .map_err(step("mounting /dev"))?;
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755,size=8m"),
+    )
+    .map_err(step("mounting /dev"))?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
         let path = dev.join(name);
-        mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .map_err(step(&format!("creating /dev/{name}")))?;
+        mknod(
+            &path,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(step(&format!("creating /dev/{name}")))?;
         // mknod obeys the umask; the nodes must be usable by every user.
-        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(|e| format!("/dev/{name}: {e}"))?;
+        std::os::unix::fs::chown(&path, Some(0), Some(0))
+            .map_err(|e| format!("/dev/{name}: {e}"))?;
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .map_err(|e| format!("/dev/{name}: {e}"))?;
     }
@@ -549,10 +655,23 @@ fn setup(spec: &CellSpec) -> Result<(), String> {
         Some("newinstance,ptmxmode=0666,mode=620"),
     )
     .map_err(step("mounting /dev/pts"))?;
-    mount(Some("shm"), &dev.join("shm"), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777,size=64m"))
-        .map_err(step("mounting /dev/shm"))?;
-    for (link, target) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-        std::os::unix::fs::symlink(target, dev.join(link)).map_err(|e| format!("/dev/{link}: {e}"))?;
+    mount(
+        Some("shm"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777,size=64m"),
+    )
+    .map_err(step("mounting /dev/shm"))?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(|e| format!("/dev/{link}: {e}"))?;
     }
     // pivot_root(".", ".") stacks the old root under the new one; detaching
     // it leaves only the pod's tree visible.
@@ -570,11 +689,24 @@ mod tests {
 
     #[test]
     fn cell_handles_round_trip() {
-        let h = Holder { name: "jetpack-x".into(), pid: 42, start: 99 };
+        let h = Holder {
+            name: "jetpack-x".into(),
+            pid: 42,
+            start: 99,
+        };
         let back = Holder::parse(&h.cell()).unwrap();
-        assert_eq!((back.name.as_str(), back.pid, back.start), ("jetpack-x", 42, 99));
+        assert_eq!(
+            (back.name.as_str(), back.pid, back.start),
+            ("jetpack-x", 42, 99)
+        );
         assert!(Holder::parse(&Cell("x 1".into())).is_err());
         assert!(Holder::parse(&Cell("x a b".into())).is_err());
+    }
+
+    #[test]
+    fn pod_macs_follow_addresses() {
+        assert_eq!(pod_mac("10.200.1.2".parse().unwrap()), "02:6a:0a:c8:01:02");
+        assert_ne!(pod_mac("10.200.1.2".parse().unwrap()), pod_mac("10.200.1.3".parse().unwrap()));
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub enum JailError {
     #[error("pod network: {0}")]
     Network(#[from] ToolError),
     #[error("{what}: {source}")]
-    Sys { what: String, source: std::io::Error },
+    Sys {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("bad cell handle {0:?}")]
     BadHandle(String),
 }
@@ -146,18 +149,13 @@ pub fn open(config: &Config, helper: PathBuf) -> Result<Box<dyn Jails>, JailErro
 /// The environment every pod process starts with, before its own.
 pub fn base_env(hostname: &str) -> Vec<(String, String)> {
     vec![
-        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
         ("HOME".into(), "/root".into()),
         ("HOSTNAME".into(), hostname.into()),
     ]
-}
-
-/// Linux network interface names are at most 15 bytes; a hash of the cell
-/// name keeps them unique and derivable without the store.
-pub fn veth_name(cell_name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(cell_name.as_bytes());
-    format!("jp{}", &hex::encode(digest)[..10])
 }
 
 /// How long to wait between polls for a process or jail to go away.

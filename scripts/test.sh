@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then runs formatting,
+# lints, the FreeBSD type-check and every test. Run as root (pods need
+# namespaces and mounts, ZFS needs zfs-fuse). With CI=true a missing
+# facility fails the run instead of skipping a test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+install_debian() {
+    local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
+                    pkg-config rustc-web cargo-web rust-web-src)
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+}
+
+install_freebsd() {
+    log "installing packages"
+    pkg install -y rust sqlite3 pkgconf
+}
+
+case "$(uname -s)" in
+    Linux)
+        [ -f /etc/debian_version ] && install_debian
+        ;;
+    FreeBSD)
+        install_freebsd
+        ;;
+esac
+if command -v rustup >/dev/null; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+log "cargo fmt --check"
+cargo fmt --check
+
+log "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+if [ "$(uname -s)" = Linux ]; then
+    log "FreeBSD type-check"
+    scripts/check-freebsd.sh
+fi
+
+log "cargo test"
+if [ "$(uname -s)" = FreeBSD ]; then
+    cargo test --all-targets --locked --features freebsd-integration,zfs
+else
+    cargo test --all-targets --locked
+fi
