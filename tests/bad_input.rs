@@ -1,4 +1,5 @@
 //! Bad input: one clear error line, a non-zero exit, and nothing changed.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Pods on real namespaces and real datasets: the CLI as users run it.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -106,7 +107,8 @@ fn the_host_tells_pods_apart_by_source_address() {
                     .unwrap()
             }
         });
-        let Some((mut stream, peer)) = accept_within(&listener, std::time::Duration::from_secs(20)) else {
+        let Some((mut stream, peer)) = accept_within(&listener, std::time::Duration::from_secs(20))
+        else {
             let run = h.join().unwrap();
             panic!(
                 "no connection from pod {name}: {}{}",
@@ -115,12 +117,18 @@ fn the_host_tells_pods_apart_by_source_address() {
             )
         };
         // Read to EOF (nc closes its side), then close ours so nc exits.
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
         let mut got = String::new();
         std::io::Read::read_to_string(&mut stream, &mut got).unwrap();
         drop(stream);
         let run = h.join().unwrap();
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         assert_eq!(peer.ip().to_string(), expected, "peer of pod {name}");
         assert_eq!(got.trim(), format!("from-{name}"));
     }
@@ -138,7 +146,9 @@ fn accept_within(
                 stream.set_nonblocking(false).unwrap();
                 return Some((stream, peer));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
             Err(e) => panic!("accept: {e}"),
         }
     }

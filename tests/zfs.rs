@@ -1,5 +1,6 @@
 //! The runtime on real ZFS (zfs-fuse): bases are sealed snapshots, pods are
 //! O(1) clones of them, and nothing stays behind.
+#![cfg(target_os = "linux")]
 
 mod common;
 

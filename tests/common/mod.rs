@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod conformance;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,11 +89,15 @@ fn ensure_pool() -> Result<(), String> {
     command_ok(script.to_str().ok_or("script path")?, &[POOL]).map(|_| ())
 }
 
-/// The busybox base archive, built once by the real build script.
+/// The busybox base archive, built once by the real build script
+/// (`JETPACK_TEST_BASE` names another, as the FreeBSD VM does).
 pub fn busybox_tarball() -> PathBuf {
     static TARBALL: OnceLock<PathBuf> = OnceLock::new();
     TARBALL
         .get_or_init(|| {
+            if let Some(base) = std::env::var_os("JETPACK_TEST_BASE") {
+                return PathBuf::from(base);
+            }
             let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
             if !out.exists() {
                 let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");

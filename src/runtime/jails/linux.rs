@@ -706,7 +706,10 @@ mod tests {
     #[test]
     fn pod_macs_follow_addresses() {
         assert_eq!(pod_mac("10.200.1.2".parse().unwrap()), "02:6a:0a:c8:01:02");
-        assert_ne!(pod_mac("10.200.1.2".parse().unwrap()), pod_mac("10.200.1.3".parse().unwrap()));
+        assert_ne!(
+            pod_mac("10.200.1.2".parse().unwrap()),
+            pod_mac("10.200.1.3".parse().unwrap())
+        );
     }
 
     #[test]
