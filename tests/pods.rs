@@ -356,3 +356,115 @@ fn exit_codes_and_tty_runs() {
         "{out}"
     );
 }
+
+/// Serves `body` once per connection over plain HTTP/1.1 on loopback, for
+/// `count` requests.
+fn serve_http(body: Vec<u8>, count: usize) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/images/busybox.tar.xz",
+        listener.local_addr().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        for _ in 0..count {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") {
+                if std::io::Read::read(&mut stream, &mut byte).unwrap() == 0 {
+                    break;
+                }
+                request.push(byte[0]);
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-xz\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut stream, &body);
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn bases_import_from_a_url() {
+    let Some(host) = TestHost::new(Driver::Dir) else {
+        return;
+    };
+    host.ok(&["init"]);
+    let body = std::fs::read(common::busybox_tarball()).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&body))
+    };
+    let (url, server) = serve_http(body, 2);
+    let id = host.ok(&["base", "import", &url, "--sha256", &digest]);
+    assert_eq!(
+        id.trim(),
+        digest,
+        "a base's id is the sha256 of its archive"
+    );
+    assert_eq!(
+        host.json(&["base", "show", "busybox"])["source"],
+        url.as_str()
+    );
+    // The same archive again is the same base.
+    let again = host.run(&["base", "import", &url]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already imported"));
+    server.join().unwrap();
+    assert_eq!(
+        host.ok(&[
+            "pod",
+            "run",
+            "--rm",
+            "busybox",
+            "--",
+            "/bin/echo",
+            "from-url"
+        ]),
+        "from-url\n"
+    );
+}
+
+#[test]
+fn the_console_is_an_interactive_shell() {
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
+    let mut child = host
+        .command()
+        .args(["pod", "console", "box"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(
+            &mut stdin,
+            b"echo console-$((6 * 7)) on $(hostname); tty; exit 3\n",
+        )
+        .unwrap();
+        // Keep stdin open until the shell has read the line.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("console-42 on box"), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    host.ok(&["pod", "kill", "box"]);
+}

@@ -381,13 +381,17 @@ impl Config {
         if mds_port == 0 || mds_port > 65535 {
             return Err(bad("mds.port", "expected a port 1..=65535".into()));
         }
-        let jail_params = values
+        let jail_params: Vec<(String, String)> = values
             .iter()
             .filter_map(|(k, (v, _))| {
                 k.strip_prefix(JAIL_PARAM_PREFIX)
                     .map(|p| (p.to_string(), v.clone()))
             })
             .collect();
+        for (name, value) in &jail_params {
+            crate::runtime::jails::jail_params::check_param(name, value)
+                .map_err(|why| bad(&format!("{JAIL_PARAM_PREFIX}{name}"), why))?;
+        }
         Ok(Config {
             root_zfs,
             root_mountpoint: absolute("root.zfs.mountpoint")?,
@@ -581,6 +585,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown key"), "{e}");
+        let e = load_text("jail.param.persist = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("jail.param.persist"), "{e}");
         let e = load_text("data.dir = relative/path\n", &[])
             .unwrap_err()
             .to_string();
