@@ -103,7 +103,11 @@ impl Datasets for ZfsCliDatasets {
         let full = self.full(name);
         let snap = format!("{full}@{SEALED}");
         tool::run(ZFS, &["snapshot", &snap]).map_err(|e| classify(e, &snap))?;
-        tool::run(ZFS, &["set", "readonly=on", &full]).map_err(|e| classify(e, &full))?;
+        if let Err(e) = tool::run(ZFS, &["set", "readonly=on", &full]) {
+            // Undo: a snapshot without read-only is not a seal.
+            let _ = tool::run(ZFS, &["destroy", &snap]);
+            return Err(classify(e, &full));
+        }
         Ok(())
     }
 
@@ -199,16 +203,7 @@ impl Datasets for ZfsCliDatasets {
 
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError> {
         let snap = format!("{}@{SEALED}", self.full(name));
-        let mut child = Command::new(ZFS)
-            .args(["send", &snap])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ToolError::Spawn {
-                program: ZFS.into(),
-                source,
-            })?;
+        let mut child = spawn_zfs(&["send", &snap], Stdio::null(), Stdio::piped())?;
         let copied = child.stdout.take().map(|mut s| std::io::copy(&mut s, out));
         finish(child, &format!("zfs send {snap}"), &snap)?;
         copied
@@ -223,16 +218,7 @@ impl Datasets for ZfsCliDatasets {
             return Err(DatasetError::Exists(full));
         }
         let snap = format!("{full}@{SEALED}");
-        let mut child = Command::new(ZFS)
-            .args(["receive", &snap])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ToolError::Spawn {
-                program: ZFS.into(),
-                source,
-            })?;
+        let mut child = spawn_zfs(&["receive", &snap], Stdio::piped(), Stdio::null())?;
         let copied = child.stdin.take().map(|mut s| std::io::copy(input, &mut s));
         let result = finish(child, &format!("zfs receive {snap}"), &full)
             .and_then(|_| {
@@ -253,6 +239,26 @@ impl Datasets for ZfsCliDatasets {
         }
         Ok(self.path(name))
     }
+}
+
+/// zfs(8) with one end of a stream piped; stderr is kept for the error.
+fn spawn_zfs(
+    args: &[&str],
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Result<std::process::Child, DatasetError> {
+    Command::new(ZFS)
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| {
+            DatasetError::Tool(ToolError::Spawn {
+                program: ZFS.into(),
+                source,
+            })
+        })
 }
 
 fn finish(child: std::process::Child, command: &str, name: &str) -> Result<(), DatasetError> {
