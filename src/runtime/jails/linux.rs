@@ -80,6 +80,21 @@ impl Holder {
         matches!(proc_stat(self.pid), Some((state, start)) if start == self.start && state != 'Z' && state != 'X')
     }
 
+    /// A pidfd for the holder, if this kernel has them (Linux 5.3+) and the
+    /// holder is still the process we started.
+    fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        // Checked after opening: the pidfd pins this very process.
+        self.alive().then_some(fd)
+    }
+
     fn ns(&self, kind: &str) -> Result<File, JailError> {
         let p = format!("/proc/{}/ns/{kind}", self.pid);
         File::open(&p).map_err(sys_err(format!("opening {p}")))
@@ -412,8 +427,14 @@ impl Jails for LinuxJails {
         }
         // The holder is the pid namespace's init: killing it kills every
         // process left, and the network namespace with its veth goes too.
+        // A pidfd opened before the kill says exactly when the holder has
+        // exited, instead of a polling interval later.
+        let pidfd = holder.pidfd();
         let _ = kill(Pid::from_raw(holder.pid), Signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);
+        if let Some(fd) = &pidfd {
+            wait_readable(fd, Duration::from_secs(10));
+        }
         while holder.alive() {
             reap(holder.pid);
             if Instant::now() > deadline {
@@ -498,6 +519,16 @@ fn pod_members(ns: &Path, holder: i32) -> Vec<i32> {
         })
         .filter(|pid| !matches!(proc_stat(*pid), Some(('Z', _)) | None))
         .collect()
+}
+
+/// Waits until `fd` is readable (a pidfd: its process exited) or `limit`.
+fn wait_readable(fd: &std::os::fd::OwnedFd, limit: Duration) {
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(limit).unwrap_or(nix::poll::PollTimeout::MAX);
+    let _ = nix::poll::poll(&mut fds, timeout);
 }
 
 fn reap(pid: i32) {
