@@ -532,7 +532,20 @@ fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
                 .data_dir
                 .join("logs")
                 .join(format!("{}.log", p.row.id));
-            return Ok(host.supervise(&p, command, Attach::Log(log))?);
+            let ran = host.supervise(&p, command, Attach::Log(log.clone()));
+            if let Err(e) = &ran {
+                // Nobody watches a detached supervisor's stderr: its own
+                // failure goes to the pod's log, beside the pod's output.
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                {
+                    let _ = writeln!(f, "jetpack: {e}");
+                }
+            }
+            return Ok(ran?);
         }
     }
     Ok(0)
