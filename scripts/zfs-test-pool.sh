@@ -9,7 +9,13 @@ size=${3:-2G}
 
 if ! zpool list -H -o name >/dev/null 2>&1; then
     command -v zfs-fuse >/dev/null || { echo "$0: no ZFS and no zfs-fuse (apt-get install zfs-fuse)" >&2; exit 1; }
-    zfs-fuse --pidfile /run/zfs-fuse.pid || true
+    # A pid file left by a daemon that is gone (a reboot, a crash, a start
+    # attempted by the package's postinst) makes zfs-fuse refuse to start.
+    pidfile=/run/zfs-fuse.pid
+    if [ -f "$pidfile" ] && [ "$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null)" != zfs-fuse ]; then
+        rm -f "$pidfile"
+    fi
+    zfs-fuse --pidfile "$pidfile" || echo "$0: zfs-fuse exited with $?" >&2
     tries=0
     until zpool list -H -o name >/dev/null 2>&1; do
         tries=$((tries + 1))
