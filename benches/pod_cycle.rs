@@ -86,7 +86,7 @@ impl Setup {
                 tarball.to_str().unwrap(),
                 Some("busybox"),
                 None,
-                &mut |_| {},
+                &mut |_| std::ops::ControlFlow::Continue(()),
             )
             .expect("base import");
         let base_path = scratch.join("root/bases").join(imported.base.id.as_str());
@@ -172,7 +172,7 @@ impl Drop for Setup {
     fn drop(&mut self) {
         if let Some(host) = self.host.take() {
             if let Ok(b) = host.base("busybox") {
-                let _ = host.remove_base(b.id.as_str());
+                let _ = host.remove_base(b.id.as_str(), false);
             }
         }
         if let Some(root) = &self.zfs_root {

@@ -304,6 +304,7 @@ fn base(host: Host, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
                 if interactive {
                     eprint!("\rfetching {source}: {}   ", output::bytes(n));
                 }
+                std::ops::ControlFlow::Continue(())
             };
             let imported =
                 host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
@@ -356,7 +357,7 @@ fn base(host: Host, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
             );
         }
         BaseCommand::Rm { base } => {
-            let b = host.remove_base(&base)?;
+            let b = host.remove_base(&base, false)?;
             eprintln!("removed base {} ({})", b.name, b.id.short());
         }
     }

@@ -113,6 +113,71 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "${root.zfs.mountpoint}",
         "state database and blobs",
     ),
+    (
+        "conf.dir",
+        "/usr/local/etc",
+        "the folder of jetpack.conf (set from the file's location)",
+    ),
+    ("server.name", "jetpack", "server name shown by /v1/info (--name)"),
+    (
+        "server.listen",
+        "0.0.0.0",
+        "address the API and the hangar listen on",
+    ),
+    ("server.port", "8080", "API port (--serverport)"),
+    ("server.tls", "on", "TLS on the API: on | off (--noservertls)"),
+    ("server.auth", "basic", "API auth: basic | none (--serverauth)"),
+    (
+        "server.dir",
+        "${conf.dir}/jetpack",
+        "htpasswd, cert.pem, key.pem and admin.password (made on first start)",
+    ),
+    (
+        "server.htpasswd",
+        "${server.dir}/htpasswd",
+        "users (htpasswd -B format)",
+    ),
+    (
+        "server.certfile",
+        "${server.dir}/cert.pem",
+        "TLS certificate chain, PEM (--certfile)",
+    ),
+    (
+        "server.keyfile",
+        "${server.dir}/key.pem",
+        "TLS private key, PEM (--keyfile)",
+    ),
+    (
+        "server.maxbody",
+        "1048576",
+        "largest JSON or text request body, bytes (413 beyond)",
+    ),
+    (
+        "server.maxupload",
+        "17179869184",
+        "largest image or base upload, bytes (413 beyond)",
+    ),
+    (
+        "server.loglines",
+        "1000",
+        "recent log lines kept for /v1/log",
+    ),
+    (
+        "server.verboselogging",
+        "off",
+        "debug logging: on | off (--verboselogging)",
+    ),
+    ("uplink.port", "9090", "hangar port (--uplinkport)"),
+    (
+        "uplink.tls",
+        "on",
+        "TLS on the hangar: on | off (--nouplinktls)",
+    ),
+    (
+        "uplink.url",
+        "",
+        "URL instances reach the hangar at [default: http(s)://HOSTNAME:uplink.port]",
+    ),
 ];
 
 #[cfg(target_os = "freebsd")]
@@ -228,6 +293,29 @@ pub struct Config {
     pub mds_signing_key: String,
     pub mds_token_key: String,
     pub data_dir: PathBuf,
+    pub server: ServerConfig,
+}
+
+/// What `jetpack serve` reads; its command-line flags override these.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub name: String,
+    pub listen: std::net::IpAddr,
+    pub port: u16,
+    pub tls: bool,
+    pub auth: bool,
+    pub dir: PathBuf,
+    pub htpasswd: PathBuf,
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    pub max_body: usize,
+    pub max_upload: u64,
+    pub log_lines: usize,
+    pub verbose: bool,
+    pub uplink_port: u16,
+    pub uplink_tls: bool,
+    /// Empty: derived from the host name, uplink.tls and uplink.port.
+    pub uplink_url: String,
 }
 
 impl Config {
@@ -243,6 +331,14 @@ impl Config {
             None if Path::new(DEFAULT_PATH).exists() => Some(PathBuf::from(DEFAULT_PATH)),
             None => None,
         };
+        // Files beside jetpack.conf (the server's keys and users) follow it.
+        if let Some(dir) = path.and_then(|p| std::path::absolute(p).ok()?.parent().map(Path::to_path_buf)) {
+            raw.push((
+                "conf.dir".into(),
+                dir.display().to_string(),
+                Origin::Default,
+            ));
+        }
         if let Some(file) = file {
             let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
                 path: file.clone(),
@@ -377,9 +473,50 @@ impl Config {
                 Err(bad(k, "expected an absolute path without '..'".into()))
             }
         };
-        let mds_port = number("mds.port")?;
-        if mds_port == 0 || mds_port > 65535 {
-            return Err(bad("mds.port", "expected a port 1..=65535".into()));
+        let port = |k: &str| -> Result<u16, ConfigError> {
+            match number(k)? {
+                n @ 1..=65535 => Ok(n as u16),
+                _ => Err(bad(k, "expected a port 1..=65535".into())),
+            }
+        };
+        let switch = |k: &str| -> Result<bool, ConfigError> {
+            match get(k).0 {
+                "on" | "yes" | "true" | "1" => Ok(true),
+                "off" | "no" | "false" | "0" => Ok(false),
+                _ => Err(bad(k, "expected on or off".into())),
+            }
+        };
+        let mds_port = port("mds.port")?;
+        let server = ServerConfig {
+            name: get("server.name").0.to_string(),
+            listen: get("server.listen")
+                .0
+                .parse()
+                .map_err(|_| bad("server.listen", "expected an IP address".into()))?,
+            port: port("server.port")?,
+            tls: switch("server.tls")?,
+            auth: match get("server.auth").0 {
+                "basic" => true,
+                "none" => false,
+                _ => return Err(bad("server.auth", "expected basic or none".into())),
+            },
+            dir: absolute("server.dir")?,
+            htpasswd: absolute("server.htpasswd")?,
+            certfile: absolute("server.certfile")?,
+            keyfile: absolute("server.keyfile")?,
+            max_body: number("server.maxbody")? as usize,
+            max_upload: number("server.maxupload")?,
+            log_lines: number("server.loglines")? as usize,
+            verbose: switch("server.verboselogging")?,
+            uplink_port: port("uplink.port")?,
+            uplink_tls: switch("uplink.tls")?,
+            uplink_url: get("uplink.url").0.to_string(),
+        };
+        if !server.uplink_url.is_empty()
+            && !(server.uplink_url.starts_with("http://")
+                || server.uplink_url.starts_with("https://"))
+        {
+            return Err(bad("uplink.url", "expected http://HOST:PORT or https://HOST:PORT".into()));
         }
         let jail_params: Vec<(String, String)> = values
             .iter()
@@ -414,11 +551,12 @@ impl Config {
             jail_devfs_ruleset: number("jail.devfs.ruleset")? as u32,
             jail_stop_timeout: number("jail.stop.timeout")?,
             jail_params,
-            mds_port: mds_port as u16,
+            mds_port,
             mds_user: get("mds.user").0.to_string(),
             mds_signing_key: get("mds.signing-key").0.to_string(),
             mds_token_key: get("mds.token-key").0.to_string(),
             data_dir: absolute("data.dir")?,
+            server,
             values,
         })
     }

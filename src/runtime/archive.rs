@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -31,6 +32,8 @@ pub enum ArchiveError {
     NoSpace(String),
     #[error("staging {path}: {error}")]
     Staging { path: PathBuf, error: io::Error },
+    #[error("the import of {0} was cancelled")]
+    Cancelled(String),
 }
 
 /// A fetched archive: a staging file (removed on drop) and its digest.
@@ -52,11 +55,11 @@ pub fn is_url(source: &str) -> bool {
 
 /// Copies `source` (a path or an http(s) URL) into a new file in
 /// `staging_dir`, computing its sha256 on the way; `progress` gets the bytes
-/// copied so far.
+/// copied so far and may stop the copy (`Break`: the import is cancelled).
 pub fn stage(
     source: &str,
     staging_dir: &Path,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> Result<Staged, ArchiveError> {
     let read_err = |error| ArchiveError::Read {
         source_name: source.to_string(),
@@ -115,7 +118,9 @@ pub fn stage(
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(staging_err)?;
         staged.size += n as u64;
-        progress(staged.size);
+        if progress(staged.size).is_break() {
+            return Err(ArchiveError::Cancelled(source.to_string()));
+        }
     }
     out.sync_all().map_err(staging_err)?;
     staged.sha256 = hex::encode(hasher.finalize());
@@ -323,7 +328,10 @@ mod tests {
             let staged = stage(
                 src.to_str().unwrap(),
                 &dir.path().join("staging"),
-                &mut |n| seen = n,
+                &mut |n| {
+                    seen = n;
+                    ControlFlow::Continue(())
+                },
             )
             .unwrap();
             assert_eq!(staged.sha256, hex::encode(Sha256::digest(&bytes)));
@@ -347,7 +355,7 @@ mod tests {
         let gz = gz.finish().unwrap();
         let cut = dir.path().join("cut.tar.gz");
         std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-        let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| {}).unwrap();
+        let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| ControlFlow::Continue(())).unwrap();
         let target = dir.path().join("t1");
         std::fs::create_dir(&target).unwrap();
         assert!(matches!(
@@ -356,13 +364,13 @@ mod tests {
         ));
         let junk = dir.path().join("junk");
         std::fs::write(&junk, b"not an archive at all").unwrap();
-        let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| {}).unwrap();
+        let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| ControlFlow::Continue(())).unwrap();
         assert!(matches!(
             unpack(&staged, "junk", &target),
             Err(ArchiveError::UnknownFormat(_))
         ));
         assert!(matches!(
-            stage("/nonexistent.tar", dir.path(), &mut |_| {}),
+            stage("/nonexistent.tar", dir.path(), &mut |_| ControlFlow::Continue(())),
             Err(ArchiveError::Read { .. })
         ));
     }

@@ -208,7 +208,7 @@ impl Host {
         source: &str,
         name: Option<&str>,
         expected_sha256: Option<&str>,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> std::ops::ControlFlow<()>,
     ) -> Result<Imported, RuntimeError> {
         let name = match name {
             Some(n) => Name::new("base name", n)?,
@@ -274,9 +274,16 @@ impl Host {
         })
     }
 
-    /// Removes a base; refused while pods use it.
-    pub fn remove_base(&self, reference: &str) -> Result<BaseRow, RuntimeError> {
+    /// Removes a base; refused while pods use it, unless `force`, which
+    /// removes those pods first (killing the running ones).
+    pub fn remove_base(&self, reference: &str, force: bool) -> Result<BaseRow, RuntimeError> {
         let base = self.base(reference)?;
+        if force {
+            for pod in self.store().pods_of_base(&base.id)? {
+                let pod = self.pod(pod.id.as_str())?;
+                self.remove_pod(&pod, true)?;
+            }
+        }
         let pods = self.store().pods_of_base(&base.id)?;
         if !pods.is_empty() {
             let names: Vec<String> = pods
@@ -593,9 +600,11 @@ impl Host {
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| pod.row.command.clone());
         self.check_program(pod, &argv[0])?;
-        let logs = self.config.data_dir.join("logs");
-        std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
-        let log = logs.join(format!("{}.log", pod.row.id));
+        let log = self.pod_log_path(pod);
+        if let Some(logs) = log.parent() {
+            std::fs::create_dir_all(logs)
+                .map_err(io_err(format!("creating {}", logs.display())))?;
+        }
         let cell = self.start_pod(pod)?;
         let mut cmd = std::process::Command::new(&self.env.exe);
         cmd.args(&self.env.config_args)
@@ -624,6 +633,14 @@ impl Host {
             ))(e));
         }
         Ok(log)
+    }
+
+    /// Where a detached pod's output goes.
+    pub fn pod_log_path(&self, pod: &Pod) -> PathBuf {
+        self.config
+            .data_dir
+            .join("logs")
+            .join(format!("{}.log", pod.row.id))
     }
 
     fn stop_grace(&self) -> Duration {

@@ -1,6 +1,10 @@
 //! The store: jetpack's state in SQLite (WAL). It owns the schema and its
 //! migrations and offers typed reads and transactional writes of bases and
-//! pods; it knows nothing of datasets or jails.
+//! pods (here) and of the server's documents (`catalog`), blobs on disk
+//! (`blobs`); it knows nothing of datasets, jails or HTTP.
+
+pub mod blobs;
+pub mod catalog;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -33,7 +37,10 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_runtime.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_runtime.sql"),
+    include_str!("migrations/0002_server.sql"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,7 +145,7 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
+pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
 }
 
@@ -189,7 +196,7 @@ fn base_state_str(s: BaseState) -> &'static str {
     }
 }
 
-fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
+pub(crate) fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, Some(msg))
             if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(".name") =>

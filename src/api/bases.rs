@@ -1,0 +1,182 @@
+//! `/v1/bases`: read-only root file systems. An import (from a URL or an
+//! uploaded archive) is a job; the API answers 202 with it.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Request};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use super::jobs::Job;
+use super::{blocking, time, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
+use crate::store::BaseRow;
+
+pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
+    r.routes(super::unlimited(routes!(list_bases, import_base)))
+        .routes(routes!(get_base, delete_base))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Base {
+    /// sha256 of the archive it was imported from
+    pub id: String,
+    pub name: String,
+    /// File or URL it came from
+    pub source: String,
+    /// Archive size in bytes
+    pub size: u64,
+    /// importing | ready | removing
+    pub state: String,
+    pub created: String,
+}
+
+impl From<BaseRow> for Base {
+    fn from(r: BaseRow) -> Self {
+        Base {
+            id: r.id.to_string(),
+            name: r.name.to_string(),
+            source: r.source,
+            size: r.size,
+            state: serde_json::to_value(r.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            created: time(r.created_at),
+        }
+    }
+}
+
+/// Import from a URL (JSON body); an upload gives `name` and `sha256` in the query.
+#[derive(Debug, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportRequest {
+    /// http(s) URL of a root file system tarball (gzip, xz, zstd or plain)
+    #[param(ignore)]
+    pub url: Option<String>,
+    /// Refuse the archive unless its sha256 is this
+    pub sha256: Option<String>,
+    /// Base name [default: from the URL's file name]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ForceParam {
+    /// Also remove the pods cloned from it (killing running ones)
+    #[serde(default)]
+    force: bool,
+}
+
+/// List bases
+#[utoipa::path(get, path = "/v1/bases", tag = "bases", responses((status = 200, body = Vec<Base>)))]
+async fn list_bases(state: State) -> ApiResult<Json<Vec<Base>>> {
+    let rows = blocking(move || state.host.bases()).await?;
+    Ok(Json(rows.into_iter().map(Base::from).collect()))
+}
+
+/// Import a base: JSON `{url, sha256?, name?}`, or the archive as an
+/// `application/octet-stream` body with `?name=&sha256=`. Answers 202 with
+/// the import job; its result is the base.
+#[utoipa::path(post, path = "/v1/bases", tag = "bases", params(ImportRequest),
+    request_body(content((ImportRequest = "application/json"), (Vec<u8> = "application/octet-stream"))),
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn import_base(state: State, req: Request) -> ApiResult<(StatusCode, Json<Job>)> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (source, name, sha256, uploaded) = if is_json {
+        let ApiJson(r) = ApiJson::<ImportRequest>::from_request(req, &()).await?;
+        let url = r
+            .url
+            .ok_or_else(|| ApiError::bad_request("url is required (or upload the archive)"))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ApiError::bad_request("url must be http:// or https://"));
+        }
+        (url, r.name, r.sha256, None)
+    } else {
+        let (mut parts, body) = req.into_parts();
+        let ApiQuery(q) =
+            <ApiQuery<ImportRequest> as axum::extract::FromRequestParts<()>>::from_request_parts(
+                &mut parts, &(),
+            )
+            .await?;
+        let name = q
+            .name
+            .ok_or_else(|| ApiError::bad_request("an uploaded base needs ?name="))?;
+        crate::names::Name::new("base name", &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let upload = upload::receive(
+            state.catalog.blobs(),
+            state.max_upload,
+            Request::from_parts(parts, body),
+        )
+        .await?;
+        let dir = state.uploads_dir();
+        let path = dir.join(format!("{}.archive", uuid::Uuid::new_v4().simple()));
+        let kept = path.clone();
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+            upload.blob.persist(&kept).map_err(ApiError::from)
+        })
+        .await?;
+        (path.display().to_string(), Some(name), q.sha256, Some(path))
+    };
+    let host = state.host.clone();
+    let target = name.clone().unwrap_or_else(|| source.clone());
+    let job = state.jobs.submit("import", Some(target), move |ctx| {
+        ctx.log(&format!("importing {}", uploaded.as_ref().map(|_| "the uploaded archive").unwrap_or(&source)));
+        let mut logged = 0u64;
+        let mut progress = |n: u64| {
+            if n >= logged + (64 << 20) {
+                logged = n;
+                ctx.log(&format!("{} MiB read", n >> 20));
+            }
+            if ctx.cancelled() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let result = host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
+        if let Some(path) = &uploaded {
+            let _ = std::fs::remove_file(path);
+        }
+        let imported = result.map_err(|e| e.to_string())?;
+        if imported.existed {
+            ctx.log(&format!("base {} was imported already", imported.base.name));
+        }
+        serde_json::to_value(Base::from(imported.base)).map_err(|e| e.to_string())
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+/// Show a base (by id, name or id prefix)
+#[utoipa::path(get, path = "/v1/bases/{id}", tag = "bases",
+    params(("id" = String, Path, description = "base id, name or id prefix")),
+    responses((status = 200, body = Base), (status = 404, body = ErrorBody)))]
+async fn get_base(state: State, Path(id): Path<String>) -> ApiResult<Json<Base>> {
+    let row = blocking(move || state.host.base(&id)).await?;
+    Ok(Json(row.into()))
+}
+
+/// Remove a base; 409 while pods use it, unless `force`
+#[utoipa::path(delete, path = "/v1/bases/{id}", tag = "bases",
+    params(("id" = String, Path, description = "base id, name or id prefix"), ForceParam),
+    responses((status = 200, body = Base), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_base(
+    state: State,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<ForceParam>,
+) -> ApiResult<Json<Base>> {
+    let row = blocking(move || state.host.remove_base(&id, p.force)).await?;
+    Ok(Json(row.into()))
+}

@@ -1,0 +1,167 @@
+//! The one place where errors of the layers below become HTTP: a status and
+//! the JSON body `{code, message}` of spec/rest-api.md. Our own faults are
+//! logged in full and answered with a generic 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::catalog::CatalogError;
+use crate::jobs::JobError;
+use crate::runtime::RuntimeError;
+use crate::store::blobs::BlobError;
+use crate::store::StoreError;
+
+/// The error body of every non-2xx answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`, `conflict`.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Per-line problems (NaCl validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+    pub fn too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    }
+    pub fn unsupported_media(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+    }
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
+    }
+    /// Our own fault: the cause goes to the log, the client learns only that.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error (the server log has the cause)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            errors: None,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NameTaken(_) => ApiError::conflict(e.to_string()),
+            StoreError::NoAddress(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_address",
+                e.to_string(),
+            ),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => ApiError::not_found(e.to_string()),
+            BlobError::BadDigest(_) => ApiError::bad_request(e.to_string()),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            CatalogError::Ambiguous { .. } | CatalogError::Invalid(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            CatalogError::NameTaken { .. } => ApiError::conflict(e.to_string()),
+            CatalogError::NotAnImage(_) => ApiError::unprocessable(e.to_string()),
+            CatalogError::Store(e) => e.into(),
+            CatalogError::Blob(e) => e.into(),
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound(_) => ApiError::not_found(e.to_string()),
+            JobError::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
+            JobError::Finished(_) => ApiError::conflict(e.to_string()),
+            JobError::Store(e) => e.into(),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        use RuntimeError as R;
+        match e {
+            R::NoSuchBase(_) | R::NoSuchPod(_) => ApiError::not_found(e.to_string()),
+            R::Name(_) | R::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
+            R::BaseInUse { .. }
+            | R::BaseNotReady(_)
+            | R::PodRunning(_)
+            | R::PodNotRunning { .. }
+            | R::PodCannotStart(..) => ApiError::conflict(e.to_string()),
+            R::CommandNotFound { .. } | R::Archive(_) => ApiError::unprocessable(e.to_string()),
+            R::Store(e) => e.into(),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+/// A blocking task that died (a panic in it) is our fault.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("a blocking task failed: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,331 @@
+//! The REST API v1 (spec/rest-api.md): one routing table that is also the
+//! OpenAPI document, the app state handlers share, and the HTTP-only
+//! pieces (auth, content negotiation, list parameters, JSON rejections).
+//! Handlers translate HTTP into calls on the catalog, the jobs and the
+//! runtime, and their errors into `ApiError`; nothing below knows HTTP.
+
+mod apidocs;
+mod upload;
+mod auth;
+mod bases;
+mod documents;
+pub mod error;
+mod images;
+mod info;
+mod jobs;
+mod pods;
+mod uplinks;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::catalog::Catalog;
+use crate::jobs::Jobs;
+use crate::runtime::Host;
+use crate::server::logring::LogRing;
+use crate::server::users::Users;
+use crate::store::catalog::{ListQuery, Table};
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub name: String,
+    pub started: Instant,
+    pub started_at: i64,
+    pub catalog: Arc<Catalog>,
+    pub jobs: Arc<Jobs>,
+    pub host: Arc<Host>,
+    /// None when auth is off (`--serverauth none`).
+    pub users: Option<Arc<Users>>,
+    pub log: Arc<LogRing>,
+    pub max_body: usize,
+    pub max_upload: u64,
+    pub tls: bool,
+    pub hangar_url: String,
+    pub hangar_tls: bool,
+}
+
+pub type State = axum::extract::State<Arc<AppState>>;
+
+impl AppState {
+    /// Where uploaded base archives wait for their import job.
+    pub fn uploads_dir(&self) -> std::path::PathBuf {
+        self.host.config().data_dir.join("uploads")
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "jetpack",
+        description = "IncludeOS unikernel management (Mothership API 1.0) and a jail runtime on ZFS clones"
+    ),
+    modifiers(&BasicAuth),
+    security(("basic" = [])),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BasicAuth;
+
+impl utoipa::Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document made from them.
+pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let router = info::routes(router);
+    let router = uplinks::routes(router);
+    let router = documents::routes(router);
+    let router = images::routes(router);
+    let router = jobs::routes(router);
+    let router = bases::routes(router);
+    let router = pods::routes(router);
+    router.split_for_parts()
+}
+
+/// The whole application: routes, OpenAPI, docs, auth, limits, panics.
+pub fn app(state: Arc<AppState>) -> Router {
+    let (router, openapi) = routes();
+    let openapi = Arc::new(openapi);
+    let json = {
+        let doc = openapi.clone();
+        move || async move { axum::Json(doc.as_ref().clone()) }
+    };
+    let html = apidocs::render(&openapi);
+    router
+        .route("/v1/openapi.json", axum::routing::get(json))
+        .route(
+            "/apidocs",
+            axum::routing::get(move || async move { axum::response::Html(html.clone()) }),
+        )
+        .fallback(|| async { ApiError::not_found("no such resource in API v1") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let cause = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal(format!("a handler panicked: {cause}")).into_response()
+}
+
+/// Lifts `server.maxbody` from upload routes: they stream into blobs and
+/// enforce `server.maxupload` themselves.
+fn unlimited(
+    (schemas, paths, router): utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>>,
+) -> utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>> {
+    (schemas, paths, router.layer(axum::extract::DefaultBodyLimit::disable()))
+}
+
+/// `?q=&sort=&limit=&offset=` of every list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Search: a case-insensitive substring of the searchable fields
+    pub q: Option<String>,
+    /// Order by a field; a leading `-` reverses it (e.g. `-created`)
+    pub sort: Option<String>,
+    /// At most this many items (1..=1000)
+    pub limit: Option<u32>,
+    /// Skip this many items first
+    pub offset: Option<u32>,
+}
+
+impl ListParams {
+    pub fn query(&self, table: &Table) -> ApiResult<ListQuery> {
+        let sort = match self.sort.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => {
+                let (field, desc) = match s.strip_prefix('-') {
+                    Some(f) => (f, true),
+                    None => (s, false),
+                };
+                let column = table
+                    .sorts
+                    .iter()
+                    .find(|(name, _)| *name == field)
+                    .map(|(_, c)| *c)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = table.sorts.iter().map(|(n, _)| *n).collect();
+                        ApiError::bad_request(format!(
+                            "cannot sort by {field:?}; use one of {}",
+                            names.join(", ")
+                        ))
+                    })?;
+                Some((column, desc))
+            }
+        };
+        if let Some(l) = self.limit {
+            if l == 0 || l > 1000 {
+                return Err(ApiError::bad_request("limit must be 1..=1000"));
+            }
+        }
+        Ok(ListQuery {
+            q: self.q.clone(),
+            sort,
+            limit: self.limit,
+            offset: self.offset.unwrap_or(0),
+            filters: Vec::new(),
+        })
+    }
+}
+
+/// Whether the client asks for the raw resource (one of `raw`) rather than
+/// its JSON metadata; anything else it insists on is a 406.
+pub fn wants_raw(headers: &HeaderMap, raw: &[&str]) -> ApiResult<bool> {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return Ok(false);
+    };
+    let accept = accept
+        .to_str()
+        .map_err(|_| ApiError::bad_request("unreadable Accept header"))?;
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    if types.iter().any(|t| raw.contains(t)) {
+        return Ok(true);
+    }
+    if types
+        .iter()
+        .any(|t| matches!(*t, "application/json" | "*/*" | "application/*" | ""))
+    {
+        return Ok(false);
+    }
+    Err(ApiError::not_acceptable(format!(
+        "cannot answer {accept:?}; this resource is application/json or {}",
+        raw.join(" or ")
+    )))
+}
+
+/// JSON bodies with errors in our shape (axum's own are plain text).
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::unsupported_media(
+                "expected Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the body is larger than server.maxbody",
+                ))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// Query strings with errors in our shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// Runs blocking work (SQLite, zfs, jails) off the async workers.
+pub async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> ApiResult<T>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await?.map_err(Into::into)
+}
+
+/// RFC 3339 UTC time of a Unix timestamp.
+pub fn time(ts: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_chooses_raw_json_or_406() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_raw(&h, &["application/octet-stream"]).unwrap());
+        h.insert(header::ACCEPT, "application/octet-stream".parse().unwrap());
+        assert!(wants_raw(&h, &["application/octet-stream"]).unwrap());
+        h.insert(header::ACCEPT, "text/html, */*;q=0.8".parse().unwrap());
+        assert!(!wants_raw(&h, &["application/octet-stream"]).unwrap());
+        h.insert(header::ACCEPT, "image/png".parse().unwrap());
+        assert_eq!(
+            wants_raw(&h, &["application/octet-stream"]).unwrap_err().status,
+            StatusCode::NOT_ACCEPTABLE
+        );
+    }
+
+    #[test]
+    fn list_params_validate_sort_and_limit() {
+        use crate::store::catalog::IMAGES;
+        let p = ListParams {
+            sort: Some("-created".into()),
+            limit: Some(5),
+            ..Default::default()
+        };
+        let q = p.query(&IMAGES).unwrap();
+        assert_eq!(q.sort, Some(("created_at", true)));
+        let p = ListParams {
+            sort: Some("size; DROP TABLE images".into()),
+            ..Default::default()
+        };
+        assert_eq!(p.query(&IMAGES).unwrap_err().status, StatusCode::BAD_REQUEST);
+        let p = ListParams {
+            limit: Some(0),
+            ..Default::default()
+        };
+        assert!(p.query(&IMAGES).is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! `/v1/pods`: jails (or namespace cells) on clones of a base. Starting a
+//! pod runs its command under a detached supervisor, so pods outlive the
+//! server; stopping one is a PATCH of its state.
+
+use std::sync::Arc;
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
+use crate::runtime::{Host, Pod as RuntimePod};
+
+pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
+    r.routes(routes!(list_pods, create_pod))
+        .routes(routes!(get_pod, patch_pod, delete_pod))
+        .routes(routes!(get_pod_log))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    pub id: String,
+    pub name: Option<String>,
+    /// The base's id
+    pub base: String,
+    pub base_name: String,
+    pub command: Vec<String>,
+    /// Its address on the pod network
+    pub address: Option<String>,
+    /// created | running | stopping | exited | dead (creating, removing while that work runs)
+    pub state: String,
+    pub exit_code: Option<i32>,
+    pub created: String,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+}
+
+impl From<RuntimePod> for Pod {
+    fn from(p: RuntimePod) -> Self {
+        let r = p.row;
+        Pod {
+            id: r.id.to_string(),
+            name: r.name.map(|n| n.to_string()),
+            base: r.base_id.to_string(),
+            base_name: p.base_name,
+            command: r.command,
+            address: r.address.map(|a| a.to_string()),
+            state: r.state.to_string(),
+            exit_code: r.exit_code,
+            created: time(r.created_at),
+            started: r.started_at.map(time),
+            finished: r.finished_at.map(time),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WantedState {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodRequest {
+    /// Base id, name or id prefix
+    pub base: String,
+    pub name: Option<String>,
+    /// Command and arguments [default: /bin/sh]
+    pub command: Option<Vec<String>>,
+    /// Environment (not supported yet: must be empty)
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Volumes (not supported yet: must be empty)
+    pub volumes: Option<Vec<String>>,
+    /// `created` (default) or `running`
+    pub state: Option<WantedState>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodPatch {
+    /// `running` starts it, `exited` stops it
+    pub state: WantedState,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PodListParams {
+    /// Search: a substring of the id, name, base or address
+    q: Option<String>,
+    /// Only pods in this state
+    state: Option<String>,
+    /// Order by name, created or state; `-` reverses
+    sort: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ForceParam {
+    /// Kill a running pod first
+    #[serde(default)]
+    force: bool,
+}
+
+/// Pods are few (one per address of the pod range), so their list is
+/// searched and paged here rather than in SQL.
+fn select(mut pods: Vec<RuntimePod>, p: PodListParams) -> ApiResult<Vec<RuntimePod>> {
+    if let Some(q) = p.q.filter(|q| !q.is_empty()).map(|q| q.to_lowercase()) {
+        pods.retain(|pod| {
+            let r = &pod.row;
+            [
+                r.id.to_string(),
+                r.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                pod.base_name.clone(),
+                r.address.map(|a| a.to_string()).unwrap_or_default(),
+            ]
+            .iter()
+            .any(|f| f.to_lowercase().contains(&q))
+        });
+    }
+    if let Some(state) = p.state {
+        pods.retain(|pod| pod.row.state.to_string() == state);
+    }
+    if let Some(sort) = p.sort.filter(|s| !s.is_empty()) {
+        let (field, desc) = match sort.strip_prefix('-') {
+            Some(f) => (f.to_string(), true),
+            None => (sort.clone(), false),
+        };
+        match field.as_str() {
+            "name" => pods.sort_by(|a, b| a.label().cmp(&b.label())),
+            "created" => pods.sort_by_key(|p| p.row.created_at),
+            "state" => pods.sort_by_key(|p| p.row.state.to_string()),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot sort by {field:?}; use name, created or state"
+                )))
+            }
+        }
+        if desc {
+            pods.reverse();
+        }
+    }
+    let offset = p.offset.unwrap_or(0) as usize;
+    let limit = p.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+    Ok(pods.into_iter().skip(offset).take(limit).collect())
+}
+
+/// List pods
+#[utoipa::path(get, path = "/v1/pods", tag = "pods", params(PodListParams),
+    responses((status = 200, body = Vec<Pod>), (status = 400, body = ErrorBody)))]
+async fn list_pods(state: State, ApiQuery(p): ApiQuery<PodListParams>) -> ApiResult<Json<Vec<Pod>>> {
+    let pods = blocking(move || state.host.pods()).await?;
+    Ok(Json(select(pods, p)?.into_iter().map(Pod::from).collect()))
+}
+
+fn start(host: &Host, pod: &RuntimePod) -> Result<RuntimePod, ApiError> {
+    host.run_pod_detached(pod, None)?;
+    Ok(host.pod(pod.row.id.as_str())?)
+}
+
+/// Create a pod from a base, and start it with `state: running`
+#[utoipa::path(post, path = "/v1/pods", tag = "pods", request_body = PodRequest,
+    responses((status = 201, body = Pod), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_pod(
+    state: State,
+    ApiJson(req): ApiJson<PodRequest>,
+) -> ApiResult<(StatusCode, Json<Pod>)> {
+    if req.env.as_ref().is_some_and(|e| !e.is_empty())
+        || req.volumes.as_ref().is_some_and(|v| !v.is_empty())
+    {
+        return Err(ApiError::unprocessable(
+            "env and volumes are not supported by this runtime yet",
+        ));
+    }
+    let wanted = req.state.unwrap_or(WantedState::Created);
+    if wanted == WantedState::Exited {
+        return Err(ApiError::bad_request("a new pod's state is created or running"));
+    }
+    let pod = blocking(move || {
+        let host = &state.host;
+        let pod = host.create_pod(&req.base, req.name.as_deref(), req.command.unwrap_or_default())?;
+        if wanted == WantedState::Running {
+            // A pod that cannot start is not left behind half-made.
+            return start(host, &pod).inspect_err(|_| {
+                let _ = host.remove_pod(&pod, true);
+            });
+        }
+        Ok::<_, ApiError>(pod)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(pod.into())))
+}
+
+/// Show a pod (by id, name or id prefix)
+#[utoipa::path(get, path = "/v1/pods/{id}", tag = "pods",
+    params(("id" = String, Path, description = "pod id, name or id prefix")),
+    responses((status = 200, body = Pod), (status = 404, body = ErrorBody)))]
+async fn get_pod(state: State, Path(id): Path<String>) -> ApiResult<Json<Pod>> {
+    let pod = blocking(move || state.host.pod(&id)).await?;
+    Ok(Json(pod.into()))
+}
+
+/// Start (`running`) or stop (`exited`) a pod
+#[utoipa::path(patch, path = "/v1/pods/{id}", tag = "pods", request_body = PodPatch,
+    params(("id" = String, Path, description = "pod id, name or id prefix")),
+    responses((status = 200, body = Pod), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn patch_pod(
+    state: State,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<PodPatch>,
+) -> ApiResult<Json<Pod>> {
+    let pod = blocking(move || {
+        let host = &state.host;
+        let pod = host.pod(&id)?;
+        match patch.state {
+            WantedState::Running => start(host, &pod),
+            WantedState::Exited => {
+                host.kill_pod(&pod)?;
+                Ok(host.pod(&id)?)
+            }
+            WantedState::Created => Err(ApiError::bad_request(
+                "a pod's state can be set to running or exited",
+            )),
+        }
+    })
+    .await?;
+    Ok(Json(pod.into()))
+}
+
+/// Remove a pod and its clone; 409 while it runs, unless `force`
+#[utoipa::path(delete, path = "/v1/pods/{id}", tag = "pods",
+    params(("id" = String, Path, description = "pod id, name or id prefix"), ForceParam),
+    responses((status = 200, body = Pod), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_pod(
+    state: State,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<ForceParam>,
+) -> ApiResult<Json<Pod>> {
+    let pod = blocking(move || {
+        let pod = state.host.pod(&id)?;
+        state.host.remove_pod(&pod, p.force)?;
+        Ok::<_, ApiError>(pod)
+    })
+    .await?;
+    Ok(Json(pod.into()))
+}
+
+/// The pod's console output (what its detached command wrote)
+#[utoipa::path(get, path = "/v1/pods/{id}/log", tag = "pods",
+    params(("id" = String, Path, description = "pod id, name or id prefix")),
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+async fn get_pod_log(state: State, Path(id): Path<String>) -> ApiResult<Response> {
+    let text = blocking(move || {
+        let pod = state.host.pod(&id)?;
+        let path = state.host.pod_log_path(&pod);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(ApiError::internal(format!("{}: {e}", path.display()))),
+        }
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}

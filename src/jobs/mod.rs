@@ -1,0 +1,252 @@
+//! Jobs: long operations (import, build, prepare, deploy) that run on a
+//! blocking thread while the API answers 202. A job has a row in the store
+//! (state, progress, result), a log file under `<data.dir>/jobs/`, and a
+//! cancel flag its work checks. Jobs a previous server left unfinished are
+//! marked failed at start: their threads died with it.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::catalog::{new_id, Catalog};
+use crate::store::catalog::{JobRow, ListQuery};
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no job {0:?}")]
+    NotFound(String),
+    #[error("job {reference:?} is ambiguous: it matches {count}")]
+    Ambiguous { reference: String, count: usize },
+    #[error("job {0} has finished; there is nothing to cancel")]
+    Finished(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("job log {path}: {source}")]
+    Log {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(state: &str) -> bool {
+        matches!(state, "succeeded" | "failed" | "cancelled")
+    }
+}
+
+/// What a job's work sees: its log, its progress, whether to stop.
+pub struct JobContext {
+    id: String,
+    catalog: Arc<Catalog>,
+    log: Mutex<File>,
+    cancel: Arc<AtomicBool>,
+    last_progress: Mutex<(f64, Instant)>,
+}
+
+impl JobContext {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Appends a line to the job's log (and the server's, at debug level).
+    pub fn log(&self, line: &str) {
+        tracing::debug!(job = %self.id, "{line}");
+        let mut file = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(file, "{line}");
+    }
+
+    /// Records progress (0..1); written to the store at most every 250 ms.
+    pub fn progress(&self, fraction: f64) {
+        let fraction = fraction.clamp(0.0, 1.0);
+        let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
+        if fraction > last.0 && last.1.elapsed() >= Duration::from_millis(250) {
+            *last = (fraction, Instant::now());
+            let _ = self
+                .catalog
+                .with_store(|s| s.job_progress(&self.id, fraction));
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Jobs {
+    catalog: Arc<Catalog>,
+    log_dir: PathBuf,
+    cancels: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+fn one(mut found: Vec<JobRow>, reference: &str) -> Result<JobRow, JobError> {
+    match found.len() {
+        0 => Err(JobError::NotFound(reference.to_string())),
+        1 => Ok(found.remove(0)),
+        count => Err(JobError::Ambiguous {
+            reference: reference.to_string(),
+            count,
+        }),
+    }
+}
+
+impl Jobs {
+    /// Opens the job runner; jobs left unfinished by a previous server fail.
+    pub fn open(catalog: Arc<Catalog>, data_dir: &Path) -> Result<Jobs, JobError> {
+        let log_dir = data_dir.join("jobs");
+        fs::create_dir_all(&log_dir).map_err(|source| JobError::Log {
+            path: log_dir.display().to_string(),
+            source,
+        })?;
+        let failed =
+            catalog.with_store(|s| s.fail_unfinished_jobs("the server stopped while it ran"))?;
+        if failed > 0 {
+            tracing::warn!("{failed} job(s) were interrupted by the last server stop");
+        }
+        Ok(Jobs {
+            catalog,
+            log_dir,
+            cancels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.log_dir.join(format!("{id}.log"))
+    }
+
+    pub fn list(&self, q: &ListQuery) -> Result<Vec<JobRow>, JobError> {
+        Ok(self.catalog.with_store(|s| s.jobs(q))?)
+    }
+
+    pub fn get(&self, reference: &str) -> Result<JobRow, JobError> {
+        one(self.catalog.with_store(|s| s.find_jobs(reference))?, reference)
+    }
+
+    /// Queues `work` as a job of `kind` and starts it on a blocking thread.
+    /// Its `Ok` value becomes the job's result; an `Err` after a cancel
+    /// request makes it cancelled, otherwise failed.
+    pub fn submit<F>(
+        self: &Arc<Self>,
+        kind: &str,
+        target: Option<String>,
+        work: F,
+    ) -> Result<JobRow, JobError>
+    where
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, String> + Send + 'static,
+    {
+        let row = JobRow {
+            id: new_id(),
+            kind: kind.to_string(),
+            target,
+            state: JobState::Queued.as_str().into(),
+            progress: 0.0,
+            result: None,
+            error: None,
+            created_at: store::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let path = self.log_path(&row.id);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| JobError::Log {
+                path: path.display().to_string(),
+                source,
+            })?;
+        self.catalog.with_store(|s| s.insert_job(&row))?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id.clone(), cancel.clone());
+        let ctx = JobContext {
+            id: row.id.clone(),
+            catalog: self.catalog.clone(),
+            log: Mutex::new(log),
+            cancel,
+            last_progress: Mutex::new((0.0, Instant::now() - Duration::from_secs(1))),
+        };
+        let jobs = self.clone();
+        tokio::task::spawn_blocking(move || jobs.run(ctx, work));
+        Ok(row)
+    }
+
+    fn run<F>(&self, ctx: JobContext, work: F)
+    where
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, String>,
+    {
+        let id = ctx.id.clone();
+        let (state, result, error) = if ctx.cancelled() {
+            (JobState::Cancelled, None, Some("cancelled".to_string()))
+        } else {
+            let _ = self.catalog.with_store(|s| s.job_started(&id));
+            // A panic in the work is the job's failure, not the server's.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
+                Ok(Ok(value)) => (JobState::Succeeded, Some(value), None),
+                Ok(Err(e)) if ctx.cancelled() => (JobState::Cancelled, None, Some(e)),
+                Ok(Err(e)) => (JobState::Failed, None, Some(e)),
+                Err(_) => (
+                    JobState::Failed,
+                    None,
+                    Some("internal error (a panic; see the server log)".into()),
+                ),
+            }
+        };
+        match &error {
+            Some(e) => ctx.log(&format!("{}: {e}", state.as_str())),
+            None => ctx.log(state.as_str()),
+        }
+        if let Err(e) = self.catalog.with_store(|s| {
+            s.job_finished(&id, state.as_str(), result.as_ref(), error.as_deref())
+        }) {
+            tracing::error!(job = %id, "recording the end of a job: {e}");
+        }
+        self.cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Asks a queued or running job to stop; its work ends it as cancelled.
+    pub fn cancel(&self, reference: &str) -> Result<JobRow, JobError> {
+        let job = self.get(reference)?;
+        let flag = self
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job.id)
+            .cloned();
+        match flag {
+            Some(flag) if !JobState::is_finished(&job.state) => {
+                flag.store(true, Ordering::Relaxed);
+                Ok(job)
+            }
+            _ => Err(JobError::Finished(job.id)),
+        }
+    }
+}
