@@ -55,9 +55,111 @@ enum Command {
     /// Jails (or namespace cells) on clones of a base
     #[command(subcommand)]
     Pod(PodCommand),
+    /// Serve the REST API v1 (and, later, the hangar) until SIGTERM
+    Serve(ServeArgs),
+    /// Users of the API (the htpasswd file, bcrypt)
+    #[command(subcommand)]
+    User(UserCommand),
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },
+}
+
+/// Mothership's server options; each overrides its jetpack.conf key.
+#[derive(Debug, clap::Args)]
+#[command(rename_all = "lowercase")]
+struct ServeArgs {
+    /// Server name shown by /v1/info [server.name]
+    #[arg(long)]
+    name: Option<String>,
+    /// API port [server.port]
+    #[arg(long)]
+    serverport: Option<u16>,
+    /// Hangar port [uplink.port]
+    #[arg(long)]
+    uplinkport: Option<u16>,
+    /// TLS certificate chain, PEM [server.certfile]
+    #[arg(long, value_name = "FILE")]
+    certfile: Option<PathBuf>,
+    /// TLS private key, PEM [server.keyfile]
+    #[arg(long, value_name = "FILE")]
+    keyfile: Option<PathBuf>,
+    /// Serve the API over plain HTTP [server.tls = off]
+    #[arg(long)]
+    noservertls: bool,
+    /// Plain http/ws for the hangar [uplink.tls = off]
+    #[arg(long)]
+    nouplinktls: bool,
+    /// basic or none [server.auth]
+    #[arg(long, value_parser = ["basic", "none"])]
+    serverauth: Option<String>,
+    /// Erase every pod, base, image, NaCl, uplink and job first (needs --yes)
+    #[arg(long)]
+    clean: bool,
+    /// Confirm --clean
+    #[arg(long, requires = "clean")]
+    yes: bool,
+    /// Debug logging [server.verboselogging]
+    #[arg(long)]
+    verboselogging: bool,
+}
+
+impl ServeArgs {
+    /// The flags as configuration overrides (`-o key=value`).
+    fn overrides(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let mut set = |k: &str, v: String| o.push(format!("{k}={v}"));
+        if let Some(v) = &self.name {
+            set("server.name", v.clone());
+        }
+        if let Some(v) = self.serverport {
+            set("server.port", v.to_string());
+        }
+        if let Some(v) = self.uplinkport {
+            set("uplink.port", v.to_string());
+        }
+        if let Some(v) = &self.certfile {
+            set("server.certfile", absolute(v));
+        }
+        if let Some(v) = &self.keyfile {
+            set("server.keyfile", absolute(v));
+        }
+        if self.noservertls {
+            set("server.tls", "off".into());
+        }
+        if self.nouplinktls {
+            set("uplink.tls", "off".into());
+        }
+        if let Some(v) = &self.serverauth {
+            set("server.auth", v.clone());
+        }
+        if self.verboselogging {
+            set("server.verboselogging", "on".into());
+        }
+        o
+    }
+}
+
+fn absolute(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user or change its password (read from stdin unless --password)
+    Add {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Remove a user
+    Rm { name: String },
+    /// List users
+    #[command(alias = "ls")]
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +257,10 @@ pub enum CliError {
     Runtime(#[from] RuntimeError),
     #[error("unknown configuration key {0:?}")]
     UnknownKey(String),
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
+    #[error(transparent)]
+    Users(#[from] crate::server::users::UsersError),
     #[error("{0}")]
     Usage(String),
 }
@@ -223,6 +329,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             })?;
         }
     }
+    if let Command::Serve(args) = &cli.command {
+        overrides.extend(args.overrides());
+    }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let mut config_args: Vec<OsString> = Vec::new();
     if let Some(c) = &cli.config {
@@ -257,9 +366,57 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             );
             Ok(0)
         }
+        Command::Serve(args) => {
+            crate::server::serve(config, env, args.clean, args.yes)?;
+            Ok(0)
+        }
+        Command::User(cmd) => user(&config, cmd, format),
         Command::Base(cmd) => base(Host::open(config, env)?, cmd, format),
         Command::Pod(cmd) => pod(Host::open(config, env)?, cmd, format),
     }
+}
+
+fn user(config: &Config, cmd: UserCommand, format: Format) -> Result<i32, CliError> {
+    use crate::server::users::Htpasswd;
+    let path = &config.server.htpasswd;
+    let mut file = Htpasswd::load(path)?;
+    match cmd {
+        UserCommand::List => {
+            let users: Vec<&str> = file.users().collect();
+            output::list(format, &users, &["USER"], |u| vec![u.to_string()], |u| u.to_string());
+        }
+        UserCommand::Add { name, password } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    if std::io::stdin().is_terminal() {
+                        eprint!("password for {name}: ");
+                    }
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| CliError::Usage(format!("reading the password: {e}")))?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                return Err(CliError::Usage("the password is empty".into()));
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CliError::Usage(format!("creating {}: {e}", dir.display())))?;
+            }
+            file.set(&name, &password)?;
+            file.save(path)?;
+            eprintln!("user {name} saved in {} (a running server sees it within a second)", path.display());
+        }
+        UserCommand::Rm { name } => {
+            file.remove(&name)?;
+            file.save(path)?;
+            eprintln!("user {name} removed from {}", path.display());
+        }
+    }
+    Ok(0)
 }
 
 fn show_config(config: &Config, keys: &[String], format: Format) -> Result<(), CliError> {

@@ -7,3 +7,298 @@
 pub mod logring;
 pub mod tls;
 pub mod users;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::api::{self, AppState};
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::{Config, ServerConfig};
+use crate::jobs::{JobError, Jobs};
+use crate::runtime::{Host, HostEnv, RuntimeError};
+use logring::{LogRing, RingWriter};
+use tls::TlsError;
+use users::{Htpasswd, Users, UsersError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("--clean erases every pod, base, image, NaCl, uplink and job: add --yes to confirm")]
+    CleanNotConfirmed,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// How long SIGTERM waits for requests (and blob writes) in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Sets up logging into stderr and the ring `/v1/log` reads.
+pub fn init_logging(verbose: bool, lines: usize) -> Arc<LogRing> {
+    use tracing_subscriber::EnvFilter;
+    let ring = LogRing::new(lines);
+    let filter = EnvFilter::try_from_env("JETPACK_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(if verbose { "jetpack=debug,info" } else { "info" })
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(RingWriter(ring.clone()))
+        .try_init();
+    ring
+}
+
+/// Makes the first user when the htpasswd file has none: `admin` with a
+/// random password written once to `admin.password` beside it (0600).
+fn ensure_first_user(server: &ServerConfig) -> Result<(), ServeError> {
+    let mut file = Htpasswd::load(&server.htpasswd)?;
+    if !file.is_empty() {
+        return Ok(());
+    }
+    let password = crate::catalog::random_hex(16)?;
+    file.set("admin", &password)?;
+    let password_file = server
+        .htpasswd
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("admin.password");
+    users::write_private(&password_file, format!("{password}\n").as_bytes())?;
+    file.save(&server.htpasswd)?;
+    tracing::warn!(
+        "no users in {}: made user admin; its password is in {}",
+        server.htpasswd.display(),
+        password_file.display()
+    );
+    Ok(())
+}
+
+/// The URL instances reach the hangar at.
+pub fn hangar_url(server: &ServerConfig) -> String {
+    if !server.uplink_url.is_empty() {
+        return server.uplink_url.clone();
+    }
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let scheme = if server.uplink_tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", server.uplink_port)
+}
+
+fn private_dir(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(format!("creating {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Erases the runtime's pods and bases and the catalog (`--clean --yes`).
+fn clean(host: &Host, catalog: &Catalog) -> Result<(), ServeError> {
+    for pod in host.pods()? {
+        host.remove_pod(&pod, true)?;
+    }
+    for base in host.bases()? {
+        host.remove_base(base.id.as_str(), true)?;
+    }
+    catalog.clear()?;
+    tracing::warn!("--clean: erased every pod, base, image, NaCl, snippet, uplink and job");
+    Ok(())
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn serve(
+    config: Config,
+    env: HostEnv,
+    clean_first: bool,
+    confirmed: bool,
+) -> Result<(), ServeError> {
+    if clean_first && !confirmed {
+        return Err(ServeError::CleanNotConfirmed);
+    }
+    let server = config.server.clone();
+    let ring = init_logging(server.verbose, server.log_lines);
+    let identity = if server.tls {
+        private_dir(&server.dir)?;
+        if tls::ensure_self_signed(&server.certfile, &server.keyfile)? {
+            tracing::warn!(
+                "made a self-signed certificate {} (key {})",
+                server.certfile.display(),
+                server.keyfile.display()
+            );
+        }
+        let identity = tls::load(&server.certfile, &server.keyfile)?;
+        tracing::info!(
+            "TLS certificate {} SHA-256 fingerprint {} (valid until {})",
+            server.certfile.display(),
+            identity.fingerprint,
+            identity.not_after
+        );
+        Some(identity)
+    } else {
+        None
+    };
+    let users = if server.auth {
+        private_dir(&server.dir)?;
+        ensure_first_user(&server)?;
+        let users = Arc::new(Users::open(&server.htpasswd)?);
+        tracing::info!(
+            "{} user(s) registered in {}",
+            users.count(),
+            server.htpasswd.display()
+        );
+        Some(users)
+    } else {
+        tracing::warn!("API auth is off (--serverauth none): anyone who reaches the port is admin");
+        None
+    };
+    let host = Arc::new(Host::init(config.clone(), env)?);
+    let catalog = Arc::new(Catalog::open(&config.data_dir)?);
+    if clean_first {
+        clean(&host, &catalog)?;
+    }
+    let swept = catalog.sweep_blobs()?;
+    if swept > 0 {
+        tracing::info!("removed {swept} blob(s) no image refers to");
+    }
+    let uploads = config.data_dir.join("uploads");
+    let _ = std::fs::remove_dir_all(&uploads);
+    let hangar = hangar_url(&server);
+    if let Some(made) = catalog.ensure_default_uplink(&hangar)? {
+        tracing::info!("made the default uplink {} -> {}", made.id, made.url);
+    }
+    let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir)?);
+    let state = Arc::new(AppState {
+        name: server.name.clone(),
+        started: Instant::now(),
+        started_at: crate::store::now(),
+        catalog,
+        jobs,
+        host,
+        users: users.clone(),
+        log: ring,
+        max_body: server.max_body,
+        max_upload: server.max_upload,
+        tls: server.tls,
+        hangar_url: hangar,
+        hangar_tls: server.uplink_tls,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the async runtime"))?;
+    runtime.block_on(run(state, server, identity.map(|i| i.config), users))
+}
+
+async fn run(
+    state: Arc<AppState>,
+    server: ServerConfig,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    users: Option<Arc<Users>>,
+) -> Result<(), ServeError> {
+    let app = api::app(state);
+    let addr = SocketAddr::new(server.listen, server.port);
+    let handle = axum_server::Handle::new();
+    let rustls = tls_config.map(axum_server::tls_rustls::RustlsConfig::from_config);
+    tokio::spawn(signals(handle.clone(), rustls.clone(), server.clone(), users));
+    let scheme = if rustls.is_some() { "https" } else { "http" };
+    let listener = std::net::TcpListener::bind(addr).map_err(io(format!("binding {addr}")))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io(format!("binding {addr}")))?;
+    tracing::info!(
+        "API listening on {scheme}://{addr} ({})",
+        if rustls.is_some() { "TLS" } else { "no TLS" }
+    );
+    tracing::info!(
+        "hangar port {} ({}) is reserved for instances; the hangar itself comes with the uplink work",
+        server.uplink_port,
+        if server.uplink_tls { "TLS" } else { "no TLS" }
+    );
+    let service = app.into_make_service();
+    let served = match rustls {
+        Some(config) => {
+            axum_server::from_tcp_rustls(listener, config)
+                .map_err(io(format!("listening on {addr}")))?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .map_err(io(format!("listening on {addr}")))?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    };
+    served.map_err(io("serving the API"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM/SIGINT: stop taking connections and let the ones in flight
+/// finish (up to `DRAIN`). SIGHUP: re-read users and the certificate.
+async fn signals(
+    handle: axum_server::Handle<SocketAddr>,
+    rustls: Option<axum_server::tls_rustls::RustlsConfig>,
+    server: ServerConfig,
+    users: Option<Arc<Users>>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if let Some(users) = &users {
+                    match users.reload() {
+                        Ok(n) => tracing::info!("SIGHUP: {n} user(s)"),
+                        Err(e) => tracing::error!("SIGHUP: users: {e}"),
+                    }
+                }
+                if let Some(rustls) = &rustls {
+                    match tls::load(&server.certfile, &server.keyfile) {
+                        Ok(id) => {
+                            rustls.reload_from_config(id.config);
+                            tracing::info!("SIGHUP: certificate {} reloaded", id.fingerprint);
+                        }
+                        Err(e) => tracing::error!("SIGHUP: keeping the old certificate: {e}"),
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: draining requests in flight (up to {}s)", DRAIN.as_secs());
+    handle.graceful_shutdown(Some(DRAIN));
+}
