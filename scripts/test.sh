@@ -11,7 +11,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 
 install_debian() {
     local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
-                    pkg-config rustc-web cargo-web rust-web-src)
+                    pkg-config rustc-web cargo-web rust-web-src
+                    curl ca-certificates openssl apache2-utils)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,7 +27,7 @@ install_debian() {
 
 install_freebsd() {
     log "installing packages"
-    pkg install -y rust sqlite3 pkgconf
+    pkg install -y rust sqlite3 pkgconf curl apache24
 }
 
 case "$(uname -s)" in

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{blocking, time, wants_raw, ApiError, ApiQuery, ApiResult, AppState, ListParams, State};
+use super::{blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State};
 use crate::store::catalog::{DocumentKind, DocumentRow};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -167,7 +167,7 @@ async fn create_nacl(
     state: State,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<NameParam>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
     create(state, DocumentKind::Nacl, headers, p.name, body).await
 }
@@ -192,7 +192,7 @@ async fn put_nacl(
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<NameParam>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Document>> {
     put(state, DocumentKind::Nacl, headers, id, p.name, body).await
 }
@@ -221,7 +221,7 @@ async fn create_snippet(
     state: State,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<NameParam>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
     create(state, DocumentKind::Snippet, headers, p.name, body).await
 }
@@ -245,7 +245,7 @@ async fn put_snippet(
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<NameParam>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Document>> {
     put(state, DocumentKind::Snippet, headers, id, p.name, body).await
 }

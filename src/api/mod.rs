@@ -252,6 +252,25 @@ where
     }
 }
 
+/// Whole bodies (text, JSON read by hand) with errors in our shape.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBytes(b)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is larger than server.maxbody",
+            )),
+            Err(r) => Err(ApiError::bad_request(r.body_text())),
+        }
+    }
+}
+
 /// Query strings with errors in our shape.
 pub struct ApiQuery<T>(pub T);
 

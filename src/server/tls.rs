@@ -126,7 +126,10 @@ pub fn load(certfile: &Path, keyfile: &Path) -> Result<Identity, TlsError> {
             path: keyfile.display().to_string(),
             why: format!("does not match the certificate: {e}"),
         })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: with HTTP/2, an early answer to an upload (413, 401)
+    // resets the stream and clients such as curl report a transport error
+    // instead of the status. Keep-alive gives the API what it needs.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Identity {
         config: Arc::new(config),
         fingerprint,

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,11 @@ impl TestHost {
             options,
             _dir: dir,
         })
+    }
+
+    /// This host's configuration, as `-o key=value` values.
+    pub fn options(&self) -> &[String] {
+        &self.options
     }
 
     /// The jetpack command with this host's configuration.

@@ -1,0 +1,216 @@
+//! A real `jetpack serve` on loopback for a test: its own folder (config,
+//! keys, users, data), a free port, TLS and auth on unless told otherwise.
+//! Clients are the real tools: curl, htpasswd, openssl, and the jetpack CLI.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::JETPACK;
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub conf: PathBuf,
+    pub options: Vec<String>,
+    pub child: Option<Child>,
+    pub tls: bool,
+    pub user: String,
+    pub password: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestServer {
+    /// A server on the dir driver in a fresh folder, with `options`
+    /// (`key=value`) and `flags` (serve's own) added.
+    pub fn start(options: &[&str], flags: &[&str]) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let n = std::process::id() % 100000;
+        let mut all = vec![
+            format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
+            "datasets.driver=dir".to_string(),
+            format!("jail.interface=jps{n}"),
+            format!("jail.namePrefix=jps{n}-"),
+            "server.listen=127.0.0.1".to_string(),
+        ];
+        all.extend(options.iter().map(|o| o.to_string()));
+        Self::start_with(dir, all, flags)
+    }
+
+    /// A server over an existing test host's configuration (for pods).
+    pub fn on_host(host: &super::TestHost, flags: &[&str]) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let mut all: Vec<String> = host.options().to_vec();
+        all.push("server.listen=127.0.0.1".into());
+        Self::start_with(dir, all, flags)
+    }
+
+    fn start_with(dir: tempfile::TempDir, mut options: Vec<String>, flags: &[&str]) -> TestServer {
+        let conf = dir.path().join("jetpack.conf");
+        std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
+        let port = free_port();
+        options.push(format!("server.port={port}"));
+        let tls = !flags.contains(&"--noservertls")
+            && !options.iter().any(|o| o == "server.tls=off");
+        let mut server = TestServer {
+            dir,
+            port,
+            conf,
+            options,
+            child: None,
+            tls,
+            user: "admin".into(),
+            password: String::new(),
+        };
+        server.spawn(flags);
+        let password_file = server.keys_dir().join("admin.password");
+        if let Ok(p) = std::fs::read_to_string(password_file) {
+            server.password = p.trim().to_string();
+        }
+        server
+    }
+
+    /// The folder of htpasswd, cert.pem, key.pem, admin.password.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("jetpack")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// jetpack with this server's configuration.
+    pub fn jetpack(&self) -> Command {
+        let mut cmd = Command::new(JETPACK);
+        cmd.arg("--config").arg(&self.conf);
+        for o in &self.options {
+            cmd.arg("-o").arg(o);
+        }
+        cmd
+    }
+
+    /// Starts `jetpack serve` and waits until it accepts connections.
+    pub fn spawn(&mut self, flags: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .expect("server log");
+        let child = self
+            .jetpack()
+            .arg("serve")
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting jetpack serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("jetpack serve exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// SIGKILL: a crash, for consistency tests.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// curl with this server's credentials; `-k` because the certificate
+    /// is self-signed. Returns (status, body).
+    pub fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let userpass = format!("{}:{}", self.user, self.password);
+        self.curl_as(Some(&userpass), args, path)
+    }
+
+    /// curl with the given `user:password` (or none).
+    pub fn curl_as(&self, userpass: Option<&str>, args: &[&str], path: &str) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-k", "-o", "-", "-w", "\n%{http_code}"]);
+        if let Some(up) = userpass {
+            cmd.args(["-u", up]);
+        }
+        let out = cmd.args(args).arg(self.url(path)).output().expect("running curl");
+        curl_result(out)
+    }
+
+    pub fn json(&self, args: &[&str], path: &str) -> (u16, serde_json::Value) {
+        let (status, body) = self.curl(args, path);
+        let value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body:?}"));
+        (status, value)
+    }
+}
+
+/// Splits curl's output into the body and the status it appended.
+pub fn curl_result(out: Output) -> (u16, String) {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status = status.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "curl gave no status: {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (status, body.to_string())
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A minimal ELF file (what an image upload must be), `size` bytes, with
+/// `salt` making its bytes (and so its id) unique.
+pub fn fake_elf(path: &Path, size: usize, salt: &str) {
+    let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
+    bytes.extend_from_slice(salt.as_bytes());
+    bytes.resize(size.max(bytes.len()), 0x5a);
+    std::fs::write(path, bytes).expect("writing an ELF");
+}

@@ -1,0 +1,562 @@
+//! `jetpack serve` against real peers: curl over TLS on loopback, users
+//! made by `htpasswd -B`, certificates made by `openssl req -x509`. Every
+//! resource family is driven through the HTTP surface a user would use.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::server::{fake_elf, TestServer};
+use serde_json::{json, Value};
+
+fn tool(name: &str) -> bool {
+    common::facility(
+        name,
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{name} is not installed"))
+                }
+            }),
+    )
+}
+
+fn peers() -> bool {
+    tool("curl") && tool("htpasswd") && tool("openssl")
+}
+
+#[test]
+fn first_start_makes_a_certificate_and_an_admin_and_curl_gets_info() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&[], &[]);
+    let keys = server.keys_dir();
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["htpasswd", "admin.password", "key.pem"] {
+        let mode = std::fs::metadata(keys.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let log = server.log();
+    assert!(log.contains(&keys.join("admin.password").display().to_string()), "{log}");
+    assert!(log.contains("SHA-256 fingerprint"), "{log}");
+    assert!(log.contains("1 user(s) registered"), "{log}");
+    assert!(log.contains(&format!("https://127.0.0.1:{}", server.port)), "{log}");
+    assert!(!server.password.is_empty());
+    assert!(!log.contains(&server.password), "the password must not be logged");
+
+    let (status, info) = server.json(&[], "/v1/info");
+    assert_eq!(status, 200);
+    assert_eq!(info["name"], "jetpack");
+    assert_eq!(info["tls"], true);
+    let (status, name) = server.json(&[], "/v1/info/name");
+    assert_eq!((status, name["name"].as_str()), (200, Some("jetpack")));
+
+    // No credentials, or wrong ones: 401 with a challenge, JSON error body.
+    let out = Command::new("curl")
+        .args(["-sk", "-i", &server.url("/v1/info")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.starts_with("http/2 401") || text.starts_with("http/1.1 401"), "{text}");
+    assert!(text.contains("www-authenticate: basic"), "{text}");
+    let (status, body) = server.curl_as(Some("admin:wrong"), &[], "/v1/info");
+    assert_eq!(status, 401);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+
+    // The log resource has what the server said.
+    let (status, lines) = server.json(&[], "/v1/log?lines=50");
+    assert_eq!(status, 200);
+    assert!(lines.as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("API listening")));
+}
+
+#[test]
+fn users_made_by_htpasswd_work_and_jetpack_user_changes_are_seen_live() {
+    if !peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("htpasswd");
+    let made = Command::new("htpasswd")
+        .args(["-B", "-b", "-c", file.to_str().unwrap(), "alice", "wonder land"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let htpasswd = format!("server.htpasswd={}", file.display());
+    let server = TestServer::start(&[&htpasswd], &[]);
+    assert!(!server.keys_dir().join("admin.password").exists(), "users exist: no admin made");
+    assert_eq!(server.curl_as(Some("alice:wonder land"), &[], "/v1/info").0, 200);
+    assert_eq!(server.curl_as(Some("alice:wonder"), &[], "/v1/info").0, 401);
+
+    let added = server
+        .jetpack()
+        .args(["user", "add", "bob", "--password", "b0b"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // Our hash is one htpasswd itself accepts.
+    let verify = Command::new("htpasswd")
+        .args(["-v", "-b", file.to_str().unwrap(), "bob", "b0b"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.curl_as(Some("bob:b0b"), &[], "/v1/info").0 != 200 {
+        assert!(Instant::now() < deadline, "the server never saw bob");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed = server.jetpack().args(["user", "list", "-o", "json"]).output().unwrap();
+    let users: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(users, json!(["alice", "bob"]));
+    assert!(server.jetpack().args(["user", "rm", "alice"]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.curl_as(Some("alice:wonder land"), &[], "/v1/info").0 != 401 {
+        assert!(Instant::now() < deadline, "a removed user still gets in (cache not dropped)");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let missing = server.jetpack().args(["user", "rm", "nobody"]).output().unwrap();
+    assert!(!missing.status.success());
+}
+
+fn openssl_cert(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    (cert, key)
+}
+
+#[test]
+fn an_openssl_certificate_is_served_and_verifiable_and_sighup_reloads_it() {
+    if !peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = openssl_cert(dir.path(), "one");
+    let server = TestServer::start(
+        &[],
+        &["--certfile", cert.to_str().unwrap(), "--keyfile", key.to_str().unwrap()],
+    );
+    // Verified against the certificate itself, no -k.
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert", cert.to_str().unwrap(), "-u"])
+        .arg(format!("admin:{}", server.password))
+        .arg(server.url("/v1/info"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert2, key2) = openssl_cert(dir.path(), "two");
+    std::fs::copy(&cert2, &cert).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "--cacert", cert2.to_str().unwrap(), "-u"])
+            .arg(format!("admin:{}", server.password))
+            .arg(server.url("/v1/info"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not load the new certificate");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn bad_certificates_stop_the_start_with_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (garbage, key) = (dir.path().join("bad.pem"), dir.path().join("bad.key"));
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    // An expired certificate, made by rcgen with dates in the past.
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let signing = rcgen::KeyPair::generate().unwrap();
+    let expired = params.self_signed(&signing).unwrap();
+    let (old_cert, old_key) = (dir.path().join("old.pem"), dir.path().join("old.key"));
+    std::fs::write(&old_cert, expired.pem()).unwrap();
+    std::fs::write(&old_key, signing.serialize_pem()).unwrap();
+    let unreadable = dir.path().join("missing.pem");
+    for (cert, key, expect) in [
+        (&garbage, &key, "bad.pem"),
+        (&old_cert, &old_key, "not valid now"),
+        (&unreadable, &key, "exists but"),
+    ] {
+        let conf = dir.path().join("jetpack.conf");
+        std::fs::write(&conf, "").unwrap();
+        let out = Command::new(common::JETPACK)
+            .arg("--config")
+            .arg(&conf)
+            .args(["-o", &format!("root.zfs.mountpoint={}", dir.path().join("root").display())])
+            .args(["-o", "datasets.driver=dir", "-o", "server.port=1"])
+            .args(["serve", "--certfile", cert.to_str().unwrap(), "--keyfile", key.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started with {cert:?}");
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(last.starts_with("jetpack: ") && last.contains(expect), "{stderr}");
+    }
+}
+
+#[test]
+fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&["uplink.url=https://hangar.example:9090"], &[]);
+    let (status, list) = server.json(&[], "/v1/uplinks");
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "default");
+    assert_eq!(list[0]["url"], "https://hangar.example:9090");
+    let post = |body: &str| server.json(&["-H", "Content-Type: application/json", "-d", body], "/v1/uplinks");
+    let (status, made) = post(r#"{"name":"lab","url":"http://10.0.0.1:9090","tag":"v1","send_stats":5000}"#);
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["verify"], true);
+    assert_eq!(made["send_stats"], 5000);
+    assert_eq!(made["token"].as_str().unwrap().len(), 48);
+    for (body, code) in [
+        (r#"{"name":"lab","url":"http://10.0.0.2:9090"}"#, 409),
+        (r#"{"name":"x","url":"10.0.0.1:9090"}"#, 400),
+        (r#"{"name":"../etc","url":"http://h:1"}"#, 400),
+        (r#"{"name":"a/b","url":"http://h:1"}"#, 400),
+        (r#"{"name":"x","url":"http://h:1","surprise":1}"#, 400),
+        (r#"{"name":"x","url":5}"#, 400),
+        (r#"{"name":"x","#, 400),
+    ] {
+        let (status, err) = post(body);
+        assert_eq!(status, code, "{body}: {err}");
+        assert!(err["code"].is_string() && err["message"].is_string(), "{err}");
+    }
+    let (status, _) = server.json(&["-H", "Content-Type: text/plain", "-d", "{}"], "/v1/uplinks");
+    assert_eq!(status, 415);
+    assert_eq!(server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(), 2);
+
+    let id = made["id"].as_str().unwrap();
+    let (status, got) = server.json(&[], "/v1/uplinks/lab");
+    assert_eq!((status, got["id"].as_str()), (200, Some(id)));
+    let (status, put) = server.json(
+        &["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"name":"lab","url":"https://10.0.0.9:9090"}"#],
+        &format!("/v1/uplinks/{id}"),
+    );
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["url"], "https://10.0.0.9:9090");
+    assert_eq!(put["token"], made["token"], "PUT without a token keeps it");
+    let (status, listed) = server.json(&[], "/v1/uplinks?q=10.0.0.9");
+    assert_eq!((status, listed.as_array().unwrap().len()), (200, 1));
+    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/uplinks/lab").0, 200);
+    assert_eq!(server.curl(&[], "/v1/uplinks/lab").0, 404);
+}
+
+#[test]
+fn nacls_and_snippets_store_text_and_answer_raw_on_request() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&["server.maxbody=4096"], &[]);
+    let nacl = "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42\n}\n";
+    let body = json!({"name": "web", "content": nacl}).to_string();
+    let (status, made) = server.json(&["-H", "Content-Type: application/json", "-d", &body], "/v1/nacls");
+    assert_eq!(status, 201, "{made}");
+    let (status, raw) = server.curl(&["-H", "Accept: text/plain"], "/v1/nacls/web");
+    assert_eq!((status, raw.as_str()), (200, nacl));
+    let (status, doc) = server.json(&[], &format!("/v1/nacls/{}", made["id"].as_str().unwrap()));
+    assert_eq!((status, doc["content"].as_str()), (200, Some(nacl)));
+    assert_eq!(server.curl(&["-H", "Accept: image/png"], "/v1/nacls/web").0, 406);
+    // Text bodies with the name in the query, as push-nacl can send them.
+    let (status, _) = server.json(
+        &["-H", "Content-Type: text/plain", "--data-binary", "Iface eth1 {}"],
+        "/v1/nacls?name=second",
+    );
+    assert_eq!(status, 201);
+    let (status, updated) = server.json(
+        &["-X", "PUT", "-H", "Content-Type: text/plain", "--data-binary", "Iface eth2 {}"],
+        "/v1/nacls/second",
+    );
+    assert_eq!((status, updated["content"].as_str()), (200, Some("Iface eth2 {}")));
+    assert_eq!(server.json(&[], "/v1/nacls?q=eth2").1.as_array().unwrap().len(), 1);
+    assert_eq!(server.json(&[], "/v1/nacls?sort=-name&limit=1").1[0]["name"], "web");
+    assert_eq!(server.curl(&[], "/v1/nacls?sort=evil").0, 400);
+
+    // Oversized, badly named and duplicate: refused, nothing stored.
+    let big = json!({"name": "big", "content": "x".repeat(8192)}).to_string();
+    let (status, err) = server.json(&["-H", "Content-Type: application/json", "-d", &big], "/v1/nacls");
+    assert_eq!(status, 413, "{err}");
+    for name in ["../x", "a/b", ".hidden", ""] {
+        let body = json!({"name": name, "content": "x"}).to_string();
+        let (status, _) = server.json(&["-H", "Content-Type: application/json", "-d", &body], "/v1/nacls");
+        assert_eq!(status, 400, "{name:?}");
+    }
+    let (status, _) = server.json(&["-H", "Content-Type: application/json", "-d", &json!({"name":"web","content":""}).to_string()], "/v1/nacls");
+    assert_eq!(status, 409);
+    assert_eq!(server.json(&[], "/v1/nacls").1.as_array().unwrap().len(), 2);
+    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/nacls/web").0, 200);
+    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/nacls/web").0, 404);
+
+    let (status, snip) = server.json(
+        &["-H", "Content-Type: application/json", "-d", r#"{"name":"ssh","content":"Filter::IP ssh {}"}"#],
+        "/v1/snippets",
+    );
+    assert_eq!(status, 201, "{snip}");
+    assert_eq!(server.json(&[], "/v1/snippets").1.as_array().unwrap().len(), 1);
+    let (status, _) = server.json(
+        &["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"content":"Filter::IP ssh2 {}"}"#],
+        "/v1/snippets/ssh",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(server.curl(&["-H", "Accept: text/plain"], "/v1/snippets/ssh").1, "Filter::IP ssh2 {}");
+    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/snippets/ssh").0, 200);
+}
+
+fn sha(program: &str, path: &std::path::Path) -> String {
+    let out = Command::new(program).arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+fn blob_files(server: &TestServer) -> Vec<String> {
+    let mut found = Vec::new();
+    for sub in ["blobs/staging", "blobs/sha256"] {
+        let dir = server.data_dir().join(sub);
+        for entry in walk(&dir) {
+            found.push(entry);
+        }
+    }
+    found
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&["server.maxupload=1048576"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("service.elf");
+    fake_elf(&elf, 300_000, "one");
+    let file_arg = format!("@{}", elf.display());
+    let (status, img) = server.json(
+        &["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg],
+        "/v1/images?name=service&tag=v1",
+    );
+    assert_eq!(status, 201, "{img}");
+    assert_eq!(img["id"].as_str().unwrap(), sha("sha1sum", &elf));
+    assert_eq!(img["sha256"].as_str().unwrap(), sha("sha256sum", &elf));
+    assert_eq!(img["size"], 300_000);
+    let id = img["id"].as_str().unwrap().to_string();
+    // The same bytes again: the same image, 200.
+    let (status, again) = server.json(
+        &["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg],
+        "/v1/images?name=other",
+    );
+    assert_eq!((status, again["name"].as_str()), (200, Some("service")));
+
+    let out = dir.path().join("down.elf");
+    let got = Command::new("curl")
+        .args(["-sSfk", "-u", &format!("admin:{}", server.password)])
+        .args(["-H", "Accept: application/octet-stream", "-o", out.to_str().unwrap()])
+        .arg(server.url(&format!("/v1/images/{id}")))
+        .status()
+        .unwrap();
+    assert!(got.success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&elf).unwrap());
+    let (status, part) = server.curl(&["-H", "Accept: application/octet-stream", "-r", "0-3"], &format!("/v1/images/{id}"));
+    assert_eq!((status, part.as_bytes()), (206, &b"\x7fELF"[..]));
+    let etag = format!("If-None-Match: \"{}\"", img["sha256"].as_str().unwrap());
+    assert_eq!(server.curl(&["-H", "Accept: application/octet-stream", "-H", &etag], &format!("/v1/images/{id}")).0, 304);
+    assert_eq!(server.curl(&["-H", "Accept: application/octet-stream", "-r", "400000-"], &format!("/v1/images/{id}")).0, 416);
+    assert_eq!(server.curl(&["-H", "Accept: text/html"], &format!("/v1/images/{id}")).0, 406);
+    let (status, meta) = server.json(&[], &format!("/v1/images/{}", &id[..8]));
+    assert_eq!((status, meta["tag"].as_str()), (200, Some("v1")));
+
+    // Multipart, as browsers and `curl -F` send it.
+    let elf2 = dir.path().join("two.elf");
+    fake_elf(&elf2, 1000, "two");
+    let (status, two) = server.json(
+        &["-F", &format!("file=@{}", elf2.display()), "-F", "name=svc2", "-F", "tag=t2"],
+        "/v1/images",
+    );
+    assert_eq!((status, two["name"].as_str(), two["tag"].as_str()), (201, Some("svc2"), Some("t2")), "{two}");
+    assert_eq!(server.json(&[], "/v1/images?q=svc2").1.as_array().unwrap().len(), 1);
+    let before = blob_files(&server);
+
+    // Not an ELF, too large, no name, wrong type: refused, nothing stored.
+    let text = dir.path().join("script.sh");
+    std::fs::write(&text, "#!/bin/sh\necho hi\n").unwrap();
+    let big = dir.path().join("big.elf");
+    fake_elf(&big, 2 << 20, "big");
+    for (args, path, code) in [
+        (vec!["-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", text.display()), 422),
+        (vec!["-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", big.display()), 413),
+        (vec!["-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", big.display()), 413),
+        (vec!["-H", "Content-Type: image/png", "--data-binary"], format!("@{}", elf2.display()), 415),
+    ] {
+        let mut a = args.clone();
+        a.push(&path);
+        let (status, body) = server.curl(&a, "/v1/images?name=bad");
+        assert_eq!(status, code, "{a:?}: {body}");
+    }
+    let (status, _) = server.curl(&["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg], "/v1/images");
+    assert_eq!(status, 400, "no name");
+    assert_eq!(server.json(&[], "/v1/images").1.as_array().unwrap().len(), 2);
+    assert_eq!(blob_files(&server), before, "refused uploads left files behind");
+
+    assert_eq!(server.curl(&["-X", "DELETE"], &format!("/v1/images/{id}")).0, 200);
+    assert_eq!(server.curl(&[], &format!("/v1/images/{id}")).0, 404);
+    assert_eq!(blob_files(&server).len(), before.len() - 1, "the blob went with the image");
+}
+
+/// Sends the head of an upload and half its body over plain HTTP, so the
+/// test controls exactly where it stops.
+fn half_upload(server: &TestServer, total: usize) -> std::net::TcpStream {
+    use base64::Engine;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", server.password));
+    write!(
+        stream,
+        "POST /v1/images?name=cut HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = b"\x7fELF".to_vec();
+    body.resize(total / 2, 1);
+    stream.write_all(&body).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stream
+}
+
+#[test]
+fn an_upload_cut_off_or_killed_half_way_leaves_nothing_visible() {
+    if !peers() {
+        return;
+    }
+    let mut server = TestServer::start(&[], &["--noservertls"]);
+    // The client goes away half way.
+    let stream = half_upload(&server, 4 << 20);
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(blob_files(&server).is_empty(), "{:?}", blob_files(&server));
+    assert_eq!(server.json(&[], "/v1/images").1, json!([]));
+
+    // The server dies half way (SIGKILL: nothing of it runs), then restarts.
+    let _stream = half_upload(&server, 4 << 20);
+    let staged = walk(&server.data_dir().join("blobs/staging"));
+    assert_eq!(staged.len(), 1, "the upload is being staged");
+    server.kill();
+    server.spawn(&["--noservertls"]);
+    assert_eq!(server.json(&[], "/v1/images").1, json!([]));
+    assert!(blob_files(&server).is_empty(), "{:?}", blob_files(&server));
+}
+
+#[test]
+fn state_survives_a_restart_and_clean_needs_confirmation() {
+    if !peers() {
+        return;
+    }
+    let mut server = TestServer::start(&[], &[]);
+    let (status, _) = server.json(
+        &["-H", "Content-Type: application/json", "-d", r#"{"name":"keep","content":"Iface eth0 {}"}"#],
+        "/v1/nacls",
+    );
+    assert_eq!(status, 201);
+    assert!(server.stop(), "SIGTERM should end the server cleanly");
+    server.spawn(&[]);
+    assert_eq!(server.json(&[], "/v1/nacls").1[0]["name"], "keep");
+    let uplinks = server.json(&[], "/v1/uplinks").1;
+    assert_eq!(uplinks.as_array().unwrap().len(), 1, "one default uplink, not one per start");
+    server.stop();
+
+    let refused = server.jetpack().args(["serve", "--clean"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    server.spawn(&["--clean", "--yes"]);
+    assert_eq!(server.json(&[], "/v1/nacls").1, json!([]));
+    assert_eq!(server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(), 1, "the default uplink is made again");
+}
+
+#[test]
+fn every_route_is_in_the_openapi_document() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&["server.auth=none"], &[]);
+    let (status, doc) = server.json(&[], "/v1/openapi.json");
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("/v1/info", &["get"]),
+        ("/v1/info/name", &["get"]),
+        ("/v1/log", &["get"]),
+        ("/v1/uplinks", &["get", "post"]),
+        ("/v1/uplinks/{id}", &["get", "put", "delete"]),
+        ("/v1/nacls", &["get", "post"]),
+        ("/v1/nacls/{id}", &["get", "put", "delete"]),
+        ("/v1/snippets", &["get", "post"]),
+        ("/v1/snippets/{id}", &["get", "put", "delete"]),
+        ("/v1/images", &["get", "post"]),
+        ("/v1/images/{id}", &["get", "delete"]),
+        ("/v1/jobs", &["get"]),
+        ("/v1/jobs/{id}", &["get", "delete"]),
+        ("/v1/jobs/{id}/log", &["get"]),
+        ("/v1/bases", &["get", "post"]),
+        ("/v1/bases/{id}", &["get", "delete"]),
+        ("/v1/pods", &["get", "post"]),
+        ("/v1/pods/{id}", &["get", "patch", "delete"]),
+        ("/v1/pods/{id}/log", &["get"]),
+    ];
+    for (path, methods) in expected {
+        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} is missing"));
+        for m in *methods {
+            assert!(item.get(*m).is_some(), "{m} {path} is missing");
+        }
+    }
+    // And every documented operation answers (not the 404 fallback).
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let url_path = path.replace("{id}", "nonexistent");
+            let (status, body) = server.curl(&["-X", &method.to_uppercase()], &url_path);
+            assert!(
+                !(status == 404 && body.contains("no such resource")),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    let (status, html) = server.curl(&[], "/apidocs");
+    assert_eq!(status, 200);
+    assert!(html.contains("/v1/images/{id}") && html.contains("<html"));
+    assert_eq!(server.json(&[], "/v1/nope").0, 404);
+}
