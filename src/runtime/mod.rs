@@ -279,7 +279,8 @@ impl Host {
     pub fn remove_base(&self, reference: &str, force: bool) -> Result<BaseRow, RuntimeError> {
         let base = self.base(reference)?;
         if force {
-            for pod in self.store().pods_of_base(&base.id)? {
+            let pods = self.store().pods_of_base(&base.id)?;
+            for pod in pods {
                 let pod = self.pod(pod.id.as_str())?;
                 self.remove_pod(&pod, true)?;
             }
@@ -622,15 +623,22 @@ impl Host {
                 Ok(())
             });
         }
-        if let Err(e) = cmd.spawn() {
-            let _ = self.jails.destroy(&cell, Duration::ZERO);
-            let _ = self
-                .store()
-                .pod_finished(&pod.row.id, PodState::Exited, None);
-            return Err(io_err(format!(
-                "starting the supervisor {}",
-                self.env.exe.display()
-            ))(e));
+        match cmd.spawn() {
+            // A long-lived caller (the server) must reap its supervisors;
+            // a short one (the CLI) exits and leaves them to init.
+            Ok(mut supervisor) => {
+                std::thread::spawn(move || supervisor.wait());
+            }
+            Err(e) => {
+                let _ = self.jails.destroy(&cell, Duration::ZERO);
+                let _ = self
+                    .store()
+                    .pod_finished(&pod.row.id, PodState::Exited, None);
+                return Err(io_err(format!(
+                    "starting the supervisor {}",
+                    self.env.exe.display()
+                ))(e));
+            }
         }
         Ok(log)
     }
