@@ -560,3 +560,93 @@ fn every_route_is_in_the_openapi_document() {
     assert!(html.contains("/v1/images/{id}") && html.contains("<html"));
     assert_eq!(server.json(&[], "/v1/nope").0, 404);
 }
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish() {
+    if !peers() {
+        return;
+    }
+    let mut server = TestServer::start(&[], &["--noservertls"]);
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("slow.elf");
+    fake_elf(&elf, 3 << 20, "slow");
+    // About three seconds at this rate; SIGTERM lands in the middle.
+    let upload = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--limit-rate", "1M"])
+        .args(["-u", &format!("admin:{}", server.password)])
+        .args(["-H", "Content-Type: application/octet-stream", "--data-binary"])
+        .arg(format!("@{}", elf.display()))
+        .arg(server.url("/v1/images?name=slow"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let staged = walk(&server.data_dir().join("blobs/staging"));
+    assert_eq!(staged.len(), 1, "the upload is under way");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, body) = common::server::curl_result(upload.wait_with_output().unwrap());
+    assert_eq!(status, 201, "{body}");
+    assert!(server.stop(), "the server ends cleanly after draining");
+    assert!(server.log().contains("draining"));
+    server.spawn(&["--noservertls"]);
+    let (_, images) = server.json(&[], "/v1/images");
+    assert_eq!(images[0]["name"], "slow");
+    assert_eq!(images[0]["size"], 3 << 20);
+}
+
+/// An HTTP server that sends a large body a few bytes at a time, so that a
+/// download from it is in progress for as long as a test needs.
+fn trickle_server() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut head = [0u8; 1024];
+            let _ = std::io::Read::read(&mut conn, &mut head);
+            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n");
+            for _ in 0..600 {
+                if conn.write_all(&[0u8; 64]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_running_import_job_streams_its_log_and_can_be_cancelled() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&[], &[]);
+    let (port, _trickle) = trickle_server();
+    let url = format!("http://127.0.0.1:{port}/slow.tar");
+    let (status, job) = server.json(
+        &["-H", "Content-Type: application/json", "-d", &json!({"url": url, "name": "slow"}).to_string()],
+        "/v1/bases",
+    );
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    // The log answer stays open while the job runs.
+    let follower = Command::new("curl")
+        .args(["-sSk", "-N", "-u", &format!("admin:{}", server.password)])
+        .arg(server.url(&format!("/v1/jobs/{id}/log")))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, running) = server.json(&[], &format!("/v1/jobs/{id}"));
+    assert_eq!(running["state"], "running", "{running}");
+    let (status, _) = server.curl(&["-X", "DELETE"], &format!("/v1/jobs/{id}"));
+    assert_eq!(status, 202);
+    let log = follower.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains(&format!("importing {url}")), "{log}");
+    assert!(log.contains("cancelled"), "{log}");
+    let (_, done) = server.json(&[], &format!("/v1/jobs/{id}"));
+    assert_eq!(done["state"], "cancelled", "{done}");
+    assert_eq!(server.json(&[], "/v1/bases").1, json!([]));
+    assert!(walk(&server.data_dir().join("tmp")).is_empty(), "the staged download is gone");
+}

@@ -326,6 +326,30 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_generic_500() {
+        use tower::ServiceExt;
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    panic!("secret detail");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+        let response = app
+            .oneshot(Request::builder().uri("/boom").body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("secret detail"));
+    }
+
     #[test]
     fn list_params_validate_sort_and_limit() {
         use crate::store::catalog::IMAGES;
