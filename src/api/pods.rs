@@ -138,7 +138,7 @@ fn select(mut pods: Vec<RuntimePod>, p: PodListParams) -> ApiResult<Vec<RuntimeP
             None => (sort.clone(), false),
         };
         match field.as_str() {
-            "name" => pods.sort_by(|a, b| a.label().cmp(&b.label())),
+            "name" => pods.sort_by_key(|p| p.label()),
             "created" => pods.sort_by_key(|p| p.row.created_at),
             "state" => pods.sort_by_key(|p| p.row.state.to_string()),
             _ => {

@@ -512,10 +512,8 @@ impl Config {
             uplink_tls: switch("uplink.tls")?,
             uplink_url: get("uplink.url").0.to_string(),
         };
-        if !server.uplink_url.is_empty()
-            && !(server.uplink_url.starts_with("http://")
-                || server.uplink_url.starts_with("https://"))
-        {
+        let url = &server.uplink_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(bad("uplink.url", "expected http://HOST:PORT or https://HOST:PORT".into()));
         }
         let jail_params: Vec<(String, String)> = values

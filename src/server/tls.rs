@@ -69,8 +69,7 @@ pub fn ensure_self_signed(certfile: &Path, keyfile: &Path) -> Result<bool, TlsEr
     if host != "localhost" {
         names.push(host);
     }
-    let generated = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    let generated = self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     let key_err = |e: super::users::UsersError| TlsError::Key {
         path: keyfile.display().to_string(),
         why: e.to_string(),
@@ -84,6 +83,23 @@ pub fn ensure_self_signed(certfile: &Path, keyfile: &Path) -> Result<bool, TlsEr
     })?;
     Ok(true)
 }
+
+/// A certificate for `names`, valid from now for `SELF_SIGNED_DAYS`.
+fn self_signed(names: Vec<String>) -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(names)?;
+    let now = std::time::SystemTime::now();
+    params.not_before = now.into();
+    params.not_after = (now + std::time::Duration::from_secs(SELF_SIGNED_DAYS * 86400)).into();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "jetpack self-signed");
+    let signing_key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&signing_key)?;
+    Ok(rcgen::CertifiedKey { cert, signing_key })
+}
+
+/// How long a first-start certificate lasts; replace it with a real one.
+const SELF_SIGNED_DAYS: u64 = 825;
 
 /// Loads the certificate chain and key, checks the leaf is valid now.
 pub fn load(certfile: &Path, keyfile: &Path) -> Result<Identity, TlsError> {
