@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::jobs::Job;
-use super::{blocking, time, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
+use super::{
+    blocking, time, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State,
+};
 use crate::store::BaseRow;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -75,9 +77,19 @@ struct ForceParam {
 }
 
 /// List bases
-#[utoipa::path(get, path = "/v1/bases", tag = "bases", responses((status = 200, body = Vec<Base>)))]
-async fn list_bases(state: State) -> ApiResult<Json<Vec<Base>>> {
+#[utoipa::path(get, path = "/v1/bases", tag = "bases", params(ListParams),
+    responses((status = 200, body = Vec<Base>), (status = 400, body = ErrorBody)))]
+async fn list_bases(state: State, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Vec<Base>>> {
     let rows = blocking(move || state.host.bases()).await?;
+    let rows = p.select(
+        rows,
+        |b| vec![b.id.to_string(), b.name.to_string(), b.source.clone()],
+        &[
+            ("name", |a, b| a.name.as_str().cmp(b.name.as_str())),
+            ("created", |a, b| a.created_at.cmp(&b.created_at)),
+            ("size", |a, b| a.size.cmp(&b.size)),
+        ],
+    )?;
     Ok(Json(rows.into_iter().map(Base::from).collect()))
 }
 

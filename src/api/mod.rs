@@ -157,6 +157,13 @@ pub struct ListParams {
 }
 
 impl ListParams {
+    fn check_limit(&self) -> ApiResult<()> {
+        match self.limit {
+            Some(l) if l == 0 || l > 1000 => Err(ApiError::bad_request("limit must be 1..=1000")),
+            _ => Ok(()),
+        }
+    }
+
     pub fn query(&self, table: &Table) -> ApiResult<ListQuery> {
         let sort = match self.sort.as_deref().filter(|s| !s.is_empty()) {
             None => None,
@@ -180,11 +187,7 @@ impl ListParams {
                 Some((column, desc))
             }
         };
-        if let Some(l) = self.limit {
-            if l == 0 || l > 1000 {
-                return Err(ApiError::bad_request("limit must be 1..=1000"));
-            }
-        }
+        self.check_limit()?;
         Ok(ListQuery {
             q: self.q.clone(),
             sort,
@@ -192,6 +195,46 @@ impl ListParams {
             offset: self.offset.unwrap_or(0),
             filters: Vec::new(),
         })
+    }
+}
+
+/// How a list kept in memory (bases, pods: few, and not SQL rows) is
+/// ordered by a field: (name, comparison).
+pub type MemorySort<T> = (&'static str, fn(&T, &T) -> std::cmp::Ordering);
+
+impl ListParams {
+    /// Searches, orders and pages `items` the way SQL lists are.
+    pub fn select<T>(
+        &self,
+        mut items: Vec<T>,
+        text: impl Fn(&T) -> Vec<String>,
+        sorts: &[MemorySort<T>],
+    ) -> ApiResult<Vec<T>> {
+        self.check_limit()?;
+        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
+            let q = q.to_lowercase();
+            items.retain(|i| text(i).iter().any(|f| f.to_lowercase().contains(&q)));
+        }
+        if let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty()) {
+            let (field, desc) = match sort.strip_prefix('-') {
+                Some(f) => (f, true),
+                None => (sort, false),
+            };
+            let (_, cmp) = sorts.iter().find(|(n, _)| *n == field).ok_or_else(|| {
+                let names: Vec<&str> = sorts.iter().map(|(n, _)| *n).collect();
+                ApiError::bad_request(format!(
+                    "cannot sort by {field:?}; use one of {}",
+                    names.join(", ")
+                ))
+            })?;
+            items.sort_by(cmp);
+            if desc {
+                items.reverse();
+            }
+        }
+        let offset = self.offset.unwrap_or(0) as usize;
+        let limit = self.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        Ok(items.into_iter().skip(offset).take(limit).collect())
     }
 }
 

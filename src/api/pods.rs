@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
+use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
 use crate::runtime::{Host, Pod as RuntimePod};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -113,55 +113,38 @@ struct ForceParam {
     force: bool,
 }
 
-/// Pods are few (one per address of the pod range), so their list is
-/// searched and paged here rather than in SQL.
-fn select(mut pods: Vec<RuntimePod>, p: PodListParams) -> ApiResult<Vec<RuntimePod>> {
-    if let Some(q) = p.q.filter(|q| !q.is_empty()).map(|q| q.to_lowercase()) {
-        pods.retain(|pod| {
-            let r = &pod.row;
-            [
-                r.id.to_string(),
-                r.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
-                pod.base_name.clone(),
-                r.address.map(|a| a.to_string()).unwrap_or_default(),
-            ]
-            .iter()
-            .any(|f| f.to_lowercase().contains(&q))
-        });
-    }
-    if let Some(state) = p.state {
-        pods.retain(|pod| pod.row.state.to_string() == state);
-    }
-    if let Some(sort) = p.sort.filter(|s| !s.is_empty()) {
-        let (field, desc) = match sort.strip_prefix('-') {
-            Some(f) => (f.to_string(), true),
-            None => (sort.clone(), false),
-        };
-        match field.as_str() {
-            "name" => pods.sort_by_key(|p| p.label()),
-            "created" => pods.sort_by_key(|p| p.row.created_at),
-            "state" => pods.sort_by_key(|p| p.row.state.to_string()),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "cannot sort by {field:?}; use name, created or state"
-                )))
-            }
-        }
-        if desc {
-            pods.reverse();
-        }
-    }
-    let offset = p.offset.unwrap_or(0) as usize;
-    let limit = p.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-    Ok(pods.into_iter().skip(offset).take(limit).collect())
-}
-
 /// List pods
 #[utoipa::path(get, path = "/v1/pods", tag = "pods", params(PodListParams),
     responses((status = 200, body = Vec<Pod>), (status = 400, body = ErrorBody)))]
 async fn list_pods(state: State, ApiQuery(p): ApiQuery<PodListParams>) -> ApiResult<Json<Vec<Pod>>> {
-    let pods = blocking(move || state.host.pods()).await?;
-    Ok(Json(select(pods, p)?.into_iter().map(Pod::from).collect()))
+    let mut pods = blocking(move || state.host.pods()).await?;
+    if let Some(wanted) = &p.state {
+        pods.retain(|pod| pod.row.state.to_string() == *wanted);
+    }
+    let list = ListParams {
+        q: p.q,
+        sort: p.sort,
+        limit: p.limit,
+        offset: p.offset,
+    };
+    let pods = list.select(
+        pods,
+        |pod| {
+            let r = &pod.row;
+            vec![
+                r.id.to_string(),
+                pod.label(),
+                pod.base_name.clone(),
+                r.address.map(|a| a.to_string()).unwrap_or_default(),
+            ]
+        },
+        &[
+            ("name", |a, b| a.label().cmp(&b.label())),
+            ("created", |a, b| a.row.created_at.cmp(&b.row.created_at)),
+            ("state", |a, b| a.row.state.to_string().cmp(&b.row.state.to_string())),
+        ],
+    )?;
+    Ok(Json(pods.into_iter().map(Pod::from).collect()))
 }
 
 fn start(host: &Host, pod: &RuntimePod) -> Result<RuntimePod, ApiError> {
