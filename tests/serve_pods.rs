@@ -52,6 +52,9 @@ fn bases_pods_and_jobs_over_the_api() {
     assert_eq!(done["result"]["name"], "busybox");
     let (_, bases) = server.json(&[], "/v1/bases");
     assert_eq!(bases.as_array().unwrap().len(), 1);
+    assert_eq!(server.json(&[], "/v1/bases?q=BUSY&sort=-size&limit=1").1.as_array().unwrap().len(), 1);
+    assert_eq!(server.json(&[], "/v1/bases?q=nothing").1, json!([]));
+    assert_eq!(server.curl(&[], "/v1/bases?sort=evil").0, 400);
     assert!(std::fs::read_dir(server.data_dir().join("uploads")).map(|d| d.count()).unwrap_or(0) == 0);
     let (_, jobs) = server.json(&[], "/v1/jobs?state=succeeded&kind=import");
     assert_eq!(jobs.as_array().unwrap().len(), 1);
