@@ -1,13 +1,14 @@
 //! jetpack: IncludeOS unikernel management and a jail runtime on FreeBSD
 //! jails and ZFS clones (namespaces and zfs-fuse or directories on Linux).
 //! The layers of docs/ARCHITECTURE.md are the modules: `cli` and `api` on
-//! top (`server` runs the API), `catalog` and `jobs` below them, the host
-//! `runtime` (datasets and jails backends) beside, `store` and `config`
-//! under everything.
+//! top (`server` runs the API, `client` calls it), `catalog` and `jobs`
+//! below them, the host `runtime` (datasets and jails backends) beside,
+//! `store` and `config` under everything.
 
 pub mod api;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod jobs;
 pub mod names;

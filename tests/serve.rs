@@ -41,16 +41,29 @@ fn first_start_makes_a_certificate_and_an_admin_and_curl_gets_info() {
     let keys = server.keys_dir();
     use std::os::unix::fs::PermissionsExt;
     for file in ["htpasswd", "admin.password", "key.pem"] {
-        let mode = std::fs::metadata(keys.join(file)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(keys.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{file}");
     }
     let log = server.log();
-    assert!(log.contains(&keys.join("admin.password").display().to_string()), "{log}");
+    assert!(
+        log.contains(&keys.join("admin.password").display().to_string()),
+        "{log}"
+    );
     assert!(log.contains("SHA-256 fingerprint"), "{log}");
     assert!(log.contains("1 user(s) registered"), "{log}");
-    assert!(log.contains(&format!("https://127.0.0.1:{}", server.port)), "{log}");
+    assert!(
+        log.contains(&format!("https://127.0.0.1:{}", server.port)),
+        "{log}"
+    );
     assert!(!server.password.is_empty());
-    assert!(!log.contains(&server.password), "the password must not be logged");
+    assert!(
+        !log.contains(&server.password),
+        "the password must not be logged"
+    );
 
     let (status, info) = server.json(&[], "/v1/info");
     assert_eq!(status, 200);
@@ -65,16 +78,26 @@ fn first_start_makes_a_certificate_and_an_admin_and_curl_gets_info() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
-    assert!(text.starts_with("http/2 401") || text.starts_with("http/1.1 401"), "{text}");
+    assert!(
+        text.starts_with("http/2 401") || text.starts_with("http/1.1 401"),
+        "{text}"
+    );
     assert!(text.contains("www-authenticate: basic"), "{text}");
     let (status, body) = server.curl_as(Some("admin:wrong"), &[], "/v1/info");
     assert_eq!(status, 401);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "unauthorized"
+    );
 
     // The log resource has what the server said.
     let (status, lines) = server.json(&[], "/v1/log?lines=50");
     assert_eq!(status, 200);
-    assert!(lines.as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("API listening")));
+    assert!(lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("API listening")));
 }
 
 #[test]
@@ -85,14 +108,27 @@ fn users_made_by_htpasswd_work_and_jetpack_user_changes_are_seen_live() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("htpasswd");
     let made = Command::new("htpasswd")
-        .args(["-B", "-b", "-c", file.to_str().unwrap(), "alice", "wonder land"])
+        .args([
+            "-B",
+            "-b",
+            "-c",
+            file.to_str().unwrap(),
+            "alice",
+            "wonder land",
+        ])
         .status()
         .unwrap();
     assert!(made.success());
     let htpasswd = format!("server.htpasswd={}", file.display());
     let server = TestServer::start(&[&htpasswd], &[]);
-    assert!(!server.keys_dir().join("admin.password").exists(), "users exist: no admin made");
-    assert_eq!(server.curl_as(Some("alice:wonder land"), &[], "/v1/info").0, 200);
+    assert!(
+        !server.keys_dir().join("admin.password").exists(),
+        "users exist: no admin made"
+    );
+    assert_eq!(
+        server.curl_as(Some("alice:wonder land"), &[], "/v1/info").0,
+        200
+    );
     assert_eq!(server.curl_as(Some("alice:wonder"), &[], "/v1/info").0, 401);
 
     let added = server
@@ -100,35 +136,72 @@ fn users_made_by_htpasswd_work_and_jetpack_user_changes_are_seen_live() {
         .args(["user", "add", "bob", "--password", "b0b"])
         .output()
         .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     // Our hash is one htpasswd itself accepts.
     let verify = Command::new("htpasswd")
         .args(["-v", "-b", file.to_str().unwrap(), "bob", "b0b"])
         .output()
         .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.curl_as(Some("bob:b0b"), &[], "/v1/info").0 != 200 {
         assert!(Instant::now() < deadline, "the server never saw bob");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let listed = server.jetpack().args(["user", "list", "-o", "json"]).output().unwrap();
+    let listed = server
+        .jetpack()
+        .args(["user", "list", "-o", "json"])
+        .output()
+        .unwrap();
     let users: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(users, json!(["alice", "bob"]));
-    assert!(server.jetpack().args(["user", "rm", "alice"]).status().unwrap().success());
+    assert!(server
+        .jetpack()
+        .args(["user", "rm", "alice"])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.curl_as(Some("alice:wonder land"), &[], "/v1/info").0 != 401 {
-        assert!(Instant::now() < deadline, "a removed user still gets in (cache not dropped)");
+        assert!(
+            Instant::now() < deadline,
+            "a removed user still gets in (cache not dropped)"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let missing = server.jetpack().args(["user", "rm", "nobody"]).output().unwrap();
+    let missing = server
+        .jetpack()
+        .args(["user", "rm", "nobody"])
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
 }
 
 fn openssl_cert(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&key)
@@ -136,7 +209,11 @@ fn openssl_cert(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     (cert, key)
 }
 
@@ -149,7 +226,12 @@ fn an_openssl_certificate_is_served_and_verifiable_and_sighup_reloads_it() {
     let (cert, key) = openssl_cert(dir.path(), "one");
     let server = TestServer::start(
         &[],
-        &["--certfile", cert.to_str().unwrap(), "--keyfile", key.to_str().unwrap()],
+        &[
+            "--certfile",
+            cert.to_str().unwrap(),
+            "--keyfile",
+            key.to_str().unwrap(),
+        ],
     );
     // Verified against the certificate itself, no -k.
     let out = Command::new("curl")
@@ -158,7 +240,11 @@ fn an_openssl_certificate_is_served_and_verifiable_and_sighup_reloads_it() {
         .arg(server.url("/v1/info"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (cert2, key2) = openssl_cert(dir.path(), "two");
     std::fs::copy(&cert2, &cert).unwrap();
     std::fs::copy(&key2, &key).unwrap();
@@ -166,7 +252,14 @@ fn an_openssl_certificate_is_served_and_verifiable_and_sighup_reloads_it() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let out = Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "--cacert", cert2.to_str().unwrap(), "-u"])
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "--cacert",
+                cert2.to_str().unwrap(),
+                "-u",
+            ])
             .arg(format!("admin:{}", server.password))
             .arg(server.url("/v1/info"))
             .output()
@@ -174,7 +267,10 @@ fn an_openssl_certificate_is_served_and_verifiable_and_sighup_reloads_it() {
         if out.status.success() {
             break;
         }
-        assert!(Instant::now() < deadline, "SIGHUP did not load the new certificate");
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not load the new certificate"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -205,15 +301,27 @@ fn bad_certificates_stop_the_start_with_one_clear_error() {
         let out = Command::new(common::JETPACK)
             .arg("--config")
             .arg(&conf)
-            .args(["-o", &format!("root.zfs.mountpoint={}", dir.path().join("root").display())])
+            .args([
+                "-o",
+                &format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
+            ])
             .args(["-o", "datasets.driver=dir", "-o", "server.port=1"])
-            .args(["serve", "--certfile", cert.to_str().unwrap(), "--keyfile", key.to_str().unwrap()])
+            .args([
+                "serve",
+                "--certfile",
+                cert.to_str().unwrap(),
+                "--keyfile",
+                key.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "started with {cert:?}");
         let last = stderr.lines().last().unwrap_or("");
-        assert!(last.starts_with("jetpack: ") && last.contains(expect), "{stderr}");
+        assert!(
+            last.starts_with("jetpack: ") && last.contains(expect),
+            "{stderr}"
+        );
     }
 }
 
@@ -228,8 +336,14 @@ fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "default");
     assert_eq!(list[0]["url"], "https://hangar.example:9090");
-    let post = |body: &str| server.json(&["-H", "Content-Type: application/json", "-d", body], "/v1/uplinks");
-    let (status, made) = post(r#"{"name":"lab","url":"http://10.0.0.1:9090","tag":"v1","send_stats":5000}"#);
+    let post = |body: &str| {
+        server.json(
+            &["-H", "Content-Type: application/json", "-d", body],
+            "/v1/uplinks",
+        )
+    };
+    let (status, made) =
+        post(r#"{"name":"lab","url":"http://10.0.0.1:9090","tag":"v1","send_stats":5000}"#);
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["verify"], true);
     assert_eq!(made["send_stats"], 5000);
@@ -245,17 +359,33 @@ fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
     ] {
         let (status, err) = post(body);
         assert_eq!(status, code, "{body}: {err}");
-        assert!(err["code"].is_string() && err["message"].is_string(), "{err}");
+        assert!(
+            err["code"].is_string() && err["message"].is_string(),
+            "{err}"
+        );
     }
-    let (status, _) = server.json(&["-H", "Content-Type: text/plain", "-d", "{}"], "/v1/uplinks");
+    let (status, _) = server.json(
+        &["-H", "Content-Type: text/plain", "-d", "{}"],
+        "/v1/uplinks",
+    );
     assert_eq!(status, 415);
-    assert_eq!(server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(), 2);
+    assert_eq!(
+        server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(),
+        2
+    );
 
     let id = made["id"].as_str().unwrap();
     let (status, got) = server.json(&[], "/v1/uplinks/lab");
     assert_eq!((status, got["id"].as_str()), (200, Some(id)));
     let (status, put) = server.json(
-        &["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"name":"lab","url":"https://10.0.0.9:9090"}"#],
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"lab","url":"https://10.0.0.9:9090"}"#,
+        ],
         &format!("/v1/uplinks/{id}"),
     );
     assert_eq!(status, 200, "{put}");
@@ -275,61 +405,131 @@ fn nacls_and_snippets_store_text_and_answer_raw_on_request() {
     let server = TestServer::start(&["server.maxbody=4096"], &[]);
     let nacl = "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42\n}\n";
     let body = json!({"name": "web", "content": nacl}).to_string();
-    let (status, made) = server.json(&["-H", "Content-Type: application/json", "-d", &body], "/v1/nacls");
+    let (status, made) = server.json(
+        &["-H", "Content-Type: application/json", "-d", &body],
+        "/v1/nacls",
+    );
     assert_eq!(status, 201, "{made}");
     let (status, raw) = server.curl(&["-H", "Accept: text/plain"], "/v1/nacls/web");
     assert_eq!((status, raw.as_str()), (200, nacl));
     let (status, doc) = server.json(&[], &format!("/v1/nacls/{}", made["id"].as_str().unwrap()));
     assert_eq!((status, doc["content"].as_str()), (200, Some(nacl)));
-    assert_eq!(server.curl(&["-H", "Accept: image/png"], "/v1/nacls/web").0, 406);
+    assert_eq!(
+        server.curl(&["-H", "Accept: image/png"], "/v1/nacls/web").0,
+        406
+    );
     // Text bodies with the name in the query, as push-nacl can send them.
     let (status, _) = server.json(
-        &["-H", "Content-Type: text/plain", "--data-binary", "Iface eth1 {}"],
+        &[
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            "Iface eth1 {}",
+        ],
         "/v1/nacls?name=second",
     );
     assert_eq!(status, 201);
     let (status, updated) = server.json(
-        &["-X", "PUT", "-H", "Content-Type: text/plain", "--data-binary", "Iface eth2 {}"],
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            "Iface eth2 {}",
+        ],
         "/v1/nacls/second",
     );
-    assert_eq!((status, updated["content"].as_str()), (200, Some("Iface eth2 {}")));
-    assert_eq!(server.json(&[], "/v1/nacls?q=eth2").1.as_array().unwrap().len(), 1);
-    assert_eq!(server.json(&[], "/v1/nacls?sort=-name&limit=1").1[0]["name"], "web");
+    assert_eq!(
+        (status, updated["content"].as_str()),
+        (200, Some("Iface eth2 {}"))
+    );
+    assert_eq!(
+        server
+            .json(&[], "/v1/nacls?q=eth2")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        server.json(&[], "/v1/nacls?sort=-name&limit=1").1[0]["name"],
+        "web"
+    );
     assert_eq!(server.curl(&[], "/v1/nacls?sort=evil").0, 400);
 
     // Oversized, badly named and duplicate: refused, nothing stored.
     let big = json!({"name": "big", "content": "x".repeat(8192)}).to_string();
-    let (status, err) = server.json(&["-H", "Content-Type: application/json", "-d", &big], "/v1/nacls");
+    let (status, err) = server.json(
+        &["-H", "Content-Type: application/json", "-d", &big],
+        "/v1/nacls",
+    );
     assert_eq!(status, 413, "{err}");
     for name in ["../x", "a/b", ".hidden", ""] {
         let body = json!({"name": name, "content": "x"}).to_string();
-        let (status, _) = server.json(&["-H", "Content-Type: application/json", "-d", &body], "/v1/nacls");
+        let (status, _) = server.json(
+            &["-H", "Content-Type: application/json", "-d", &body],
+            "/v1/nacls",
+        );
         assert_eq!(status, 400, "{name:?}");
     }
-    let (status, _) = server.json(&["-H", "Content-Type: application/json", "-d", &json!({"name":"web","content":""}).to_string()], "/v1/nacls");
+    let (status, _) = server.json(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &json!({"name":"web","content":""}).to_string(),
+        ],
+        "/v1/nacls",
+    );
     assert_eq!(status, 409);
     assert_eq!(server.json(&[], "/v1/nacls").1.as_array().unwrap().len(), 2);
     assert_eq!(server.curl(&["-X", "DELETE"], "/v1/nacls/web").0, 200);
     assert_eq!(server.curl(&["-X", "DELETE"], "/v1/nacls/web").0, 404);
 
     let (status, snip) = server.json(
-        &["-H", "Content-Type: application/json", "-d", r#"{"name":"ssh","content":"Filter::IP ssh {}"}"#],
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"ssh","content":"Filter::IP ssh {}"}"#,
+        ],
         "/v1/snippets",
     );
     assert_eq!(status, 201, "{snip}");
-    assert_eq!(server.json(&[], "/v1/snippets").1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server.json(&[], "/v1/snippets").1.as_array().unwrap().len(),
+        1
+    );
     let (status, _) = server.json(
-        &["-X", "PUT", "-H", "Content-Type: application/json", "-d", r#"{"content":"Filter::IP ssh2 {}"}"#],
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"content":"Filter::IP ssh2 {}"}"#,
+        ],
         "/v1/snippets/ssh",
     );
     assert_eq!(status, 200);
-    assert_eq!(server.curl(&["-H", "Accept: text/plain"], "/v1/snippets/ssh").1, "Filter::IP ssh2 {}");
+    assert_eq!(
+        server
+            .curl(&["-H", "Accept: text/plain"], "/v1/snippets/ssh")
+            .1,
+        "Filter::IP ssh2 {}"
+    );
     assert_eq!(server.curl(&["-X", "DELETE"], "/v1/snippets/ssh").0, 200);
 }
 
 fn sha(program: &str, path: &std::path::Path) -> String {
     let out = Command::new(program).arg(path).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn blob_files(server: &TestServer) -> Vec<String> {
@@ -369,7 +569,12 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
     fake_elf(&elf, 300_000, "one");
     let file_arg = format!("@{}", elf.display());
     let (status, img) = server.json(
-        &["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg],
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &file_arg,
+        ],
         "/v1/images?name=service&tag=v1",
     );
     assert_eq!(status, 201, "{img}");
@@ -379,7 +584,12 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
     let id = img["id"].as_str().unwrap().to_string();
     // The same bytes again: the same image, 200.
     let (status, again) = server.json(
-        &["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg],
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &file_arg,
+        ],
         "/v1/images?name=other",
     );
     assert_eq!((status, again["name"].as_str()), (200, Some("service")));
@@ -387,18 +597,47 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
     let out = dir.path().join("down.elf");
     let got = Command::new("curl")
         .args(["-sSfk", "-u", &format!("admin:{}", server.password)])
-        .args(["-H", "Accept: application/octet-stream", "-o", out.to_str().unwrap()])
+        .args([
+            "-H",
+            "Accept: application/octet-stream",
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .arg(server.url(&format!("/v1/images/{id}")))
         .status()
         .unwrap();
     assert!(got.success());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&elf).unwrap());
-    let (status, part) = server.curl(&["-H", "Accept: application/octet-stream", "-r", "0-3"], &format!("/v1/images/{id}"));
+    let (status, part) = server.curl(
+        &["-H", "Accept: application/octet-stream", "-r", "0-3"],
+        &format!("/v1/images/{id}"),
+    );
     assert_eq!((status, part.as_bytes()), (206, &b"\x7fELF"[..]));
     let etag = format!("If-None-Match: \"{}\"", img["sha256"].as_str().unwrap());
-    assert_eq!(server.curl(&["-H", "Accept: application/octet-stream", "-H", &etag], &format!("/v1/images/{id}")).0, 304);
-    assert_eq!(server.curl(&["-H", "Accept: application/octet-stream", "-r", "400000-"], &format!("/v1/images/{id}")).0, 416);
-    assert_eq!(server.curl(&["-H", "Accept: text/html"], &format!("/v1/images/{id}")).0, 406);
+    assert_eq!(
+        server
+            .curl(
+                &["-H", "Accept: application/octet-stream", "-H", &etag],
+                &format!("/v1/images/{id}")
+            )
+            .0,
+        304
+    );
+    assert_eq!(
+        server
+            .curl(
+                &["-H", "Accept: application/octet-stream", "-r", "400000-"],
+                &format!("/v1/images/{id}")
+            )
+            .0,
+        416
+    );
+    assert_eq!(
+        server
+            .curl(&["-H", "Accept: text/html"], &format!("/v1/images/{id}"))
+            .0,
+        406
+    );
     let (status, meta) = server.json(&[], &format!("/v1/images/{}", &id[..8]));
     assert_eq!((status, meta["tag"].as_str()), (200, Some("v1")));
 
@@ -406,11 +645,30 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
     let elf2 = dir.path().join("two.elf");
     fake_elf(&elf2, 1000, "two");
     let (status, two) = server.json(
-        &["-F", &format!("file=@{}", elf2.display()), "-F", "name=svc2", "-F", "tag=t2"],
+        &[
+            "-F",
+            &format!("file=@{}", elf2.display()),
+            "-F",
+            "name=svc2",
+            "-F",
+            "tag=t2",
+        ],
         "/v1/images",
     );
-    assert_eq!((status, two["name"].as_str(), two["tag"].as_str()), (201, Some("svc2"), Some("t2")), "{two}");
-    assert_eq!(server.json(&[], "/v1/images?q=svc2").1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (status, two["name"].as_str(), two["tag"].as_str()),
+        (201, Some("svc2"), Some("t2")),
+        "{two}"
+    );
+    assert_eq!(
+        server
+            .json(&[], "/v1/images?q=svc2")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let before = blob_files(&server);
 
     // Not an ELF, too large, no name, wrong type: refused, nothing stored.
@@ -419,24 +677,78 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
     let big = dir.path().join("big.elf");
     fake_elf(&big, 2 << 20, "big");
     for (args, path, code) in [
-        (vec!["-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", text.display()), 422),
-        (vec!["-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", big.display()), 413),
-        (vec!["-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", "--data-binary"], format!("@{}", big.display()), 413),
-        (vec!["-H", "Content-Type: image/png", "--data-binary"], format!("@{}", elf2.display()), 415),
+        (
+            vec![
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+            ],
+            format!("@{}", text.display()),
+            422,
+        ),
+        (
+            vec![
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+            ],
+            format!("@{}", big.display()),
+            413,
+        ),
+        (
+            vec![
+                "-H",
+                "Transfer-Encoding: chunked",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+            ],
+            format!("@{}", big.display()),
+            413,
+        ),
+        (
+            vec!["-H", "Content-Type: image/png", "--data-binary"],
+            format!("@{}", elf2.display()),
+            415,
+        ),
     ] {
         let mut a = args.clone();
         a.push(&path);
         let (status, body) = server.curl(&a, "/v1/images?name=bad");
         assert_eq!(status, code, "{a:?}: {body}");
     }
-    let (status, _) = server.curl(&["-H", "Content-Type: application/octet-stream", "--data-binary", &file_arg], "/v1/images");
+    let (status, _) = server.curl(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &file_arg,
+        ],
+        "/v1/images",
+    );
     assert_eq!(status, 400, "no name");
-    assert_eq!(server.json(&[], "/v1/images").1.as_array().unwrap().len(), 2);
-    assert_eq!(blob_files(&server), before, "refused uploads left files behind");
+    assert_eq!(
+        server.json(&[], "/v1/images").1.as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        blob_files(&server),
+        before,
+        "refused uploads left files behind"
+    );
 
-    assert_eq!(server.curl(&["-X", "DELETE"], &format!("/v1/images/{id}")).0, 200);
+    assert_eq!(
+        server
+            .curl(&["-X", "DELETE"], &format!("/v1/images/{id}"))
+            .0,
+        200
+    );
     assert_eq!(server.curl(&[], &format!("/v1/images/{id}")).0, 404);
-    assert_eq!(blob_files(&server).len(), before.len() - 1, "the blob went with the image");
+    assert_eq!(
+        blob_files(&server).len(),
+        before.len() - 1,
+        "the blob went with the image"
+    );
 }
 
 /// Sends the head of an upload and half its body over plain HTTP, so the
@@ -444,7 +756,8 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
 fn half_upload(server: &TestServer, total: usize) -> std::net::TcpStream {
     use base64::Engine;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", server.password));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", server.password));
     write!(
         stream,
         "POST /v1/images?name=cut HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\
@@ -489,7 +802,12 @@ fn state_survives_a_restart_and_clean_needs_confirmation() {
     }
     let mut server = TestServer::start(&[], &[]);
     let (status, _) = server.json(
-        &["-H", "Content-Type: application/json", "-d", r#"{"name":"keep","content":"Iface eth0 {}"}"#],
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"keep","content":"Iface eth0 {}"}"#,
+        ],
         "/v1/nacls",
     );
     assert_eq!(status, 201);
@@ -497,15 +815,27 @@ fn state_survives_a_restart_and_clean_needs_confirmation() {
     server.spawn(&[]);
     assert_eq!(server.json(&[], "/v1/nacls").1[0]["name"], "keep");
     let uplinks = server.json(&[], "/v1/uplinks").1;
-    assert_eq!(uplinks.as_array().unwrap().len(), 1, "one default uplink, not one per start");
+    assert_eq!(
+        uplinks.as_array().unwrap().len(),
+        1,
+        "one default uplink, not one per start"
+    );
     server.stop();
 
-    let refused = server.jetpack().args(["serve", "--clean"]).output().unwrap();
+    let refused = server
+        .jetpack()
+        .args(["serve", "--clean"])
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
     server.spawn(&["--clean", "--yes"]);
     assert_eq!(server.json(&[], "/v1/nacls").1, json!([]));
-    assert_eq!(server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(), 1, "the default uplink is made again");
+    assert_eq!(
+        server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(),
+        1,
+        "the default uplink is made again"
+    );
 }
 
 #[test]
@@ -539,7 +869,9 @@ fn every_route_is_in_the_openapi_document() {
         ("/v1/pods/{id}/log", &["get"]),
     ];
     for (path, methods) in expected {
-        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} is missing"));
+        let item = paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is missing"));
         for m in *methods {
             assert!(item.get(*m).is_some(), "{m} {path} is missing");
         }
@@ -572,9 +904,21 @@ fn sigterm_lets_an_upload_in_flight_finish() {
     fake_elf(&elf, 3 << 20, "slow");
     // About three seconds at this rate; SIGTERM lands in the middle.
     let upload = Command::new("curl")
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--limit-rate", "1M"])
+        .args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--limit-rate",
+            "1M",
+        ])
         .args(["-u", &format!("admin:{}", server.password)])
-        .args(["-H", "Content-Type: application/octet-stream", "--data-binary"])
+        .args([
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+        ])
         .arg(format!("@{}", elf.display()))
         .arg(server.url("/v1/images?name=slow"))
         .stdout(std::process::Stdio::piped())
@@ -624,7 +968,12 @@ fn a_running_import_job_streams_its_log_and_can_be_cancelled() {
     let (port, _trickle) = trickle_server();
     let url = format!("http://127.0.0.1:{port}/slow.tar");
     let (status, job) = server.json(
-        &["-H", "Content-Type: application/json", "-d", &json!({"url": url, "name": "slow"}).to_string()],
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &json!({"url": url, "name": "slow"}).to_string(),
+        ],
         "/v1/bases",
     );
     assert_eq!(status, 202, "{job}");
@@ -648,5 +997,8 @@ fn a_running_import_job_streams_its_log_and_can_be_cancelled() {
     let (_, done) = server.json(&[], &format!("/v1/jobs/{id}"));
     assert_eq!(done["state"], "cancelled", "{done}");
     assert_eq!(server.json(&[], "/v1/bases").1, json!([]));
-    assert!(walk(&server.data_dir().join("tmp")).is_empty(), "the staged download is gone");
+    assert!(
+        walk(&server.data_dir().join("tmp")).is_empty(),
+        "the staged download is gone"
+    );
 }

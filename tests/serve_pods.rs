@@ -24,7 +24,15 @@ fn wait_job(server: &TestServer, id: &str) -> Value {
 }
 
 fn post_json(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    server.json(&["-H", "Content-Type: application/json", "-d", &body.to_string()], path)
+    server.json(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body.to_string(),
+        ],
+        path,
+    )
 }
 
 #[test]
@@ -37,7 +45,12 @@ fn bases_pods_and_jobs_over_the_api() {
 
     // Upload a base archive: 202 with an import job; its log streams.
     let (status, job) = server.json(
-        &["-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", tarball.display())],
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", tarball.display()),
+        ],
         "/v1/bases?name=busybox",
     );
     assert_eq!(status, 202, "{job}");
@@ -52,23 +65,48 @@ fn bases_pods_and_jobs_over_the_api() {
     assert_eq!(done["result"]["name"], "busybox");
     let (_, bases) = server.json(&[], "/v1/bases");
     assert_eq!(bases.as_array().unwrap().len(), 1);
-    assert_eq!(server.json(&[], "/v1/bases?q=BUSY&sort=-size&limit=1").1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server
+            .json(&[], "/v1/bases?q=BUSY&sort=-size&limit=1")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(server.json(&[], "/v1/bases?q=nothing").1, json!([]));
     assert_eq!(server.curl(&[], "/v1/bases?sort=evil").0, 400);
-    assert!(std::fs::read_dir(server.data_dir().join("uploads")).map(|d| d.count()).unwrap_or(0) == 0);
+    assert!(
+        std::fs::read_dir(server.data_dir().join("uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0
+    );
     let (_, jobs) = server.json(&[], "/v1/jobs?state=succeeded&kind=import");
     assert_eq!(jobs.as_array().unwrap().len(), 1);
-    assert_eq!(server.curl(&["-X", "DELETE"], &format!("/v1/jobs/{id}")).0, 409, "a finished job");
+    assert_eq!(
+        server.curl(&["-X", "DELETE"], &format!("/v1/jobs/{id}")).0,
+        409,
+        "a finished job"
+    );
 
     // An import that fails (bad digest) is a failed job and leaves no base.
     let (status, job) = server.json(
-        &["-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", tarball.display())],
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", tarball.display()),
+        ],
         &format!("/v1/bases?name=other&sha256={}", "0".repeat(64)),
     );
     assert_eq!(status, 202);
     let failed = wait_job(&server, job["id"].as_str().unwrap());
     assert_eq!(failed["state"], "failed");
-    assert!(failed["error"].as_str().unwrap().contains("sha256"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("sha256"),
+        "{failed}"
+    );
     assert_eq!(server.json(&[], "/v1/bases").1.as_array().unwrap().len(), 1);
     let (status, _) = post_json(&server, "/v1/bases", json!({"url": "file:///etc/passwd"}));
     assert_eq!(status, 400);
@@ -99,31 +137,89 @@ fn bases_pods_and_jobs_over_the_api() {
     // Conflicts: a running pod, a base in use, a taken name.
     assert_eq!(server.curl(&["-X", "DELETE"], "/v1/pods/web").0, 409);
     assert_eq!(server.curl(&["-X", "DELETE"], "/v1/bases/busybox").0, 409);
-    assert_eq!(post_json(&server, "/v1/pods", json!({"base": "busybox", "name": "web"})).0, 409);
-    assert_eq!(post_json(&server, "/v1/pods", json!({"base": "nope"})).0, 404);
-    assert_eq!(post_json(&server, "/v1/pods", json!({"base": "busybox", "name": "../x"})).0, 400);
-    assert_eq!(post_json(&server, "/v1/pods", json!({"base": "busybox", "env": {"A": "1"}})).0, 422);
-    assert_eq!(server.json(&[], "/v1/pods").1.as_array().unwrap().len(), 1, "refusals made nothing");
+    assert_eq!(
+        post_json(
+            &server,
+            "/v1/pods",
+            json!({"base": "busybox", "name": "web"})
+        )
+        .0,
+        409
+    );
+    assert_eq!(
+        post_json(&server, "/v1/pods", json!({"base": "nope"})).0,
+        404
+    );
+    assert_eq!(
+        post_json(
+            &server,
+            "/v1/pods",
+            json!({"base": "busybox", "name": "../x"})
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        post_json(
+            &server,
+            "/v1/pods",
+            json!({"base": "busybox", "env": {"A": "1"}})
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        server.json(&[], "/v1/pods").1.as_array().unwrap().len(),
+        1,
+        "refusals made nothing"
+    );
 
     // Stop, start again, stop, remove.
     let patch = |state: &str| {
         server.json(
-            &["-X", "PATCH", "-H", "Content-Type: application/json", "-d", &json!({"state": state}).to_string()],
+            &[
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &json!({"state": state}).to_string(),
+            ],
             "/v1/pods/web",
         )
     };
     let (status, stopped) = patch("exited");
-    assert_eq!((status, stopped["state"].as_str()), (200, Some("exited")), "{stopped}");
+    assert_eq!(
+        (status, stopped["state"].as_str()),
+        (200, Some("exited")),
+        "{stopped}"
+    );
     let (status, again) = patch("running");
-    assert_eq!((status, again["state"].as_str()), (200, Some("running")), "{again}");
+    assert_eq!(
+        (status, again["state"].as_str()),
+        (200, Some("running")),
+        "{again}"
+    );
     assert_eq!(patch("created").0, 400);
-    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/pods/web?force=true").0, 200);
+    assert_eq!(
+        server.curl(&["-X", "DELETE"], "/v1/pods/web?force=true").0,
+        200
+    );
     assert_eq!(server.curl(&[], "/v1/pods/web").0, 404);
 
     // A base in use goes with force, and its pods with it.
-    let (status, _) = post_json(&server, "/v1/pods", json!({"base": "busybox", "name": "idle"}));
+    let (status, _) = post_json(
+        &server,
+        "/v1/pods",
+        json!({"base": "busybox", "name": "idle"}),
+    );
     assert_eq!(status, 201);
-    assert_eq!(server.curl(&["-X", "DELETE"], "/v1/bases/busybox?force=true").0, 200);
+    assert_eq!(
+        server
+            .curl(&["-X", "DELETE"], "/v1/bases/busybox?force=true")
+            .0,
+        200
+    );
     assert_eq!(server.json(&[], "/v1/pods").1, json!([]));
     assert_eq!(server.json(&[], "/v1/bases").1, json!([]));
 }

@@ -28,7 +28,11 @@ fn operation(html: &mut String, method: &str, path: &str, op: &Operation) {
     if let Some(s) = &op.summary {
         html.push_str(&format!("<p>{}</p>", esc(s)));
     }
-    if let Some(d) = op.description.as_ref().filter(|d| Some(*d) != op.summary.as_ref()) {
+    if let Some(d) = op
+        .description
+        .as_ref()
+        .filter(|d| Some(*d) != op.summary.as_ref())
+    {
         html.push_str(&format!("<p>{}</p>", esc(d)));
     }
     if let Some(params) = op.parameters.as_ref().filter(|p| !p.is_empty()) {

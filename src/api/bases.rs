@@ -119,13 +119,15 @@ async fn import_base(state: State, req: Request) -> ApiResult<(StatusCode, Json<
         let (mut parts, body) = req.into_parts();
         let ApiQuery(q) =
             <ApiQuery<ImportRequest> as axum::extract::FromRequestParts<()>>::from_request_parts(
-                &mut parts, &(),
+                &mut parts,
+                &(),
             )
             .await?;
         let name = q
             .name
             .ok_or_else(|| ApiError::bad_request("an uploaded base needs ?name="))?;
-        crate::names::Name::new("base name", &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        crate::names::Name::new("base name", &name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let upload = upload::receive(
             state.catalog.blobs(),
             state.max_upload,
@@ -145,7 +147,13 @@ async fn import_base(state: State, req: Request) -> ApiResult<(StatusCode, Json<
     let host = state.host.clone();
     let target = name.clone().unwrap_or_else(|| source.clone());
     let job = state.jobs.submit("import", Some(target), move |ctx| {
-        ctx.log(&format!("importing {}", uploaded.as_ref().map(|_| "the uploaded archive").unwrap_or(&source)));
+        ctx.log(&format!(
+            "importing {}",
+            uploaded
+                .as_ref()
+                .map(|_| "the uploaded archive")
+                .unwrap_or(&source)
+        ));
         let mut logged = 0u64;
         let mut progress = |n: u64| {
             if n >= logged + (64 << 20) {

@@ -14,7 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State};
+use super::{
+    blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
+};
 use crate::store::catalog::{DocumentKind, DocumentRow};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -117,11 +119,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-async fn get(state: State, kind: DocumentKind, headers: HeaderMap, id: String) -> ApiResult<Response> {
+async fn get(
+    state: State,
+    kind: DocumentKind,
+    headers: HeaderMap,
+    id: String,
+) -> ApiResult<Response> {
     let raw = wants_raw(&headers, &["text/plain"])?;
     let row = blocking(move || state.catalog.document(kind, &id)).await?;
     if raw {
-        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], row.content).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            row.content,
+        )
+            .into_response());
     }
     Ok(Json(Document::from(row)).into_response())
 }
@@ -152,7 +163,10 @@ async fn delete(state: State, kind: DocumentKind, id: String) -> ApiResult<Json<
 /// List NaCls
 #[utoipa::path(get, path = "/v1/nacls", tag = "nacls", params(ListParams),
     responses((status = 200, body = Vec<Document>), (status = 400, body = ErrorBody)))]
-async fn list_nacls(state: State, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Vec<Document>>> {
+async fn list_nacls(
+    state: State,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Vec<Document>>> {
     list(state, DocumentKind::Nacl, p).await
 }
 
@@ -208,7 +222,10 @@ async fn delete_nacl(state: State, Path(id): Path<String>) -> ApiResult<Json<Doc
 /// List snippets
 #[utoipa::path(get, path = "/v1/snippets", tag = "snippets", params(ListParams),
     responses((status = 200, body = Vec<Document>), (status = 400, body = ErrorBody)))]
-async fn list_snippets(state: State, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Vec<Document>>> {
+async fn list_snippets(
+    state: State,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Vec<Document>>> {
     list(state, DocumentKind::Snippet, p).await
 }
 
@@ -231,7 +248,11 @@ async fn create_snippet(
     params(("id" = String, Path, description = "snippet id, name or id prefix")),
     responses((status = 200, content((Document = "application/json"), (String = "text/plain"))),
         (status = 404, body = ErrorBody)))]
-async fn get_snippet(state: State, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_snippet(
+    state: State,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     get(state, DocumentKind::Snippet, headers, id).await
 }
 

@@ -61,7 +61,11 @@ impl ApiError {
         )
     }
     pub fn unsupported_media(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
     }
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
@@ -92,11 +96,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NameTaken(_) => ApiError::conflict(e.to_string()),
-            StoreError::NoAddress(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_address",
-                e.to_string(),
-            ),
+            StoreError::NoAddress(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_address", e.to_string())
+            }
             e => ApiError::internal(e),
         }
     }

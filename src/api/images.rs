@@ -13,7 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{blocking, time, upload, wants_raw, ApiError, ApiQuery, ApiResult, AppState, ListParams, State};
+use super::{
+    blocking, time, upload, wants_raw, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
+};
 use crate::catalog::ImageMeta;
 use crate::store::catalog::{ImageRow, IMAGES};
 
@@ -71,7 +73,10 @@ struct UploadParams {
 /// List images
 #[utoipa::path(get, path = "/v1/images", tag = "images", params(ListParams),
     responses((status = 200, body = Vec<Image>), (status = 400, body = ErrorBody)))]
-async fn list_images(state: State, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Vec<Image>>> {
+async fn list_images(
+    state: State,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Vec<Image>>> {
     let q = p.query(&IMAGES)?;
     let rows = blocking(move || state.catalog.images(&q)).await?;
     Ok(Json(rows.into_iter().map(Image::from).collect()))
@@ -97,14 +102,21 @@ async fn upload_image(
         .name
         .or_else(|| upload.field("name"))
         .ok_or_else(|| ApiError::bad_request("an image name is required (?name=)"))?;
-    let tag = p.tag.or_else(|| upload.field("tag")).filter(|t| !t.is_empty());
+    let tag = p
+        .tag
+        .or_else(|| upload.field("tag"))
+        .filter(|t| !t.is_empty());
     let meta = ImageMeta {
         name,
         tag,
         ..Default::default()
     };
     let (row, existed) = blocking(move || state.catalog.add_image(upload.blob, meta)).await?;
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(row.into())))
 }
 
@@ -114,7 +126,11 @@ async fn upload_image(
     responses((status = 200, content((Image = "application/json"), (Vec<u8> = "application/octet-stream"))),
         (status = 206, description = "the requested range"), (status = 304, description = "not modified"),
         (status = 404, body = ErrorBody), (status = 406, body = ErrorBody), (status = 416, description = "bad range")))]
-async fn get_image(state: State, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_image(
+    state: State,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let raw = wants_raw(&headers, &["application/octet-stream"])?;
     let catalog = state.catalog.clone();
     let row = blocking(move || catalog.image(&id)).await?;

@@ -81,7 +81,10 @@ struct JobListParams {
         ("state" = Option<String>, Query, description = "only jobs in this state"),
         ("kind" = Option<String>, Query, description = "only jobs of this kind")),
     responses((status = 200, body = Vec<Job>), (status = 400, body = ErrorBody)))]
-async fn list_jobs(state: State, ApiQuery(p): ApiQuery<JobListParams>) -> ApiResult<Json<Vec<Job>>> {
+async fn list_jobs(
+    state: State,
+    ApiQuery(p): ApiQuery<JobListParams>,
+) -> ApiResult<Json<Vec<Job>>> {
     let list = ListParams {
         q: p.q,
         sort: p.sort,
@@ -134,7 +137,9 @@ async fn get_job_log(state: State, Path(id): Path<String>) -> ApiResult<Response
         done: false,
     };
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
-        f.next().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), f))
+        f.next()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), f))
     });
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -173,7 +178,11 @@ impl Follow {
             };
             let mut buf = Vec::new();
             if let Ok(mut file) = tokio::fs::File::open(&self.path).await {
-                if file.seek(std::io::SeekFrom::Start(self.offset)).await.is_ok() {
+                if file
+                    .seek(std::io::SeekFrom::Start(self.offset))
+                    .await
+                    .is_ok()
+                {
                     let _ = file.take(1 << 20).read_to_end(&mut buf).await;
                 }
             }

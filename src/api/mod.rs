@@ -5,7 +5,6 @@
 //! runtime, and their errors into `ApiError`; nothing below knows HTTP.
 
 mod apidocs;
-mod upload;
 mod auth;
 mod bases;
 mod documents;
@@ -15,6 +14,7 @@ mod info;
 mod jobs;
 mod pods;
 mod uplinks;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -121,7 +121,9 @@ pub fn app(state: Arc<AppState>) -> Router {
             auth::require,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state)
 }
 
@@ -139,7 +141,11 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 fn unlimited(
     (schemas, paths, router): utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>>,
 ) -> utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>> {
-    (schemas, paths, router.layer(axum::extract::DefaultBodyLimit::disable()))
+    (
+        schemas,
+        paths,
+        router.layer(axum::extract::DefaultBodyLimit::disable()),
+    )
 }
 
 /// `?q=&sort=&limit=&offset=` of every list.
@@ -283,7 +289,9 @@ where
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::unsupported_media(
                 "expected Content-Type: application/json",
             )),
-            Err(JsonRejection::BytesRejection(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(JsonRejection::BytesRejection(r))
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
@@ -364,7 +372,9 @@ mod tests {
         assert!(!wants_raw(&h, &["application/octet-stream"]).unwrap());
         h.insert(header::ACCEPT, "image/png".parse().unwrap());
         assert_eq!(
-            wants_raw(&h, &["application/octet-stream"]).unwrap_err().status,
+            wants_raw(&h, &["application/octet-stream"])
+                .unwrap_err()
+                .status,
             StatusCode::NOT_ACCEPTABLE
         );
     }
@@ -381,13 +391,22 @@ mod tests {
                     ""
                 }),
             )
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ));
         let response = app
-            .oneshot(Request::builder().uri("/boom").body(axum::body::Body::empty()).unwrap())
+            .oneshot(
+                Request::builder()
+                    .uri("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["code"], "internal");
         assert!(!body.to_string().contains("secret detail"));
@@ -407,7 +426,10 @@ mod tests {
             sort: Some("size; DROP TABLE images".into()),
             ..Default::default()
         };
-        assert_eq!(p.query(&IMAGES).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            p.query(&IMAGES).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
         let p = ListParams {
             limit: Some(0),
             ..Default::default()

@@ -116,7 +116,10 @@ struct ForceParam {
 /// List pods
 #[utoipa::path(get, path = "/v1/pods", tag = "pods", params(PodListParams),
     responses((status = 200, body = Vec<Pod>), (status = 400, body = ErrorBody)))]
-async fn list_pods(state: State, ApiQuery(p): ApiQuery<PodListParams>) -> ApiResult<Json<Vec<Pod>>> {
+async fn list_pods(
+    state: State,
+    ApiQuery(p): ApiQuery<PodListParams>,
+) -> ApiResult<Json<Vec<Pod>>> {
     let mut pods = blocking(move || state.host.pods()).await?;
     if let Some(wanted) = &p.state {
         pods.retain(|pod| pod.row.state.to_string() == *wanted);
@@ -141,7 +144,9 @@ async fn list_pods(state: State, ApiQuery(p): ApiQuery<PodListParams>) -> ApiRes
         &[
             ("name", |a, b| a.label().cmp(&b.label())),
             ("created", |a, b| a.row.created_at.cmp(&b.row.created_at)),
-            ("state", |a, b| a.row.state.to_string().cmp(&b.row.state.to_string())),
+            ("state", |a, b| {
+                a.row.state.to_string().cmp(&b.row.state.to_string())
+            }),
         ],
     )?;
     Ok(Json(pods.into_iter().map(Pod::from).collect()))
@@ -169,11 +174,17 @@ async fn create_pod(
     }
     let wanted = req.state.unwrap_or(WantedState::Created);
     if wanted == WantedState::Exited {
-        return Err(ApiError::bad_request("a new pod's state is created or running"));
+        return Err(ApiError::bad_request(
+            "a new pod's state is created or running",
+        ));
     }
     let pod = blocking(move || {
         let host = &state.host;
-        let pod = host.create_pod(&req.base, req.name.as_deref(), req.command.unwrap_or_default())?;
+        let pod = host.create_pod(
+            &req.base,
+            req.name.as_deref(),
+            req.command.unwrap_or_default(),
+        )?;
         if wanted == WantedState::Running {
             // A pod that cannot start is not left behind half-made.
             return start(host, &pod).inspect_err(|_| {

@@ -105,7 +105,10 @@ impl From<UplinkRequest> for UplinkSpec {
 /// List uplinks
 #[utoipa::path(get, path = "/v1/uplinks", tag = "uplinks", params(ListParams),
     responses((status = 200, body = Vec<Uplink>), (status = 400, body = ErrorBody)))]
-async fn list_uplinks(state: State, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Vec<Uplink>>> {
+async fn list_uplinks(
+    state: State,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Vec<Uplink>>> {
     let q = p.query(&UPLINKS)?;
     let rows = blocking(move || state.catalog.uplinks(&q)).await?;
     Ok(Json(rows.into_iter().map(Uplink::from).collect()))
@@ -119,7 +122,9 @@ async fn create_uplink(
     ApiJson(req): ApiJson<UplinkRequest>,
 ) -> ApiResult<(StatusCode, Json<Uplink>)> {
     if req.id.is_some() {
-        return Err(super::ApiError::bad_request("a new uplink's id is made by the server"));
+        return Err(super::ApiError::bad_request(
+            "a new uplink's id is made by the server",
+        ));
     }
     let row = blocking(move || state.catalog.create_uplink(req.into())).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
@@ -147,7 +152,9 @@ async fn put_uplink(
     let row = blocking(move || {
         let old = state.catalog.uplink(&id)?;
         if req.id.as_ref().is_some_and(|given| *given != old.id) {
-            return Err(super::ApiError::bad_request("the body's id is not this uplink's"));
+            return Err(super::ApiError::bad_request(
+                "the body's id is not this uplink's",
+            ));
         }
         Ok(state.catalog.replace_uplink(&old.id, req.into())?)
     })

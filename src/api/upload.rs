@@ -150,7 +150,9 @@ pub async fn receive(blobs: &Blobs, limit: u64, req: Request) -> ApiResult<Uploa
                 } else {
                     let text = field.text().await.map_err(bad)?;
                     if text.len() > 4096 {
-                        return Err(ApiError::bad_request(format!("form field {name:?} is too long")));
+                        return Err(ApiError::bad_request(format!(
+                            "form field {name:?} is too long"
+                        )));
                     }
                     fields.push((name, text));
                 }
@@ -245,10 +247,9 @@ pub async fn download(
         }
         Ok(None) => builder
             .header(header::CONTENT_LENGTH, size)
-            .body(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                file,
-                256 * 1024,
-            ))),
+            .body(Body::from_stream(
+                tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+            )),
         Ok(Some((start, end))) => {
             file.seek(std::io::SeekFrom::Start(start))
                 .await
@@ -258,10 +259,9 @@ pub async fn download(
                 .status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_LENGTH, len)
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
-                .body(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                    file.take(len),
-                    256 * 1024,
-                )))
+                .body(Body::from_stream(
+                    tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024),
+                ))
         }
     };
     response.map_err(ApiError::internal)

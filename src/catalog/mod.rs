@@ -136,7 +136,10 @@ pub fn check_uplink_url(url: &str) -> Result<(), CatalogError> {
     if !url.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad("spaces and control characters are not allowed"));
     }
-    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    {
         port.parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
@@ -147,9 +150,11 @@ pub fn check_uplink_url(url: &str) -> Result<(), CatalogError> {
 
 fn check_tag(tag: &Option<String>) -> Result<(), CatalogError> {
     match tag {
-        Some(t) if t.len() > 128 || !t.bytes().all(|b| b.is_ascii_graphic()) => Err(
-            CatalogError::Invalid(format!("tag {t:?}: up to 128 printable characters, no spaces")),
-        ),
+        Some(t) if t.len() > 128 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(CatalogError::Invalid(format!(
+                "tag {t:?}: up to 128 printable characters, no spaces"
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -214,16 +219,17 @@ impl Catalog {
         check_uplink_url(&spec.url)?;
         check_tag(&spec.tag)?;
         let token = match spec.token {
-            Some(t) if t.is_empty() || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(t)
+                if t.is_empty() || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
                 return Err(CatalogError::Invalid(
                     "uplink token: 1-256 printable characters, no spaces or quotes".into(),
                 ))
             }
-            Some(t) if t.contains('"') || t.contains('\\') => {
-                return Err(CatalogError::Invalid(
-                    "uplink token: no quotes or backslashes (IncludeOS builds its auth JSON by hand)".into(),
-                ))
-            }
+            Some(t) if t.contains('"') || t.contains('\\') => return Err(CatalogError::Invalid(
+                "uplink token: no quotes or backslashes (IncludeOS builds its auth JSON by hand)"
+                    .into(),
+            )),
             Some(t) => t,
             None => random_hex(24)?,
         };
@@ -310,7 +316,11 @@ impl Catalog {
         Ok(self.store().documents(kind, q)?)
     }
 
-    pub fn document(&self, kind: DocumentKind, reference: &str) -> Result<DocumentRow, CatalogError> {
+    pub fn document(
+        &self,
+        kind: DocumentKind,
+        reference: &str,
+    ) -> Result<DocumentRow, CatalogError> {
         one(
             self.store().find_documents(kind, reference)?,
             kind_name(kind),
@@ -319,7 +329,14 @@ impl Catalog {
     }
 
     fn check_document(kind: DocumentKind, name: &str, content: &str) -> Result<Name, CatalogError> {
-        let name = Name::new(if kind == DocumentKind::Nacl { "NaCl name" } else { "snippet name" }, name)?;
+        let name = Name::new(
+            if kind == DocumentKind::Nacl {
+                "NaCl name"
+            } else {
+                "snippet name"
+            },
+            name,
+        )?;
         if content.contains('\0') {
             return Err(CatalogError::Invalid(format!(
                 "{} content must be text without NUL bytes",
@@ -452,10 +469,20 @@ mod tests {
 
     #[test]
     fn uplink_urls_are_checked_as_includeos_reads_them() {
-        for ok in ["http://10.0.0.1:9090", "https://hangar.example:9090", "http://h"] {
+        for ok in [
+            "http://10.0.0.1:9090",
+            "https://hangar.example:9090",
+            "http://h",
+        ] {
             check_uplink_url(ok).unwrap();
         }
-        for bad in ["10.0.0.1:9090", "ftp://h", "http://", "http://h:99999", "http://h x"] {
+        for bad in [
+            "10.0.0.1:9090",
+            "ftp://h",
+            "http://",
+            "http://h:99999",
+            "http://h x",
+        ] {
             assert!(check_uplink_url(bad).is_err(), "{bad}");
         }
     }
@@ -464,10 +491,16 @@ mod tests {
     fn uplinks_get_includeos_defaults_and_a_token() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path()).unwrap();
-        let made = c.ensure_default_uplink("https://host:9090").unwrap().unwrap();
+        let made = c
+            .ensure_default_uplink("https://host:9090")
+            .unwrap()
+            .unwrap();
         assert!(made.verify && made.reboot && made.ws_logging && !made.serialize_ct);
         assert_eq!(made.token.len(), 48);
-        assert!(c.ensure_default_uplink("https://other:9090").unwrap().is_none());
+        assert!(c
+            .ensure_default_uplink("https://other:9090")
+            .unwrap()
+            .is_none());
         let clash = c.create_uplink(UplinkSpec {
             name: "default".into(),
             url: "http://h:1".into(),
@@ -484,7 +517,10 @@ mod tests {
                 },
             )
             .unwrap();
-        assert_eq!(replaced.token, made.token, "a replace without token keeps it");
+        assert_eq!(
+            replaced.token, made.token,
+            "a replace without token keeps it"
+        );
         assert_eq!(replaced.id, made.id);
     }
 

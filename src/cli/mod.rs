@@ -1,7 +1,9 @@
-//! The command line: parsing (clap), dispatch to the host runtime, and the
-//! one place where errors become a message and an exit code.
+//! The command line: parsing (clap), dispatch to the host runtime or to
+//! an API server (`remote`), and the one place where errors become a
+//! message and an exit code.
 
 pub mod output;
+mod remote;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::ClientError;
 use crate::config::{self, Config, ConfigError};
 use crate::runtime::{Attach, Host, HostEnv, Pod, RuntimeError};
 use output::Format;
@@ -33,6 +36,9 @@ pub struct Cli {
     /// Output format (table, json, id) or a configuration override (key=value); repeatable
     #[arg(short = 'o', global = true, value_name = "FORMAT|KEY=VALUE")]
     options: Vec<String>,
+
+    #[command(flatten)]
+    server: remote::ServerFlags,
 
     #[command(subcommand)]
     command: Command,
@@ -63,6 +69,8 @@ enum Command {
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },
+    #[command(flatten)]
+    Remote(remote::RemoteCommand),
 }
 
 /// Mothership's server options; each overrides its jetpack.conf key.
@@ -150,11 +158,8 @@ fn absolute(p: &std::path::Path) -> String {
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add a user or change its password (read from stdin unless --password)
-    Add {
-        name: String,
-        #[arg(long)]
-        password: Option<String>,
-    },
+    // `--password` is the global flag (it cannot be declared twice).
+    Add { name: String },
     /// Remove a user
     Rm { name: String },
     /// List users
@@ -263,6 +268,11 @@ pub enum CliError {
     Users(#[from] crate::server::users::UsersError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A remote operation that ran and failed (a job).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Takes every `-o VALUE` (and `-oVALUE`) before a `--` out of `args`.
@@ -329,7 +339,18 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             })?;
         }
     }
-    if let Command::Serve(args) = &cli.command {
+    // Client commands, and `base`/`pod` given a server, need no local
+    // configuration: a client machine may have none.
+    let remote = cli.server.host.is_some();
+    let command = match cli.command {
+        Command::Remote(cmd) => return remote::run(&cli.server, cmd, format),
+        Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
+        Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
+            return remote::pod(&cli.server, cmd, format)
+        }
+        other => other,
+    };
+    if let Command::Serve(args) = &command {
         overrides.extend(args.overrides());
     }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
@@ -346,8 +367,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
         config_args,
     };
-    match cli.command {
+    match command {
         Command::CellInit { .. } => unreachable!("handled before configuration is read"),
+        Command::Remote(_) => unreachable!("handled before configuration is read"),
         Command::Config { keys, sample } => {
             if sample {
                 print!("{}", config::sample());
@@ -370,22 +392,33 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             crate::server::serve(config, env, args.clean, args.yes)?;
             Ok(0)
         }
-        Command::User(cmd) => user(&config, cmd, format),
+        Command::User(cmd) => user(&config, cmd, cli.server.password, format),
         Command::Base(cmd) => base(Host::open(config, env)?, cmd, format),
         Command::Pod(cmd) => pod(Host::open(config, env)?, cmd, format),
     }
 }
 
-fn user(config: &Config, cmd: UserCommand, format: Format) -> Result<i32, CliError> {
+fn user(
+    config: &Config,
+    cmd: UserCommand,
+    password: Option<String>,
+    format: Format,
+) -> Result<i32, CliError> {
     use crate::server::users::Htpasswd;
     let path = &config.server.htpasswd;
     let mut file = Htpasswd::load(path)?;
     match cmd {
         UserCommand::List => {
             let users: Vec<&str> = file.users().collect();
-            output::list(format, &users, &["USER"], |u| vec![u.to_string()], |u| u.to_string());
+            output::list(
+                format,
+                &users,
+                &["USER"],
+                |u| vec![u.to_string()],
+                |u| u.to_string(),
+            );
         }
-        UserCommand::Add { name, password } => {
+        UserCommand::Add { name } => {
             let password = match password {
                 Some(p) => p,
                 None => {
@@ -408,7 +441,10 @@ fn user(config: &Config, cmd: UserCommand, format: Format) -> Result<i32, CliErr
             }
             file.set(&name, &password)?;
             file.save(path)?;
-            eprintln!("user {name} saved in {} (a running server sees it within a second)", path.display());
+            eprintln!(
+                "user {name} saved in {} (a running server sees it within a second)",
+                path.display()
+            );
         }
         UserCommand::Rm { name } => {
             file.remove(&name)?;

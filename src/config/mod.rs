@@ -118,15 +118,27 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "/usr/local/etc",
         "the folder of jetpack.conf (set from the file's location)",
     ),
-    ("server.name", "jetpack", "server name shown by /v1/info (--name)"),
+    (
+        "server.name",
+        "jetpack",
+        "server name shown by /v1/info (--name)",
+    ),
     (
         "server.listen",
         "0.0.0.0",
         "address the API and the hangar listen on",
     ),
     ("server.port", "8080", "API port (--serverport)"),
-    ("server.tls", "on", "TLS on the API: on | off (--noservertls)"),
-    ("server.auth", "basic", "API auth: basic | none (--serverauth)"),
+    (
+        "server.tls",
+        "on",
+        "TLS on the API: on | off (--noservertls)",
+    ),
+    (
+        "server.auth",
+        "basic",
+        "API auth: basic | none (--serverauth)",
+    ),
     (
         "server.dir",
         "${conf.dir}/jetpack",
@@ -332,7 +344,9 @@ impl Config {
             None => None,
         };
         // Files beside jetpack.conf (the server's keys and users) follow it.
-        if let Some(dir) = path.and_then(|p| std::path::absolute(p).ok()?.parent().map(Path::to_path_buf)) {
+        if let Some(dir) =
+            path.and_then(|p| std::path::absolute(p).ok()?.parent().map(Path::to_path_buf))
+        {
             raw.push((
                 "conf.dir".into(),
                 dir.display().to_string(),
@@ -514,7 +528,10 @@ impl Config {
         };
         let url = &server.uplink_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(bad("uplink.url", "expected http://HOST:PORT or https://HOST:PORT".into()));
+            return Err(bad(
+                "uplink.url",
+                "expected http://HOST:PORT or https://HOST:PORT".into(),
+            ));
         }
         let jail_params: Vec<(String, String)> = values
             .iter()

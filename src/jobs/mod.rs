@@ -142,7 +142,10 @@ impl Jobs {
     }
 
     pub fn get(&self, reference: &str) -> Result<JobRow, JobError> {
-        one(self.catalog.with_store(|s| s.find_jobs(reference))?, reference)
+        one(
+            self.catalog.with_store(|s| s.find_jobs(reference))?,
+            reference,
+        )
     }
 
     /// Queues `work` as a job of `kind` and starts it on a blocking thread.
@@ -221,9 +224,10 @@ impl Jobs {
             Some(e) => ctx.log(&format!("{}: {e}", state.as_str())),
             None => ctx.log(state.as_str()),
         }
-        if let Err(e) = self.catalog.with_store(|s| {
-            s.job_finished(&id, state.as_str(), result.as_ref(), error.as_deref())
-        }) {
+        if let Err(e) = self
+            .catalog
+            .with_store(|s| s.job_finished(&id, state.as_str(), result.as_ref(), error.as_deref()))
+        {
             tracing::error!(job = %id, "recording the end of a job: {e}");
         }
         self.cancels

@@ -355,7 +355,10 @@ mod tests {
         let gz = gz.finish().unwrap();
         let cut = dir.path().join("cut.tar.gz");
         std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-        let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
         let target = dir.path().join("t1");
         std::fs::create_dir(&target).unwrap();
         assert!(matches!(
@@ -364,13 +367,18 @@ mod tests {
         ));
         let junk = dir.path().join("junk");
         std::fs::write(&junk, b"not an archive at all").unwrap();
-        let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
         assert!(matches!(
             unpack(&staged, "junk", &target),
             Err(ArchiveError::UnknownFormat(_))
         ));
         assert!(matches!(
-            stage("/nonexistent.tar", dir.path(), &mut |_| ControlFlow::Continue(())),
+            stage("/nonexistent.tar", dir.path(), &mut |_| {
+                ControlFlow::Continue(())
+            }),
             Err(ArchiveError::Read { .. })
         ));
     }

@@ -56,7 +56,11 @@ pub fn init_logging(verbose: bool, lines: usize) -> Arc<LogRing> {
     use tracing_subscriber::EnvFilter;
     let ring = LogRing::new(lines);
     let filter = EnvFilter::try_from_env("JETPACK_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(if verbose { "jetpack=debug,info" } else { "info" })
+        EnvFilter::new(if verbose {
+            "jetpack=debug,info"
+        } else {
+            "info"
+        })
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -222,7 +226,12 @@ async fn run(
     let addr = SocketAddr::new(server.listen, server.port);
     let handle = axum_server::Handle::new();
     let rustls = tls_config.map(axum_server::tls_rustls::RustlsConfig::from_config);
-    tokio::spawn(signals(handle.clone(), rustls.clone(), server.clone(), users));
+    tokio::spawn(signals(
+        handle.clone(),
+        rustls.clone(),
+        server.clone(),
+        users,
+    ));
     let scheme = if rustls.is_some() { "https" } else { "http" };
     let listener = std::net::TcpListener::bind(addr).map_err(io(format!("binding {addr}")))?;
     listener
@@ -299,6 +308,9 @@ async fn signals(
             }
         }
     }
-    tracing::info!("stopping: draining requests in flight (up to {}s)", DRAIN.as_secs());
+    tracing::info!(
+        "stopping: draining requests in flight (up to {}s)",
+        DRAIN.as_secs()
+    );
     handle.graceful_shutdown(Some(DRAIN));
 }

@@ -179,7 +179,10 @@ mod tests {
             Err(TlsError::HalfPair(..))
         ));
         std::fs::write(&key, "junk").unwrap();
-        assert!(matches!(load(&cert, &key), Err(TlsError::Certificate { .. })));
+        assert!(matches!(
+            load(&cert, &key),
+            Err(TlsError::Certificate { .. })
+        ));
         let other = tempfile::tempdir().unwrap();
         let (c2, k2) = (other.path().join("c.pem"), other.path().join("k.pem"));
         ensure_self_signed(&c2, &k2).unwrap();

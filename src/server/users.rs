@@ -330,7 +330,10 @@ mod tests {
         assert!(matches!(h.remove("admin"), Err(UsersError::NoSuchUser(_))));
         h.save(&path).unwrap();
         users.reload().unwrap();
-        assert!(!users.verify("admin", "s3cret"), "the cache went with the user");
+        assert!(
+            !users.verify("admin", "s3cret"),
+            "the cache went with the user"
+        );
     }
 
     #[test]

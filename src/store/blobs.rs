@@ -43,7 +43,11 @@ pub struct Blobs {
 }
 
 fn check_digest(sha256: &str) -> Result<(), BlobError> {
-    if sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         Ok(())
     } else {
         Err(BlobError::BadDigest(sha256.to_string()))

@@ -32,21 +32,34 @@ pub struct Table {
 pub const UPLINKS: Table = Table {
     name: "uplinks",
     search: &["id", "name", "url", "tag"],
-    sorts: &[("name", "name"), ("url", "url"), ("created", "created_at"), ("updated", "updated_at")],
+    sorts: &[
+        ("name", "name"),
+        ("url", "url"),
+        ("created", "created_at"),
+        ("updated", "updated_at"),
+    ],
     default_order: "name",
 };
 
 pub const NACLS: Table = Table {
     name: "nacls",
     search: &["id", "name", "content"],
-    sorts: &[("name", "name"), ("created", "created_at"), ("updated", "updated_at")],
+    sorts: &[
+        ("name", "name"),
+        ("created", "created_at"),
+        ("updated", "updated_at"),
+    ],
     default_order: "name",
 };
 
 pub const SNIPPETS: Table = Table {
     name: "snippets",
     search: &["id", "name", "content"],
-    sorts: &[("name", "name"), ("created", "created_at"), ("updated", "updated_at")],
+    sorts: &[
+        ("name", "name"),
+        ("created", "created_at"),
+        ("updated", "updated_at"),
+    ],
     default_order: "name",
 };
 
@@ -65,7 +78,11 @@ pub const IMAGES: Table = Table {
 pub const JOBS: Table = Table {
     name: "jobs",
     search: &["id", "kind", "target", "state"],
-    sorts: &[("kind", "kind"), ("state", "state"), ("created", "created_at")],
+    sorts: &[
+        ("kind", "kind"),
+        ("state", "state"),
+        ("created", "created_at"),
+    ],
     default_order: "created_at DESC, id",
 };
 
@@ -299,7 +316,11 @@ impl Store {
     pub fn uplink_by_token(&self, token: &str) -> Result<Option<UplinkRow>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT * FROM uplinks WHERE token = ?1", [token], uplink_row)
+            .query_row(
+                "SELECT * FROM uplinks WHERE token = ?1",
+                [token],
+                uplink_row,
+            )
             .optional()?)
     }
 
@@ -336,7 +357,10 @@ impl Store {
     }
 
     pub fn delete_uplink(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("DELETE FROM uplinks WHERE id = ?1", [id])? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM uplinks WHERE id = ?1", [id])?
+            > 0)
     }
 
     // ---- NaCls and snippets ----
@@ -551,7 +575,9 @@ mod tests {
                 .insert_image(&image(&format!("{i:040}"), name, i))
                 .unwrap());
         }
-        assert!(!s.insert_image(&image(&format!("{:040}", 3), "x", 0)).unwrap());
+        assert!(!s
+            .insert_image(&image(&format!("{:040}", 3), "x", 0))
+            .unwrap());
         let all = s.images(&ListQuery::default()).unwrap();
         assert_eq!(all.len(), 10);
         assert_eq!(all[0].created_at, 9, "newest first by default");
@@ -586,9 +612,18 @@ mod tests {
             updated_at: 1,
         };
         s.put_document(DocumentKind::Nacl, &d).unwrap();
-        assert_eq!(s.find_documents(DocumentKind::Nacl, "web").unwrap().len(), 1);
-        assert_eq!(s.find_documents(DocumentKind::Nacl, "0123").unwrap().len(), 1);
-        assert!(s.find_documents(DocumentKind::Snippet, "web").unwrap().is_empty());
+        assert_eq!(
+            s.find_documents(DocumentKind::Nacl, "web").unwrap().len(),
+            1
+        );
+        assert_eq!(
+            s.find_documents(DocumentKind::Nacl, "0123").unwrap().len(),
+            1
+        );
+        assert!(s
+            .find_documents(DocumentKind::Snippet, "web")
+            .unwrap()
+            .is_empty());
         let clash = DocumentRow {
             id: "other".into(),
             ..d.clone()

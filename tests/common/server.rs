@@ -63,8 +63,8 @@ impl TestServer {
         std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
         let port = free_port();
         options.push(format!("server.port={port}"));
-        let tls = !flags.contains(&"--noservertls")
-            && !options.iter().any(|o| o == "server.tls=off");
+        let tls =
+            !flags.contains(&"--noservertls") && !options.iter().any(|o| o == "server.tls=off");
         let mut server = TestServer {
             dir,
             port,
@@ -120,10 +120,18 @@ impl TestServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("jetpack serve exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -175,7 +183,11 @@ impl TestServer {
         if let Some(up) = userpass {
             cmd.args(["-u", up]);
         }
-        let out = cmd.args(args).arg(self.url(path)).output().expect("running curl");
+        let out = cmd
+            .args(args)
+            .arg(self.url(path))
+            .output()
+            .expect("running curl");
         curl_result(out)
     }
 
