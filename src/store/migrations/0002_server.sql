@@ -45,7 +45,8 @@ CREATE TABLE images (
     includeos_version TEXT,
     created_at        INTEGER NOT NULL
 );
-CREATE INDEX images_created ON images(created_at);
+-- The default order of the list: newest first, ties by id, without a sort.
+CREATE INDEX images_created ON images(created_at DESC, id);
 CREATE INDEX images_sha256 ON images(sha256);
 
 CREATE TABLE jobs (
@@ -60,4 +61,4 @@ CREATE TABLE jobs (
     started_at  INTEGER,
     finished_at INTEGER
 );
-CREATE INDEX jobs_created ON jobs(created_at);
+CREATE INDEX jobs_created ON jobs(created_at DESC, id);
