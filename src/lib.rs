@@ -15,3 +15,4 @@ pub mod names;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod uplink;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub jobs: Arc<Jobs>,
     pub host: Arc<Host>,
+    /// The instances the hangar knows.
+    pub fleet: Arc<crate::uplink::fleet::Fleet>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
     pub log: Arc<LogRing>,

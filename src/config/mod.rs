@@ -186,6 +186,46 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "TLS on the hangar: on | off (--nouplinktls)",
     ),
     (
+        "uplink.certfile",
+        "${server.dir}/hangar-cert.pem",
+        "hangar TLS certificate, PEM, RSA (IncludeOS needs AES256-SHA)",
+    ),
+    (
+        "uplink.keyfile",
+        "${server.dir}/hangar-key.pem",
+        "hangar TLS private key, PEM",
+    ),
+    (
+        "uplink.maxtransport",
+        "16777216",
+        "largest transport accepted from an instance, bytes (a longer one closes its dock)",
+    ),
+    (
+        "uplink.authrate",
+        "50",
+        "auth requests per second allowed per source address (429 beyond)",
+    ),
+    (
+        "uplink.authburst",
+        "100",
+        "auth requests one address may make at once before uplink.authrate applies",
+    ),
+    (
+        "uplink.statshistory",
+        "10",
+        "STATS documents kept in memory per instance besides the latest",
+    ),
+    (
+        "uplink.logbytes",
+        "16384",
+        "LOG bytes kept in memory per instance",
+    ),
+    (
+        "uplink.ping",
+        "5",
+        "seconds between pings to docked instances (they expect one within 10)",
+    ),
+    (
         "uplink.url",
         "",
         "URL instances reach the hangar at [default: http(s)://HOSTNAME:uplink.port]",
@@ -328,6 +368,14 @@ pub struct ServerConfig {
     pub uplink_tls: bool,
     /// Empty: derived from the host name, uplink.tls and uplink.port.
     pub uplink_url: String,
+    pub uplink_certfile: PathBuf,
+    pub uplink_keyfile: PathBuf,
+    pub uplink_max_transport: u32,
+    pub uplink_log_bytes: usize,
+    pub uplink_ping: u64,
+    pub uplink_auth_rate: u64,
+    pub uplink_auth_burst: u64,
+    pub uplink_stats_history: usize,
 }
 
 impl Config {
@@ -525,6 +573,26 @@ impl Config {
             uplink_port: port("uplink.port")?,
             uplink_tls: switch("uplink.tls")?,
             uplink_url: get("uplink.url").0.to_string(),
+            uplink_certfile: absolute("uplink.certfile")?,
+            uplink_keyfile: absolute("uplink.keyfile")?,
+            uplink_max_transport: u32::try_from(number("uplink.maxtransport")?)
+                .map_err(|_| bad("uplink.maxtransport", "at most 4294967295".into()))?,
+            uplink_log_bytes: number("uplink.logbytes")? as usize,
+            uplink_ping: match number("uplink.ping")? {
+                n @ 1..=9 => n,
+                _ => {
+                    return Err(bad(
+                        "uplink.ping",
+                        "1..=9: instances expect a ping within 10 s".into(),
+                    ))
+                }
+            },
+            uplink_auth_rate: match number("uplink.authrate")? {
+                0 => return Err(bad("uplink.authrate", "at least 1".into())),
+                n => n,
+            },
+            uplink_auth_burst: number("uplink.authburst")?.max(1),
+            uplink_stats_history: number("uplink.statshistory")? as usize,
         };
         let url = &server.uplink_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

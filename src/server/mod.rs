@@ -18,6 +18,9 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, ServerConfig};
 use crate::jobs::{JobError, Jobs};
 use crate::runtime::{Host, HostEnv, RuntimeError};
+use crate::uplink::fleet::{Fleet, FleetError, Limits};
+use crate::uplink::token::TokenError;
+use crate::uplink::{self, Hangar};
 use logring::{LogRing, RingWriter};
 use tls::TlsError;
 use users::{Htpasswd, Users, UsersError};
@@ -34,6 +37,10 @@ pub enum ServeError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Jobs(#[from] JobError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -189,11 +196,54 @@ pub fn serve(
     }
     let uploads = config.data_dir.join("uploads");
     let _ = std::fs::remove_dir_all(&uploads);
-    let hangar = hangar_url(&server);
-    if let Some(made) = catalog.ensure_default_uplink(&hangar)? {
+    let default_url = hangar_url(&server);
+    if let Some(made) = catalog.ensure_default_uplink(&default_url)? {
         tracing::info!("made the default uplink {} -> {}", made.id, made.url);
     }
     let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir)?);
+    let fleet = Arc::new(Fleet::load(
+        catalog.clone(),
+        Limits {
+            log_bytes: server.uplink_log_bytes,
+            stats_history: server.uplink_stats_history,
+            ..Limits::default()
+        },
+    )?);
+    if !fleet.is_empty() {
+        tracing::info!("{} known instance(s), unknown until they dock again", fleet.len());
+    }
+    let hangar = Arc::new(Hangar::new(
+        catalog.clone(),
+        fleet.clone(),
+        uplink::Settings {
+            ping: Duration::from_secs(server.uplink_ping),
+            max_transport: server.uplink_max_transport,
+            auth_rate: server.uplink_auth_rate as f64,
+            auth_burst: server.uplink_auth_burst as f64,
+            ..uplink::Settings::default()
+        },
+    )?);
+    let hangar_tls = if server.uplink_tls {
+        private_dir(&server.dir)?;
+        if uplink::tls::ensure_self_signed(&server.uplink_certfile, &server.uplink_keyfile)? {
+            tracing::warn!(
+                "made a self-signed RSA certificate for the hangar {} (key {})",
+                server.uplink_certfile.display(),
+                server.uplink_keyfile.display()
+            );
+        }
+        let acceptor = uplink::tls::acceptor(&server.uplink_certfile, &server.uplink_keyfile)?;
+        tracing::info!(
+            "hangar TLS certificate {} SHA-256 fingerprint {}",
+            server.uplink_certfile.display(),
+            uplink::tls::fingerprint(&server.uplink_certfile).unwrap_or_default()
+        );
+        Some(Arc::new(acceptor))
+    } else {
+        tracing::warn!("hangar TLS is off (--nouplinktls): instances dock over plain ws://");
+        None
+    };
+    raise_fd_limit();
     let state = Arc::new(AppState {
         name: server.name.clone(),
         started: Instant::now(),
@@ -201,19 +251,44 @@ pub fn serve(
         catalog,
         jobs,
         host,
+        fleet,
         users: users.clone(),
         log: ring,
         max_body: server.max_body,
         max_upload: server.max_upload,
         tls: server.tls,
-        hangar_url: hangar,
+        hangar_url: default_url,
         hangar_tls: server.uplink_tls,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(io("starting the async runtime"))?;
-    runtime.block_on(run(state, server, identity.map(|i| i.config), users))
+    runtime.block_on(run(
+        state,
+        server,
+        identity.map(|i| i.config),
+        users,
+        hangar,
+        hangar_tls,
+    ))
+}
+
+/// Each docked instance holds a descriptor: lift the soft limit to the
+/// hard one (and the hard one, as root, to what the kernel allows).
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let wanted = 1 << 20;
+    if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        tracing::debug!("descriptor limit raised to {wanted}");
+        return;
+    }
+    if soft < hard {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
 
 async fn run(
@@ -221,16 +296,35 @@ async fn run(
     server: ServerConfig,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     users: Option<Arc<Users>>,
+    hangar: Arc<Hangar>,
+    hangar_tls: Option<Arc<openssl::ssl::SslAcceptor>>,
 ) -> Result<(), ServeError> {
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
     let handle = axum_server::Handle::new();
     let rustls = tls_config.map(axum_server::tls_rustls::RustlsConfig::from_config);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let hangar_addr = SocketAddr::new(server.listen, server.uplink_port);
+    let hangar_listener = tokio::net::TcpListener::bind(hangar_addr)
+        .await
+        .map_err(io(format!("binding the hangar on {hangar_addr}")))?;
+    tracing::info!(
+        "hangar listening on {}://{hangar_addr} ({}) for instances",
+        if hangar_tls.is_some() { "https" } else { "http" },
+        if hangar_tls.is_some() { "TLS, AES256-SHA offered" } else { "no TLS" }
+    );
+    tokio::spawn(uplink::listener::serve(
+        hangar.clone(),
+        hangar_listener,
+        hangar_tls,
+        stop.clone(),
+    ));
     tokio::spawn(signals(
         handle.clone(),
         rustls.clone(),
         server.clone(),
         users,
+        stop,
     ));
     let scheme = if rustls.is_some() { "https" } else { "http" };
     let listener = std::net::TcpListener::bind(addr).map_err(io(format!("binding {addr}")))?;
@@ -240,11 +334,6 @@ async fn run(
     tracing::info!(
         "API listening on {scheme}://{addr} ({})",
         if rustls.is_some() { "TLS" } else { "no TLS" }
-    );
-    tracing::info!(
-        "hangar port {} ({}) is reserved for instances; the hangar itself comes with the uplink work",
-        server.uplink_port,
-        if server.uplink_tls { "TLS" } else { "no TLS" }
     );
     let service = app.into_make_service();
     let served = match rustls {
@@ -275,6 +364,7 @@ async fn signals(
     rustls: Option<axum_server::tls_rustls::RustlsConfig>,
     server: ServerConfig,
     users: Option<Arc<Users>>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -312,5 +402,8 @@ async fn signals(
         "stopping: draining requests in flight (up to {}s)",
         DRAIN.as_secs()
     );
+    // Docked instances are told the server goes away; they re-dock to
+    // the next one by themselves.
+    stop.cancel();
     handle.graceful_shutdown(Some(DRAIN));
 }

@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod catalog;
+pub mod instances;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -40,6 +41,7 @@ pub enum StoreError {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_runtime.sql"),
     include_str!("migrations/0002_server.sql"),
+    include_str!("migrations/0003_instances.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

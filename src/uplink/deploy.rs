@@ -1,0 +1,199 @@
+//! Live update of a docked instance (spec/uplink.md 6), as a job: send
+//! UPDATE with the image, require the ack to be the SHA-1 of what was
+//! sent, then wait for the instance to dock again and report that SHA-1 as
+//! IDENT's `binary`, the only success signal there is.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
+
+use super::fleet::{Fleet, FleetError, Status};
+use super::frame::{encode, Code};
+use super::token::InstanceId;
+use crate::catalog::{Catalog, CatalogError};
+use crate::store::catalog::ImageRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("instance {0} is {1}, not connected: it must be docked to take a live update")]
+    NotDocked(String, &'static str),
+    #[error("refusing to deploy: {0}; add force=true to deploy anyway")]
+    Refused(String),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// A checked deploy, ready to run as a job.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub instance: InstanceId,
+    pub image: ImageRow,
+    /// Why this deploy deserves a warning (uplink URLs); empty when none.
+    pub warnings: Vec<String>,
+    /// From sending UPDATE to the instance being back with the new binary.
+    pub timeout: Duration,
+}
+
+/// Checks a deploy before it is a job: the instance is docked, the image
+/// exists, and its uplink URL is the instance's (else refused unless
+/// `force`, with the reason).
+pub fn plan(
+    fleet: &Fleet,
+    catalog: &Catalog,
+    instance: &str,
+    image: &str,
+    force: bool,
+    timeout: Duration,
+) -> Result<Plan, DeployError> {
+    let id = fleet.resolve(instance)?;
+    let image = catalog.image(image)?;
+    let (status, reported) = fleet.with(&id, |l| (l.status, l.uplink_url().map(str::to_string)))?;
+    if status != Status::Connected {
+        return Err(DeployError::NotDocked(id.to_string(), status.as_str()));
+    }
+    let mut warnings = Vec::new();
+    match (&image.uplink_url, &reported) {
+        (None, _) => warnings.push(format!(
+            "image {} has no known uplink (an uploaded image): it may not dock here again",
+            image.id
+        )),
+        (Some(_), None) => warnings.push(format!(
+            "instance {id} has not reported its uplink URL, so it cannot be compared with the image's"
+        )),
+        (Some(theirs), Some(ours)) if theirs.trim_end_matches('/') != ours.trim_end_matches('/') => {
+            warnings.push(format!(
+                "image {}'s uplink URL {theirs} differs from instance {id}'s {ours}: it will dock elsewhere",
+                image.id
+            ))
+        }
+        _ => {}
+    }
+    if !warnings.is_empty() && !force {
+        return Err(DeployError::Refused(warnings.join("; ")));
+    }
+    Ok(Plan {
+        instance: id,
+        image,
+        warnings,
+        timeout,
+    })
+}
+
+/// What a job's work needs of its context.
+pub trait Progress {
+    fn log(&self, line: &str);
+    fn cancelled(&self) -> bool;
+}
+
+impl Progress for crate::jobs::JobContext {
+    fn log(&self, line: &str) {
+        crate::jobs::JobContext::log(self, line)
+    }
+    fn cancelled(&self) -> bool {
+        crate::jobs::JobContext::cancelled(self)
+    }
+}
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Runs a deploy (blocking; a job's work). The result names the instance,
+/// the image and the time the instance says the swap took.
+pub fn run(
+    fleet: &Arc<Fleet>,
+    catalog: &Catalog,
+    plan: &Plan,
+    job: &dyn Progress,
+) -> Result<serde_json::Value, String> {
+    let id = &plan.instance;
+    for w in &plan.warnings {
+        job.log(&format!("warning: {w} (forced)"));
+    }
+    let (mut file, size) = catalog
+        .blobs()
+        .open_blob(&plan.image.sha256)
+        .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
+    let mut binary = Vec::with_capacity(size as usize);
+    file.read_to_end(&mut binary)
+        .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
+    let sha1 = hex::encode(Sha1::digest(&binary));
+    if sha1 != plan.image.id {
+        return Err(format!(
+            "image {} is damaged on disk: its SHA-1 is now {sha1}",
+            plan.image.id
+        ));
+    }
+    let message = encode(Code::Update, &binary);
+    drop(binary);
+    let (generation, idents) = fleet
+        .with(id, |l| {
+            l.update_ack = None;
+            (l.session_generation(), l.ident_seq)
+        })
+        .map_err(|e| e.to_string())?;
+    fleet.send(id, message).map_err(|e| e.to_string())?;
+    job.log(&format!(
+        "sent UPDATE with image {} ({size} bytes) to instance {id}",
+        plan.image.id
+    ));
+    fleet.note(id, "deploy", format!("sent image {}", plan.image.id));
+    let deadline = Instant::now() + plan.timeout;
+    let wait = |what: &str, ready: &dyn Fn(&super::fleet::Live) -> bool| -> Result<(), String> {
+        loop {
+            if fleet.with(id, |l| ready(l)).map_err(|e| e.to_string())? {
+                return Ok(());
+            }
+            if job.cancelled() {
+                return Err("cancelled".into());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "instance {id} {what} within {}s",
+                    plan.timeout.as_secs()
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    };
+    wait("did not acknowledge the UPDATE", &|l| l.update_ack.is_some())?;
+    let ack = fleet
+        .with(id, |l| l.update_ack.clone().unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    if !ack.eq_ignore_ascii_case(&sha1) {
+        let why = format!(
+            "instance {id} acknowledged the UPDATE with {ack:?}, not the image's SHA-1 {sha1}: it did not receive the image intact"
+        );
+        fleet.note(id, "deploy-failed", why.clone());
+        return Err(why);
+    }
+    job.log(&format!("the instance acknowledged {ack}; waiting for it to dock again"));
+    wait("did not dock again after the update", &|l| {
+        l.status == Status::Connected && l.session_generation() != generation && l.ident_seq > idents
+    })
+    .inspect_err(|why| fleet.note(id, "deploy-failed", why.clone()))?;
+    let (running, took) = fleet
+        .with(id, |l| {
+            let took = l.ident.as_ref().and_then(|i| i.get("update_time_taken")).cloned();
+            (l.binary().map(str::to_string), took)
+        })
+        .map_err(|e| e.to_string())?;
+    if running.as_deref() != Some(sha1.as_str()) {
+        let why = format!(
+            "instance {id} docked again running {}, not {sha1}: the live update failed",
+            running.as_deref().unwrap_or("its old binary")
+        );
+        fleet.note(id, "deploy-failed", why.clone());
+        return Err(why);
+    }
+    fleet.set_image(id, &sha1).map_err(|e| e.to_string())?;
+    fleet.note(id, "deployed", sha1.clone());
+    job.log(&format!("instance {id} runs image {sha1}"));
+    Ok(serde_json::json!({
+        "instance": id.as_str(),
+        "image": sha1,
+        "update_time_taken": took,
+    }))
+}
