@@ -14,5 +14,6 @@ pub mod jobs;
 pub mod names;
 pub mod runtime;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod uplink;

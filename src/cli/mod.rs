@@ -61,11 +61,13 @@ enum Command {
     /// Jails (or namespace cells) on clones of a base
     #[command(subcommand)]
     Pod(PodCommand),
-    /// Serve the REST API v1 (and, later, the hangar) until SIGTERM
+    /// Serve the REST API v1 and the hangar until SIGTERM
     Serve(ServeArgs),
     /// Users of the API (the htpasswd file, bcrypt)
     #[command(subcommand)]
     User(UserCommand),
+    /// Simulated IncludeOS instances docking to a hangar (tests, load tests)
+    Sim(crate::sim::SimArgs),
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },
@@ -270,6 +272,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
     /// A remote operation that ran and failed (a job).
     #[error("{0}")]
     Failed(String),
@@ -344,6 +348,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     let remote = cli.server.host.is_some();
     let command = match cli.command {
         Command::Remote(cmd) => return remote::run(&cli.server, cmd, format),
+        Command::Sim(args) => return Ok(crate::sim::run(args)?),
         Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
         Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
             return remote::pod(&cli.server, cmd, format)
@@ -369,7 +374,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     };
     match command {
         Command::CellInit { .. } => unreachable!("handled before configuration is read"),
-        Command::Remote(_) => unreachable!("handled before configuration is read"),
+        Command::Remote(_) | Command::Sim(_) => {
+            unreachable!("handled before configuration is read")
+        }
         Command::Config { keys, sample } => {
             if sample {
                 print!("{}", config::sample());
