@@ -123,6 +123,7 @@ impl Server {
             format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
             "server.listen=127.0.0.1".into(),
             format!("server.port={port}"),
+            format!("uplink.port={}", free_port()),
             format!("jail.interface=jpb{n}"),
             format!("jail.namePrefix=jpb{n}-"),
         ];

@@ -59,3 +59,13 @@ if [ "$(uname -s)" = FreeBSD ]; then
 else
     cargo test --all-targets --locked
 fi
+
+if [ "$(uname -s)" = Linux ]; then
+    # libFuzzer needs unstable flags; RUSTC_BOOTSTRAP lets the one stable
+    # toolchain of these machines take them.
+    log "fuzz targets, ${JETPACK_FUZZ_SECONDS:-60}s each"
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    for target in $(cargo fuzz list); do
+        RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${JETPACK_FUZZ_SECONDS:-60}"
+    done
+fi

@@ -13,6 +13,8 @@ use crate::jobs::JobError;
 use crate::runtime::RuntimeError;
 use crate::store::blobs::BlobError;
 use crate::store::StoreError;
+use crate::uplink::deploy::DeployError;
+use crate::uplink::fleet::FleetError;
 
 /// The error body of every non-2xx answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -155,6 +157,30 @@ impl From<RuntimeError> for ApiError {
             R::CommandNotFound { .. } | R::Archive(_) => ApiError::unprocessable(e.to_string()),
             R::Store(e) => e.into(),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<FleetError> for ApiError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::NotFound(_) => ApiError::not_found(e.to_string()),
+            FleetError::Ambiguous(..) => ApiError::bad_request(e.to_string()),
+            FleetError::NotDocked(_) | FleetError::Busy(_) => ApiError::conflict(e.to_string()),
+            FleetError::Store(e) => e.into(),
+            FleetError::Spawn(_) | FleetError::WriterGone => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        match e {
+            DeployError::NotDocked(..) | DeployError::Refused(_) => {
+                ApiError::conflict(e.to_string())
+            }
+            DeployError::Fleet(e) => e.into(),
+            DeployError::Catalog(e) => e.into(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The REST API v1 (spec/rest-api.md): one routing table that is also the
 //! OpenAPI document, the app state handlers share, and the HTTP-only
 //! pieces (auth, content negotiation, list parameters, JSON rejections).
-//! Handlers translate HTTP into calls on the catalog, the jobs and the
-//! runtime, and their errors into `ApiError`; nothing below knows HTTP.
+//! Handlers translate HTTP into calls on the catalog, the jobs, the
+//! runtime and the hangar's fleet, and their errors into `ApiError`; nothing below knows HTTP.
 
 mod apidocs;
 mod auth;
@@ -11,6 +11,7 @@ mod documents;
 pub mod error;
 mod images;
 mod info;
+mod instances;
 mod jobs;
 mod pods;
 mod uplinks;
@@ -99,6 +100,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = jobs::routes(router);
     let router = bases::routes(router);
     let router = pods::routes(router);
+    let router = instances::routes(router);
     router.split_for_parts()
 }
 

@@ -1,8 +1,8 @@
 //! The commands that are clients of `jetpack serve` (Mothership's CLI
-//! habits): the server flags, `login`, the uplink, NaCl, image and job
-//! commands, and `base`/`pod` when `--host` sends them to a server. Each
-//! prints the server's own JSON for `-o json`, ids for `-o id`, and tables
-//! (through `output`) otherwise; progress goes to stderr.
+//! habits): the server flags, `login`, the uplink, NaCl, image, instance,
+//! deploy and job commands, and `base`/`pod` when `--host` sends them to a
+//! server. Each prints the server's own JSON for `-o json`, ids for `-o id`,
+//! and tables (through `output`) otherwise; progress goes to stderr.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -155,6 +155,77 @@ pub enum RemoteCommand {
     DeleteImage {
         /// Image id (SHA-1) or a prefix of it
         id: String,
+    },
+    /// List instances: the IncludeOS unikernels known through the hangar
+    Instances {
+        /// Only those with this status: connected, disconnected, connecting or unknown
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+    },
+    /// Instances whose id, alias, description, tag, version, service, image, addresses or devices contain TERM
+    Search {
+        /// Case-insensitive
+        term: String,
+    },
+    /// Show an instance in full (JSON): with its last IDENT, UPLINK echo and STATS
+    InspectInstance {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// Set an instance's alias (and description)
+    InstanceAlias {
+        /// Id, alias or id prefix
+        id: String,
+        /// The new alias; "" clears it
+        alias: String,
+        /// Also set its description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Forget instances and what is stored of them (none unless all exist)
+    DeleteInstance {
+        /// Ids, aliases or id prefixes
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// An instance's recent log output, as it sent it
+    InstanceLogs {
+        /// Id, alias or id prefix
+        id: String,
+        /// Keep printing new output until interrupted (or the instance is deleted)
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// List the panics an instance reported
+    InstancePanics {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// The text of one of an instance's panics
+    InstancePanic {
+        /// Id, alias or id prefix
+        id: String,
+        /// As instance-panics lists it
+        panic_id: String,
+    },
+    /// Live-update an instance with an image (a job); prints the job's id
+    Deploy {
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+        /// Deploy even when the image's uplink URL differs from the instance's or is unknown
+        #[arg(long)]
+        force: bool,
+        /// Seconds for the instance to come back with the image [default: 120]
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Id, alias or id prefix
+        instance: String,
+        /// Image id (SHA-1) or a prefix of it
+        image: String,
     },
     /// List jobs (newest first)
     Jobs,
@@ -347,6 +418,121 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             let a = c.delete(&format!("/v1/images/{}", enc(&id)))?;
             deleted(format, "image", &a)?;
         }
+        RemoteCommand::Instances { status } => {
+            let path = match status {
+                Some(st) => format!("/v1/instances?status={}", enc(&st)),
+                None => "/v1/instances".to_string(),
+            };
+            instance_list(&c, &path, format)?;
+        }
+        RemoteCommand::Search { term } => {
+            instance_list(&c, &format!("/v1/instances?q={}", enc(&term)), format)?;
+        }
+        RemoteCommand::InspectInstance { id } => {
+            let a = c.get(&format!("/v1/instances/{}", enc(&id)))?;
+            match format {
+                Format::Id => println!("{}", s(&a.value, "id")),
+                Format::Table | Format::Json => print_json(&a.text),
+            }
+        }
+        RemoteCommand::InstanceAlias {
+            id,
+            alias,
+            description,
+        } => {
+            let text_or_null = |t: String| if t.is_empty() { Value::Null } else { json!(t) };
+            let mut body = json!({ "alias": text_or_null(alias) });
+            if let Some(d) = description {
+                body["description"] = text_or_null(d);
+            }
+            let a = c.send(Method::PATCH, &format!("/v1/instances/{}", enc(&id)), &body)?;
+            let i = &a.value;
+            match i["alias"].as_str() {
+                Some(alias) => eprintln!("instance {} is {alias}", short_instance(&s(i, "id"))),
+                None => eprintln!("instance {} has no alias", short_instance(&s(i, "id"))),
+            }
+            made(format, &a)?;
+        }
+        RemoteCommand::DeleteInstance { ids } => {
+            let a = match ids.as_slice() {
+                [one] => c.delete(&format!("/v1/instances/{}", enc(one)))?,
+                several => {
+                    let list: Vec<String> = several.iter().map(|i| enc(i)).collect();
+                    c.delete(&format!("/v1/instances?ids={}", list.join(",")))?
+                }
+            };
+            let gone = match a.value.as_array() {
+                Some(items) => items.clone(),
+                None => vec![a.value.clone()],
+            };
+            match format {
+                Format::Json => print_json(&a.text),
+                Format::Id => gone.iter().for_each(|i| println!("{}", s(i, "id"))),
+                Format::Table => gone
+                    .iter()
+                    .for_each(|i| eprintln!("deleted instance {}", instance_label(i))),
+            }
+        }
+        RemoteCommand::InstanceLogs { id, follow, tail } => {
+            let mut path = format!("/v1/instances/{}/logs?follow={follow}", enc(&id));
+            if let Some(n) = tail {
+                path.push_str(&format!("&tail={n}"));
+            }
+            c.stream_text(&path, &mut std::io::stdout().lock())?;
+        }
+        RemoteCommand::InstancePanics { id } => {
+            let a = c.get(&format!("/v1/instances/{}/panics", enc(&id)))?;
+            list(format, &a, &["ID", "CREATED", "SIZE"], |p| {
+                vec![
+                    s(p, "id"),
+                    ago(p, "created"),
+                    output::bytes(p["size"].as_u64().unwrap_or(0)),
+                ]
+            })?;
+        }
+        RemoteCommand::InstancePanic { id, panic_id } => {
+            let text = c.get_text(&format!(
+                "/v1/instances/{}/panics/{}",
+                enc(&id),
+                enc(&panic_id)
+            ))?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(stdout_error)?;
+        }
+        RemoteCommand::Deploy {
+            wait,
+            force,
+            timeout,
+            instance,
+            image,
+        } => {
+            let mut body = json!({ "force": force });
+            if let Some(t) = timeout {
+                body["timeout"] = json!(t);
+            }
+            let a = c.send(
+                Method::POST,
+                &format!("/v1/instances/{}/deploy/{}", enc(&instance), enc(&image)),
+                &body,
+            )?;
+            made(format, &a)?;
+            if !wait {
+                return Ok(0);
+            }
+            // The job's log is commentary: stderr, so stdout stays the job.
+            let job = follow_job(&c, &s(&a.value, "id"), &mut std::io::stderr())?;
+            if s(&job, "state") != "succeeded" {
+                return Err(CliError::Failed(format!(
+                    "deploying {image} to {instance} {}: {}",
+                    s(&job, "state"),
+                    job["error"]
+                        .as_str()
+                        .unwrap_or("see `jetpack job` for its log")
+                )));
+            }
+        }
         RemoteCommand::Jobs => {
             let a = c.get("/v1/jobs")?;
             list(
@@ -538,6 +724,62 @@ fn push_nacl(c: &Client, file: &Path, name: &str, format: Format) -> Result<(), 
         }
     };
     made(format, &a)
+}
+
+/// An instance list (all, filtered or searched) as a table.
+fn instance_list(c: &Client, path: &str, format: Format) -> Result<(), CliError> {
+    let a = c.get(path)?;
+    list(
+        format,
+        &a,
+        &[
+            "ID",
+            "ALIAS",
+            "STATUS",
+            "VERSION",
+            "SERVICE",
+            "TAG",
+            "IMAGE",
+            "ADDRESSES",
+            "LAST SEEN",
+        ],
+        |i| {
+            let mut status = s(i, "status");
+            if i["panicked"].as_bool() == Some(true) {
+                status.push_str(", panicked");
+            }
+            vec![
+                short_instance(&s(i, "id")),
+                s(i, "alias"),
+                status,
+                s(i, "version"),
+                s(i, "service"),
+                s(i, "tag"),
+                short(&s(i, "imageId")),
+                strings(&i["addresses"]),
+                ago(i, "lastSeen"),
+            ]
+        },
+    )
+}
+
+/// An instance id as tables show it: a MAC (old instances) whole, a UUID
+/// shortened like other ids.
+fn short_instance(id: &str) -> String {
+    if id.contains(':') {
+        id.to_string()
+    } else {
+        short(id)
+    }
+}
+
+/// "alias (short id)", or the short id.
+fn instance_label(i: &Value) -> String {
+    let id = short_instance(&s(i, "id"));
+    match i["alias"].as_str() {
+        Some(alias) => format!("{alias} ({id})"),
+        None => id,
+    }
 }
 
 fn is_finished(state: &str) -> bool {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod hangar;
 pub mod server;
 
 use std::fs::File;

@@ -12,6 +12,8 @@ use super::JETPACK;
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The hangar's port.
+    pub uplink_port: u16,
     pub conf: PathBuf,
     pub options: Vec<String>,
     pub child: Option<Child>,
@@ -20,7 +22,7 @@ pub struct TestServer {
     pub password: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -63,11 +65,21 @@ impl TestServer {
         std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
         let port = free_port();
         options.push(format!("server.port={port}"));
+        // A caller may pick the hangar's port (to keep it across restarts).
+        let uplink_port = match options.iter().find_map(|o| o.strip_prefix("uplink.port=")) {
+            Some(p) => p.parse().expect("uplink.port"),
+            None => {
+                let p = free_port();
+                options.push(format!("uplink.port={p}"));
+                p
+            }
+        };
         let tls =
             !flags.contains(&"--noservertls") && !options.iter().any(|o| o == "server.tls=off");
         let mut server = TestServer {
             dir,
             port,
+            uplink_port,
             conf,
             options,
             child: None,

@@ -1,0 +1,301 @@
+//! The hangar under a fleet: the real `jetpack serve` (release build) and
+//! `jetpack sim` as separate processes on loopback, on this machine's two
+//! cores. N simulated instances (JETPACK_BENCH_INSTANCES, 20,000) dock from
+//! distinct loopback source addresses, each sending STATS every 5 s and a
+//! LOG line every second, and are held for JETPACK_BENCH_HOLD_S (300 s).
+//! Measured:
+//!
+//! - docking rate: instances/s from the sim's start until the API's
+//!   summary counts all N connected;
+//! - disconnects during the hold (the sim's count and the server's
+//!   summary), which must be none;
+//! - server RSS (VmRSS sampled each second and VmHWM), idle before the
+//!   fleet as the baseline, and memory per docked instance;
+//! - STATS visibility: for 20 instances polled through the API every
+//!   50 ms, the time from the `rtc_ts_ms` the instance put in a STATS to
+//!   the first API answer showing that STATS (the poll interval bounds the
+//!   resolution), p50/p99.
+//!
+//! JETPACK_BENCH_TLS=1 runs the hangar with TLS (the sim then speaks TLS
+//! 1.2 AES256-SHA as an instance does). `cargo test` (no `--bench`) runs it
+//! tiny (50 instances, 3 s) as a check that it works. Targets are printed,
+//! never enforced.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
+
+const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+const SEED: &str = "bench";
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// (VmRSS, VmHWM) of a process, in KiB.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Option<serde_json::Value> {
+    let mut response = agent.get(url).call().ok()?;
+    let text = response.body_mut().read_to_string().ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn sim_id(index: usize) -> String {
+    hex::encode(Sha1::digest(format!("{SEED}-{index}").as_bytes()))[..32].to_string()
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let count: usize = if bench { env_or("JETPACK_BENCH_INSTANCES", 20_000) } else { 50 };
+    let hold = Duration::from_secs(if bench { env_or("JETPACK_BENCH_HOLD_S", 300) } else { 3 });
+    let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
+
+    let dir = tempfile::Builder::new()
+        .prefix("jetpack-bench-hangar-")
+        .tempdir()
+        .expect("a temporary folder");
+    let conf = dir.path().join("jetpack.conf");
+    std::fs::write(&conf, "# jetpack hangar bench\n").expect("writing jetpack.conf");
+    let (api_port, hangar_port) = (free_port(), free_port());
+    let n = std::process::id() % 100_000;
+    let options = [
+        "datasets.driver=dir".to_string(),
+        format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
+        "server.listen=127.0.0.1".into(),
+        format!("server.port={api_port}"),
+        format!("uplink.port={hangar_port}"),
+        format!("jail.interface=jph{n}"),
+        format!("jail.namePrefix=jph{n}-"),
+    ];
+    let mut serve = Command::new(JETPACK);
+    serve.arg("--config").arg(&conf);
+    for o in &options {
+        serve.arg("-o").arg(o);
+    }
+    serve.args(["serve", "--noservertls", "--serverauth", "none"]);
+    if !tls {
+        serve.arg("--nouplinktls");
+    }
+    let log = std::fs::File::create(dir.path().join("serve.log")).expect("server log");
+    let server = Proc(
+        serve
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting jetpack serve"),
+    );
+    let pid = server.0.id();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let started = Instant::now();
+    let uplinks = loop {
+        if let Some(v) = get(&agent, &format!("{api}/v1/uplinks")) {
+            break v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let token = uplinks[0]["token"].as_str().expect("the default uplink").to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    let (idle_rss, _) = memory(pid);
+
+    let scheme = if tls { "https" } else { "http" };
+    let mut sim = Command::new(JETPACK);
+    sim.args(["sim", "--url", &format!("{scheme}://127.0.0.1:{hangar_port}"), "--token", &token])
+        .args(["--count", &count.to_string(), "--seed", SEED])
+        .args(["--stats-ms", "5000", "--log-ms", "1000", "--source", "127.0.0.0/20"])
+        .args(["--report-ms", "1000"]);
+    if tls {
+        sim.arg("--tls");
+    }
+    let sim_start = Instant::now();
+    let mut sim = Proc(
+        sim.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting jetpack sim"),
+    );
+    let sim_pid = sim.0.id();
+    let sim_lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let out = sim.0.stdout.take().expect("sim stdout");
+        let lines = sim_lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    // Docking: until the API counts every instance connected.
+    let summary = |agent: &ureq::Agent| get(agent, &format!("{api}/v1/instances/summary"));
+    let dock_limit = Duration::from_secs(60 + count as u64 / 50);
+    let docked_after = loop {
+        let s = summary(&agent);
+        let connected = s.as_ref().and_then(|s| s["connected"].as_u64()).unwrap_or(0);
+        if connected as usize >= count {
+            break sim_start.elapsed();
+        }
+        assert!(
+            sim_start.elapsed() < dock_limit,
+            "only {connected}/{count} docked after {:?}: {:?}",
+            dock_limit,
+            sim_lines.lock().unwrap().last()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (docked_rss, _) = memory(pid);
+    eprintln!("{count} docked in {:.1}s; holding {}s", docked_after.as_secs_f64(), hold.as_secs());
+
+    // Hold: sample memory, watch disconnects, time STATS to the API.
+    let cpu_before = (cpu_seconds(pid), cpu_seconds(sim_pid));
+    let sampled: Vec<String> = (0..20).map(|i| sim_id(i * count / 20)).collect();
+    let mut last_seen: Vec<Option<i64>> = vec![None; sampled.len()];
+    let mut latencies_ms = Vec::new();
+    let mut max_rss = docked_rss;
+    let mut min_connected = count as u64;
+    let hold_start = Instant::now();
+    let mut next_summary = Instant::now();
+    while hold_start.elapsed() < hold {
+        for (i, id) in sampled.iter().enumerate() {
+            let Some(v) = get(&agent, &format!("{api}/v1/instances/{id}/stats")) else {
+                continue;
+            };
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let rtc = v["latest"]["stats"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == "rtc_ts_ms"))
+                .and_then(|s| s["value"].as_i64());
+            if let Some(rtc) = rtc {
+                if last_seen[i].is_some_and(|prev| prev != rtc) {
+                    latencies_ms.push((now_ms - rtc) as f64);
+                }
+                last_seen[i] = Some(rtc);
+            }
+        }
+        if Instant::now() >= next_summary {
+            next_summary += Duration::from_secs(1);
+            max_rss = max_rss.max(memory(pid).0);
+            if let Some(s) = summary(&agent) {
+                min_connected = min_connected.min(s["connected"].as_u64().unwrap_or(0));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cpu = (cpu_seconds(pid) - cpu_before.0, cpu_seconds(sim_pid) - cpu_before.1);
+    let (end_rss, hwm) = memory(pid);
+    let (sim_rss, _) = memory(sim_pid);
+    let end = summary(&agent).unwrap_or_default();
+    drop(sim);
+    let lines = sim_lines.lock().unwrap().clone();
+    let sim_report = lines.iter().rev().find(|l| l.contains("disconnects=")).cloned().unwrap_or_default();
+    let sim_disconnects: u64 = sim_report
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("disconnects="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    let per_instance = (max_rss.max(end_rss) as f64 - idle_rss as f64) / count as f64;
+    let held = hold.as_secs_f64();
+
+    println!("\n### Hangar ({count} instances, hold {}s, hangar TLS {})\n", hold.as_secs(), if tls { "on" } else { "off" });
+    println!("| measure | jetpack | baseline | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| docking, 0 to {count} connected (API summary) | {:.1} s, {:.0} instances/s | | |",
+        docked_after.as_secs_f64(),
+        count as f64 / docked_after.as_secs_f64()
+    );
+    println!(
+        "| disconnects during the hold | sim {sim_disconnects}, fewest connected {min_connected}/{count}, end: {} disconnected | | 0: {} |",
+        end["disconnected"],
+        if sim_disconnects == 0 && min_connected as usize == count { "met" } else { "**not met**" }
+    );
+    println!(
+        "| server RSS, fleet docked | {:.0} MiB (VmHWM {:.0} MiB) | idle {:.1} MiB | < 1536 MiB: {} |",
+        max_rss.max(end_rss) as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        idle_rss as f64 / 1024.0,
+        if hwm < 1536 * 1024 { "met" } else { "**not met**" }
+    );
+    println!(
+        "| memory per docked instance | {:.1} KiB | | <= 64 KiB: {} |",
+        per_instance,
+        if per_instance <= 64.0 { "met" } else { "**not met**" }
+    );
+    let p99 = percentile(&latencies_ms, 0.99);
+    println!(
+        "| STATS to API, {} samples (50 ms polls) | p50 {:.0} ms, p99 {:.0} ms | | p99 < 1000 ms: {} |",
+        latencies_ms.len(),
+        percentile(&latencies_ms, 0.5),
+        p99,
+        if p99 < 1000.0 { "met" } else { "**not met**" }
+    );
+    println!(
+        "| CPU during the hold | server {:.0}% of a core, sim {:.0}% | | |",
+        cpu.0 / held * 100.0,
+        cpu.1 / held * 100.0
+    );
+    println!("| sim RSS | {:.0} MiB | | |", sim_rss as f64 / 1024.0);
+    println!("\nsim: {sim_report}");
+    if !bench {
+        assert!(sim_disconnects == 0, "disconnects in the check run: {sim_report}");
+    }
+}
