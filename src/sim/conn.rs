@@ -68,6 +68,20 @@ pub enum Conn {
     Tls(SslStream<TcpStream>),
 }
 
+impl Conn {
+    /// What the connection is, for `--verbose`: the TLS version and suite.
+    pub fn describe(&self) -> String {
+        match self {
+            Conn::Plain(_) => "plain TCP".into(),
+            Conn::Tls(s) => {
+                let ssl = s.ssl();
+                let suite = ssl.current_cipher().map_or("no suite", |c| c.name());
+                format!("{} {suite}", ssl.version_str())
+            }
+        }
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -216,7 +216,9 @@ impl Instance {
             };
             counters.docked(!self.docked_once);
             self.docked_once = true;
-            self.event(format_args!("docked"));
+            if shared.verbose {
+                self.event(format_args!("docked over {}", ws.get_mut().describe()));
+            }
             let end = match self.converse(&mut ws).await {
                 Ok(end) => end,
                 Err(e) => End::Lost(e.to_string()),

@@ -367,7 +367,7 @@ pub fn log_line(service: &str, seq: u64, monotonic_ms: u64) -> String {
 /// the next boot.
 pub fn panic_log(profile: &Profile, id: &str, monotonic_ms: u64) -> String {
     format!(
-        "{}[ uplink ] Dock established\n\n\
+        "{}[ uplink ] Auth success (token received)\n[ uplink ] Dock established\n\n\
          \t**** PANIC: ****\n \
          CPU: 0, Reason: jetpack sim: simulated crash after {monotonic_ms} ms (--panic)\n\
          \tHeap is at: 0x1e00000 / 0x7ffffff  (diff=104857599)\n\
