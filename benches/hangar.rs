@@ -31,6 +31,8 @@ use sha1::{Digest, Sha1};
 
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 const SEED: &str = "bench";
+/// Instances per sim process.
+const SIM_SHARE: usize = 10_000;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -97,7 +99,16 @@ fn sim_id(index: usize) -> String {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let count: usize = if bench { env_or("JETPACK_BENCH_INSTANCES", 20_000) } else { 50 };
+    let mut count: usize = if bench { env_or("JETPACK_BENCH_INSTANCES", 20_000) } else { 50 };
+    // The server holds a descriptor per docked instance: where the hard
+    // limit cannot be raised (no CAP_SYS_RESOURCE), fewer fit.
+    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        let room = (hard as usize).saturating_sub(100);
+        if count > room && nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1 << 20, 1 << 20).is_err() {
+            eprintln!("the descriptor limit is {hard} and cannot be raised here: {room} instances, not {count}");
+            count = room;
+        }
+    }
     let hold = Duration::from_secs(if bench { env_or("JETPACK_BENCH_HOLD_S", 300) } else { 3 });
     let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
 
@@ -154,32 +165,40 @@ fn main() {
     let (idle_rss, _) = memory(pid);
 
     let scheme = if tls { "https" } else { "http" };
-    let mut sim = Command::new(JETPACK);
-    sim.args(["sim", "--url", &format!("{scheme}://127.0.0.1:{hangar_port}"), "--token", &token])
-        .args(["--count", &count.to_string(), "--seed", SEED])
-        .args(["--stats-ms", "5000", "--log-ms", "1000", "--source", "127.0.0.0/20"])
-        .args(["--report-ms", "1000"]);
-    if tls {
-        sim.arg("--tls");
-    }
+    // Processes of at most SIM_SHARE instances: each instance is a
+    // descriptor in the sim too, and one process may hold only so many.
+    let shares = count.div_ceil(SIM_SHARE);
     let sim_start = Instant::now();
-    let mut sim = Proc(
-        sim.stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting jetpack sim"),
-    );
-    let sim_pid = sim.0.id();
-    let sim_lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    {
+    let sim_lines: Arc<Mutex<Vec<Vec<String>>>> = Arc::new(Mutex::new(vec![Vec::new(); shares]));
+    let mut sims = Vec::new();
+    for share in 0..shares {
+        let first = share * SIM_SHARE;
+        let n = SIM_SHARE.min(count - first);
+        let mut sim = Command::new(JETPACK);
+        sim.args(["sim", "--url", &format!("{scheme}://127.0.0.1:{hangar_port}"), "--token", &token])
+            .args(["--count", &n.to_string(), "--first", &first.to_string(), "--seed", SEED])
+            .args(["--stats-ms", "5000", "--log-ms", "1000"])
+            .args(["--source", &format!("127.{}.0.0/16", 1 + share)])
+            .args(["--report-ms", "1000"]);
+        if tls {
+            sim.arg("--tls");
+        }
+        let mut sim = Proc(
+            sim.stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("starting jetpack sim"),
+        );
         let out = sim.0.stdout.take().expect("sim stdout");
         let lines = sim_lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
+                lines.lock().unwrap()[share].push(line);
             }
         });
+        sims.push(sim);
     }
+    let sim_pids: Vec<u32> = sims.iter().map(|s| s.0.id()).collect();
 
     // Docking: until the API counts every instance connected.
     let summary = |agent: &ureq::Agent| get(agent, &format!("{api}/v1/instances/summary"));
@@ -194,7 +213,7 @@ fn main() {
             sim_start.elapsed() < dock_limit,
             "only {connected}/{count} docked after {:?}: {:?}",
             dock_limit,
-            sim_lines.lock().unwrap().last()
+            sim_lines.lock().unwrap().iter().map(|l| l.last().cloned()).collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -202,7 +221,8 @@ fn main() {
     eprintln!("{count} docked in {:.1}s; holding {}s", docked_after.as_secs_f64(), hold.as_secs());
 
     // Hold: sample memory, watch disconnects, time STATS to the API.
-    let cpu_before = (cpu_seconds(pid), cpu_seconds(sim_pid));
+    let sims_cpu = || sim_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let cpu_before = (cpu_seconds(pid), sims_cpu());
     let sampled: Vec<String> = (0..20).map(|i| sim_id(i * count / 20)).collect();
     let mut last_seen: Vec<Option<i64>> = vec![None; sampled.len()];
     let mut latencies_ms = Vec::new();
@@ -239,18 +259,26 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let cpu = (cpu_seconds(pid) - cpu_before.0, cpu_seconds(sim_pid) - cpu_before.1);
+    let cpu = (cpu_seconds(pid) - cpu_before.0, sims_cpu() - cpu_before.1);
     let (end_rss, hwm) = memory(pid);
-    let (sim_rss, _) = memory(sim_pid);
+    let sim_rss: u64 = sim_pids.iter().map(|p| memory(*p).0).sum();
     let end = summary(&agent).unwrap_or_default();
-    drop(sim);
+    drop(sims);
     let lines = sim_lines.lock().unwrap().clone();
-    let sim_report = lines.iter().rev().find(|l| l.contains("disconnects=")).cloned().unwrap_or_default();
-    let sim_disconnects: u64 = sim_report
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("disconnects="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(u64::MAX);
+    let reports: Vec<String> = lines
+        .iter()
+        .map(|l| l.iter().rev().find(|l| l.contains("disconnects=")).cloned().unwrap_or_default())
+        .collect();
+    let sim_disconnects: u64 = reports
+        .iter()
+        .map(|r| {
+            r.split_whitespace()
+                .find_map(|kv| kv.strip_prefix("disconnects="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(u64::MAX / 4)
+        })
+        .sum();
+    let sim_report = reports.join("\n     ");
     latencies_ms.sort_by(|a, b| a.total_cmp(b));
     let per_instance = (max_rss.max(end_rss) as f64 - idle_rss as f64) / count as f64;
     let held = hold.as_secs_f64();

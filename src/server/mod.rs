@@ -275,19 +275,27 @@ pub fn serve(
 }
 
 /// Each docked instance holds a descriptor: lift the soft limit to the
-/// hard one (and the hard one, as root, to what the kernel allows).
+/// hard one (and the hard one, as root, to what the kernel allows), and
+/// say how many instances that makes room for.
 fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;
     };
     let wanted = 1 << 20;
-    if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
-        tracing::debug!("descriptor limit raised to {wanted}");
-        return;
-    }
-    if soft < hard {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    let limit = if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        wanted
+    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if limit < 65536 {
+        tracing::warn!(
+            "descriptor limit {limit} (not raised: no CAP_SYS_RESOURCE?): the hangar holds fewer than {limit} docked instances"
+        );
+    } else {
+        tracing::info!("descriptor limit {limit}");
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::BytesMut;
-use openssl::ssl::{SslConnector, SslMethod, SslMode, SslVerifyMode, SslVersion};
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -125,16 +125,29 @@ impl AsyncWrite for Conn {
 /// The TLS client of an instance. `certs`: a PEM file, or a folder of PEM
 /// files like the instance's certs folder; given, the chain is verified
 /// against them (verify=true), else nothing is verified.
-pub fn tls_connector(certs: Option<&Path>) -> Result<SslConnector, SimError> {
+///
+/// A bare context rather than `SslConnector::builder`: that one loads the
+/// system's default CA paths, which the instance does not have, and which
+/// OpenSSL 3 scans (a directory read) on every handshake, even when
+/// nothing is verified; thousands of handshakes a second spent their time
+/// there.
+pub fn tls_context(certs: Option<&Path>) -> Result<SslContext, SimError> {
     let tls = |e: openssl::error::ErrorStack| SimError::Tls(e.to_string());
-    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(tls)?;
+    let mut b = SslContext::builder(SslMethod::tls_client()).map_err(tls)?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls)?;
     b.set_max_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls)?;
     b.set_cipher_list("AES256-SHA").map_err(tls)?;
-    // Idle docks give their record buffers back (20,000 of them idle).
-    b.set_mode(SslMode::RELEASE_BUFFERS);
+    b.set_options(SslOptions::NO_COMPRESSION);
+    // What an async stream needs (a write is retried with a moved buffer),
+    // and idle docks give their record buffers back (20,000 of them idle).
+    b.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
     match certs {
         None => b.set_verify(SslVerifyMode::NONE),
         Some(path) => {
@@ -181,7 +194,7 @@ pub fn tls_connector(certs: Option<&Path>) -> Result<SslConnector, SimError> {
 pub struct Endpoint<'a> {
     pub addrs: &'a [SocketAddr],
     pub source: Option<IpAddr>,
-    pub tls: Option<&'a SslConnector>,
+    pub tls: Option<&'a SslContext>,
 }
 
 async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, LinkError> {
@@ -225,14 +238,12 @@ pub async fn connect(end: &Endpoint<'_>) -> Result<Conn, LinkError> {
         (None, Some(e)) => return Err(e),
         (None, None) => return Err(LinkError::Io(io::Error::other("the host has no address"))),
     };
-    let Some(connector) = end.tls else {
+    let Some(context) = end.tls else {
         return Ok(Conn::Plain(stream));
     };
-    let ssl = connector
-        .configure()
-        .map(|c| c.use_server_name_indication(false).verify_hostname(false))
-        .and_then(|c| c.into_ssl(""))
-        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    // No SNI and no host name check: nothing but the context's settings.
+    let mut ssl = Ssl::new(context).map_err(|e| LinkError::Tls(e.to_string()))?;
+    ssl.set_connect_state();
     let mut tls = SslStream::new(ssl, stream).map_err(|e| LinkError::Tls(e.to_string()))?;
     Pin::new(&mut tls)
         .connect()

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::ssl::SslConnector;
+use openssl::ssl::SslContext;
 use tokio::time::{
     interval_at, sleep, sleep_until, timeout, Instant, Interval, MissedTickBehavior,
 };
@@ -67,7 +67,7 @@ pub struct Shared {
     /// The `Host` header (the URL's authority).
     pub authority: String,
     pub addrs: Vec<SocketAddr>,
-    pub tls: Option<SslConnector>,
+    pub tls: Option<SslContext>,
     pub sources: Option<Sources>,
     pub seed: String,
     pub stats_every: Option<Duration>,
@@ -119,17 +119,17 @@ pub struct Instance {
     traffic: Traffic,
 }
 
-/// Runs `step` unless the run stops first (`None`), giving up after the
+/// Runs `work` unless the run stops first (`None`), giving up after the
 /// HTTP timeout. Boxed: the auth and dock states are short-lived and need
 /// not enlarge every instance's task for its whole life.
 async fn step<T>(
     stop: &CancellationToken,
-    step: impl Future<Output = Result<T, LinkError>>,
+    work: impl Future<Output = Result<T, LinkError>>,
 ) -> Option<Result<T, LinkError>> {
-    let step = Box::pin(timeout(HTTP_TIMEOUT, step));
+    let work = Box::pin(timeout(HTTP_TIMEOUT, work));
     tokio::select! {
         _ = stop.cancelled() => None,
-        r = step => Some(r.unwrap_or(Err(LinkError::Timeout(HTTP_TIMEOUT.as_secs())))),
+        r = work => Some(r.unwrap_or(Err(LinkError::Timeout(HTTP_TIMEOUT.as_secs())))),
     }
 }
 
@@ -617,5 +617,63 @@ impl Instance {
         if self.shared.verbose {
             eprintln!("sim: instance {} ({}): {what}", self.index, self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            profile: Profile {
+                url: "http://127.0.0.1:9".into(),
+                token: "t".into(),
+                version: "v".into(),
+                service: "Starbase".into(),
+                tag: None,
+                send_stats_ms: 0,
+                verify: false,
+            },
+            authority: "127.0.0.1:9".into(),
+            addrs: vec!["127.0.0.1:9".parse().unwrap()],
+            tls: None,
+            sources: None,
+            seed: "s".into(),
+            stats_every: None,
+            log_every: Some(Duration::from_millis(100)),
+            quirks: Quirks::default(),
+            verbose: false,
+            counters: Counters::new(1),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    #[test]
+    fn an_instance_task_stays_small() {
+        // 20,000 of these live for the whole run.
+        let task = Instance::new(shared(), 0, 0).run();
+        let size = std::mem::size_of_val(&task);
+        eprintln!("instance task: {size} bytes");
+        assert!(size < 4096, "{size} bytes");
+    }
+
+    #[test]
+    fn offline_lines_are_capped_and_caught_up() {
+        let mut i = Instance::new(shared(), 0, 0);
+        let boot = i.offline_log.len();
+        assert!(boot > 0 && boot < OFFLINE_LOG_CAP);
+        let start = i.booted;
+        i.catch_up_log(start + Duration::from_millis(350));
+        let text = String::from_utf8(i.offline_log.clone()).unwrap();
+        assert!(text.ends_with("tick 2: uptime 0.300 s\n"), "{text}");
+        // A long time offline: only the newest lines, within the cap.
+        let later = start + Duration::from_millis(3_600_350);
+        i.catch_up_log(later);
+        assert!(i.offline_log.len() <= OFFLINE_LOG_CAP);
+        assert_eq!(i.log_seq, 36_003, "ticks 0..=36002 are due by 3600.35 s");
+        let text = String::from_utf8(i.offline_log.clone()).unwrap();
+        assert!(text.ends_with("tick 36002: uptime 3600.300 s\n"), "{text}");
+        assert!(i.due_log_lines(later).is_empty(), "nothing more is due");
     }
 }

@@ -168,12 +168,13 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
             "--certs verifies TLS: use an https URL or --tls".into(),
         ));
     }
-    let connector = match tls {
-        true => Some(conn::tls_connector(args.certs.as_deref())?),
+    let tls_context = match tls {
+        true => Some(conn::tls_context(args.certs.as_deref())?),
         false => None,
     };
     let limit = raise_fd_limit();
-    // Each instance holds one descriptor docked, two while it re-auths.
+    // Each instance holds a descriptor from its first connect on (the
+    // hangar needs as many).
     if let Some(limit) = limit.filter(|&l| l < args.count + 64) {
         eprintln!(
             "sim: warning: the descriptor limit is {limit}, too few for {} instances",
@@ -184,14 +185,14 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
         .enable_all()
         .build()
         .map_err(SimError::Runtime)?;
-    runtime.block_on(simulate(args, target, sources, connector, duration))
+    runtime.block_on(simulate(args, target, sources, tls_context, duration))
 }
 
 async fn simulate(
     args: SimArgs,
     target: target::Target,
     sources: Option<target::Sources>,
-    tls: Option<openssl::ssl::SslConnector>,
+    tls: Option<openssl::ssl::SslContext>,
     duration: Option<Duration>,
 ) -> Result<i32, SimError> {
     // Resolved once for the whole run, not once per connection.

@@ -722,13 +722,21 @@ mod tests {
             assert!(l.stats.as_ref().unwrap().json.contains("4"));
             assert_eq!(l.stats_history.len(), 2);
             assert_eq!(l.stats_seq, 5);
-            assert_eq!(l.events.len(), 3);
+            let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
+            assert_eq!(events, ["docked", "bad-stats"]);
         })
         .unwrap();
         fleet.undocked(&id, g + 1, "stale generation: ignored");
         assert_eq!(fleet.with(&id, |l| l.status).unwrap(), Status::Connected);
         fleet.undocked(&id, g, "closed");
-        assert_eq!(fleet.with(&id, |l| l.status).unwrap(), Status::Disconnected);
+        fleet.received(&id, t(Code::Unknown(3), b""));
+        fleet.with(&id, |l| {
+            assert_eq!(l.status, Status::Disconnected);
+            // Bounded at 3: the oldest went.
+            let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
+            assert_eq!(events, ["bad-stats", "disconnected", "ignored"]);
+        })
+        .unwrap();
     }
 
     #[test]
