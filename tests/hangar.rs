@@ -375,3 +375,61 @@ fn bad_frames_close_only_their_own_dock() {
     assert!(log.contains("larger than uplink.maxtransport"), "{log}");
     assert!(log.contains("without its whole 5-byte header"), "{log}");
 }
+
+/// The jetpack CLI against this server, as admin, in a home of its own.
+fn cli(server: &TestServer, args: &[&str]) -> std::process::Output {
+    Command::new(JETPACK)
+        .env("HOME", server.dir.path())
+        .env("XDG_CONFIG_HOME", server.dir.path().join("xdg"))
+        .args(["--host", "127.0.0.1", "--port", &server.port.to_string()])
+        .args(["--username", "admin", "--password", &server.password, "--tlsInsecureSkipVerify"])
+        .args(args)
+        .output()
+        .expect("running jetpack")
+}
+
+fn cli_ok(server: &TestServer, args: &[&str]) -> String {
+    let out = cli(server, args);
+    assert!(out.status.success(), "jetpack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_cli_lists_names_reads_and_deploys_instances() {
+    let server = TestServer::start(&[], &["--nouplinktls"]);
+    let seed = "cli";
+    let id = sim_id(seed, 0);
+    let _sim = sim(&server, false, &["--count", "1", "--seed", seed, "--log-ms", "100", "--panic", "--tag", "blue"]);
+    wait_for(30, "a panicked, connected instance", || {
+        let (_, v) = instance(&server, &id);
+        (v["panicked"] == true && v["status"] == "connected").then_some(())
+    });
+    let table = cli_ok(&server, &["instances"]);
+    assert!(table.contains(&id[..8]) && table.contains("connected"), "{table}");
+    let listed: Value = serde_json::from_str(&cli_ok(&server, &["instances", "--status", "connected", "-o", "json"])).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(cli_ok(&server, &["instances", "--status", "unknown", "-o", "json"]).trim() == "[]");
+    let bad = cli(&server, &["instances", "--status", "asleep"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("jetpack: "));
+    cli_ok(&server, &["instance-alias", &id[..10], "web-1"]);
+    let shown: Value = serde_json::from_str(&cli_ok(&server, &["inspect-instance", "web-1"])).unwrap();
+    assert_eq!(shown["tag"], "blue", "{shown}");
+    assert!(cli_ok(&server, &["search", "web-1", "-o", "id"]).contains(&id));
+    assert!(!cli_ok(&server, &["instance-logs", "web-1", "--tail", "2"]).is_empty());
+    let panics = cli_ok(&server, &["instance-panics", "web-1", "-o", "json"]);
+    let panics: Value = serde_json::from_str(&panics).unwrap();
+    let panic_id = panics[0]["id"].as_str().expect("a panic").to_string();
+    assert!(!cli_ok(&server, &["instance-panic", "web-1", &panic_id]).is_empty());
+    // A deploy, refused without --force (an uploaded image), then done.
+    let image = upload_image(&server, "cli-image");
+    let refused = cli(&server, &["deploy", "web-1", &image]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("force"));
+    cli_ok(&server, &["deploy", "--wait", "--force", "--timeout", "20", "web-1", &image]);
+    let (_, v) = instance(&server, &id);
+    assert_eq!(v["imageId"], image.as_str());
+    cli_ok(&server, &["delete-instance", "web-1"]);
+    let gone = cli(&server, &["inspect-instance", "web-1"]);
+    assert_eq!(gone.status.code(), Some(1), "the alias is forgotten");
+}
