@@ -76,7 +76,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -99,17 +104,34 @@ fn sim_id(index: usize) -> String {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let mut count: usize = if bench { env_or("JETPACK_BENCH_INSTANCES", 20_000) } else { 50 };
+    let mut count: usize = if bench {
+        env_or("JETPACK_BENCH_INSTANCES", 20_000)
+    } else {
+        50
+    };
     // The server holds a descriptor per docked instance: where the hard
     // limit cannot be raised (no CAP_SYS_RESOURCE), fewer fit.
-    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
         let room = (hard as usize).saturating_sub(100);
-        if count > room && nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 1 << 20, 1 << 20).is_err() {
+        if count > room
+            && nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_NOFILE,
+                1 << 20,
+                1 << 20,
+            )
+            .is_err()
+        {
             eprintln!("the descriptor limit is {hard} and cannot be raised here: {room} instances, not {count}");
             count = room;
         }
     }
-    let hold = Duration::from_secs(if bench { env_or("JETPACK_BENCH_HOLD_S", 300) } else { 3 });
+    let hold = Duration::from_secs(if bench {
+        env_or("JETPACK_BENCH_HOLD_S", 300)
+    } else {
+        3
+    });
     let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
 
     let dir = tempfile::Builder::new()
@@ -157,10 +179,16 @@ fn main() {
         if let Some(v) = get(&agent, &format!("{api}/v1/uplinks")) {
             break v;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let token = uplinks[0]["token"].as_str().expect("the default uplink").to_string();
+    let token = uplinks[0]["token"]
+        .as_str()
+        .expect("the default uplink")
+        .to_string();
     std::thread::sleep(Duration::from_millis(500));
     let (idle_rss, _) = memory(pid);
 
@@ -175,11 +203,24 @@ fn main() {
         let first = share * SIM_SHARE;
         let n = SIM_SHARE.min(count - first);
         let mut sim = Command::new(JETPACK);
-        sim.args(["sim", "--url", &format!("{scheme}://127.0.0.1:{hangar_port}"), "--token", &token])
-            .args(["--count", &n.to_string(), "--first", &first.to_string(), "--seed", SEED])
-            .args(["--stats-ms", "5000", "--log-ms", "1000"])
-            .args(["--source", &format!("127.{}.0.0/16", 1 + share)])
-            .args(["--report-ms", "1000"]);
+        sim.args([
+            "sim",
+            "--url",
+            &format!("{scheme}://127.0.0.1:{hangar_port}"),
+            "--token",
+            &token,
+        ])
+        .args([
+            "--count",
+            &n.to_string(),
+            "--first",
+            &first.to_string(),
+            "--seed",
+            SEED,
+        ])
+        .args(["--stats-ms", "5000", "--log-ms", "1000"])
+        .args(["--source", &format!("127.{}.0.0/16", 1 + share)])
+        .args(["--report-ms", "1000"]);
         if tls {
             sim.arg("--tls");
         }
@@ -205,7 +246,10 @@ fn main() {
     let dock_limit = Duration::from_secs(60 + count as u64 / 50);
     let docked_after = loop {
         let s = summary(&agent);
-        let connected = s.as_ref().and_then(|s| s["connected"].as_u64()).unwrap_or(0);
+        let connected = s
+            .as_ref()
+            .and_then(|s| s["connected"].as_u64())
+            .unwrap_or(0);
         if connected as usize >= count {
             break sim_start.elapsed();
         }
@@ -213,12 +257,21 @@ fn main() {
             sim_start.elapsed() < dock_limit,
             "only {connected}/{count} docked after {:?}: {:?}",
             dock_limit,
-            sim_lines.lock().unwrap().iter().map(|l| l.last().cloned()).collect::<Vec<_>>()
+            sim_lines
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|l| l.last().cloned())
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
     let (docked_rss, _) = memory(pid);
-    eprintln!("{count} docked in {:.1}s; holding {}s", docked_after.as_secs_f64(), hold.as_secs());
+    eprintln!(
+        "{count} docked in {:.1}s; holding {}s",
+        docked_after.as_secs_f64(),
+        hold.as_secs()
+    );
 
     // Hold: sample memory, watch disconnects, time STATS to the API.
     let sims_cpu = || sim_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
@@ -267,7 +320,13 @@ fn main() {
     let lines = sim_lines.lock().unwrap().clone();
     let reports: Vec<String> = lines
         .iter()
-        .map(|l| l.iter().rev().find(|l| l.contains("disconnects=")).cloned().unwrap_or_default())
+        .map(|l| {
+            l.iter()
+                .rev()
+                .find(|l| l.contains("disconnects="))
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect();
     let sim_disconnects: u64 = reports
         .iter()
@@ -283,7 +342,11 @@ fn main() {
     let per_instance = (max_rss.max(end_rss) as f64 - idle_rss as f64) / count as f64;
     let held = hold.as_secs_f64();
 
-    println!("\n### Hangar ({count} instances, hold {}s, hangar TLS {})\n", hold.as_secs(), if tls { "on" } else { "off" });
+    println!(
+        "\n### Hangar ({count} instances, hold {}s, hangar TLS {})\n",
+        hold.as_secs(),
+        if tls { "on" } else { "off" }
+    );
     println!("| measure | jetpack | baseline | target |");
     println!("|---|---|---|---|");
     println!(
@@ -306,7 +369,11 @@ fn main() {
     println!(
         "| memory per docked instance | {:.1} KiB | | <= 64 KiB: {} |",
         per_instance,
-        if per_instance <= 64.0 { "met" } else { "**not met**" }
+        if per_instance <= 64.0 {
+            "met"
+        } else {
+            "**not met**"
+        }
     );
     let p99 = percentile(&latencies_ms, 0.99);
     println!(
@@ -324,6 +391,9 @@ fn main() {
     println!("| sim RSS | {:.0} MiB | | |", sim_rss as f64 / 1024.0);
     println!("\nsim: {sim_report}");
     if !bench {
-        assert!(sim_disconnects == 0, "disconnects in the check run: {sim_report}");
+        assert!(
+            sim_disconnects == 0,
+            "disconnects in the check run: {sim_report}"
+        );
     }
 }

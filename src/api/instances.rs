@@ -468,8 +468,8 @@ fn select(
 ) -> ApiResult<Vec<Instance>> {
     let mut snaps = Vec::with_capacity(fleet.len());
     fleet.each(|id, live| {
-        let wanted = status.is_none_or(|s| live.status == s)
-            && panicked.is_none_or(|p| live.panicked == p);
+        let wanted =
+            status.is_none_or(|s| live.status == s) && panicked.is_none_or(|p| live.panicked == p);
         if wanted {
             snaps.push(Snapshot::take(id, live));
         }
@@ -1090,9 +1090,19 @@ mod tests {
         let json = serde_json::to_vec(&all).unwrap();
         let whole = started.elapsed();
         let started = Instant::now();
-        let hits = select(&fleet, &catalog, None, None, &list(Some("10.0.1.2"), Some("-lastSeen"))).unwrap();
+        let hits = select(
+            &fleet,
+            &catalog,
+            None,
+            None,
+            &list(Some("10.0.1.2"), Some("-lastSeen")),
+        )
+        .unwrap();
         let searched = started.elapsed();
-        eprintln!("20,000 instances: list + JSON ({} bytes) {whole:?}, search {searched:?}", json.len());
+        eprintln!(
+            "20,000 instances: list + JSON ({} bytes) {whole:?}, search {searched:?}",
+            json.len()
+        );
         assert_eq!(all.len(), 20_000);
         assert_eq!(hits.len(), 67, "10.0.1.2, 10.0.1.20..29, 10.0.1.200..255");
         assert!(all.windows(2).all(|w| w[0].id < w[1].id));

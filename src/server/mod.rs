@@ -210,7 +210,10 @@ pub fn serve(
         },
     )?);
     if !fleet.is_empty() {
-        tracing::info!("{} known instance(s), unknown until they dock again", fleet.len());
+        tracing::info!(
+            "{} known instance(s), unknown until they dock again",
+            fleet.len()
+        );
     }
     let hangar = Arc::new(Hangar::new(
         catalog.clone(),
@@ -318,8 +321,16 @@ async fn run(
         .map_err(io(format!("binding the hangar on {hangar_addr}")))?;
     tracing::info!(
         "hangar listening on {}://{hangar_addr} ({}) for instances",
-        if hangar_tls.is_some() { "https" } else { "http" },
-        if hangar_tls.is_some() { "TLS, AES256-SHA offered" } else { "no TLS" }
+        if hangar_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        if hangar_tls.is_some() {
+            "TLS, AES256-SHA offered"
+        } else {
+            "no TLS"
+        }
     );
     tokio::spawn(uplink::listener::serve(
         hangar.clone(),

@@ -88,7 +88,9 @@ fn panic_row(r: &Row) -> rusqlite::Result<PanicRow> {
 
 impl Store {
     pub fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT * FROM instances ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM instances ORDER BY id")?;
         let rows = stmt.query_map([], instance_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -114,7 +116,12 @@ impl Store {
                         params![id, uplink_id, at],
                     )?;
                 }
-                InstanceWrite::Ident { id, ident, image_id, at } => {
+                InstanceWrite::Ident {
+                    id,
+                    ident,
+                    image_id,
+                    at,
+                } => {
                     tx.execute(
                         "UPDATE instances SET ident = ?2, image_id = COALESCE(?3, image_id), last_seen = ?4
                          WHERE id = ?1",

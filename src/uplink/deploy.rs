@@ -158,7 +158,9 @@ pub fn run(
             std::thread::sleep(POLL);
         }
     };
-    wait("did not acknowledge the UPDATE", &|l| l.update_ack.is_some())?;
+    wait("did not acknowledge the UPDATE", &|l| {
+        l.update_ack.is_some()
+    })?;
     let ack = fleet
         .with(id, |l| l.update_ack.clone().unwrap_or_default())
         .map_err(|e| e.to_string())?;
@@ -169,14 +171,22 @@ pub fn run(
         fleet.note(id, "deploy-failed", why.clone());
         return Err(why);
     }
-    job.log(&format!("the instance acknowledged {ack}; waiting for it to dock again"));
+    job.log(&format!(
+        "the instance acknowledged {ack}; waiting for it to dock again"
+    ));
     wait("did not dock again after the update", &|l| {
-        l.status == Status::Connected && l.session_generation() != generation && l.ident_seq > idents
+        l.status == Status::Connected
+            && l.session_generation() != generation
+            && l.ident_seq > idents
     })
     .inspect_err(|why| fleet.note(id, "deploy-failed", why.clone()))?;
     let (running, took) = fleet
         .with(id, |l| {
-            let took = l.ident.as_ref().and_then(|i| i.get("update_time_taken")).cloned();
+            let took = l
+                .ident
+                .as_ref()
+                .and_then(|i| i.get("update_time_taken"))
+                .cloned();
             (l.binary().map(str::to_string), took)
         })
         .map_err(|e| e.to_string())?;

@@ -181,7 +181,11 @@ impl Live {
 
     /// The addresses of IDENT's `net` stacks.
     pub fn addresses(&self) -> Vec<String> {
-        let net = self.ident.as_ref().and_then(|i| i.get("net")).and_then(|n| n.as_array());
+        let net = self
+            .ident
+            .as_ref()
+            .and_then(|i| i.get("net"))
+            .and_then(|n| n.as_array());
         net.map(|stacks| {
             stacks
                 .iter()
@@ -193,9 +197,18 @@ impl Live {
     }
 
     pub fn devices(&self) -> Vec<String> {
-        let devices = self.ident.as_ref().and_then(|i| i.get("devices")).and_then(|d| d.as_array());
+        let devices = self
+            .ident
+            .as_ref()
+            .and_then(|i| i.get("devices"))
+            .and_then(|d| d.as_array());
         devices
-            .map(|d| d.iter().filter_map(|v| v.as_str()).map(str::to_string).collect())
+            .map(|d| {
+                d.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -213,7 +226,10 @@ impl Live {
     pub fn log_since(&self, since: u64) -> (Vec<u8>, u64) {
         let first = self.log_total - self.log.len() as u64;
         let skip = since.saturating_sub(first).min(self.log.len() as u64) as usize;
-        (self.log.iter().skip(skip).copied().collect(), self.log_total)
+        (
+            self.log.iter().skip(skip).copied().collect(),
+            self.log_total,
+        )
     }
 }
 
@@ -284,7 +300,9 @@ fn run_writer(catalog: Arc<Catalog>, rx: std_mpsc::Receiver<Job>) {
                 // must not lose the others: apply them one by one.
                 tracing::debug!("hangar batch failed ({e}); writing one by one");
                 for w in &writes {
-                    if let Err(e) = catalog.with_store(|s| s.apply_instance_writes(std::slice::from_ref(w))) {
+                    if let Err(e) =
+                        catalog.with_store(|s| s.apply_instance_writes(std::slice::from_ref(w)))
+                    {
                         tracing::warn!("hangar: dropped a store write: {e}");
                     }
                 }
@@ -389,7 +407,10 @@ impl Fleet {
             .map(|(id, _)| id)
             .collect();
         if hits.is_empty() {
-            hits = map.keys().filter(|id| id.as_str().starts_with(&lower)).collect();
+            hits = map
+                .keys()
+                .filter(|id| id.as_str().starts_with(&lower))
+                .collect();
         }
         match hits.len() {
             0 => Err(not_found()),
@@ -398,7 +419,10 @@ impl Fleet {
                 let mut names: Vec<&str> = hits.iter().map(|id| id.as_str()).collect();
                 names.sort();
                 names.truncate(5);
-                Err(FleetError::Ambiguous(reference.to_string(), names.join(", ")))
+                Err(FleetError::Ambiguous(
+                    reference.to_string(),
+                    names.join(", "),
+                ))
             }
         }
     }
@@ -471,9 +495,17 @@ impl Fleet {
             }
             Code::Stats => {
                 let text = match std::str::from_utf8(&t.payload) {
-                    Ok(text) if serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok() => text,
+                    Ok(text)
+                        if serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok() =>
+                    {
+                        text
+                    }
                     _ => {
-                        live.event(&self.limits, "bad-stats", "STATS is not a JSON array".into());
+                        live.event(
+                            &self.limits,
+                            "bad-stats",
+                            "STATS is not a JSON array".into(),
+                        );
                         tracing::warn!(instance = %id, "STATS is not a JSON array; ignored");
                         return;
                     }
@@ -496,7 +528,11 @@ impl Fleet {
                 let ident = match serde_json::from_slice(&t.payload) {
                     Ok(v @ serde_json::Value::Object(_)) => v,
                     _ => {
-                        live.event(&self.limits, "bad-ident", "IDENT is not a JSON object".into());
+                        live.event(
+                            &self.limits,
+                            "bad-ident",
+                            "IDENT is not a JSON object".into(),
+                        );
                         tracing::warn!(instance = %id, "IDENT is not a JSON object; ignored");
                         return;
                     }
@@ -529,7 +565,11 @@ impl Fleet {
                     });
                 }
                 _ => {
-                    live.event(&self.limits, "bad-uplink", "UPLINK is not a JSON object".into());
+                    live.event(
+                        &self.limits,
+                        "bad-uplink",
+                        "UPLINK is not a JSON object".into(),
+                    );
                     tracing::warn!(instance = %id, "UPLINK is not a JSON object; ignored");
                 }
             },
@@ -546,16 +586,26 @@ impl Fleet {
                 }));
             }
             Code::Error => {
-                let text = String::from_utf8_lossy(&t.payload).chars().take(200).collect();
+                let text = String::from_utf8_lossy(&t.payload)
+                    .chars()
+                    .take(200)
+                    .collect();
                 live.event(&self.limits, "error", text);
             }
             Code::Update => {
-                let ack: String = String::from_utf8_lossy(&t.payload).chars().take(80).collect();
+                let ack: String = String::from_utf8_lossy(&t.payload)
+                    .chars()
+                    .take(80)
+                    .collect();
                 live.event(&self.limits, "update-ack", ack.clone());
                 live.update_ack = Some(ack);
             }
             Code::AppData | Code::Unknown(_) => {
-                live.event(&self.limits, "ignored", format!("transport code {}", t.code.as_u8()));
+                live.event(
+                    &self.limits,
+                    "ignored",
+                    format!("transport code {}", t.code.as_u8()),
+                );
                 tracing::debug!(instance = %id, "ignored transport code {}", t.code.as_u8());
             }
         }
@@ -563,21 +613,30 @@ impl Fleet {
 
     /// Queues a transport to a docked instance.
     pub fn send(&self, id: &InstanceId, bytes: Vec<u8>) -> Result<(), FleetError> {
-        let live = self.get(id).ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        let live = self
+            .get(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
         let tx = lock(&live)
             .session
             .as_ref()
             .map(|s| s.tx.clone())
             .ok_or_else(|| FleetError::NotDocked(id.to_string()))?;
-        tx.try_send(Outgoing::Transport(bytes)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => FleetError::Busy(id.to_string()),
-            mpsc::error::TrySendError::Closed(_) => FleetError::NotDocked(id.to_string()),
-        })
+        tx.try_send(Outgoing::Transport(bytes))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => FleetError::Busy(id.to_string()),
+                mpsc::error::TrySendError::Closed(_) => FleetError::NotDocked(id.to_string()),
+            })
     }
 
     /// Runs `f` on one instance.
-    pub fn with<T>(&self, id: &InstanceId, f: impl FnOnce(&mut Live) -> T) -> Result<T, FleetError> {
-        let live = self.get(id).ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+    pub fn with<T>(
+        &self,
+        id: &InstanceId,
+        f: impl FnOnce(&mut Live) -> T,
+    ) -> Result<T, FleetError> {
+        let live = self
+            .get(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
         let mut live = lock(&live);
         Ok(f(&mut live))
     }
@@ -598,7 +657,10 @@ impl Fleet {
     }
 
     pub fn len(&self) -> usize {
-        self.instances.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.instances
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -638,10 +700,13 @@ impl Fleet {
         alias: Option<String>,
         description: Option<String>,
     ) -> Result<(), FleetError> {
-        let live = self.get(id).ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        let live = self
+            .get(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
         self.sync()?;
-        self.catalog
-            .with_store(|s| s.set_instance_names(id.as_str(), alias.as_deref(), description.as_deref()))?;
+        self.catalog.with_store(|s| {
+            s.set_instance_names(id.as_str(), alias.as_deref(), description.as_deref())
+        })?;
         let mut live = lock(&live);
         live.alias = alias;
         live.description = description;
@@ -711,32 +776,40 @@ mod tests {
         fleet.received(&id, t(Code::Log, b"0123456"));
         fleet.received(&id, t(Code::Log, b"789\xff"));
         for i in 0..5 {
-            fleet.received(&id, t(Code::Stats, format!(r#"[{{"name":"n","value":{i}}}]"#).as_bytes()));
+            fleet.received(
+                &id,
+                t(
+                    Code::Stats,
+                    format!(r#"[{{"name":"n","value":{i}}}]"#).as_bytes(),
+                ),
+            );
         }
         fleet.received(&id, t(Code::Stats, b"not json"));
-        fleet.with(&id, |l| {
-            assert_eq!(l.log_total, 11);
-            assert_eq!(l.log.iter().copied().collect::<Vec<_>>(), b"3456789\xff");
-            assert_eq!(l.log_since(9), (b"9\xff".to_vec(), 11));
-            assert_eq!(l.log_since(0).0.len(), 8);
-            assert!(l.stats.as_ref().unwrap().json.contains("4"));
-            assert_eq!(l.stats_history.len(), 2);
-            assert_eq!(l.stats_seq, 5);
-            let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
-            assert_eq!(events, ["docked", "bad-stats"]);
-        })
-        .unwrap();
+        fleet
+            .with(&id, |l| {
+                assert_eq!(l.log_total, 11);
+                assert_eq!(l.log.iter().copied().collect::<Vec<_>>(), b"3456789\xff");
+                assert_eq!(l.log_since(9), (b"9\xff".to_vec(), 11));
+                assert_eq!(l.log_since(0).0.len(), 8);
+                assert!(l.stats.as_ref().unwrap().json.contains("4"));
+                assert_eq!(l.stats_history.len(), 2);
+                assert_eq!(l.stats_seq, 5);
+                let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
+                assert_eq!(events, ["docked", "bad-stats"]);
+            })
+            .unwrap();
         fleet.undocked(&id, g + 1, "stale generation: ignored");
         assert_eq!(fleet.with(&id, |l| l.status).unwrap(), Status::Connected);
         fleet.undocked(&id, g, "closed");
         fleet.received(&id, t(Code::Unknown(3), b""));
-        fleet.with(&id, |l| {
-            assert_eq!(l.status, Status::Disconnected);
-            // Bounded at 3: the oldest went.
-            let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
-            assert_eq!(events, ["bad-stats", "disconnected", "ignored"]);
-        })
-        .unwrap();
+        fleet
+            .with(&id, |l| {
+                assert_eq!(l.status, Status::Disconnected);
+                // Bounded at 3: the oldest went.
+                let events: Vec<&str> = l.events.iter().map(|e| e.event).collect();
+                assert_eq!(events, ["bad-stats", "disconnected", "ignored"]);
+            })
+            .unwrap();
     }
 
     #[test]
@@ -749,7 +822,13 @@ mod tests {
             fleet.connecting(&id, "default");
             let (tx, _rx) = mpsc::channel(1);
             fleet.docked(&id, "127.0.0.1:1".parse().unwrap(), tx);
-            fleet.received(&id, t(Code::Ident, br#"{"uuid":"x","version":"v0.14","net":[{"addr":"10.0.0.42"}]}"#));
+            fleet.received(
+                &id,
+                t(
+                    Code::Ident,
+                    br#"{"uuid":"x","version":"v0.14","net":[{"addr":"10.0.0.42"}]}"#,
+                ),
+            );
             fleet.received(&id, t(Code::Uplink, br#"{"url":"http://h:9090"}"#));
             fleet.received(&id, t(Code::Panic, b"PANIC: \xffboom"));
             fleet.received(&id, t(Code::Ident, b"[not an object]"));
@@ -759,7 +838,10 @@ mod tests {
         let fleet = Fleet::load(catalog, Limits::default()).unwrap();
         assert_eq!(fleet.resolve("edge").unwrap(), id);
         assert_eq!(fleet.resolve("0123").unwrap(), id);
-        assert!(matches!(fleet.resolve("ffff"), Err(FleetError::NotFound(_))));
+        assert!(matches!(
+            fleet.resolve("ffff"),
+            Err(FleetError::NotFound(_))
+        ));
         fleet
             .with(&id, |l| {
                 assert_eq!(l.status, Status::Unknown);

@@ -116,7 +116,8 @@ impl Assembler {
                         return Err(FrameError::TruncatedHeader(message.len()));
                     }
                     let code = Code::from_u8(message[0]);
-                    let announced = u32::from_le_bytes([message[1], message[2], message[3], message[4]]);
+                    let announced =
+                        u32::from_le_bytes([message[1], message[2], message[3], message[4]]);
                     if announced > self.cap {
                         return Err(FrameError::TooLarge {
                             announced,

@@ -62,10 +62,13 @@ pub async fn serve(
                         }
                     };
                     let mut stream = stream;
-                    let handshake = tokio::time::timeout(REQUEST_TIMEOUT, Pin::new(&mut stream).accept());
+                    let handshake =
+                        tokio::time::timeout(REQUEST_TIMEOUT, Pin::new(&mut stream).accept());
                     match handshake.await {
                         Ok(Ok(())) => connection(hangar, stream, peer, stop).await,
-                        Ok(Err(e)) => tracing::info!("hangar: TLS handshake with {peer} failed: {e}"),
+                        Ok(Err(e)) => {
+                            tracing::info!("hangar: TLS handshake with {peer} failed: {e}")
+                        }
                         Err(_) => tracing::info!("hangar: TLS handshake with {peer} timed out"),
                     }
                 }
@@ -94,18 +97,34 @@ async fn respond<S: AsyncWrite + Unpin>(
 
 /// One request's verdict, decided without holding the parsed head.
 enum Route {
-    Auth { body_len: usize, keep_alive: bool },
-    Dock { key: String, bearer: Option<String> },
-    Refuse { status: u16, reason: &'static str, why: String },
+    Auth {
+        body_len: usize,
+        keep_alive: bool,
+    },
+    Dock {
+        key: String,
+        bearer: Option<String>,
+    },
+    Refuse {
+        status: u16,
+        reason: &'static str,
+        why: String,
+    },
 }
 
 fn route(head: &[u8]) -> Route {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
-    let refuse = |status, reason, why: String| Route::Refuse { status, reason, why };
+    let refuse = |status, reason, why: String| Route::Refuse {
+        status,
+        reason,
+        why,
+    };
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return refuse(400, "Bad Request", "incomplete head".into()),
+        Ok(httparse::Status::Partial) => {
+            return refuse(400, "Bad Request", "incomplete head".into())
+        }
         Err(e) => return refuse(400, "Bad Request", format!("malformed request: {e}")),
     }
     let method = req.method.unwrap_or("");
@@ -114,9 +133,12 @@ fn route(head: &[u8]) -> Route {
     let headers = &*req.headers;
     match (method, path) {
         ("POST", "/auth") => {
-            let len = match ws::header(headers, "content-length").map(|v| v.trim().parse::<usize>()) {
+            let len = match ws::header(headers, "content-length").map(|v| v.trim().parse::<usize>())
+            {
                 Some(Ok(n)) if n <= MAX_AUTH_BODY => n,
-                Some(Ok(n)) => return refuse(413, "Payload Too Large", format!("auth body of {n} bytes")),
+                Some(Ok(n)) => {
+                    return refuse(413, "Payload Too Large", format!("auth body of {n} bytes"))
+                }
                 _ => return refuse(411, "Length Required", "auth without Content-Length".into()),
             };
             let keep_alive = !ws::header_has(headers, "connection", "close");
@@ -130,7 +152,11 @@ fn route(head: &[u8]) -> Route {
                 || !ws::header_has(headers, "connection", "upgrade")
                 || ws::header(headers, "sec-websocket-version").map(str::trim) != Some("13")
             {
-                return refuse(400, "Bad Request", "dock without a WebSocket version 13 upgrade".into());
+                return refuse(
+                    400,
+                    "Bad Request",
+                    "dock without a WebSocket version 13 upgrade".into(),
+                );
             }
             let Some(key) = ws::header(headers, "sec-websocket-key") else {
                 return refuse(400, "Bad Request", "dock without Sec-WebSocket-Key".into());
@@ -143,7 +169,9 @@ fn route(head: &[u8]) -> Route {
                 bearer,
             }
         }
-        (_, "/auth") | (_, "/dock") => refuse(405, "Method Not Allowed", format!("{method} {path}")),
+        (_, "/auth") | (_, "/dock") => {
+            refuse(405, "Method Not Allowed", format!("{method} {path}"))
+        }
         _ => refuse(404, "Not Found", format!("{method} {path}")),
     }
 }
@@ -155,7 +183,8 @@ where
 {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
-        let head = tokio::time::timeout(REQUEST_TIMEOUT, ws::read_head(&mut io, &mut buf, MAX_HEAD));
+        let head =
+            tokio::time::timeout(REQUEST_TIMEOUT, ws::read_head(&mut io, &mut buf, MAX_HEAD));
         let head_len = match head.await {
             Ok(Ok(n)) => n,
             Ok(Err(WsError::Closed)) => return,
@@ -169,26 +198,40 @@ where
                 return;
             }
             Err(_) => {
-                tracing::info!("hangar: {peer}: no whole request within {}s", REQUEST_TIMEOUT.as_secs());
+                tracing::info!(
+                    "hangar: {peer}: no whole request within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                );
                 return;
             }
         };
         let verdict = route(&buf[..head_len]);
         buf.advance(head_len);
         match verdict {
-            Route::Refuse { status, reason, why } => {
+            Route::Refuse {
+                status,
+                reason,
+                why,
+            } => {
                 tracing::info!("hangar: {peer}: {status} {why}");
                 let _ = respond(&mut io, status, reason, reason.as_bytes(), false).await;
                 return;
             }
-            Route::Auth { body_len, keep_alive } => {
-                let body = tokio::time::timeout(REQUEST_TIMEOUT, ws::read_body(&mut io, &mut buf, body_len));
+            Route::Auth {
+                body_len,
+                keep_alive,
+            } => {
+                let body = tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    ws::read_body(&mut io, &mut buf, body_len),
+                );
                 let Ok(Ok(body)) = body.await else {
                     tracing::info!("hangar: {peer}: auth body cut short or too slow");
                     return;
                 };
                 let h = hangar.clone();
-                let answer = tokio::task::spawn_blocking(move || h.authenticate(peer.ip(), &body)).await;
+                let answer =
+                    tokio::task::spawn_blocking(move || h.authenticate(peer.ip(), &body)).await;
                 let answer = match answer {
                     Ok(a) => a,
                     Err(e) => Err(AuthError::Store(e.to_string())),

@@ -130,7 +130,11 @@ pub struct Hangar {
 }
 
 impl Hangar {
-    pub fn new(catalog: Arc<Catalog>, fleet: Arc<Fleet>, settings: Settings) -> Result<Hangar, TokenError> {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        fleet: Arc<Fleet>,
+        settings: Settings,
+    ) -> Result<Hangar, TokenError> {
         Ok(Hangar {
             fleet,
             settings,
@@ -149,7 +153,10 @@ impl Hangar {
     /// The uplink whose token is `key`, compared in constant time.
     fn uplink_for_key(&self, key: &str) -> Result<String, AuthError> {
         let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.at.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+        if cache
+            .at
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(1))
+        {
             let q = crate::store::catalog::ListQuery::default();
             let rows = self
                 .catalog
@@ -170,9 +177,9 @@ impl Hangar {
     /// `POST /auth`: checks the body and answers the session token.
     /// Blocking (may read the store).
     pub fn authenticate(&self, from: IpAddr, body: &[u8]) -> Result<String, AuthError> {
-        if let Err(first) = self
-            .limiter
-            .take(from, self.settings.auth_rate, self.settings.auth_burst)
+        if let Err(first) =
+            self.limiter
+                .take(from, self.settings.auth_rate, self.settings.auth_burst)
         {
             if first {
                 tracing::warn!("hangar: auth flood from {from}: refusing (uplink.authrate)");
@@ -189,7 +196,9 @@ impl Hangar {
         let id = InstanceId::new(&body.id)?;
         let uplink = self.uplink_for_key(&body.key)?;
         self.fleet.connecting(&id, &uplink);
-        Ok(self.keys.issue(&id, unix_now(), self.settings.token_ttl.as_secs()))
+        Ok(self
+            .keys
+            .issue(&id, unix_now(), self.settings.token_ttl.as_secs()))
     }
 
     /// The instance a dock's bearer token belongs to.
@@ -221,7 +230,10 @@ mod tests {
         }
         assert_eq!(l.take(ip, 10.0, 5.0), Err(true));
         assert_eq!(l.take(ip, 10.0, 5.0), Err(false));
-        assert!(l.take(other, 10.0, 5.0).is_ok(), "other addresses are not affected");
+        assert!(
+            l.take(other, 10.0, 5.0).is_ok(),
+            "other addresses are not affected"
+        );
         std::thread::sleep(Duration::from_millis(150));
         assert!(l.take(ip, 10.0, 5.0).is_ok());
     }
@@ -230,7 +242,10 @@ mod tests {
     fn auth_checks_the_key_and_binds_the_token() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
-        let made = catalog.ensure_default_uplink("http://h:9090").unwrap().unwrap();
+        let made = catalog
+            .ensure_default_uplink("http://h:9090")
+            .unwrap()
+            .unwrap();
         let fleet = Arc::new(Fleet::load(catalog.clone(), fleet::Limits::default()).unwrap());
         let hangar = Hangar::new(catalog, fleet.clone(), Settings::default()).unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
@@ -238,7 +253,9 @@ mod tests {
         let token = hangar.authenticate(ip, body.as_bytes()).unwrap();
         assert_eq!(hangar.check_dock(&token).unwrap().as_str(), "abcdef01");
         assert_eq!(
-            fleet.with(&InstanceId::new("abcdef01").unwrap(), |l| l.status).unwrap(),
+            fleet
+                .with(&InstanceId::new("abcdef01").unwrap(), |l| l.status)
+                .unwrap(),
             fleet::Status::Connecting
         );
         assert_eq!(

@@ -17,7 +17,9 @@ pub enum TokenError {
     BadSignature,
     #[error("session token expired")]
     Expired,
-    #[error("invalid instance id {0:?}: 1-64 hex digits (an SMBIOS UUID without dashes, or a MAC)")]
+    #[error(
+        "invalid instance id {0:?}: 1-64 hex digits (an SMBIOS UUID without dashes, or a MAC)"
+    )]
     BadInstanceId(String),
     #[error("drawing the session key: {0}")]
     Random(String),
@@ -33,7 +35,8 @@ impl InstanceId {
     pub fn new(s: &str) -> Result<InstanceId, TokenError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'-')
             && s.bytes().any(|b| b.is_ascii_hexdigit());
         if ok {
             Ok(InstanceId(s.to_ascii_lowercase()))

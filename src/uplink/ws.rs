@@ -108,8 +108,8 @@ pub fn parse_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Frame>, Ws
     if b0 & 0x70 != 0 {
         return Err(protocol("reserved bits set (no extension was negotiated)"));
     }
-    let opcode =
-        OpCode::from_u8(b0 & 0x0f).ok_or_else(|| protocol(format!("unknown opcode {}", b0 & 0x0f)))?;
+    let opcode = OpCode::from_u8(b0 & 0x0f)
+        .ok_or_else(|| protocol(format!("unknown opcode {}", b0 & 0x0f)))?;
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
     let (len, mut at) = match b1 & 0x7f {
@@ -130,7 +130,9 @@ pub fn parse_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Frame>, Ws
         n => (n as u64, 2),
     };
     if opcode.is_control() && (!fin || len > 125) {
-        return Err(protocol("a control frame must be whole and at most 125 bytes"));
+        return Err(protocol(
+            "a control frame must be whole and at most 125 bytes",
+        ));
     }
     if len > limit as u64 {
         return Err(WsError::TooLarge {
@@ -380,7 +382,12 @@ pub async fn read_response<S: AsyncRead + Unpin>(
             headers: res
                 .headers
                 .iter()
-                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
                 .collect(),
         }
     };
@@ -422,7 +429,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut fast = data.clone();
             apply_mask(&mut fast, mask);
-            let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+            let slow: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
             assert_eq!(fast, slow, "{len}");
         }
     }
@@ -452,7 +463,8 @@ mod tests {
         for len in [0usize, 125, 126, 65535, 65536, 200_000] {
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
             for role in [Role::Client, Role::Server] {
-                let mut buf = BytesMut::from(&encode_frame(role, OpCode::Binary, &payload, [1, 2, 3, 4])[..]);
+                let mut buf =
+                    BytesMut::from(&encode_frame(role, OpCode::Binary, &payload, [1, 2, 3, 4])[..]);
                 let f = parse_frame(&mut buf, 1 << 20).unwrap().unwrap();
                 assert_eq!(f.payload.len(), len);
                 assert_eq!(&f.payload[..], &payload[..]);
@@ -468,11 +480,17 @@ mod tests {
         assert!(refuse(&[0x83, 0], 10), "opcode 3");
         assert!(refuse(&[0x09, 0], 10), "fragmented ping");
         assert!(refuse(&[0x89, 126, 0, 200], 1000), "long ping");
-        assert!(refuse(&[0x82, 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 1 << 20));
+        assert!(refuse(
+            &[0x82, 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            1 << 20
+        ));
         // Over the limit: refused on the header alone.
         assert!(matches!(
             parse_frame(&mut BytesMut::from(&[0x82u8, 126, 0x10, 0][..]), 100),
-            Err(WsError::TooLarge { announced: 4096, .. })
+            Err(WsError::TooLarge {
+                announced: 4096,
+                ..
+            })
         ));
     }
 
@@ -481,7 +499,10 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let mut client = WsStream::new(a, Role::Client, 1 << 20, &[]);
         let mut server = WsStream::new(b, Role::Server, 1 << 20, &[]);
-        client.send(OpCode::Text, b"\x01\x02\x00\x00\x00hi").await.unwrap();
+        client
+            .send(OpCode::Text, b"\x01\x02\x00\x00\x00hi")
+            .await
+            .unwrap();
         let f = server.read_frame().await.unwrap();
         assert_eq!(&f.payload[..], b"\x01\x02\x00\x00\x00hi");
         server.send(OpCode::Ping, b"").await.unwrap();
@@ -502,7 +523,9 @@ mod tests {
             Err(WsError::HeadTooLarge(8192))
         ));
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
-        a.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA").await.unwrap();
+        a.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA")
+            .await
+            .unwrap();
         let mut buf = BytesMut::new();
         let (head, body) = read_response(&mut b, &mut buf, 100).await.unwrap();
         assert_eq!(head.status, 200);

@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 async fn connect(port: u16, from: Option<IpAddr>) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     if let Some(ip) = from {
-        socket.bind(SocketAddr::new(ip, 0)).expect("binding the source address");
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .expect("binding the source address");
     }
     socket
         .connect(SocketAddr::from(([127, 0, 0, 1], port)))
@@ -146,7 +148,9 @@ impl RawInstance {
                 Err(_) => return None,
                 Ok(None) => return Some(None),
                 Ok(Some((OpCode::Close, payload))) => {
-                    return Some((payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])))
+                    return Some(
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+                    )
                 }
                 Ok(Some(_)) => {}
             }
