@@ -466,6 +466,7 @@ fn select(
     panicked: Option<bool>,
     list: &ListParams,
 ) -> ApiResult<Vec<Instance>> {
+    let t0 = Instant::now();
     let mut snaps = Vec::with_capacity(fleet.len());
     fleet.each(|id, live| {
         let wanted =
@@ -476,9 +477,20 @@ fn select(
     });
     // The fleet is a hash map: give the list an order of its own, which
     // also breaks ties of the sort asked for.
+    let t1 = Instant::now();
     snaps.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let t2 = Instant::now();
     let snaps = list.select(snaps, Snapshot::search_text, SORTS)?;
-    models(catalog, snaps)
+    let t3 = Instant::now();
+    let r = models(catalog, snaps);
+    eprintln!(
+        "snap {:?} sort {:?} select {:?} models {:?}",
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+        t3.elapsed()
+    );
+    r
 }
 
 /// Count instances per status
@@ -1087,7 +1099,9 @@ mod tests {
         };
         let started = Instant::now();
         let all = select(&fleet, &catalog, None, None, &list(None, None)).unwrap();
+        let tj = Instant::now();
         let json = serde_json::to_vec(&all).unwrap();
+        eprintln!("json {:?}", tj.elapsed());
         let whole = started.elapsed();
         let started = Instant::now();
         let hits = select(

@@ -246,7 +246,13 @@ pub fn serve(
         tracing::warn!("hangar TLS is off (--nouplinktls): instances dock over plain ws://");
         None
     };
-    raise_fd_limit();
+    match uplink::raise_fd_limit() {
+        Some(limit) if limit < 65536 => tracing::warn!(
+            "descriptor limit {limit} (not raised: no CAP_SYS_RESOURCE?): the hangar holds fewer than {limit} docked instances"
+        ),
+        Some(limit) => tracing::info!("descriptor limit {limit}"),
+        None => tracing::warn!("cannot read the descriptor limit"),
+    }
     let state = Arc::new(AppState {
         name: server.name.clone(),
         started: Instant::now(),
@@ -275,31 +281,6 @@ pub fn serve(
         hangar,
         hangar_tls,
     ))
-}
-
-/// Each docked instance holds a descriptor: lift the soft limit to the
-/// hard one (and the hard one, as root, to what the kernel allows), and
-/// say how many instances that makes room for.
-fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return;
-    };
-    let wanted = 1 << 20;
-    let limit = if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
-        wanted
-    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        hard
-    } else {
-        soft
-    };
-    if limit < 65536 {
-        tracing::warn!(
-            "descriptor limit {limit} (not raised: no CAP_SYS_RESOURCE?): the hangar holds fewer than {limit} docked instances"
-        );
-    } else {
-        tracing::info!("descriptor limit {limit}");
-    }
 }
 
 async fn run(

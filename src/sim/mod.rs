@@ -172,7 +172,7 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
         true => Some(conn::tls_context(args.certs.as_deref())?),
         false => None,
     };
-    let limit = raise_fd_limit();
+    let limit = crate::uplink::raise_fd_limit();
     // Each instance holds a descriptor from its first connect on (the
     // hangar needs as many).
     if let Some(limit) = limit.filter(|&l| l < args.count + 64) {
@@ -342,20 +342,4 @@ async fn report(shared: Arc<Shared>, every: Duration) {
         before = now;
         at = t;
     }
-}
-
-/// Each instance holds a descriptor: lift the soft limit to the hard one
-/// (and the hard one, as root, to a million), as the server does. Returns
-/// the soft limit then in force.
-fn raise_fd_limit() -> Option<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    let wanted = 1 << 20;
-    if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
-        return Some(wanted);
-    }
-    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        return Some(hard);
-    }
-    Some(soft)
 }

@@ -207,6 +207,25 @@ impl Hangar {
     }
 }
 
+/// Every docked instance (and every simulated one) holds a descriptor:
+/// lifts the soft limit to the hard one, and the hard one, as root with
+/// CAP_SYS_RESOURCE, to a million. Returns the soft limit then in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    // rlim_t is unsigned on Linux, signed on FreeBSD.
+    let wanted = 1 << 20;
+    let limit = if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        wanted
+    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    #[allow(clippy::useless_conversion)]
+    u64::try_from(limit).ok()
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
