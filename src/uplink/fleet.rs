@@ -501,12 +501,7 @@ impl Fleet {
                         text
                     }
                     _ => {
-                        live.event(
-                            &self.limits,
-                            "bad-stats",
-                            "STATS is not a JSON array".into(),
-                        );
-                        tracing::warn!(instance = %id, "STATS is not a JSON array; ignored");
+                        self.malformed(&mut live, id, "bad-stats", "STATS is not a JSON array");
                         return;
                     }
                 };
@@ -528,12 +523,7 @@ impl Fleet {
                 let ident = match serde_json::from_slice(&t.payload) {
                     Ok(v @ serde_json::Value::Object(_)) => v,
                     _ => {
-                        live.event(
-                            &self.limits,
-                            "bad-ident",
-                            "IDENT is not a JSON object".into(),
-                        );
-                        tracing::warn!(instance = %id, "IDENT is not a JSON object; ignored");
+                        self.malformed(&mut live, id, "bad-ident", "IDENT is not a JSON object");
                         return;
                     }
                 };
@@ -565,12 +555,7 @@ impl Fleet {
                     });
                 }
                 _ => {
-                    live.event(
-                        &self.limits,
-                        "bad-uplink",
-                        "UPLINK is not a JSON object".into(),
-                    );
-                    tracing::warn!(instance = %id, "UPLINK is not a JSON object; ignored");
+                    self.malformed(&mut live, id, "bad-uplink", "UPLINK is not a JSON object");
                 }
             },
             Code::Panic => {
@@ -609,6 +594,13 @@ impl Fleet {
                 tracing::debug!(instance = %id, "ignored transport code {}", t.code.as_u8());
             }
         }
+    }
+
+    /// A transport that is not what the spec says it holds: noted on the
+    /// instance and logged, then ignored (the session goes on).
+    fn malformed(&self, live: &mut Live, id: &InstanceId, event: &'static str, what: &str) {
+        live.event(&self.limits, event, what.to_string());
+        tracing::warn!(instance = %id, "{what}; ignored");
     }
 
     /// Queues a transport to a docked instance.
