@@ -175,13 +175,9 @@ impl ListParams {
     }
 
     pub fn query(&self, table: &Table) -> ApiResult<ListQuery> {
-        let sort = match self.sort.as_deref().filter(|s| !s.is_empty()) {
+        let sort = match self.sort_field() {
             None => None,
-            Some(s) => {
-                let (field, desc) = match s.strip_prefix('-') {
-                    Some(f) => (f, true),
-                    None => (s, false),
-                };
+            Some((field, desc)) => {
                 let column = table
                     .sorts
                     .iter()
@@ -189,10 +185,7 @@ impl ListParams {
                     .map(|(_, c)| *c)
                     .ok_or_else(|| {
                         let names: Vec<&str> = table.sorts.iter().map(|(n, _)| *n).collect();
-                        ApiError::bad_request(format!(
-                            "cannot sort by {field:?}; use one of {}",
-                            names.join(", ")
-                        ))
+                        unknown_sort(field, &names)
                     })?;
                 Some((column, desc))
             }
@@ -225,27 +218,44 @@ impl ListParams {
             let q = q.to_lowercase();
             items.retain(|i| text(i).iter().any(|f| f.to_lowercase().contains(&q)));
         }
-        if let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty()) {
-            let (field, desc) = match sort.strip_prefix('-') {
-                Some(f) => (f, true),
-                None => (sort, false),
-            };
-            let (_, cmp) = sorts.iter().find(|(n, _)| *n == field).ok_or_else(|| {
-                let names: Vec<&str> = sorts.iter().map(|(n, _)| *n).collect();
-                ApiError::bad_request(format!(
-                    "cannot sort by {field:?}; use one of {}",
-                    names.join(", ")
-                ))
-            })?;
+        if let Some((field, desc)) = self.sort_field() {
+            let names: Vec<&str> = sorts.iter().map(|(n, _)| *n).collect();
+            let (_, cmp) = sorts
+                .iter()
+                .find(|(n, _)| *n == field)
+                .ok_or_else(|| unknown_sort(field, &names))?;
             items.sort_by(cmp);
             if desc {
                 items.reverse();
             }
         }
+        self.page(items)
+    }
+
+    /// `?sort=`: the field, and whether a leading `-` reverses it.
+    pub fn sort_field(&self) -> Option<(&str, bool)> {
+        let sort = self.sort.as_deref().filter(|s| !s.is_empty())?;
+        Some(match sort.strip_prefix('-') {
+            Some(field) => (field, true),
+            None => (sort, false),
+        })
+    }
+
+    /// `?offset=&limit=` of items already searched and ordered.
+    pub fn page<T>(&self, items: Vec<T>) -> ApiResult<Vec<T>> {
+        self.check_limit()?;
         let offset = self.offset.unwrap_or(0) as usize;
         let limit = self.limit.map(|l| l as usize).unwrap_or(usize::MAX);
         Ok(items.into_iter().skip(offset).take(limit).collect())
     }
+}
+
+/// The answer to `?sort=` with a field a list cannot be ordered by.
+pub fn unknown_sort(field: &str, names: &[&str]) -> ApiError {
+    ApiError::bad_request(format!(
+        "cannot sort by {field:?}; use one of {}",
+        names.join(", ")
+    ))
 }
 
 /// Whether the client asks for the raw resource (one of `raw`) rather than
