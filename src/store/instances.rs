@@ -169,6 +169,16 @@ impl Store {
         )? > 0)
     }
 
+    /// Instances that have reported a panic (their `panicked` flag
+    /// survives a restart with them).
+    pub fn instances_with_panics(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT instance_id FROM panics")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn panics(&self, instance_id: &str) -> Result<Vec<PanicRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT * FROM panics WHERE instance_id = ?1 ORDER BY created_at DESC, id DESC",

@@ -134,12 +134,13 @@ pub fn run(
             (l.session_generation(), l.ident_seq)
         })
         .map_err(|e| e.to_string())?;
+    // Noted first: the instance closes its dock as soon as it has the image.
+    fleet.note(id, "deploy", format!("sending image {}", plan.image.id));
     fleet.send(id, message).map_err(|e| e.to_string())?;
     job.log(&format!(
         "sent UPDATE with image {} ({size} bytes) to instance {id}",
         plan.image.id
     ));
-    fleet.note(id, "deploy", format!("sent image {}", plan.image.id));
     let deadline = Instant::now() + plan.timeout;
     let wait = |what: &str, ready: &dyn Fn(&super::fleet::Live) -> bool| -> Result<(), String> {
         loop {

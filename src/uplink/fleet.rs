@@ -320,12 +320,17 @@ impl Fleet {
     /// and starts the store writer.
     pub fn load(catalog: Arc<Catalog>, limits: Limits) -> Result<Fleet, FleetError> {
         let rows = catalog.with_store(|s| s.instances())?;
+        let panicked: std::collections::HashSet<String> = catalog
+            .with_store(|s| s.instances_with_panics())?
+            .into_iter()
+            .collect();
         let mut map = HashMap::with_capacity(rows.len());
         for row in rows {
             let Ok(id) = InstanceId::new(&row.id) else {
                 continue;
             };
             let mut live = Live::new(row.first_seen);
+            live.panicked = panicked.contains(&row.id);
             live.last_seen = row.last_seen;
             live.alias = row.alias;
             live.description = row.description;
@@ -840,6 +845,7 @@ mod tests {
                 assert_eq!(l.addresses(), vec!["10.0.0.42"]);
                 assert_eq!(l.uplink_url(), Some("http://h:9090"));
                 assert_eq!(l.uplink_id.as_deref(), Some("default"));
+                assert!(l.panicked, "a stored panic keeps the flag");
             })
             .unwrap();
         let panics = fleet.panics(&id).unwrap();
