@@ -69,21 +69,16 @@ pub fn dock_request(authority: &str, ws_key: &str, token: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Whether a comma-separated header value lists `token`.
-fn lists(value: Option<&str>, token: &str) -> bool {
-    value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
 /// Checks the answer to the upgrade: anything but a correct 101 is a
 /// failed dock.
 pub fn check_upgrade(head: &ResponseHead, ws_key: &str) -> Result<(), String> {
     if head.status != 101 {
         return Err(format!("HTTP {} instead of 101", head.status));
     }
-    if !lists(head.header("upgrade"), "websocket") {
+    if !head.has("upgrade", "websocket") {
         return Err("no Upgrade: websocket".into());
     }
-    if !lists(head.header("connection"), "upgrade") {
+    if !head.has("connection", "upgrade") {
         return Err("no Connection: Upgrade".into());
     }
     match head.header("sec-websocket-accept") {
@@ -102,7 +97,7 @@ pub fn check_upgrade(head: &ResponseHead, ws_key: &str) -> Result<(), String> {
 
 /// Whether a response keeps its connection open (HTTP/1.1's default).
 pub fn keeps_alive(head: &ResponseHead) -> bool {
-    !lists(head.header("connection"), "close")
+    !head.has("connection", "close")
 }
 
 /// What every instance of a run has in common.

@@ -257,15 +257,16 @@ where
                 }
             }
             Route::Dock { key, bearer } => {
-                let id = match bearer.as_deref().map(|t| hangar.check_dock(t)) {
-                    Some(Ok(id)) => id,
-                    Some(Err(e)) => {
-                        tracing::info!("hangar: {peer}: dock refused: {e}");
-                        let _ = respond(&mut io, 401, "Unauthorized", b"Unauthorized", false).await;
-                        return;
-                    }
-                    None => {
-                        tracing::info!("hangar: {peer}: dock without a bearer token");
+                let checked = match bearer.as_deref() {
+                    Some(t) => hangar
+                        .check_dock(t)
+                        .map_err(|e| format!("dock refused: {e}")),
+                    None => Err("dock without a bearer token".to_string()),
+                };
+                let id = match checked {
+                    Ok(id) => id,
+                    Err(why) => {
+                        tracing::info!("hangar: {peer}: {why}");
                         let _ = respond(&mut io, 401, "Unauthorized", b"Unauthorized", false).await;
                         return;
                     }

@@ -339,14 +339,20 @@ pub fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a st
         .and_then(|h| std::str::from_utf8(h.value).ok())
 }
 
-/// Whether a comma-separated header lists `token` (case-insensitive).
+/// Whether a comma-separated header value lists `token` (case-insensitive).
+fn lists(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether a request's comma-separated header lists `token`.
 pub fn header_has(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool {
     headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case(name))
         .filter_map(|h| std::str::from_utf8(h.value).ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .any(|v| lists(v, token))
 }
 
 /// A response head as the client side reads it.
@@ -362,6 +368,14 @@ impl ResponseHead {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the comma-separated header `name` lists `token`.
+    pub fn has(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .any(|(_, v)| lists(v, token))
     }
 }
 
