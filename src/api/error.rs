@@ -166,7 +166,9 @@ impl From<FleetError> for ApiError {
         match e {
             FleetError::NotFound(_) => ApiError::not_found(e.to_string()),
             FleetError::Ambiguous(..) => ApiError::bad_request(e.to_string()),
-            FleetError::NotDocked(_) | FleetError::Busy(_) => ApiError::conflict(e.to_string()),
+            FleetError::NotDocked(_) | FleetError::Busy(_) | FleetError::AliasTaken { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             FleetError::Store(e) => e.into(),
             FleetError::Spawn(_) | FleetError::WriterGone => ApiError::internal(e),
         }

@@ -735,10 +735,6 @@ impl InstancePatch {
     }
 }
 
-/// Serialises alias changes, so that two PATCHes cannot both take one alias
-/// (the fleet has no alias index to check it atomically).
-static NAMING: Mutex<()> = Mutex::new(());
-
 /// Set an instance's alias or description (`null` clears; left out keeps)
 #[utoipa::path(patch, path = "/v1/instances/{id}", tag = "instances", request_body = InstancePatch,
     params(("id" = String, Path, description = "instance id, alias or id prefix")),
@@ -753,23 +749,7 @@ async fn patch_instance(
     let instance = blocking(move || {
         let fleet = &state.fleet;
         let id = fleet.resolve(&id)?;
-        let _naming = NAMING.lock().unwrap_or_else(|p| p.into_inner());
-        let (alias, description) = fleet.with(&id, |l| (l.alias.clone(), l.description.clone()))?;
-        let (alias, description) = patch.apply(alias, description);
-        if let Some(wanted) = &alias {
-            let mut taken_by = None;
-            fleet.each(|other, live| {
-                if *other != id && live.alias.as_deref() == Some(wanted.as_str()) {
-                    taken_by = Some(other.to_string());
-                }
-            });
-            if let Some(other) = taken_by {
-                return Err(ApiError::conflict(format!(
-                    "instance {other} has the alias {wanted:?} already"
-                )));
-            }
-        }
-        fleet.set_names(&id, alias, description)?;
+        fleet.update_names(&id, |alias, description| patch.apply(alias, description))?;
         model(&state.catalog, snapshot(fleet, &id)?)
     })
     .await?;
@@ -1212,7 +1192,9 @@ mod tests {
             "aaaa",
             r#"{"version":"v0.14","service":"Starbase","net":[{"addr":"10.0.0.42"}]}"#,
         );
-        t.fleet.set_names(&a, Some("Edge-1".into()), None).unwrap();
+        t.fleet
+            .update_names(&a, |_, d| (Some("Edge-1".into()), d))
+            .unwrap();
         let (b, gb) = t.dock(
             "bbbb",
             r#"{"version":"v0.13","devices":["Network VirtioNet (V 0x1af4 / P 0x1000)"]}"#,

@@ -239,6 +239,8 @@ pub enum FleetError {
     NotFound(String),
     #[error("{0:?} matches several instances: {1}")]
     Ambiguous(String, String),
+    #[error("instance {other} has the alias {alias:?} already")]
+    AliasTaken { alias: String, other: String },
     #[error("instance {0} is not docked")]
     NotDocked(String),
     #[error("instance {0} is busy: its outgoing queue is full")]
@@ -263,6 +265,7 @@ pub struct Fleet {
     instances: RwLock<HashMap<InstanceId, Arc<Mutex<Live>>>>,
     generation: AtomicU64,
     writer: Mutex<std_mpsc::Sender<Job>>,
+    renaming: Mutex<()>,
 }
 
 fn lock(live: &Mutex<Live>) -> std::sync::MutexGuard<'_, Live> {
@@ -352,6 +355,7 @@ impl Fleet {
             instances: RwLock::new(map),
             generation: AtomicU64::new(1),
             writer: Mutex::new(tx),
+            renaming: Mutex::new(()),
         })
     }
 
@@ -690,16 +694,36 @@ impl Fleet {
         self.sync()
     }
 
-    /// Sets alias and description. Blocking.
-    pub fn set_names(
+    /// Changes alias and description: `change` gets the current ones and
+    /// gives the new ones. Renames are serialised, so that no two
+    /// instances can take one alias. Blocking.
+    pub fn update_names(
         &self,
         id: &InstanceId,
-        alias: Option<String>,
-        description: Option<String>,
+        change: impl FnOnce(Option<String>, Option<String>) -> (Option<String>, Option<String>),
     ) -> Result<(), FleetError> {
         let live = self
             .get(id)
             .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        let _renaming = self.renaming.lock().unwrap_or_else(|p| p.into_inner());
+        let (alias, description) = {
+            let l = lock(&live);
+            change(l.alias.clone(), l.description.clone())
+        };
+        if let Some(wanted) = &alias {
+            let mut taken_by = None;
+            self.each(|other, l| {
+                if other != id && l.alias.as_deref() == Some(wanted.as_str()) {
+                    taken_by = Some(other.to_string());
+                }
+            });
+            if let Some(other) = taken_by {
+                return Err(FleetError::AliasTaken {
+                    alias: wanted.clone(),
+                    other,
+                });
+            }
+        }
         self.sync()?;
         self.catalog.with_store(|s| {
             s.set_instance_names(id.as_str(), alias.as_deref(), description.as_deref())
@@ -829,7 +853,15 @@ mod tests {
             fleet.received(&id, t(Code::Uplink, br#"{"url":"http://h:9090"}"#));
             fleet.received(&id, t(Code::Panic, b"PANIC: \xffboom"));
             fleet.received(&id, t(Code::Ident, b"[not an object]"));
-            fleet.set_names(&id, Some("edge".into()), None).unwrap();
+            fleet
+                .update_names(&id, |_, d| (Some("edge".into()), d))
+                .unwrap();
+            let other = InstanceId::new("ff").unwrap();
+            fleet.connecting(&other, "default");
+            assert!(matches!(
+                fleet.update_names(&other, |_, d| (Some("edge".into()), d)),
+                Err(FleetError::AliasTaken { .. })
+            ));
             assert_eq!(fleet.panics(&id).unwrap().len(), 1);
         }
         let fleet = Fleet::load(catalog, Limits::default()).unwrap();
