@@ -110,11 +110,11 @@ impl Store {
         for w in writes {
             match w {
                 InstanceWrite::Docked { id, uplink_id, at } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO instances (id, uplink_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
                          ON CONFLICT(id) DO UPDATE SET last_seen = ?3, uplink_id = COALESCE(?2, uplink_id)",
-                        params![id, uplink_id, at],
-                    )?;
+                    )?
+                    .execute(params![id, uplink_id, at])?;
                 }
                 InstanceWrite::Ident {
                     id,
@@ -122,34 +122,37 @@ impl Store {
                     image_id,
                     at,
                 } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE instances SET ident = ?2, image_id = COALESCE(?3, image_id), last_seen = ?4
                          WHERE id = ?1",
-                        params![id, ident, image_id, at],
-                    )?;
+                    )?
+                    .execute(params![id, ident, image_id, at])?;
                 }
                 InstanceWrite::Uplink { id, uplink } => {
-                    tx.execute(
-                        "UPDATE instances SET uplink = ?2 WHERE id = ?1",
-                        params![id, uplink],
-                    )?;
+                    tx.prepare_cached("UPDATE instances SET uplink = ?2 WHERE id = ?1")?
+                        .execute(params![id, uplink])?;
                 }
                 InstanceWrite::Image { id, image_id } => {
-                    tx.execute(
-                        "UPDATE instances SET image_id = ?2 WHERE id = ?1",
-                        params![id, image_id],
-                    )?;
+                    tx.prepare_cached("UPDATE instances SET image_id = ?2 WHERE id = ?1")?
+                        .execute(params![id, image_id])?;
                 }
                 InstanceWrite::Panic(p) => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO panics (id, instance_id, text, created_at)
                          VALUES (?1, ?2, ?3, ?4)",
-                        params![p.id, p.instance_id, p.text, p.created_at],
-                    )?;
+                    )?
+                    .execute(params![
+                        p.id,
+                        p.instance_id,
+                        p.text,
+                        p.created_at
+                    ])?;
                 }
                 InstanceWrite::Delete { id } => {
-                    tx.execute("DELETE FROM panics WHERE instance_id = ?1", [id])?;
-                    tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
+                    tx.prepare_cached("DELETE FROM panics WHERE instance_id = ?1")?
+                        .execute([id])?;
+                    tx.prepare_cached("DELETE FROM instances WHERE id = ?1")?
+                        .execute([id])?;
                 }
             }
         }
