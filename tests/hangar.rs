@@ -101,23 +101,6 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-fn tool(name: &str) -> bool {
-    common::facility(
-        name,
-        Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .status()
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                if s.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{name} is not installed"))
-                }
-            }),
-    )
-}
-
 #[test]
 fn instances_dock_over_tls_and_plain_and_report_ident() {
     for tls in [true, false] {
@@ -352,7 +335,7 @@ fn deploys_succeed_or_fail_with_the_reason() {
 
 #[test]
 fn openssl_with_only_aes256_sha_and_no_sni_can_auth() {
-    if !tool("openssl") {
+    if !common::tool("openssl") {
         return;
     }
     let server = TestServer::start(&[], &[]);

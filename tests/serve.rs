@@ -11,25 +11,8 @@ use std::time::{Duration, Instant};
 use common::server::{fake_elf, TestServer};
 use serde_json::{json, Value};
 
-fn tool(name: &str) -> bool {
-    common::facility(
-        name,
-        Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .map_err(|e| e.to_string())
-            .and_then(|o| {
-                if o.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{name} is not installed"))
-                }
-            }),
-    )
-}
-
 fn peers() -> bool {
-    tool("curl") && tool("htpasswd") && tool("openssl")
+    common::tool("curl") && common::tool("htpasswd") && common::tool("openssl")
 }
 
 #[test]
@@ -543,6 +526,21 @@ fn blob_files(server: &TestServer) -> Vec<String> {
     found
 }
 
+/// The blob files once an upload that ended has been cleaned up: a
+/// refused or cut-off upload's staging file goes when its writer thread
+/// ends, which may be just after the client saw the end. Waits up to 5 s
+/// for `expected`, then returns what is there.
+fn settled_blob_files(server: &TestServer, expected: &[String]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = blob_files(server);
+        if found == expected || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -731,14 +729,8 @@ fn images_upload_download_with_range_and_etag_and_refuse_bad_input() {
         server.json(&[], "/v1/images").1.as_array().unwrap().len(),
         2
     );
-    // A refused upload's staging file goes when its writer thread ends,
-    // which may be just after the answer reached the client.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blob_files(&server) != before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert_eq!(
-        blob_files(&server),
+        settled_blob_files(&server, &before),
         before,
         "refused uploads left files behind"
     );
@@ -787,8 +779,8 @@ fn an_upload_cut_off_or_killed_half_way_leaves_nothing_visible() {
     // The client goes away half way.
     let stream = half_upload(&server, 4 << 20);
     drop(stream);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(blob_files(&server).is_empty(), "{:?}", blob_files(&server));
+    let left = settled_blob_files(&server, &[]);
+    assert!(left.is_empty(), "{left:?}");
     assert_eq!(server.json(&[], "/v1/images").1, json!([]));
 
     // The server dies half way (SIGKILL: nothing of it runs), then restarts.

@@ -37,6 +37,24 @@ pub fn facility(name: &str, available: Result<(), String>) -> bool {
     }
 }
 
+/// Whether a program is on PATH (a test's peer): skips or, in CI, fails.
+pub fn tool(name: &str) -> bool {
+    facility(
+        name,
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{name} is not installed"))
+                }
+            }),
+    )
+}
+
 fn command_ok(program: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(program)
         .args(args)
