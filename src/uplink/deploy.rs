@@ -13,6 +13,7 @@ use super::fleet::{Fleet, FleetError, Status};
 use super::frame::{encode, Code};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
+use crate::jobs::JobContext;
 use crate::store::catalog::ImageRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,21 +84,6 @@ pub fn plan(
     })
 }
 
-/// What a job's work needs of its context.
-pub trait Progress {
-    fn log(&self, line: &str);
-    fn cancelled(&self) -> bool;
-}
-
-impl Progress for crate::jobs::JobContext {
-    fn log(&self, line: &str) {
-        crate::jobs::JobContext::log(self, line)
-    }
-    fn cancelled(&self) -> bool {
-        crate::jobs::JobContext::cancelled(self)
-    }
-}
-
 const POLL: Duration = Duration::from_millis(20);
 
 /// Runs a deploy (blocking; a job's work). The result names the instance,
@@ -106,7 +92,7 @@ pub fn run(
     fleet: &Arc<Fleet>,
     catalog: &Catalog,
     plan: &Plan,
-    job: &dyn Progress,
+    job: &JobContext,
 ) -> Result<serde_json::Value, String> {
     let id = &plan.instance;
     for w in &plan.warnings {
