@@ -6,11 +6,13 @@
 //! `store` and `config` under everything.
 
 pub mod api;
+pub mod build;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod jobs;
+pub mod nacl;
 pub mod names;
 pub mod runtime;
 pub mod server;

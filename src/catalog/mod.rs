@@ -148,7 +148,7 @@ pub fn check_uplink_url(url: &str) -> Result<(), CatalogError> {
     Ok(())
 }
 
-fn check_tag(tag: &Option<String>) -> Result<(), CatalogError> {
+pub fn check_tag(tag: &Option<String>) -> Result<(), CatalogError> {
     match tag {
         Some(t) if t.len() > 128 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
             Err(CatalogError::Invalid(format!(

@@ -226,6 +226,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between pings to docked instances (they expect one within 10)",
     ),
     (
+        "build.concurrency",
+        "2",
+        "builds and builder validations running at once; the rest queue",
+    ),
+    (
+        "build.timeout",
+        "1800",
+        "seconds a build may run before its pod is killed",
+    ),
+    (
+        "build.validate.timeout",
+        "60",
+        "seconds a builder's NaCl validation may run",
+    ),
+    (
         "uplink.url",
         "",
         "URL instances reach the hangar at [default: http(s)://HOSTNAME:uplink.port]",
@@ -239,6 +254,67 @@ const DEFAULT_INTERFACE: &str = "jetpack0";
 
 /// Keys under this prefix are extra jail(2) parameters, passed as they are.
 pub const JAIL_PARAM_PREFIX: &str = "jail.param.";
+
+/// `bob.provider.NAME = KIND LOCATION` declares a bob provider: `local DIR`,
+/// `http URL-OF-INDEX` or `oci http(s)://REGISTRY/REPOSITORY`.
+pub const BOB_PROVIDER_PREFIX: &str = "bob.provider.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BobProviderKind {
+    Local,
+    Http,
+    Oci,
+}
+
+impl BobProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BobProviderKind::Local => "local",
+            BobProviderKind::Http => "http",
+            BobProviderKind::Oci => "oci",
+        }
+    }
+}
+
+/// One `bob.provider.NAME` line, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BobProviderConfig {
+    pub name: String,
+    pub kind: BobProviderKind,
+    /// A directory (local) or a URL (http, oci).
+    pub location: String,
+}
+
+impl BobProviderConfig {
+    fn parse(name: &str, value: &str) -> Result<BobProviderConfig, String> {
+        let (kind, location) = value
+            .split_once(char::is_whitespace)
+            .map(|(k, l)| (k, l.trim()))
+            .ok_or("expected KIND LOCATION (local DIR, http URL or oci URL)")?;
+        let is_url = location.starts_with("http://") || location.starts_with("https://");
+        let kind = match kind {
+            "local" if location.starts_with('/') => BobProviderKind::Local,
+            "local" => return Err("a local provider's location is an absolute directory".into()),
+            "http" | "oci" if !is_url => {
+                return Err(format!("a {kind} provider's location is an http(s) URL"))
+            }
+            "http" => BobProviderKind::Http,
+            "oci" => {
+                let path = location.splitn(4, '/').nth(3).unwrap_or("");
+                if path.is_empty() {
+                    return Err("an oci provider's location is http(s)://REGISTRY/REPOSITORY".into());
+                }
+                BobProviderKind::Oci
+            }
+            other => return Err(format!("unknown provider kind {other:?}: local, http or oci")),
+        };
+        Ok(BobProviderConfig {
+            name: name.to_string(),
+            kind,
+            location: location.trim_end_matches('/').to_string(),
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatasetsDriver {
@@ -340,6 +416,10 @@ pub struct Config {
     pub jail_devfs_ruleset: u32,
     pub jail_stop_timeout: u64,
     pub jail_params: Vec<(String, String)>,
+    pub bob_providers: Vec<BobProviderConfig>,
+    pub build_concurrency: usize,
+    pub build_timeout: u64,
+    pub build_validate_timeout: u64,
     pub mds_port: u16,
     pub mds_user: String,
     pub mds_signing_key: String,
@@ -612,6 +692,16 @@ impl Config {
             crate::runtime::jails::jail_params::check_param(name, value)
                 .map_err(|why| bad(&format!("{JAIL_PARAM_PREFIX}{name}"), why))?;
         }
+        let mut bob_providers = Vec::new();
+        for (key, (value, _)) in &values {
+            if let Some(name) = key.strip_prefix(BOB_PROVIDER_PREFIX) {
+                bob_providers.push(BobProviderConfig::parse(name, value).map_err(|why| bad(key, why))?);
+            }
+        }
+        let positive = |k: &str| match number(k)? {
+            0 => Err(bad(k, "at least 1".into())),
+            n => Ok(n),
+        };
         Ok(Config {
             root_zfs,
             root_mountpoint: absolute("root.zfs.mountpoint")?,
@@ -634,6 +724,10 @@ impl Config {
             jail_devfs_ruleset: number("jail.devfs.ruleset")? as u32,
             jail_stop_timeout: number("jail.stop.timeout")?,
             jail_params,
+            bob_providers,
+            build_concurrency: positive("build.concurrency")? as usize,
+            build_timeout: positive("build.timeout")?,
+            build_validate_timeout: positive("build.validate.timeout")?,
             mds_port,
             mds_user: get("mds.user").0.to_string(),
             mds_signing_key: get("mds.signing-key").0.to_string(),
@@ -664,6 +758,9 @@ fn is_known_key(key: &str) -> bool {
                 && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
         })
+        || key
+            .strip_prefix(BOB_PROVIDER_PREFIX)
+            .is_some_and(|p| crate::names::Name::new("bob provider name", p).is_ok())
 }
 
 fn parse_lines(text: &str, file: &Path) -> Result<Vec<(String, String, Origin)>, ConfigError> {
@@ -727,7 +824,9 @@ pub fn sample() -> String {
         "# jetpack.conf: key = value; '#' starts a comment; ${key} expands to another\n\
          # key's value; when a key is given twice the later one wins. Every key is\n\
          # shown here at its default. Extra FreeBSD jail parameters: jail.param.NAME = VALUE\n\
-         # (for example jail.param.allow.raw_sockets = 1).\n",
+         # (for example jail.param.allow.raw_sockets = 1). Bob providers, the sources of\n\
+         # builders: bob.provider.NAME = local DIR | http URL-OF-INDEX | oci URL-OF-REPOSITORY\n\
+         # (for example bob.provider.includeos = oci https://registry-1.docker.io/includeos/builder).\n",
     );
     for (k, v, help) in KEYS {
         // The one default that differs by platform is shown for both.
@@ -816,6 +915,42 @@ mod tests {
         assert!(e.contains("absolute"), "{e}");
         assert!(load_text("", &["nokey"]).is_err());
         assert!(Config::load(Some(Path::new("/nonexistent/jetpack.conf")), &[]).is_err());
+    }
+
+    #[test]
+    fn bob_providers_are_checked() {
+        let c = load_text(
+            "bob.provider.local = local /srv/bobs/\nbob.provider.hub = oci https://registry-1.docker.io/includeos/builder\n",
+            &["bob.provider.idx=http http://127.0.0.1:8000/index.json"],
+        )
+        .unwrap();
+        let kinds: Vec<(&str, BobProviderKind, &str)> = c
+            .bob_providers
+            .iter()
+            .map(|p| (p.name.as_str(), p.kind, p.location.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("hub", BobProviderKind::Oci, "https://registry-1.docker.io/includeos/builder"),
+                ("idx", BobProviderKind::Http, "http://127.0.0.1:8000/index.json"),
+                ("local", BobProviderKind::Local, "/srv/bobs"),
+            ]
+        );
+        for bad in [
+            "bob.provider.x=local relative/dir",
+            "bob.provider.x=oci https://registry-only",
+            "bob.provider.x=http /not/a/url",
+            "bob.provider.x=ftp ftp://h/x",
+            "bob.provider.x=local",
+            "build.concurrency=0",
+        ] {
+            assert!(load_text("", &[bad]).is_err(), "{bad} was accepted");
+        }
+        assert!(matches!(
+            load_text("", &["bob.provider.../x=local /d"]),
+            Err(ConfigError::UnknownKey(_))
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::{new_id, Catalog};
@@ -58,9 +58,58 @@ impl JobState {
     }
 }
 
+/// A limit on how many of some kind of work run at once (builds): a slot
+/// is held while the work runs, and the rest wait in arrival order... or
+/// close to it: a condition variable wakes waiters in no promised order.
+pub struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A held slot; dropping it frees it.
+pub struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    pub fn new(count: usize) -> Slots {
+        Slots {
+            free: Mutex::new(count.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a slot; `None` when `cancelled()` said stop first
+    /// (`&|| true` only takes a free one).
+    pub fn acquire(&self, cancelled: &dyn Fn() -> bool) -> Option<Slot<'_>> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if *free > 0 {
+                *free -= 1;
+                return Some(Slot(self));
+            }
+            if cancelled() {
+                return None;
+            }
+            // Cancellation is a flag, not a notification: look again soon.
+            free = self
+                .freed
+                .wait_timeout(free, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// What a job's work sees: its log, its progress, whether to stop.
 pub struct JobContext {
     id: String,
+    log_path: PathBuf,
     catalog: Arc<Catalog>,
     log: Mutex<File>,
     cancel: Arc<AtomicBool>,
@@ -70,6 +119,11 @@ pub struct JobContext {
 impl JobContext {
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The job's log file, for output written by others (a build's pod).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
     }
 
     /// Appends a line to the job's log (and the server's, at debug level).
@@ -160,6 +214,20 @@ impl Jobs {
     where
         F: FnOnce(&JobContext) -> Result<serde_json::Value, String> + Send + 'static,
     {
+        self.submit_limited(kind, target, None, work)
+    }
+
+    /// `submit`, with the job staying queued until one of `slots` is free.
+    pub fn submit_limited<F>(
+        self: &Arc<Self>,
+        kind: &str,
+        target: Option<String>,
+        slots: Option<Arc<Slots>>,
+        work: F,
+    ) -> Result<JobRow, JobError>
+    where
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, String> + Send + 'static,
+    {
         let row = JobRow {
             id: new_id(),
             kind: kind.to_string(),
@@ -189,22 +257,33 @@ impl Jobs {
             .insert(row.id.clone(), cancel.clone());
         let ctx = JobContext {
             id: row.id.clone(),
+            log_path: path,
             catalog: self.catalog.clone(),
             log: Mutex::new(log),
             cancel,
             last_progress: Mutex::new((0.0, Instant::now() - Duration::from_secs(1))),
         };
         let jobs = self.clone();
-        tokio::task::spawn_blocking(move || jobs.run(ctx, work));
+        tokio::task::spawn_blocking(move || jobs.run(ctx, slots.as_deref(), work));
         Ok(row)
     }
 
-    fn run<F>(&self, ctx: JobContext, work: F)
+    fn run<F>(&self, ctx: JobContext, slots: Option<&Slots>, work: F)
     where
         F: FnOnce(&JobContext) -> Result<serde_json::Value, String>,
     {
         let id = ctx.id.clone();
-        let (state, result, error) = if ctx.cancelled() {
+        let slot = match slots {
+            Some(slots) => match slots.acquire(&|| true) {
+                Some(slot) => Some(Some(slot)),
+                None => {
+                    ctx.log("queued: waiting for a free slot");
+                    slots.acquire(&|| ctx.cancelled()).map(Some)
+                }
+            },
+            None => Some(None),
+        };
+        let (state, result, error) = if ctx.cancelled() || slot.is_none() {
             (JobState::Cancelled, None, Some("cancelled".to_string()))
         } else {
             let _ = self.catalog.with_store(|s| s.job_started(&id));
@@ -230,6 +309,7 @@ impl Jobs {
         {
             tracing::error!(job = %id, "recording the end of a job: {e}");
         }
+        drop(slot);
         self.cancels
             .lock()
             .unwrap_or_else(|p| p.into_inner())

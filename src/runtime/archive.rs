@@ -65,7 +65,7 @@ pub fn stage(
         source_name: source.to_string(),
         error,
     };
-    let mut input: Box<dyn Read> = if is_url(source) {
+    let input: Box<dyn Read> = if is_url(source) {
         let response = ureq::get(source).call().map_err(|e| ArchiveError::Fetch {
             url: source.to_string(),
             why: e.to_string(),
@@ -77,6 +77,21 @@ pub fn stage(
             return Err(read_err(io::Error::other("is a directory")));
         }
         Box::new(file)
+    };
+    stage_from(source, input, staging_dir, progress)
+}
+
+/// Copies `input` (read from `source`, named so in errors) into a new file
+/// in `staging_dir`, hashing it on the way.
+pub fn stage_from(
+    source: &str,
+    mut input: Box<dyn Read>,
+    staging_dir: &Path,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+) -> Result<Staged, ArchiveError> {
+    let read_err = |error| ArchiveError::Read {
+        source_name: source.to_string(),
+        error,
     };
     std::fs::create_dir_all(staging_dir).map_err(|error| ArchiveError::Staging {
         path: staging_dir.to_path_buf(),
@@ -176,6 +191,31 @@ fn is_no_space(e: &io::Error) -> bool {
 /// Unpacks the staged archive into `target` (an empty directory). Paths
 /// that would land outside `target` are refused by the tar reader.
 pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), ArchiveError> {
+    unpack_as(staged, source_name, target, Entries::Plain)
+}
+
+/// Unpacks an OCI image layer over what earlier layers left in `target`:
+/// its whiteouts (`.wh.NAME`, `.wh..wh..opq`) delete what they name.
+pub fn unpack_layer(
+    staged: &Staged,
+    source_name: &str,
+    target: &Path,
+) -> Result<(), ArchiveError> {
+    unpack_as(staged, source_name, target, Entries::Layer)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entries {
+    Plain,
+    Layer,
+}
+
+fn unpack_as(
+    staged: &Staged,
+    source_name: &str,
+    target: &Path,
+    entries: Entries,
+) -> Result<(), ArchiveError> {
     let read_err = |error| ArchiveError::Read {
         source_name: source_name.to_string(),
         error,
@@ -192,12 +232,12 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
     };
     let reader = BufReader::new(file);
     let result = match compression {
-        Compression::None => untar(reader, target),
-        Compression::Gzip => untar(flate2::read::MultiGzDecoder::new(reader), target),
+        Compression::None => untar(reader, target, entries),
+        Compression::Gzip => untar(flate2::read::MultiGzDecoder::new(reader), target, entries),
         Compression::Zstd => {
             let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
                 .map_err(|e| corrupt(e.to_string()))?;
-            untar(decoder, target)
+            untar(decoder, target, entries)
         }
         Compression::Xz => {
             // lzma-rs decodes from a reader into a writer; a pipe turns that
@@ -207,7 +247,7 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
                 let mut input = reader;
                 lzma_rs::xz_decompress(&mut input, &mut pipe_writer).map_err(|e| e.to_string())
             });
-            let unpacked = untar(pipe_reader, target);
+            let unpacked = untar(pipe_reader, target, entries);
             let decoded = decoder
                 .join()
                 .unwrap_or_else(|_| Err("xz decoder panicked".into()));
@@ -232,7 +272,7 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
     })
 }
 
-fn untar<R: Read>(reader: R, target: &Path) -> io::Result<()> {
+fn untar<R: Read>(reader: R, target: &Path, kind: Entries) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
@@ -241,13 +281,59 @@ fn untar<R: Read>(reader: R, target: &Path) -> io::Result<()> {
     let mut entries = 0usize;
     for entry in archive.entries()? {
         let mut entry = entry?;
-        entry.unpack_in(target)?;
         entries += 1;
+        if kind == Entries::Layer && apply_whiteout(&entry.path()?, target)? {
+            continue;
+        }
+        entry.unpack_in(target)?;
     }
     if entries == 0 {
         return Err(io::Error::other("the archive holds no files"));
     }
     Ok(())
+}
+
+/// If `path` is a whiteout, deletes what it hides under `target` and says
+/// so. Only plain relative components are accepted: a whiteout is a
+/// deletion, and one naming `..` would reach outside the layer.
+fn apply_whiteout(path: &Path, target: &Path) -> io::Result<bool> {
+    use std::path::Component;
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(false);
+    };
+    let Some(hidden) = name.strip_prefix(".wh.") else {
+        return Ok(false);
+    };
+    let mut dir = target.to_path_buf();
+    for c in path.parent().into_iter().flat_map(|p| p.components()) {
+        match c {
+            Component::Normal(part) => dir.push(part),
+            Component::CurDir => {}
+            _ => return Err(io::Error::other(format!("whiteout {path:?} leaves the layer"))),
+        }
+    }
+    // Nothing under a symlink: the layer must not delete through one.
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        return Ok(true);
+    }
+    let remove = |p: &Path| -> io::Result<()> {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+            Ok(_) => std::fs::remove_file(p),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    if hidden == ".wh..opq" {
+        if let Ok(children) = std::fs::read_dir(&dir) {
+            for child in children {
+                remove(&child?.path())?;
+            }
+        }
+    } else if !hidden.is_empty() && hidden != "." && hidden != ".." {
+        remove(&dir.join(hidden))?;
+    }
+    Ok(true)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

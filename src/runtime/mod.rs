@@ -51,6 +51,8 @@ pub enum RuntimeError {
     },
     #[error("base {base} is in use by pod(s) {pods}; remove them first")]
     BaseInUse { base: String, pods: String },
+    #[error("base {base} is builder {builder}; delete the builder (or use --force)")]
+    BaseIsBuilder { base: String, builder: String },
     #[error("base {0} is not ready (it is being imported or removed)")]
     BaseNotReady(String),
     #[error("pod {0} is running; kill it first or use --force")]
@@ -124,6 +126,15 @@ pub enum Attach {
     Terminal,
     /// Append stdout and stderr to a file; stdin is /dev/null.
     Log(PathBuf),
+}
+
+/// How a bounded run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its process exited with this code (128 + signal when killed).
+    Exited(i32),
+    TimedOut,
+    Cancelled,
 }
 
 /// Outcome of an import: the base, and whether it was already there.
@@ -228,8 +239,52 @@ impl Host {
                 .into());
             }
         }
+        self.import_staged(&staged, name, source)
+    }
+
+    /// Imports an archive already staged (and checked) as a sealed base.
+    pub fn import_staged(
+        &self,
+        staged: &archive::Staged,
+        name: Name,
+        source: &str,
+    ) -> Result<Imported, RuntimeError> {
         let id = BaseId::new(&staged.sha256)?;
-        if let Some(existing) = self.store().base_by_id(&id)? {
+        self.make_base(&id, name, source, staged.size, |path| {
+            Ok(archive::unpack(staged, source, path)?)
+        })
+    }
+
+    /// Imports the layers of an OCI image, unpacked in order, as a sealed
+    /// base whose id is the image's manifest digest (hex).
+    pub fn import_layers(
+        &self,
+        digest: &str,
+        name: Name,
+        source: &str,
+        layers: &[archive::Staged],
+    ) -> Result<Imported, RuntimeError> {
+        let id = BaseId::new(digest)?;
+        let size = layers.iter().map(|l| l.size).sum();
+        self.make_base(&id, name, source, size, |path| {
+            for (i, layer) in layers.iter().enumerate() {
+                archive::unpack_layer(layer, &format!("{source} layer {}", i + 1), path)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes base `id` unless it exists: its dataset, filled by `fill`, then
+    /// sealed; any failure undoes all of it.
+    fn make_base(
+        &self,
+        id: &BaseId,
+        name: Name,
+        source: &str,
+        size: u64,
+        fill: impl FnOnce(&Path) -> Result<(), RuntimeError>,
+    ) -> Result<Imported, RuntimeError> {
+        if let Some(existing) = self.store().base_by_id(id)? {
             return Ok(Imported {
                 base: existing,
                 existed: true,
@@ -239,30 +294,28 @@ impl Host {
             id: id.clone(),
             name,
             source: source.to_string(),
-            size: staged.size,
+            size,
             state: BaseState::Importing,
             created_at: store::now(),
         };
         // Mark, make, commit: the row marks the work so that a crash leaves
         // something `base rm` can finish; each step below undoes on failure.
         self.store().insert_base(&row)?;
-        let dataset = DatasetName::base(&id);
+        let dataset = DatasetName::base(id);
         let result = self
             .datasets
             .create(&dataset)
             .map_err(RuntimeError::from)
             .and_then(|path| {
-                let made = archive::unpack(&staged, source, &path)
-                    .map_err(RuntimeError::from)
-                    .and_then(|_| Ok(self.datasets.seal(&dataset)?));
+                let made = fill(&path).and_then(|_| Ok(self.datasets.seal(&dataset)?));
                 if made.is_err() {
                     let _ = self.datasets.destroy(&dataset);
                 }
                 made
             })
-            .and_then(|_| Ok(self.store().set_base_state(&id, BaseState::Ready)?));
+            .and_then(|_| Ok(self.store().set_base_state(id, BaseState::Ready)?));
         if let Err(e) = result {
-            let _ = self.store().delete_base(&id);
+            let _ = self.store().delete_base(id);
             return Err(e);
         }
         Ok(Imported {
@@ -274,10 +327,25 @@ impl Host {
         })
     }
 
-    /// Removes a base; refused while pods use it, unless `force`, which
-    /// removes those pods first (killing the running ones).
+    /// Where a base's sealed file system can be read (its manifest, say).
+    pub fn base_root(&self, base: &BaseRow) -> PathBuf {
+        self.datasets.path(&DatasetName::base(&base.id))
+    }
+
+    /// Removes a base; refused while pods use it or it is a builder, unless
+    /// `force`, which removes those pods first (killing the running ones)
+    /// and forgets the builder.
     pub fn remove_base(&self, reference: &str, force: bool) -> Result<BaseRow, RuntimeError> {
         let base = self.base(reference)?;
+        if let Some(builder) = self.store().builder_of_base(&base.id)? {
+            if !force {
+                return Err(RuntimeError::BaseIsBuilder {
+                    base: base.name.to_string(),
+                    builder,
+                });
+            }
+            self.store().delete_builder(&builder)?;
+        }
         if force {
             let pods = self.store().pods_of_base(&base.id)?;
             for pod in pods {
@@ -588,6 +656,58 @@ impl Host {
         }
         stopped?;
         ran
+    }
+
+    /// Starts a pod, runs `argv` in it with its output appended to `log`,
+    /// and stops it: a run for work with an end (a build, a validation).
+    /// The pod is killed once `limit` has passed or `cancelled()` says so.
+    pub fn run_bounded(
+        &self,
+        pod: &Pod,
+        argv: Vec<String>,
+        log: &Path,
+        limit: Duration,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Ended, RuntimeError> {
+        self.check_program(pod, argv.first().map_or("", String::as_str))?;
+        let cell = self.start_pod(pod)?;
+        let pod = self.pod(pod.row.id.as_str())?;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let started = std::time::Instant::now();
+        let cell_ref = &cell;
+        let (ran, stopped_by) = std::thread::scope(|scope| {
+            let watchdog = scope.spawn(move || {
+                let tick = Duration::from_millis(50);
+                loop {
+                    let left = limit.saturating_sub(started.elapsed());
+                    match finished.recv_timeout(left.min(tick)) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return None,
+                    }
+                    let why = if cancelled() {
+                        Ended::Cancelled
+                    } else if started.elapsed() >= limit {
+                        Ended::TimedOut
+                    } else {
+                        continue;
+                    };
+                    // Ending the cell ends every process in it, so the
+                    // exec below returns.
+                    let _ = self.jails.destroy(cell_ref, Duration::ZERO);
+                    return Some(why);
+                }
+            });
+            let ran = self.exec(&pod, argv, Attach::Log(log.to_path_buf()));
+            let _ = done.send(());
+            (ran, watchdog.join().ok().flatten())
+        });
+        let stopped = self.jails.destroy(&cell, Duration::ZERO);
+        let code = ran.as_ref().ok().copied();
+        self.store()
+            .pod_finished(&pod.row.id, PodState::Exited, code)?;
+        stopped?;
+        let code = ran?;
+        Ok(stopped_by.unwrap_or(Ended::Exited(code)))
     }
 
     /// Starts a pod with its command running under a detached supervisor

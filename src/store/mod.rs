@@ -4,6 +4,7 @@
 //! (`blobs`); it knows nothing of datasets, jails or HTTP.
 
 pub mod blobs;
+pub mod builders;
 pub mod catalog;
 pub mod instances;
 
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_runtime.sql"),
     include_str!("migrations/0002_server.sql"),
     include_str!("migrations/0003_instances.sql"),
+    include_str!("migrations/0004_builders.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

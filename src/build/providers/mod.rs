@@ -1,0 +1,131 @@
+//! Bob providers: where candidate builders come from. Each lists its bobs
+//! (identity, size, digest) and fetches one into staging files whose
+//! digests it has checked; nothing is imported before that check. The
+//! drivers: `local` (a directory of archives with manifests beside them),
+//! `http` (an index JSON and archives at URLs) and `oci` (a registry).
+
+mod http;
+mod local;
+mod oci;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::BuildError;
+use crate::config::{BobProviderConfig, BobProviderKind};
+use crate::runtime::archive::Staged;
+
+/// A candidate builder as its provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bob {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub vcs_ref: String,
+    pub build_date: String,
+    pub vendor: String,
+    pub services: Vec<String>,
+    pub size: u64,
+    /// `sha256:HEX` of the archive (local, http) or the image manifest (oci).
+    pub digest: String,
+    /// Where the provider fetches it: a file, a URL, a registry reference.
+    pub location: String,
+}
+
+/// What a fetch staged, every part checked against its digest.
+pub enum Fetched {
+    /// One root file system archive.
+    Archive(Staged),
+    /// An OCI image's layers, in order.
+    Layers(Vec<Staged>),
+}
+
+/// Progress of a fetch: bytes so far; `Break` cancels it.
+pub type Progress<'a> = dyn FnMut(u64) -> ControlFlow<()> + 'a;
+
+pub trait Provider {
+    /// The bobs it offers now.
+    fn list(&self) -> Result<Vec<Bob>, BuildError>;
+
+    /// Fetches `bob` into `staging`, refusing anything whose digest is not
+    /// the one listed.
+    fn fetch(
+        &self,
+        bob: &Bob,
+        staging: &Path,
+        progress: &mut Progress,
+    ) -> Result<Fetched, BuildError>;
+}
+
+pub fn open(config: &BobProviderConfig) -> Box<dyn Provider> {
+    match config.kind {
+        BobProviderKind::Local => Box::new(local::LocalProvider::new(&config.location)),
+        BobProviderKind::Http => Box::new(http::HttpProvider::new(&config.location)),
+        BobProviderKind::Oci => Box::new(oci::OciProvider::new(&config.location)),
+    }
+}
+
+/// `sha256:HEX` for a hex sha256.
+pub fn sha256_digest(hex: &str) -> String {
+    format!("sha256:{hex}")
+}
+
+/// The hex of a `sha256:HEX` digest, checked.
+pub fn digest_hex(digest: &str) -> Result<&str, BuildError> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| BuildError::Invalid(format!("{digest:?} is not a sha256:HEX digest")))
+}
+
+/// Refuses a staged file whose sha256 is not `digest`'s; the staged file
+/// goes with the error.
+pub fn verified(staged: Staged, digest: &str, what: &str) -> Result<Staged, BuildError> {
+    let expected = digest_hex(digest)?;
+    if staged.sha256.eq_ignore_ascii_case(expected) {
+        Ok(staged)
+    } else {
+        Err(BuildError::Digest {
+            what: what.to_string(),
+            expected: digest.to_string(),
+            actual: sha256_digest(&staged.sha256),
+        })
+    }
+}
+
+/// A bob's fields from a manifest-shaped JSON object (a local sidecar, an
+/// http index entry), where the provider has the id, size and digest.
+fn bob_from_manifest(
+    id: &str,
+    manifest: &super::Manifest,
+    size: u64,
+    digest: String,
+    location: String,
+) -> Bob {
+    Bob {
+        id: id.to_string(),
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        vcs_ref: manifest.vcs_ref.clone(),
+        build_date: manifest.build_date.clone(),
+        vendor: manifest.vendor.clone(),
+        services: manifest.services.clone(),
+        size,
+        digest,
+        location,
+    }
+}
+
+/// A bob id: it becomes a builder id and part of a base name.
+fn check_id(id: &str) -> Result<(), BuildError> {
+    if id.len() > 48 {
+        return Err(BuildError::Invalid(format!(
+            "bob id {id:?} is longer than 48 characters"
+        )));
+    }
+    crate::names::Name::new("bob id", id).map_err(|e| BuildError::Invalid(e.to_string()))?;
+    Ok(())
+}
