@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::build::BuildError;
 use crate::catalog::CatalogError;
 use crate::jobs::JobError;
 use crate::runtime::RuntimeError;
@@ -33,6 +34,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Per-line problems, for a NaCl found invalid.
+    pub errors: Option<Vec<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -41,6 +44,23 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            errors: None,
+        }
+    }
+    /// 422 for a NaCl with problems, listed in `errors`.
+    pub fn invalid_nacl(errors: &[crate::nacl::Diagnostic]) -> Self {
+        let first = errors
+            .first()
+            .map(|d| format!(": line {}:{} {}", d.line, d.column, d.message))
+            .unwrap_or_default();
+        ApiError {
+            errors: Some(
+                errors
+                    .iter()
+                    .filter_map(|d| serde_json::to_value(d).ok())
+                    .collect(),
+            ),
+            ..Self::unprocessable(format!("the NaCl is invalid ({} error(s)){first}", errors.len()))
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -88,7 +108,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code,
             message: self.message,
-            errors: None,
+            errors: self.errors,
         };
         (self.status, Json(body)).into_response()
     }
@@ -150,6 +170,7 @@ impl From<RuntimeError> for ApiError {
             R::NoSuchBase(_) | R::NoSuchPod(_) => ApiError::not_found(e.to_string()),
             R::Name(_) | R::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
             R::BaseInUse { .. }
+            | R::BaseIsBuilder { .. }
             | R::BaseNotReady(_)
             | R::PodRunning(_)
             | R::PodNotRunning { .. }
@@ -183,6 +204,32 @@ impl From<DeployError> for ApiError {
             }
             DeployError::Fleet(e) => e.into(),
             DeployError::Catalog(e) => e.into(),
+        }
+    }
+}
+
+impl From<BuildError> for ApiError {
+    fn from(e: BuildError) -> Self {
+        use BuildError as B;
+        match e {
+            B::NoProvider(_) | B::NoBob { .. } | B::NoBuilder(_) => ApiError::not_found(e.to_string()),
+            B::AmbiguousBuilder { .. } | B::Invalid(_) => ApiError::bad_request(e.to_string()),
+            B::BuilderInUse(..) | B::BuilderTaken { .. } => ApiError::conflict(e.to_string()),
+            B::ServiceNotOffered { .. } | B::Manifest { .. } | B::Digest { .. } => {
+                ApiError::unprocessable(e.to_string())
+            }
+            B::Fetch { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "upstream", e.to_string()),
+            B::Failed(_) | B::TimedOut(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "builder_failed",
+                e.to_string(),
+            ),
+            B::Cancelled => ApiError::conflict(e.to_string()),
+            B::Runtime(e) => e.into(),
+            B::Catalog(e) => e.into(),
+            B::Store(e) => e.into(),
+            B::Archive(_) => ApiError::unprocessable(e.to_string()),
+            B::Io { .. } => ApiError::internal(e),
         }
     }
 }

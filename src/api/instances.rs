@@ -46,6 +46,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_panics))
         .routes(routes!(get_panic))
         .routes(routes!(deploy_image))
+        .routes(routes!(upgrade_instance))
 }
 
 /// How often a followed log looks for new bytes.
@@ -1053,20 +1054,22 @@ fn deploy_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<DeployRequest> {
 /// for the instance's acknowledgement.
 static DEPLOYS: Mutex<()> = Mutex::new(());
 
-/// The unfinished deploy job of `id`, if any. Blocking.
+/// The unfinished deploy or upgrade job of `id`, if any. Blocking.
 fn deploy_in_progress(state: &AppState, id: &InstanceId) -> ApiResult<Option<String>> {
-    for wanted in ["queued", "running"] {
-        let q = ListQuery {
-            limit: Some(1),
-            filters: vec![
-                ("kind", "deploy".to_string()),
-                ("target", id.to_string()),
-                ("state", wanted.to_string()),
-            ],
-            ..ListQuery::default()
-        };
-        if let Some(job) = state.jobs.list(&q)?.into_iter().next() {
-            return Ok(Some(job.id));
+    for kind in ["deploy", "upgrade"] {
+        for wanted in ["queued", "running"] {
+            let q = ListQuery {
+                limit: Some(1),
+                filters: vec![
+                    ("kind", kind.to_string()),
+                    ("target", id.to_string()),
+                    ("state", wanted.to_string()),
+                ],
+                ..ListQuery::default()
+            };
+            if let Some(job) = state.jobs.list(&q)?.into_iter().next() {
+                return Ok(Some(job.id));
+            }
         }
     }
     Ok(None)
@@ -1106,6 +1109,114 @@ async fn deploy_image(
         let job = state.jobs.submit("deploy", target, move |ctx| {
             deploy::run(&fleet, &catalog, &plan, ctx)
         })?;
+        Ok::<_, ApiError>(job)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+/// An upgrade: which builder, and what may differ from the instance's own.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// The builder to build with
+    pub builder_id: String,
+    /// NaCl [default: the one of the image the instance runs]
+    pub nacl_id: Option<String>,
+    /// Service [default: the one the instance reports]
+    pub service: Option<String>,
+    /// Deploy even if the deploy check warns
+    pub force: Option<bool>,
+    /// Seconds for the instance to come back with the new image [default: 120]
+    pub timeout: Option<u64>,
+}
+
+/// Rebuild an instance's image with a builder (its own uplink and tag,
+/// its NaCl unless another is given), then live-update it: one job.
+#[utoipa::path(post, path = "/v1/instances/{id}/upgrade", tag = "instances",
+    params(("id" = String, Path, description = "instance id, alias or id prefix")),
+    request_body = UpgradeRequest,
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not docked, no known uplink, or a deploy to it runs"),
+        (status = 422, body = ErrorBody)))]
+async fn upgrade_instance(
+    state: State,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpgradeRequest>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let timeout = DeployRequest {
+        force: None,
+        timeout: req.timeout,
+    }
+    .timeout()?;
+    let force = req.force.unwrap_or(false);
+    let job = blocking(move || {
+        let id = state.fleet.resolve(&id)?;
+        let (status, uplink, tag, service, image) = state.fleet.with(&id, |l| {
+            let f = IdentFields::of(l);
+            (
+                l.status,
+                l.uplink_id.clone(),
+                f.tag.map(str::to_string),
+                f.service.map(str::to_string),
+                l.image_id.clone(),
+            )
+        })?;
+        if status != Status::Connected {
+            return Err(deploy::DeployError::NotDocked(id.to_string(), status.as_str()).into());
+        }
+        let uplink = uplink.ok_or_else(|| {
+            ApiError::conflict(format!("instance {id} did not dock with a stored uplink's token"))
+        })?;
+        let nacl = match req.nacl_id {
+            Some(n) => n,
+            None => image
+                .and_then(|i| state.catalog.image(&i).ok())
+                .and_then(|i| i.nacl_id)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "the NaCl of instance {id}'s image is not known: give naclId"
+                    ))
+                })?,
+        };
+        let service = req.service.or(service).ok_or_else(|| {
+            ApiError::bad_request(format!("instance {id} reports no service: give service"))
+        })?;
+        let plan = state.builders.plan(crate::build::BuildRequest {
+            service,
+            builder: req.builder_id,
+            nacl: crate::build::NaclInput::Stored(nacl),
+            uplink: Some(uplink),
+            tag,
+            name: None,
+        })?;
+        let _one_at_a_time = DEPLOYS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(job) = deploy_in_progress(&state, &id)? {
+            return Err(ApiError::conflict(format!(
+                "instance {id} is being deployed to already (job {job})"
+            )));
+        }
+        let (builders, fleet, catalog) = (
+            state.builders.clone(),
+            state.fleet.clone(),
+            state.catalog.clone(),
+        );
+        let instance = id.to_string();
+        let job = state.jobs.submit_limited(
+            "upgrade",
+            Some(instance.clone()),
+            Some(state.builders.build_slots()),
+            move |ctx| {
+                let built = builders.build(&plan, ctx).map_err(|e| e.to_string())?;
+                let image = built.image.id.clone();
+                let deploy = deploy::plan(&fleet, &catalog, &instance, &image, force, timeout)
+                    .map_err(|e| e.to_string())?;
+                let deployed = deploy::run(&fleet, &catalog, &deploy, ctx)?;
+                let mut result = super::builders::build_result(built)?;
+                result["deploy"] = deployed;
+                Ok(result)
+            },
+        )?;
         Ok::<_, ApiError>(job)
     })
     .await?;

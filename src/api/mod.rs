@@ -7,6 +7,7 @@
 mod apidocs;
 mod auth;
 mod bases;
+mod builders;
 mod documents;
 pub mod error;
 mod images;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub jobs: Arc<Jobs>,
     pub host: Arc<Host>,
+    pub builders: Arc<crate::build::Builders>,
     /// The instances the hangar knows.
     pub fleet: Arc<crate::uplink::fleet::Fleet>,
     /// None when auth is off (`--serverauth none`).
@@ -99,6 +101,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = images::routes(router);
     let router = jobs::routes(router);
     let router = bases::routes(router);
+    let router = builders::routes(router);
     let router = pods::routes(router);
     let router = instances::routes(router);
     router.split_for_parts()

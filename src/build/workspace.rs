@@ -64,7 +64,7 @@ pub fn write_inputs(root: &Path, files: &[(&str, &[u8])]) -> Result<(), BuildErr
 /// staged blob. Call it only once the pod has stopped, so that nothing can
 /// swap the file while it is read.
 pub fn collect_output(root: &Path, blobs: &Blobs) -> Result<(String, StagedBlob), BuildError> {
-    let failed = |why: String| BuildError::Failed(why);
+    let failed = BuildError::Failed;
     for rel in [BUILD, OUTPUTS] {
         match std::fs::symlink_metadata(root.join(rel)) {
             Ok(m) if m.file_type().is_dir() => {}
@@ -153,6 +153,13 @@ mod tests {
         assert!(write_inputs(&planted, &[("nacl.txt", b"x")]).is_err());
     }
 
+    fn refused(root: &Path, blobs: &Blobs) -> String {
+        match collect_output(root, blobs) {
+            Ok(_) => panic!("an output was taken"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn the_output_is_one_regular_file_not_a_symlink() {
         let dir = tempfile::tempdir().unwrap();
@@ -161,16 +168,16 @@ mod tests {
         std::fs::create_dir(&root).unwrap();
         write_inputs(&root, &[]).unwrap();
         let out = root.join("build/out");
-        let err = collect_output(&root, &blobs).unwrap_err().to_string();
+        let err = refused(&root, &blobs);
         assert!(err.contains("nothing"), "{err}");
         std::fs::write(dir.path().join("secret"), b"host file").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), out.join("image")).unwrap();
-        let err = collect_output(&root, &blobs).unwrap_err().to_string();
+        let err = refused(&root, &blobs);
         assert!(err.contains("symlink"), "{err}");
         std::fs::remove_file(out.join("image")).unwrap();
         std::fs::write(out.join("image"), b"\x7fELF...").unwrap();
         std::fs::write(out.join("extra"), b"x").unwrap();
-        let err = collect_output(&root, &blobs).unwrap_err().to_string();
+        let err = refused(&root, &blobs);
         assert!(err.contains("2 entries"), "{err}");
         std::fs::remove_file(out.join("extra")).unwrap();
         let (name, staged) = collect_output(&root, &blobs).unwrap();

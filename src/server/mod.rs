@@ -253,6 +253,11 @@ pub fn serve(
         Some(limit) => tracing::info!("descriptor limit {limit}"),
         None => tracing::warn!("cannot read the descriptor limit"),
     }
+    let builders = Arc::new(crate::build::Builders::new(
+        host.clone(),
+        catalog.clone(),
+        &config,
+    ));
     let state = Arc::new(AppState {
         name: server.name.clone(),
         started: Instant::now(),
@@ -260,6 +265,7 @@ pub fn serve(
         catalog,
         jobs,
         host,
+        builders,
         fleet,
         users: users.clone(),
         log: ring,

@@ -1,0 +1,371 @@
+//! `/v1/bobproviders`, `/v1/builders`, the build of an image by a builder
+//! and the validation of a NaCl by one. Prepares and builds are jobs (202);
+//! a validation answers directly, `{valid}` or 422 with its errors.
+
+use std::sync::Arc;
+
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use super::images::Image;
+use super::jobs::Job;
+use super::{blocking, time, ApiBytes, ApiError, ApiResult, AppState, State};
+use crate::build::providers::Bob;
+use crate::build::{BuildRequest, Builder, Built, NaclInput, ProviderInfo};
+use crate::store::catalog::DocumentKind;
+
+pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
+    r.routes(routes!(list_providers))
+        .routes(routes!(update_provider))
+        .routes(routes!(list_bobs))
+        .routes(routes!(prepare_bob))
+        .routes(routes!(list_builders))
+        .routes(routes!(get_builder, delete_builder))
+        .routes(routes!(build_image))
+        .routes(routes!(validate_by_builder))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BobProvider {
+    pub id: String,
+    pub name: String,
+    /// local | http | oci
+    pub kind: String,
+    /// Directory, index URL or registry repository URL
+    pub url: String,
+    /// When its list of bobs was last refreshed (absent: never)
+    pub updated: Option<String>,
+}
+
+impl From<ProviderInfo> for BobProvider {
+    fn from(p: ProviderInfo) -> Self {
+        BobProvider {
+            name: p.id.clone(),
+            id: p.id,
+            kind: p.kind.to_string(),
+            url: p.location,
+            updated: p.updated_at.map(time),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BobModel {
+    pub id: String,
+    pub name: String,
+    /// IncludeOS version it builds (git describe)
+    pub version: String,
+    pub vcs_ref: String,
+    pub build_date: String,
+    pub vendor: String,
+    pub services: Vec<String>,
+    pub provider_id: String,
+    pub size: u64,
+    /// sha256:HEX of the archive or OCI manifest
+    pub digest: String,
+}
+
+fn bob_model(provider: &str, b: Bob) -> BobModel {
+    BobModel {
+        id: b.id,
+        name: b.name,
+        version: b.version,
+        vcs_ref: b.vcs_ref,
+        build_date: b.build_date,
+        vendor: b.vendor,
+        services: b.services,
+        provider_id: provider.to_string(),
+        size: b.size,
+        digest: b.digest,
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuilderModel {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub vcs_ref: String,
+    pub build_date: String,
+    pub vendor: String,
+    pub provider_id: String,
+    /// Services it can build
+    pub services: Vec<String>,
+    pub digest: String,
+    /// The sealed base it runs from
+    pub base_id: String,
+    pub created: String,
+}
+
+impl From<Builder> for BuilderModel {
+    fn from(b: Builder) -> Self {
+        let m = b.manifest;
+        BuilderModel {
+            id: b.row.id,
+            name: m.name,
+            version: m.version,
+            vcs_ref: m.vcs_ref,
+            build_date: m.build_date,
+            vendor: m.vendor,
+            provider_id: b.row.provider_id,
+            services: m.services,
+            digest: b.row.digest,
+            base_id: b.row.base_id.to_string(),
+            created: time(b.row.created_at),
+        }
+    }
+}
+
+/// List the bob providers jetpack.conf declares
+#[utoipa::path(get, path = "/v1/bobproviders", tag = "builders",
+    responses((status = 200, body = Vec<BobProvider>)))]
+async fn list_providers(state: State) -> ApiResult<Json<Vec<BobProvider>>> {
+    let list = blocking(move || state.builders.providers()).await?;
+    Ok(Json(list.into_iter().map(BobProvider::from).collect()))
+}
+
+/// Refresh a provider's list of bobs (asks the directory, index or registry now)
+#[utoipa::path(post, path = "/v1/bobproviders/{providerId}/update", tag = "builders",
+    params(("providerId" = String, Path, description = "provider id")),
+    responses((status = 200, body = Vec<BobModel>), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "the provider could not be read")))]
+async fn update_provider(
+    state: State,
+    Path(provider): Path<String>,
+) -> ApiResult<Json<Vec<BobModel>>> {
+    let bobs = blocking(move || {
+        state
+            .builders
+            .update(&provider)
+            .map(|bobs| bobs.into_iter().map(|b| bob_model(&provider, b)).collect())
+    })
+    .await?;
+    Ok(Json(bobs))
+}
+
+/// A provider's bobs, as of its last update
+#[utoipa::path(get, path = "/v1/bobproviders/{providerId}/bobs", tag = "builders",
+    params(("providerId" = String, Path, description = "provider id")),
+    responses((status = 200, body = Vec<BobModel>), (status = 404, body = ErrorBody)))]
+async fn list_bobs(state: State, Path(provider): Path<String>) -> ApiResult<Json<Vec<BobModel>>> {
+    let bobs = blocking(move || {
+        state
+            .builders
+            .bobs(&provider)
+            .map(|bobs| bobs.into_iter().map(|b| bob_model(&provider, b)).collect())
+    })
+    .await?;
+    Ok(Json(bobs))
+}
+
+/// Prepare a bob as a builder (a job): fetch, verify its digest, import,
+/// register. The job's result is the builder; re-preparing the same digest
+/// is a no-op.
+#[utoipa::path(post, path = "/v1/bobproviders/{providerId}/prepare/bobs/{bobId}", tag = "builders",
+    params(("providerId" = String, Path, description = "provider id"),
+        ("bobId" = String, Path, description = "bob id, as the provider lists it")),
+    responses((status = 202, body = Job), (status = 404, body = ErrorBody)))]
+async fn prepare_bob(
+    state: State,
+    Path((provider, bob)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let job = blocking(move || {
+        // Unknown providers and bobs are the request's 404, not a failed job.
+        if !state.builders.bobs(&provider)?.iter().any(|b| b.id == bob) {
+            return Err(crate::build::BuildError::NoBob { provider, id: bob }.into());
+        }
+        let builders = state.builders.clone();
+        let target = Some(format!("{provider}/{bob}"));
+        let job = state.jobs.submit("prepare", target, move |ctx| {
+            let (builder, existed) = builders
+                .prepare(&provider, &bob, ctx)
+                .map_err(|e| e.to_string())?;
+            let mut value =
+                serde_json::to_value(BuilderModel::from(builder)).map_err(|e| e.to_string())?;
+            value["existed"] = existed.into();
+            Ok(value)
+        })?;
+        Ok::<_, ApiError>(job)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+/// List builders
+#[utoipa::path(get, path = "/v1/builders", tag = "builders",
+    responses((status = 200, body = Vec<BuilderModel>)))]
+async fn list_builders(state: State) -> ApiResult<Json<Vec<BuilderModel>>> {
+    let list = blocking(move || state.builders.builders()).await?;
+    Ok(Json(list.into_iter().map(BuilderModel::from).collect()))
+}
+
+/// Show a builder
+#[utoipa::path(get, path = "/v1/builders/{id}", tag = "builders",
+    params(("id" = String, Path, description = "builder id or a prefix of it")),
+    responses((status = 200, body = BuilderModel), (status = 404, body = ErrorBody)))]
+async fn get_builder(state: State, Path(id): Path<String>) -> ApiResult<Json<BuilderModel>> {
+    let b = blocking(move || state.builders.builder(&id)).await?;
+    Ok(Json(b.into()))
+}
+
+/// Delete a builder and its base; 409 while a build or validation uses it
+#[utoipa::path(delete, path = "/v1/builders/{id}", tag = "builders",
+    params(("id" = String, Path, description = "builder id or a prefix of it")),
+    responses((status = 200, body = BuilderModel), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn delete_builder(state: State, Path(id): Path<String>) -> ApiResult<Json<BuilderModel>> {
+    let b = blocking(move || state.builders.delete_builder(&id)).await?;
+    Ok(Json(b.into()))
+}
+
+/// What to build: a stored NaCl (`naclId`) or its text (`nacl`)
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildBody {
+    pub nacl_id: Option<String>,
+    pub nacl: Option<String>,
+    /// Uplink to embed [default: the default uplink]
+    pub uplink_id: Option<String>,
+    /// Image tag [default: the uplink's]
+    pub tag: Option<String>,
+    /// Image name [default: the NaCl's name, else the service's]
+    pub name: Option<String>,
+}
+
+impl BuildBody {
+    pub fn nacl(&mut self) -> ApiResult<NaclInput> {
+        match (self.nacl_id.take(), self.nacl.take()) {
+            (Some(id), None) => Ok(NaclInput::Stored(id)),
+            (None, Some(text)) => Ok(NaclInput::Text(text)),
+            (Some(_), Some(_)) => Err(ApiError::bad_request("give naclId or nacl, not both")),
+            (None, None) => Err(ApiError::bad_request("naclId (or the NaCl text as nacl) is required")),
+        }
+    }
+}
+
+/// The result of a build job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildResult {
+    #[serde(flatten)]
+    pub image: Image,
+    /// The same binary was stored already
+    pub existed: bool,
+    /// Milliseconds the builder's build entry point ran
+    pub build_ms: u64,
+    /// Milliseconds of the whole build (pod made to pod gone)
+    pub total_ms: u64,
+}
+
+pub fn build_result(built: Built) -> Result<serde_json::Value, String> {
+    serde_json::to_value(BuildResult {
+        image: built.image.into(),
+        existed: built.existed,
+        build_ms: built.build_time.as_millis() as u64,
+        total_ms: built.total_time.as_millis() as u64,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Build an image (a job) of SERVICE with a builder, from a NaCl and an
+/// uplink; the job's result is the image. Builds beyond `build.concurrency`
+/// stay queued.
+#[utoipa::path(post, path = "/v1/images/build/services/{service}/builders/{builderId}", tag = "builders",
+    params(("service" = String, Path, description = "service, e.g. Starbase"),
+        ("builderId" = String, Path, description = "builder id or a prefix of it")),
+    request_body = BuildBody,
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the builder does not build that service")))]
+async fn build_image(
+    state: State,
+    Path((service, builder)): Path<(String, String)>,
+    super::ApiJson(mut body): super::ApiJson<BuildBody>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let nacl = body.nacl()?;
+    let job = blocking(move || {
+        let plan = state.builders.plan(BuildRequest {
+            service,
+            builder,
+            nacl,
+            uplink: body.uplink_id,
+            tag: body.tag,
+            name: body.name,
+        })?;
+        let target = Some(format!("{} {}", plan.service, plan.name.as_str()));
+        let builders = state.builders.clone();
+        let job = state.jobs.submit_limited(
+            "build",
+            target,
+            Some(state.builders.build_slots()),
+            move |ctx| build_result(builders.build(&plan, ctx).map_err(|e| e.to_string())?),
+        )?;
+        Ok::<_, ApiError>(job)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+/// A NaCl to validate, when the body is JSON
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateBody {
+    /// The NaCl text
+    pub content: Option<String>,
+    /// Or a stored NaCl
+    pub nacl_id: Option<String>,
+}
+
+/// The verdict on a valid NaCl.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Valid {
+    pub valid: bool,
+}
+
+/// Validate a NaCl with the builder's own tool (in a pod): the NaCl as a
+/// `text/plain` body, or JSON `{content}` or `{naclId}`. 200 `{valid: true}`,
+/// or 422 with `errors: [{line, column, message}]`.
+#[utoipa::path(post, path = "/v1/nacls/validate/builders/{builderId}", tag = "builders",
+    params(("builderId" = String, Path, description = "builder id or a prefix of it")),
+    request_body(content((String = "text/plain"), (ValidateBody = "application/json"))),
+    responses((status = 200, body = Valid), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column and message")))]
+async fn validate_by_builder(
+    state: State,
+    Path(builder): Path<String>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Json<Valid>> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let verdict = blocking(move || {
+        let nacl = if json {
+            let b: ValidateBody =
+                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            match (b.content, b.nacl_id) {
+                (Some(text), None) => text,
+                (None, Some(id)) => state.catalog.document(DocumentKind::Nacl, &id)?.content,
+                _ => return Err(ApiError::bad_request("give content or naclId")),
+            }
+        } else {
+            String::from_utf8(body.to_vec())
+                .map_err(|_| ApiError::bad_request("a NaCl is UTF-8 text"))?
+        };
+        Ok::<_, ApiError>(state.builders.validate(&builder, &nacl)?)
+    })
+    .await?;
+    if verdict.valid {
+        Ok(Json(Valid { valid: true }))
+    } else {
+        Err(ApiError::invalid_nacl(&verdict.errors))
+    }
+}
