@@ -100,10 +100,13 @@ pub enum RemoteCommand {
     },
     /// List NaCls
     Nacls,
-    /// Store a NaCl file under a name (replacing that NaCl's content if it exists)
+    /// Store a NaCl file under a name (replacing that NaCl's content if it
+    /// exists); with BUILDER, only once that builder's own tool finds it valid
     PushNacl {
         /// The NaCl text (UTF-8)
         file: PathBuf,
+        /// Validate with this builder first (id or prefix)
+        builder: Option<String>,
         /// The NaCl's name
         #[arg(long)]
         name: String,
@@ -227,6 +230,70 @@ pub enum RemoteCommand {
         /// Image id (SHA-1) or a prefix of it
         image: String,
     },
+    /// Bob providers and their bobs: the candidate builders
+    Bob {
+        #[command(subcommand)]
+        cmd: BobCommand,
+    },
+    /// List builders
+    Builders,
+    /// Show a builder
+    InspectBuilder {
+        /// Builder id or a prefix of it
+        id: String,
+    },
+    /// Delete a builder and its base (refused while a build uses it)
+    DeleteBuilder {
+        /// Builder id or a prefix of it
+        id: String,
+    },
+    /// Build an image of SERVICE with BUILDER (a job); prints the job's id,
+    /// or with --waitAndPrint the image's
+    Build {
+        /// The service, e.g. Starbase
+        service: String,
+        /// Builder id or a prefix of it
+        builder: String,
+        /// NaCl id, name or id prefix
+        #[arg(long)]
+        nacl: Option<String>,
+        /// Or a NaCl file, sent with the request
+        #[arg(long = "nacl-file", value_name = "FILE", conflicts_with = "nacl")]
+        nacl_file: Option<PathBuf>,
+        /// Uplink id, name or id prefix [default: the default uplink]
+        #[arg(long)]
+        uplink: Option<String>,
+        /// Image tag [default: the uplink's]
+        #[arg(long)]
+        tag: Option<String>,
+        /// Image name [default: the NaCl's name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Follow the build's log (to stderr) and print the image id; exit 1 if it failed
+        #[arg(long = "waitAndPrint")]
+        wait_and_print: bool,
+    },
+    /// Rebuild an instance's image with a builder (its own uplink and tag)
+    /// and live-update it: one job
+    Upgrade {
+        /// Id, alias or id prefix
+        instance: String,
+        /// Builder id or a prefix of it
+        #[arg(long)]
+        builder: String,
+        /// NaCl [default: the one of the image it runs]
+        #[arg(long)]
+        nacl: Option<String>,
+        /// Service [default: the one it reports]
+        #[arg(long)]
+        service: Option<String>,
+        /// Deploy even when the deploy check warns
+        #[arg(long)]
+        force: bool,
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+    },
     /// List jobs (newest first)
     Jobs,
     /// Show a job, or follow its log until it ends (exit 0 if it succeeded)
@@ -237,6 +304,29 @@ pub enum RemoteCommand {
         #[arg(long, short = 'f')]
         follow: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BobCommand {
+    /// Refresh a provider's list of bobs (every provider's without PROVIDER)
+    Update {
+        provider: Option<String>,
+    },
+    /// List the bobs of a provider (of every provider without PROVIDER)
+    List {
+        provider: Option<String>,
+    },
+    /// Fetch, verify and import a bob as a builder (a job); prints the job's id
+    Prepare {
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+        provider: String,
+        /// Bob id, as `bob list` shows it
+        bob: String,
+    },
+    /// List bob providers
+    Providers,
 }
 
 /// Runs one of the client commands.
@@ -315,7 +405,11 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
                 ]
             })?;
         }
-        RemoteCommand::PushNacl { file, name } => push_nacl(&c, &file, &name, format)?,
+        RemoteCommand::PushNacl {
+            file,
+            builder,
+            name,
+        } => push_nacl(&c, &file, builder.as_deref(), &name, format)?,
         RemoteCommand::PullNacl { id, file } => {
             let path = format!("/v1/nacls/{}", enc(&id));
             match file {
@@ -521,16 +615,121 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             if !wait {
                 return Ok(0);
             }
-            // The job's log is commentary: stderr, so stdout stays the job.
-            let job = follow_job(&c, &s(&a.value, "id"), &mut std::io::stderr())?;
-            if s(&job, "state") != "succeeded" {
-                return Err(CliError::Failed(format!(
-                    "deploying {image} to {instance} {}: {}",
-                    s(&job, "state"),
-                    job["error"]
-                        .as_str()
-                        .unwrap_or("see `jetpack job` for its log")
-                )));
+            finished_job(&c, &a, &format!("deploying {image} to {instance}"))?;
+        }
+        RemoteCommand::Bob { cmd } => return bob(&c, cmd, format),
+        RemoteCommand::Builders => {
+            let a = c.get("/v1/builders")?;
+            list(
+                format,
+                &a,
+                &["ID", "NAME", "VERSION", "SERVICES", "PROVIDER", "CREATED"],
+                |b| {
+                    vec![
+                        s(b, "id"),
+                        s(b, "name"),
+                        s(b, "version"),
+                        strings(&b["services"]),
+                        s(b, "providerId"),
+                        ago(b, "created"),
+                    ]
+                },
+            )?;
+        }
+        RemoteCommand::InspectBuilder { id } => {
+            let a = c.get(&format!("/v1/builders/{}", enc(&id)))?;
+            let b = &a.value;
+            let fields = [
+                "id",
+                "name",
+                "version",
+                "vcsRef",
+                "buildDate",
+                "vendor",
+                "services",
+                "providerId",
+                "digest",
+                "baseId",
+                "created",
+            ]
+            .into_iter()
+            .map(|k| match k {
+                "services" => (k, strings(&b[k])),
+                _ => (k, s(b, k)),
+            })
+            .collect();
+            one(format, &a, fields, s(b, "id"))?;
+        }
+        RemoteCommand::DeleteBuilder { id } => {
+            let a = c.delete(&format!("/v1/builders/{}", enc(&id)))?;
+            deleted(format, "builder", &a)?;
+        }
+        RemoteCommand::Build {
+            service,
+            builder,
+            nacl,
+            nacl_file,
+            uplink,
+            tag,
+            name,
+            wait_and_print,
+        } => {
+            let mut body = json!({});
+            match (nacl, nacl_file) {
+                (Some(id), _) => body["naclId"] = json!(id),
+                (None, Some(file)) => body["nacl"] = json!(read_nacl(&file)?),
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "give the NaCl: --nacl ID or --nacl-file FILE".into(),
+                    ))
+                }
+            }
+            for (key, value) in [("uplinkId", uplink), ("tag", tag), ("name", name)] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            let a = c.send(
+                Method::POST,
+                &format!(
+                    "/v1/images/build/services/{}/builders/{}",
+                    enc(&service),
+                    enc(&builder)
+                ),
+                &body,
+            )?;
+            if !wait_and_print {
+                made(format, &a)?;
+                return Ok(0);
+            }
+            let job = finished_job(&c, &a, &format!("building {service} with {builder}"))?;
+            match format {
+                Format::Json => println!("{}", pretty(&job["result"].to_string())),
+                Format::Table | Format::Id => println!("{}", s(&job["result"], "id")),
+            }
+        }
+        RemoteCommand::Upgrade {
+            instance,
+            builder,
+            nacl,
+            service,
+            force,
+            wait,
+        } => {
+            let mut body = json!({ "builderId": builder, "force": force });
+            for (key, value) in [("naclId", nacl), ("service", service)] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            let a = c.send(
+                Method::POST,
+                &format!("/v1/instances/{}/upgrade", enc(&instance)),
+                &body,
+            )?;
+            made(format, &a)?;
+            if wait {
+                finished_job(&c, &a, &format!("upgrading {instance}"))?;
             }
         }
         RemoteCommand::Jobs => {
@@ -696,13 +895,52 @@ fn push_uplink(c: &Client, file: &Path, format: Format) -> Result<(), CliError> 
     made(format, &a)
 }
 
-fn push_nacl(c: &Client, file: &Path, name: &str, format: Format) -> Result<(), CliError> {
+fn read_nacl(file: &Path) -> Result<String, CliError> {
     let content = std::fs::read(file).map_err(|e| ClientError::Io {
         what: file.display().to_string(),
         source: e,
     })?;
-    let content = String::from_utf8(content)
-        .map_err(|_| CliError::Usage(format!("{}: a NaCl is UTF-8 text", file.display())))?;
+    String::from_utf8(content)
+        .map_err(|_| CliError::Usage(format!("{}: a NaCl is UTF-8 text", file.display())))
+}
+
+fn push_nacl(
+    c: &Client,
+    file: &Path,
+    builder: Option<&str>,
+    name: &str,
+    format: Format,
+) -> Result<(), CliError> {
+    let content = read_nacl(file)?;
+    if let Some(builder) = builder {
+        let checked = c.send(
+            Method::POST,
+            &format!("/v1/nacls/validate/builders/{}", enc(builder)),
+            &json!({ "content": content }),
+        );
+        if let Err(ClientError::Http { errors, .. }) = &checked {
+            let errors: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: line {}:{} {}",
+                        file.display(),
+                        e["line"],
+                        e["column"],
+                        s(e, "message")
+                    )
+                })
+                .collect();
+            if !errors.is_empty() {
+                return Err(CliError::Failed(format!(
+                    "builder {builder} finds the NaCl invalid; not pushed:\n{}",
+                    errors.join("\n")
+                )));
+            }
+        }
+        checked?;
+        eprintln!("builder {builder} finds {} valid", file.display());
+    }
     let a = match c.send(
         Method::POST,
         "/v1/nacls",
@@ -784,6 +1022,122 @@ fn instance_label(i: &Value) -> String {
 
 fn is_finished(state: &str) -> bool {
     matches!(state, "succeeded" | "failed" | "cancelled")
+}
+
+/// Follows the job `a` answers with (its log to stderr, so that stdout
+/// stays the command's answer) and returns it once it succeeded; `doing`
+/// names the work in the error when it did not.
+fn finished_job(c: &Client, a: &Answer, doing: &str) -> Result<Value, CliError> {
+    let job = follow_job(c, &s(&a.value, "id"), &mut std::io::stderr())?;
+    if s(&job, "state") != "succeeded" {
+        return Err(CliError::Failed(format!(
+            "{doing} {}: {}",
+            s(&job, "state"),
+            job["error"]
+                .as_str()
+                .unwrap_or("see `jetpack job` for its log")
+        )));
+    }
+    Ok(job)
+}
+
+/// `bob` commands.
+fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError> {
+    let providers = |only: Option<String>| -> Result<Vec<String>, CliError> {
+        Ok(match only {
+            Some(p) => vec![p],
+            None => items(&c.get("/v1/bobproviders")?)?
+                .iter()
+                .map(|p| s(p, "id"))
+                .collect(),
+        })
+    };
+    let bob_table = |format: Format, bobs: Vec<Value>, text: String| {
+        let answer = Answer {
+            status: 200,
+            url: String::new(),
+            value: Value::Array(bobs),
+            text,
+        };
+        list(
+            format,
+            &answer,
+            &["PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT"],
+            |b| {
+                vec![
+                    s(b, "providerId"),
+                    s(b, "id"),
+                    s(b, "name"),
+                    s(b, "version"),
+                    strings(&b["services"]),
+                    output::bytes(b["size"].as_u64().unwrap_or(0)),
+                    s(b, "buildDate"),
+                ]
+            },
+        )
+    };
+    match cmd {
+        BobCommand::Providers => {
+            let a = c.get("/v1/bobproviders")?;
+            list(format, &a, &["ID", "KIND", "URL", "UPDATED"], |p| {
+                vec![s(p, "id"), s(p, "kind"), s(p, "url"), ago(p, "updated")]
+            })?;
+        }
+        BobCommand::Update { provider } => {
+            let mut all = Vec::new();
+            for p in providers(provider)? {
+                let a = c.send(
+                    Method::POST,
+                    &format!("/v1/bobproviders/{}/update", enc(&p)),
+                    &json!({}),
+                )?;
+                let bobs = items(&a)?.clone();
+                eprintln!("provider {p}: {} bob(s)", bobs.len());
+                all.extend(bobs);
+            }
+            let text = Value::Array(all.clone()).to_string();
+            bob_table(format, all, text)?;
+        }
+        BobCommand::List { provider } => {
+            let mut all = Vec::new();
+            for p in providers(provider)? {
+                all.extend(items(&c.get(&format!("/v1/bobproviders/{}/bobs", enc(&p)))?)?.clone());
+            }
+            let text = Value::Array(all.clone()).to_string();
+            bob_table(format, all, text)?;
+        }
+        BobCommand::Prepare {
+            wait,
+            provider,
+            bob,
+        } => {
+            let a = c.send(
+                Method::POST,
+                &format!(
+                    "/v1/bobproviders/{}/prepare/bobs/{}",
+                    enc(&provider),
+                    enc(&bob)
+                ),
+                &json!({}),
+            )?;
+            if !wait {
+                made(format, &a)?;
+                return Ok(0);
+            }
+            let job = finished_job(c, &a, &format!("preparing {provider}/{bob}"))?;
+            let builder = &job["result"];
+            if builder["existed"].as_bool() == Some(true) {
+                eprintln!("bob {bob} is builder {} already", s(builder, "id"));
+            } else {
+                eprintln!("builder {} ready ({})", s(builder, "id"), s(builder, "version"));
+            }
+            match format {
+                Format::Json => println!("{}", pretty(&builder.to_string())),
+                Format::Table | Format::Id => println!("{}", s(builder, "id")),
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// Copies a job's log to `out` while it runs, then returns the finished job.

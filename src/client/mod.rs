@@ -37,6 +37,8 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+        /// Per-line problems (an invalid NaCl): `{line, column, message}`.
+        errors: Vec<serde_json::Value>,
     },
     /// No answer: the connection, TLS or the protocol failed.
     #[error("{0}")]
@@ -222,11 +224,17 @@ impl Client {
         struct ErrorBody {
             code: Option<String>,
             message: Option<String>,
+            #[serde(default)]
+            errors: Vec<serde_json::Value>,
         }
         let body: Option<ErrorBody> = serde_json::from_str(text).ok();
         let code = body
             .as_ref()
             .and_then(|b| b.code.clone())
+            .unwrap_or_default();
+        let errors = body
+            .as_ref()
+            .map(|b| b.errors.clone())
             .unwrap_or_default();
         let mut message = body
             .and_then(|b| b.message)
@@ -251,6 +259,7 @@ impl Client {
             status,
             code,
             message,
+            errors,
         }
     }
 
