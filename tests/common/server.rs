@@ -51,12 +51,18 @@ impl TestServer {
 
     /// A server over an existing test host's configuration (for pods).
     pub fn on_host(host: &super::TestHost, flags: &[&str]) -> TestServer {
+        Self::on_host_with(host, &[], flags)
+    }
+
+    /// `on_host`, with `options` (`key=value`) added.
+    pub fn on_host_with(host: &super::TestHost, options: &[&str], flags: &[&str]) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("jetpack-serve-")
             .tempdir()
             .expect("tempdir");
         let mut all: Vec<String> = host.options().to_vec();
         all.push("server.listen=127.0.0.1".into());
+        all.extend(options.iter().map(|o| o.to_string()));
         Self::start_with(dir, all, flags)
     }
 
