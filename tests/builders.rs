@@ -27,7 +27,10 @@ fn provider_dir() -> PathBuf {
                 .arg(&out)
                 .status()
                 .expect("running images/starbase-test-builder/make.sh");
-            assert!(status.success(), "images/starbase-test-builder/make.sh failed");
+            assert!(
+                status.success(),
+                "images/starbase-test-builder/make.sh failed"
+            );
         }
         out
     })
@@ -109,7 +112,12 @@ impl Builds {
 
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.server.json(
-            &["-H", "Content-Type: application/json", "-d", &body.to_string()],
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ],
             path,
         )
     }
@@ -125,7 +133,11 @@ impl Builds {
             ) {
                 return job;
             }
-            assert!(Instant::now() < deadline, "job {id} is still {}", job["state"]);
+            assert!(
+                Instant::now() < deadline,
+                "job {id} is still {}",
+                job["state"]
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -166,7 +178,8 @@ impl Builds {
     }
 }
 
-const NACL: &str = "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42,\n  netmask: 255.255.255.0\n}\n";
+const NACL: &str =
+    "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42,\n  netmask: 255.255.255.0\n}\n";
 
 /// Boots `image` under qemu; returns what it printed on the serial port.
 fn boot(image: &Path) -> String {
@@ -210,7 +223,10 @@ fn a_local_bob_becomes_a_builder_whose_image_boots_with_the_chosen_uplink() {
     assert_eq!(updated[0]["id"], "test-builder");
     assert_eq!(updated[0]["version"], "v0.1.0-test");
     assert_eq!(updated[0]["services"], json!(["Starbase"]));
-    assert!(updated[0]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(updated[0]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
 
     let builder = b.ok(&["bob", "prepare", "--wait", "local", "test-builder"]);
     assert_eq!(builder, "test-builder");
@@ -279,7 +295,11 @@ fn a_local_bob_becomes_a_builder_whose_image_boots_with_the_chosen_uplink() {
 
     // A builder in use cannot go; afterwards it goes with its base.
     let out = b.cli(&["delete-builder", "test-builder"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, bases) = b.server.json(&[], "/v1/bases");
     assert_eq!(bases, json!([]));
 }
@@ -319,7 +339,10 @@ fn failed_builds_leave_no_pod_and_no_dataset() {
         .iter()
         .find(|j| j["error"].as_str().unwrap().contains("status 7"))
         .unwrap();
-    let (_, log) = b.server.curl(&[], &format!("/v1/jobs/{}/log", exited["id"].as_str().unwrap()));
+    let (_, log) = b.server.curl(
+        &[],
+        &format!("/v1/jobs/{}/log", exited["id"].as_str().unwrap()),
+    );
     assert!(log.contains("failing on purpose"), "{log}");
 }
 
@@ -329,7 +352,10 @@ fn bad_requests_are_refused_before_anything_runs() {
         return;
     };
     // Nothing is known before an update.
-    let (status, e) = b.post("/v1/bobproviders/local/prepare/bobs/test-builder", json!({}));
+    let (status, e) = b.post(
+        "/v1/bobproviders/local/prepare/bobs/test-builder",
+        json!({}),
+    );
     assert_eq!(status, 404, "{e}");
     let (status, _) = b.post("/v1/bobproviders/nope/update", json!({}));
     assert_eq!(status, 404);
@@ -347,15 +373,27 @@ fn bad_requests_are_refused_before_anything_runs() {
     assert!(e["message"].as_str().unwrap().contains("Starbase"), "{e}");
     let (status, e) = build("Starbase", "nope", json!({"nacl": NACL}));
     assert_eq!(status, 404, "{e}");
-    let (status, e) = build("Starbase", "test-builder", json!({"naclId": "no-such-nacl"}));
+    let (status, e) = build(
+        "Starbase",
+        "test-builder",
+        json!({"naclId": "no-such-nacl"}),
+    );
     assert_eq!(status, 404, "{e}");
     let (status, e) = build("Starbase", "test-builder", json!({}));
     assert_eq!(status, 400, "{e}");
-    let (status, e) = build("Starbase", "test-builder", json!({"nacl": NACL, "uplinkId": "nope"}));
+    let (status, e) = build(
+        "Starbase",
+        "test-builder",
+        json!({"nacl": NACL, "uplinkId": "nope"}),
+    );
     assert_eq!(status, 404, "{e}");
     let (_, jobs) = b.server.json(&[], "/v1/jobs");
     assert!(
-        !jobs.as_array().unwrap().iter().any(|j| j["kind"] == "build"),
+        !jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "build"),
         "a refused build became a job: {jobs}"
     );
 
@@ -364,18 +402,33 @@ fn bad_requests_are_refused_before_anything_runs() {
     let mut broken: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     broken.as_object_mut().unwrap().remove("validate");
     std::fs::write(b.bobs.join("broken.json"), broken.to_string()).unwrap();
-    std::fs::copy(b.bobs.join("test-builder.tar.gz"), b.bobs.join("broken.tar.gz")).unwrap();
-    let bobs: Value = serde_json::from_str(&b.ok(&["bob", "update", "local", "-o", "json"])).unwrap();
-    assert_eq!(bobs.as_array().unwrap().len(), 1, "the broken bob is skipped: {bobs}");
+    std::fs::copy(
+        b.bobs.join("test-builder.tar.gz"),
+        b.bobs.join("broken.tar.gz"),
+    )
+    .unwrap();
+    let bobs: Value =
+        serde_json::from_str(&b.ok(&["bob", "update", "local", "-o", "json"])).unwrap();
+    assert_eq!(
+        bobs.as_array().unwrap().len(),
+        1,
+        "the broken bob is skipped: {bobs}"
+    );
 
     // An archive changed since the update is refused by its digest.
     // (Recompressed, so that its digest is not the prepared builder's.)
-    std::fs::write(b.bobs.join("corrupt.json"), std::fs::read(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        b.bobs.join("corrupt.json"),
+        std::fs::read(&manifest).unwrap(),
+    )
+    .unwrap();
     let tar = {
         use std::io::Read;
         let gz = std::fs::File::open(b.bobs.join("test-builder.tar.gz")).unwrap();
         let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(gz).read_to_end(&mut tar).unwrap();
+        flate2::read::GzDecoder::new(gz)
+            .read_to_end(&mut tar)
+            .unwrap();
         tar
     };
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -425,9 +478,13 @@ fn builds_over_the_limit_queue_and_cancel_kills_the_pod() {
     let (_, job) = b.server.json(&[], &format!("/v1/jobs/{queued}"));
     assert_eq!(job["state"], "queued", "{job}");
     // A builder in use cannot be deleted.
-    let (status, e) = b.server.json(&["-X", "DELETE"], "/v1/builders/test-builder");
+    let (status, e) = b
+        .server
+        .json(&["-X", "DELETE"], "/v1/builders/test-builder");
     assert_eq!(status, 409, "{e}");
-    let (status, _) = b.server.json(&["-X", "DELETE"], &format!("/v1/jobs/{sleeper}"));
+    let (status, _) = b
+        .server
+        .json(&["-X", "DELETE"], &format!("/v1/jobs/{sleeper}"));
     assert_eq!(status, 202);
     let job = b.wait_job(&sleeper);
     assert_eq!(job["state"], "cancelled", "{job}");
@@ -464,12 +521,24 @@ fn validation_by_builder_maps_errors_to_lines() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("bad.nacl");
     std::fs::write(&file, bad).unwrap();
-    let out = b.cli(&["push-nacl", file.to_str().unwrap(), "test-builder", "--name", "bad"]);
+    let out = b.cli(&[
+        "push-nacl",
+        file.to_str().unwrap(),
+        "test-builder",
+        "--name",
+        "bad",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 4:0 Invalid type Ifacee"));
     let (_, nacls) = b.server.json(&[], "/v1/nacls");
     assert_eq!(nacls, json!([]));
     std::fs::write(&file, NACL).unwrap();
-    b.ok(&["push-nacl", file.to_str().unwrap(), "test-builder", "--name", "good"]);
+    b.ok(&[
+        "push-nacl",
+        file.to_str().unwrap(),
+        "test-builder",
+        "--name",
+        "good",
+    ]);
     b.assert_nothing_left();
 }

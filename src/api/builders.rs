@@ -246,7 +246,9 @@ impl BuildBody {
             (Some(id), None) => Ok(NaclInput::Stored(id)),
             (None, Some(text)) => Ok(NaclInput::Text(text)),
             (Some(_), Some(_)) => Err(ApiError::bad_request("give naclId or nacl, not both")),
-            (None, None) => Err(ApiError::bad_request("naclId (or the NaCl text as nacl) is required")),
+            (None, None) => Err(ApiError::bad_request(
+                "naclId (or the NaCl text as nacl) is required",
+            )),
         }
     }
 }

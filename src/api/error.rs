@@ -60,7 +60,10 @@ impl ApiError {
                     .filter_map(|d| serde_json::to_value(d).ok())
                     .collect(),
             ),
-            ..Self::unprocessable(format!("the NaCl is invalid ({} error(s)){first}", errors.len()))
+            ..Self::unprocessable(format!(
+                "the NaCl is invalid ({} error(s)){first}",
+                errors.len()
+            ))
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -212,7 +215,9 @@ impl From<BuildError> for ApiError {
     fn from(e: BuildError) -> Self {
         use BuildError as B;
         match e {
-            B::NoProvider(_) | B::NoBob { .. } | B::NoBuilder(_) => ApiError::not_found(e.to_string()),
+            B::NoProvider(_) | B::NoBob { .. } | B::NoBuilder(_) => {
+                ApiError::not_found(e.to_string())
+            }
             B::AmbiguousBuilder { .. } | B::Invalid(_) => ApiError::bad_request(e.to_string()),
             B::BuilderInUse(..) | B::BuilderTaken { .. } => ApiError::conflict(e.to_string()),
             B::ServiceNotOffered { .. } | B::Manifest { .. } | B::Digest { .. } => {

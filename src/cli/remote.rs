@@ -309,13 +309,9 @@ pub enum RemoteCommand {
 #[derive(Debug, Subcommand)]
 pub enum BobCommand {
     /// Refresh a provider's list of bobs (every provider's without PROVIDER)
-    Update {
-        provider: Option<String>,
-    },
+    Update { provider: Option<String> },
     /// List the bobs of a provider (of every provider without PROVIDER)
-    List {
-        provider: Option<String>,
-    },
+    List { provider: Option<String> },
     /// Fetch, verify and import a bob as a builder (a job); prints the job's id
     Prepare {
         /// Follow the job's log until it ends; exit 1 if it failed
@@ -1062,7 +1058,9 @@ fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError> {
         list(
             format,
             &answer,
-            &["PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT"],
+            &[
+                "PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT",
+            ],
             |b| {
                 vec![
                     s(b, "providerId"),
@@ -1129,7 +1127,11 @@ fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError> {
             if builder["existed"].as_bool() == Some(true) {
                 eprintln!("bob {bob} is builder {} already", s(builder, "id"));
             } else {
-                eprintln!("builder {} ready ({})", s(builder, "id"), s(builder, "version"));
+                eprintln!(
+                    "builder {} ready ({})",
+                    s(builder, "id"),
+                    s(builder, "version")
+                );
             }
             match format {
                 Format::Json => println!("{}", pretty(&builder.to_string())),

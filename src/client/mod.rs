@@ -232,10 +232,7 @@ impl Client {
             .as_ref()
             .and_then(|b| b.code.clone())
             .unwrap_or_default();
-        let errors = body
-            .as_ref()
-            .map(|b| b.errors.clone())
-            .unwrap_or_default();
+        let errors = body.as_ref().map(|b| b.errors.clone()).unwrap_or_default();
         let mut message = body
             .and_then(|b| b.message)
             .or_else(|| {

@@ -302,11 +302,17 @@ impl BobProviderConfig {
             "oci" => {
                 let path = location.splitn(4, '/').nth(3).unwrap_or("");
                 if path.is_empty() {
-                    return Err("an oci provider's location is http(s)://REGISTRY/REPOSITORY".into());
+                    return Err(
+                        "an oci provider's location is http(s)://REGISTRY/REPOSITORY".into(),
+                    );
                 }
                 BobProviderKind::Oci
             }
-            other => return Err(format!("unknown provider kind {other:?}: local, http or oci")),
+            other => {
+                return Err(format!(
+                    "unknown provider kind {other:?}: local, http or oci"
+                ))
+            }
         };
         Ok(BobProviderConfig {
             name: name.to_string(),
@@ -695,7 +701,8 @@ impl Config {
         let mut bob_providers = Vec::new();
         for (key, (value, _)) in &values {
             if let Some(name) = key.strip_prefix(BOB_PROVIDER_PREFIX) {
-                bob_providers.push(BobProviderConfig::parse(name, value).map_err(|why| bad(key, why))?);
+                bob_providers
+                    .push(BobProviderConfig::parse(name, value).map_err(|why| bad(key, why))?);
             }
         }
         let positive = |k: &str| match number(k)? {
@@ -932,8 +939,16 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                ("hub", BobProviderKind::Oci, "https://registry-1.docker.io/includeos/builder"),
-                ("idx", BobProviderKind::Http, "http://127.0.0.1:8000/index.json"),
+                (
+                    "hub",
+                    BobProviderKind::Oci,
+                    "https://registry-1.docker.io/includeos/builder"
+                ),
+                (
+                    "idx",
+                    BobProviderKind::Http,
+                    "http://127.0.0.1:8000/index.json"
+                ),
                 ("local", BobProviderKind::Local, "/srv/bobs"),
             ]
         );

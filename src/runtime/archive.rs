@@ -196,11 +196,7 @@ pub fn unpack(staged: &Staged, source_name: &str, target: &Path) -> Result<(), A
 
 /// Unpacks an OCI image layer over what earlier layers left in `target`:
 /// its whiteouts (`.wh.NAME`, `.wh..wh..opq`) delete what they name.
-pub fn unpack_layer(
-    staged: &Staged,
-    source_name: &str,
-    target: &Path,
-) -> Result<(), ArchiveError> {
+pub fn unpack_layer(staged: &Staged, source_name: &str, target: &Path) -> Result<(), ArchiveError> {
     unpack_as(staged, source_name, target, Entries::Layer)
 }
 
@@ -309,7 +305,11 @@ fn apply_whiteout(path: &Path, target: &Path) -> io::Result<bool> {
         match c {
             Component::Normal(part) => dir.push(part),
             Component::CurDir => {}
-            _ => return Err(io::Error::other(format!("whiteout {path:?} leaves the layer"))),
+            _ => {
+                return Err(io::Error::other(format!(
+                    "whiteout {path:?} leaves the layer"
+                )))
+            }
         }
     }
     // Nothing under a symlink: the layer must not delete through one.

@@ -176,7 +176,10 @@ mod tests {
             s.insert_builder(&row),
             Err(StoreError::NameTaken(id)) if id == "test-builder-1"
         ));
-        assert_eq!(s.find_builders("test-builder-1").unwrap(), vec![row.clone()]);
+        assert_eq!(
+            s.find_builders("test-builder-1").unwrap(),
+            vec![row.clone()]
+        );
         assert_eq!(s.find_builders("test-b").unwrap().len(), 1);
         assert!(s.find_builders("nope").unwrap().is_empty());
         assert_eq!(s.builder_by_digest(&row.digest).unwrap(), Some(row.clone()));

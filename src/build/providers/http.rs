@@ -3,7 +3,9 @@
 //! (absolute, or relative to the index), `size` and `sha256`. An archive
 //! is fetched into staging and its sha256 checked before anything else.
 
-use super::{bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider};
+use super::{
+    bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider,
+};
 use crate::build::{BuildError, Manifest};
 use crate::runtime::archive;
 
@@ -116,7 +118,11 @@ impl Provider for HttpProvider {
         progress: &mut Progress,
     ) -> Result<Fetched, BuildError> {
         let staged = archive::stage(&bob.location, staging, progress)?;
-        Ok(Fetched::Archive(verified(staged, &bob.digest, &bob.location)?))
+        Ok(Fetched::Archive(verified(
+            staged,
+            &bob.digest,
+            &bob.location,
+        )?))
     }
 }
 

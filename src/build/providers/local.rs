@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider};
+use super::{
+    bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider,
+};
 use crate::build::{BuildError, Manifest};
 use crate::runtime::archive;
 
@@ -104,6 +106,10 @@ impl Provider for LocalProvider {
         progress: &mut Progress,
     ) -> Result<Fetched, BuildError> {
         let staged = archive::stage(&bob.location, staging, progress)?;
-        Ok(Fetched::Archive(verified(staged, &bob.digest, &bob.location)?))
+        Ok(Fetched::Archive(verified(
+            staged,
+            &bob.digest,
+            &bob.location,
+        )?))
     }
 }

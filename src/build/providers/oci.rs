@@ -135,9 +135,12 @@ impl OciProvider {
 
     /// `Bearer realm="R",service="S",scope="X"` -> a token from R.
     fn anonymous_token(&self, url: &str, challenge: &str) -> Result<String, BuildError> {
-        let params = challenge
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| self.fetch_err(url, "the registry wants credentials; only anonymous pulls are supported"))?;
+        let params = challenge.strip_prefix("Bearer ").ok_or_else(|| {
+            self.fetch_err(
+                url,
+                "the registry wants credentials; only anonymous pulls are supported",
+            )
+        })?;
         let mut realm = None;
         let mut query = Vec::new();
         for part in split_params(params) {
@@ -150,14 +153,18 @@ impl OciProvider {
                 }
             }
         }
-        let realm = realm.ok_or_else(|| self.fetch_err(url, "a Bearer challenge without a realm"))?;
+        let realm =
+            realm.ok_or_else(|| self.fetch_err(url, "a Bearer challenge without a realm"))?;
         let mut req = self.agent.get(&realm);
         for (k, v) in &query {
             req = req.query(k, v);
         }
         let mut response = req.call().map_err(|e| self.fetch_err(&realm, e))?;
         if response.status() != 200 {
-            return Err(self.fetch_err(&realm, format!("token service answered {}", response.status())));
+            return Err(self.fetch_err(
+                &realm,
+                format!("token service answered {}", response.status()),
+            ));
         }
         let bytes = response
             .body_mut()
@@ -220,7 +227,10 @@ impl OciProvider {
         self.image_manifest(&digest)
     }
 
-    fn labels(&self, config: &Descriptor) -> Result<std::collections::BTreeMap<String, String>, BuildError> {
+    fn labels(
+        &self,
+        config: &Descriptor,
+    ) -> Result<std::collections::BTreeMap<String, String>, BuildError> {
         super::digest_hex(&config.digest)?;
         let url = self.url(&format!("blobs/{}", config.digest));
         let (bytes, sha) = self.document(&url, "*/*")?;
