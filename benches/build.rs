@@ -123,7 +123,7 @@ fn main() {
     }
     let scratch = std::env::temp_dir().join(format!("jetpack-bench-build-{}", std::process::id()));
     let bobs = scratch.join("bobs");
-    let script = manifest_dir.join("images/starbase-test-builder/make.sh");
+    let script = manifest_dir.join("images/test-builder/make.sh");
     run(script.to_str().unwrap(), &[bobs.to_str().unwrap()]).expect("making the test builder");
     let zfs_root = format!("{POOL}/benchbuild{}", std::process::id());
     let options = vec![

@@ -1,5 +1,5 @@
 //! Bobs, builders and builds on a real host: the test builder of
-//! images/starbase-test-builder (busybox and binutils) from a `local` provider,
+//! images/test-builder (busybox and binutils) from a `local` provider,
 //! prepared into a base on real ZFS, its builds and validations in real
 //! pods (namespaces), the image booted under qemu to its serial line.
 
@@ -22,14 +22,14 @@ fn provider_dir() -> PathBuf {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bobs");
         if !out.join("test-builder.tar.gz").exists() {
             let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("images/starbase-test-builder/make.sh");
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder/make.sh");
             let status = Command::new(script)
                 .arg(&out)
                 .status()
-                .expect("running images/starbase-test-builder/make.sh");
+                .expect("running images/test-builder/make.sh");
             assert!(
                 status.success(),
-                "images/starbase-test-builder/make.sh failed"
+                "images/test-builder/make.sh failed"
             );
         }
         out
