@@ -4,7 +4,7 @@
 //! is fetched into staging and its sha256 checked before anything else.
 
 use super::{
-    bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider,
+    bob_from_manifest, check_id, fetch_archive, sha256_digest, Bob, Fetched, Progress, Provider,
 };
 use crate::build::{BuildError, Manifest};
 use crate::runtime::archive;
@@ -117,12 +117,7 @@ impl Provider for HttpProvider {
         staging: &std::path::Path,
         progress: &mut Progress,
     ) -> Result<Fetched, BuildError> {
-        let staged = archive::stage(&bob.location, staging, progress)?;
-        Ok(Fetched::Archive(verified(
-            staged,
-            &bob.digest,
-            &bob.location,
-        )?))
+        fetch_archive(bob, staging, progress)
     }
 }
 

@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{
-    bob_from_manifest, check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider,
+    bob_from_manifest, check_id, fetch_archive, sha256_digest, Bob, Fetched, Progress, Provider,
 };
 use crate::build::{BuildError, Manifest};
-use crate::runtime::archive;
 
 const ARCHIVE_EXTENSIONS: &[&str] = &[
     ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tzst", ".tar",
@@ -105,11 +104,6 @@ impl Provider for LocalProvider {
         staging: &Path,
         progress: &mut Progress,
     ) -> Result<Fetched, BuildError> {
-        let staged = archive::stage(&bob.location, staging, progress)?;
-        Ok(Fetched::Archive(verified(
-            staged,
-            &bob.digest,
-            &bob.location,
-        )?))
+        fetch_archive(bob, staging, progress)
     }
 }

@@ -96,6 +96,20 @@ pub fn verified(staged: Staged, digest: &str, what: &str) -> Result<Staged, Buil
     }
 }
 
+/// The fetch of a bob that is one archive at a path or URL (local, http).
+fn fetch_archive(
+    bob: &Bob,
+    staging: &Path,
+    progress: &mut Progress,
+) -> Result<Fetched, BuildError> {
+    let staged = crate::runtime::archive::stage(&bob.location, staging, progress)?;
+    Ok(Fetched::Archive(verified(
+        staged,
+        &bob.digest,
+        &bob.location,
+    )?))
+}
+
 /// A bob's fields from a manifest-shaped JSON object (a local sidecar, an
 /// http index entry), where the provider has the id, size and digest.
 fn bob_from_manifest(
