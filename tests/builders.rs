@@ -21,16 +21,12 @@ fn provider_dir() -> PathBuf {
     DIR.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bobs");
         if !out.join("test-builder.tar.gz").exists() {
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder/make.sh");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder/make.sh");
             let status = Command::new(script)
                 .arg(&out)
                 .status()
                 .expect("running images/test-builder/make.sh");
-            assert!(
-                status.success(),
-                "images/test-builder/make.sh failed"
-            );
+            assert!(status.success(), "images/test-builder/make.sh failed");
         }
         out
     })
@@ -541,4 +537,104 @@ fn validation_by_builder_maps_errors_to_lines() {
         "good",
     ]);
     b.assert_nothing_left();
+}
+
+/// A plain HTTP server on loopback serving the files of `dir` (a real
+/// peer for the `http` provider; one request per connection).
+fn serve_dir(dir: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                    break;
+                }
+            }
+            let mut stream = reader.into_inner();
+            let file = path.trim_start_matches('/');
+            match std::fs::read(dir.join(file))
+                .ok()
+                .filter(|_| !file.contains(".."))
+            {
+                Some(body) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                None => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn an_http_index_is_listed_and_its_archives_checked_before_import() {
+    let work = tempfile::tempdir().unwrap();
+    let site = work.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let archive = provider_dir().join("test-builder.tar.gz");
+    std::fs::copy(&archive, site.join("test-builder.tar.gz")).unwrap();
+    let bytes = std::fs::read(&archive).unwrap();
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(provider_dir().join("test-builder.json")).unwrap())
+            .unwrap();
+    let entry = |id: &str, sha: &str| {
+        let mut e = manifest.clone();
+        e["id"] = json!(id);
+        e["url"] = json!("test-builder.tar.gz");
+        e["sha256"] = json!(sha);
+        e["size"] = json!(bytes.len());
+        e
+    };
+    let index =
+        json!({"bobs": [entry("web-builder", &sha256), entry("wrong-digest", &"0".repeat(64))]});
+    std::fs::write(site.join("index.json"), index.to_string()).unwrap();
+    let port = serve_dir(site);
+    let provider = format!("bob.provider.web=http http://127.0.0.1:{port}/index.json");
+    let Some(b) = Builds::start(&[provider.as_str()]) else {
+        return;
+    };
+    let bobs: Value = serde_json::from_str(&b.ok(&["bob", "update", "web", "-o", "json"])).unwrap();
+    let ids: Vec<&str> = bobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["web-builder", "wrong-digest"]);
+    assert_eq!(bobs[0]["digest"], format!("sha256:{sha256}"));
+    // A wrong digest is refused after the fetch and before any import.
+    let out = b.cli(&["bob", "prepare", "--wait", "web", "wrong-digest"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sha256"));
+    let (_, bases) = b.server.json(&[], "/v1/bases");
+    assert_eq!(bases, json!([]), "{bases}");
+    assert_eq!(
+        b.ok(&["bob", "prepare", "--wait", "web", "web-builder"]),
+        "web-builder"
+    );
+    let (_, builder) = b.server.json(&[], "/v1/builders/web-builder");
+    assert_eq!(builder["providerId"], "web");
+    assert_eq!(builder["services"], json!(["Starbase"]));
 }
