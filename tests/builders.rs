@@ -638,3 +638,105 @@ fn an_http_index_is_listed_and_its_archives_checked_before_import() {
     assert_eq!(builder["providerId"], "web");
     assert_eq!(builder["services"], json!(["Starbase"]));
 }
+
+/// Debian's docker-registry on a free loopback port, killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Option<Registry> {
+        if !tool("docker-registry") || !tool("skopeo") || !tool("jq") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::server::free_port();
+        let config = dir.path().join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_oci_image_pushed_to_a_registry_becomes_a_builder() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder/make.sh");
+    let status = Command::new(&script)
+        .args(["--oci", layout.to_str().unwrap(), "v0.1.0-test"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "make.sh --oci failed");
+    let status = Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v0.1.0-test", layout.display()))
+        .arg(format!(
+            "docker://127.0.0.1:{}/jetpack/test-builder:v0.1.0-test",
+            registry.port
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "skopeo copy failed");
+    let provider = format!(
+        "bob.provider.hub=oci http://127.0.0.1:{}/jetpack/test-builder",
+        registry.port
+    );
+    let Some(b) = Builds::start(&[provider.as_str()]) else {
+        return;
+    };
+    let bobs: Value = serde_json::from_str(&b.ok(&["bob", "update", "hub", "-o", "json"])).unwrap();
+    assert_eq!(bobs[0]["id"], "v0.1.0-test", "{bobs}");
+    assert_eq!(bobs[0]["name"], "jetpack/test-builder");
+    assert_eq!(bobs[0]["vcsRef"], "5e1f00d");
+    assert_eq!(bobs[0]["services"], json!(["Starbase"]));
+    assert_eq!(
+        b.ok(&["bob", "prepare", "--wait", "hub", "v0.1.0-test"]),
+        "v0.1.0-test"
+    );
+    let nacl = b.push_nacl("hub", NACL);
+    let image = b.ok(&[
+        "build",
+        "Starbase",
+        "v0.1.0-test",
+        "--nacl",
+        &nacl,
+        "--waitAndPrint",
+    ]);
+    assert_eq!(image.len(), 40, "{image}");
+    b.assert_nothing_left();
+}
