@@ -740,3 +740,52 @@ fn an_oci_image_pushed_to_a_registry_becomes_a_builder() {
     assert_eq!(image.len(), 40, "{image}");
     b.assert_nothing_left();
 }
+
+#[test]
+fn an_upgrade_builds_with_the_instances_uplink_and_deploys_it() {
+    let port = common::server::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (port_option, url_option) = (format!("uplink.port={port}"), format!("uplink.url={url}"));
+    let Some(b) = Builds::start(&[&port_option, &url_option, "uplink.tls=off"]) else {
+        return;
+    };
+    b.prepared();
+    let nacl = b.push_nacl("upgrade", NACL);
+    let (_, uplink) = b.server.json(&[], "/v1/uplinks/default");
+    let token = uplink["token"].as_str().unwrap().to_string();
+    let mut sim = Command::new(JETPACK)
+        .args([
+            "sim", "--url", &url, "--token", &token, "--count", "1", "--seed", "upg",
+        ])
+        .args(["--report-ms", "500"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting jetpack sim");
+    let id = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(b"upg-0"))[..32].to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, v) = b.server.json(&[], &format!("/v1/instances/{id}"));
+        if status == 200 && v["status"] == "connected" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the instance never docked: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, job) = b.post(
+        &format!("/v1/instances/{id}/upgrade"),
+        json!({"builderId": "test-builder", "naclId": nacl, "timeout": 30}),
+    );
+    assert_eq!(status, 202, "{job}");
+    let job = b.wait_job(job["id"].as_str().unwrap());
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let image = job["result"]["id"].as_str().unwrap();
+    assert_eq!(job["result"]["deploy"]["image"], image);
+    assert_eq!(job["result"]["uplinkUrl"], url.as_str());
+    assert_eq!(job["result"]["uplinkId"], uplink["id"]);
+    b.assert_nothing_left();
+}
