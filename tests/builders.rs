@@ -643,7 +643,7 @@ fn an_http_index_is_listed_and_its_archives_checked_before_import() {
 struct Registry {
     child: std::process::Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -674,11 +674,7 @@ impl Registry {
             assert!(Instant::now() < deadline, "docker-registry did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Registry {
-            child,
-            port,
-            _dir: dir,
-        })
+        Some(Registry { child, port, dir })
     }
 }
 
@@ -687,6 +683,23 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The largest file under `dir`: the registry's copy of the layer.
+fn largest_file(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(e.path());
+            } else if best.as_ref().is_none_or(|(size, _)| meta.len() > *size) {
+                best = Some((meta.len(), e.path()));
+            }
+        }
+    }
+    best.expect("no file in the registry").1
 }
 
 #[test]
