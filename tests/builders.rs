@@ -737,6 +737,21 @@ fn an_oci_image_pushed_to_a_registry_becomes_a_builder() {
     assert_eq!(bobs[0]["name"], "jetpack/test-builder");
     assert_eq!(bobs[0]["vcsRef"], "5e1f00d");
     assert_eq!(bobs[0]["services"], json!(["Starbase"]));
+    // A layer the registry serves damaged is refused before import.
+    let layer = largest_file(&registry.dir.path().join("data"));
+    let original = std::fs::read(&layer).unwrap();
+    let mut damaged = original.clone();
+    damaged[original.len() / 2] ^= 0xff;
+    std::fs::write(&layer, &damaged).unwrap();
+    let out = b.cli(&["bob", "prepare", "--wait", "hub", "v0.1.0-test"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sha256"),
+        "{out:?}"
+    );
+    let (_, bases) = b.server.json(&[], "/v1/bases");
+    assert_eq!(bases, json!([]), "{bases}");
+    std::fs::write(&layer, &original).unwrap();
     assert_eq!(
         b.ok(&["bob", "prepare", "--wait", "hub", "v0.1.0-test"]),
         "v0.1.0-test"
