@@ -232,7 +232,11 @@ fn a_local_bob_becomes_a_builder_whose_image_boots_with_the_chosen_uplink() {
     assert_eq!(builders[0]["vcsRef"], "5e1f00d");
     // The same digest again is the same builder, fetched and imported once.
     let again = b.cli(&["bob", "prepare", "--wait", "local", "test-builder"]);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already"));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        again.status.success() && said.contains("already"),
+        "a second prepare: {said}"
+    );
     let (_, bases) = b.server.json(&[], "/v1/bases");
     assert_eq!(bases.as_array().unwrap().len(), 1, "{bases}");
 

@@ -1,7 +1,15 @@
-//! NaCl, IncludeOS's configuration language (spec/nacl.md): what a verdict
-//! on a NaCl is, and how the reference tool's output reads as one.
+//! NaCl, IncludeOS's configuration language (spec/nacl.md): the native
+//! front end (lexer, parser, checker) that gives a file its verdict, and
+//! how the reference tool's output reads as one.
+
+mod check;
+mod lexer;
+mod parser;
+pub mod syntax;
 
 use serde::Serialize;
+
+pub use lexer::Span;
 
 /// One problem in a NaCl: 1-based line, 0-based column (the reference
 /// tool's convention), and what is wrong.
@@ -12,11 +20,49 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    pub fn at(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            line: span.line,
+            column: span.column,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    /// The reference tool's shape: `line L:C message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}:{} {}", self.line, self.column, self.message)
+    }
+}
+
 /// A NaCl's verdict: valid, or the problems found, sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub valid: bool,
     pub errors: Vec<Diagnostic>,
+}
+
+/// The syntax tree of `source` and its syntax errors, sorted.
+pub fn parse(source: &str) -> (syntax::File, Vec<Diagnostic>) {
+    parser::parse(source)
+}
+
+/// The verdict on `source`: its syntax errors if it has any (a broken
+/// item would make the rules report what is not there), else every
+/// semantic error, sorted by position, each once.
+pub fn check(source: &str) -> Verdict {
+    let (file, mut errors) = parse(source);
+    if errors.is_empty() {
+        errors = check::check(&file);
+        errors.sort_by_key(|d| (d.line, d.column));
+        errors.dedup();
+    }
+    Verdict {
+        valid: errors.is_empty(),
+        errors,
+    }
 }
 
 /// The `line L:C message` lines of a reference tool's output, in order;

@@ -1,0 +1,455 @@
+//! The NaCl checker: every semantic rule of spec/nacl.md over a parsed
+//! file, with the reference transpiler's messages and positions.
+//!
+//! It runs as the reference does: first every top-level element is
+//! registered in file order (names, types, singletons), then each element
+//! is checked, the functions last. Unlike the reference, which stops at
+//! its first error and visits elements in hash order, it goes on and
+//! reports every error; the caller sorts them. Each value of the file is
+//! checked once where it is written; a name that refers to it resolves
+//! quietly, so one mistake is one error.
+
+mod functions;
+mod iface;
+mod services;
+mod values;
+
+use std::collections::HashMap;
+
+use super::syntax::{Assignment, File, Function, Ident, Item, Span, Typed, Value, ValueKind};
+use super::Diagnostic;
+
+/// The errors of a parsed file, unsorted.
+pub fn check(file: &File) -> Vec<Diagnostic> {
+    let mut c = Checker::new(file);
+    c.register();
+    c.check_elements();
+    c.errors
+}
+
+/// The top-level types (lower case) and what checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypeName {
+    Iface,
+    Gateway,
+    Conntrack,
+    LoadBalancer,
+    Syslog,
+    Timer,
+    Filter,
+    Nat,
+}
+
+impl TypeName {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "iface" => Self::Iface,
+            "gateway" => Self::Gateway,
+            "conntrack" => Self::Conntrack,
+            "load_balancer" => Self::LoadBalancer,
+            "syslog" => Self::Syslog,
+            "timer" => Self::Timer,
+            "filter" => Self::Filter,
+            "nat" => Self::Nat,
+            _ => return None,
+        })
+    }
+
+    fn is_singleton(self) -> bool {
+        matches!(self, Self::Gateway | Self::Conntrack | Self::Syslog)
+    }
+
+    fn is_function(self) -> bool {
+        matches!(self, Self::Filter | Self::Nat)
+    }
+}
+
+/// A function's subtype: which packet it sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subtype {
+    Ip,
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+impl Subtype {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "ip" => Self::Ip,
+            "tcp" => Self::Tcp,
+            "udp" => Self::Udp,
+            "icmp" => Self::Icmp,
+            _ => return None,
+        })
+    }
+
+    /// Whether a function of this subtype may nest or call one of `inner`.
+    fn may_contain(self, inner: Subtype) -> bool {
+        self == Self::Ip || inner == Self::Ip || inner == self
+    }
+}
+
+/// One top-level element, under the name the reference keys it by (a
+/// dotted assignment's whole name).
+pub(crate) struct Element<'f> {
+    pub name: String,
+    pub name_span: Span,
+    pub body: Body<'f>,
+}
+
+pub(crate) enum Body<'f> {
+    Constant(&'f Assignment),
+    Typed(TypeName, &'f Typed),
+    Function(TypeName, Subtype, &'f Function),
+    /// Registered with an error (unknown type or subtype): its name is
+    /// taken, nothing more is checked.
+    Broken,
+}
+
+impl<'f> Body<'f> {
+    /// The value this element stands for, if it has one.
+    fn value(&self) -> Option<&'f Value> {
+        match self {
+            Body::Constant(a) => Some(&a.value),
+            Body::Typed(_, t) => Some(&t.value),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) struct Checker<'f> {
+    file: &'f File,
+    pub elements: Vec<Element<'f>>,
+    by_name: HashMap<String, usize>,
+    /// Dotted assignments by the element they extend (first name part).
+    extensions: HashMap<String, Vec<usize>>,
+    /// The functions (by element index) pushed onto a chain.
+    pub pushed: std::collections::HashSet<usize>,
+    /// The (index, vlan) of each Iface checked so far.
+    iface_indexes: iface::IfaceIndexes,
+    load_balancer_layers: std::collections::HashSet<String>,
+    has_load_balancer: bool,
+    pub errors: Vec<Diagnostic>,
+    /// While above zero, errors are not recorded: a value is being
+    /// resolved where it is used, and was checked where it is written.
+    quiet: u32,
+    /// Elements being resolved, to catch a constant that refers to itself.
+    resolving: Vec<usize>,
+}
+
+impl<'f> Checker<'f> {
+    fn new(file: &'f File) -> Self {
+        Checker {
+            file,
+            elements: Vec::with_capacity(file.items.len()),
+            by_name: HashMap::with_capacity(file.items.len()),
+            extensions: HashMap::new(),
+            pushed: Default::default(),
+            iface_indexes: Default::default(),
+            load_balancer_layers: Default::default(),
+            has_load_balancer: false,
+            errors: Vec::new(),
+            quiet: 0,
+            resolving: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, span: Span, message: impl Into<String>) {
+        if self.quiet == 0 {
+            self.errors.push(Diagnostic::at(span, message));
+        }
+    }
+
+    pub fn element(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The element named `name` if it is a function.
+    pub fn function(&self, name: &str) -> Option<(usize, TypeName, Subtype, &'f Function)> {
+        let i = self.element(name)?;
+        match self.elements[i].body {
+            Body::Function(t, s, f) => Some((i, t, s, f)),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is an element of type `ty`.
+    pub fn is_typed(&self, name: &str, ty: TypeName) -> Option<usize> {
+        let i = self.element(name)?;
+        matches!(self.elements[i].body, Body::Typed(t, _) if t == ty).then_some(i)
+    }
+
+    /// Pass 1, as the reference's visitor: every element's name, checked
+    /// and registered in file order.
+    fn register(&mut self) {
+        let file = self.file;
+        for item in &file.items {
+            let (name, body) = match item {
+                Item::Integer(_) => continue,
+                Item::Assignment(a) => ((a.name(), a.span()), Body::Constant(a)),
+                Item::Typed(t) => {
+                    let body = match (TypeName::parse(&t.type_name.text), &t.subtype) {
+                        (None, _) => Body::Broken,
+                        (Some(ty), _) if ty.is_function() => {
+                            self.error(
+                                t.name.span,
+                                format!("A {} needs a body: {{ ... }}", t.type_name.text),
+                            );
+                            Body::Broken
+                        }
+                        (Some(ty), None) => Body::Typed(ty, t),
+                        (Some(_), Some(sub)) => {
+                            self.error(
+                                sub.span,
+                                format!("An element of type {} has no subtype", t.type_name.text),
+                            );
+                            Body::Broken
+                        }
+                    };
+                    ((t.name.text.clone(), t.name.span), body)
+                }
+                Item::Function(f) => {
+                    let Some(name) = &f.name else {
+                        self.error(f.span(), "Missing name of element");
+                        continue;
+                    };
+                    let body = match (
+                        TypeName::parse(&f.type_name.text),
+                        Subtype::parse(&f.subtype.text),
+                    ) {
+                        (Some(ty), Some(sub)) if ty.is_function() => Body::Function(ty, sub, f),
+                        (Some(ty), _) if !ty.is_function() => {
+                            self.error(
+                                f.type_name.span,
+                                format!(
+                                    "An element of type {} is not a function",
+                                    f.type_name.text
+                                ),
+                            );
+                            Body::Broken
+                        }
+                        (Some(_), _) => {
+                            self.error(
+                                f.subtype.span,
+                                format!("Invalid subtype {}", f.subtype.text),
+                            );
+                            Body::Broken
+                        }
+                        (None, _) => Body::Broken,
+                    };
+                    ((name.text.clone(), name.span), body)
+                }
+            };
+            self.register_element(item, name, body);
+        }
+    }
+
+    fn register_element(&mut self, item: &'f Item, (name, span): (String, Span), body: Body<'f>) {
+        if self.by_name.contains_key(&name) {
+            self.error(span, format!("Element {name} has already been defined"));
+            return;
+        }
+        let root = name.split('.').next().unwrap_or_default();
+        if root.contains('-') {
+            self.error(span, format!("Invalid character (-) in name {root}"));
+        } else if matches!(
+            root.to_ascii_lowercase().as_str(),
+            "tcp" | "udp" | "icmp" | "ct" | "ip"
+        ) {
+            self.error(span, format!("Invalid name {root}"));
+        }
+        let type_name = match item {
+            Item::Typed(t) => Some(&t.type_name),
+            Item::Function(f) => Some(&f.type_name),
+            _ => None,
+        };
+        if let Some(type_name) = type_name {
+            match TypeName::parse(&type_name.text) {
+                None => self.error(type_name.span, format!("Undefined type {}", type_name.text)),
+                Some(ty) if ty.is_singleton() => {
+                    let exists = self
+                        .elements
+                        .iter()
+                        .any(|e| matches!(e.body, Body::Typed(t, _) if t == ty));
+                    if exists {
+                        self.error(
+                            type_name.span,
+                            format!("A {} has already been defined", type_name.text),
+                        );
+                        // The reference keeps no second singleton.
+                        return;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if let Body::Constant(a) = body {
+            if a.path.len() > 1 {
+                self.extensions
+                    .entry(a.path[0].text.clone())
+                    .or_default()
+                    .push(self.elements.len());
+            }
+        }
+        self.by_name.insert(name.clone(), self.elements.len());
+        self.elements.push(Element {
+            name,
+            name_span: span,
+            body,
+        });
+    }
+
+    /// Pass 2: every element, the functions last (they need the chains
+    /// the others push them onto).
+    fn check_elements(&mut self) {
+        self.has_load_balancer = self
+            .elements
+            .iter()
+            .any(|e| matches!(e.body, Body::Typed(TypeName::LoadBalancer, _)));
+        let mut functions = Vec::new();
+        for i in 0..self.elements.len() {
+            match self.elements[i].body {
+                Body::Constant(a) => self.check_constant(a),
+                Body::Typed(ty, t) => match ty {
+                    TypeName::Iface => self.check_iface(t),
+                    TypeName::Gateway => self.check_gateway(t),
+                    TypeName::Conntrack => self.check_conntrack(t),
+                    TypeName::LoadBalancer => self.check_load_balancer(t),
+                    TypeName::Syslog => self.check_syslog(t),
+                    TypeName::Timer => self.check_timer(t),
+                    TypeName::Filter | TypeName::Nat => {}
+                },
+                Body::Function(..) => functions.push(i),
+                Body::Broken => {}
+            }
+        }
+        for i in functions {
+            if let Body::Function(ty, sub, f) = self.elements[i].body {
+                self.check_function(i, ty, sub, f);
+            }
+        }
+    }
+
+    /// A constant, or an assignment that extends an element: the element
+    /// must exist; the value is checked here (the extended element's
+    /// checker judges whether it fits there).
+    fn check_constant(&mut self, a: &'f Assignment) {
+        let root = &a.path[0].text;
+        if a.path.len() > 1 {
+            let Some(target) = self.element(root) else {
+                self.error(a.span(), format!("No element with the name {root} exists"));
+                self.check_value(&a.value, None);
+                return;
+            };
+            if let Body::Typed(..) = self.elements[target].body {
+                // Typed elements check their own extensions, in context.
+                return;
+            }
+        }
+        if let ValueKind::Object(_) = a.value.kind {
+            self.check_unique_keys(&a.value);
+            for ext in self.extensions_of(root) {
+                if walk(&a.value, &ext.path[1..]).is_some() {
+                    self.error(
+                        ext.span(),
+                        format!("Member {} has already been set", ext.name()),
+                    );
+                }
+            }
+        }
+        self.check_value(&a.value, None);
+    }
+
+    /// The assignments that extend element `name`, shortest name first (so
+    /// `a.b: {...}` comes before `a.b.c: 1`), as the reference takes them.
+    pub fn extensions_of(&self, name: &str) -> Vec<&'f Assignment> {
+        let mut found: Vec<&'f Assignment> = self
+            .extensions
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| match self.elements[i].body {
+                Body::Constant(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        found.sort_by_key(|a| a.path.len());
+        found
+    }
+
+    /// Duplicate keys in the objects of an untyped value.
+    fn check_unique_keys(&mut self, v: &Value) {
+        if let ValueKind::Object(pairs) = &v.kind {
+            let mut seen = std::collections::HashSet::new();
+            for p in pairs {
+                if !seen.insert(p.key.text.as_str()) {
+                    self.error(
+                        p.key.span,
+                        format!("Member {} has already been set", p.key.text),
+                    );
+                }
+                self.check_unique_keys(&p.value);
+            }
+        }
+    }
+
+    /// The value of `name` (an element, or a member of one by a dotted
+    /// path), as written somewhere in the file.
+    pub fn lookup(&self, parts: &[Ident]) -> Option<&'f Value> {
+        let root = self.element(&parts[0].text)?;
+        let path = &parts[1..];
+        if let Some(v) = self.elements[root].body.value().and_then(|v| walk(v, path)) {
+            return Some(v);
+        }
+        // `a.b.c` may be written as `a.b.c: v`, or as `a.b: {c: v}`.
+        for k in (1..=path.len()).rev() {
+            let name = super::syntax::dotted(&parts[..=k]);
+            if let Some(i) = self.element(&name) {
+                if let Body::Constant(a) = self.elements[i].body {
+                    if let Some(v) = walk(&a.value, &path[k..]) {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The value at `path` inside `v`'s objects.
+fn walk<'v>(mut v: &'v Value, path: &[Ident]) -> Option<&'v Value> {
+    for key in path {
+        let ValueKind::Object(pairs) = &v.kind else {
+            return None;
+        };
+        v = &pairs.iter().find(|p| p.key.text == key.text)?.value;
+    }
+    Some(v)
+}
+
+/// One member of a typed element: from its object, or from an assignment
+/// `element.key: value` elsewhere.
+pub(crate) struct Member<'f> {
+    /// As written.
+    pub key: &'f Ident,
+    pub lower: String,
+    pub value: &'f Value,
+    /// Where errors about the member go: its key in the object, or the
+    /// start of the assignment.
+    pub span: Span,
+}
+
+impl<'f> Member<'f> {
+    pub fn of_pair(key: &'f Ident, value: &'f Value) -> Self {
+        Member {
+            key,
+            lower: key.text.to_ascii_lowercase(),
+            value,
+            span: key.span,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,416 @@
+//! Conntrack, Load_balancer, Syslog and Timer: elements whose value is an
+//! object of known members, nested objects included, extended by dotted
+//! assignments at any depth.
+
+use super::values::{is_bool, is_ipv4, is_port, Kind};
+use super::{Checker, Member, TypeName};
+use crate::nacl::syntax::{Ident, Span, Typed, Value, ValueKind};
+
+const TIMER_DATA: &[&str] = &[
+    "timestamp",
+    "stats",
+    "memory",
+    "cpu",
+    "lb",
+    "stack-sampling",
+    "timers",
+];
+const TIMER_DATA_LIST: &str = "timestamp, stats, memory, cpu, lb, stack-sampling, timers";
+
+/// An assignment into an element, by the path below the element.
+#[derive(Clone, Copy)]
+struct Extension<'f> {
+    path: &'f [Ident],
+    value: &'f Value,
+    span: Span,
+}
+
+impl<'f> Checker<'f> {
+    /// The members of an object written as `value`, plus the extensions
+    /// one level below; deeper extensions are returned for the nested
+    /// objects. `class` names the element in messages.
+    fn members(
+        &mut self,
+        class: &str,
+        value: &'f Value,
+        extensions: &[Extension<'f>],
+    ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
+        let mut members: Vec<Member<'f>> = Vec::new();
+        let ValueKind::Object(pairs) = &value.kind else {
+            self.error(value.span, format!("{class} must be an object"));
+            return (members, Vec::new());
+        };
+        for p in pairs {
+            let m = Member::of_pair(&p.key, &p.value);
+            if members.iter().any(|o| o.lower == m.lower) {
+                self.error(
+                    m.span,
+                    format!("Member {} has already been set", p.key.text),
+                );
+            } else {
+                members.push(m);
+            }
+        }
+        let mut deeper = Vec::new();
+        for e in extensions {
+            if e.path.len() > 1 {
+                let parent = e.path[0].text.to_ascii_lowercase();
+                if !members.iter().any(|m| m.lower == parent) {
+                    self.error(
+                        e.span,
+                        format!("Trying to add to a member ({parent}) that doesn't exist"),
+                    );
+                } else {
+                    deeper.push(*e);
+                }
+                continue;
+            }
+            let m = Member {
+                key: &e.path[0],
+                lower: e.path[0].text.to_ascii_lowercase(),
+                value: e.value,
+                span: e.span,
+            };
+            if members.iter().any(|o| o.lower == m.lower) {
+                self.error(
+                    e.span,
+                    format!("Member {} has already been set", m.key.text),
+                );
+            } else {
+                members.push(m);
+            }
+        }
+        (members, deeper)
+    }
+
+    /// The members of `t`'s object with the element's own assignments.
+    fn element_members(
+        &mut self,
+        class: &str,
+        t: &'f Typed,
+    ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
+        let extensions: Vec<Extension<'f>> = self
+            .extensions_of(&t.name.text)
+            .into_iter()
+            .map(|a| Extension {
+                path: &a.path[1..],
+                value: &a.value,
+                span: a.span(),
+            })
+            .collect();
+        self.members(class, &t.value, &extensions)
+    }
+
+    /// The members of nested object `m`, with the extensions below it.
+    fn nested(&mut self, class: &str, m: &Member<'f>, deeper: &[Extension<'f>]) -> Vec<Member<'f>> {
+        let below: Vec<Extension<'f>> = deeper
+            .iter()
+            .filter(|e| e.path[0].text.eq_ignore_ascii_case(&m.key.text))
+            .map(|e| Extension {
+                path: &e.path[1..],
+                ..*e
+            })
+            .collect();
+        let (members, deeper) = self.members(class, m.value, &below);
+        for e in deeper {
+            self.error(e.span, format!("Invalid {class} member {}", e.path[0].text));
+        }
+        members
+    }
+
+    /// Reports members outside `allowed`, keeps the others.
+    fn known<'m>(
+        &mut self,
+        class: &str,
+        members: &'m [Member<'f>],
+        allowed: &[&str],
+    ) -> Vec<&'m Member<'f>> {
+        let mut kept = Vec::new();
+        for m in members {
+            if allowed.contains(&m.lower.as_str()) {
+                kept.push(m);
+            } else {
+                self.error(m.span, format!("Invalid {class} member {}", m.key.text));
+            }
+        }
+        kept
+    }
+
+    pub(super) fn check_conntrack(&mut self, t: &'f Typed) {
+        let (members, deeper) = self.element_members("Conntrack", t);
+        for m in self.known(
+            "Conntrack",
+            &members,
+            &["limit", "reserve", "stateful_tcp", "timeout"],
+        ) {
+            match m.lower.as_str() {
+                "limit" | "reserve" => {
+                    self.expect_kind(&m.lower, m.value, "a positive integer", |k| {
+                        matches!(k, Kind::Int(0..))
+                    });
+                }
+                "stateful_tcp" => {
+                    self.expect_kind(&m.lower, m.value, "true or false", is_bool);
+                }
+                _ => {
+                    let states = self.nested("Conntrack", m, &deeper);
+                    for s in self.known(
+                        "Conntrack",
+                        &states,
+                        &["established", "unconfirmed", "confirmed"],
+                    ) {
+                        let protocols = self.nested("Conntrack", s, &[]);
+                        for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"]) {
+                            let key = format!("timeout.{}.{}", s.lower, p.lower);
+                            self.expect_kind(&key, p.value, "a positive integer (seconds)", |k| {
+                                matches!(k, Kind::Int(1..))
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn check_load_balancer(&mut self, t: &'f Typed) {
+        let errors_before = self.errors.len();
+        let (members, deeper) = self.element_members("Load_balancer", t);
+        let class = "Load_balancer";
+        let kept = self.known(class, &members, &["layer", "clients", "servers"]);
+        if kept.len() < 3 && self.errors.len() == errors_before {
+            let missing: Vec<&str> = ["layer", "clients", "servers"]
+                .into_iter()
+                .filter(|k| !kept.iter().any(|m| m.lower == *k))
+                .collect();
+            if !missing.is_empty() {
+                self.error(
+                    t.value.span,
+                    "The Load_balancer members layer, clients and servers must be set",
+                );
+            }
+        }
+        for m in kept {
+            match m.lower.as_str() {
+                "layer" => {
+                    let layer = m.value.text().to_ascii_lowercase();
+                    if layer != "tcp" {
+                        self.error(
+                            m.value.span,
+                            format!("Invalid layer {}. Valid layers are: tcp", m.value.text()),
+                        );
+                    } else if !self.load_balancer_layers.insert(layer) {
+                        self.error(
+                            t.type_name.span,
+                            "A Load_balancer with layer tcp has already been defined",
+                        );
+                    }
+                }
+                "clients" => {
+                    let clients = self.nested(class, m, &deeper);
+                    let kept = self.known(
+                        class,
+                        &clients,
+                        &["iface", "port", "wait_queue_limit", "session_limit"],
+                    );
+                    if !["iface", "port"]
+                        .iter()
+                        .all(|k| kept.iter().any(|c| c.lower == *k))
+                    {
+                        self.error(
+                            m.value.span,
+                            "The Load_balancer clients members iface and port must be set",
+                        );
+                    }
+                    for c in kept {
+                        self.balancer_member(c);
+                    }
+                }
+                _ => {
+                    let servers = self.nested(class, m, &deeper);
+                    let kept = self.known(class, &servers, &["iface", "algorithm", "pool"]);
+                    if !["iface", "algorithm", "pool"]
+                        .iter()
+                        .all(|k| kept.iter().any(|c| c.lower == *k))
+                    {
+                        self.error(m.value.span, "The Load_balancer servers members iface, algorithm and pool must be set");
+                    }
+                    for s in kept {
+                        self.balancer_member(s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn balancer_member(&mut self, m: &Member<'f>) {
+        let v = m.value;
+        match m.lower.as_str() {
+            "iface" => {
+                if self.is_typed(&v.text(), TypeName::Iface).is_none() || v.as_name().is_none() {
+                    self.error(
+                        v.span,
+                        format!("No Iface with the name {} exists", v.text()),
+                    );
+                }
+            }
+            "port" => {
+                self.expect_kind("port", v, "a port number", is_port);
+            }
+            "wait_queue_limit" | "session_limit" => {
+                self.expect_kind(&m.lower, v, "a positive integer", |k| {
+                    matches!(k, Kind::Int(0..))
+                });
+            }
+            "algorithm" => {
+                if !v.text().eq_ignore_ascii_case("round_robin") {
+                    self.error(v.span, format!("Invalid algorithm {}", v.text()));
+                }
+            }
+            _ => self.pool(v),
+        }
+    }
+
+    /// A server pool: a list of `{address, port}`, or the name of one.
+    fn pool(&mut self, v: &'f Value) {
+        let list = match &v.kind {
+            ValueKind::Name(parts) => {
+                self.check_value(v, None);
+                self.lookup(parts)
+            }
+            _ => Some(v),
+        };
+        let Some(Value {
+            kind: ValueKind::List(servers),
+            ..
+        }) = list
+        else {
+            if list.is_some() {
+                self.error(v.span, format!("Invalid value of pool ({}). It must be a list of objects with address and port", v.text()));
+            }
+            return;
+        };
+        let own = std::ptr::eq(list.unwrap_or(v), v);
+        for s in servers {
+            let ValueKind::Object(pairs) = &s.kind else {
+                self.error(s.span, format!("Invalid value of pool ({}). It must be a list of objects with address and port", v.text()));
+                continue;
+            };
+            let mut seen = Vec::new();
+            for p in pairs {
+                let key = p.key.text.to_ascii_lowercase();
+                match key.as_str() {
+                    "address" if own => {
+                        self.expect_kind("address", &p.value, "an IPv4 address", is_ipv4);
+                    }
+                    "port" if own => {
+                        self.expect_kind("port", &p.value, "a port number", is_port);
+                    }
+                    "address" | "port" => {}
+                    _ => self.error(
+                        p.key.span,
+                        format!("Invalid Load_balancer member {}", p.key.text),
+                    ),
+                }
+                seen.push(key);
+            }
+            if !(seen.iter().any(|k| k == "address") && seen.iter().any(|k| k == "port")) {
+                self.error(
+                    s.span,
+                    "A Load_balancer pool member must have an address and a port",
+                );
+            }
+        }
+    }
+
+    pub(super) fn check_syslog(&mut self, t: &'f Typed) {
+        let errors_before = self.errors.len();
+        let (members, _) = self.element_members("Syslog", t);
+        let kept = self.known("Syslog", &members, &["address", "port"]);
+        let complete = kept.len() == 2;
+        for m in kept {
+            if m.lower == "address" {
+                self.expect_kind("address", m.value, "an IPv4 address", is_ipv4);
+            } else {
+                self.expect_kind("port", m.value, "a port number", is_port);
+            }
+        }
+        if !complete && self.errors.len() == errors_before {
+            self.error(
+                t.type_name.span,
+                "Syslog address and/or port have not been specified",
+            );
+        }
+    }
+
+    pub(super) fn check_timer(&mut self, t: &'f Typed) {
+        let errors_before = self.errors.len();
+        let (members, _) = self.element_members("Timer", t);
+        let kept = self.known("Timer", &members, &["interval", "data"]);
+        if !kept.iter().any(|m| m.lower == "data") && self.errors.len() == errors_before {
+            self.error(t.type_name.span, format!("Invalid value of Timer member data. It needs to be a list containing one or more of these values: {TIMER_DATA_LIST}"));
+        }
+        for m in kept {
+            let v = m.value;
+            if m.lower == "interval" {
+                if !self
+                    .check_value(v, None)
+                    .fits(|k| matches!(k, Kind::Int(1..)))
+                {
+                    self.error(v.span, format!("Invalid interval value ({}). It needs to resolve to a positive number (number of seconds)", v.text()));
+                }
+                continue;
+            }
+            let list = match &v.kind {
+                ValueKind::List(_) => Some(v),
+                ValueKind::Name(parts) if parts.len() == 1 => match self.element(&parts[0].text) {
+                    None => {
+                        self.error(
+                            v.span,
+                            format!("No element with the name {} exists", parts[0].text),
+                        );
+                        None
+                    }
+                    Some(_) => {
+                        let found = self
+                            .lookup(parts)
+                            .filter(|l| matches!(l.kind, ValueKind::List(_)));
+                        if found.is_none() {
+                            self.error(
+                                v.span,
+                                format!("Element {} does not consist of a list", parts[0].text),
+                            );
+                        }
+                        found
+                    }
+                },
+                _ => {
+                    self.error(v.span, format!("Invalid data value. It needs to be a list containing one or more of these values: {TIMER_DATA_LIST}"));
+                    None
+                }
+            };
+            let Some(Value {
+                kind: ValueKind::List(items),
+                ..
+            }) = list
+            else {
+                continue;
+            };
+            for d in items {
+                let name = d.text().to_ascii_lowercase();
+                if d.as_name().is_none() {
+                    self.error(d.span, format!("Invalid data value. It needs to be a list containing one or more of these values: {TIMER_DATA_LIST}"));
+                } else if !TIMER_DATA.contains(&name.as_str()) {
+                    self.error(
+                        d.span,
+                        format!(
+                            "Invalid data value ({}). Valid values are: {TIMER_DATA_LIST}",
+                            d.text()
+                        ),
+                    );
+                } else if name == "lb" && !self.has_load_balancer {
+                    self.error(d.span, "Timer data lb needs a Load_balancer");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Values: literal bounds, ranges, and what a name resolves to (a
+//! constant, an element's member, a predefined name or a packet property).
+
+use super::{Body, Checker, Subtype};
+use crate::nacl::syntax::{dotted, Ident, Value, ValueKind};
+
+/// What a value resolves to, as far as the rules care.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
+    Int(i64),
+    Decimal,
+    Ipv4,
+    Cidr,
+    Bool(bool),
+    Range,
+    Str,
+    Object,
+    List,
+    /// `tcp`, `udp`, `icmp`, `ip` as values.
+    Protocol,
+    IcmpType,
+    CtState,
+    TcpFlag,
+    Algorithm,
+    /// A packet property such as `tcp.dport`.
+    Property,
+    /// Not resolvable; its error has been reported where it is written.
+    Unknown,
+}
+
+impl Kind {
+    /// Ranges, CIDRs, lists and objects: what only `in` compares against.
+    pub fn is_set(self) -> bool {
+        matches!(self, Kind::Range | Kind::Cidr | Kind::Object | Kind::List)
+    }
+
+    /// Whether a value of this kind may be where `want` is asked for.
+    pub fn fits(self, want: fn(Kind) -> bool) -> bool {
+        self == Kind::Unknown || want(self)
+    }
+}
+
+/// The function a value is used in: its subtype, as parsed and as written.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub subtype: Subtype,
+    pub written: &'a str,
+}
+
+/// The properties of each packet object, and its name in messages.
+fn properties(object: &str) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match object {
+        "ip" => (
+            "IP",
+            &[
+                "version",
+                "hdrlength",
+                "dscp",
+                "ecn",
+                "length",
+                "id",
+                "frag-off",
+                "ttl",
+                "protocol",
+                "checksum",
+                "saddr",
+                "daddr",
+            ],
+        ),
+        "tcp" => (
+            "TCP",
+            &[
+                "sport", "dport", "sequence", "ackseq", "doff", "reserved", "flags", "window",
+                "checksum", "urgptr",
+            ],
+        ),
+        "udp" => ("UDP", &["sport", "dport", "length", "checksum"]),
+        "icmp" => ("ICMP", &["type"]),
+        "ct" => ("CT", &["state"]),
+        _ => return None,
+    })
+}
+
+/// Which packet objects a function of `subtype` may test.
+fn may_test(subtype: Subtype, object: &str) -> bool {
+    match object {
+        "ip" | "ct" => true,
+        "tcp" => subtype == Subtype::Tcp,
+        "udp" => subtype == Subtype::Udp,
+        "icmp" => subtype == Subtype::Icmp,
+        _ => false,
+    }
+}
+
+fn predefined(name: &str) -> Option<Kind> {
+    Some(match name {
+        "ssh" => Kind::Int(22),
+        "dns" => Kind::Int(53),
+        "http" => Kind::Int(80),
+        "https" => Kind::Int(443),
+        "tcp" | "udp" | "icmp" | "ip" => Kind::Protocol,
+        "echo-reply"
+        | "destination-unreachable"
+        | "redirect"
+        | "echo-request"
+        | "time-exceeded"
+        | "parameter-problem"
+        | "timestamp-request"
+        | "timestamp-reply" => Kind::IcmpType,
+        "established" | "new" | "related" | "invalid" => Kind::CtState,
+        "fin" | "syn" | "rst" | "psh" | "ack" | "urg" | "cwr" | "ece" | "ns" => Kind::TcpFlag,
+        "round_robin" => Kind::Algorithm,
+        _ => return None,
+    })
+}
+
+/// An integer as written (`42`, `(-5)`); too large saturates.
+pub(crate) fn integer(text: &str) -> i64 {
+    match text.strip_prefix("(-").and_then(|t| t.strip_suffix(')')) {
+        Some(digits) => digits.parse::<i64>().map_or(i64::MIN, |n| -n),
+        None => text.parse().unwrap_or(i64::MAX),
+    }
+}
+
+/// Whether every byte of `a.b.c.d` is at most 255.
+fn bytes_in_bounds(addr: &str) -> bool {
+    addr.split('.')
+        .all(|b| b.parse::<u64>().is_ok_and(|n| n <= 255))
+}
+
+impl<'f> Checker<'f> {
+    /// Checks `v` where it is written and says what it resolves to.
+    pub fn check_value(&mut self, v: &'f Value, scope: Option<Scope<'_>>) -> Kind {
+        match &v.kind {
+            ValueKind::Integer(t) => Kind::Int(integer(t)),
+            ValueKind::Decimal(_) => Kind::Decimal,
+            ValueKind::Str(_) => Kind::Str,
+            ValueKind::Bool(b) => Kind::Bool(*b),
+            ValueKind::Ipv4(t) => {
+                if !bytes_in_bounds(t) {
+                    self.error(
+                        v.span,
+                        format!("IPv4 addr {t} contains bytes greater than 255"),
+                    );
+                }
+                Kind::Ipv4
+            }
+            ValueKind::Cidr(t) => {
+                let (addr, mask) = t.split_once('/').unwrap_or((t, "0"));
+                if !bytes_in_bounds(addr) {
+                    self.error(
+                        v.span,
+                        format!("IPv4 cidr {t} contains bytes greater than 255"),
+                    );
+                } else if mask.parse::<u64>().map_or(true, |m| m > 32) {
+                    self.error(v.span, format!("IPv4 cidr mask in {t} is greater than 32"));
+                }
+                Kind::Cidr
+            }
+            ValueKind::Range(a, b) => {
+                let (ka, kb) = (self.check_value(a, scope), self.check_value(b, scope));
+                let same = matches!(
+                    (ka, kb),
+                    (Kind::Int(_), Kind::Int(_))
+                        | (Kind::Ipv4, Kind::Ipv4)
+                        | (Kind::Decimal, Kind::Decimal)
+                );
+                if !same {
+                    self.error(
+                        v.span,
+                        format!(
+                            "A range's values need to be of the same type ({})",
+                            v.text()
+                        ),
+                    );
+                }
+                Kind::Range
+            }
+            ValueKind::Object(pairs) => {
+                for p in pairs {
+                    self.check_value(&p.value, scope);
+                }
+                Kind::Object
+            }
+            ValueKind::List(values) => {
+                for x in values {
+                    self.check_value(x, scope);
+                }
+                Kind::List
+            }
+            ValueKind::Name(parts) => self.resolve_name(v, parts, scope),
+        }
+    }
+
+    fn resolve_name(&mut self, v: &'f Value, parts: &'f [Ident], scope: Option<Scope<'_>>) -> Kind {
+        let root = parts[0].text.as_str();
+        if let Some(i) = self.element(root) {
+            let target = match self.elements[i].body {
+                Body::Function(..) => {
+                    let message = if parts.len() == 1 {
+                        format!("The name of a function ({root}) cannot be used as a value name in a comparison")
+                    } else {
+                        format!("A function ({root}) does not have any named attributes")
+                    };
+                    self.error(v.span, message);
+                    return Kind::Unknown;
+                }
+                Body::Broken => return Kind::Unknown,
+                _ if parts.len() == 1 => self.elements[i].body.value(),
+                _ => {
+                    let found = self.lookup(parts);
+                    if found.is_none() {
+                        self.error(v.span, format!("Could not identify {}", dotted(parts)));
+                    }
+                    found
+                }
+            };
+            let Some(target) = target else {
+                return Kind::Unknown;
+            };
+            return self.resolve_quietly(i, target, scope);
+        }
+        let lower = root.to_ascii_lowercase();
+        if parts.len() == 1 {
+            return predefined(&lower).unwrap_or_else(|| {
+                self.error(v.span, format!("Undefined value {root}"));
+                Kind::Unknown
+            });
+        }
+        let Some((shown, props)) = properties(&lower) else {
+            self.error(v.span, format!("Undefined value {root}"));
+            return Kind::Unknown;
+        };
+        let Some(scope) = scope else {
+            self.error(
+                v.span,
+                format!("Trying to transpile protocol object ({root}), but the function's subtype has not been given"),
+            );
+            return Kind::Unknown;
+        };
+        if !may_test(scope.subtype, &lower) {
+            self.error(
+                v.span,
+                format!(
+                    "A function of subtype {} cannot test on {root} properties",
+                    scope.written
+                ),
+            );
+        } else if parts.len() > 2 {
+            self.error(
+                v.span,
+                format!("Undefined protocol object properties: {}", dotted(parts)),
+            );
+        } else {
+            let prop = parts[1].text.to_ascii_lowercase();
+            if !props.contains(&prop.as_str()) {
+                self.error(v.span, format!("No property named {prop} in {shown}"));
+            }
+        }
+        Kind::Property
+    }
+
+    /// What the value of element `i` (or a member of it) resolves to, its
+    /// errors already reported where it is written.
+    fn resolve_quietly(&mut self, i: usize, target: &'f Value, scope: Option<Scope<'_>>) -> Kind {
+        if self.resolving.contains(&i) {
+            let (span, name) = (self.elements[i].name_span, self.elements[i].name.clone());
+            let quiet = std::mem::take(&mut self.quiet);
+            self.error(span, format!("The value of {name} refers to itself"));
+            self.quiet = quiet;
+            return Kind::Unknown;
+        }
+        self.resolving.push(i);
+        self.quiet += 1;
+        let kind = self.check_value(target, scope);
+        self.quiet -= 1;
+        self.resolving.pop();
+        kind
+    }
+
+    /// A value that must be one of a few kinds; `what` names them in the
+    /// error, e.g. "an IPv4 address".
+    pub fn expect_kind(
+        &mut self,
+        key: &str,
+        v: &'f Value,
+        what: &str,
+        want: fn(Kind) -> bool,
+    ) -> Kind {
+        let kind = self.check_value(v, None);
+        if !kind.fits(want) {
+            self.error(
+                v.span,
+                format!("Invalid value of {key} ({}). It must be {what}", v.text()),
+            );
+        }
+        kind
+    }
+}
+
+pub(crate) fn is_ipv4(k: Kind) -> bool {
+    k == Kind::Ipv4
+}
+
+pub(crate) fn is_int(k: Kind) -> bool {
+    matches!(k, Kind::Int(_))
+}
+
+pub(crate) fn is_bool(k: Kind) -> bool {
+    matches!(k, Kind::Bool(_))
+}
+
+pub(crate) fn is_port(k: Kind) -> bool {
+    matches!(k, Kind::Int(0..=65535))
+}

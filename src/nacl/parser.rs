@@ -1,0 +1,499 @@
+//! The NaCl parser: recursive descent over the reference grammar
+//! (spec/nacl.md), into the syntax tree of `syntax`.
+//!
+//! A syntax error is reported at its offending token in the shape of the
+//! reference's ANTLR messages (`mismatched input 'X' expecting ...`); the
+//! parser then skips to the next top-level item, so one file yields all of
+//! its syntax errors. Nesting is bounded, so no input can exhaust the stack.
+
+use super::lexer::{tokenize, Span, Tok, Token};
+use super::syntax::*;
+use super::Diagnostic;
+
+/// How deep objects, lists, conditions and functions may nest.
+pub const MAX_NESTING: usize = 200;
+
+/// The syntax tree of `source`, and its syntax errors in file order. The
+/// tree holds every item that parsed.
+pub fn parse(source: &str) -> (File, Vec<Diagnostic>) {
+    let (tokens, mut errors) = tokenize(source);
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        nesting: 0,
+        errors: Vec::new(),
+    };
+    let mut file = File::default();
+    while p.peek().kind != Tok::Eof {
+        match p.item() {
+            Ok(item) => file.items.push(item),
+            Err(Failed) => p.recover(),
+        }
+    }
+    errors.append(&mut p.errors);
+    errors.sort_by_key(|d| (d.line, d.column));
+    (file, errors)
+}
+
+/// A syntax error has been recorded; the caller unwinds to `recover`.
+struct Failed;
+
+type Parsed<T> = Result<T, Failed>;
+
+struct Parser<'a> {
+    tokens: Vec<Token<'a>>,
+    pos: usize,
+    nesting: usize,
+    errors: Vec<Diagnostic>,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Token<'a> {
+        self.peek_at(0)
+    }
+
+    fn peek_at(&self, n: usize) -> Token<'a> {
+        let last = self.tokens.len() - 1;
+        self.tokens[(self.pos + n).min(last)]
+    }
+
+    fn next(&mut self) -> Token<'a> {
+        let t = self.peek();
+        if t.kind != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn at(&self, kind: Tok) -> bool {
+        self.peek().kind == kind
+    }
+
+    fn eat(&mut self, kind: Tok) -> bool {
+        let found = self.at(kind);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn fail<T>(&mut self, span: Span, message: String) -> Parsed<T> {
+        self.errors.push(Diagnostic::at(span, message));
+        Err(Failed)
+    }
+
+    /// The error for the next token when `expected` was due, worded as
+    /// ANTLR words its single-token repairs.
+    fn unexpected<T>(&mut self, expected: &str) -> Parsed<T> {
+        let t = self.peek();
+        let message = if self.peek_at(1).kind != Tok::Eof && describes(expected, self.peek_at(1)) {
+            format!("extraneous input {} expecting {expected}", t.quoted())
+        } else if matches!(expected, "':'" | "'}'" | "']'" | "')'" | "','") && t.kind != Tok::Eof {
+            format!("missing {expected} at {}", t.quoted())
+        } else {
+            format!("mismatched input {} expecting {expected}", t.quoted())
+        };
+        self.fail(t.span, message)
+    }
+
+    fn expect(&mut self, kind: Tok, expected: &str) -> Parsed<Token<'a>> {
+        if self.at(kind) {
+            Ok(self.next())
+        } else {
+            self.unexpected(expected)
+        }
+    }
+
+    fn ident(&mut self) -> Parsed<Ident> {
+        let t = self.expect(Tok::Ident, "Identifier")?;
+        Ok(ident(t))
+    }
+
+    fn nest(&mut self) -> Parsed<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            let span = self.peek().span;
+            return self.fail(span, format!("nesting deeper than {MAX_NESTING} levels"));
+        }
+        Ok(())
+    }
+
+    fn unnest(&mut self) {
+        self.nesting -= 1;
+    }
+
+    /// After an error: skip to what can start the next top-level item, a
+    /// word at the start of a line followed by a name, `::`, `:` or `.`,
+    /// or any such word once the brackets opened since the error close.
+    fn recover(&mut self) {
+        self.nesting = 0;
+        let mut depth: usize = 0;
+        let start = self.pos;
+        loop {
+            let t = self.peek();
+            if t.kind == Tok::Eof {
+                return;
+            }
+            let starts_item = t.kind == Tok::Ident
+                && matches!(self.peek_at(1).kind, Tok::Ident | Tok::Colon | Tok::Dot);
+            if self.pos > start && starts_item && (t.span.column == 0 || depth == 0) {
+                return;
+            }
+            match t.kind {
+                Tok::LBrace | Tok::LBracket | Tok::LParen => depth += 1,
+                Tok::RBrace | Tok::RBracket | Tok::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn item(&mut self) -> Parsed<Item> {
+        let t = self.peek();
+        match t.kind {
+            Tok::Number => {
+                while self.eat(Tok::Number) {}
+                Ok(Item::Integer(t.span))
+            }
+            Tok::LParen if self.peek_at(1).kind == Tok::Hyphen => {
+                let v = self.value()?;
+                match v.kind {
+                    ValueKind::Integer(_) => Ok(Item::Integer(v.span)),
+                    _ => self.fail(
+                        v.span,
+                        format!("no viable alternative at input '{}'", v.text()),
+                    ),
+                }
+            }
+            Tok::Ident => match self.peek_at(1).kind {
+                Tok::Colon if self.peek_at(2).kind == Tok::Colon => self.function_or_typed(),
+                Tok::Ident => {
+                    let type_name = self.ident()?;
+                    let name = self.ident()?;
+                    let value = self.value()?;
+                    Ok(Item::Typed(Typed {
+                        type_name,
+                        subtype: None,
+                        name,
+                        value,
+                    }))
+                }
+                Tok::Colon | Tok::Dot => {
+                    let path = self.value_name()?;
+                    self.expect(Tok::Colon, "':'")?;
+                    let value = self.value()?;
+                    Ok(Item::Assignment(Assignment { path, value }))
+                }
+                _ => {
+                    let next = self.peek_at(1);
+                    self.fail(
+                        next.span,
+                        format!("no viable alternative at input '{}{}'", t.text, next.text),
+                    )
+                }
+            },
+            _ => self.fail(
+                t.span,
+                format!(
+                    "extraneous input {} expecting {{<EOF>, Number, '(', Identifier}}",
+                    t.quoted()
+                ),
+            ),
+        }
+    }
+
+    /// `Type::Subtype [name] {body}`, or the rare `Type::Subtype name value`.
+    fn function_or_typed(&mut self) -> Parsed<Item> {
+        let type_name = self.ident()?;
+        self.expect(Tok::Colon, "':'")?;
+        self.expect(Tok::Colon, "':'")?;
+        let subtype = self.ident()?;
+        let name = if self.at(Tok::Ident) {
+            Some(self.ident()?)
+        } else {
+            None
+        };
+        let is_object = self.at(Tok::LBrace)
+            && self.peek_at(1).kind == Tok::Ident
+            && self.peek_at(2).kind == Tok::Colon
+            && self.peek_at(3).kind != Tok::Colon;
+        if let Some(name) = name.clone().filter(|_| is_object || !self.at(Tok::LBrace)) {
+            let value = self.value()?;
+            return Ok(Item::Typed(Typed {
+                type_name,
+                subtype: Some(subtype),
+                name,
+                value,
+            }));
+        }
+        let body = self.block()?;
+        Ok(Item::Function(Function {
+            type_name,
+            subtype,
+            name,
+            body,
+        }))
+    }
+
+    /// `{ body_element+ }`
+    fn block(&mut self) -> Parsed<Vec<Statement>> {
+        self.expect(Tok::LBrace, "'{'")?;
+        self.nest()?;
+        let mut body = Vec::new();
+        loop {
+            match self.peek().kind {
+                Tok::RBrace if !body.is_empty() => break,
+                Tok::If => body.push(Statement::If(self.conditional()?)),
+                Tok::Ident
+                    if self.peek_at(1).kind == Tok::Colon && self.peek_at(2).kind == Tok::Colon =>
+                {
+                    let type_name = self.ident()?;
+                    self.next();
+                    self.next();
+                    let subtype = self.ident()?;
+                    let name = if self.at(Tok::Ident) {
+                        Some(self.ident()?)
+                    } else {
+                        None
+                    };
+                    let inner = self.block()?;
+                    body.push(Statement::Function(Function {
+                        type_name,
+                        subtype,
+                        name,
+                        body: inner,
+                    }));
+                }
+                Tok::Ident => {
+                    let name = self.ident()?;
+                    let args = if self.eat(Tok::LParen) {
+                        let mut args = Vec::new();
+                        if !self.at(Tok::RParen) {
+                            args = self.value_list(Tok::RParen)?;
+                        }
+                        self.expect(Tok::RParen, "')'")?;
+                        Some(args)
+                    } else {
+                        None
+                    };
+                    body.push(Statement::Action(Action { name, args }));
+                }
+                _ => return self.unexpected("{'if', Identifier}"),
+            }
+        }
+        self.next();
+        self.unnest();
+        Ok(body)
+    }
+
+    fn conditional(&mut self) -> Parsed<If> {
+        let span = self.next().span;
+        self.expect(Tok::LParen, "'('")?;
+        let condition = self.condition()?;
+        self.expect(Tok::RParen, "')'")?;
+        let then = self.block()?;
+        let otherwise = if self.eat(Tok::Else) {
+            Some(self.block()?)
+        } else {
+            None
+        };
+        Ok(If {
+            span,
+            condition,
+            then,
+            otherwise,
+        })
+    }
+
+    /// `unary ((and|or) unary)*`; the reference gives `and` and `or` one
+    /// precedence, left to right.
+    fn condition(&mut self) -> Parsed<Condition> {
+        self.nest()?;
+        let mut lhs = self.unary()?;
+        loop {
+            let and = match self.peek().kind {
+                Tok::And => true,
+                Tok::Or => false,
+                _ => break,
+            };
+            self.next();
+            let rhs = self.unary()?;
+            lhs = Condition::Logical {
+                lhs: Box::new(lhs),
+                and,
+                rhs: Box::new(rhs),
+            };
+        }
+        self.unnest();
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Parsed<Condition> {
+        if self.at(Tok::Not) {
+            let span = self.next().span;
+            let inner = self.primary()?;
+            return Ok(Condition::Not(span, Box::new(inner)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Parsed<Condition> {
+        if self.at(Tok::LParen) && self.peek_at(1).kind != Tok::Hyphen {
+            self.next();
+            let inner = self.condition()?;
+            self.expect(Tok::RParen, "')'")?;
+            return Ok(inner);
+        }
+        let lhs = self.value()?;
+        if self.at(Tok::Compare) {
+            let op = ident(self.next());
+            let rhs = self.value()?;
+            return Ok(Condition::Comparison { lhs, op, rhs });
+        }
+        Ok(Condition::Value(lhs))
+    }
+
+    fn value_list(&mut self, end: Tok) -> Parsed<Vec<Value>> {
+        let mut values = vec![self.value()?];
+        while self.eat(Tok::Comma) {
+            values.push(self.value()?);
+        }
+        if !self.at(end) {
+            return self.unexpected(match end {
+                Tok::RBracket => "{',', ']'}",
+                _ => "{',', ')'}",
+            });
+        }
+        Ok(values)
+    }
+
+    fn value_name(&mut self) -> Parsed<Vec<Ident>> {
+        let mut parts = vec![self.ident()?];
+        while self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Ident {
+            self.next();
+            parts.push(self.ident()?);
+        }
+        Ok(parts)
+    }
+
+    fn value(&mut self) -> Parsed<Value> {
+        let t = self.peek();
+        let kind = match t.kind {
+            Tok::Number => return self.numeric_value(),
+            Tok::LParen if self.peek_at(1).kind == Tok::Hyphen => return self.numeric_value(),
+            Tok::True | Tok::False => {
+                self.next();
+                ValueKind::Bool(t.kind == Tok::True)
+            }
+            Tok::Str => {
+                self.next();
+                ValueKind::Str(t.text.to_string())
+            }
+            Tok::Ident => ValueKind::Name(self.value_name()?),
+            Tok::LBrace => {
+                self.next();
+                self.nest()?;
+                let mut pairs = Vec::new();
+                loop {
+                    let key = self.ident()?;
+                    self.expect(Tok::Colon, "':'")?;
+                    let value = self.value()?;
+                    pairs.push(Pair { key, value });
+                    if !self.eat(Tok::Comma) {
+                        break;
+                    }
+                }
+                self.expect(Tok::RBrace, "{',', '}'}")?;
+                self.unnest();
+                ValueKind::Object(pairs)
+            }
+            Tok::LBracket => {
+                self.next();
+                self.nest()?;
+                let values = self.value_list(Tok::RBracket)?;
+                self.next();
+                self.unnest();
+                ValueKind::List(values)
+            }
+            _ => {
+                return self.fail(
+                    t.span,
+                    format!("mismatched input {} expecting a value", t.quoted()),
+                )
+            }
+        };
+        Ok(Value { span: t.span, kind })
+    }
+
+    /// A number, decimal or address, then maybe `/mask` or `-end`.
+    fn numeric_value(&mut self) -> Parsed<Value> {
+        let first = self.numeric()?;
+        if matches!(first.kind, ValueKind::Ipv4(_)) && self.at(Tok::Slash) {
+            self.next();
+            let mask = self.expect(Tok::Number, "Number")?;
+            let ValueKind::Ipv4(addr) = &first.kind else {
+                unreachable!("checked above")
+            };
+            return Ok(Value {
+                span: first.span,
+                kind: ValueKind::Cidr(format!("{addr}/{}", mask.text)),
+            });
+        }
+        if self.at(Tok::Hyphen) {
+            self.next();
+            let last = self.numeric()?;
+            return Ok(Value {
+                span: first.span,
+                kind: ValueKind::Range(Box::new(first), Box::new(last)),
+            });
+        }
+        Ok(first)
+    }
+
+    /// `n`, `n.m`, `a.b.c.d`, `(-n)`, `(-n.m)`.
+    fn numeric(&mut self) -> Parsed<Value> {
+        let span = self.peek().span;
+        if self.eat(Tok::LParen) {
+            self.expect(Tok::Hyphen, "'-'")?;
+            let int = self.expect(Tok::Number, "Number")?;
+            let kind = if self.at(Tok::Dot) {
+                self.next();
+                let frac = self.expect(Tok::Number, "Number")?;
+                ValueKind::Decimal(format!("(-{}.{})", int.text, frac.text))
+            } else {
+                ValueKind::Integer(format!("(-{})", int.text))
+            };
+            self.expect(Tok::RParen, "')'")?;
+            return Ok(Value { span, kind });
+        }
+        let mut parts = vec![self.expect(Tok::Number, "Number")?.text];
+        while parts.len() < 4 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
+            self.next();
+            parts.push(self.next().text);
+        }
+        let kind = match parts.len() {
+            1 => ValueKind::Integer(parts[0].to_string()),
+            2 => ValueKind::Decimal(parts.join(".")),
+            4 => ValueKind::Ipv4(parts.join(".")),
+            _ => return self.unexpected("'.'"),
+        };
+        Ok(Value { span, kind })
+    }
+}
+
+fn ident(t: Token<'_>) -> Ident {
+    Ident {
+        text: t.text.to_string(),
+        span: t.span,
+    }
+}
+
+/// Whether `token` is what an `expected` description names.
+fn describes(expected: &str, token: Token<'_>) -> bool {
+    match token.kind {
+        Tok::Ident => expected == "Identifier",
+        Tok::Number => expected == "Number",
+        Tok::Eof => false,
+        _ => expected == format!("'{}'", token.text),
+    }
+}
