@@ -349,13 +349,13 @@ fn nacls_are_created_then_updated_and_pulled_byte_for_byte() {
     let server = TestServer::start(&[], &[]);
     let home = Home::new();
     let file = home.path().join("net.nacl");
-    std::fs::write(&file, "Iface eth0 {\n  index: 0\n}\n").unwrap();
+    std::fs::write(&file, "Iface eth0 {\n  index: 0,\n  config: dhcp\n}\n").unwrap();
     let first = ok(
         home.cli(&server),
         &["push-nacl", file.to_str().unwrap(), "--name", "net"],
     );
     // No final newline, tabs and non-ASCII: the bytes must come back as they went.
-    let content = "Iface eth0 {\n\tindex: 1, # café\r\n  address: 10.0.0.42\n}";
+    let content = "Iface eth0 {\n\tindex: 1, # café\r\n  address: 10.0.0.42, netmask: 255.0.0.0\n}";
     std::fs::write(&file, content).unwrap();
     let out = run(
         home.cli(&server),
@@ -388,6 +388,33 @@ fn nacls_are_created_then_updated_and_pulled_byte_for_byte() {
     assert_eq!(ok(home.cli(&server), &["nacls", "-o", "json"]).trim(), "[]");
     let line = fails(home.cli(&server), &["pull-nacl", "net"]);
     assert!(line.ends_with("(404)"), "{line}");
+
+    // Without a builder, jetpack's own checker judges: nothing invalid is
+    // stored unless forced.
+    std::fs::write(&file, "Iface eth0 {\n  index: 0,\n  adress: 10.0.0.1\n}\n").unwrap();
+    let out = run(
+        home.cli(&server),
+        &["push-nacl", file.to_str().unwrap(), "--name", "net"],
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("net.nacl: line 3:2 Invalid Iface member adress"),
+        "{said}"
+    );
+    assert_eq!(ok(home.cli(&server), &["nacls", "-o", "json"]).trim(), "[]");
+    ok(
+        home.cli(&server),
+        &[
+            "push-nacl",
+            file.to_str().unwrap(),
+            "--name",
+            "net",
+            "--force",
+        ],
+    );
+    let all = json(&ok(home.cli(&server), &["nacls", "-o", "json"]));
+    assert_eq!(all.as_array().unwrap().len(), 1);
 }
 
 #[test]

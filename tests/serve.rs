@@ -381,12 +381,103 @@ fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
 }
 
 #[test]
+fn nacls_are_checked_natively_on_validate_and_on_save() {
+    if !peers() {
+        return;
+    }
+    let server = TestServer::start(&[], &[]);
+    let good = "Iface eth0 dhcp\neth0.index: 0\n";
+    let bad = "Iface eth0 {\n  index: 0,\n  config: dhcp\n}\nFilter::IP f {\n  if (ip.saddr == 10.0.0.0/24) { accept }\n  drop\n}\neth0.input: [f, g]\n";
+    let text = |body: &str| {
+        vec![
+            "-H".to_string(),
+            "Content-Type: text/plain".to_string(),
+            "--data-binary".to_string(),
+            body.to_string(),
+        ]
+    };
+    let json_body = |v: Value| {
+        vec![
+            "-H".to_string(),
+            "Content-Type: application/json".to_string(),
+            "-d".to_string(),
+            v.to_string(),
+        ]
+    };
+    let call = |args: Vec<String>, path: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.json(&args, path)
+    };
+    assert_eq!(
+        call(text(good), "/v1/nacls/validate"),
+        (200, json!({"valid": true}))
+    );
+    let (status, v) = call(json_body(json!({"content": bad})), "/v1/nacls/validate");
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(
+        v["errors"],
+        json!([
+            {"line": 6, "column": 15, "message": "Invalid operator (==). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object"},
+            {"line": 9, "column": 16, "message": "No function with the name g exists"},
+        ])
+    );
+    let (status, v) = call(text("Iface eth0 {\n  index: 0\n"), "/v1/nacls/validate");
+    assert_eq!(
+        (status, v["errors"][0]["line"].clone()),
+        (422, json!(3)),
+        "{v}"
+    );
+    let (status, _) = call(json_body(json!({"naclId": "nope"})), "/v1/nacls/validate");
+    assert_eq!(status, 404);
+
+    // Saving checks too: an invalid NaCl is refused and nothing is
+    // stored, unless forced; a valid one can then replace it, an invalid
+    // one cannot.
+    let (status, v) = call(
+        json_body(json!({"name": "edge", "content": bad})),
+        "/v1/nacls",
+    );
+    assert_eq!(
+        (status, v["errors"].as_array().map(Vec::len)),
+        (422, Some(2)),
+        "{v}"
+    );
+    assert_eq!(server.json(&[], "/v1/nacls").1, json!([]));
+    let (status, made) = call(
+        json_body(json!({"name": "edge", "content": bad})),
+        "/v1/nacls?force=true",
+    );
+    assert_eq!(status, 201, "{made}");
+    let put = |body: &str, query: &str| {
+        let mut args = vec!["-X".to_string(), "PUT".to_string()];
+        args.extend(text(body));
+        call(args, &format!("/v1/nacls/edge{query}"))
+    };
+    assert_eq!(put("Iface eth0 dhcpp", "").0, 422);
+    assert_eq!(server.json(&[], "/v1/nacls/edge").1["content"], bad);
+    assert_eq!(put(good, "").0, 200);
+    assert_eq!(put("Iface eth0 dhcpp", "?force=true").0, 200);
+    // A saved NaCl validates by id.
+    let (status, v) = call(json_body(json!({"naclId": "edge"})), "/v1/nacls/validate");
+    assert_eq!(
+        (status, v["errors"][0]["message"].clone()),
+        (422, json!("Invalid Iface value dhcpp"))
+    );
+    // Snippets are pieces of a NaCl: never checked.
+    let (status, _) = call(
+        json_body(json!({"name": "piece", "content": "if (x"})),
+        "/v1/snippets",
+    );
+    assert_eq!(status, 201);
+}
+
+#[test]
 fn nacls_and_snippets_store_text_and_answer_raw_on_request() {
     if !peers() {
         return;
     }
     let server = TestServer::start(&["server.maxbody=4096"], &[]);
-    let nacl = "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42\n}\n";
+    let nacl = "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42,\n  netmask: 255.255.255.0\n}\n";
     let body = json!({"name": "web", "content": nacl}).to_string();
     let (status, made) = server.json(
         &["-H", "Content-Type: application/json", "-d", &body],
@@ -407,7 +498,7 @@ fn nacls_and_snippets_store_text_and_answer_raw_on_request() {
             "-H",
             "Content-Type: text/plain",
             "--data-binary",
-            "Iface eth1 {}",
+            "Iface eth1 { index: 1, config: dhcp }",
         ],
         "/v1/nacls?name=second",
     );
@@ -419,13 +510,13 @@ fn nacls_and_snippets_store_text_and_answer_raw_on_request() {
             "-H",
             "Content-Type: text/plain",
             "--data-binary",
-            "Iface eth2 {}",
+            "Iface eth2 { index: 2, config: dhcp }",
         ],
         "/v1/nacls/second",
     );
     assert_eq!(
         (status, updated["content"].as_str()),
-        (200, Some("Iface eth2 {}"))
+        (200, Some("Iface eth2 { index: 2, config: dhcp }"))
     );
     assert_eq!(
         server

@@ -5,20 +5,20 @@
 use std::sync::Arc;
 
 use axum::extract::Path;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::documents::{nacl_to_validate, verdict_answer, Valid, ValidateBody};
 use super::error::ErrorBody;
 use super::images::Image;
 use super::jobs::Job;
 use super::{blocking, time, ApiBytes, ApiError, ApiResult, AppState, State};
 use crate::build::providers::Bob;
 use crate::build::{BuildRequest, Builder, Built, NaclInput, ProviderInfo};
-use crate::store::catalog::DocumentKind;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_providers))
@@ -315,22 +315,6 @@ async fn build_image(
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 
-/// A NaCl to validate, when the body is JSON
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ValidateBody {
-    /// The NaCl text
-    pub content: Option<String>,
-    /// Or a stored NaCl
-    pub nacl_id: Option<String>,
-}
-
-/// The verdict on a valid NaCl.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Valid {
-    pub valid: bool,
-}
-
 /// Validate a NaCl with the builder's own tool (in a pod): the NaCl as a
 /// `text/plain` body, or JSON `{content}` or `{naclId}`. 200 `{valid: true}`,
 /// or 422 with `errors: [{line, column, message}]`.
@@ -345,29 +329,10 @@ async fn validate_by_builder(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Valid>> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
     let verdict = blocking(move || {
-        let nacl = if json {
-            let b: ValidateBody =
-                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            match (b.content, b.nacl_id) {
-                (Some(text), None) => text,
-                (None, Some(id)) => state.catalog.document(DocumentKind::Nacl, &id)?.content,
-                _ => return Err(ApiError::bad_request("give content or naclId")),
-            }
-        } else {
-            String::from_utf8(body.to_vec())
-                .map_err(|_| ApiError::bad_request("a NaCl is UTF-8 text"))?
-        };
+        let nacl = nacl_to_validate(&state, &headers, &body)?;
         Ok::<_, ApiError>(state.builders.validate(&builder, &nacl)?)
     })
     .await?;
-    if verdict.valid {
-        Ok(Json(Valid { valid: true }))
-    } else {
-        Err(ApiError::invalid_nacl(&verdict.errors))
-    }
+    verdict_answer(verdict)
 }

@@ -17,10 +17,13 @@ use super::error::ErrorBody;
 use super::{
     blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
 };
+use crate::catalog::NaclPolicy;
+use crate::nacl::{self, Verdict};
 use crate::store::catalog::{DocumentKind, DocumentRow};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_nacls, create_nacl))
+        .routes(routes!(validate_nacl))
         .routes(routes!(get_nacl, put_nacl, delete_nacl))
         .routes(routes!(list_snippets, create_snippet))
         .routes(routes!(get_snippet, put_snippet, delete_snippet))
@@ -65,6 +68,74 @@ pub struct NameParam {
     pub name: Option<String>,
 }
 
+/// How a NaCl is saved.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NaclSaveParams {
+    /// The name, when the body is text/plain
+    pub name: Option<String>,
+    /// Store the NaCl even if jetpack's checker finds errors in it
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A NaCl to validate, when the body is JSON
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateBody {
+    /// The NaCl text
+    pub content: Option<String>,
+    /// Or a stored NaCl
+    pub nacl_id: Option<String>,
+}
+
+/// The verdict on a valid NaCl.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Valid {
+    pub valid: bool,
+}
+
+/// The NaCl a validation request names: a `text/plain` body, or JSON
+/// `{content}` or `{naclId}` (which reads the catalog: call it off the
+/// async workers).
+pub fn nacl_to_validate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<String> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_request("a NaCl is UTF-8 text"));
+    }
+    let b: ValidateBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match (b.content, b.nacl_id) {
+        (Some(text), None) => Ok(text),
+        (None, Some(id)) => Ok(state.catalog.document(DocumentKind::Nacl, &id)?.content),
+        _ => Err(ApiError::bad_request("give content or naclId")),
+    }
+}
+
+/// 200 `{valid: true}`, or 422 with the errors.
+pub fn verdict_answer(verdict: Verdict) -> ApiResult<Json<Valid>> {
+    if verdict.valid {
+        Ok(Json(Valid { valid: true }))
+    } else {
+        Err(ApiError::invalid_nacl(&verdict.errors))
+    }
+}
+
+fn policy(force: bool) -> NaclPolicy {
+    if force {
+        NaclPolicy::Force
+    } else {
+        NaclPolicy::Check
+    }
+}
+
+/// Bodies this large are checked off the async workers.
+const CHECK_INLINE_MAX: usize = 64 * 1024;
+
 /// Reads a document request from JSON or text.
 fn request(headers: &HeaderMap, name: Option<String>, body: Bytes) -> ApiResult<DocumentRequest> {
     let content_type = headers
@@ -108,14 +179,19 @@ async fn create(
     state: State,
     kind: DocumentKind,
     headers: HeaderMap,
-    name: Option<String>,
+    (name, force): (Option<String>, bool),
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
     let req = request(&headers, name, body)?;
     let name = req
         .name
         .ok_or_else(|| ApiError::bad_request("a name is required"))?;
-    let row = blocking(move || state.catalog.create_document(kind, &name, req.content)).await?;
+    let row = blocking(move || {
+        state
+            .catalog
+            .create_document(kind, &name, req.content, policy(force))
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -142,14 +218,14 @@ async fn put(
     kind: DocumentKind,
     headers: HeaderMap,
     id: String,
-    name: Option<String>,
+    (name, force): (Option<String>, bool),
     body: Bytes,
 ) -> ApiResult<Json<Document>> {
     let req = request(&headers, name, body)?;
     let row = blocking(move || {
         state
             .catalog
-            .update_document(kind, &id, req.name.as_deref(), req.content)
+            .update_document(kind, &id, req.name.as_deref(), req.content, policy(force))
     })
     .await?;
     Ok(Json(row.into()))
@@ -170,20 +246,51 @@ async fn list_nacls(
     list(state, DocumentKind::Nacl, p).await
 }
 
-/// Create a NaCl (JSON, or text/plain with ?name=)
-#[utoipa::path(post, path = "/v1/nacls", tag = "nacls", params(NameParam),
+/// Create a NaCl (JSON, or text/plain with ?name=); one jetpack's checker
+/// finds errors in is refused with 422 and the errors, unless ?force=true
+#[utoipa::path(post, path = "/v1/nacls", tag = "nacls", params(NaclSaveParams),
     request_body(content(
         (DocumentRequest = "application/json"),
         (String = "text/plain"))),
     responses((status = 201, body = Document), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column and message")))]
 async fn create_nacl(
     state: State,
     headers: HeaderMap,
-    ApiQuery(p): ApiQuery<NameParam>,
+    ApiQuery(p): ApiQuery<NaclSaveParams>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
-    create(state, DocumentKind::Nacl, headers, p.name, body).await
+    create(state, DocumentKind::Nacl, headers, (p.name, p.force), body).await
+}
+
+/// Validate a NaCl with jetpack's own checker: the NaCl as a `text/plain`
+/// body, or JSON `{content}` or `{naclId}`. 200 `{valid: true}`, or 422
+/// with `errors: [{line, column, message}]`, sorted, the first the one the
+/// reference tool would print.
+#[utoipa::path(post, path = "/v1/nacls/validate", tag = "nacls",
+    request_body(content((String = "text/plain"), (ValidateBody = "application/json"))),
+    responses((status = 200, body = Valid), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column and message")))]
+async fn validate_nacl(
+    state: State,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Json<Valid>> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json && body.len() <= CHECK_INLINE_MAX {
+        // A typical NaCl checks in microseconds: no thread hop for it.
+        let nacl = nacl_to_validate(&state, &headers, &body)?;
+        return verdict_answer(nacl::check(&nacl));
+    }
+    let verdict = blocking(move || {
+        let nacl = nacl_to_validate(&state, &headers, &body)?;
+        Ok::<_, ApiError>(nacl::check(&nacl))
+    })
+    .await?;
+    verdict_answer(verdict)
 }
 
 /// Show a NaCl (JSON), or its content with `Accept: text/plain`
@@ -195,20 +302,29 @@ async fn get_nacl(state: State, headers: HeaderMap, Path(id): Path<String>) -> A
     get(state, DocumentKind::Nacl, headers, id).await
 }
 
-/// Replace a NaCl's content (and name)
-#[utoipa::path(put, path = "/v1/nacls/{id}", tag = "nacls", params(NameParam,
+/// Replace a NaCl's content (and name); checked as on create
+#[utoipa::path(put, path = "/v1/nacls/{id}", tag = "nacls", params(NaclSaveParams,
         ("id" = String, Path, description = "NaCl id, name or id prefix")),
     request_body(content((DocumentRequest = "application/json"), (String = "text/plain"))),
     responses((status = 200, body = Document), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column and message")))]
 async fn put_nacl(
     state: State,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiQuery(p): ApiQuery<NameParam>,
+    ApiQuery(p): ApiQuery<NaclSaveParams>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Document>> {
-    put(state, DocumentKind::Nacl, headers, id, p.name, body).await
+    put(
+        state,
+        DocumentKind::Nacl,
+        headers,
+        id,
+        (p.name, p.force),
+        body,
+    )
+    .await
 }
 
 /// Delete a NaCl
@@ -240,7 +356,7 @@ async fn create_snippet(
     ApiQuery(p): ApiQuery<NameParam>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
-    create(state, DocumentKind::Snippet, headers, p.name, body).await
+    create(state, DocumentKind::Snippet, headers, (p.name, false), body).await
 }
 
 /// Show a snippet (JSON), or its content with `Accept: text/plain`
@@ -268,7 +384,15 @@ async fn put_snippet(
     ApiQuery(p): ApiQuery<NameParam>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Document>> {
-    put(state, DocumentKind::Snippet, headers, id, p.name, body).await
+    put(
+        state,
+        DocumentKind::Snippet,
+        headers,
+        id,
+        (p.name, false),
+        body,
+    )
+    .await
 }
 
 /// Delete a snippet

@@ -148,6 +148,7 @@ impl From<CatalogError> for ApiError {
             }
             CatalogError::NameTaken { .. } => ApiError::conflict(e.to_string()),
             CatalogError::NotAnImage(_) => ApiError::unprocessable(e.to_string()),
+            CatalogError::InvalidNacl(errors) => ApiError::invalid_nacl(&errors),
             CatalogError::Store(e) => e.into(),
             CatalogError::Blob(e) => e.into(),
         }

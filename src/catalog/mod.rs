@@ -31,10 +31,22 @@ pub enum CatalogError {
     Invalid(String),
     #[error("not an image: {0}")]
     NotAnImage(String),
+    #[error("the NaCl has {} error(s), the first {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    InvalidNacl(Vec<crate::nacl::Diagnostic>),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+}
+
+/// Whether a NaCl is checked before it is stored (snippets never are:
+/// they are pieces of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NaclPolicy {
+    /// Refuse a NaCl jetpack's checker finds errors in.
+    Check,
+    /// Store it as it is (`?force=true`).
+    Force,
 }
 
 impl CatalogError {
@@ -328,7 +340,12 @@ impl Catalog {
         )
     }
 
-    fn check_document(kind: DocumentKind, name: &str, content: &str) -> Result<Name, CatalogError> {
+    fn check_document(
+        kind: DocumentKind,
+        name: &str,
+        content: &str,
+        policy: NaclPolicy,
+    ) -> Result<Name, CatalogError> {
         let name = Name::new(
             if kind == DocumentKind::Nacl {
                 "NaCl name"
@@ -343,6 +360,12 @@ impl Catalog {
                 kind_name(kind)
             )));
         }
+        if kind == DocumentKind::Nacl && policy == NaclPolicy::Check {
+            let verdict = crate::nacl::check(content);
+            if !verdict.valid {
+                return Err(CatalogError::InvalidNacl(verdict.errors));
+            }
+        }
         Ok(name)
     }
 
@@ -351,8 +374,9 @@ impl Catalog {
         kind: DocumentKind,
         name: &str,
         content: String,
+        policy: NaclPolicy,
     ) -> Result<DocumentRow, CatalogError> {
-        let name = Self::check_document(kind, name, &content)?;
+        let name = Self::check_document(kind, name, &content, policy)?;
         let now = store::now();
         let row = DocumentRow {
             id: new_id(),
@@ -374,9 +398,10 @@ impl Catalog {
         reference: &str,
         name: Option<&str>,
         content: String,
+        policy: NaclPolicy,
     ) -> Result<DocumentRow, CatalogError> {
         let old = self.document(kind, reference)?;
-        let name = Self::check_document(kind, name.unwrap_or(&old.name), &content)?;
+        let name = Self::check_document(kind, name.unwrap_or(&old.name), &content, policy)?;
         let row = DocumentRow {
             name: name.to_string(),
             content,

@@ -2,6 +2,7 @@
 //! an API server (`remote`), and the one place where errors become a
 //! message and an exit code.
 
+mod nacl;
 pub mod output;
 mod remote;
 
@@ -68,6 +69,9 @@ enum Command {
     User(UserCommand),
     /// Simulated IncludeOS instances docking to a hangar (tests, load tests)
     Sim(crate::sim::SimArgs),
+    /// NaCl files, checked here by jetpack's own parser and checker
+    #[command(subcommand)]
+    Nacl(nacl::NaclCommand),
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },
@@ -349,6 +353,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     let command = match cli.command {
         Command::Remote(cmd) => return remote::run(&cli.server, cmd, format),
         Command::Sim(args) => return Ok(crate::sim::run(args)?),
+        Command::Nacl(cmd) => return nacl::run(cmd, format),
         Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
         Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
             return remote::pod(&cli.server, cmd, format)
@@ -374,7 +379,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     };
     match command {
         Command::CellInit { .. } => unreachable!("handled before configuration is read"),
-        Command::Remote(_) | Command::Sim(_) => {
+        Command::Remote(_) | Command::Sim(_) | Command::Nacl(_) => {
             unreachable!("handled before configuration is read")
         }
         Command::Config { keys, sample } => {

@@ -110,6 +110,9 @@ pub enum RemoteCommand {
         /// The NaCl's name
         #[arg(long)]
         name: String,
+        /// Store it even if jetpack's checker finds errors in it
+        #[arg(long)]
+        force: bool,
     },
     /// A NaCl's text, to stdout or a file
     PullNacl {
@@ -405,7 +408,8 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             file,
             builder,
             name,
-        } => push_nacl(&c, &file, builder.as_deref(), &name, format)?,
+            force,
+        } => push_nacl(&c, &file, builder.as_deref(), (&name, force), format)?,
         RemoteCommand::PullNacl { id, file } => {
             let path = format!("/v1/nacls/{}", enc(&id));
             match file {
@@ -904,7 +908,7 @@ fn push_nacl(
     c: &Client,
     file: &Path,
     builder: Option<&str>,
-    name: &str,
+    (name, force): (&str, bool),
     format: Format,
 ) -> Result<(), CliError> {
     let content = read_nacl(file)?;
@@ -914,8 +918,45 @@ fn push_nacl(
             &format!("/v1/nacls/validate/builders/{}", enc(builder)),
             &json!({ "content": content }),
         );
-        if let Err(ClientError::Http { errors, .. }) = &checked {
-            let errors: Vec<String> = errors
+        refused_nacl(checked, file, &format!("builder {builder}"))?;
+        eprintln!("builder {builder} finds {} valid", file.display());
+    }
+    let query = if force { "?force=true" } else { "" };
+    let created = c.send(
+        Method::POST,
+        &format!("/v1/nacls{query}"),
+        &json!({"name": name, "content": content}),
+    );
+    let a = match created {
+        Err(e) if e.status() == Some(409) => {
+            let updated = c.send(
+                Method::PUT,
+                &format!("/v1/nacls/{}{query}", enc(name)),
+                &json!({"content": content}),
+            );
+            let a = refused_nacl(updated, file, "jetpack")?;
+            eprintln!("updated NaCl {name}");
+            a
+        }
+        other => {
+            let a = refused_nacl(other, file, "jetpack")?;
+            eprintln!("created NaCl {name}");
+            a
+        }
+    };
+    made(format, &a)
+}
+
+/// A request's answer, or, if `who` found the NaCl invalid (422 with
+/// errors), each error as `FILE: line L:C message`.
+fn refused_nacl(
+    answer: Result<Answer, ClientError>,
+    file: &Path,
+    who: &str,
+) -> Result<Answer, CliError> {
+    if let Err(ClientError::Http { errors, .. }) = &answer {
+        if !errors.is_empty() {
+            let lines: Vec<String> = errors
                 .iter()
                 .map(|e| {
                     format!(
@@ -927,37 +968,13 @@ fn push_nacl(
                     )
                 })
                 .collect();
-            if !errors.is_empty() {
-                return Err(CliError::Failed(format!(
-                    "builder {builder} finds the NaCl invalid; not pushed:\n{}",
-                    errors.join("\n")
-                )));
-            }
+            return Err(CliError::Failed(format!(
+                "{who} finds the NaCl invalid; not pushed (--force stores it anyway):\n{}",
+                lines.join("\n")
+            )));
         }
-        checked?;
-        eprintln!("builder {builder} finds {} valid", file.display());
     }
-    let a = match c.send(
-        Method::POST,
-        "/v1/nacls",
-        &json!({"name": name, "content": content}),
-    ) {
-        Err(e) if e.status() == Some(409) => {
-            let a = c.send(
-                Method::PUT,
-                &format!("/v1/nacls/{}", enc(name)),
-                &json!({"content": content}),
-            )?;
-            eprintln!("updated NaCl {name}");
-            a
-        }
-        other => {
-            let a = other?;
-            eprintln!("created NaCl {name}");
-            a
-        }
-    };
-    made(format, &a)
+    Ok(answer?)
 }
 
 /// An instance list (all, filtered or searched) as a table.
