@@ -76,6 +76,13 @@ impl<'f> Checker<'f> {
                 "An Iface has to contain key value pairs, or be set to a configuration type (dhcp, dhcp-with-fallback, static)",
             ),
         }
+        // The reference reads the object, pushing its chains, before the
+        // assignments.
+        self.push_chains(&members);
+        if self.errors.len() > errors_before {
+            return;
+        }
+        let from_object = members.len();
         for a in self.extensions_of(&t.name.text) {
             if a.path.len() != 2 {
                 self.error(a.span(), format!("Invalid Iface member {}", a.name()));
@@ -105,7 +112,16 @@ impl<'f> Checker<'f> {
                 });
             }
         }
+        self.push_chains(&members[from_object..]);
         self.iface_members(t, &members, shorthand, errors_before);
+    }
+
+    fn push_chains(&mut self, members: &[Member<'f>]) {
+        for m in members {
+            if CHAINS.contains(&m.lower.as_str()) {
+                self.push_chain(m.value, false);
+            }
+        }
     }
 
     /// The reference checks an Iface in stages: its members' names and
@@ -120,17 +136,10 @@ impl<'f> Checker<'f> {
         errors_before: usize,
     ) {
         let get = |key: &str| members.iter().find(|m| m.lower == key);
-        for m in members
-            .iter()
-            .filter(|m| CHAINS.contains(&m.lower.as_str()))
-        {
-            self.push_chain(m.value, false);
-        }
         if self.errors.len() > errors_before || !self.iface_required(t, members, shorthand) {
             return;
         }
         let mut index = None;
-        let mut vlan = None;
         for m in members {
             let v = m.value;
             match m.lower.as_str() {
@@ -160,13 +169,9 @@ impl<'f> Checker<'f> {
                     }
                 }
                 "vlan" => {
-                    if let Kind::Int(tag) =
-                        self.expect_kind("vlan", v, "a VLAN tag, an integer from 1 to 4094", |k| {
-                            matches!(k, Kind::Int(1..=4094))
-                        })
-                    {
-                        vlan = Some(tag);
-                    }
+                    self.expect_kind("vlan", v, "a VLAN tag, an integer from 1 to 4094", |k| {
+                        matches!(k, Kind::Int(1..=4094))
+                    });
                 }
                 "buffer_limit" | "send_queue_limit" => {
                     self.expect_kind(&m.lower, v, "a positive integer", |k| {
@@ -176,18 +181,13 @@ impl<'f> Checker<'f> {
                 _ => {}
             }
         }
-        if let (Some(index), Some(m)) = (index, get("index")) {
-            // A NIC's index is unique among plain Ifaces; a VLAN shares
-            // its NIC's index and is unique by its tag there.
-            let shown = index.clone();
-            if !self.iface_indexes.insert((index, vlan)) {
-                let message = match vlan {
-                    Some(tag) => {
-                        format!("Another Iface has been defined with index {shown} and vlan {tag}")
-                    }
-                    None => format!("Another Iface has been defined with index {shown}"),
-                };
-                self.error(m.value.span, message);
+        // A NIC's index is unique among plain Ifaces; VLANs share theirs.
+        if let (Some(index), Some(m), None) = (index, get("index"), get("vlan")) {
+            if !self.iface_indexes.insert(index.clone()) {
+                self.error(
+                    m.value.span,
+                    format!("Another Iface has been defined with index {index}"),
+                );
             }
         }
     }
@@ -218,6 +218,11 @@ impl<'f> Checker<'f> {
                 return false;
             }
         }
+        // Only a VLAN needs a network configuration; a plain Iface may
+        // be a bare NIC (e.g. only its limits, or the VLANs' parent).
+        if get("vlan").is_none() {
+            return true;
+        }
         let is_dhcp = config_name.is_some_and(|p| p[0].text.eq_ignore_ascii_case("dhcp"));
         if !is_dhcp && (get("address").is_none() || get("netmask").is_none()) {
             self.error(t.value.span, "The members address and netmask must be set for every Iface if the Iface configuration hasn't been set to dhcp");
@@ -232,13 +237,9 @@ impl<'f> Checker<'f> {
                 return false;
             }
         }
-        if get("vlan").is_some() {
-            for key in ["buffer_limit", "send_queue_limit"] {
-                if let Some(m) = get(key) {
-                    self.error(m.span, format!("An Iface with a vlan can not set {key}"));
-                    return false;
-                }
-            }
+        if get("buffer_limit").is_some() || get("send_queue_limit").is_some() {
+            self.error(t.value.span, "The members send_queue_limit and buffer_limit can not be set on an Iface that is a vlan");
+            return false;
         }
         true
     }
@@ -503,4 +504,4 @@ fn is_mac(s: &str) -> bool {
             .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-pub(super) type IfaceIndexes = HashSet<(String, Option<i64>)>;
+pub(super) type IfaceIndexes = HashSet<String>;

@@ -23,7 +23,11 @@ use super::Diagnostic;
 pub fn check(file: &File) -> Vec<Diagnostic> {
     let mut c = Checker::new(file);
     c.register();
-    c.check_elements();
+    // The reference registers every element before it checks any: a
+    // name error anywhere comes before any other.
+    if c.errors.is_empty() {
+        c.check_elements();
+    }
     c.errors
 }
 
@@ -324,6 +328,11 @@ impl<'f> Checker<'f> {
                 Body::Broken => {}
             }
         }
+        // Functions come last in the reference, so their errors only
+        // once the rest is clean.
+        if !self.errors.is_empty() {
+            return;
+        }
         for i in functions {
             if let Body::Function(ty, sub, f) = self.elements[i].body {
                 self.check_function(i, ty, sub, f);
@@ -347,6 +356,8 @@ impl<'f> Checker<'f> {
                 return;
             }
         }
+        // The reference resolves a constant's value where it is used,
+        // unless it is an object, whose members it checks up front.
         if let ValueKind::Object(_) = a.value.kind {
             self.check_unique_keys(&a.value);
             for ext in self.extensions_of(root) {
@@ -357,8 +368,10 @@ impl<'f> Checker<'f> {
                     );
                 }
             }
+            self.check_value(&a.value, None);
+        } else if a.path.len() > 1 {
+            self.check_value(&a.value, None);
         }
-        self.check_value(&a.value, None);
     }
 
     /// The assignments that extend element `name`, shortest name first (so

@@ -36,6 +36,11 @@ impl<'f> Checker<'f> {
         extensions: &[Extension<'f>],
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let mut members: Vec<Member<'f>> = Vec::new();
+        // An object may be given by the name of a constant.
+        let value = match &value.kind {
+            ValueKind::Name(parts) => self.lookup(parts).unwrap_or(value),
+            _ => value,
+        };
         let ValueKind::Object(pairs) = &value.kind else {
             self.error(value.span, format!("{class} must be an object"));
             return (members, Vec::new());
@@ -291,6 +296,11 @@ impl<'f> Checker<'f> {
         };
         let own = std::ptr::eq(list.unwrap_or(v), v);
         for s in servers {
+            // A server may be given by the name of an object constant.
+            let s = match &s.kind {
+                ValueKind::Name(parts) => self.lookup(parts).unwrap_or(s),
+                _ => s,
+            };
             let ValueKind::Object(pairs) = &s.kind else {
                 self.error(s.span, format!("Invalid value of pool ({}). It must be a list of objects with address and port", v.text()));
                 continue;

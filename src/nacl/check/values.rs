@@ -218,7 +218,11 @@ impl<'f> Checker<'f> {
             let Some(target) = target else {
                 return Kind::Unknown;
             };
-            return self.resolve_quietly(i, target, scope);
+            // A constant that is not an object is checked where it is
+            // used, as the reference does; the rest was checked already.
+            let loud = matches!(self.elements[i].body, Body::Constant(a)
+                if a.path.len() == 1 && !matches!(a.value.kind, ValueKind::Object(_)));
+            return self.resolve_quietly(i, target, scope, loud);
         }
         let lower = root.to_ascii_lowercase();
         if parts.len() == 1 {
@@ -262,7 +266,13 @@ impl<'f> Checker<'f> {
 
     /// What the value of element `i` (or a member of it) resolves to, its
     /// errors already reported where it is written.
-    fn resolve_quietly(&mut self, i: usize, target: &'f Value, scope: Option<Scope<'_>>) -> Kind {
+    fn resolve_quietly(
+        &mut self,
+        i: usize,
+        target: &'f Value,
+        scope: Option<Scope<'_>>,
+        loud: bool,
+    ) -> Kind {
         if self.resolving.contains(&i) {
             let (span, name) = (self.elements[i].name_span, self.elements[i].name.clone());
             let quiet = std::mem::take(&mut self.quiet);
@@ -271,9 +281,10 @@ impl<'f> Checker<'f> {
             return Kind::Unknown;
         }
         self.resolving.push(i);
-        self.quiet += 1;
+        let quiet = u32::from(!loud);
+        self.quiet += quiet;
         let kind = self.check_value(target, scope);
-        self.quiet -= 1;
+        self.quiet -= quiet;
         self.resolving.pop();
         kind
     }
