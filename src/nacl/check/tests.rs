@@ -202,13 +202,21 @@ fn constants_resolve_across_the_file_and_cycles_are_errors() {
         first(&format!("{IFACE}Filter::IP f {{\n  if (ip.saddr in clients) {{ accept }}\n  drop\n}}\nclients: [10.0.0.0/24, 10.1.0.1-10.1.0.9]\neth0.input: f")),
         "valid"
     );
+    let uses =
+        |name: &str| format!("Filter::IP f {{\n  if (ip.ttl == {name}) {{ drop }}\n  drop\n}}\n");
+    // Constants that are not objects are resolved where they are used.
+    assert_eq!(first("a: b\nb: a"), "valid");
     assert_eq!(
-        first("a: b\nb: a"),
+        first(&format!("a: b\nb: a\n{}", uses("a"))),
         "line 1:0 The value of a refers to itself"
     );
     assert_eq!(
-        first("c: { x: 1 }\nd: c.y"),
+        first(&format!("c: {{ x: 1 }}\nd: c.y\n{}", uses("d"))),
         "line 2:3 Could not identify c.y"
+    );
+    assert_eq!(
+        first("c: { x: 1, y: nowhere }"),
+        "line 1:14 Undefined value nowhere"
     );
 }
 
