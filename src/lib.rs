@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod jobs;
+pub mod mds;
 pub mod nacl;
 pub mod names;
 pub mod runtime;
