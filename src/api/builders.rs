@@ -72,19 +72,21 @@ pub struct BobModel {
     pub digest: String,
 }
 
-fn bob_model(provider: &str, b: Bob) -> BobModel {
-    BobModel {
-        id: b.id,
-        name: b.name,
-        version: b.version,
-        vcs_ref: b.vcs_ref,
-        build_date: b.build_date,
-        vendor: b.vendor,
-        services: b.services,
-        provider_id: provider.to_string(),
-        size: b.size,
-        digest: b.digest,
-    }
+fn bob_models(provider: &str, bobs: Vec<Bob>) -> Vec<BobModel> {
+    bobs.into_iter()
+        .map(|b| BobModel {
+            id: b.id,
+            name: b.name,
+            version: b.version,
+            vcs_ref: b.vcs_ref,
+            build_date: b.build_date,
+            vendor: b.vendor,
+            services: b.services,
+            provider_id: provider.to_string(),
+            size: b.size,
+            digest: b.digest,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,7 +147,7 @@ async fn update_provider(
         state
             .builders
             .update(&provider)
-            .map(|bobs| bobs.into_iter().map(|b| bob_model(&provider, b)).collect())
+            .map(|bobs| bob_models(&provider, bobs))
     })
     .await?;
     Ok(Json(bobs))
@@ -160,7 +162,7 @@ async fn list_bobs(state: State, Path(provider): Path<String>) -> ApiResult<Json
         state
             .builders
             .bobs(&provider)
-            .map(|bobs| bobs.into_iter().map(|b| bob_model(&provider, b)).collect())
+            .map(|bobs| bob_models(&provider, bobs))
     })
     .await?;
     Ok(Json(bobs))

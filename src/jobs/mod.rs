@@ -167,6 +167,28 @@ fn one(mut found: Vec<JobRow>, reference: &str) -> Result<JobRow, JobError> {
     }
 }
 
+/// A job was cancelled while it waited for a slot.
+struct Cancelled;
+
+/// The slot a job runs in (`None` when it asked for none). Waiting is said
+/// in the job's log, or a queued job would look stuck.
+fn wait_for_slot<'a>(
+    slots: Option<&'a Slots>,
+    ctx: &JobContext,
+) -> Result<Option<Slot<'a>>, Cancelled> {
+    let Some(slots) = slots else {
+        return Ok(None);
+    };
+    if let Some(slot) = slots.acquire(&|| true) {
+        return Ok(Some(slot));
+    }
+    ctx.log("queued: waiting for a free slot");
+    slots
+        .acquire(&|| ctx.cancelled())
+        .map(Some)
+        .ok_or(Cancelled)
+}
+
 impl Jobs {
     /// Opens the job runner; jobs left unfinished by a previous server fail.
     pub fn open(catalog: Arc<Catalog>, data_dir: &Path) -> Result<Jobs, JobError> {
@@ -273,17 +295,8 @@ impl Jobs {
         F: FnOnce(&JobContext) -> Result<serde_json::Value, String>,
     {
         let id = ctx.id.clone();
-        let slot = match slots {
-            Some(slots) => match slots.acquire(&|| true) {
-                Some(slot) => Some(Some(slot)),
-                None => {
-                    ctx.log("queued: waiting for a free slot");
-                    slots.acquire(&|| ctx.cancelled()).map(Some)
-                }
-            },
-            None => Some(None),
-        };
-        let (state, result, error) = if ctx.cancelled() || slot.is_none() {
+        let slot = wait_for_slot(slots, &ctx);
+        let (state, result, error) = if ctx.cancelled() || slot.is_err() {
             (JobState::Cancelled, None, Some("cancelled".to_string()))
         } else {
             let _ = self.catalog.with_store(|s| s.job_started(&id));
@@ -309,6 +322,7 @@ impl Jobs {
         {
             tracing::error!(job = %id, "recording the end of a job: {e}");
         }
+        // Only now, so the next queued job starts after this one has ended.
         drop(slot);
         self.cancels
             .lock()

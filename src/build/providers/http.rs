@@ -4,7 +4,8 @@
 //! is fetched into staging and its sha256 checked before anything else.
 
 use super::{
-    bob_from_manifest, check_id, fetch_archive, sha256_digest, Bob, Fetched, Progress, Provider,
+    bob_from_manifest, check_id, collect, fetch_archive, sha256_digest, Bob, Fetched, Progress,
+    Provider,
 };
 use crate::build::{BuildError, Manifest};
 use crate::runtime::archive;
@@ -44,6 +45,31 @@ impl HttpProvider {
             }
         }
     }
+
+    /// The bob an index entry describes; `origin` names the entry.
+    fn bob(&self, entry: &serde_json::Value, origin: &str) -> Result<Bob, BuildError> {
+        let field = |k: &str| {
+            entry.get(k).ok_or_else(|| BuildError::Manifest {
+                origin: origin.to_string(),
+                why: format!("missing field `{k}`"),
+            })
+        };
+        let id = field("id")?.as_str().unwrap_or_default();
+        check_id(id)?;
+        let url = field("url")?.as_str().unwrap_or_default();
+        let sha256 = field("sha256")?.as_str().unwrap_or_default();
+        let digest = sha256_digest(sha256);
+        super::digest_hex(&digest)?;
+        let size = entry.get("size").and_then(|v| v.as_u64()).unwrap_or(0);
+        let manifest = Manifest::parse(entry.to_string().as_bytes(), origin)?;
+        Ok(bob_from_manifest(
+            id,
+            &manifest,
+            size,
+            digest.to_ascii_lowercase(),
+            self.resolve(url),
+        ))
+    }
 }
 
 fn fetch_err(url: &str) -> impl FnOnce(ureq::Error) -> BuildError + '_ {
@@ -76,39 +102,11 @@ impl Provider for HttpProvider {
                 origin: self.index.clone(),
                 why: "expected {\"bobs\": [...]} or an array".into(),
             })?;
-        let mut bobs = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
+        let listed = entries.iter().enumerate().map(|(i, entry)| {
             let origin = format!("{} entry {}", self.index, i + 1);
-            let bob = (|| {
-                let field = |k: &str| {
-                    entry.get(k).ok_or_else(|| BuildError::Manifest {
-                        origin: origin.clone(),
-                        why: format!("missing field `{k}`"),
-                    })
-                };
-                let id = field("id")?.as_str().unwrap_or_default();
-                check_id(id)?;
-                let url = field("url")?.as_str().unwrap_or_default();
-                let sha256 = field("sha256")?.as_str().unwrap_or_default();
-                let digest = sha256_digest(sha256);
-                super::digest_hex(&digest)?;
-                let size = entry.get("size").and_then(|v| v.as_u64()).unwrap_or(0);
-                let manifest = Manifest::parse(entry.to_string().as_bytes(), &origin)?;
-                Ok::<_, BuildError>(bob_from_manifest(
-                    id,
-                    &manifest,
-                    size,
-                    digest.to_ascii_lowercase(),
-                    self.resolve(url),
-                ))
-            })();
-            match bob {
-                Ok(bob) => bobs.push(bob),
-                Err(e) => tracing::warn!("bob provider {}: skipping an entry: {e}", self.index),
-            }
-        }
-        bobs.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(bobs)
+            ("an entry", self.bob(entry, &origin))
+        });
+        Ok(collect(&self.index, listed))
     }
 
     fn fetch(

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{
-    bob_from_manifest, check_id, fetch_archive, sha256_digest, Bob, Fetched, Progress, Provider,
+    bob_from_manifest, check_id, collect, fetch_archive, sha256_digest, Bob, Fetched, Progress,
+    Provider,
 };
 use crate::build::{BuildError, Manifest};
 
@@ -33,6 +34,25 @@ impl LocalProvider {
             .iter()
             .map(|ext| self.dir.join(format!("{id}{ext}")))
             .find(|p| p.is_file())
+    }
+
+    /// The bob whose manifest is `manifest`.
+    fn bob(&self, manifest: &Path, id: &str) -> Result<Bob, BuildError> {
+        check_id(id)?;
+        let archive = self.archive_of(id).ok_or_else(|| BuildError::Manifest {
+            origin: manifest.display().to_string(),
+            why: format!("no archive {id}.tar[.gz|.xz|.zst] beside it"),
+        })?;
+        let text = std::fs::read(manifest).map_err(io_err(manifest))?;
+        let parsed = Manifest::parse(&text, &manifest.display().to_string())?;
+        let (sha256, size) = sha256_of(&archive)?;
+        Ok(bob_from_manifest(
+            id,
+            &parsed,
+            size,
+            sha256_digest(&sha256),
+            archive.display().to_string(),
+        ))
     }
 }
 
@@ -62,40 +82,21 @@ fn sha256_of(path: &Path) -> Result<(String, u64), BuildError> {
 impl Provider for LocalProvider {
     fn list(&self) -> Result<Vec<Bob>, BuildError> {
         let entries = std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let mut bobs = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io_err(&self.dir))?.path();
-            let Some(id) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
-            else {
-                continue;
-            };
-            // One bad entry must not hide the good ones: it is skipped, and said.
-            let bob = check_id(id).and_then(|()| {
-                let archive = self.archive_of(id).ok_or_else(|| BuildError::Manifest {
-                    origin: path.display().to_string(),
-                    why: format!("no archive {id}.tar[.gz|.xz|.zst] beside it"),
-                })?;
-                let text = std::fs::read(&path).map_err(io_err(&path))?;
-                let manifest = Manifest::parse(&text, &path.display().to_string())?;
-                let (sha256, size) = sha256_of(&archive)?;
-                Ok(bob_from_manifest(
-                    id,
-                    &manifest,
-                    size,
-                    sha256_digest(&sha256),
-                    archive.display().to_string(),
-                ))
+        // An unreadable directory fails the whole list, unlike a bad entry.
+        let mut unreadable = None;
+        let listed = entries
+            .map_while(|entry| entry.map_err(|e| unreadable = Some(e)).ok())
+            .filter_map(|entry| {
+                let path = entry.path();
+                let id = path.file_name()?.to_str()?.strip_suffix(".json")?;
+                let bob = self.bob(&path, id);
+                Some((id.to_string(), bob))
             });
-            match bob {
-                Ok(bob) => bobs.push(bob),
-                Err(e) => tracing::warn!("bob provider {}: skipping {id}: {e}", self.dir.display()),
-            }
+        let bobs = collect(self.dir.display(), listed);
+        match unreadable {
+            Some(e) => Err(io_err(&self.dir)(e)),
+            None => Ok(bobs),
         }
-        bobs.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(bobs)
     }
 
     fn fetch(

@@ -8,6 +8,7 @@ mod http;
 mod local;
 mod oci;
 
+use std::fmt::Display;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -131,6 +132,24 @@ fn bob_from_manifest(
         digest,
         location,
     }
+}
+
+/// A provider's list from its entries, each with what to call it if it is
+/// bad, sorted by id. One bad entry must not hide the good ones: it is
+/// skipped, and said.
+fn collect<W: Display>(
+    provider: impl Display,
+    entries: impl IntoIterator<Item = (W, Result<Bob, BuildError>)>,
+) -> Vec<Bob> {
+    let mut bobs = Vec::new();
+    for (what, bob) in entries {
+        match bob {
+            Ok(bob) => bobs.push(bob),
+            Err(e) => tracing::warn!("bob provider {provider}: skipping {what}: {e}"),
+        }
+    }
+    bobs.sort_by(|a, b| a.id.cmp(&b.id));
+    bobs
 }
 
 /// A bob id: it becomes a builder id and part of a base name.

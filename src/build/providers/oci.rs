@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{check_id, sha256_digest, verified, Bob, Fetched, Progress, Provider};
+use super::{check_id, collect, sha256_digest, verified, Bob, Fetched, Progress, Provider};
 use crate::build::BuildError;
 use crate::runtime::archive;
 
@@ -307,15 +307,16 @@ impl Provider for OciProvider {
         }
         let tags: Tags = serde_json::from_slice(&bytes)
             .map_err(|e| self.fetch_err(&url, format!("not a tag list: {e}")))?;
-        let mut bobs = Vec::new();
-        for tag in tags.tags.unwrap_or_default().iter().take(MAX_TAGS) {
-            match self.bob(tag) {
-                Ok(bob) => bobs.push(bob),
-                Err(e) => tracing::warn!("bob provider {}: skipping tag {tag}: {e}", self.url("")),
-            }
-        }
-        bobs.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(bobs)
+        let listed = tags
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_TAGS)
+            .map(|tag| {
+                let bob = self.bob(&tag);
+                (format!("tag {tag}"), bob)
+            });
+        Ok(collect(self.url(""), listed))
     }
 
     fn fetch(
