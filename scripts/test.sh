@@ -39,6 +39,15 @@ case "$(uname -s)" in
         install_freebsd
         ;;
 esac
+# The MDS drops its privileges to this user (mds.user); the tests check it
+# really runs as it.
+if ! id _jetpack >/dev/null 2>&1; then
+    log "creating the _jetpack user"
+    case "$(uname -s)" in
+        FreeBSD) pw useradd _jetpack -d /nonexistent -s /usr/sbin/nologin -c "jetpack MDS" ;;
+        *) useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin _jetpack ;;
+    esac
+fi
 if command -v rustup >/dev/null; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi

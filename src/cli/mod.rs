@@ -72,11 +72,22 @@ enum Command {
     /// NaCl files, checked here by jetpack's own parser and checker
     #[command(subcommand)]
     Nacl(nacl::NaclCommand),
+    /// The metadata service for pods (runs it; `check` asks a running one)
+    Mds {
+        #[command(subcommand)]
+        cmd: Option<MdsCommand>,
+    },
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },
     #[command(flatten)]
     Remote(remote::RemoteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MdsCommand {
+    /// Whether the MDS is up: its version, user and address
+    Check,
 }
 
 /// Mothership's server options; each overrides its jetpack.conf key.
@@ -281,6 +292,30 @@ pub enum CliError {
     /// A remote operation that ran and failed (a job).
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Mds(#[from] crate::mds::daemon::MdsError),
+    #[error(transparent)]
+    MdsControl(#[from] crate::mds::control::ControlError),
+}
+
+/// `jetpack mds check`: asks the MDS on its control socket.
+fn mds_check(config: &Config, format: Format) -> Result<i32, CliError> {
+    use crate::mds::control::{send, Answer, ControlError, Request};
+    let status = match send(&crate::runtime::mds_socket(config), &Request::Status)? {
+        Answer::Status(s) => s,
+        other => return Err(ControlError::Protocol(format!("{other:?}")).into()),
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&status).map_err(|e| CliError::Failed(e.to_string()))?
+        ),
+        Format::Table | Format::Id => println!(
+            "MDS {} up at http://{} as {} (uid {}), {} pod(s)",
+            status.version, status.address, status.user, status.uid, status.pods
+        ),
+    }
+    Ok(0)
 }
 
 /// Takes every `-o VALUE` (and `-oVALUE`) before a `--` out of `args`.
@@ -405,6 +440,35 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::User(cmd) => user(&config, cmd, cli.server.password, format),
+        Command::Mds { cmd: None } => {
+            let file = cli.config.clone().or_else(|| {
+                let default = PathBuf::from(config::DEFAULT_PATH);
+                default.exists().then_some(default)
+            });
+            crate::mds::daemon::check_conf(file.as_deref())?;
+            let keys = crate::mds::Keys::new(&config.mds_token_key, &config.mds_signing_key)
+                .map_err(crate::mds::daemon::MdsError::from)?;
+            let (port, user, socket) = (
+                config.mds_port,
+                config.mds_user.clone(),
+                crate::runtime::mds_socket(&config),
+            );
+            let host = Host::open(config, env)?;
+            let address = host.prepare_pod_network()?;
+            let pods = host.mds_records()?;
+            drop(host);
+            crate::mds::daemon::run(crate::mds::daemon::Daemon {
+                keys,
+                address: std::net::SocketAddr::new(address.into(), port),
+                user,
+                socket,
+                pods,
+            })?;
+            Ok(0)
+        }
+        Command::Mds {
+            cmd: Some(MdsCommand::Check),
+        } => mds_check(&config, format),
         Command::Base(cmd) => base(Host::open(config, env)?, cmd, format),
         Command::Pod(cmd) => pod(Host::open(config, env)?, cmd, format),
     }

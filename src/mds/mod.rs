@@ -5,6 +5,8 @@
 //! server, never read from files per request) and the service over them;
 //! `keys` owns the tokens and signatures.
 
+pub mod control;
+pub mod daemon;
 pub mod keys;
 mod service;
 

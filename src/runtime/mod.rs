@@ -97,6 +97,16 @@ pub struct Host {
     store: Mutex<Store>,
     datasets: Box<dyn Datasets>,
     jails: Box<dyn Jails>,
+    mds: Option<MdsLink>,
+}
+
+/// What a host needs to point its pods at the MDS and keep the MDS's
+/// index current; absent when jetpack.conf has no (valid) MDS keys.
+struct MdsLink {
+    keys: crate::mds::Keys,
+    /// `http://HOST:PORT`, the pod network's host address.
+    base: String,
+    socket: PathBuf,
 }
 
 /// A pod as the runtime reports it: its row, and its dataset's mountpoint.
@@ -157,13 +167,45 @@ impl Host {
         let store = Store::open(db)?;
         let datasets = datasets::open(&config)?;
         let jails = jails::open(&config, env.exe.clone())?;
+        let mds = crate::mds::Keys::new(&config.mds_token_key, &config.mds_signing_key)
+            .ok()
+            .map(|keys| MdsLink {
+                keys,
+                base: format!("http://{}:{}", config.ip4_range.host(), config.mds_port),
+                socket: mds_socket(&config),
+            });
         Ok(Host {
             config,
             env,
             store: Mutex::new(store),
             datasets,
             jails,
+            mds,
         })
+    }
+
+    /// Makes the pod network's host side exist; its address, which the
+    /// MDS binds.
+    pub fn prepare_pod_network(&self) -> Result<Ipv4Addr, RuntimeError> {
+        self.jails
+            .prepare_network(&self.config.jail_interface, self.config.ip4_range)?;
+        Ok(self.config.ip4_range.host())
+    }
+
+    /// What the MDS is to know of every pod that has an address.
+    pub fn mds_records(&self) -> Result<Vec<crate::mds::PodRecord>, RuntimeError> {
+        Ok(self.pods()?.iter().filter_map(mds_record).collect())
+    }
+
+    /// Tells the MDS, if one runs, what changed. A host without an MDS
+    /// runs pods all the same: they get no AC_METADATA_URL then.
+    fn tell_mds(&self, request: crate::mds::control::Request) {
+        let Some(link) = &self.mds else {
+            return;
+        };
+        if let Err(e) = crate::mds::control::send(&link.socket, &request) {
+            tracing::debug!("MDS not told: {e}");
+        }
     }
 
     /// Creates the root dataset, its children and the state database;
@@ -544,6 +586,9 @@ impl Host {
             let _ = self.jails.destroy(&cell, Duration::ZERO);
             return Err(e.into());
         }
+        if let Some(record) = mds_record(pod) {
+            self.tell_mds(crate::mds::control::Request::Insert { pod: record });
+        }
         Ok(cell)
     }
 
@@ -559,6 +604,12 @@ impl Host {
 
     fn process(&self, pod: &Pod, argv: Vec<String>, terminal: bool) -> Process {
         let mut env = jails::base_env(&pod.label());
+        if let (Some(link), Ok(uuid)) = (&self.mds, uuid::Uuid::parse_str(pod.row.id.as_str())) {
+            env.push((
+                "AC_METADATA_URL".into(),
+                format!("{}/~{}", link.base, link.keys.token(&uuid)),
+            ));
+        }
         if terminal {
             env.push((
                 "TERM".into(),
@@ -802,6 +853,9 @@ impl Host {
             Err(e) => return Err(e.into()),
         }
         self.store().delete_pod(&pod.row.id)?;
+        if let Some(address) = pod.row.address {
+            self.tell_mds(crate::mds::control::Request::Remove { address });
+        }
         Ok(())
     }
 
@@ -877,6 +931,51 @@ fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
     }
     let host = root.join(current.strip_prefix("/").ok()?);
     host.is_file().then_some(host)
+}
+
+/// Where the MDS's control socket is.
+pub fn mds_socket(config: &Config) -> PathBuf {
+    config.data_dir.join("mds.sock")
+}
+
+/// A pod as the MDS describes it: an appc pod manifest with one app, the
+/// pod's command on its base.
+fn mds_record(pod: &Pod) -> Option<crate::mds::PodRecord> {
+    let address = pod.row.address?;
+    let uuid = uuid::Uuid::parse_str(pod.row.id.as_str()).ok()?;
+    let image = serde_json::json!({
+        "acKind": "ImageManifest",
+        "acVersion": "0.8.11",
+        "name": pod.base_name,
+        "labels": [{"name": "os", "value": std::env::consts::OS}],
+    });
+    let annotations = match &pod.row.name {
+        Some(n) => serde_json::json!([{"name": "jetpack/name", "value": n.to_string()}]),
+        None => serde_json::json!([]),
+    };
+    let app = crate::mds::AppRecord {
+        name: "main".into(),
+        image_id: pod.row.base_id.to_string(),
+        image_manifest: image.clone(),
+        annotations: serde_json::json!([]),
+    };
+    let manifest = serde_json::json!({
+        "acKind": "PodManifest",
+        "acVersion": "0.8.11",
+        "apps": [{
+            "name": app.name,
+            "image": {"name": pod.base_name, "id": app.image_id},
+            "app": {"exec": pod.row.command},
+        }],
+        "annotations": annotations,
+    });
+    Some(crate::mds::PodRecord {
+        uuid,
+        address,
+        manifest,
+        annotations,
+        apps: vec![app],
+    })
 }
 
 #[cfg(test)]

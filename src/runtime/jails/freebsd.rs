@@ -28,6 +28,7 @@ use nix::unistd::Pid;
 
 use super::jail_params::{check_params, jail_params};
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, POLL};
+use crate::config::Ipv4Net;
 use crate::runtime::tool;
 
 pub struct FreeBsdJails;
@@ -322,8 +323,7 @@ fn interfaces() -> io::Result<Vec<(String, Option<Ipv4Addr>)>> {
 /// Makes `jail.interface` (a cloned lo1 by default) exist and carry the
 /// host's address of the pod range; idempotent, safe against a concurrent
 /// creator, and never undone: it is shared by every pod and the MDS.
-fn ensure_interface(spec: &CellSpec) -> Result<(), JailError> {
-    let iface = spec.interface.as_str();
+fn ensure_interface(iface: &str, network: Ipv4Net) -> Result<(), JailError> {
     let all = interfaces().map_err(sys_err("listing interfaces"))?;
     if !all.iter().any(|(name, _)| name == iface) {
         match tool::run("ifconfig", &[iface, "create"]) {
@@ -332,7 +332,7 @@ fn ensure_interface(spec: &CellSpec) -> Result<(), JailError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let host = spec.network.host();
+    let host = network.host();
     if !all
         .iter()
         .any(|(name, a)| name == iface && *a == Some(host))
@@ -551,6 +551,10 @@ fn signal_jail(jid: i32, signal: libc::c_int) -> io::Result<bool> {
 }
 
 impl Jails for FreeBsdJails {
+    fn prepare_network(&self, interface: &str, network: Ipv4Net) -> Result<(), JailError> {
+        ensure_interface(interface, network)
+    }
+
     fn driver(&self) -> &'static str {
         "jail"
     }
@@ -569,7 +573,7 @@ impl Jails for FreeBsdJails {
             )));
         }
         let stopped = stopped_jail(spec).map_err(fail)?;
-        ensure_interface(spec)?;
+        ensure_interface(&spec.interface, spec.network)?;
 
         let mut undo: Vec<Undo> = Vec::new();
         let started = (|| {

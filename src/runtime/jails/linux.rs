@@ -27,6 +27,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, pivot_root, sethostname, ForkResult, Pid};
 
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
+use crate::config::Ipv4Net;
 use crate::runtime::tool;
 
 /// The hidden subcommand that runs the holder.
@@ -186,9 +187,8 @@ fn bridge_ready(bridge: &str, address: std::net::Ipv4Addr) -> bool {
 
 /// Makes the host bridge with the range's first address; idempotent and
 /// safe against a concurrent creator.
-fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
-    let bridge = &spec.interface;
-    if bridge_ready(bridge, spec.network.host()) {
+fn ensure_bridge(bridge: &str, network: Ipv4Net) -> Result<(), JailError> {
+    if bridge_ready(bridge, network.host()) {
         return Ok(());
     }
     if !Path::new("/sys/class/net").join(bridge).exists() {
@@ -198,7 +198,7 @@ fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let host = format!("{}/{}", spec.network.host(), spec.network.prefix);
+    let host = format!("{}/{}", network.host(), network.prefix);
     match tool::run("ip", &["addr", "add", &host, "dev", bridge]) {
         Ok(_) => {}
         Err(e) if e.stderr().contains("exists") => {}
@@ -211,6 +211,10 @@ fn ensure_bridge(spec: &CellSpec) -> Result<(), JailError> {
 impl Jails for LinuxJails {
     fn driver(&self) -> &'static str {
         "linux"
+    }
+
+    fn prepare_network(&self, interface: &str, network: Ipv4Net) -> Result<(), JailError> {
+        ensure_bridge(interface, network)
     }
 
     fn create(&self, spec: &CellSpec) -> Result<Cell, JailError> {
@@ -267,7 +271,7 @@ impl Jails for LinuxJails {
         };
         let cell = holder.cell();
         let network = outcome.and_then(|_| {
-            ensure_bridge(spec)?;
+            ensure_bridge(&spec.interface, spec.network)?;
             // A fresh name per start: the pair of the pod's previous run may
             // still exist while the kernel tears its namespace down.
             let veth = format!("jp{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);

@@ -96,6 +96,11 @@ pub trait Jails: Send + Sync {
     /// Starts a cell; nothing runs in it yet but what holds it.
     fn create(&self, spec: &CellSpec) -> Result<Cell, JailError>;
 
+    /// Makes the pod network's host side exist (the bridge or interface
+    /// with the range's host address), as `create` does; the MDS binds
+    /// that address before any pod may exist.
+    fn prepare_network(&self, interface: &str, network: Ipv4Net) -> Result<(), JailError>;
+
     /// A command that runs `process` inside `cell`; the caller sets stdio,
     /// spawns and waits. A missing program is the spawn's NotFound error.
     fn command(&self, cell: &Cell, process: &Process) -> Result<Command, JailError>;

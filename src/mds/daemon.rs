@@ -1,0 +1,200 @@
+//! `jetpack mds`: the metadata service as a process. It binds the pod
+//! network's host address and its control socket as root, drops to
+//! `mds.user` for good, then serves pods from its index, which the hosts
+//! keep current through the control socket. Keys and the index never leave
+//! this process; the keys never enter a pod.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::control::{Answer, Request, Status};
+use super::{router, Index, KeyError, Keys, PodRecord};
+
+/// How long a client may take to send its request headers (slow loris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest control request line (a whole index of pods).
+const MAX_CONTROL_LINE: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MdsError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{path} is readable by its group or others (mode {mode:o}); it holds the MDS keys: chmod 600 {path}")]
+    ConfReadable { path: String, mode: u32 },
+    #[error("the MDS needs a jetpack.conf holding its keys (mds.signing-key, mds.token-key)")]
+    NoConf,
+    #[error("binding {what}: {source}")]
+    Bind {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("no user {0:?} to run the MDS as (create it: pw useradd {0} / useradd --system {0})")]
+    NoUser(String),
+    #[error("dropping privileges to {user}: {reason}")]
+    Privileges { user: String, reason: String },
+    #[error("serving the MDS: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Refuses a jetpack.conf others could read: it holds the keys.
+pub fn check_conf(path: Option<&Path>) -> Result<(), MdsError> {
+    let path = path.ok_or(MdsError::NoConf)?;
+    let mode = std::fs::metadata(path)
+        .map_err(|_| MdsError::NoConf)?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(MdsError::ConfReadable {
+            path: path.display().to_string(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+/// What the MDS process needs, gathered as root before it starts.
+pub struct Daemon {
+    pub keys: Keys,
+    pub address: SocketAddr,
+    pub user: String,
+    pub socket: PathBuf,
+    /// The pods that exist as it starts.
+    pub pods: Vec<PodRecord>,
+}
+
+/// Binds, drops privileges, serves until SIGTERM or SIGINT.
+pub fn run(d: Daemon) -> Result<(), MdsError> {
+    let bind = |what: String| move |source| MdsError::Bind { what, source };
+    let listener = std::net::TcpListener::bind(d.address).map_err(bind(d.address.to_string()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(bind(d.address.to_string()))?;
+    // A socket left by a previous run is replaced; only root may open it.
+    let socket_name = d.socket.display().to_string();
+    let _ = std::fs::remove_file(&d.socket);
+    let control =
+        std::os::unix::net::UnixListener::bind(&d.socket).map_err(bind(socket_name.clone()))?;
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(bind(socket_name.clone()))?;
+    control.set_nonblocking(true).map_err(bind(socket_name))?;
+    let uid = drop_privileges(&d.user)?;
+
+    let index = Index::default();
+    index.replace(d.pods);
+    let status = Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        user: d.user.clone(),
+        uid,
+        address: d.address,
+        pods: 0,
+    };
+    tracing::info!(
+        "MDS on http://{} as {} (uid {uid}), {} pod(s)",
+        d.address,
+        d.user,
+        index.len()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(MdsError::Serve)?;
+    runtime.block_on(async move {
+        let control = tokio::net::UnixListener::from_std(control).map_err(MdsError::Serve)?;
+        tokio::spawn(control_loop(control, index.clone(), status));
+        let handle = axum_server::Handle::new();
+        tokio::spawn(stop_on_signal(handle.clone()));
+        let mut server = axum_server::from_tcp(listener).map_err(MdsError::Serve)?;
+        server
+            .http_builder()
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        server
+            .handle(handle)
+            .serve(router(index, d.keys).into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .map_err(MdsError::Serve)
+    })
+}
+
+/// Gives up root for `user`'s uid and gid (and no other groups), for good.
+fn drop_privileges(user: &str) -> Result<u32, MdsError> {
+    use nix::unistd::{setgid, setgroups, setuid, User};
+    let fail = |reason: String| MdsError::Privileges {
+        user: user.to_string(),
+        reason,
+    };
+    let found = User::from_name(user)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| MdsError::NoUser(user.to_string()))?;
+    setgroups(&[found.gid]).map_err(|e| fail(format!("setgroups: {e}")))?;
+    setgid(found.gid).map_err(|e| fail(format!("setgid: {e}")))?;
+    setuid(found.uid).map_err(|e| fail(format!("setuid: {e}")))?;
+    if found.uid.is_root() || setuid(nix::unistd::Uid::from_raw(0)).is_ok() {
+        return Err(fail("root could be regained".into()));
+    }
+    Ok(found.uid.as_raw())
+}
+
+async fn stop_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("MDS stopping");
+    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+}
+
+async fn control_loop(listener: tokio::net::UnixListener, index: Index, status: Status) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (index, status) = (index.clone(), status.clone());
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).take(MAX_CONTROL_LINE as u64).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let answer = match serde_json::from_str::<Request>(&line) {
+                    Ok(request) => apply(&index, &status, request),
+                    Err(e) => {
+                        tracing::warn!("MDS control: bad request: {e}");
+                        Answer::Done { ok: false }
+                    }
+                };
+                let mut text = serde_json::to_string(&answer).unwrap_or_default();
+                text.push('\n');
+                if write.write_all(text.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+fn apply(index: &Index, status: &Status, request: Request) -> Answer {
+    match request {
+        Request::Replace { pods } => index.replace(pods),
+        Request::Insert { pod } => index.insert(pod),
+        Request::Remove { address } => index.remove(address),
+        Request::Status => {
+            return Answer::Status(Status {
+                pods: index.len(),
+                ..status.clone()
+            })
+        }
+    }
+    Answer::Done { ok: true }
+}
