@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::server::free_port;
+use common::server::{free_port, TestServer};
 use common::{facility, Driver, TestHost, JETPACK};
 
 const TOKEN_KEY: &str = "7f3c1a9e5d2b8c4f6a0e1d3b5c7a9f2e4d6b8a0c1e3f5a7b9d2c4e6f8a0b1c3d";
@@ -391,4 +391,69 @@ fn the_mds_refuses_a_readable_conf_and_missing_or_weak_keys() {
     let out = host.command().args(["mds", "check"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+}
+
+#[test]
+fn serve_starts_the_mds_for_its_pods_and_stops_it() {
+    if !jetpack_user() {
+        return;
+    }
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let port = free_port();
+    let keys = [
+        format!("mds.token-key={TOKEN_KEY}"),
+        format!("mds.signing-key={SIGNING_KEY}"),
+        format!("mds.port={port}"),
+    ];
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut server = TestServer::on_host_with(&host, &keys, &[]);
+    let jetpack = |args: &[&str]| {
+        let mut cmd = server.jetpack();
+        cmd.args(args);
+        cmd
+    };
+    let mut later = jetpack(&["mds", "check"]);
+    let run = |args: &[&str]| jetpack(args).output().unwrap();
+    let check = run(&["mds", "check", "-o", "json"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(status["user"], "_jetpack");
+    // A pod made by any host command is known to it at once.
+    let out = run(&[
+        "pod", "run", "-d", "--name", "s", "busybox", "--", "sleep", "600",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = run(&[
+        "pod",
+        "exec",
+        "s",
+        "--",
+        "sh",
+        "-c",
+        r#"wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid""#,
+    ]);
+    let shown: serde_json::Value =
+        serde_json::from_slice(&run(&["pod", "show", "s", "-o", "json"]).stdout).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        shown["id"].as_str().unwrap()
+    );
+    let _ = run(&["pod", "rm", "-f", "s"]);
+    // It ends with the server.
+    assert!(server.stop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while later.output().unwrap().status.success() {
+        assert!(Instant::now() < deadline, "the MDS outlived its server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -74,6 +74,8 @@ pub enum RuntimeError {
         what: String,
         source: std::io::Error,
     },
+    #[error("the MDS did not start: {0}")]
+    MdsDown(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
@@ -195,6 +197,64 @@ impl Host {
     /// What the MDS is to know of every pod that has an address.
     pub fn mds_records(&self) -> Result<Vec<crate::mds::PodRecord>, RuntimeError> {
         Ok(self.pods()?.iter().filter_map(mds_record).collect())
+    }
+
+    /// Makes sure an MDS serves this host's pods, when jetpack.conf has its
+    /// keys: one already running (its own rc.d script) gets every pod
+    /// again; else `jetpack mds` is started, and its process returned for
+    /// the caller to stop. None when there is nothing to do.
+    pub fn start_mds(&self) -> Result<Option<std::process::Child>, RuntimeError> {
+        use crate::mds::control::{send, Request};
+        let Some(link) = &self.mds else {
+            tracing::info!("no MDS: jetpack.conf sets no mds.token-key and mds.signing-key");
+            return Ok(None);
+        };
+        if send(&link.socket, &Request::Status).is_ok() {
+            let pods = self.mds_records()?;
+            tracing::info!("MDS found running; told it of {} pod(s)", pods.len());
+            send(&link.socket, &Request::Replace { pods })
+                .map_err(|e| RuntimeError::MdsDown(e.to_string()))?;
+            return Ok(None);
+        }
+        let mut cmd = std::process::Command::new(&self.env.exe);
+        cmd.args(&self.env.config_args)
+            .arg("mds")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe. An MDS started for this
+            // process ends with it, even when it is killed.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(io_err("starting jetpack mds"))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if send(&link.socket, &Request::Status).is_ok() {
+                tracing::info!("started the MDS (pid {}) on {}", child.id(), link.base);
+                return Ok(Some(child));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(RuntimeError::MdsDown(format!(
+                    "jetpack mds exited ({status}); its error is above"
+                )));
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RuntimeError::MdsDown("no answer within 10 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Tells the MDS, if one runs, what changed. A host without an MDS

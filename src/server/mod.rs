@@ -140,6 +140,22 @@ fn clean(host: &Host, catalog: &Catalog) -> Result<(), ServeError> {
 }
 
 /// Runs the server until SIGTERM or SIGINT.
+/// The MDS this server started, stopped with it.
+struct MdsProcess(Option<std::process::Child>);
+
+impl Drop for MdsProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            // SIGTERM: it drains its connections and exits.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+        }
+    }
+}
+
 pub fn serve(
     config: Config,
     env: HostEnv,
@@ -186,6 +202,7 @@ pub fn serve(
         None
     };
     let host = Arc::new(Host::init(config.clone(), env)?);
+    let _mds = MdsProcess(host.start_mds()?);
     let catalog = Arc::new(Catalog::open(&config.data_dir)?);
     if clean_first {
         clean(&host, &catalog)?;

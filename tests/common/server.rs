@@ -69,6 +69,9 @@ impl TestServer {
     fn start_with(dir: tempfile::TempDir, mut options: Vec<String>, flags: &[&str]) -> TestServer {
         let conf = dir.path().join("jetpack.conf");
         std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
+        // As an operator's: the MDS refuses a jetpack.conf others can read.
+        std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod jetpack.conf");
         let port = free_port();
         options.push(format!("server.port={port}"));
         // A caller may pick the hangar's port (to keep it across restarts).
