@@ -315,6 +315,19 @@ fn bad_requests_get_clear_statuses_and_bounded_resources() {
         status(mds.post("c", "pod/hmac/verify", "uuid=x&signature=%21%21&content=y")),
         "400"
     );
+    assert_eq!(
+        status(mds.post(
+            "c",
+            "pod/hmac/verify",
+            &form(&[
+                ("uuid", "00000000-0000-0000-0000-000000000000"),
+                ("signature", "not base64!"),
+                ("content", "y")
+            ])
+        )),
+        "400",
+        "a signature neither base64 nor hex"
+    );
     let get_status = |endpoint: &str| {
         mds.sh(
             "c",

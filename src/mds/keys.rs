@@ -69,20 +69,26 @@ impl Keys {
 
     /// Whether `signature` (base64, or hex) is `content` signed for `uuid`.
     pub fn signature_is(&self, uuid: &Uuid, content: &[u8], signature: &str) -> bool {
-        let signature = signature.trim();
-        let tag = base64::engine::general_purpose::STANDARD
-            .decode(signature)
-            .ok()
-            .filter(|t| t.len() == 64)
-            .or_else(|| hex::decode(signature).ok());
-        let Some(tag) = tag else {
-            return false;
-        };
+        decode_signature(signature).is_some_and(|tag| self.tag_is(uuid, content, &tag))
+    }
+
+    /// Whether `tag` (decoded) is `content` signed for `uuid`.
+    pub fn tag_is(&self, uuid: &Uuid, content: &[u8], tag: &[u8]) -> bool {
         let mut message = Vec::with_capacity(16 + content.len());
         message.extend_from_slice(uuid.as_bytes());
         message.extend_from_slice(content);
-        hmac::verify(&self.signing, &message, &tag).is_ok()
+        hmac::verify(&self.signing, &message, tag).is_ok()
     }
+}
+
+/// A signature's bytes from its base64 (appc's encoding) or hex text.
+pub fn decode_signature(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .filter(|t| t.len() == 64)
+        .or_else(|| hex::decode(text).ok())
 }
 
 #[cfg(test)]

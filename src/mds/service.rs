@@ -180,7 +180,13 @@ fn verify(mds: &Mds, headers: &HeaderMap, body: &[u8]) -> Response {
     let Ok(uuid) = Uuid::parse_str(&uuid) else {
         return answer(StatusCode::BAD_REQUEST, "uuid is not a UUID\n");
     };
-    if mds.keys.signature_is(&uuid, content.as_bytes(), &signature) {
+    let Some(tag) = super::keys::decode_signature(&signature) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "signature is neither base64 nor hex\n",
+        );
+    };
+    if mds.keys.tag_is(&uuid, content.as_bytes(), &tag) {
         answer(StatusCode::OK, "valid\n")
     } else {
         answer(StatusCode::FORBIDDEN, "invalid\n")
@@ -387,6 +393,18 @@ mod tests {
                 "POST",
                 &verify,
                 &form(&a.uuid, "not base64!", "built image")
+            )
+            .await
+            .0,
+            400
+        );
+        let wrong = "A".repeat(88);
+        assert_eq!(
+            f.call(
+                b.address,
+                "POST",
+                &verify,
+                &form(&a.uuid, &wrong, "built image")
             )
             .await
             .0,
