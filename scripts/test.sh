@@ -76,6 +76,11 @@ if [ "$(uname -s)" = Linux ]; then
     log "fuzz targets, ${JETPACK_FUZZ_SECONDS:-60}s each"
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     for target in $(cargo fuzz list); do
-        RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${JETPACK_FUZZ_SECONDS:-60}"
+        # A target's seeds (fuzz/seeds/T) and dictionary (fuzz/T.dict) when it has them.
+        seeds=(); dict=()
+        [ -d "fuzz/seeds/$target" ] && seeds=("fuzz/seeds/$target")
+        [ -f "fuzz/$target.dict" ] && dict=("-dict=fuzz/$target.dict")
+        RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${seeds[@]}" -- \
+            -max_total_time="${JETPACK_FUZZ_SECONDS:-60}" "${dict[@]}"
     done
 fi
