@@ -77,8 +77,10 @@ if [ "$(uname -s)" = Linux ]; then
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     for target in $(cargo fuzz list); do
         # A target's seeds (fuzz/seeds/T) and dictionary (fuzz/T.dict) when it has them.
-        seeds=(); dict=()
-        [ -d "fuzz/seeds/$target" ] && seeds=("fuzz/seeds/$target")
+        # New inputs go to the first corpus folder, the ignored fuzz/corpus/T.
+        mkdir -p "fuzz/corpus/$target"
+        seeds=("fuzz/corpus/$target"); dict=()
+        [ -d "fuzz/seeds/$target" ] && seeds+=("fuzz/seeds/$target")
         [ -f "fuzz/$target.dict" ] && dict=("-dict=fuzz/$target.dict")
         RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${seeds[@]}" -- \
             -max_total_time="${JETPACK_FUZZ_SECONDS:-60}" "${dict[@]}"
