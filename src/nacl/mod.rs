@@ -45,7 +45,7 @@ pub struct Verdict {
 }
 
 /// The syntax tree of `source` and its syntax errors, sorted.
-pub fn parse(source: &str) -> (syntax::File, Vec<Diagnostic>) {
+pub fn parse(source: &str) -> (syntax::File<'_>, Vec<Diagnostic>) {
     parser::parse(source)
 }
 

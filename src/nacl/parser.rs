@@ -9,15 +9,17 @@
 use super::lexer::{tokenize, Span, Tok, Token};
 use super::syntax::*;
 use super::Diagnostic;
+use std::borrow::Cow;
 
 /// How deep objects, lists, conditions and functions may nest.
 pub const MAX_NESTING: usize = 200;
 
 /// The syntax tree of `source`, and its syntax errors in file order. The
 /// tree holds every item that parsed.
-pub fn parse(source: &str) -> (File, Vec<Diagnostic>) {
+pub fn parse(source: &str) -> (File<'_>, Vec<Diagnostic>) {
     let (tokens, mut errors) = tokenize(source);
     let mut p = Parser {
+        source,
         tokens,
         pos: 0,
         nesting: 0,
@@ -41,6 +43,7 @@ struct Failed;
 type Parsed<T> = Result<T, Failed>;
 
 struct Parser<'a> {
+    source: &'a str,
     tokens: Vec<Token<'a>>,
     pos: usize,
     nesting: usize,
@@ -104,7 +107,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn ident(&mut self) -> Parsed<Ident> {
+    fn ident(&mut self) -> Parsed<Ident<'a>> {
         let t = self.expect(Tok::Ident, "Identifier")?;
         Ok(ident(t))
     }
@@ -148,7 +151,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn item(&mut self) -> Parsed<Item> {
+    fn item(&mut self) -> Parsed<Item<'a>> {
         let t = self.peek();
         match t.kind {
             Tok::Number => {
@@ -203,7 +206,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `Type::Subtype [name] {body}`, or the rare `Type::Subtype name value`.
-    fn function_or_typed(&mut self) -> Parsed<Item> {
+    fn function_or_typed(&mut self) -> Parsed<Item<'a>> {
         let type_name = self.ident()?;
         self.expect(Tok::Colon, "':'")?;
         self.expect(Tok::Colon, "':'")?;
@@ -236,7 +239,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{ body_element+ }`
-    fn block(&mut self) -> Parsed<Vec<Statement>> {
+    fn block(&mut self) -> Parsed<Vec<Statement<'a>>> {
         self.expect(Tok::LBrace, "'{'")?;
         self.nest()?;
         let mut body = Vec::new();
@@ -286,7 +289,7 @@ impl<'a> Parser<'a> {
         Ok(body)
     }
 
-    fn conditional(&mut self) -> Parsed<If> {
+    fn conditional(&mut self) -> Parsed<If<'a>> {
         let span = self.next().span;
         self.expect(Tok::LParen, "'('")?;
         let condition = self.condition()?;
@@ -307,7 +310,7 @@ impl<'a> Parser<'a> {
 
     /// `unary ((and|or) unary)*`; the reference gives `and` and `or` one
     /// precedence, left to right.
-    fn condition(&mut self) -> Parsed<Condition> {
+    fn condition(&mut self) -> Parsed<Condition<'a>> {
         self.nest()?;
         let mut lhs = self.unary()?;
         loop {
@@ -328,7 +331,7 @@ impl<'a> Parser<'a> {
         Ok(lhs)
     }
 
-    fn unary(&mut self) -> Parsed<Condition> {
+    fn unary(&mut self) -> Parsed<Condition<'a>> {
         if self.at(Tok::Not) {
             let span = self.next().span;
             let inner = self.primary()?;
@@ -337,7 +340,7 @@ impl<'a> Parser<'a> {
         self.primary()
     }
 
-    fn primary(&mut self) -> Parsed<Condition> {
+    fn primary(&mut self) -> Parsed<Condition<'a>> {
         if self.at(Tok::LParen) && self.peek_at(1).kind != Tok::Hyphen {
             self.next();
             let inner = self.condition()?;
@@ -353,7 +356,7 @@ impl<'a> Parser<'a> {
         Ok(Condition::Value(lhs))
     }
 
-    fn value_list(&mut self, end: Tok) -> Parsed<Vec<Value>> {
+    fn value_list(&mut self, end: Tok) -> Parsed<Vec<Value<'a>>> {
         let mut values = vec![self.value()?];
         while self.eat(Tok::Comma) {
             values.push(self.value()?);
@@ -367,7 +370,7 @@ impl<'a> Parser<'a> {
         Ok(values)
     }
 
-    fn value_name(&mut self) -> Parsed<Vec<Ident>> {
+    fn value_name(&mut self) -> Parsed<Vec<Ident<'a>>> {
         let mut parts = vec![self.ident()?];
         while self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Ident {
             self.next();
@@ -376,7 +379,7 @@ impl<'a> Parser<'a> {
         Ok(parts)
     }
 
-    fn value(&mut self) -> Parsed<Value> {
+    fn value(&mut self) -> Parsed<Value<'a>> {
         let t = self.peek();
         let kind = match t.kind {
             Tok::Number => return self.numeric_value(),
@@ -387,7 +390,7 @@ impl<'a> Parser<'a> {
             }
             Tok::Str => {
                 self.next();
-                ValueKind::Str(t.text.to_string())
+                ValueKind::Str(t.text)
             }
             Tok::Ident => ValueKind::Name(self.value_name()?),
             Tok::LBrace => {
@@ -426,7 +429,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A number, decimal or address, then maybe `/mask` or `-end`.
-    fn numeric_value(&mut self) -> Parsed<Value> {
+    fn numeric_value(&mut self) -> Parsed<Value<'a>> {
         let first = self.numeric()?;
         if matches!(first.kind, ValueKind::Ipv4(_)) && self.at(Tok::Slash) {
             self.next();
@@ -434,9 +437,10 @@ impl<'a> Parser<'a> {
             let ValueKind::Ipv4(addr) = &first.kind else {
                 unreachable!("checked above")
             };
+            let text = self.joined(addr, &["/", mask.text]);
             return Ok(Value {
                 span: first.span,
-                kind: ValueKind::Cidr(format!("{addr}/{}", mask.text)),
+                kind: ValueKind::Cidr(text),
             });
         }
         if self.at(Tok::Hyphen) {
@@ -451,7 +455,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `n`, `n.m`, `a.b.c.d`, `(-n)`, `(-n.m)`.
-    fn numeric(&mut self) -> Parsed<Value> {
+    fn numeric(&mut self) -> Parsed<Value<'a>> {
         let span = self.peek().span;
         if self.eat(Tok::LParen) {
             self.expect(Tok::Hyphen, "'-'")?;
@@ -459,31 +463,55 @@ impl<'a> Parser<'a> {
             let kind = if self.at(Tok::Dot) {
                 self.next();
                 let frac = self.expect(Tok::Number, "Number")?;
-                ValueKind::Decimal(format!("(-{}.{})", int.text, frac.text))
+                ValueKind::Decimal(format!("(-{}.{})", int.text, frac.text).into())
             } else {
-                ValueKind::Integer(format!("(-{})", int.text))
+                ValueKind::Integer(format!("(-{})", int.text).into())
             };
             self.expect(Tok::RParen, "')'")?;
             return Ok(Value { span, kind });
         }
-        let mut parts = vec![self.expect(Tok::Number, "Number")?.text];
-        while parts.len() < 4 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
-            self.next();
-            parts.push(self.next().text);
+        let first = self.expect(Tok::Number, "Number")?.text;
+        let mut rest: [&str; 6] = [""; 6];
+        let mut n = 0;
+        while n < 6 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
+            rest[n] = self.next().text;
+            rest[n + 1] = self.next().text;
+            n += 2;
         }
-        let kind = match parts.len() {
-            1 => ValueKind::Integer(parts[0].to_string()),
-            2 => ValueKind::Decimal(parts.join(".")),
-            4 => ValueKind::Ipv4(parts.join(".")),
+        let kind = match n {
+            0 => ValueKind::Integer(Cow::Borrowed(first)),
+            2 => ValueKind::Decimal(self.joined(&Cow::Borrowed(first), &rest[..n])),
+            6 => ValueKind::Ipv4(self.joined(&Cow::Borrowed(first), &rest[..n])),
             _ => return self.unexpected("'.'"),
         };
         Ok(Value { span, kind })
     }
+
+    /// `first` followed by the texts of the tokens `rest`, as ANTLR's
+    /// getText has them: the source itself when they are contiguous there
+    /// (the rule), else joined without what came between.
+    fn joined(&self, first: &Cow<'a, str>, rest: &[&'a str]) -> Cow<'a, str> {
+        let base = self.source.as_ptr() as usize;
+        let len = first.len() + rest.iter().map(|t| t.len()).sum::<usize>();
+        if let (Cow::Borrowed(f), Some(last)) = (first, rest.last()) {
+            let start = f.as_ptr() as usize - base;
+            let end = last.as_ptr() as usize - base + last.len();
+            if end - start == len {
+                return Cow::Borrowed(&self.source[start..end]);
+            }
+        }
+        let mut owned = String::with_capacity(len);
+        owned.push_str(first);
+        for t in rest {
+            owned.push_str(t);
+        }
+        Cow::Owned(owned)
+    }
 }
 
-fn ident(t: Token<'_>) -> Ident {
+fn ident(t: Token<'_>) -> Ident<'_> {
     Ident {
-        text: t.text.to_string(),
+        text: t.text,
         span: t.span,
     }
 }

@@ -1,159 +1,164 @@
 //! The NaCl syntax tree: what the parser makes of a file, each node with
 //! the position of its first token (the reference reports errors there).
 
+use std::borrow::Cow;
+
 pub use super::lexer::Span;
 
 /// A file: its top-level items in order.
 #[derive(Debug, Clone, Default)]
-pub struct File {
-    pub items: Vec<Item>,
+pub struct File<'a> {
+    pub items: Vec<Item<'a>>,
 }
 
 #[derive(Debug, Clone)]
-pub enum Item {
+pub enum Item<'a> {
     /// `Type name value`, e.g. `Iface eth0 {...}` or `Iface eth0 dhcp`.
-    Typed(Typed),
+    Typed(Typed<'a>),
     /// `name: value` or `element.member: value`.
-    Assignment(Assignment),
+    Assignment(Assignment<'a>),
     /// `Type::Subtype name { body }`.
-    Function(Function),
+    Function(Function<'a>),
     /// A bare integer at the top level, which the grammar allows and the
     /// reference ignores.
     Integer(Span),
 }
 
 #[derive(Debug, Clone)]
-pub struct Ident {
-    pub text: String,
+pub struct Ident<'a> {
+    pub text: &'a str,
     pub span: Span,
 }
 
 #[derive(Debug, Clone)]
-pub struct Typed {
-    pub type_name: Ident,
+pub struct Typed<'a> {
+    pub type_name: Ident<'a>,
     /// `Type::Subtype name value`: grammatical, but meaningful for no type.
-    pub subtype: Option<Ident>,
-    pub name: Ident,
-    pub value: Value,
+    pub subtype: Option<Ident<'a>>,
+    pub name: Ident<'a>,
+    pub value: Value<'a>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Assignment {
+pub struct Assignment<'a> {
     /// The dotted name's parts, e.g. `eth0`, `address`.
-    pub path: Vec<Ident>,
-    pub value: Value,
+    pub path: Vec<Ident<'a>>,
+    pub value: Value<'a>,
 }
 
-impl Assignment {
+impl<'a> Assignment<'a> {
     pub fn span(&self) -> Span {
         self.path[0].span
     }
 
     /// The name as written, e.g. `eth0.address`.
-    pub fn name(&self) -> String {
-        dotted(&self.path)
+    pub fn name(&self) -> Cow<'a, str> {
+        match self.path.as_slice() {
+            [one] => Cow::Borrowed(one.text),
+            parts => Cow::Owned(dotted(parts)),
+        }
     }
 }
 
 /// `a.b.c` from its parts.
-pub fn dotted(parts: &[Ident]) -> String {
+pub fn dotted(parts: &[Ident<'_>]) -> String {
     let mut out = String::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push('.');
         }
-        out.push_str(&p.text);
+        out.push_str(p.text);
     }
     out
 }
 
 #[derive(Debug, Clone)]
-pub struct Function {
-    pub type_name: Ident,
-    pub subtype: Ident,
-    pub name: Option<Ident>,
-    pub body: Vec<Statement>,
+pub struct Function<'a> {
+    pub type_name: Ident<'a>,
+    pub subtype: Ident<'a>,
+    pub name: Option<Ident<'a>>,
+    pub body: Vec<Statement<'a>>,
 }
 
-impl Function {
+impl<'a> Function<'a> {
     pub fn span(&self) -> Span {
         self.type_name.span
     }
 }
 
 #[derive(Debug, Clone)]
-pub enum Statement {
-    Function(Function),
-    Action(Action),
-    If(If),
+pub enum Statement<'a> {
+    Function(Function<'a>),
+    Action(Action<'a>),
+    If(If<'a>),
 }
 
 /// `name` or `name(args)`.
 #[derive(Debug, Clone)]
-pub struct Action {
-    pub name: Ident,
+pub struct Action<'a> {
+    pub name: Ident<'a>,
     /// `None` for a bare name, `Some` (maybe empty) with parentheses.
-    pub args: Option<Vec<Value>>,
+    pub args: Option<Vec<Value<'a>>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct If {
+pub struct If<'a> {
     pub span: Span,
-    pub condition: Condition,
-    pub then: Vec<Statement>,
-    pub otherwise: Option<Vec<Statement>>,
+    pub condition: Condition<'a>,
+    pub then: Vec<Statement<'a>>,
+    pub otherwise: Option<Vec<Statement<'a>>>,
 }
 
 #[derive(Debug, Clone)]
-pub enum Condition {
-    Value(Value),
+pub enum Condition<'a> {
+    Value(Value<'a>),
     Comparison {
-        lhs: Value,
-        op: Ident,
-        rhs: Value,
+        lhs: Value<'a>,
+        op: Ident<'a>,
+        rhs: Value<'a>,
     },
-    Not(Span, Box<Condition>),
+    Not(Span, Box<Condition<'a>>),
     Logical {
-        lhs: Box<Condition>,
+        lhs: Box<Condition<'a>>,
         and: bool,
-        rhs: Box<Condition>,
+        rhs: Box<Condition<'a>>,
     },
 }
 
 #[derive(Debug, Clone)]
-pub struct Value {
+pub struct Value<'a> {
     pub span: Span,
-    pub kind: ValueKind,
+    pub kind: ValueKind<'a>,
 }
 
 #[derive(Debug, Clone)]
-pub enum ValueKind {
+pub enum ValueKind<'a> {
     /// An integer as written (a negative one in parentheses, `(-5)`).
-    Integer(String),
-    Decimal(String),
+    Integer(Cow<'a, str>),
+    Decimal(Cow<'a, str>),
     /// `a.b.c.d` as written; the checker bounds its bytes.
-    Ipv4(String),
+    Ipv4(Cow<'a, str>),
     /// `a.b.c.d/m` as written.
-    Cidr(String),
+    Cidr(Cow<'a, str>),
     Bool(bool),
     /// `a-b`, both ends numbers or addresses.
-    Range(Box<Value>, Box<Value>),
+    Range(Box<Value<'a>>, Box<Value<'a>>),
     /// With its quotes, as the reference keeps it.
-    Str(String),
+    Str(&'a str),
     /// A (dotted) name: a constant, an element, a member, a predefined
     /// name or a packet property such as `tcp.dport`.
-    Name(Vec<Ident>),
-    Object(Vec<Pair>),
-    List(Vec<Value>),
+    Name(Vec<Ident<'a>>),
+    Object(Vec<Pair<'a>>),
+    List(Vec<Value<'a>>),
 }
 
 #[derive(Debug, Clone)]
-pub struct Pair {
-    pub key: Ident,
-    pub value: Value,
+pub struct Pair<'a> {
+    pub key: Ident<'a>,
+    pub value: Value<'a>,
 }
 
-impl Value {
+impl<'a> Value<'a> {
     /// The value as the reference's messages quote it: its tokens without
     /// the whitespace between them (ANTLR's `getText`).
     pub fn text(&self) -> String {
@@ -166,9 +171,9 @@ impl Value {
         match &self.kind {
             ValueKind::Integer(t)
             | ValueKind::Decimal(t)
-            | ValueKind::Str(t)
             | ValueKind::Ipv4(t)
             | ValueKind::Cidr(t) => out.push_str(t),
+            ValueKind::Str(t) => out.push_str(t),
             ValueKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             ValueKind::Range(a, b) => {
                 a.write_text(out);
@@ -182,7 +187,7 @@ impl Value {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push_str(&p.key.text);
+                    out.push_str(p.key.text);
                     out.push(':');
                     p.value.write_text(out);
                 }
@@ -201,8 +206,19 @@ impl Value {
         }
     }
 
+    /// The (dotted) name this value is, as written, if it is one.
+    pub fn name_text(&self) -> Option<Cow<'a, str>> {
+        match &self.kind {
+            ValueKind::Name(parts) => Some(match parts.as_slice() {
+                [one] => Cow::Borrowed(one.text),
+                parts => Cow::Owned(dotted(parts)),
+            }),
+            _ => None,
+        }
+    }
+
     /// The single name this value is, if it is one (`dhcp`, `my_filter`).
-    pub fn as_name(&self) -> Option<&[Ident]> {
+    pub fn as_name(&self) -> Option<&[Ident<'a>]> {
         match &self.kind {
             ValueKind::Name(parts) => Some(parts),
             _ => None,

@@ -2,7 +2,7 @@
 //! functions and conditions, and the rules for functions on chains.
 
 use super::values::{is_ipv4, is_port, Kind, Scope};
-use super::{Checker, Subtype, TypeName};
+use super::{lower, Checker, Subtype, TypeName};
 use crate::nacl::syntax::{Action, Condition, Function, Statement, Value, ValueKind};
 
 const SEVERITIES: &[&str] = &[
@@ -23,7 +23,7 @@ impl<'f> Checker<'f> {
         i: usize,
         ty: TypeName,
         subtype: Subtype,
-        f: &'f Function,
+        f: &'f Function<'f>,
     ) {
         let errors_before = self.errors.len();
         let cx = Context {
@@ -55,7 +55,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    fn check_body(&mut self, cx: Context<'_>, body: &'f [Statement]) {
+    fn check_body(&mut self, cx: Context<'_>, body: &'f [Statement<'f>]) {
         for s in body {
             match s {
                 Statement::Action(a) => self.check_action(cx, a),
@@ -71,7 +71,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    fn check_nested(&mut self, cx: Context<'_>, f: &'f Function) {
+    fn check_nested(&mut self, cx: Context<'_>, f: &'f Function<'f>) {
         let ty = TypeName::parse(&f.type_name.text);
         if ty != Some(cx.ty) {
             self.error(
@@ -108,19 +108,19 @@ impl<'f> Checker<'f> {
         self.check_body(inner, &f.body);
     }
 
-    fn check_action(&mut self, cx: Context<'_>, a: &'f Action) {
+    fn check_action(&mut self, cx: Context<'_>, a: &'f Action<'f>) {
         let name = &a.name.text;
-        let lower = name.to_ascii_lowercase();
-        let args: &'f [Value] = a.args.as_deref().unwrap_or(&[]);
+        let lower = super::lower(name);
+        let args: &'f [Value<'f>] = a.args.as_deref().unwrap_or(&[]);
         let legal: &[&str] = match cx.ty {
             TypeName::Nat => &["dnat", "snat", "log", "syslog"],
             _ => &["accept", "drop", "log", "syslog"],
         };
-        if !["accept", "drop", "log", "syslog", "snat", "dnat"].contains(&lower.as_str()) {
+        if !["accept", "drop", "log", "syslog", "snat", "dnat"].contains(&lower.as_ref()) {
             self.check_call(cx, a);
             return;
         }
-        if !legal.contains(&lower.as_str()) {
+        if !legal.contains(&lower.as_ref()) {
             self.error(
                 a.name.span,
                 format!(
@@ -131,7 +131,7 @@ impl<'f> Checker<'f> {
             );
             return;
         }
-        match lower.as_str() {
+        match lower.as_ref() {
             "accept" | "drop" if !args.is_empty() => {
                 let article = if lower == "accept" {
                     "An accept"
@@ -187,12 +187,12 @@ impl<'f> Checker<'f> {
     }
 
     /// A `log` or `syslog` argument: a string, or a packet property.
-    fn printable(&mut self, cx: Context<'_>, x: &'f Value) {
+    fn printable(&mut self, cx: Context<'_>, x: &'f Value<'f>) {
         match &x.kind {
             ValueKind::Str(_) => {}
             ValueKind::Name(parts) if parts.len() > 1 => {
-                let root = parts[0].text.to_ascii_lowercase();
-                if ["tcp", "udp", "ip", "icmp", "ct"].contains(&root.as_str()) {
+                let root = lower(parts[0].text);
+                if ["tcp", "udp", "ip", "icmp", "ct"].contains(&root.as_ref()) {
                     self.check_value(x, Some(cx.scope));
                 } else {
                     self.error(x.span, format!("{} is not a valid protocol", parts[0].text));
@@ -203,7 +203,7 @@ impl<'f> Checker<'f> {
     }
 
     /// A call of another function by name: same type, allowed subtype.
-    fn check_call(&mut self, cx: Context<'_>, a: &'f Action) {
+    fn check_call(&mut self, cx: Context<'_>, a: &'f Action<'f>) {
         let name = &a.name.text;
         let Some((_, ty, subtype, f)) = self.function(name) else {
             self.error(
@@ -233,7 +233,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    fn check_condition(&mut self, cx: Context<'_>, c: &'f Condition) {
+    fn check_condition(&mut self, cx: Context<'_>, c: &'f Condition<'f>) {
         match c {
             Condition::Value(v) => {
                 self.check_value(v, Some(cx.scope));

@@ -1,10 +1,11 @@
 //! Iface and Gateway: the network elements, their members, the chains
 //! they push functions onto, and the Gateway's routes.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::values::{is_bool, is_int, is_ipv4, Kind};
-use super::{Body, Checker, Member, TypeName};
+use super::{lower, Body, Checker, Member, TypeName};
 use crate::nacl::syntax::{dotted, Span, Typed, Value, ValueKind};
 
 const IFACE_MEMBERS: &[&str] = &[
@@ -31,7 +32,7 @@ const ROUTE_MEMBERS: &[&str] = &["host", "net", "netmask", "nexthop", "iface", "
 struct Route<'f> {
     name: String,
     span: Span,
-    members: Vec<(String, &'f Value)>,
+    members: Vec<(Cow<'f, str>, &'f Value<'f>)>,
 }
 
 impl Route<'_> {
@@ -41,7 +42,7 @@ impl Route<'_> {
 }
 
 impl<'f> Checker<'f> {
-    pub(super) fn check_iface(&mut self, t: &'f Typed) {
+    pub(super) fn check_iface(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let mut members: Vec<Member<'f>> = Vec::new();
         let mut shorthand = None;
@@ -49,10 +50,10 @@ impl<'f> Checker<'f> {
             ValueKind::Object(pairs) => {
                 for p in pairs {
                     let m = Member::of_pair(&p.key, &p.value);
-                    if !IFACE_MEMBERS.contains(&m.lower.as_str()) {
+                    if !IFACE_MEMBERS.contains(&m.lower.as_ref()) {
                         self.error(m.span, format!("Invalid Iface member {}", p.key.text));
                     } else if members.iter().any(|o| o.lower == m.lower) {
-                        let message = if CHAINS.contains(&m.lower.as_str()) {
+                        let message = if CHAINS.contains(&m.lower.as_ref()) {
                             format!("Iface chain {} has already been set", m.lower)
                         } else {
                             format!("Iface member {} has already been set", m.lower)
@@ -64,7 +65,7 @@ impl<'f> Checker<'f> {
                 }
             }
             ValueKind::Name(parts)
-                if parts.len() == 1 && CONFIGS.contains(&parts[0].text.to_ascii_lowercase().as_str()) =>
+                if parts.len() == 1 && CONFIGS.contains(&lower(parts[0].text).as_ref()) =>
             {
                 shorthand = Some(&t.value);
             }
@@ -89,13 +90,13 @@ impl<'f> Checker<'f> {
                 continue;
             }
             let key = &a.path[1];
-            let lower = key.text.to_ascii_lowercase();
-            if !IFACE_MEMBERS.contains(&lower.as_str()) {
+            let lower = lower(key.text);
+            if !IFACE_MEMBERS.contains(&lower.as_ref()) {
                 self.error(a.span(), format!("Invalid Iface member {}", key.text));
             } else if members.iter().any(|o| o.lower == lower)
                 || (lower == "config" && shorthand.is_some())
             {
-                if CHAINS.contains(&lower.as_str()) {
+                if CHAINS.contains(&lower.as_ref()) {
                     self.error(
                         a.value.span,
                         format!("Iface chain {lower} has already been set"),
@@ -118,7 +119,7 @@ impl<'f> Checker<'f> {
 
     fn push_chains(&mut self, members: &[Member<'f>]) {
         for m in members {
-            if CHAINS.contains(&m.lower.as_str()) {
+            if CHAINS.contains(&m.lower.as_ref()) {
                 self.push_chain(m.value, false);
             }
         }
@@ -130,9 +131,9 @@ impl<'f> Checker<'f> {
     /// reference's.
     fn iface_members(
         &mut self,
-        t: &'f Typed,
+        t: &'f Typed<'f>,
         members: &[Member<'f>],
-        shorthand: Option<&'f Value>,
+        shorthand: Option<&'f Value<'f>>,
         errors_before: usize,
     ) {
         let get = |key: &str| members.iter().find(|m| m.lower == key);
@@ -142,7 +143,7 @@ impl<'f> Checker<'f> {
         let mut index = None;
         for m in members {
             let v = m.value;
-            match m.lower.as_str() {
+            match m.lower.as_ref() {
                 "index" => {
                     index = match self.check_value(v, None) {
                         Kind::Int(n) => Some(n.to_string()),
@@ -196,9 +197,9 @@ impl<'f> Checker<'f> {
     /// is missing or wrong.
     fn iface_required(
         &mut self,
-        t: &'f Typed,
+        t: &'f Typed<'f>,
         members: &[Member<'f>],
-        shorthand: Option<&'f Value>,
+        shorthand: Option<&'f Value<'f>>,
     ) -> bool {
         let get = |key: &str| members.iter().find(|m| m.lower == key);
         if get("index").is_none() {
@@ -211,9 +212,7 @@ impl<'f> Checker<'f> {
         let config = get("config").map(|m| m.value).or(shorthand);
         let config_name = config.and_then(|v| v.as_name()).filter(|p| p.len() == 1);
         if let Some(v) = config {
-            if !config_name
-                .is_some_and(|p| CONFIGS.contains(&p[0].text.to_ascii_lowercase().as_str()))
-            {
+            if !config_name.is_some_and(|p| CONFIGS.contains(&lower(p[0].text).as_ref())) {
                 self.error(v.span, format!("Invalid config value {}", v.text()));
                 return false;
             }
@@ -246,8 +245,8 @@ impl<'f> Checker<'f> {
 
     /// Functions pushed onto a chain (an Iface's, or the Gateway's
     /// `forward`): one name or a list of names, each a function.
-    fn push_chain(&mut self, v: &'f Value, gateway: bool) {
-        let names: Vec<&'f Value> = match &v.kind {
+    fn push_chain(&mut self, v: &'f Value<'f>, gateway: bool) {
+        let names: Vec<&'f Value<'f>> = match &v.kind {
             ValueKind::Name(_) => vec![v],
             ValueKind::List(values) => {
                 let mut names = Vec::new();
@@ -266,7 +265,7 @@ impl<'f> Checker<'f> {
             }
         };
         for x in names {
-            let name = x.text();
+            let name = x.name_text().unwrap_or_default();
             match self.function(&name) {
                 None => self.error(x.span, format!("No function with the name {name} exists")),
                 Some((_, TypeName::Nat, ..)) if gateway => self.error(
@@ -280,15 +279,15 @@ impl<'f> Checker<'f> {
         }
     }
 
-    pub(super) fn check_gateway(&mut self, t: &'f Typed) {
+    pub(super) fn check_gateway(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let mut routes: Vec<Route<'f>> = Vec::new();
-        let mut others: Vec<(String, &'f Value)> = Vec::new();
+        let mut others: Vec<(Cow<'f, str>, &'f Value<'f>)> = Vec::new();
         let mut listed = false;
         match &t.value.kind {
             ValueKind::Object(pairs) => {
                 for p in pairs {
-                    let lower = p.key.text.to_ascii_lowercase();
+                    let lower = lower(p.key.text);
                     let is_other = lower == "send_time_exceeded" || lower == "forward";
                     if !is_other && !matches!(p.value.kind, ValueKind::Object(_)) {
                         self.error(p.key.span, format!("Invalid Gateway member {}", p.key.text));
@@ -320,7 +319,7 @@ impl<'f> Checker<'f> {
             _ => self.error(t.value.span, "A Gateway must contain key value pairs (in which each pair's value is an object), or it must contain a list of objects"),
         }
         for a in self.extensions_of(&t.name.text) {
-            let member = a.path[1].text.to_ascii_lowercase();
+            let member = lower(a.path[1].text);
             if a.path.len() > 3 {
                 self.error(a.span(), format!("Invalid Gateway member {}", a.name()));
             } else if listed {
@@ -356,7 +355,7 @@ impl<'f> Checker<'f> {
                     routes.push(route);
                 }
             } else {
-                let key = a.path[2].text.to_ascii_lowercase();
+                let key = lower(a.path[2].text);
                 let Some(r) = routes.iter().position(|r| r.name == member) else {
                     self.error(
                         a.span(),
@@ -369,7 +368,7 @@ impl<'f> Checker<'f> {
                         a.span(),
                         format!("Member {key} in route {member} has already been set"),
                     );
-                } else if !ROUTE_MEMBERS.contains(&key.as_str()) {
+                } else if !ROUTE_MEMBERS.contains(&key.as_ref()) {
                     self.error(a.span(), format!("{key} is not a valid Gateway route member. Valid members are: host, net, netmask, nexthop, iface, cost"));
                 } else {
                     self.route_member(&key, &a.value);
@@ -410,7 +409,10 @@ impl<'f> Checker<'f> {
                 .find(|(k, _)| k == "iface")
                 .map(|(_, v)| *v);
             if let Some(v) = iface {
-                let Some(i) = self.is_typed(&v.text(), TypeName::Iface) else {
+                let Some(i) = v
+                    .name_text()
+                    .and_then(|n| self.is_typed(&n, TypeName::Iface))
+                else {
                     continue;
                 };
                 let vlan = self.iface_is_vlan(i);
@@ -427,7 +429,7 @@ impl<'f> Checker<'f> {
     }
 
     /// A route object: its members, each checked.
-    fn route(&mut self, name: &str, v: &'f Value) -> Route<'f> {
+    fn route(&mut self, name: &str, v: &'f Value<'f>) -> Route<'f> {
         let mut route = Route {
             name: name.to_string(),
             span: v.span,
@@ -437,13 +439,13 @@ impl<'f> Checker<'f> {
             return route;
         };
         for p in pairs {
-            let key = p.key.text.to_ascii_lowercase();
+            let key = lower(p.key.text);
             if route.has(&key) {
                 self.error(
                     p.key.span,
                     format!("Member {key} has already been set for route {name}"),
                 );
-            } else if !ROUTE_MEMBERS.contains(&key.as_str()) {
+            } else if !ROUTE_MEMBERS.contains(&key.as_ref()) {
                 self.error(p.key.span, format!("{} is not a valid Gateway route member. Valid members are: host, net, netmask, nexthop, iface, cost", p.key.text));
             } else {
                 self.route_member(&key, &p.value);
@@ -453,10 +455,10 @@ impl<'f> Checker<'f> {
         route
     }
 
-    fn route_member(&mut self, key: &str, v: &'f Value) {
+    fn route_member(&mut self, key: &str, v: &'f Value<'f>) {
         match key {
             "iface" => {
-                let text = v.text();
+                let text = v.name_text().unwrap_or_else(|| v.text().into());
                 if v.as_name().is_none() {
                     self.error(
                         v.span,

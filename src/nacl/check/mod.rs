@@ -14,6 +14,7 @@ mod iface;
 mod services;
 mod values;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::syntax::{Assignment, File, Function, Ident, Item, Span, Typed, Value, ValueKind};
@@ -46,7 +47,7 @@ pub(crate) enum TypeName {
 
 impl TypeName {
     fn parse(text: &str) -> Option<Self> {
-        Some(match text.to_ascii_lowercase().as_str() {
+        Some(match lower(text).as_ref() {
             "iface" => Self::Iface,
             "gateway" => Self::Gateway,
             "conntrack" => Self::Conntrack,
@@ -79,7 +80,7 @@ pub(crate) enum Subtype {
 
 impl Subtype {
     fn parse(text: &str) -> Option<Self> {
-        Some(match text.to_ascii_lowercase().as_str() {
+        Some(match lower(text).as_ref() {
             "ip" => Self::Ip,
             "tcp" => Self::Tcp,
             "udp" => Self::Udp,
@@ -97,15 +98,15 @@ impl Subtype {
 /// One top-level element, under the name the reference keys it by (a
 /// dotted assignment's whole name).
 pub(crate) struct Element<'f> {
-    pub name: String,
+    pub name: Cow<'f, str>,
     pub name_span: Span,
     pub body: Body<'f>,
 }
 
 pub(crate) enum Body<'f> {
-    Constant(&'f Assignment),
-    Typed(TypeName, &'f Typed),
-    Function(TypeName, Subtype, &'f Function),
+    Constant(&'f Assignment<'f>),
+    Typed(TypeName, &'f Typed<'f>),
+    Function(TypeName, Subtype, &'f Function<'f>),
     /// Registered with an error (unknown type or subtype): its name is
     /// taken, nothing more is checked.
     Broken,
@@ -113,7 +114,7 @@ pub(crate) enum Body<'f> {
 
 impl<'f> Body<'f> {
     /// The value this element stands for, if it has one.
-    fn value(&self) -> Option<&'f Value> {
+    fn value(&self) -> Option<&'f Value<'f>> {
         match self {
             Body::Constant(a) => Some(&a.value),
             Body::Typed(_, t) => Some(&t.value),
@@ -123,11 +124,11 @@ impl<'f> Body<'f> {
 }
 
 pub(crate) struct Checker<'f> {
-    file: &'f File,
+    file: &'f File<'f>,
     pub elements: Vec<Element<'f>>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<Cow<'f, str>, usize>,
     /// Dotted assignments by the element they extend (first name part).
-    extensions: HashMap<String, Vec<usize>>,
+    extensions: HashMap<&'f str, Vec<usize>>,
     /// The functions (by element index) pushed onto a chain.
     pub pushed: std::collections::HashSet<usize>,
     /// The (index, vlan) of each Iface checked so far.
@@ -143,7 +144,7 @@ pub(crate) struct Checker<'f> {
 }
 
 impl<'f> Checker<'f> {
-    fn new(file: &'f File) -> Self {
+    fn new(file: &'f File<'f>) -> Self {
         Checker {
             file,
             elements: Vec::with_capacity(file.items.len()),
@@ -170,7 +171,7 @@ impl<'f> Checker<'f> {
     }
 
     /// The element named `name` if it is a function.
-    pub fn function(&self, name: &str) -> Option<(usize, TypeName, Subtype, &'f Function)> {
+    pub fn function(&self, name: &str) -> Option<(usize, TypeName, Subtype, &'f Function<'f>)> {
         let i = self.element(name)?;
         match self.elements[i].body {
             Body::Function(t, s, f) => Some((i, t, s, f)),
@@ -211,7 +212,7 @@ impl<'f> Checker<'f> {
                             Body::Broken
                         }
                     };
-                    ((t.name.text.clone(), t.name.span), body)
+                    ((Cow::Borrowed(t.name.text), t.name.span), body)
                 }
                 Item::Function(f) => {
                     let Some(name) = &f.name else {
@@ -242,25 +243,27 @@ impl<'f> Checker<'f> {
                         }
                         (None, _) => Body::Broken,
                     };
-                    ((name.text.clone(), name.span), body)
+                    ((Cow::Borrowed(name.text), name.span), body)
                 }
             };
             self.register_element(item, name, body);
         }
     }
 
-    fn register_element(&mut self, item: &'f Item, (name, span): (String, Span), body: Body<'f>) {
-        if self.by_name.contains_key(&name) {
+    fn register_element(
+        &mut self,
+        item: &'f Item<'f>,
+        (name, span): (Cow<'f, str>, Span),
+        body: Body<'f>,
+    ) {
+        if self.by_name.contains_key(name.as_ref()) {
             self.error(span, format!("Element {name} has already been defined"));
             return;
         }
         let root = name.split('.').next().unwrap_or_default();
         if root.contains('-') {
             self.error(span, format!("Invalid character (-) in name {root}"));
-        } else if matches!(
-            root.to_ascii_lowercase().as_str(),
-            "tcp" | "udp" | "icmp" | "ct" | "ip"
-        ) {
+        } else if matches!(lower(root).as_ref(), "tcp" | "udp" | "icmp" | "ct" | "ip") {
             self.error(span, format!("Invalid name {root}"));
         }
         let type_name = match item {
@@ -291,7 +294,7 @@ impl<'f> Checker<'f> {
         if let Body::Constant(a) = body {
             if a.path.len() > 1 {
                 self.extensions
-                    .entry(a.path[0].text.clone())
+                    .entry(a.path[0].text)
                     .or_default()
                     .push(self.elements.len());
             }
@@ -343,7 +346,7 @@ impl<'f> Checker<'f> {
     /// A constant, or an assignment that extends an element: the element
     /// must exist; the value is checked here (the extended element's
     /// checker judges whether it fits there).
-    fn check_constant(&mut self, a: &'f Assignment) {
+    fn check_constant(&mut self, a: &'f Assignment<'f>) {
         let root = &a.path[0].text;
         if a.path.len() > 1 {
             let Some(target) = self.element(root) else {
@@ -376,8 +379,8 @@ impl<'f> Checker<'f> {
 
     /// The assignments that extend element `name`, shortest name first (so
     /// `a.b: {...}` comes before `a.b.c: 1`), as the reference takes them.
-    pub fn extensions_of(&self, name: &str) -> Vec<&'f Assignment> {
-        let mut found: Vec<&'f Assignment> = self
+    pub fn extensions_of(&self, name: &str) -> Vec<&'f Assignment<'f>> {
+        let mut found: Vec<&'f Assignment<'f>> = self
             .extensions
             .get(name)
             .into_iter()
@@ -396,7 +399,7 @@ impl<'f> Checker<'f> {
         if let ValueKind::Object(pairs) = &v.kind {
             let mut seen = std::collections::HashSet::new();
             for p in pairs {
-                if !seen.insert(p.key.text.as_str()) {
+                if !seen.insert(p.key.text) {
                     self.error(
                         p.key.span,
                         format!("Member {} has already been set", p.key.text),
@@ -409,7 +412,7 @@ impl<'f> Checker<'f> {
 
     /// The value of `name` (an element, or a member of one by a dotted
     /// path), as written somewhere in the file.
-    pub fn lookup(&self, parts: &[Ident]) -> Option<&'f Value> {
+    pub fn lookup(&self, parts: &[Ident]) -> Option<&'f Value<'f>> {
         let root = self.element(&parts[0].text)?;
         let path = &parts[1..];
         if let Some(v) = self.elements[root].body.value().and_then(|v| walk(v, path)) {
@@ -431,7 +434,7 @@ impl<'f> Checker<'f> {
 }
 
 /// The value at `path` inside `v`'s objects.
-fn walk<'v>(mut v: &'v Value, path: &[Ident]) -> Option<&'v Value> {
+fn walk<'v, 'a>(mut v: &'v Value<'a>, path: &[Ident<'_>]) -> Option<&'v Value<'a>> {
     for key in path {
         let ValueKind::Object(pairs) = &v.kind else {
             return None;
@@ -441,23 +444,32 @@ fn walk<'v>(mut v: &'v Value, path: &[Ident]) -> Option<&'v Value> {
     Some(v)
 }
 
+/// `s` in lower case; borrowed when it is already (the usual case).
+pub(crate) fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// One member of a typed element: from its object, or from an assignment
 /// `element.key: value` elsewhere.
 pub(crate) struct Member<'f> {
     /// As written.
-    pub key: &'f Ident,
-    pub lower: String,
-    pub value: &'f Value,
+    pub key: &'f Ident<'f>,
+    pub lower: Cow<'f, str>,
+    pub value: &'f Value<'f>,
     /// Where errors about the member go: its key in the object, or the
     /// start of the assignment.
     pub span: Span,
 }
 
 impl<'f> Member<'f> {
-    pub fn of_pair(key: &'f Ident, value: &'f Value) -> Self {
+    pub fn of_pair(key: &'f Ident<'f>, value: &'f Value<'f>) -> Self {
         Member {
             key,
-            lower: key.text.to_ascii_lowercase(),
+            lower: lower(key.text),
             value,
             span: key.span,
         }

@@ -3,7 +3,7 @@
 //! assignments at any depth.
 
 use super::values::{is_bool, is_ipv4, is_port, Kind};
-use super::{Checker, Member, TypeName};
+use super::{lower, Checker, Member, TypeName};
 use crate::nacl::syntax::{Ident, Span, Typed, Value, ValueKind};
 
 const TIMER_DATA: &[&str] = &[
@@ -20,8 +20,8 @@ const TIMER_DATA_LIST: &str = "timestamp, stats, memory, cpu, lb, stack-sampling
 /// An assignment into an element, by the path below the element.
 #[derive(Clone, Copy)]
 struct Extension<'f> {
-    path: &'f [Ident],
-    value: &'f Value,
+    path: &'f [Ident<'f>],
+    value: &'f Value<'f>,
     span: Span,
 }
 
@@ -32,7 +32,7 @@ impl<'f> Checker<'f> {
     fn members(
         &mut self,
         class: &str,
-        value: &'f Value,
+        value: &'f Value<'f>,
         extensions: &[Extension<'f>],
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let mut members: Vec<Member<'f>> = Vec::new();
@@ -59,7 +59,7 @@ impl<'f> Checker<'f> {
         let mut deeper = Vec::new();
         for e in extensions {
             if e.path.len() > 1 {
-                let parent = e.path[0].text.to_ascii_lowercase();
+                let parent = lower(e.path[0].text);
                 if !members.iter().any(|m| m.lower == parent) {
                     self.error(
                         e.span,
@@ -72,7 +72,7 @@ impl<'f> Checker<'f> {
             }
             let m = Member {
                 key: &e.path[0],
-                lower: e.path[0].text.to_ascii_lowercase(),
+                lower: lower(e.path[0].text),
                 value: e.value,
                 span: e.span,
             };
@@ -92,7 +92,7 @@ impl<'f> Checker<'f> {
     fn element_members(
         &mut self,
         class: &str,
-        t: &'f Typed,
+        t: &'f Typed<'f>,
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let extensions: Vec<Extension<'f>> = self
             .extensions_of(&t.name.text)
@@ -132,7 +132,7 @@ impl<'f> Checker<'f> {
     ) -> Vec<&'m Member<'f>> {
         let mut kept = Vec::new();
         for m in members {
-            if allowed.contains(&m.lower.as_str()) {
+            if allowed.contains(&m.lower.as_ref()) {
                 kept.push(m);
             } else {
                 self.error(m.span, format!("Invalid {class} member {}", m.key.text));
@@ -141,14 +141,14 @@ impl<'f> Checker<'f> {
         kept
     }
 
-    pub(super) fn check_conntrack(&mut self, t: &'f Typed) {
+    pub(super) fn check_conntrack(&mut self, t: &'f Typed<'f>) {
         let (members, deeper) = self.element_members("Conntrack", t);
         for m in self.known(
             "Conntrack",
             &members,
             &["limit", "reserve", "stateful_tcp", "timeout"],
         ) {
-            match m.lower.as_str() {
+            match m.lower.as_ref() {
                 "limit" | "reserve" => {
                     self.expect_kind(&m.lower, m.value, "a positive integer", |k| {
                         matches!(k, Kind::Int(0..))
@@ -177,7 +177,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    pub(super) fn check_load_balancer(&mut self, t: &'f Typed) {
+    pub(super) fn check_load_balancer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, deeper) = self.element_members("Load_balancer", t);
         let class = "Load_balancer";
@@ -195,7 +195,7 @@ impl<'f> Checker<'f> {
             }
         }
         for m in kept {
-            match m.lower.as_str() {
+            match m.lower.as_ref() {
                 "layer" => {
                     let layer = m.value.text().to_ascii_lowercase();
                     if layer != "tcp" {
@@ -249,9 +249,12 @@ impl<'f> Checker<'f> {
 
     fn balancer_member(&mut self, m: &Member<'f>) {
         let v = m.value;
-        match m.lower.as_str() {
+        match m.lower.as_ref() {
             "iface" => {
-                if self.is_typed(&v.text(), TypeName::Iface).is_none() || v.as_name().is_none() {
+                if v.name_text()
+                    .and_then(|n| self.is_typed(&n, TypeName::Iface))
+                    .is_none()
+                {
                     self.error(
                         v.span,
                         format!("No Iface with the name {} exists", v.text()),
@@ -276,7 +279,7 @@ impl<'f> Checker<'f> {
     }
 
     /// A server pool: a list of `{address, port}`, or the name of one.
-    fn pool(&mut self, v: &'f Value) {
+    fn pool(&mut self, v: &'f Value<'f>) {
         let list = match &v.kind {
             ValueKind::Name(parts) => {
                 self.check_value(v, None);
@@ -307,8 +310,8 @@ impl<'f> Checker<'f> {
             };
             let mut seen = Vec::new();
             for p in pairs {
-                let key = p.key.text.to_ascii_lowercase();
-                match key.as_str() {
+                let key = lower(p.key.text);
+                match key.as_ref() {
                     "address" if own => {
                         self.expect_kind("address", &p.value, "an IPv4 address", is_ipv4);
                     }
@@ -332,7 +335,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    pub(super) fn check_syslog(&mut self, t: &'f Typed) {
+    pub(super) fn check_syslog(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Syslog", t);
         let kept = self.known("Syslog", &members, &["address", "port"]);
@@ -352,7 +355,7 @@ impl<'f> Checker<'f> {
         }
     }
 
-    pub(super) fn check_timer(&mut self, t: &'f Typed) {
+    pub(super) fn check_timer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Timer", t);
         let kept = self.known("Timer", &members, &["interval", "data"]);

@@ -1,7 +1,7 @@
 //! Values: literal bounds, ranges, and what a name resolves to (a
 //! constant, an element's member, a predefined name or a packet property).
 
-use super::{Body, Checker, Subtype};
+use super::{lower, Body, Checker, Subtype};
 use crate::nacl::syntax::{dotted, Ident, Value, ValueKind};
 
 /// What a value resolves to, as far as the rules care.
@@ -130,7 +130,7 @@ fn bytes_in_bounds(addr: &str) -> bool {
 
 impl<'f> Checker<'f> {
     /// Checks `v` where it is written and says what it resolves to.
-    pub fn check_value(&mut self, v: &'f Value, scope: Option<Scope<'_>>) -> Kind {
+    pub fn check_value(&mut self, v: &'f Value<'f>, scope: Option<Scope<'_>>) -> Kind {
         match &v.kind {
             ValueKind::Integer(t) => Kind::Int(integer(t)),
             ValueKind::Decimal(_) => Kind::Decimal,
@@ -192,8 +192,13 @@ impl<'f> Checker<'f> {
         }
     }
 
-    fn resolve_name(&mut self, v: &'f Value, parts: &'f [Ident], scope: Option<Scope<'_>>) -> Kind {
-        let root = parts[0].text.as_str();
+    fn resolve_name(
+        &mut self,
+        v: &'f Value<'f>,
+        parts: &'f [Ident<'f>],
+        scope: Option<Scope<'_>>,
+    ) -> Kind {
+        let root = parts[0].text;
         if let Some(i) = self.element(root) {
             let target = match self.elements[i].body {
                 Body::Function(..) => {
@@ -224,14 +229,14 @@ impl<'f> Checker<'f> {
                 if a.path.len() == 1 && !matches!(a.value.kind, ValueKind::Object(_)));
             return self.resolve_quietly(i, target, scope, loud);
         }
-        let lower = root.to_ascii_lowercase();
+        let root_lower = lower(root);
         if parts.len() == 1 {
-            return predefined(&lower).unwrap_or_else(|| {
+            return predefined(&root_lower).unwrap_or_else(|| {
                 self.error(v.span, format!("Undefined value {root}"));
                 Kind::Unknown
             });
         }
-        let Some((shown, props)) = properties(&lower) else {
+        let Some((shown, props)) = properties(&root_lower) else {
             self.error(v.span, format!("Undefined value {root}"));
             return Kind::Unknown;
         };
@@ -242,7 +247,7 @@ impl<'f> Checker<'f> {
             );
             return Kind::Unknown;
         };
-        if !may_test(scope.subtype, &lower) {
+        if !may_test(scope.subtype, &root_lower) {
             self.error(
                 v.span,
                 format!(
@@ -256,8 +261,8 @@ impl<'f> Checker<'f> {
                 format!("Undefined protocol object properties: {}", dotted(parts)),
             );
         } else {
-            let prop = parts[1].text.to_ascii_lowercase();
-            if !props.contains(&prop.as_str()) {
+            let prop = lower(parts[1].text);
+            if !props.contains(&prop.as_ref()) {
                 self.error(v.span, format!("No property named {prop} in {shown}"));
             }
         }
@@ -269,7 +274,7 @@ impl<'f> Checker<'f> {
     fn resolve_quietly(
         &mut self,
         i: usize,
-        target: &'f Value,
+        target: &'f Value<'f>,
         scope: Option<Scope<'_>>,
         loud: bool,
     ) -> Kind {
@@ -294,7 +299,7 @@ impl<'f> Checker<'f> {
     pub fn expect_kind(
         &mut self,
         key: &str,
-        v: &'f Value,
+        v: &'f Value<'f>,
         what: &str,
         want: fn(Kind) -> bool,
     ) -> Kind {
