@@ -821,3 +821,49 @@ fn an_upgrade_builds_with_the_instances_uplink_and_deploys_it() {
     assert_eq!(job["result"]["uplinkId"], uplink["id"]);
     b.assert_nothing_left();
 }
+
+#[test]
+fn with_an_mds_a_build_takes_its_parameters_from_it_and_its_output_is_signed() {
+    let keys = [
+        "mds.token-key=5a8d1c3e7b9f2a4c6e8d0b1a3c5e7f9a2b4d6f8e0a1c3e5b7d9f1a3c5e7b9d0f"
+            .to_string(),
+        "mds.signing-key=0f9e8d7c6b5a49382716f5e4d3c2b1a00f9e8d7c6b5a49382716f5e4d3c2b1a0"
+            .to_string(),
+        format!("mds.port={}", common::server::free_port()),
+    ];
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let Some(b) = Builds::start(&keys) else {
+        return;
+    };
+    b.prepared();
+    let log = |job: &Value| {
+        b.server
+            .curl(
+                &[],
+                &format!("/v1/jobs/{}/log", job["id"].as_str().unwrap()),
+            )
+            .1
+    };
+    let job = b.build(json!({"nacl": NACL, "name": "From-Mds"}));
+    assert_eq!(job["state"], "succeeded", "{job} {}", log(&job));
+    let said = log(&job);
+    assert!(
+        said.contains("parameters from the MDS: service=Starbase name=From-Mds"),
+        "{said}"
+    );
+    assert!(said.contains("MDS signature verified"), "{said}");
+    // A signature the MDS did not make is refused, and nothing is stored.
+    let (_, before) = b.server.json(&[], "/v1/images");
+    let job = b.build(json!({"nacl": format!("// test: bad-signature\n{NACL}")}));
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("signature does not verify"),
+        "{job}"
+    );
+    let (_, after) = b.server.json(&[], "/v1/images");
+    assert_eq!(before, after);
+    b.assert_nothing_left();
+}

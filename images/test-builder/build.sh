@@ -20,6 +20,19 @@ param() {
 }
 service=$(param service)
 name=$(param name)
+# With an MDS (AC_METADATA_URL), the parameters come from the pod's
+# annotations there; build.json is only the fallback.
+if [ -n "${AC_METADATA_URL:-}" ]; then
+    notes=$(wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/annotations") ||
+        { echo "build: the MDS did not answer" >&2; exit 4; }
+    note() {
+        printf '%s' "$notes" | tr '}' '\n' |
+            sed -n "s/.*\"name\":\"jetpack\/build-$1\",\"value\":\"\([^\"\\]*\)\".*/\1/p"
+    }
+    service=$(note service)
+    name=$(note name)
+    echo "parameters from the MDS: service=$service name=$name"
+fi
 [ -n "$service" ] || service=Starbase
 [ "$service" = Starbase ] || { echo "build: this builder builds Starbase, not '$service'" >&2; exit 3; }
 # Only a plain file name may name the output; anything else is image.elf.
@@ -47,3 +60,17 @@ echo "linking $out"
 ld -m elf_i386 --no-warn-rwx-segments -T /jetpack/kernel.ld -o "$out" /tmp/kernel.o
 rm -f /tmp/kernel.o /tmp/jetpack-service
 echo "built $out ($(wc -c < "$out") bytes)"
+
+# The manifest says this builder signs: the MDS signs the output's sha256
+# for this pod; jetpack checks it on collect. (`bad-signature`: a forgery.)
+if [ -n "${AC_METADATA_URL:-}" ]; then
+    sha=$(sha256sum "$out" | cut -d' ' -f1)
+    if [ "$hook" = bad-signature ]; then
+        echo "forged" > /build/signature
+    else
+        wget -q -O /build/signature --post-data "content=$sha" \
+            "$AC_METADATA_URL/acMetadata/v1/pod/hmac/sign" ||
+            { echo "build: the MDS did not sign" >&2; exit 5; }
+    fi
+    echo "signed sha256 $sha"
+fi

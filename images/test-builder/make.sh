@@ -27,7 +27,7 @@ SERVICES=Starbase
 MTIME='2026-01-01 00:00Z'
 BUSYBOX=/bin/busybox
 APPLETS=(sh awk cat mkdir rm ls echo printf grep sed tr wc head test '[' cp mv
-         sleep true false env od cut basename dirname expr ln)
+         sleep true false env od cut basename dirname expr ln wget sha256sum)
 
 die() { echo "make.sh: $*" >&2; exit 1; }
 
@@ -64,7 +64,7 @@ check_tools() {
 }
 
 manifest() {
-    printf '{"name": "%s", "version": "%s", "vcsRef": "%s", "buildDate": "%s", "vendor": "%s", "services": ["%s"], "build": ["/jetpack/build"], "validate": ["/jetpack/validate"]}\n' \
+    printf '{"name": "%s", "version": "%s", "vcsRef": "%s", "buildDate": "%s", "vendor": "%s", "services": ["%s"], "build": ["/jetpack/build"], "validate": ["/jetpack/validate"], "signs": true}\n' \
         "$NAME" "$VERSION" "$VCS_REF" "$BUILD_DATE" "$VENDOR" "$SERVICES"
 }
 

@@ -31,6 +31,10 @@ pub struct Manifest {
     pub build: Vec<String>,
     /// The NaCl check (argv): reads /build/in/nacl.txt, prints `line L:C message`.
     pub validate: Vec<String>,
+    /// Whether `build` has the MDS sign its output's sha256 (hex) into
+    /// /build/signature; a host with an MDS then requires it to verify.
+    #[serde(default)]
+    pub signs: bool,
 }
 
 impl Manifest {

@@ -493,6 +493,18 @@ impl Builders {
             pod,
         };
         let pod = &guard.pod;
+        // The same parameters through the MDS, for builders that ask it.
+        self.host.annotate(
+            pod,
+            vec![
+                ("jetpack/build-service".into(), plan.service.clone()),
+                ("jetpack/build-name".into(), plan.name.to_string()),
+                (
+                    "jetpack/build-tag".into(),
+                    plan.tag.clone().unwrap_or_default(),
+                ),
+            ],
+        );
         let config = config_json(&plan.uplink, plan.tag.as_deref());
         let parameters = json!({
             "service": plan.service,
@@ -536,6 +548,9 @@ impl Builders {
             Ended::Cancelled => return Err(BuildError::Cancelled),
         }
         let (file, staged) = workspace::collect_output(&pod.root, self.catalog.blobs())?;
+        if manifest.signs {
+            self.verify_output(pod, &staged.sha256_hex(), ctx)?;
+        }
         let (image, existed) = self
             .catalog
             .add_image(
@@ -569,6 +584,36 @@ impl Builders {
             build_time,
             total_time: started.elapsed(),
         })
+    }
+
+    /// A signing builder's output must carry the MDS's signature of its
+    /// sha256, made for this very pod.
+    fn verify_output(&self, pod: &Pod, sha256: &str, ctx: &JobContext) -> Result<(), BuildError> {
+        let Some(signature) = workspace::read_signature(&pod.root)? else {
+            if self.host.has_mds() {
+                return Err(BuildError::Failed(
+                    "the builder signs its output but left no /build/signature; refused".into(),
+                ));
+            }
+            ctx.log("output not verified: this host runs no MDS");
+            return Ok(());
+        };
+        match self
+            .host
+            .pod_signature_is(pod, sha256.as_bytes(), &signature)
+        {
+            Some(true) => {
+                ctx.log(&format!("output sha256 {sha256}: MDS signature verified"));
+                Ok(())
+            }
+            Some(false) => Err(BuildError::Failed(format!(
+                "the output's signature does not verify (sha256 {sha256}); refused"
+            ))),
+            None => {
+                ctx.log("output not verified: this host runs no MDS");
+                Ok(())
+            }
+        }
     }
 
     // ---- validation ----

@@ -113,6 +113,30 @@ pub fn collect_output(root: &Path, blobs: &Blobs) -> Result<(String, StagedBlob)
     Ok((name, copy_into_blob(&mut file, blobs)?))
 }
 
+/// The MDS signature a build left in /build/signature, if it left one:
+/// read like the output (no symlink, a regular file) and bounded.
+pub fn read_signature(root: &Path) -> Result<Option<String>, BuildError> {
+    let path = root.join(BUILD).join("signature");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("/build/signature".to_string())(e)),
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(BuildError::Failed(
+                "/build/signature is not a regular file".into(),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let mut text = String::new();
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|f| f.take(1024).read_to_string(&mut text))
+        .map_err(io("reading /build/signature".to_string()))?;
+    Ok(Some(text.trim().to_string()))
+}
+
 fn copy_into_blob(file: &mut File, blobs: &Blobs) -> Result<StagedBlob, BuildError> {
     let mut staged = blobs.stage()?;
     let mut buf = vec![0u8; 256 * 1024];

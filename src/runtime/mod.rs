@@ -100,6 +100,9 @@ pub struct Host {
     datasets: Box<dyn Datasets>,
     jails: Box<dyn Jails>,
     mds: Option<MdsLink>,
+    /// Annotations the MDS gives pods besides their own (a build's
+    /// parameters), by pod id; kept while the pod exists.
+    annotations: Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
 }
 
 /// What a host needs to point its pods at the MDS and keep the MDS's
@@ -183,6 +186,7 @@ impl Host {
             datasets,
             jails,
             mds,
+            annotations: Mutex::default(),
         })
     }
 
@@ -196,7 +200,46 @@ impl Host {
 
     /// What the MDS is to know of every pod that has an address.
     pub fn mds_records(&self) -> Result<Vec<crate::mds::PodRecord>, RuntimeError> {
-        Ok(self.pods()?.iter().filter_map(mds_record).collect())
+        Ok(self
+            .pods()?
+            .iter()
+            .filter_map(|p| self.mds_record(p))
+            .collect())
+    }
+
+    /// Whether this host points its pods at an MDS (it has the keys).
+    pub fn has_mds(&self) -> bool {
+        self.mds.is_some()
+    }
+
+    /// Annotations (name, value) the MDS gives `pod` from its next start,
+    /// e.g. a build's parameters.
+    pub fn annotate(&self, pod: &Pod, annotations: Vec<(String, String)>) {
+        self.annotations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pod.row.id.to_string(), annotations);
+    }
+
+    /// Whether the MDS signed `content` for `pod` as `signature` (base64
+    /// or hex). None when this host runs no MDS, so there is no key.
+    pub fn pod_signature_is(&self, pod: &Pod, content: &[u8], signature: &str) -> Option<bool> {
+        let link = self.mds.as_ref()?;
+        let uuid = uuid::Uuid::parse_str(pod.row.id.as_str()).ok()?;
+        Some(link.keys.signature_is(&uuid, content, signature))
+    }
+
+    /// A pod as the MDS describes it: an appc pod manifest with one app,
+    /// the pod's command on its base, and the pod's annotations.
+    fn mds_record(&self, pod: &Pod) -> Option<crate::mds::PodRecord> {
+        let extra = self
+            .annotations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(pod.row.id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        mds_record(pod, extra)
     }
 
     /// Makes sure an MDS serves this host's pods, when jetpack.conf has its
@@ -646,7 +689,7 @@ impl Host {
             let _ = self.jails.destroy(&cell, Duration::ZERO);
             return Err(e.into());
         }
-        if let Some(record) = mds_record(pod) {
+        if let Some(record) = self.mds_record(pod) {
             self.tell_mds(crate::mds::control::Request::Insert { pod: record });
         }
         Ok(cell)
@@ -916,6 +959,10 @@ impl Host {
         if let Some(address) = pod.row.address {
             self.tell_mds(crate::mds::control::Request::Remove { address });
         }
+        self.annotations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(pod.row.id.as_str());
         Ok(())
     }
 
@@ -998,9 +1045,8 @@ pub fn mds_socket(config: &Config) -> PathBuf {
     config.data_dir.join("mds.sock")
 }
 
-/// A pod as the MDS describes it: an appc pod manifest with one app, the
-/// pod's command on its base.
-fn mds_record(pod: &Pod) -> Option<crate::mds::PodRecord> {
+/// A pod as the MDS describes it, with `extra` annotations.
+fn mds_record(pod: &Pod, extra: Vec<(String, String)>) -> Option<crate::mds::PodRecord> {
     let address = pod.row.address?;
     let uuid = uuid::Uuid::parse_str(pod.row.id.as_str()).ok()?;
     let image = serde_json::json!({
@@ -1009,10 +1055,14 @@ fn mds_record(pod: &Pod) -> Option<crate::mds::PodRecord> {
         "name": pod.base_name,
         "labels": [{"name": "os", "value": std::env::consts::OS}],
     });
-    let annotations = match &pod.row.name {
-        Some(n) => serde_json::json!([{"name": "jetpack/name", "value": n.to_string()}]),
-        None => serde_json::json!([]),
-    };
+    let mut annotations: Vec<serde_json::Value> = Vec::new();
+    if let Some(n) = &pod.row.name {
+        annotations.push(serde_json::json!({"name": "jetpack/name", "value": n.to_string()}));
+    }
+    for (name, value) in extra {
+        annotations.push(serde_json::json!({"name": name, "value": value}));
+    }
+    let annotations = serde_json::Value::Array(annotations);
     let app = crate::mds::AppRecord {
         name: "main".into(),
         image_id: pod.row.base_id.to_string(),

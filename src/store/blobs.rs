@@ -187,6 +187,11 @@ impl StagedBlob {
         self.file.get_ref().sync_all().map_err(io_at(&self.path))
     }
 
+    /// The sha256 of what has been written so far, hex.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256.clone().finalize())
+    }
+
     /// The first bytes written (up to 64).
     pub fn head(&self) -> &[u8] {
         &self.head
