@@ -28,10 +28,10 @@ impl<'f> Checker<'f> {
         let errors_before = self.errors.len();
         let cx = Context {
             ty,
-            ty_written: &f.type_name.text,
+            ty_written: f.type_name.text,
             scope: Scope {
                 subtype,
-                written: &f.subtype.text,
+                written: f.subtype.text,
             },
         };
         self.check_body(cx, &f.body);
@@ -72,7 +72,7 @@ impl<'f> Checker<'f> {
     }
 
     fn check_nested(&mut self, cx: Context<'_>, f: &'f Function<'f>) {
-        let ty = TypeName::parse(&f.type_name.text);
+        let ty = TypeName::parse(f.type_name.text);
         if ty != Some(cx.ty) {
             self.error(
                 f.type_name.span,
@@ -82,7 +82,7 @@ impl<'f> Checker<'f> {
                 ),
             );
         }
-        let Some(subtype) = Subtype::parse(&f.subtype.text) else {
+        let Some(subtype) = Subtype::parse(f.subtype.text) else {
             self.error(
                 f.subtype.span,
                 format!("Invalid subtype {}", f.subtype.text),
@@ -101,7 +101,7 @@ impl<'f> Checker<'f> {
         let inner = Context {
             scope: Scope {
                 subtype,
-                written: &f.subtype.text,
+                written: f.subtype.text,
             },
             ..cx
         };

@@ -84,7 +84,7 @@ impl<'f> Checker<'f> {
             return;
         }
         let from_object = members.len();
-        for a in self.extensions_of(&t.name.text) {
+        for a in self.extensions_of(t.name.text) {
             if a.path.len() != 2 {
                 self.error(a.span(), format!("Invalid Iface member {}", a.name()));
                 continue;
@@ -318,7 +318,7 @@ impl<'f> Checker<'f> {
             }
             _ => self.error(t.value.span, "A Gateway must contain key value pairs (in which each pair's value is an object), or it must contain a list of objects"),
         }
-        for a in self.extensions_of(&t.name.text) {
+        for a in self.extensions_of(t.name.text) {
             let member = lower(a.path[1].text);
             if a.path.len() > 3 {
                 self.error(a.span(), format!("Invalid Gateway member {}", a.name()));
@@ -491,7 +491,7 @@ impl<'f> Checker<'f> {
         };
         in_object
             || self
-                .extensions_of(&t.name.text)
+                .extensions_of(t.name.text)
                 .iter()
                 .any(|a| a.path.len() == 2 && a.path[1].text.eq_ignore_ascii_case("vlan"))
     }

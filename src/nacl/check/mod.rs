@@ -194,7 +194,7 @@ impl<'f> Checker<'f> {
                 Item::Integer(_) => continue,
                 Item::Assignment(a) => ((a.name(), a.span()), Body::Constant(a)),
                 Item::Typed(t) => {
-                    let body = match (TypeName::parse(&t.type_name.text), &t.subtype) {
+                    let body = match (TypeName::parse(t.type_name.text), &t.subtype) {
                         (None, _) => Body::Broken,
                         (Some(ty), _) if ty.is_function() => {
                             self.error(
@@ -220,8 +220,8 @@ impl<'f> Checker<'f> {
                         continue;
                     };
                     let body = match (
-                        TypeName::parse(&f.type_name.text),
-                        Subtype::parse(&f.subtype.text),
+                        TypeName::parse(f.type_name.text),
+                        Subtype::parse(f.subtype.text),
                     ) {
                         (Some(ty), Some(sub)) if ty.is_function() => Body::Function(ty, sub, f),
                         (Some(ty), _) if !ty.is_function() => {
@@ -272,7 +272,7 @@ impl<'f> Checker<'f> {
             _ => None,
         };
         if let Some(type_name) = type_name {
-            match TypeName::parse(&type_name.text) {
+            match TypeName::parse(type_name.text) {
                 None => self.error(type_name.span, format!("Undefined type {}", type_name.text)),
                 Some(ty) if ty.is_singleton() => {
                     let exists = self
@@ -413,7 +413,7 @@ impl<'f> Checker<'f> {
     /// The value of `name` (an element, or a member of one by a dotted
     /// path), as written somewhere in the file.
     pub fn lookup(&self, parts: &[Ident]) -> Option<&'f Value<'f>> {
-        let root = self.element(&parts[0].text)?;
+        let root = self.element(parts[0].text)?;
         let path = &parts[1..];
         if let Some(v) = self.elements[root].body.value().and_then(|v| walk(v, path)) {
             return Some(v);

@@ -95,7 +95,7 @@ impl<'f> Checker<'f> {
         t: &'f Typed<'f>,
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let extensions: Vec<Extension<'f>> = self
-            .extensions_of(&t.name.text)
+            .extensions_of(t.name.text)
             .into_iter()
             .map(|a| Extension {
                 path: &a.path[1..],
@@ -110,7 +110,7 @@ impl<'f> Checker<'f> {
     fn nested(&mut self, class: &str, m: &Member<'f>, deeper: &[Extension<'f>]) -> Vec<Member<'f>> {
         let below: Vec<Extension<'f>> = deeper
             .iter()
-            .filter(|e| e.path[0].text.eq_ignore_ascii_case(&m.key.text))
+            .filter(|e| e.path[0].text.eq_ignore_ascii_case(m.key.text))
             .map(|e| Extension {
                 path: &e.path[1..],
                 ..*e
@@ -375,7 +375,7 @@ impl<'f> Checker<'f> {
             }
             let list = match &v.kind {
                 ValueKind::List(_) => Some(v),
-                ValueKind::Name(parts) if parts.len() == 1 => match self.element(&parts[0].text) {
+                ValueKind::Name(parts) if parts.len() == 1 => match self.element(parts[0].text) {
                     None => {
                         self.error(
                             v.span,
