@@ -70,7 +70,7 @@ impl TypeName {
 }
 
 /// A function's subtype: which packet it sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Subtype {
     Ip,
     Tcp,
@@ -141,6 +141,9 @@ pub(crate) struct Checker<'f> {
     quiet: u32,
     /// Elements being resolved, to catch a constant that refers to itself.
     resolving: Vec<usize>,
+    /// What a value resolved to, by (its address, the scope's subtype,
+    /// quiet); see `resolve_quietly`.
+    resolved: HashMap<(usize, Option<Subtype>, bool), values::Kind>,
 }
 
 impl<'f> Checker<'f> {
@@ -157,6 +160,7 @@ impl<'f> Checker<'f> {
             errors: Vec::new(),
             quiet: 0,
             resolving: Vec::new(),
+            resolved: HashMap::new(),
         }
     }
 

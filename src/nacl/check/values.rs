@@ -285,12 +285,23 @@ impl<'f> Checker<'f> {
             self.quiet = quiet;
             return Kind::Unknown;
         }
-        self.resolving.push(i);
         let quiet = u32::from(!loud);
+        // A constant used in many places is checked once per scope: its
+        // errors (at its own positions) are the same every time.
+        let key = (
+            target as *const Value<'f> as usize,
+            scope.map(|s| s.subtype),
+            self.quiet + quiet > 0,
+        );
+        if let Some(kind) = self.resolved.get(&key) {
+            return *kind;
+        }
+        self.resolving.push(i);
         self.quiet += quiet;
         let kind = self.check_value(target, scope);
         self.quiet -= quiet;
         self.resolving.pop();
+        self.resolved.insert(key, kind);
         kind
     }
 
