@@ -392,7 +392,19 @@ impl<'a> Parser<'a> {
                 self.next();
                 ValueKind::Str(t.text)
             }
-            Tok::Ident => ValueKind::Name(self.value_name()?),
+            Tok::Ident => {
+                let first = self.ident()?;
+                if self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Ident {
+                    let mut parts = vec![first];
+                    while self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Ident {
+                        self.next();
+                        parts.push(self.ident()?);
+                    }
+                    ValueKind::Name(Path::Dotted(parts))
+                } else {
+                    ValueKind::Name(Path::One([first]))
+                }
+            }
             Tok::LBrace => {
                 self.next();
                 self.nest()?;

@@ -147,9 +147,28 @@ pub enum ValueKind<'a> {
     Str(&'a str),
     /// A (dotted) name: a constant, an element, a member, a predefined
     /// name or a packet property such as `tcp.dport`.
-    Name(Vec<Ident<'a>>),
+    Name(Path<'a>),
     Object(Vec<Pair<'a>>),
     List(Vec<Value<'a>>),
+}
+
+/// A name's parts. Most names have one, which is kept inline: a file is
+/// mostly names, and a heap block each would be most of its parse.
+#[derive(Debug, Clone)]
+pub enum Path<'a> {
+    One([Ident<'a>; 1]),
+    Dotted(Vec<Ident<'a>>),
+}
+
+impl<'a> std::ops::Deref for Path<'a> {
+    type Target = [Ident<'a>];
+
+    fn deref(&self) -> &[Ident<'a>] {
+        match self {
+            Path::One(one) => one,
+            Path::Dotted(parts) => parts,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -209,7 +228,7 @@ impl<'a> Value<'a> {
     /// The (dotted) name this value is, as written, if it is one.
     pub fn name_text(&self) -> Option<Cow<'a, str>> {
         match &self.kind {
-            ValueKind::Name(parts) => Some(match parts.as_slice() {
+            ValueKind::Name(parts) => Some(match &parts[..] {
                 [one] => Cow::Borrowed(one.text),
                 parts => Cow::Owned(dotted(parts)),
             }),
