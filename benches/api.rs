@@ -24,20 +24,30 @@
 //! checks that each works. Targets are reported, never enforced: absolute
 //! figures drift on shared machines. Prints a markdown table for the README.
 
-use std::io::{self, BufWriter, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufWriter, Read, Write};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use sha2::{Digest, Sha256};
 
-const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/measure.rs"]
+mod measure;
+#[allow(dead_code)]
+#[path = "support/serve.rs"]
+mod serve;
+
+use http::Client;
+use measure::{cpu_model, cpu_seconds, env_or, free_port, memory_mib, met, percentile_ms};
+use serve::Server;
+
 /// First argument that makes this binary the baseline server.
 const MINIMAL_SERVER: &str = "__minimal-server";
 const MIB: u64 = 1024 * 1024;
@@ -59,10 +69,7 @@ impl Plan {
         if bench {
             Plan {
                 bench,
-                connections: std::env::var("JETPACK_BENCH_CONNECTIONS")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(16),
+                connections: env_or("JETPACK_BENCH_CONNECTIONS", 16),
                 rounds: 5,
                 warm: Duration::from_millis(300),
                 round: Duration::from_secs(1),
@@ -86,66 +93,15 @@ impl Plan {
 }
 
 // ---------------------------------------------------------------------
-// Servers under test
+// Servers under test: `jetpack serve` (support/serve.rs) and the baseline
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A server process on loopback, in its own folder; SIGTERM on drop.
-struct Server {
-    label: &'static str,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-    /// `Authorization: Basic ...` for the admin user (empty without auth).
-    authorization: String,
-    userpass: String,
-    certfile: PathBuf,
-}
+/// Names the temporary folders, bridge and jails of this bench's servers.
+const SERVE: serve::Bench = serve::Bench {
+    name: "API",
+    tag: "jpb",
+};
 
 impl Server {
-    /// `jetpack serve` on the dir driver, TLS on, with `flags` added.
-    fn jetpack(label: &'static str, flags: &[&str]) -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("jetpack-bench-api-")
-            .tempdir()
-            .expect("a temporary folder");
-        let conf = dir.path().join("jetpack.conf");
-        std::fs::write(&conf, "# jetpack API bench\n").expect("writing jetpack.conf");
-        let port = free_port();
-        let n = std::process::id() % 100_000;
-        let options = [
-            "datasets.driver=dir".to_string(),
-            format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
-            "server.listen=127.0.0.1".into(),
-            format!("server.port={port}"),
-            format!("uplink.port={}", free_port()),
-            format!("jail.interface=jpb{n}"),
-            format!("jail.namePrefix=jpb{n}-"),
-        ];
-        let mut cmd = Command::new(JETPACK);
-        cmd.arg("--config").arg(&conf);
-        for o in &options {
-            cmd.arg("-o").arg(o);
-        }
-        cmd.arg("serve").args(flags);
-        let mut server = Server::spawn(label, dir, port, cmd);
-        let password_file = server.dir.path().join("jetpack/admin.password");
-        if let Ok(p) = std::fs::read_to_string(password_file) {
-            server.userpass = format!("admin:{}", p.trim());
-            server.authorization = format!(
-                "Authorization: Basic {}\r\n",
-                base64::engine::general_purpose::STANDARD.encode(&server.userpass)
-            );
-        }
-        server.certfile = server.dir.path().join("jetpack/cert.pem");
-        server
-    }
-
     /// This binary as a minimal axum + rustls server that answers
     /// `GET /v1/info` with `body`, using `like`'s certificate and key.
     fn minimal(like: &Server, body: &[u8]) -> Server {
@@ -166,83 +122,6 @@ impl Server {
         let mut server = Server::spawn("minimal axum + rustls", dir, port, cmd);
         server.certfile = like.certfile.clone();
         server
-    }
-
-    fn spawn(label: &'static str, dir: tempfile::TempDir, port: u16, mut cmd: Command) -> Server {
-        let log = std::fs::File::create(dir.path().join("serve.log")).expect("server log");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting a server");
-        let mut server = Server {
-            label,
-            dir,
-            port,
-            child,
-            authorization: String::new(),
-            userpass: String::new(),
-            certfile: PathBuf::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{label} exited with {status}: {}", server.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{label} did not start: {}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn tls(&self) -> Arc<rustls::ClientConfig> {
-        client_tls(&self.certfile)
-    }
-
-    fn connect(&self) -> Client {
-        Client::connect(self.port, &self.tls()).expect("connecting to the server")
-    }
-
-    /// A serialised `GET path` with this server's credentials.
-    fn get(&self, path: &str) -> Vec<u8> {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Accept: application/json\r\n\r\n",
-            self.port, self.authorization
-        )
-        .into_bytes()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -287,168 +166,10 @@ fn minimal_server(args: &[String]) {
 }
 
 // ---------------------------------------------------------------------
-// The load generator: blocking HTTP/1.1 over rustls, one connection per
-// thread, requests serialised once, one reused buffer, parsing no more
-// than the status line and Content-Length.
-
-/// Trusts exactly the server's (self-signed) certificate.
-fn client_tls(certfile: &Path) -> Arc<rustls::ClientConfig> {
-    let pem = std::fs::read(certfile).expect("reading the server certificate");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.expect("a PEM certificate"))
-            .expect("a usable certificate");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-struct Client {
-    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    buf: Vec<u8>,
-}
-
-fn bad_response(why: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.into())
-}
-
-impl Client {
-    fn connect(port: u16, tls: &Arc<rustls::ClientConfig>) -> io::Result<Client> {
-        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::IpAddress(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST).into());
-        let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?;
-        Ok(Client {
-            stream: rustls::StreamOwned::new(conn, tcp),
-            buf: vec![0; 64 * 1024],
-        })
-    }
-
-    /// Sends a serialised request (head and body) and reads the answer:
-    /// its status and body.
-    fn exchange(&mut self, request: &[u8]) -> io::Result<(u16, &[u8])> {
-        self.stream.write_all(request)?;
-        self.stream.flush()?;
-        let mut filled = 0;
-        let head_end = loop {
-            if filled == self.buf.len() {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
-            let n = self.stream.read(&mut self.buf[filled..])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let from = filled.saturating_sub(3);
-            filled += n;
-            if let Some(i) = self.buf[from..filled]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break from + i + 4;
-            }
-        };
-        let head = &self.buf[..head_end];
-        let status = std::str::from_utf8(head.get(9..12).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| bad_response("no status line"))?;
-        let mut length = None;
-        for line in head.split(|&b| b == b'\n').skip(1) {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-            if name.eq_ignore_ascii_case(b"content-length") {
-                length = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok());
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                return Err(bad_response("chunked answers are not read by this client"));
-            }
-        }
-        let end = head_end + length.ok_or_else(|| bad_response("no Content-Length"))?;
-        if self.buf.len() < end {
-            self.buf.resize(end, 0);
-        }
-        while filled < end {
-            let n = self.stream.read(&mut self.buf[filled..end])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            filled += n;
-        }
-        if filled > end {
-            return Err(bad_response(
-                "bytes after the answer (nothing was pipelined)",
-            ));
-        }
-        Ok((status, &self.buf[head_end..end]))
-    }
-
-    /// `exchange`, insisting on `want`; a server bug stops the bench with
-    /// the request and the answer.
-    fn expect(&mut self, request: &[u8], want: u16) -> &[u8] {
-        match self.exchange(request) {
-            Ok((status, body)) if status == want => body,
-            Ok((status, body)) => panic!(
-                "{}: answered {status} (wanted {want}): {}",
-                request_line(request),
-                String::from_utf8_lossy(body)
-            ),
-            Err(e) => panic!("{}: {e}", request_line(request)),
-        }
-    }
-}
-
-fn request_line(request: &[u8]) -> String {
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    String::from_utf8_lossy(line).into_owned()
-}
-
-// ---------------------------------------------------------------------
-// Measuring
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-/// User + system CPU seconds of a process (all its threads).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    ticks / hz
-}
-
-/// A `/proc/<pid>/status` field in MiB (VmRSS, VmHWM).
-fn memory_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+// The load generator: one connection per thread, each a `Client` of
+// support/http.rs (blocking HTTP/1.1 over rustls, requests serialised once,
+// one reused buffer, parsing no more than the status line and
+// Content-Length).
 
 #[derive(Default)]
 struct Load {
@@ -545,7 +266,7 @@ struct InfoResults {
 }
 
 fn scenario_info(plan: &Plan, auth: &Server) -> InfoResults {
-    let noauth = Server::jetpack("jetpack, auth off", &["--serverauth", "none"]);
+    let noauth = Server::jetpack(&SERVE, "jetpack, auth off", &["--serverauth", "none"]);
     let info = auth.get("/v1/info");
     let mut client = auth.connect();
     let body = client.expect(&info, 200).to_vec();
@@ -595,8 +316,8 @@ fn scenario_info(plan: &Plan, auth: &Server) -> InfoResults {
             "{:<28} {:>10.0} {:>8.2} {:>8.2} {:>13.1} {:>13.1}",
             server.label,
             l.rate(),
-            percentile(&l.latencies, 0.5),
-            percentile(&l.latencies, 0.99),
+            percentile_ms(&l.latencies, 0.5),
+            percentile_ms(&l.latencies, 0.99),
             l.server_us(),
             l.generator_us()
         );
@@ -722,10 +443,10 @@ fn scenario_list(plan: &Plan, server: &Server) -> ListResults {
     ] {
         println!(
             "{name:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            percentile(s, 0.5),
-            percentile(s, 0.9),
-            percentile(s, 0.99),
-            percentile(s, 1.0)
+            percentile_ms(s, 0.5),
+            percentile_ms(s, 0.9),
+            percentile_ms(s, 0.99),
+            percentile_ms(s, 1.0)
         );
     }
     results
@@ -887,7 +608,7 @@ fn curl(server: &Server, args: &[&str], path: &str, out: &Path) -> Transfer {
 }
 
 fn scenario_transfer(plan: &Plan) -> TransferResults {
-    let server = Server::jetpack("jetpack (transfers)", &[]);
+    let server = Server::jetpack(&SERVE, "jetpack (transfers)", &[]);
     let dir = server.dir.path();
     let (original, copy, download, answer) = (
         dir.join("big.elf"),
@@ -1004,26 +725,6 @@ fn scenario_transfer(plan: &Plan) -> TransferResults {
 
 // ---------------------------------------------------------------------
 
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "yes"
-    } else {
-        "**no**"
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn summary(
     plan: &Plan,
     cores: usize,
@@ -1033,7 +734,7 @@ fn summary(
 ) {
     let (auth, noauth, minimal) = (info.auth.rate(), info.noauth.rate(), info.minimal.rate());
     let auth_ratio = auth / noauth;
-    let list_p99 = percentile(&list.list, 0.99);
+    let list_p99 = percentile_ms(&list.list, 0.99);
     let cp_s = transfer.cp_seconds();
     let (up_ratio, down_ratio) = (
         cp_s / transfer.upload.seconds,
@@ -1109,9 +810,9 @@ fn summary(
         "| `GET /v1/images?limit=100`, {} images ({} in the newest second), sequential | p50 {:.2} ms, p99 {list_p99:.2} ms | `GET /v1/info` p50 {:.2} ms, p99 {:.2} ms | | p99 < 20 ms | {} |",
         list.images,
         list.newest_second,
-        percentile(&list.list, 0.5),
-        percentile(&list.info, 0.5),
-        percentile(&list.info, 0.99),
+        percentile_ms(&list.list, 0.5),
+        percentile_ms(&list.info, 0.5),
+        percentile_ms(&list.info, 0.99),
         met(list_p99 < 20.0)
     );
     println!(
@@ -1155,7 +856,7 @@ fn main() {
     if !plan.bench {
         println!("api bench: quick check (run `cargo bench --bench api` to measure)");
     }
-    let auth = Server::jetpack("jetpack, auth", &[]);
+    let auth = Server::jetpack(&SERVE, "jetpack, auth", &[]);
     let info = scenario_info(&plan, &auth);
     let list = scenario_list(&plan, &auth);
     drop(auth);

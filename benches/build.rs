@@ -9,7 +9,6 @@
 //! (JETPACK_BENCH_BUILDS, default 40).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,31 +18,19 @@ use jetpack::config::Config;
 use jetpack::jobs::Jobs;
 use jetpack::runtime::{Host, HostEnv};
 
+#[path = "support/command.rs"]
+mod command;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
+
+use command::run;
+use measure::{env_or, percentile, percentile_ms};
+
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 const POOL: &str = "jptest";
 const NACL: &str =
     "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42,\n  netmask: 255.255.255.0\n}\n";
-
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -111,10 +98,7 @@ fn main() {
         eprintln!("build: needs root (namespaces, mounts, zfs); skipped");
         return;
     }
-    let builds: usize = std::env::var("JETPACK_BENCH_BUILDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let builds: usize = env_or("JETPACK_BENCH_BUILDS", 40);
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pool_script = manifest_dir.join("scripts/zfs-test-pool.sh");
     if let Err(e) = run(pool_script.to_str().unwrap(), &[POOL]) {
@@ -222,15 +206,19 @@ fn main() {
     ] {
         println!(
             "{name:<44} {:>8.1} {:>8.1}",
-            ms(percentile(v, 0.5)),
-            ms(percentile(v, 0.99))
+            percentile_ms(v, 0.5),
+            percentile_ms(v, 0.99)
         );
     }
-    let overhead = percentile(&built, 0.5).saturating_sub(percentile(&bare, 0.5));
+    let (built_p50, bare_p50) = (
+        percentile(&built, 0.5).expect("timed builds"),
+        percentile(&bare, 0.5).expect("timed bare builds"),
+    );
+    let overhead = built_p50.saturating_sub(bare_p50);
     println!(
         "overhead = p50(jetpack) - p50(bare) = {:.1} ms (target < 150 ms); ratio {:.2}",
         ms(overhead),
-        percentile(&built, 0.5).as_secs_f64() / percentile(&bare, 0.5).as_secs_f64()
+        built_p50.as_secs_f64() / bare_p50.as_secs_f64()
     );
 
     let t = Instant::now();
@@ -239,7 +227,7 @@ fn main() {
         b.wait(id);
     }
     let ten = t.elapsed();
-    let five = percentile(&built, 0.5) * 5;
+    let five = built_p50 * 5;
     let left = b.host.pods().expect("pods").len();
     println!(
         "10 builds at once, build.concurrency=2: {:.0} ms = {:.2} x five single builds ({:.0} ms); pods left: {left}",

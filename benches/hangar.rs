@@ -22,31 +22,33 @@
 //! never enforced.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
+#[allow(dead_code)]
+#[path = "support/serve.rs"]
+mod serve;
+
+use measure::{cpu_seconds, env_or, free_port, memory_kib, percentile};
+
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+/// Names the temporary folder, bridge and jails of this bench's server.
+const SERVE: serve::Bench = serve::Bench {
+    name: "hangar",
+    tag: "jph",
+};
 const SEED: &str = "bench";
 /// Instances per sim process.
 const SIM_SHARE: usize = 10_000;
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 struct Proc(Child);
 
@@ -59,43 +61,14 @@ impl Drop for Proc {
 
 /// (VmRSS, VmHWM) of a process, in KiB.
 fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU seconds (user + system) a process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    let kib = |field: &str| memory_kib(pid, field).unwrap_or(0);
+    (kib("VmRSS"), kib("VmHWM"))
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> Option<serde_json::Value> {
     let mut response = agent.get(url).call().ok()?;
     let text = response.body_mut().read_to_string().ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn sim_id(index: usize) -> String {
@@ -134,29 +107,9 @@ fn main() {
     });
     let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
 
-    let dir = tempfile::Builder::new()
-        .prefix("jetpack-bench-hangar-")
-        .tempdir()
-        .expect("a temporary folder");
-    let conf = dir.path().join("jetpack.conf");
-    std::fs::write(&conf, "# jetpack hangar bench\n").expect("writing jetpack.conf");
     let (api_port, hangar_port) = (free_port(), free_port());
-    let n = std::process::id() % 100_000;
-    let options = [
-        "datasets.driver=dir".to_string(),
-        format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
-        "server.listen=127.0.0.1".into(),
-        format!("server.port={api_port}"),
-        format!("uplink.port={hangar_port}"),
-        format!("jail.interface=jph{n}"),
-        format!("jail.namePrefix=jph{n}-"),
-    ];
-    let mut serve = Command::new(JETPACK);
-    serve.arg("--config").arg(&conf);
-    for o in &options {
-        serve.arg("-o").arg(o);
-    }
-    serve.args(["serve", "--noservertls", "--serverauth", "none"]);
+    let (dir, mut serve) = serve::command(&SERVE, api_port, hangar_port);
+    serve.args(["--noservertls", "--serverauth", "none"]);
     if !tls {
         serve.arg("--nouplinktls");
     }
@@ -375,11 +328,11 @@ fn main() {
             "**not met**"
         }
     );
-    let p99 = percentile(&latencies_ms, 0.99);
+    let p99 = percentile(&latencies_ms, 0.99).unwrap_or(f64::NAN);
     println!(
         "| STATS to API, {} samples (50 ms polls) | p50 {:.0} ms, p99 {:.0} ms | | p99 < 1000 ms: {} |",
         latencies_ms.len(),
-        percentile(&latencies_ms, 0.5),
+        percentile(&latencies_ms, 0.5).unwrap_or(f64::NAN),
         p99,
         if p99 < 1000.0 { "met" } else { "**not met**" }
     );

@@ -32,7 +32,7 @@
 //! Targets are reported, never enforced.
 
 use std::hint::black_box;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,19 @@ use std::time::{Duration, Instant};
 
 use jetpack::mds::Keys;
 use uuid::Uuid;
+
+#[path = "support/command.rs"]
+mod command;
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
+
+use command::run;
+use http::Client;
+use measure::{cpu_model, cpu_seconds, env_or, free_port, met};
 
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 /// First argument that makes this binary the load client.
@@ -54,58 +67,11 @@ const CONTENT: &str = "0123456789abcdef0123456789abcdef0123456789abcdef012345678
 // ---------------------------------------------------------------------
 // Small helpers
 
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// 32 random bytes as hex: a key as `openssl rand -hex 32` makes one.
 fn random_key() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("random bytes");
     hex::encode(bytes)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// User + system CPU seconds of a process (all its threads).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    ticks / hz
 }
 
 /// Why this machine cannot run the pod part, if it cannot.
@@ -479,104 +445,8 @@ fn start_baseline(address: Ipv4Addr, get_body: String, post_body: String) -> u16
 }
 
 // ---------------------------------------------------------------------
-// 3. The load client (this binary, `--client`, in the pod's namespace)
-
-struct Connection {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-fn bad_response(why: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.into())
-}
-
-impl Connection {
-    fn open(address: &str) -> io::Result<Connection> {
-        let stream = TcpStream::connect(address)?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream,
-            buf: vec![0; 16 * 1024],
-        })
-    }
-
-    /// Sends `request` (head and body) and reads the answer: status, body.
-    fn exchange(&mut self, request: &[u8]) -> io::Result<(u16, &[u8])> {
-        self.stream.write_all(request)?;
-        let mut filled = 0;
-        let head_end = loop {
-            if filled == self.buf.len() {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
-            let n = self.stream.read(&mut self.buf[filled..])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let from = filled.saturating_sub(3);
-            filled += n;
-            if let Some(i) = self.buf[from..filled]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break from + i + 4;
-            }
-        };
-        let head = &self.buf[..head_end];
-        let status = std::str::from_utf8(head.get(9..12).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| bad_response("no status line"))?;
-        let mut length = None;
-        for line in head.split(|&b| b == b'\n').skip(1) {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-            if name.eq_ignore_ascii_case(b"content-length") {
-                length = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok());
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                return Err(bad_response("chunked answers are not read by this client"));
-            }
-        }
-        let end = head_end + length.ok_or_else(|| bad_response("no Content-Length"))?;
-        if self.buf.len() < end {
-            self.buf.resize(end, 0);
-        }
-        while filled < end {
-            let n = self.stream.read(&mut self.buf[filled..end])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            filled += n;
-        }
-        if filled > end {
-            return Err(bad_response(
-                "bytes after the answer (nothing was pipelined)",
-            ));
-        }
-        Ok((status, &self.buf[head_end..end]))
-    }
-
-    /// `exchange`, insisting on a 200: anything else stops the client.
-    fn ok(&mut self, request: &[u8]) -> &[u8] {
-        match self.exchange(request) {
-            Ok((200, body)) => body,
-            Ok((status, body)) => panic!(
-                "{}: answered {status}: {}",
-                request_line(request),
-                String::from_utf8_lossy(body)
-            ),
-            Err(e) => panic!("{}: {e}", request_line(request)),
-        }
-    }
-}
-
-fn request_line(request: &[u8]) -> String {
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    String::from_utf8_lossy(line).into_owned()
-}
+// 3. The load client (this binary, `--client`, in the pod's namespace),
+// on plain TCP connections of support/http.rs
 
 /// `--client ADDRESS:PORT METHOD PATH BODY THREADS WARM_MS ROUND_MS`.
 /// Prints `body <first answer>`, then `start` when the counted window
@@ -599,8 +469,8 @@ fn client(args: &[String]) {
     request.push_str(body);
     let request = request.into_bytes();
 
-    let mut probe = Connection::open(address).expect("connecting to the server");
-    let first = String::from_utf8_lossy(probe.ok(&request)).into_owned();
+    let mut probe = Client::open(address).expect("connecting to the server");
+    let first = String::from_utf8_lossy(probe.expect(&request, 200)).into_owned();
     println!("body {first}");
     drop(probe);
 
@@ -610,8 +480,8 @@ fn client(args: &[String]) {
             .map(|_| {
                 let (barrier, request) = (&barrier, &request);
                 scope.spawn(move || {
-                    let mut conn = Connection::open(address).expect("connecting");
-                    conn.ok(request);
+                    let mut conn = Client::open(address).expect("connecting");
+                    conn.expect(request, 200);
                     barrier.wait();
                     let start = Instant::now();
                     let (counted, end) = (start + warm, start + warm + round);
@@ -621,7 +491,7 @@ fn client(args: &[String]) {
                         if t >= end {
                             break;
                         }
-                        conn.ok(request);
+                        conn.expect(request, 200);
                         if t >= counted && Instant::now() <= end {
                             n += 1;
                         }
@@ -752,26 +622,6 @@ fn measure(holder: u32, address: Ipv4Addr, targets: &[Target], plan: &Plan) -> V
         }
     }
     loads
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "yes"
-    } else {
-        "**no**"
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn bench_pods(plan: &Plan, tarball: &Path, keys_times: &KeyTimes) {
@@ -959,7 +809,7 @@ fn main() {
     // only the in-process part runs, briefly, as a check that it works.
     let bench = args.iter().any(|a| a == "--bench");
     let iterations = if bench {
-        env_number("JETPACK_BENCH_ITERATIONS", 200_000usize).max(100_000)
+        env_or("JETPACK_BENCH_ITERATIONS", 200_000usize).max(100_000)
     } else {
         2_000
     };
@@ -979,10 +829,10 @@ fn main() {
             return;
         }
     };
-    let seconds: f64 = env_number("JETPACK_BENCH_SECONDS", 3.0);
+    let seconds: f64 = env_or("JETPACK_BENCH_SECONDS", 3.0);
     let rounds = 3;
     let plan = Plan {
-        threads: env_number("JETPACK_BENCH_CONNECTIONS", 4usize).max(1),
+        threads: env_or("JETPACK_BENCH_CONNECTIONS", 4usize).max(1),
         rounds,
         warm: Duration::from_millis(300),
         round: Duration::from_secs_f64(seconds / rounds as f64),

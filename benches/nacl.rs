@@ -26,29 +26,23 @@
 //! enforced: absolute figures drift on shared machines.
 
 use std::hint::black_box;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/nacl_gen.rs"]
 mod nacl_gen;
+#[allow(dead_code)]
+#[path = "support/serve.rs"]
+mod serve;
 
-const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+use measure::{cpu_model, env_or, met, percentile_ms};
+use serve::Server;
 const MIB: usize = 1024 * 1024;
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// How much of everything: the real run, or the quick check.
 struct Plan {
@@ -90,14 +84,6 @@ impl Plan {
 // ---------------------------------------------------------------------
 // Measuring
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 /// Sorted timings with their p50 and p99, in ms.
 struct Timings(Vec<Duration>);
 
@@ -107,13 +93,13 @@ impl Timings {
         Timings(v)
     }
     fn p50(&self) -> f64 {
-        percentile(&self.0, 0.5)
+        percentile_ms(&self.0, 0.5)
     }
     fn p99(&self) -> f64 {
-        percentile(&self.0, 0.99)
+        percentile_ms(&self.0, 0.99)
     }
     fn max(&self) -> f64 {
-        percentile(&self.0, 1.0)
+        percentile_ms(&self.0, 1.0)
     }
     /// MiB/s of `bytes` at the median.
     fn mib_s(&self, bytes: usize) -> f64 {
@@ -125,26 +111,6 @@ fn time<T>(f: impl FnOnce() -> T) -> Duration {
     let t = Instant::now();
     black_box(f());
     t.elapsed()
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "yes"
-    } else {
-        "**no**"
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 // ---------------------------------------------------------------------
@@ -290,257 +256,14 @@ fn scenario_in_process(plan: &Plan, generated: &nacl_gen::Generated) -> InProces
 
 // ---------------------------------------------------------------------
 // 2. Over the API. The server and client are those of benches/api.rs
-// (blocking HTTP/1.1 over rustls, requests serialised once, one reused
-// buffer), cut to what this bench needs.
+// (support/serve.rs; support/http.rs: blocking HTTP/1.1 over rustls,
+// requests serialised once, one reused buffer).
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `jetpack serve` on loopback, in its own folder; SIGTERM on drop.
-struct Server {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-    /// `Authorization: Basic ...` for the admin user (empty without auth).
-    authorization: String,
-    certfile: PathBuf,
-}
-
-impl Server {
-    /// `jetpack serve` on the dir driver, TLS and auth on.
-    fn jetpack() -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("jetpack-bench-nacl-")
-            .tempdir()
-            .expect("a temporary folder");
-        let conf = dir.path().join("jetpack.conf");
-        std::fs::write(&conf, "# jetpack NaCl bench\n").expect("writing jetpack.conf");
-        let port = free_port();
-        let n = std::process::id() % 100_000;
-        let options = [
-            "datasets.driver=dir".to_string(),
-            format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
-            "server.listen=127.0.0.1".into(),
-            format!("server.port={port}"),
-            format!("uplink.port={}", free_port()),
-            format!("jail.interface=jpn{n}"),
-            format!("jail.namePrefix=jpn{n}-"),
-        ];
-        let mut cmd = Command::new(JETPACK);
-        cmd.arg("--config").arg(&conf);
-        for o in &options {
-            cmd.arg("-o").arg(o);
-        }
-        cmd.arg("serve");
-        let log = std::fs::File::create(dir.path().join("serve.log")).expect("server log");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting jetpack serve");
-        let mut server = Server {
-            dir,
-            port,
-            child,
-            authorization: String::new(),
-            certfile: PathBuf::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("jetpack serve exited with {status}: {}", server.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "jetpack serve did not start: {}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let keys = server.dir.path().join("jetpack");
-        if let Ok(p) = std::fs::read_to_string(keys.join("admin.password")) {
-            server.authorization = format!(
-                "Authorization: Basic {}\r\n",
-                base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", p.trim()))
-            );
-        }
-        server.certfile = keys.join("cert.pem");
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
-    }
-
-    fn connect(&self) -> Client {
-        Client::connect(self.port, &client_tls(&self.certfile)).expect("connecting to the server")
-    }
-
-    /// A serialised `GET path` with this server's credentials.
-    fn get(&self, path: &str) -> Vec<u8> {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Accept: application/json\r\n\r\n",
-            self.port, self.authorization
-        )
-        .into_bytes()
-    }
-
-    /// A serialised `POST path` of a text/plain body.
-    fn post_text(&self, path: &str, body: &str) -> Vec<u8> {
-        let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Accept: application/json\r\n\
-             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-            self.port,
-            self.authorization,
-            body.len()
-        )
-        .into_bytes();
-        request.extend_from_slice(body.as_bytes());
-        request
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Trusts exactly the server's (self-signed) certificate.
-fn client_tls(certfile: &Path) -> Arc<rustls::ClientConfig> {
-    let pem = std::fs::read(certfile).expect("reading the server certificate");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.expect("a PEM certificate"))
-            .expect("a usable certificate");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-struct Client {
-    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    buf: Vec<u8>,
-}
-
-fn bad_response(why: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.into())
-}
-
-impl Client {
-    fn connect(port: u16, tls: &Arc<rustls::ClientConfig>) -> io::Result<Client> {
-        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::IpAddress(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST).into());
-        let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?;
-        Ok(Client {
-            stream: rustls::StreamOwned::new(conn, tcp),
-            buf: vec![0; 64 * 1024],
-        })
-    }
-
-    /// Sends a serialised request (head and body) and reads the answer:
-    /// its status and body.
-    fn exchange(&mut self, request: &[u8]) -> io::Result<(u16, &[u8])> {
-        self.stream.write_all(request)?;
-        self.stream.flush()?;
-        let mut filled = 0;
-        let head_end = loop {
-            if filled == self.buf.len() {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
-            let n = self.stream.read(&mut self.buf[filled..])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let from = filled.saturating_sub(3);
-            filled += n;
-            if let Some(i) = self.buf[from..filled]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break from + i + 4;
-            }
-        };
-        let head = &self.buf[..head_end];
-        let status = std::str::from_utf8(head.get(9..12).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| bad_response("no status line"))?;
-        let mut length = None;
-        for line in head.split(|&b| b == b'\n').skip(1) {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-            if name.eq_ignore_ascii_case(b"content-length") {
-                length = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok());
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                return Err(bad_response("chunked answers are not read by this client"));
-            }
-        }
-        let end = head_end + length.ok_or_else(|| bad_response("no Content-Length"))?;
-        if self.buf.len() < end {
-            self.buf.resize(end, 0);
-        }
-        while filled < end {
-            let n = self.stream.read(&mut self.buf[filled..end])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            filled += n;
-        }
-        if filled > end {
-            return Err(bad_response(
-                "bytes after the answer (nothing was pipelined)",
-            ));
-        }
-        Ok((status, &self.buf[head_end..end]))
-    }
-
-    /// `exchange`, insisting on `want`; a server bug stops the bench with
-    /// the request and the answer.
-    fn expect(&mut self, request: &[u8], want: u16) -> &[u8] {
-        match self.exchange(request) {
-            Ok((status, body)) if status == want => body,
-            Ok((status, body)) => panic!(
-                "{}: answered {status} (wanted {want}): {}",
-                request_line(request),
-                String::from_utf8_lossy(body)
-            ),
-            Err(e) => panic!("{}: {e}", request_line(request)),
-        }
-    }
-}
-
-fn request_line(request: &[u8]) -> String {
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    String::from_utf8_lossy(line).into_owned()
-}
+/// Names the temporary folder, bridge and jails of this bench's server.
+const SERVE: serve::Bench = serve::Bench {
+    name: "NaCl",
+    tag: "jpn",
+};
 
 const VALIDATE: &str = "/v1/nacls/validate";
 
@@ -565,7 +288,7 @@ struct OverApi {
 fn scenario_api(plan: &Plan, big: &str) -> Option<OverApi> {
     let typical = nacl_gen::TYPICAL;
     assert_valid("the typical NaCl (benches/support/nacl_gen.rs)", typical);
-    let server = Server::jetpack();
+    let server = Server::jetpack(&SERVE, "jetpack serve", &[]);
     let mut client = server.connect();
     let validate = server.post_text(VALIDATE, typical);
     let info = server.get("/v1/info");
@@ -681,7 +404,7 @@ fn scenario_api(plan: &Plan, big: &str) -> Option<OverApi> {
         println!(
             "{name:<52} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
             t.p50(),
-            percentile(&t.0, 0.9),
+            percentile_ms(&t.0, 0.9),
             t.p99(),
             t.max()
         );
@@ -691,7 +414,7 @@ fn scenario_api(plan: &Plan, big: &str) -> Option<OverApi> {
             "{:<52} {:>8.3} {:>8.3} {:>8.3} {:>8.3}   ({} requests)",
             format!("POST {VALIDATE}, the {} B NaCl", big.len()),
             t.p50(),
-            percentile(&t.0, 0.9),
+            percentile_ms(&t.0, 0.9),
             t.p99(),
             t.max(),
             plan.big_requests

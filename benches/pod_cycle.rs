@@ -8,31 +8,23 @@
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use jetpack::config::Config;
 use jetpack::runtime::{Attach, Host, HostEnv};
 
+#[path = "support/command.rs"]
+mod command;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
+
+use command::run;
+use measure::{env_or, percentile_ms};
+
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 const POOL: &str = "jptest";
-
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// zfs-fuse answers "dataset is busy" right after a clone; the bare
 /// baseline retries exactly as jetpack's driver does.
@@ -163,7 +155,9 @@ impl Setup {
         .expect("unshare chroot true");
         match &self.zfs_root {
             Some(root) => zfs_destroy_retrying(&format!("{root}/pods/bare{i}")),
-            None => run("rm", &["-rf", clone_path.to_str().unwrap()]).expect("rm"),
+            None => {
+                run("rm", &["-rf", clone_path.to_str().unwrap()]).expect("rm");
+            }
         }
     }
 }
@@ -190,11 +184,6 @@ impl Drop for Setup {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing
     // useful either way. Run only when asked to benchmark.
@@ -205,10 +194,7 @@ fn main() {
         eprintln!("pod_cycle: needs root (namespaces, mounts, zfs); skipped");
         return;
     }
-    let cycles: usize = std::env::var("JETPACK_BENCH_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let cycles: usize = env_or("JETPACK_BENCH_CYCLES", 200);
     let tarball = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox.tar.xz");
     if !tarball.exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
@@ -218,7 +204,7 @@ fn main() {
     let pool_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zfs-test-pool.sh");
     let mut drivers = vec!["dir"];
     match run(pool_script.to_str().unwrap(), &[POOL]) {
-        Ok(()) => drivers.insert(0, "zfs-cli"),
+        Ok(_) => drivers.insert(0, "zfs-cli"),
         Err(e) => eprintln!("pod_cycle: no ZFS, zfs-cli rows skipped: {e}"),
     }
 
@@ -248,7 +234,7 @@ fn main() {
         for s in samples.iter_mut() {
             s.sort();
         }
-        let bare_p50 = percentile(&samples[0], 0.5);
+        let bare_p50 = percentile_ms(&samples[0], 0.5);
         for (variant, s) in [
             "bare commands",
             "jetpack (library)",
@@ -257,10 +243,10 @@ fn main() {
         .iter()
         .zip(&samples)
         {
-            let p50 = percentile(s, 0.5);
+            let p50 = percentile_ms(s, 0.5);
             println!(
                 "{driver:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x",
-                percentile(s, 0.99),
+                percentile_ms(s, 0.99),
                 p50 / bare_p50
             );
         }
