@@ -354,62 +354,22 @@ mod tests {
             .unwrap()
         };
         let verify = f.url(b, "pod/hmac/verify");
-        assert_eq!(
-            f.call(
-                b.address,
-                "POST",
-                &verify,
-                &form(&a.uuid, &sig, "built image")
-            )
-            .await
-            .0,
-            200
-        );
-        assert_eq!(
-            f.call(
-                b.address,
-                "POST",
-                &verify,
-                &form(&a.uuid, &sig, "built imagE")
-            )
-            .await
-            .0,
-            403
-        );
-        assert_eq!(
-            f.call(
-                b.address,
-                "POST",
-                &verify,
-                &form(&b.uuid, &sig, "built image")
-            )
-            .await
-            .0,
-            403
-        );
-        assert_eq!(
-            f.call(
-                b.address,
-                "POST",
-                &verify,
-                &form(&a.uuid, "not base64!", "built image")
-            )
-            .await
-            .0,
-            400
-        );
         let wrong = "A".repeat(88);
-        assert_eq!(
-            f.call(
-                b.address,
-                "POST",
-                &verify,
-                &form(&a.uuid, &wrong, "built image")
-            )
-            .await
-            .0,
-            403
-        );
+        for (uuid, signature, content, expected) in [
+            (&a.uuid, sig.as_str(), "built image", 200),
+            (&a.uuid, sig.as_str(), "built imagE", 403),
+            (&b.uuid, sig.as_str(), "built image", 403),
+            (&a.uuid, "not base64!", "built image", 400),
+            (&a.uuid, wrong.as_str(), "built image", 403),
+        ] {
+            let (status, body) = f
+                .call(b.address, "POST", &verify, &form(uuid, signature, content))
+                .await;
+            assert_eq!(
+                status, expected,
+                "verify {uuid} {signature} {content:?}: {body}"
+            );
+        }
         // Bad requests: a clear status each.
         assert_eq!(
             f.call(a.address, "POST", &f.url(a, "pod/hmac/sign"), "")
