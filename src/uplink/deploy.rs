@@ -3,14 +3,13 @@
 //! sent, then wait for the instance to dock again and report that SHA-1 as
 //! IDENT's `binary`, the only success signal there is.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
 use super::fleet::{Fleet, FleetError, Status};
-use super::frame::{encode, Code};
+use super::frame::{read_transport, Code, HEADER_LEN};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
 use crate::jobs::JobContext;
@@ -102,18 +101,15 @@ pub fn run(
         .blobs()
         .open_blob(&plan.image.sha256)
         .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
-    let mut binary = Vec::with_capacity(size as usize);
-    file.read_to_end(&mut binary)
+    let message = read_transport(Code::Update, &mut file, size as usize)
         .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
-    let sha1 = hex::encode(Sha1::digest(&binary));
+    let sha1 = hex::encode(Sha1::digest(&message[HEADER_LEN..]));
     if sha1 != plan.image.id {
         return Err(format!(
             "image {} is damaged on disk: its SHA-1 is now {sha1}",
             plan.image.id
         ));
     }
-    let message = encode(Code::Update, &binary);
-    drop(binary);
     let (generation, idents) = fleet
         .with(id, |l| {
             l.update_ack = None;

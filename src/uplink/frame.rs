@@ -69,6 +69,27 @@ pub fn encode(code: Code, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A transport whose payload is all of `source`, read straight in after
+/// the header (an UPDATE's image is not copied a second time);
+/// `size_hint` is the expected payload length.
+pub fn read_transport(
+    code: Code,
+    source: &mut impl std::io::Read,
+    size_hint: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
+    out.extend_from_slice(&[code.as_u8(), 0, 0, 0, 0]);
+    source.read_to_end(&mut out)?;
+    let length = u32::try_from(out.len() - HEADER_LEN).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a transport's payload must be under 4 GiB",
+        )
+    })?;
+    out[1..HEADER_LEN].copy_from_slice(&length.to_le_bytes());
+    Ok(out)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     #[error("a message of {0} byte(s) starts a transport without its whole 5-byte header")]
@@ -187,6 +208,18 @@ mod tests {
         let t = a.push(&encode(Code::Stats, b"")).unwrap();
         assert_eq!(t.len(), 1);
         assert!(t[0].payload.is_empty());
+    }
+
+    #[test]
+    fn a_transport_read_from_a_source_is_the_encoded_one() {
+        let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        // A wrong hint changes nothing: the length is what was read.
+        for hint in [0, 10, payload.len()] {
+            let read = read_transport(Code::Update, &mut &payload[..], hint).unwrap();
+            assert_eq!(read, encode(Code::Update, &payload));
+        }
+        let empty = read_transport(Code::Update, &mut &b""[..], 100).unwrap();
+        assert_eq!(empty, encode(Code::Update, b""));
     }
 
     #[test]

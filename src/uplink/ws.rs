@@ -185,29 +185,43 @@ fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// The bytes of one frame: unmasked from a server, masked from a client.
-pub fn encode_frame(role: Role, opcode: OpCode, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(0x80 | opcode.as_u8());
+/// A frame's head (FIN, opcode, length, and the mask from a client) for
+/// a payload of `len` bytes: the buffer and how much of it is used.
+fn frame_head(role: Role, opcode: OpCode, len: usize, mask: [u8; 4]) -> ([u8; 14], usize) {
+    let mut head = [0u8; 14];
+    head[0] = 0x80 | opcode.as_u8();
     let mask_bit = if role == Role::Client { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
+    let mut used = match len {
+        n if n < 126 => {
+            head[1] = mask_bit | n as u8;
+            2
+        }
         n if n <= u16::MAX as usize => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            head[1] = mask_bit | 126;
+            head[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            4
         }
         n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            head[1] = mask_bit | 127;
+            head[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            10
         }
-    }
+    };
     if role == Role::Client {
-        out.extend_from_slice(&mask);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        apply_mask(&mut out[start..], mask);
-    } else {
-        out.extend_from_slice(payload);
+        head[used..used + 4].copy_from_slice(&mask);
+        used += 4;
+    }
+    (head, used)
+}
+
+/// The bytes of one frame: unmasked from a server, masked from a client.
+pub fn encode_frame(role: Role, opcode: OpCode, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let (head, used) = frame_head(role, opcode, payload.len(), mask);
+    let mut out = Vec::with_capacity(used + payload.len());
+    out.extend_from_slice(&head[..used]);
+    out.extend_from_slice(payload);
+    if role == Role::Client {
+        apply_mask(&mut out[used..], mask);
     }
     out
 }
@@ -271,9 +285,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     }
 
     pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), WsError> {
-        let mask = self.next_mask();
-        let bytes = encode_frame(self.role, opcode, payload, mask);
-        self.io.write_all(&bytes).await?;
+        match self.role {
+            // Unmasked, the payload goes out as it is: an UPDATE's image
+            // (megabytes, to many instances) is not copied per session.
+            Role::Server => {
+                let (head, used) = frame_head(Role::Server, opcode, payload.len(), [0; 4]);
+                self.io.write_all(&head[..used]).await?;
+                self.io.write_all(payload).await?;
+            }
+            Role::Client => {
+                let mask = self.next_mask();
+                let bytes = encode_frame(Role::Client, opcode, payload, mask);
+                self.io.write_all(&bytes).await?;
+            }
+        }
         self.io.flush().await?;
         Ok(())
     }
@@ -525,6 +550,22 @@ mod tests {
         let f = client.read_frame().await.unwrap();
         assert_eq!(f.opcode, OpCode::Close);
         assert!(matches!(client.read_frame().await, Err(WsError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_server_sends_every_length_as_the_client_reads_it() {
+        for len in [0usize, 125, 126, 65535, 65536, 200_000] {
+            let (a, b) = tokio::io::duplex(1 << 12);
+            let mut client = WsStream::new(a, Role::Client, 1 << 20, &[]);
+            let mut server = WsStream::new(b, Role::Server, 1 << 20, &[]);
+            let payload: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
+            let (sent, read) =
+                tokio::join!(server.send(OpCode::Binary, &payload), client.read_frame());
+            sent.unwrap();
+            let f = read.unwrap();
+            assert_eq!((f.opcode, f.payload.len()), (OpCode::Binary, len));
+            assert_eq!(&f.payload[..], &payload[..]);
+        }
     }
 
     #[tokio::test]
