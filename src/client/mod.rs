@@ -445,26 +445,16 @@ impl Client {
         let written = (|| {
             let mut reader = response.into_body().into_reader();
             let mut hasher = sha2::Sha256::new();
-            let mut buf = vec![0u8; CHUNK];
             let mut done = 0u64;
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(ClientError::Transport(format!(
-                            "{}: the download was cut off: {e}",
-                            self.url(path)
-                        )))
-                    }
-                };
-                file.write_all(&buf[..n])
+            let url = self.url(path);
+            each_chunk(&mut reader, CHUNK, &url, "download", &mut |chunk| {
+                file.write_all(chunk)
                     .map_err(|e| ClientError::io(stage.display(), e))?;
-                hasher.update(&buf[..n]);
-                done += n as u64;
+                hasher.update(chunk);
+                done += chunk.len() as u64;
                 progress(done, total);
-            }
+                Ok(())
+            })?;
             if let Some(expected) = &expected {
                 let actual = hex::encode(hasher.finalize());
                 if &actual != expected {
@@ -492,26 +482,17 @@ impl Client {
     pub fn stream_text(&self, path: &str, out: &mut dyn Write) -> Result<u64, ClientError> {
         let response = self.run(self.request(Method::GET, path, "text/plain"), ())?;
         let mut reader = response.into_body().into_reader();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut done = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(ClientError::Transport(format!(
-                        "{}: the stream was cut off: {e}",
-                        self.url(path)
-                    )))
-                }
-            };
-            out.write_all(&buf[..n])
-                .and_then(|()| out.flush())
-                .map_err(|e| ClientError::io("writing the log", e))?;
-            done += n as u64;
-        }
-        Ok(done)
+        each_chunk(
+            &mut reader,
+            64 * 1024,
+            &self.url(path),
+            "stream",
+            &mut |chunk| {
+                out.write_all(chunk)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| ClientError::io("writing the log", e))
+            },
+        )
     }
 }
 
@@ -529,6 +510,34 @@ impl<R: Read> Read for Counting<'_, R> {
         self.done += n as u64;
         (self.progress)(self.done, self.total);
         Ok(n)
+    }
+}
+
+/// Reads a response body to its end in chunks of `size`, handing each to
+/// `each`; returns the bytes read. A body cut off is one error naming `url`
+/// and what it was (a download, a stream).
+fn each_chunk(
+    reader: &mut impl Read,
+    size: usize,
+    url: &str,
+    what: &str,
+    each: &mut dyn FnMut(&[u8]) -> Result<(), ClientError>,
+) -> Result<u64, ClientError> {
+    let mut buf = vec![0u8; size];
+    let mut done = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(done),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ClientError::Transport(format!(
+                    "{url}: the {what} was cut off: {e}"
+                )))
+            }
+        };
+        each(&buf[..n])?;
+        done += n as u64;
     }
 }
 
