@@ -31,6 +31,41 @@ use crate::store::{self, StoreError};
 pub use manifest::Manifest;
 use providers::{Bob, Fetched};
 
+/// The log lines of a fetch: a real IncludeOS builder is a gigabyte, so
+/// its job's log says how far the fetch has come, a line per tenth; a
+/// small bob (under 16 MiB) says nothing.
+struct FetchLog {
+    size: u64,
+    logged_tenths: u64,
+}
+
+impl FetchLog {
+    const MIN_SIZE: u64 = 16 << 20;
+
+    fn new(size: u64) -> FetchLog {
+        FetchLog {
+            size,
+            logged_tenths: 0,
+        }
+    }
+
+    /// The line to log once `fetched` bytes have come, if any.
+    fn line(&mut self, fetched: u64) -> Option<String> {
+        let tenths = (fetched.saturating_mul(10) / self.size.max(1)).min(10);
+        if self.size < Self::MIN_SIZE || tenths <= self.logged_tenths {
+            return None;
+        }
+        self.logged_tenths = tenths;
+        let mib = |n: u64| n as f64 / (1u64 << 20) as f64;
+        Some(format!(
+            "fetched {:.1} of {:.1} MiB ({}%)",
+            mib(fetched),
+            mib(self.size),
+            tenths * 10
+        ))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
@@ -323,8 +358,12 @@ impl Builders {
         }
         ctx.log(&format!("fetching {} ({} bytes)", bob.location, bob.size));
         let total = bob.size.max(1) as f64;
+        let mut fetch_log = FetchLog::new(bob.size);
         let fetched = providers::open(config).fetch(&bob, &self.staging, &mut |n| {
             ctx.progress(0.8 * (n as f64 / total).min(1.0));
+            if let Some(line) = fetch_log.line(n) {
+                ctx.log(&line);
+            }
             if ctx.cancelled() {
                 std::ops::ControlFlow::Break(())
             } else {
@@ -708,4 +747,25 @@ fn read_capped(path: &std::path::Path, limit: u64) -> String {
         let _ = file.take(limit).read_to_end(&mut text);
     }
     String::from_utf8_lossy(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FetchLog;
+
+    #[test]
+    fn a_large_fetch_logs_a_line_per_tenth_and_a_small_one_none() {
+        let size = 100 << 20;
+        let mut log = FetchLog::new(size);
+        // A MiB at a time: the tenths are whole MiB.
+        let lines: Vec<String> = (0..=100).filter_map(|i| log.line(i << 20)).collect();
+        assert_eq!(lines.len(), 10, "{lines:?}");
+        assert_eq!(lines[0], "fetched 10.0 of 100.0 MiB (10%)");
+        assert_eq!(lines[9], "fetched 100.0 of 100.0 MiB (100%)");
+        // More than announced (a provider's size was wrong) says no more.
+        assert_eq!(log.line(size * 2), None);
+
+        let mut small = FetchLog::new(3 << 20);
+        assert!((0..=30).all(|i| small.line(i << 17).is_none()));
+    }
 }
