@@ -649,6 +649,7 @@ impl Host {
             interface: self.config.jail_interface.clone(),
             securelevel: self.config.jail_securelevel,
             devfs_ruleset: self.config.jail_devfs_ruleset,
+            linux_abi: holds_linux_programs(&pod.root),
             params: self.config.jail_params.clone(),
         }
     }
@@ -1040,6 +1041,29 @@ fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
     host.is_file().then_some(host)
 }
 
+/// Whether the programs of `root` are Linux ones, judged by its /bin/sh
+/// (followed inside the root): an ELF not branded FreeBSD in its OS/ABI
+/// byte. A root without one counts as native.
+fn holds_linux_programs(root: &Path) -> bool {
+    use std::io::Read;
+    let Some(sh) = resolve_in_root(root, "/bin/sh") else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    std::fs::File::open(sh)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && elf_is_linux(&head)
+}
+
+/// From an ELF's first bytes: FreeBSD brands its programs with OS/ABI 9;
+/// Linux toolchains leave 0 (System V) or write 3 (GNU/Linux).
+fn elf_is_linux(head: &[u8]) -> bool {
+    const ELFOSABI_SYSV: u8 = 0;
+    const ELFOSABI_LINUX: u8 = 3;
+    head.starts_with(b"\x7fELF") && matches!(head.get(7), Some(&(ELFOSABI_SYSV | ELFOSABI_LINUX)))
+}
+
 /// Where the MDS's control socket is.
 pub fn mds_socket(config: &Config) -> PathBuf {
     config.data_dir.join("mds.sock")
@@ -1108,5 +1132,26 @@ mod tests {
         assert!(resolve_in_root(root, "/bin/escape").is_none());
         assert!(resolve_in_root(root, "/bin/nope").is_none());
         assert!(resolve_in_root(root, "/bin").is_none());
+    }
+
+    #[test]
+    fn a_root_of_linux_programs_is_told_from_a_freebsd_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert!(!holds_linux_programs(root), "no /bin/sh: native");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        // This host's own shell is a Linux program, followed by a link.
+        std::fs::copy("/bin/sh", root.join("bin/dash")).unwrap();
+        std::os::unix::fs::symlink("dash", root.join("bin/sh")).unwrap();
+        assert!(holds_linux_programs(root));
+
+        let mut freebsd = *b"\x7fELF\x02\x01\x01\x09\0\0\0\0";
+        assert!(!elf_is_linux(&freebsd), "branded FreeBSD");
+        freebsd[7] = 3;
+        assert!(elf_is_linux(&freebsd), "branded GNU/Linux");
+        assert!(!elf_is_linux(b"#!/bin/sh\n"), "a script is no verdict");
+        assert!(!elf_is_linux(b"\x7fELF"), "too short");
+        std::fs::write(root.join("bin/dash"), b"#!/bin/sh\n").unwrap();
+        assert!(!holds_linux_programs(root));
     }
 }

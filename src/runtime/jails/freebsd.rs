@@ -1,6 +1,8 @@
 //! The `jail` jails driver (FreeBSD). For each cell it owns a persistent
 //! jail made with jail_set(2) through the `jail` crate, a devfs mounted at
-//! ROOT/dev with the configured ruleset applied, and the pod's address as a
+//! ROOT/dev with the configured ruleset applied (and, for a root of Linux
+//! programs, linprocfs, linsysfs, fdescfs and tmpfs where linux(4) wants
+//! them), and the pod's address as a
 //! /32 alias on `jail.interface` (lo1), which also carries the host's
 //! address of the pod range (where the MDS listens). No jail.conf and no
 //! jail(8): processes enter with jail_attach(2), the jail goes with
@@ -26,7 +28,9 @@ use nix::mount::{unmount, MntFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::jail_params::{check_params, jail_params};
+use super::jail_params::{
+    cell_mounts, check_params, jail_params, mount_args, unmount_order, CellMount,
+};
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, POLL};
 use crate::config::Ipv4Net;
 use crate::runtime::tool;
@@ -301,7 +305,7 @@ fn stopped_jail(spec: &CellSpec) -> Result<StoppedJail, String> {
     Ok(jail)
 }
 
-// ---- the host side: interface, addresses, devfs ----
+// ---- the host side: interface, addresses, mounts ----
 
 /// The host's interfaces with their IPv4 addresses: one entry per address
 /// of any family, so every interface shows (its link-level entry has no
@@ -381,51 +385,74 @@ fn remove_alias(address: Ipv4Addr, own_name: &str) -> Result<(), JailError> {
     }
 }
 
-fn mount_devfs(spec: &CellSpec) -> Result<PathBuf, String> {
-    let dev = spec.root.join("dev");
-    // mount(8) follows symlinks: a base whose /dev points elsewhere would get
-    // devfs mounted over a host directory.
-    match std::fs::symlink_metadata(&dev) {
-        Ok(m) if m.file_type().is_dir() => {}
-        Ok(_) => return Err(format!("{} is not a directory", dev.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir(&dev).map_err(|e| format!("creating {}: {e}", dev.display()))?
+/// Mounts the cell's file systems (`cell_mounts`: devfs, and the Linux
+/// ABI's for a Linux root) in its root; on an error, none stays.
+fn mount_cell(spec: &CellSpec) -> Result<(), String> {
+    for mount in cell_mounts(spec) {
+        if let Err(e) = mount_one(spec, mount) {
+            let _ = unmount_cell(&spec.root);
+            return Err(e);
         }
-        Err(e) => return Err(format!("{}: {e}", dev.display())),
     }
-    let args = [
-        OsStr::new("-t"),
-        OsStr::new("devfs"),
-        OsStr::new("devfs"),
-        dev.as_os_str(),
-    ];
-    tool::run("mount", &args).map_err(|e| e.to_string())?;
-    if spec.devfs_ruleset != 0 {
+    Ok(())
+}
+
+fn mount_one(spec: &CellSpec, mount: &CellMount) -> Result<(), String> {
+    let target = spec.root.join(mount.path);
+    // mount(8) follows symlinks: a base whose /dev or /proc pointed
+    // elsewhere would get it mounted over a host directory. Every
+    // directory on the way is checked (dev/fd lies in the devfs just
+    // mounted, which the pod cannot change before it starts).
+    let mut at = spec.root.clone();
+    for part in Path::new(mount.path).components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => return Err(format!("{} is not a directory", at.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at).map_err(|e| format!("creating {}: {e}", at.display()))?
+            }
+            Err(e) => return Err(format!("{}: {e}", at.display())),
+        }
+    }
+    tool::run("mount", &mount_args(&spec.root, mount)).map_err(|e| {
+        if mount.fstype.starts_with("lin") {
+            format!(
+                "{e} (the pod's base holds Linux programs: load the Linux ABI with \
+                 `kldload linux64`, or `sysrc linux_enable=YES`)"
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
+    if mount.fstype == "devfs" && spec.devfs_ruleset != 0 {
         let ruleset = spec.devfs_ruleset.to_string();
         let args = [
             OsStr::new("-m"),
-            dev.as_os_str(),
+            target.as_os_str(),
             OsStr::new("rule"),
             OsStr::new("-s"),
             OsStr::new(&ruleset),
             OsStr::new("applyset"),
         ];
-        if let Err(e) = tool::run("devfs", &args) {
-            let _ = unmount_devfs(&spec.root);
-            return Err(e.to_string());
-        }
+        tool::run("devfs", &args).map_err(|e| e.to_string())?;
     }
-    Ok(dev)
+    Ok(())
 }
 
-/// Unmounts every devfs stacked at ROOT/dev; nothing mounted is fine.
-fn unmount_devfs(root: &Path) -> Result<(), JailError> {
-    let dev = root.join("dev");
+/// Unmounts everything a cell may have mounted in `root`, inner mounts
+/// first; what is not mounted is fine.
+fn unmount_cell(root: &Path) -> Result<(), JailError> {
+    unmount_order().try_for_each(|m| unmount_stack(&root.join(m.path)))
+}
+
+/// Unmounts every file system stacked at `path`.
+fn unmount_stack(path: &Path) -> Result<(), JailError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut pause = POLL;
     loop {
         // unmount(2) follows symlinks too: only ever a real directory.
-        match std::fs::symlink_metadata(&dev) {
+        match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_dir() => {}
             _ => return Ok(()),
         }
@@ -436,7 +463,7 @@ fn unmount_devfs(root: &Path) -> Result<(), JailError> {
         } else {
             MntFlags::MNT_FORCE
         };
-        match unmount(&dev, flags) {
+        match unmount(path, flags) {
             Ok(()) => continue, // another one may be stacked below
             // Not a mount point (any more): done.
             Err(Errno::EINVAL) | Err(Errno::ENOENT) => return Ok(()),
@@ -446,7 +473,7 @@ fn unmount_devfs(root: &Path) -> Result<(), JailError> {
             }
             Err(e) => {
                 return Err(JailError::Sys {
-                    what: format!("unmounting {}", dev.display()),
+                    what: format!("unmounting {}", path.display()),
                     source: io::Error::from(e),
                 })
             }
@@ -457,7 +484,7 @@ fn unmount_devfs(root: &Path) -> Result<(), JailError> {
 /// Effects of `create` to undo, in reverse, when a later step fails.
 enum Undo {
     Alias(Ipv4Addr),
-    Devfs,
+    Mounts,
 }
 
 // ---- processes ----
@@ -579,8 +606,8 @@ impl Jails for FreeBsdJails {
         let started = (|| {
             add_alias(&spec.interface, spec.address)?;
             undo.push(Undo::Alias(spec.address));
-            mount_devfs(spec).map_err(fail)?;
-            undo.push(Undo::Devfs);
+            mount_cell(spec).map_err(fail)?;
+            undo.push(Undo::Mounts);
             stopped.start().map_err(|e| fail(e.to_string()))
         })();
         match started {
@@ -594,7 +621,7 @@ impl Jails for FreeBsdJails {
             Err(e) => {
                 for step in undo.iter().rev() {
                     let _ = match step {
-                        Undo::Devfs => unmount_devfs(&spec.root),
+                        Undo::Mounts => unmount_cell(&spec.root),
                         Undo::Alias(a) => remove_alias(*a, &spec.name),
                     };
                 }
@@ -673,7 +700,7 @@ impl Jails for FreeBsdJails {
                 }
             }
         }
-        unmount_devfs(&handle.root)?;
+        unmount_cell(&handle.root)?;
         if let Some(address) = handle.address {
             remove_alias(address, &handle.name)?;
         }

@@ -98,6 +98,77 @@ pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
     params
 }
 
+/// A file system the FreeBSD driver mounts in a pod's root before its
+/// jail starts, and unmounts when the jail is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellMount {
+    pub fstype: &'static str,
+    /// Relative to the pod's root.
+    pub path: &'static str,
+    /// mount(8)'s `-o` (empty: none).
+    pub options: &'static str,
+}
+
+/// Every mount a cell may hold, in mounting order (unmounted in reverse,
+/// all of them whatever the cell had: one not mounted is no error).
+const ALL_MOUNTS: &[CellMount] = &[
+    CellMount {
+        fstype: "devfs",
+        path: "dev",
+        options: "",
+    },
+    // What linux(4) programs expect, as FreeBSD's rc.d/linux mounts them
+    // under /compat/linux: glibc, cmake and python read /proc and /sys,
+    // shm_open wants /dev/shm, and `linrdlnk` makes /dev/fd/N read as
+    // Linux links.
+    CellMount {
+        fstype: "fdescfs",
+        path: "dev/fd",
+        options: "linrdlnk",
+    },
+    CellMount {
+        fstype: "tmpfs",
+        path: "dev/shm",
+        options: "mode=1777",
+    },
+    CellMount {
+        fstype: "linprocfs",
+        path: "proc",
+        options: "",
+    },
+    CellMount {
+        fstype: "linsysfs",
+        path: "sys",
+        options: "",
+    },
+];
+
+/// The mounts of `spec`'s cell, in order: devfs always, and the Linux
+/// ABI's file systems when its root holds Linux programs.
+pub fn cell_mounts(spec: &CellSpec) -> &'static [CellMount] {
+    if spec.linux_abi {
+        ALL_MOUNTS
+    } else {
+        &ALL_MOUNTS[..1]
+    }
+}
+
+/// Every mount any cell may hold, in unmounting order.
+pub fn unmount_order() -> impl Iterator<Item = &'static CellMount> {
+    ALL_MOUNTS.iter().rev()
+}
+
+/// mount(8)'s arguments for `mount` in `root`.
+pub fn mount_args(root: &std::path::Path, mount: &CellMount) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["-t".into(), mount.fstype.into()];
+    if !mount.options.is_empty() {
+        args.extend(["-o".into(), mount.options.into()]);
+    }
+    args.push(mount.fstype.into());
+    args.push(root.join(mount.path).into_os_string());
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +184,7 @@ mod tests {
             interface: "lo1".into(),
             securelevel: 2,
             devfs_ruleset: 4,
+            linux_abi: false,
             params: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -212,5 +284,42 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("\"jid\""), "{e}");
+    }
+
+    #[test]
+    fn a_linux_root_gets_the_linux_file_systems_inside_devfs() {
+        let native = spec(&[]);
+        let names = |m: &[CellMount]| m.iter().map(|m| m.path).collect::<Vec<_>>();
+        assert_eq!(names(cell_mounts(&native)), ["dev"]);
+        let linux = CellSpec {
+            linux_abi: true,
+            ..spec(&[])
+        };
+        let mounts = cell_mounts(&linux);
+        assert_eq!(names(mounts), ["dev", "dev/fd", "dev/shm", "proc", "sys"]);
+        let args = |m: &CellMount| {
+            mount_args(&linux.root, m)
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            args(&mounts[0]),
+            ["-t", "devfs", "devfs", "/var/jetpack/pods/0b7e/dev"]
+        );
+        assert_eq!(
+            args(&mounts[1]),
+            [
+                "-t",
+                "fdescfs",
+                "-o",
+                "linrdlnk",
+                "fdescfs",
+                "/var/jetpack/pods/0b7e/dev/fd"
+            ]
+        );
+        // Whatever a cell had, everything comes off, inner mounts first.
+        let order: Vec<&str> = unmount_order().map(|m| m.path).collect();
+        assert_eq!(order, ["sys", "proc", "dev/shm", "dev/fd", "dev"]);
     }
 }

@@ -65,6 +65,12 @@ pub struct CellSpec {
     pub interface: String,
     pub securelevel: i32,
     pub devfs_ruleset: u32,
+    /// Whether the root's programs are Linux ones (a Debian base, an OCI
+    /// image such as `includeos/builder`): on FreeBSD the jail then gets
+    /// the Linux ABI's file systems (`jail_params::cell_mounts`). Linux
+    /// runs them natively.
+    #[serde(default)]
+    pub linux_abi: bool,
     /// Extra jail(2) parameters from `jail.param.*`.
     pub params: Vec<(String, String)>,
 }
