@@ -1,5 +1,5 @@
 //! Running a helper program (ip, zfs, tar, a build script...) to the end
-//! for a bench: its stdout, or why it failed. Include it with
+//! for a bench (and the tests' fixtures): its stdout, or why it failed. Include it with
 //! `#[path = "support/command.rs"] mod command;`.
 
 use std::process::{Command, Stdio};

@@ -55,21 +55,10 @@ pub fn tool(name: &str) -> bool {
     )
 }
 
-fn command_ok(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
+/// The benches' helper: a program's stdout, or its command line and stderr.
+#[path = "../../benches/support/command.rs"]
+mod command;
+use command::run as command_ok;
 
 /// Root, namespaces, ip(8) and a static busybox: what pods need.
 pub fn pods_available() -> bool {
