@@ -29,7 +29,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 use super::jail_params::{
-    cell_mounts, check_params, jail_params, mount_args, unmount_order, CellMount,
+    cell_mounts, check_params, jail_params, mount_args, real_dirs_below, unmount_order, CellMount,
 };
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, POLL};
 use crate::config::Ipv4Net;
@@ -443,18 +443,17 @@ fn mount_one(spec: &CellSpec, mount: &CellMount) -> Result<(), String> {
 /// Unmounts everything a cell may have mounted in `root`, inner mounts
 /// first; what is not mounted is fine.
 fn unmount_cell(root: &Path) -> Result<(), JailError> {
-    unmount_order().try_for_each(|m| unmount_stack(&root.join(m.path)))
+    unmount_order().try_for_each(|m| unmount_stack(root, m.path))
 }
 
-/// Unmounts every file system stacked at `path`.
-fn unmount_stack(path: &Path) -> Result<(), JailError> {
+/// Unmounts every file system stacked at `root`/`relative`.
+fn unmount_stack(root: &Path, relative: &str) -> Result<(), JailError> {
+    let path = root.join(relative);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut pause = POLL;
     loop {
-        // unmount(2) follows symlinks too: only ever a real directory.
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_dir() => {}
-            _ => return Ok(()),
+        if !real_dirs_below(root, relative) {
+            return Ok(());
         }
         // Processes killed by jail_remove may still hold devices open for a
         // moment; after the deadline, force.
@@ -463,7 +462,7 @@ fn unmount_stack(path: &Path) -> Result<(), JailError> {
         } else {
             MntFlags::MNT_FORCE
         };
-        match unmount(path, flags) {
+        match unmount(&path, flags) {
             Ok(()) => continue, // another one may be stacked below
             // Not a mount point (any more): done.
             Err(Errno::EINVAL) | Err(Errno::ENOENT) => return Ok(()),

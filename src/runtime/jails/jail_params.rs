@@ -169,6 +169,17 @@ pub fn mount_args(root: &std::path::Path, mount: &CellMount) -> Vec<std::ffi::Os
     args
 }
 
+/// Whether every component of `relative` below `root` is a real
+/// directory. unmount(2) follows symlinks: a pod's `dev -> /dev` would
+/// otherwise take the host's /dev/fd off.
+pub fn real_dirs_below(root: &std::path::Path, relative: &str) -> bool {
+    let mut at = root.to_path_buf();
+    std::path::Path::new(relative).components().all(|part| {
+        at.push(part);
+        std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_dir())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +332,19 @@ mod tests {
         // Whatever a cell had, everything comes off, inner mounts first.
         let order: Vec<&str> = unmount_order().map(|m| m.path).collect();
         assert_eq!(order, ["sys", "proc", "dev/shm", "dev/fd", "dev"]);
+    }
+
+    #[test]
+    fn only_real_directories_are_unmounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("dev/fd")).unwrap();
+        assert!(real_dirs_below(root, "dev/fd"));
+        assert!(!real_dirs_below(root, "dev/shm"), "missing");
+        std::fs::remove_dir_all(root.join("dev")).unwrap();
+        // A pod's `dev -> /dev` must not lead to the host's /dev/fd.
+        std::os::unix::fs::symlink("/dev", root.join("dev")).unwrap();
+        assert!(!real_dirs_below(root, "dev/fd"));
+        assert!(!real_dirs_below(root, "dev"));
     }
 }
