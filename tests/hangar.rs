@@ -49,6 +49,21 @@ fn wait_status(server: &TestServer, id: &str, status: &str, secs: u64) -> Value 
     })
 }
 
+/// Waits until `id` is connected and has sent its IDENT and UPLINK: an
+/// instance docks first and says who it is in its first transports, so
+/// for a moment it is connected and still nameless.
+fn wait_identified(server: &TestServer, id: &str, secs: u64) -> Value {
+    wait_for(
+        secs,
+        &format!("{id} to be connected with IDENT and UPLINK"),
+        || {
+            let (code, v) = instance(server, id);
+            let told = !v["ident"].is_null() && !v["uplinkUrl"].is_null();
+            (code == 200 && v["status"] == "connected" && told).then_some(v)
+        },
+    )
+}
+
 struct Sim(Child);
 
 impl Drop for Sim {
@@ -122,7 +137,7 @@ fn instances_dock_over_tls_and_plain_and_report_ident() {
             ],
         );
         for i in 0..3 {
-            let v = wait_status(&server, &sim_id(&seed, i), "connected", 30);
+            let v = wait_identified(&server, &sim_id(&seed, i), 30);
             assert_eq!(v["tag"], "edge", "{v}");
             assert_eq!(v["service"], "Starbase");
             assert!(v["version"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
@@ -150,7 +165,7 @@ fn statuses_follow_disconnects_and_server_restarts() {
     let seed = "restart";
     let id = sim_id(seed, 0);
     let sim1 = sim(&server, false, &["--count", "1", "--seed", seed]);
-    wait_status(&server, &id, "connected", 30);
+    wait_identified(&server, &id, 30);
     drop(sim1);
     wait_status(&server, &id, "disconnected", 30);
     let (_, history) = server.json(&[], &format!("/v1/instances/{id}/history"));
