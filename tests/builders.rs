@@ -835,10 +835,7 @@ fn an_upgrade_builds_with_the_instances_uplink_and_deploys_it() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, v) = b.server.json(&[], &format!("/v1/instances/{id}"));
-        // Docked and identified: its tag and uplink come in its first
-        // transports, a moment after the dock.
-        let told = !v["ident"].is_null() && !v["uplinkUrl"].is_null();
-        if status == 200 && v["status"] == "connected" && told {
+        if status == 200 && common::hangar::is_identified(&v) {
             break;
         }
         assert!(Instant::now() < deadline, "the instance never docked: {v}");

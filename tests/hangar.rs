@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::hangar::{auth, auth_request, dock, request, RawInstance};
+use common::hangar::{auth, auth_request, dock, is_identified, request, RawInstance};
 use common::server::{fake_elf, TestServer};
 use common::JETPACK;
 use jetpack::uplink::frame::Code;
@@ -49,17 +49,14 @@ fn wait_status(server: &TestServer, id: &str, status: &str, secs: u64) -> Value 
     })
 }
 
-/// Waits until `id` is connected and has sent its IDENT and UPLINK: an
-/// instance docks first and says who it is in its first transports, so
-/// for a moment it is connected and still nameless.
+/// Waits until `id` is connected and has sent its IDENT and UPLINK.
 fn wait_identified(server: &TestServer, id: &str, secs: u64) -> Value {
     wait_for(
         secs,
         &format!("{id} to be connected with IDENT and UPLINK"),
         || {
             let (code, v) = instance(server, id);
-            let told = !v["ident"].is_null() && !v["uplinkUrl"].is_null();
-            (code == 200 && v["status"] == "connected" && told).then_some(v)
+            (code == 200 && is_identified(&v)).then_some(v)
         },
     )
 }

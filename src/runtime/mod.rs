@@ -649,7 +649,8 @@ impl Host {
             interface: self.config.jail_interface.clone(),
             securelevel: self.config.jail_securelevel,
             devfs_ruleset: self.config.jail_devfs_ruleset,
-            linux_abi: holds_linux_programs(&pod.root),
+            // Only FreeBSD acts on it: a pod start on Linux reads nothing more.
+            linux_abi: cfg!(target_os = "freebsd") && holds_linux_programs(&pod.root),
             params: self.config.jail_params.clone(),
         }
     }

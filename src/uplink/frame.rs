@@ -60,11 +60,16 @@ pub struct Transport {
     pub payload: Vec<u8>,
 }
 
+/// A transport's header: its code, then its payload's length (u32 LE).
+fn header(code: Code, length: u32) -> [u8; HEADER_LEN] {
+    let [a, b, c, d] = length.to_le_bytes();
+    [code.as_u8(), a, b, c, d]
+}
+
 /// Header and payload of one transport, ready to be one WebSocket message.
 pub fn encode(code: Code, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.push(code.as_u8());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header(code, payload.len() as u32));
     out.extend_from_slice(payload);
     out
 }
@@ -77,8 +82,9 @@ pub fn read_transport(
     source: &mut impl std::io::Read,
     size_hint: usize,
 ) -> std::io::Result<Vec<u8>> {
+    // The length is known only once all is read: a placeholder until then.
     let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
-    out.extend_from_slice(&[code.as_u8(), 0, 0, 0, 0]);
+    out.extend_from_slice(&header(code, 0));
     source.read_to_end(&mut out)?;
     let length = u32::try_from(out.len() - HEADER_LEN).map_err(|_| {
         std::io::Error::new(
@@ -86,7 +92,7 @@ pub fn read_transport(
             "a transport's payload must be under 4 GiB",
         )
     })?;
-    out[1..HEADER_LEN].copy_from_slice(&length.to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&header(code, length));
     Ok(out)
 }
 

@@ -287,7 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), WsError> {
         match self.role {
             // Unmasked, the payload goes out as it is: an UPDATE's image
-            // (megabytes, to many instances) is not copied per session.
+            // (megabytes) is not copied once more into a frame.
             Role::Server => {
                 let (head, used) = frame_head(Role::Server, opcode, payload.len(), [0; 4]);
                 self.io.write_all(&head[..used]).await?;

@@ -13,6 +13,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
+/// Whether an instance (as `GET /v1/instances/{id}` shows it) is docked
+/// and has said who it is: an instance docks first and sends IDENT and
+/// UPLINK in its first transports, so for a moment it is connected and
+/// still nameless.
+pub fn is_identified(instance: &serde_json::Value) -> bool {
+    instance["status"] == "connected"
+        && !instance["ident"].is_null()
+        && !instance["uplinkUrl"].is_null()
+}
+
 async fn connect(port: u16, from: Option<IpAddr>) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     if let Some(ip) = from {
