@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod limits;
+pub use limits::{ConnLimits, LoginLimits};
 
 pub const DEFAULT_PATH: &str = "/usr/local/etc/jetpack.conf";
 
@@ -245,6 +249,71 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "",
         "URL instances reach the hangar at [default: http(s)://HOSTNAME:uplink.port]",
     ),
+    (
+        "server.timeout.handshake",
+        "10",
+        "seconds a client has for the API's TLS handshake",
+    ),
+    (
+        "server.timeout.head",
+        "10",
+        "seconds a client has to send a whole request head, from its first byte",
+    ),
+    (
+        "server.timeout.idle",
+        "60",
+        "seconds an API connection may wait idle between requests",
+    ),
+    (
+        "server.timeout.body",
+        "30",
+        "seconds a request body may stall (no byte) before the request fails",
+    ),
+    (
+        "server.minbodyrate",
+        "1024",
+        "bytes per second a request body must average once it has run server.timeout.body",
+    ),
+    (
+        "server.maxconns",
+        "auto",
+        "API connections at once (auto: a quarter of the descriptors, at most 4096)",
+    ),
+    (
+        "server.maxconnsperip",
+        "64",
+        "API connections at once from one source address",
+    ),
+    (
+        "uplink.maxconns",
+        "auto",
+        "hangar connections at once (auto: the descriptors left after the API's and a reserve)",
+    ),
+    (
+        "uplink.maxconnsperip",
+        "1024",
+        "hangar connections at once from one source address",
+    ),
+    (
+        "server.login.failrate",
+        "1",
+        "failed logins per second allowed per source address and per user name (429 beyond)",
+    ),
+    (
+        "server.login.failburst",
+        "10",
+        "failed logins one address or user name may make at once before the rate applies",
+    ),
+    (
+        "server.login.workers",
+        "auto",
+        "bcrypt verifications at once (auto: half the cores, at least 1)",
+    ),
+    (
+        "base.import.allow",
+        "",
+        "private networks (CIDR) and hosts base imports may fetch from, comma-separated",
+    ),
 ];
 
 #[cfg(target_os = "freebsd")]
@@ -431,6 +500,9 @@ pub struct Config {
     pub mds_signing_key: String,
     pub mds_token_key: String,
     pub data_dir: PathBuf,
+    /// `base.import.allow`: private networks (CIDR) and host names a base
+    /// import may fetch from, as written; checked where they are used.
+    pub base_import_allow: Vec<String>,
     pub server: ServerConfig,
 }
 
@@ -462,6 +534,10 @@ pub struct ServerConfig {
     pub uplink_auth_rate: u64,
     pub uplink_auth_burst: u64,
     pub uplink_stats_history: usize,
+    /// The API's and the hangar's connection bounds.
+    pub api_limits: ConnLimits,
+    pub hangar_limits: ConnLimits,
+    pub login: LoginLimits,
 }
 
 impl Config {
@@ -634,6 +710,15 @@ impl Config {
                 _ => Err(bad(k, "expected on or off".into())),
             }
         };
+        let positive = |k: &str| match number(k)? {
+            0 => Err(bad(k, "at least 1".into())),
+            n => Ok(n),
+        };
+        // `auto` (None) or a count of at least 1.
+        let auto = |k: &str| match get(k).0 {
+            "auto" => Ok(None),
+            _ => positive(k).map(|n| Some(n as usize)),
+        };
         let mds_port = port("mds.port")?;
         let server = ServerConfig {
             name: get("server.name").0.to_string(),
@@ -679,6 +764,25 @@ impl Config {
             },
             uplink_auth_burst: number("uplink.authburst")?.max(1),
             uplink_stats_history: number("uplink.statshistory")? as usize,
+            api_limits: ConnLimits {
+                handshake: Duration::from_secs(positive("server.timeout.handshake")?),
+                head: Duration::from_secs(positive("server.timeout.head")?),
+                idle: Duration::from_secs(positive("server.timeout.idle")?),
+                body_stall: Duration::from_secs(positive("server.timeout.body")?),
+                min_body_rate: number("server.minbodyrate")?,
+                max_conns: auto("server.maxconns")?,
+                max_conns_per_ip: positive("server.maxconnsperip")? as usize,
+            },
+            hangar_limits: ConnLimits {
+                max_conns: auto("uplink.maxconns")?,
+                max_conns_per_ip: positive("uplink.maxconnsperip")? as usize,
+                ..ConnLimits::default()
+            },
+            login: LoginLimits {
+                fail_rate: positive("server.login.failrate")? as f64,
+                fail_burst: positive("server.login.failburst")? as f64,
+                workers: auto("server.login.workers")?,
+            },
         };
         let url = &server.uplink_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -705,10 +809,13 @@ impl Config {
                     .push(BobProviderConfig::parse(name, value).map_err(|why| bad(key, why))?);
             }
         }
-        let positive = |k: &str| match number(k)? {
-            0 => Err(bad(k, "at least 1".into())),
-            n => Ok(n),
-        };
+        let base_import_allow = get("base.import.allow")
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
         Ok(Config {
             root_zfs,
             root_mountpoint: absolute("root.zfs.mountpoint")?,
@@ -740,6 +847,7 @@ impl Config {
             mds_signing_key: get("mds.signing-key").0.to_string(),
             mds_token_key: get("mds.token-key").0.to_string(),
             data_dir: absolute("data.dir")?,
+            base_import_allow,
             server,
             values,
         })

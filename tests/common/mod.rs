@@ -17,6 +17,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
+
+/// The binary a test server runs: JETPACK_BIN when set (the test command
+/// sets the release build), else the one cargo built for the tests.
+pub fn jetpack_bin() -> String {
+    std::env::var("JETPACK_BIN").unwrap_or_else(|_| JETPACK.to_string())
+}
 pub const POOL: &str = "jptest";
 
 fn in_ci() -> bool {

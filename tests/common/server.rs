@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::JETPACK;
+use super::jetpack_bin;
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -115,7 +115,7 @@ impl TestServer {
 
     /// jetpack with this server's configuration.
     pub fn jetpack(&self) -> Command {
-        let mut cmd = Command::new(JETPACK);
+        let mut cmd = Command::new(jetpack_bin());
         cmd.arg("--config").arg(&self.conf);
         for o in &self.options {
             cmd.arg("-o").arg(o);

@@ -1,0 +1,4 @@
+//! Security tests: files.
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Security tests: inputs.
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Security tests: listeners.
+
+#[allow(unused_imports)]
+use crate::common;

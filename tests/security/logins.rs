@@ -1,0 +1,4 @@
+//! Security tests: logins.
+
+#[allow(unused_imports)]
+use crate::common;
