@@ -16,39 +16,40 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::ws::{self, WsError};
+use crate::net::{self, ConnGate, Occasional};
 use super::{AuthError, Hangar};
 
 /// Largest request head, and largest `/auth` body.
-const MAX_HEAD: usize = 8 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
 const MAX_AUTH_BODY: usize = 4 * 1024;
 /// From accept to a whole request (TLS handshake included).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Serves the hangar on `listener` until `stop` is cancelled.
+/// Serves the hangar on `listener` until `stop` is cancelled; `gate`
+/// bounds its connections (its share of the descriptors).
 pub async fn serve(
     hangar: Arc<Hangar>,
     listener: TcpListener,
     tls: Option<Arc<SslAcceptor>>,
+    gate: Arc<ConnGate>,
     stop: CancellationToken,
 ) {
+    let errors = Occasional::new(Duration::from_secs(10));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors, most likely: wait rather than spin.
-                    tracing::error!("hangar: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            accepted = net::accept(&listener, "hangar", &errors) => accepted,
+        };
+        // Over a cap: closed here, before any TLS or HTTP work.
+        let Ok(permit) = gate.admit(peer.ip()) else {
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         let hangar = hangar.clone();
         let tls = tls.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             match tls {
                 None => connection(hangar, tcp, peer, stop).await,
                 Some(acceptor) => {
@@ -96,7 +97,8 @@ async fn respond<S: AsyncWrite + Unpin>(
 }
 
 /// One request's verdict, decided without holding the parsed head.
-enum Route {
+#[derive(Debug)]
+pub enum Route {
     Auth {
         body_len: usize,
         keep_alive: bool,
@@ -112,7 +114,9 @@ enum Route {
     },
 }
 
-fn route(head: &[u8]) -> Route {
+/// Reads one request head (through its blank line) into a verdict. Pure,
+/// and fuzzed (fuzz/fuzz_targets/hangar_head.rs).
+pub fn route(head: &[u8]) -> Route {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let refuse = |status, reason, why: String| Route::Refuse {

@@ -100,6 +100,11 @@ pub fn acceptor(certfile: &Path, keyfile: &Path) -> Result<SslAcceptor, TlsError
         let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
         b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
         b.set_cipher_list(CIPHERS)?;
+        // Our order wins: a client listing AES256-SHA first still gets a
+        // forward-secret suite when it offers one; AES256-SHA (no forward
+        // secrecy) only goes to clients that speak nothing else, as
+        // IncludeOS does.
+        b.set_options(openssl::ssl::SslOptions::CIPHER_SERVER_PREFERENCE);
         b.set_certificate_chain_file(certfile)?;
         b.set_private_key_file(keyfile, SslFiletype::PEM)?;
         b.check_private_key()?;
