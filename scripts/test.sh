@@ -63,6 +63,12 @@ if [ "$(uname -s)" = Linux ]; then
     scripts/check-freebsd.sh
 fi
 
+# The servers the integration tests start (the security suite's attacks
+# above all) are the release build, as operators run it.
+log "cargo build --release"
+cargo build --release --locked
+export JETPACK_BIN="$PWD/target/release/jetpack"
+
 log "cargo test"
 if [ "$(uname -s)" = FreeBSD ]; then
     cargo test --all-targets --locked --features freebsd-integration,zfs
