@@ -3,9 +3,14 @@
 //! (state, progress, result), a log file under `<data.dir>/jobs/`, and a
 //! cancel flag its work checks. Jobs a previous server left unfinished are
 //! marked failed at start: their threads died with it.
+//!
+//! Logs are private files (0600 in a 0700 folder), and every line, error
+//! and target has the credentials of the URLs in it masked: a base import
+//! from `http://user:pass@host/` must not put the password where any API
+//! user can read it.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::{new_id, Catalog};
+use crate::runtime::fetch_policy::redact_urls;
 use crate::store::catalog::{JobRow, ListQuery};
 use crate::store::{self, StoreError};
 
@@ -126,8 +132,10 @@ impl JobContext {
         &self.log_path
     }
 
-    /// Appends a line to the job's log (and the server's, at debug level).
+    /// Appends a line to the job's log (and the server's, at debug level),
+    /// with the credentials of URLs in it masked.
     pub fn log(&self, line: &str) {
+        let line = redact_urls(line);
         tracing::debug!(job = %self.id, "{line}");
         let mut file = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(file, "{line}");
@@ -193,7 +201,7 @@ impl Jobs {
     /// Opens the job runner; jobs left unfinished by a previous server fail.
     pub fn open(catalog: Arc<Catalog>, data_dir: &Path) -> Result<Jobs, JobError> {
         let log_dir = data_dir.join("jobs");
-        fs::create_dir_all(&log_dir).map_err(|source| JobError::Log {
+        crate::store::private::create_dir(&log_dir).map_err(|source| JobError::Log {
             path: log_dir.display().to_string(),
             source,
         })?;
@@ -253,7 +261,8 @@ impl Jobs {
         let row = JobRow {
             id: new_id(),
             kind: kind.to_string(),
-            target,
+            // The target is often the source URL (an import without a name).
+            target: target.map(|t| redact_urls(&t).into_owned()),
             state: JobState::Queued.as_str().into(),
             progress: 0.0,
             result: None,
@@ -263,7 +272,7 @@ impl Jobs {
             finished_at: None,
         };
         let path = self.log_path(&row.id);
-        let log = OpenOptions::new()
+        let log = crate::store::private::file_options()
             .create(true)
             .append(true)
             .open(&path)
@@ -312,6 +321,8 @@ impl Jobs {
                 ),
             }
         };
+        // The error goes to the store too, where `GET /v1/jobs` shows it.
+        let error = error.map(|e| redact_urls(&e).into_owned());
         match &error {
             Some(e) => ctx.log(&format!("{}: {e}", state.as_str())),
             None => ctx.log(state.as_str()),

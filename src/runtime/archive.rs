@@ -1,13 +1,26 @@
 //! Root file system archives: fetching one (file or URL) into a staging file
 //! while hashing it, recognising its compression (gzip, xz, zstd or none) by
 //! its magic bytes, and unpacking it into a dataset.
+//!
+//! A URL a user gave is fetched under the SSRF policy (`fetch_policy`);
+//! sources are named in errors with their credentials masked.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+use super::fetch_policy::{self, redact_url, redact_urls, FetchFailure, FetchPolicy};
+use crate::store::private;
+
+/// What a refused or unreachable URL gets, whichever it was: telling them
+/// apart would tell which of the server's neighbours' ports are open.
+pub const UNREACHABLE: &str = "not allowed or unreachable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -53,24 +66,33 @@ pub fn is_url(source: &str) -> bool {
     source.starts_with("http://") || source.starts_with("https://")
 }
 
+/// How a URL source is fetched.
+#[derive(Clone, Copy)]
+pub enum Urls<'a> {
+    /// A URL a user gave (a base import): only addresses the policy allows,
+    /// redirects checked one by one, one error for refused and unreachable.
+    Checked(&'a Arc<FetchPolicy>),
+    /// A URL jetpack.conf gave (a bob provider's): the operator's choice,
+    /// fetched as it is, with the precise error.
+    Trusted,
+}
+
 /// Copies `source` (a path or an http(s) URL) into a new file in
 /// `staging_dir`, computing its sha256 on the way; `progress` gets the bytes
 /// copied so far and may stop the copy (`Break`: the import is cancelled).
 pub fn stage(
     source: &str,
     staging_dir: &Path,
+    urls: Urls,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> Result<Staged, ArchiveError> {
+    let name = redact_url(source);
     let read_err = |error| ArchiveError::Read {
-        source_name: source.to_string(),
+        source_name: name.clone(),
         error,
     };
     let input: Box<dyn Read> = if is_url(source) {
-        let response = ureq::get(source).call().map_err(|e| ArchiveError::Fetch {
-            url: source.to_string(),
-            why: e.to_string(),
-        })?;
-        Box::new(response.into_body().into_reader())
+        open_url(source, &name, urls)?
     } else {
         let file = File::open(source).map_err(read_err)?;
         if file.metadata().map_err(read_err)?.is_dir() {
@@ -81,19 +103,50 @@ pub fn stage(
     stage_from(source, input, staging_dir, progress)
 }
 
-/// Copies `input` (read from `source`, named so in errors) into a new file
-/// in `staging_dir`, hashing it on the way.
+/// The body of `url` (`name` is it redacted).
+fn open_url(url: &str, name: &str, urls: Urls) -> Result<Box<dyn Read>, ArchiveError> {
+    let fetch_err = |why: String| ArchiveError::Fetch {
+        url: name.to_string(),
+        why,
+    };
+    let policy = match urls {
+        Urls::Trusted => {
+            let response = ureq::get(url)
+                .call()
+                .map_err(|e| fetch_err(redact_urls(&e.to_string()).into_owned()))?;
+            return Ok(Box::new(response.into_body().into_reader()));
+        }
+        Urls::Checked(policy) => policy,
+    };
+    fetch_policy::open(url, policy).map_err(|failure| match failure {
+        FetchFailure::Unreachable(detail) => {
+            tracing::debug!("cannot fetch {name}: {}", redact_urls(&detail));
+            fetch_err(UNREACHABLE.into())
+        }
+        FetchFailure::Status(status) => fetch_err(format!("the server answered {status}")),
+        FetchFailure::TooManyRedirects => fetch_err(format!(
+            "more than {} redirects",
+            fetch_policy::MAX_REDIRECTS
+        )),
+        FetchFailure::BadRedirect => fetch_err("redirected to a URL that is not http(s)".into()),
+    })
+}
+
+/// Copies `input` (read from `source`, named so in errors, redacted) into
+/// a new file in `staging_dir`, hashing it on the way.
 pub fn stage_from(
     source: &str,
     mut input: Box<dyn Read>,
     staging_dir: &Path,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> Result<Staged, ArchiveError> {
+    let is_url = is_url(source);
+    let source = &redact_url(source);
     let read_err = |error| ArchiveError::Read {
         source_name: source.to_string(),
         error,
     };
-    std::fs::create_dir_all(staging_dir).map_err(|error| ArchiveError::Staging {
+    private::create_dir(staging_dir).map_err(|error| ArchiveError::Staging {
         path: staging_dir.to_path_buf(),
         error,
     })?;
@@ -108,7 +161,11 @@ pub fn stage_from(
             }
         }
     };
-    let mut out = File::create(&path).map_err(staging_err)?;
+    let mut out = private::file_options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(staging_err)?;
     // From here on the guard removes the staging file on every error path.
     let mut staged = Staged {
         path: path.clone(),
@@ -122,10 +179,10 @@ pub fn stage_from(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_url(source) => {
+            Err(e) if is_url => {
                 return Err(ArchiveError::Fetch {
                     url: source.to_string(),
-                    why: e.to_string(),
+                    why: format!("the transfer broke off: {}", redact_urls(&e.to_string())),
                 })
             }
             Err(e) => return Err(read_err(e)),
@@ -212,6 +269,7 @@ fn unpack_as(
     target: &Path,
     entries: Entries,
 ) -> Result<(), ArchiveError> {
+    let source_name = &redact_url(source_name);
     let read_err = |error| ArchiveError::Read {
         source_name: source_name.to_string(),
         error,
@@ -275,12 +333,15 @@ fn untar<R: Read>(reader: R, target: &Path, kind: Entries) -> io::Result<()> {
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     let mut entries = 0usize;
+    let mut parents_made = HashSet::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         entries += 1;
-        if kind == Entries::Layer && apply_whiteout(&entry.path()?, target)? {
+        let path = entry.path()?.into_owned();
+        if kind == Entries::Layer && apply_whiteout(&path, target)? {
             continue;
         }
+        make_parents(target, &path, &mut parents_made)?;
         entry.unpack_in(target)?;
     }
     if entries == 0 {
@@ -289,11 +350,44 @@ fn untar<R: Read>(reader: R, target: &Path, kind: Entries) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes the directories above `path` (an entry's, relative to `target`)
+/// that the archive does not list, 0755 as tar(1) makes them. tar would
+/// make them itself, but under the process's umask (077 in jetpack), and
+/// a pod's file system must not depend on the server's umask. Only plain
+/// components are followed and nothing through a symlink or a file: such
+/// a path is left to tar, which refuses what leaves `target`. `made`
+/// remembers the parents done.
+fn make_parents(target: &Path, path: &Path, made: &mut HashSet<PathBuf>) -> io::Result<()> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    if !made.insert(parent.to_path_buf()) {
+        return Ok(());
+    }
+    let mut dir = target.to_path_buf();
+    for c in parent.components() {
+        match c {
+            Component::Normal(part) => dir.push(part),
+            Component::RootDir | Component::CurDir => continue,
+            Component::ParentDir | Component::Prefix(_) => return Ok(()),
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir(&dir)?;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// If `path` is a whiteout, deletes what it hides under `target` and says
 /// so. Only plain relative components are accepted: a whiteout is a
 /// deletion, and one naming `..` would reach outside the layer.
 fn apply_whiteout(path: &Path, target: &Path) -> io::Result<bool> {
-    use std::path::Component;
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Ok(false);
     };
@@ -414,6 +508,7 @@ mod tests {
             let staged = stage(
                 src.to_str().unwrap(),
                 &dir.path().join("staging"),
+                Urls::Trusted,
                 &mut |n| {
                     seen = n;
                     ControlFlow::Continue(())
@@ -432,6 +527,153 @@ mod tests {
         }
     }
 
+    /// An HTTP server on `listener` that answers its connections in turn
+    /// with `answers` (whole responses), then stops.
+    fn http_server(
+        listener: std::net::TcpListener,
+        answers: Vec<Vec<u8>>,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            for answer in answers {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    break;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read_exact(&mut byte).is_ok() {
+                    head.push(byte[0]);
+                }
+                requests.push(String::from_utf8_lossy(&head).into_owned());
+                let _ = conn.write_all(&answer);
+            }
+            requests
+        })
+    }
+
+    fn ok_response(body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn redirect(location: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn checked(url: &str, policy: &FetchPolicy, dir: &Path) -> Result<Staged, ArchiveError> {
+        stage(
+            url,
+            dir,
+            Urls::Checked(&Arc::new(policy.clone())),
+            &mut |_| ControlFlow::Continue(()),
+        )
+    }
+
+    fn is_unreachable(result: Result<Staged, ArchiveError>) -> bool {
+        matches!(result, Err(ArchiveError::Fetch { why, .. }) if why == UNREACHABLE)
+    }
+
+    #[test]
+    fn refused_and_closed_urls_give_one_error_and_connect_nowhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        open.set_nonblocking(true).unwrap();
+        let port = open.local_addr().unwrap().port();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let none = FetchPolicy::default();
+        for url in [
+            format!("http://127.0.0.1:{port}/a.tar"),
+            format!("http://127.0.0.1:{closed}/a.tar"),
+            format!("http://localhost:{port}/a.tar"),
+            format!("http://[::1]:{port}/a.tar"),
+            format!("http://[::ffff:127.0.0.1]:{port}/a.tar"),
+            format!("http://0.0.0.0:{port}/a.tar"),
+            format!("http://2130706433:{port}/a.tar"),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "http://10.0.0.1:1/a.tar".to_string(),
+        ] {
+            assert!(is_unreachable(checked(&url, &none, dir.path())), "{url}");
+        }
+        assert!(
+            matches!(open.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "nothing connected to the listening port"
+        );
+        // Allowed but closed: the same words as refused.
+        let allowed = FetchPolicy::parse(&["127.0.0.1"]).unwrap();
+        let url = format!("http://127.0.0.1:{closed}/a.tar");
+        assert!(is_unreachable(checked(&url, &allowed, dir.path())), "{url}");
+    }
+
+    #[test]
+    fn an_allowed_server_is_fetched_and_each_redirect_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = tarball(dir.path());
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let elsewhere = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let other = elsewhere.local_addr().unwrap();
+        let answers = vec![
+            redirect("/real.tar"),
+            ok_response(&tar),
+            redirect(&format!("http://{other}/a.tar")),
+        ];
+        let requests = http_server(server, answers);
+        let policy = FetchPolicy::parse(&["127.0.0.1/32"]).unwrap();
+        let url = format!("http://user:secret@127.0.0.1:{port}/first.tar");
+        let staged = checked(&url, &policy, dir.path()).unwrap();
+        assert_eq!(staged.sha256, hex::encode(Sha256::digest(&tar)));
+        let refused = checked(&url, &policy, dir.path());
+        let Err(e) = refused else {
+            panic!("a redirect to a refused address was followed")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot fetch http://user:***@127.0.0.1:{port}/first.tar: {UNREACHABLE}")
+        );
+        assert!(
+            matches!(elsewhere.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "the redirect's target was not connected to"
+        );
+        let requests = requests.join().unwrap();
+        assert!(requests[1].starts_with("GET /real.tar "), "{requests:?}");
+    }
+
+    #[test]
+    fn missing_parents_are_made_0755_and_never_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("link")).unwrap();
+        let mut made = HashSet::new();
+        make_parents(&target, Path::new("./usr/lib/x.so"), &mut made).unwrap();
+        let mode = std::fs::metadata(target.join("usr/lib"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        make_parents(&target, Path::new("link/a/b"), &mut made).unwrap();
+        make_parents(&target, Path::new("../escape/b"), &mut made).unwrap();
+        assert!(
+            !outside.join("a").exists(),
+            "nothing made through a symlink"
+        );
+        assert!(!dir.path().join("escape").exists());
+    }
+
     #[test]
     fn corrupt_and_unknown_archives_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -441,9 +683,12 @@ mod tests {
         let gz = gz.finish().unwrap();
         let cut = dir.path().join("cut.tar.gz");
         std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-        let staged = stage(cut.to_str().unwrap(), dir.path(), &mut |_| {
-            ControlFlow::Continue(())
-        })
+        let staged = stage(
+            cut.to_str().unwrap(),
+            dir.path(),
+            Urls::Trusted,
+            &mut |_| ControlFlow::Continue(()),
+        )
         .unwrap();
         let target = dir.path().join("t1");
         std::fs::create_dir(&target).unwrap();
@@ -453,16 +698,19 @@ mod tests {
         ));
         let junk = dir.path().join("junk");
         std::fs::write(&junk, b"not an archive at all").unwrap();
-        let staged = stage(junk.to_str().unwrap(), dir.path(), &mut |_| {
-            ControlFlow::Continue(())
-        })
+        let staged = stage(
+            junk.to_str().unwrap(),
+            dir.path(),
+            Urls::Trusted,
+            &mut |_| ControlFlow::Continue(()),
+        )
         .unwrap();
         assert!(matches!(
             unpack(&staged, "junk", &target),
             Err(ArchiveError::UnknownFormat(_))
         ));
         assert!(matches!(
-            stage("/nonexistent.tar", dir.path(), &mut |_| {
+            stage("/nonexistent.tar", dir.path(), Urls::Trusted, &mut |_| {
                 ControlFlow::Continue(())
             }),
             Err(ArchiveError::Read { .. })

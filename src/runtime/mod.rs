@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod datasets;
+pub mod fetch_policy;
 pub mod jails;
 pub mod terminal;
 pub mod tool;
@@ -13,16 +14,18 @@ use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::names::{BaseId, DatasetName, Name, NameError, PodId};
+use crate::store::private::{self, Depth};
 use crate::store::{self, BaseRow, BaseState, PodRow, PodState, Store, StoreError};
 use archive::ArchiveError;
 use datasets::{DatasetError, Datasets};
+use fetch_policy::{redact_url, FetchPolicy, PolicyError};
 use jails::{Cell, CellSpec, JailError, Jails, Process};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum RuntimeError {
     Jail(#[from] JailError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     #[error("no base {0:?}")]
     NoSuchBase(String),
     #[error("no pod {0:?}")]
@@ -100,9 +105,26 @@ pub struct Host {
     datasets: Box<dyn Datasets>,
     jails: Box<dyn Jails>,
     mds: Option<MdsLink>,
+    /// Where base imports may fetch URLs from (`base.import.allow`).
+    fetch_policy: Arc<FetchPolicy>,
+    /// Whether URLs are checked against it.
+    url_sources: UrlSources,
     /// Annotations the MDS gives pods besides their own (a build's
     /// parameters), by pod id; kept while the pod exists.
     annotations: Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
+}
+
+/// Whose URLs a host imports bases from: whether they are checked against
+/// `base.import.allow` (the SSRF policy, `fetch_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlSources {
+    /// Local commands (`Host::open`), run by root on this host: the URLs
+    /// are the operator's own, fetched as given, as a path is read as
+    /// given. Root can reach anything from here anyway.
+    Operator,
+    /// The server (`Host::init`): URLs come from API users, who must not
+    /// reach the server's own ports or its neighbours through it.
+    Users,
 }
 
 /// What a host needs to point its pods at the MDS and keep the MDS's
@@ -159,16 +181,27 @@ pub struct Imported {
 }
 
 impl Host {
-    /// Opens the runtime over an initialised data dir.
+    /// Opens the runtime over an initialised data dir, for a local command
+    /// (its base imports fetch URLs unchecked: see `UrlSources`).
     pub fn open(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        // Before anything is created: see `store::private`.
+        private::private_umask();
         let db = config.data_dir.join("state.db");
         if !db.exists() {
             return Err(RuntimeError::NotInitialized(config.data_dir.clone()));
         }
-        Self::open_with_store(config, env, &db)
+        Self::open_with_store(config, env, &db, UrlSources::Operator)
     }
 
-    fn open_with_store(config: Config, env: HostEnv, db: &Path) -> Result<Host, RuntimeError> {
+    fn open_with_store(
+        config: Config,
+        env: HostEnv,
+        db: &Path,
+        url_sources: UrlSources,
+    ) -> Result<Host, RuntimeError> {
+        // A bad entry stops the start: skipped, it would leave a mirror
+        // unreachable or a range open without anyone knowing.
+        let fetch_policy = Arc::new(FetchPolicy::parse(&config.base_import_allow)?);
         let store = Store::open(db)?;
         let datasets = datasets::open(&config)?;
         let jails = jails::open(&config, env.exe.clone())?;
@@ -186,6 +219,8 @@ impl Host {
             datasets,
             jails,
             mds,
+            fetch_policy,
+            url_sources,
             annotations: Mutex::default(),
         })
     }
@@ -312,13 +347,25 @@ impl Host {
     }
 
     /// Creates the root dataset, its children and the state database;
-    /// idempotent.
+    /// idempotent. jetpack's own state is made private (0700 directories,
+    /// 0600 files), and what an earlier start left looser is tightened.
+    /// This is the server's host: its base imports check URLs against
+    /// `base.import.allow` (see `UrlSources`).
     pub fn init(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        // Before anything is created: see `store::private`.
+        private::private_umask();
         datasets::open(&config)?.init()?;
-        std::fs::create_dir_all(&config.data_dir)
+        private::create_dir(&config.data_dir)
             .map_err(io_err(format!("creating {}", config.data_dir.display())))?;
+        let tightened = tighten_own_state(&config)?;
+        if tightened > 0 {
+            tracing::warn!(
+                "tightened modes of {tightened} path(s) under {} (they were open to group or others)",
+                config.data_dir.display()
+            );
+        }
         let db = config.data_dir.join("state.db");
-        Self::open_with_store(config, env, &db)
+        Self::open_with_store(config, env, &db, UrlSources::Users)
     }
 
     pub fn config(&self) -> &Config {
@@ -373,11 +420,19 @@ impl Host {
                 &archive::name_from_source(source),
             )?,
         };
-        let staged = archive::stage(source, &self.config.data_dir.join("tmp"), progress)?;
+        let staged = archive::stage(
+            source,
+            &self.config.data_dir.join("tmp"),
+            match self.url_sources {
+                UrlSources::Users => archive::Urls::Checked(&self.fetch_policy),
+                UrlSources::Operator => archive::Urls::Trusted,
+            },
+            progress,
+        )?;
         if let Some(expected) = expected_sha256 {
             if !staged.sha256.eq_ignore_ascii_case(expected) {
                 return Err(ArchiveError::Digest {
-                    source_name: source.to_string(),
+                    source_name: redact_url(source),
                     expected: expected.to_string(),
                     actual: staged.sha256.clone(),
                 }
@@ -438,7 +493,8 @@ impl Host {
         let row = BaseRow {
             id: id.clone(),
             name,
-            source: source.to_string(),
+            // Shown by `GET /v1/bases`: no credentials.
+            source: redact_url(source),
             size,
             state: BaseState::Importing,
             created_at: store::now(),
@@ -452,7 +508,15 @@ impl Host {
             .create(&dataset)
             .map_err(RuntimeError::from)
             .and_then(|path| {
-                let made = fill(&path).and_then(|_| Ok(self.datasets.seal(&dataset)?));
+                // A pod's "/" as tar(1) would make it, not as jetpack's
+                // umask (077) did; an archive's own "." entry still wins.
+                let made = std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .map_err(io_err(format!("creating base {}", id.short())))
+                .and_then(|_| fill(&path))
+                .and_then(|_| Ok(self.datasets.seal(&dataset)?));
                 if made.is_err() {
                     let _ = self.datasets.destroy(&dataset);
                 }
@@ -738,6 +802,18 @@ impl Host {
         let mut cmd = self
             .jails
             .command(&cell, &self.process(pod, argv, terminal))?;
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe. jetpack's umask (077) is
+            // for its own files; a pod's processes get the usual 022. It
+            // runs after the jail's own pre_exec, in the pod's process.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::umask(0o022);
+                    Ok(())
+                });
+            }
+        }
         let spawn_err = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 RuntimeError::CommandNotFound {
@@ -761,7 +837,9 @@ impl Host {
                 terminal::run_on_pty(cmd, self.jails.open_pty(&cell)?).map_err(spawn_err)?
             }
             Attach::Log(path) => {
-                let log = std::fs::OpenOptions::new()
+                // A pod's or a build's output: private, like all of
+                // jetpack's files.
+                let log = private::file_options()
                     .create(true)
                     .append(true)
                     .open(&path)
@@ -879,8 +957,7 @@ impl Host {
         self.check_program(pod, &argv[0])?;
         let log = self.pod_log_path(pod);
         if let Some(logs) = log.parent() {
-            std::fs::create_dir_all(logs)
-                .map_err(io_err(format!("creating {}", logs.display())))?;
+            private::create_dir(logs).map_err(io_err(format!("creating {}", logs.display())))?;
         }
         let cell = self.start_pod(pod)?;
         let mut cmd = std::process::Command::new(&self.env.exe);
@@ -985,6 +1062,49 @@ impl Host {
             .map(|(name, _)| name)
             .collect())
     }
+}
+
+/// What jetpack keeps under data.dir and the root mountpoint, and how far
+/// `tighten_own_state` goes into each. The datasets folders are tightened
+/// with their own files (markers) but not entered: below them are the
+/// pods' root file systems, whose modes are their archives'.
+const OWN_STATE: &[(&str, Depth)] = &[
+    ("", Depth::Itself),
+    ("state.db", Depth::Itself),
+    ("state.db-wal", Depth::Itself),
+    ("state.db-shm", Depth::Itself),
+    ("state.db-journal", Depth::Itself),
+    ("blobs", Depth::Tree),
+    ("jobs", Depth::Tree),
+    ("logs", Depth::Tree),
+    ("tmp", Depth::Tree),
+    ("uploads", Depth::Tree),
+    ("bases", Depth::Files),
+    ("pods", Depth::Files),
+];
+
+/// Takes group and other permissions off jetpack's own state (see
+/// `OWN_STATE`); returns how many paths changed.
+fn tighten_own_state(config: &Config) -> Result<usize, RuntimeError> {
+    let mut roots = vec![config.data_dir.as_path()];
+    if config.root_mountpoint != config.data_dir {
+        roots.push(config.root_mountpoint.as_path());
+    }
+    let mut changed = 0;
+    // A misconfigured "/" is left alone: 0700 there would lock every
+    // other user out of the system.
+    for root in roots.into_iter().filter(|r| r.parent().is_some()) {
+        for (rel, depth) in OWN_STATE {
+            let path = if rel.is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(rel)
+            };
+            changed += private::tighten(&path, *depth)
+                .map_err(io_err(format!("tightening the mode of {}", path.display())))?;
+        }
+    }
+    Ok(changed)
 }
 
 fn exit_code(status: ExitStatus) -> i32 {

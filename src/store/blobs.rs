@@ -2,7 +2,8 @@
 //! A blob is written to `staging/`, hashed (sha256 and sha1) as it is
 //! written, fsynced and then renamed into `sha256/<ab>/<hex>`: a reader sees
 //! a whole blob or none, and an interrupted write leaves only a staging file
-//! that the next `open` removes.
+//! that the next `open` removes. Blobs and their directories are private
+//! (0600, 0700): see `store::private`.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -62,7 +63,7 @@ impl Blobs {
             root: root.to_path_buf(),
         };
         for dir in [blobs.staging_dir(), root.join("sha256")] {
-            fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+            super::private::create_dir(&dir).map_err(io_at(&dir))?;
         }
         let staging = blobs.staging_dir();
         for entry in fs::read_dir(&staging).map_err(io_at(&staging))? {
@@ -101,7 +102,8 @@ impl Blobs {
             source: io::Error::other(e.to_string()),
         })?;
         let path = self.staging_dir().join(hex::encode(random));
-        let file = fs::OpenOptions::new()
+        // 0600: a blob is a user's image or archive.
+        let file = super::private::file_options()
             .write(true)
             .create_new(true)
             .open(&path)
@@ -220,7 +222,7 @@ impl StagedBlob {
             size: self.size,
         };
         let dir = self.root.join("sha256").join(&info.sha256[..2]);
-        fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        super::private::create_dir(&dir).map_err(io_at(&dir))?;
         let target = dir.join(&info.sha256);
         fs::rename(&self.path, &target).map_err(io_at(&target))?;
         self.committed = true;
@@ -260,6 +262,13 @@ mod tests {
         assert_eq!(info.size, 11);
         let (_, size) = blobs.open_blob(&info.sha256).unwrap();
         assert_eq!(size, 11);
+        // Private, whatever the umask: a blob is a user's image.
+        use std::os::unix::fs::PermissionsExt;
+        let path = blobs.path(&info.sha256).unwrap();
+        for p in [&path, path.parent().unwrap(), &dir.path().join("staging")] {
+            let mode = fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", p.display());
+        }
         assert_eq!(fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
     }
 

@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod builders;
 pub mod catalog;
 pub mod instances;
+pub mod private;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -25,6 +26,11 @@ pub enum StoreError {
     Open {
         path: String,
         source: rusqlite::Error,
+    },
+    #[error("state database {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
     },
     #[error(
         "state database has schema version {0}, newer than this jetpack knows; upgrade jetpack"
@@ -213,7 +219,13 @@ pub(crate) fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
+    /// A new database is made 0600 first: SQLite would make it 0644, and
+    /// its WAL and SHM files take the database's mode.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        private::precreate(path).map_err(|source| StoreError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
             source,

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::build::{BuildError, Manifest};
 use crate::runtime::archive;
+use crate::runtime::fetch_policy::{redact_url, redact_urls};
 
 const MAX_INDEX: u64 = 4 * 1024 * 1024;
 
@@ -72,10 +73,12 @@ impl HttpProvider {
     }
 }
 
+/// An error naming `url` without its credentials (the index URL may
+/// carry some, and errors reach API users and logs).
 fn fetch_err(url: &str) -> impl FnOnce(ureq::Error) -> BuildError + '_ {
     move |e| BuildError::Fetch {
-        what: url.to_string(),
-        why: e.to_string(),
+        what: redact_url(url),
+        why: redact_urls(&e.to_string()).into_owned(),
     }
 }
 
@@ -91,7 +94,7 @@ impl Provider for HttpProvider {
             .map_err(fetch_err(&self.index))?;
         let index: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| BuildError::Manifest {
-                origin: self.index.clone(),
+                origin: redact_url(&self.index),
                 why: format!("the index is not JSON: {e}"),
             })?;
         let entries = index
@@ -99,14 +102,14 @@ impl Provider for HttpProvider {
             .unwrap_or(&index)
             .as_array()
             .ok_or_else(|| BuildError::Manifest {
-                origin: self.index.clone(),
+                origin: redact_url(&self.index),
                 why: "expected {\"bobs\": [...]} or an array".into(),
             })?;
         let listed = entries.iter().enumerate().map(|(i, entry)| {
-            let origin = format!("{} entry {}", self.index, i + 1);
+            let origin = format!("{} entry {}", redact_url(&self.index), i + 1);
             ("an entry", self.bob(entry, &origin))
         });
-        Ok(collect(&self.index, listed))
+        Ok(collect(redact_url(&self.index), listed))
     }
 
     fn fetch(

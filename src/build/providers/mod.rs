@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::BuildError;
 use crate::config::{BobProviderConfig, BobProviderKind};
 use crate::runtime::archive::Staged;
+use crate::runtime::fetch_policy::redact_url;
 
 /// A candidate builder as its provider lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,11 +104,17 @@ fn fetch_archive(
     staging: &Path,
     progress: &mut Progress,
 ) -> Result<Fetched, BuildError> {
-    let staged = crate::runtime::archive::stage(&bob.location, staging, progress)?;
+    // A provider's location is jetpack.conf's, not a user's: trusted.
+    let staged = crate::runtime::archive::stage(
+        &bob.location,
+        staging,
+        crate::runtime::archive::Urls::Trusted,
+        progress,
+    )?;
     Ok(Fetched::Archive(verified(
         staged,
         &bob.digest,
-        &bob.location,
+        &redact_url(&bob.location),
     )?))
 }
 
@@ -145,7 +152,10 @@ fn collect<W: Display>(
     for (what, bob) in entries {
         match bob {
             Ok(bob) => bobs.push(bob),
-            Err(e) => tracing::warn!("bob provider {provider}: skipping {what}: {e}"),
+            Err(e) => {
+                let line = format!("bob provider {provider}: skipping {what}: {e}");
+                tracing::warn!("{}", crate::runtime::fetch_policy::redact_urls(&line));
+            }
         }
     }
     bobs.sort_by(|a, b| a.id.cmp(&b.id));

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{check_id, collect, sha256_digest, verified, Bob, Fetched, Progress, Provider};
 use crate::build::BuildError;
 use crate::runtime::archive;
+use crate::runtime::fetch_policy::{redact_url, redact_urls};
 
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, \
@@ -97,10 +98,12 @@ impl OciProvider {
         format!("{}/v2/{}/{path}", self.registry, self.repository)
     }
 
+    /// An error naming `url` without its credentials (a registry URL may
+    /// carry some, and errors reach API users and logs).
     fn fetch_err(&self, url: &str, why: impl std::fmt::Display) -> BuildError {
         BuildError::Fetch {
-            what: url.to_string(),
-            why: why.to_string(),
+            what: redact_url(url),
+            why: redact_urls(&why.to_string()).into_owned(),
         }
     }
 
@@ -202,7 +205,7 @@ impl OciProvider {
         if let Some(expected) = reference.strip_prefix("sha256:") {
             if !sha.eq_ignore_ascii_case(expected) {
                 return Err(BuildError::Digest {
-                    what: url,
+                    what: redact_url(&url),
                     expected: reference.to_string(),
                     actual: sha256_digest(&sha),
                 });
@@ -236,7 +239,7 @@ impl OciProvider {
         let (bytes, sha) = self.document(&url, "*/*")?;
         if sha256_digest(&sha) != config.digest.to_ascii_lowercase() {
             return Err(BuildError::Digest {
-                what: url,
+                what: redact_url(&url),
                 expected: config.digest.clone(),
                 actual: sha256_digest(&sha),
             });
@@ -316,7 +319,7 @@ impl Provider for OciProvider {
                 let bob = self.bob(&tag);
                 (format!("tag {tag}"), bob)
             });
-        Ok(collect(self.url(""), listed))
+        Ok(collect(redact_url(&self.url("")), listed))
     }
 
     fn fetch(
@@ -343,7 +346,7 @@ impl Provider for OciProvider {
                 done = before + n;
                 progress(done)
             })?;
-            layers.push(verified(staged, &layer.digest, &url)?);
+            layers.push(verified(staged, &layer.digest, &redact_url(&url))?);
         }
         if layers.is_empty() {
             return Err(self.fetch_err(&bob.location, "the image has no layers"));
