@@ -1,6 +1,7 @@
 //! The metadata service with real pods: namespaces with real addresses on
 //! the pod bridge, `jetpack mds` really running as `_jetpack`, busybox
-//! `wget` inside the pods as the client.
+//! `wget` inside the pods as the client. Every test checks that no process
+//! of its MDS or server outlives it.
 
 mod common;
 
@@ -15,8 +16,12 @@ use common::{facility, Driver, TestHost, JETPACK};
 
 const TOKEN_KEY: &str = "7f3c1a9e5d2b8c4f6a0e1d3b5c7a9f2e4d6b8a0c1e3f5a7b9d2c4e6f8a0b1c3d";
 const SIGNING_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+/// Other keys: jetpack.conf's after a rotation.
+const NEW_TOKEN_KEY: &str = "3d1c0b8a6f4e2c9d7b5a3f1e0c8a6b4d2e9f7a5c3b1d8e6f4a2c0b9d7e5f3a1c";
+const NEW_SIGNING_KEY: &str = "09f8e7d6c5b4a3928170f6e5d4c3b2a109f8e7d6c5b4a3928170f6e5d4c3b2a1";
 
-/// A test host with the busybox base and an MDS of its own.
+/// A test host with the busybox base and an MDS of its own, started on
+/// its own as its rc.d script starts it (no server; stdin not a lifeline).
 struct Mds {
     host: TestHost,
     conf: PathBuf,
@@ -27,11 +32,18 @@ struct Mds {
 
 impl Drop for Mds {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         for pod in ["a", "b", "c"] {
             let _ = self.run(&["pod", "rm", "-f", pod]);
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Nothing run with this jetpack.conf survives: not the MDS, not a
+        // pod's supervisor.
+        let conf = self.conf.display().to_string();
+        let left = common::left_after(Duration::from_secs(10), || {
+            common::processes_mentioning(&conf)
+        });
+        common::assert_none_left(&format!("processes of {conf}"), &left);
     }
 }
 
@@ -54,32 +66,128 @@ fn jetpack_user() -> bool {
 
 /// Writes jetpack.conf with the keys, mode `mode`.
 fn conf(dir: &std::path::Path, port: u16, mode: u32) -> PathBuf {
+    conf_with(dir, (TOKEN_KEY, SIGNING_KEY), port, mode)
+}
+
+/// Writes jetpack.conf with `keys` (token, signing), mode `mode`.
+fn conf_with(dir: &std::path::Path, keys: (&str, &str), port: u16, mode: u32) -> PathBuf {
     let path = dir.join("jetpack.conf");
+    let (token, signing) = keys;
     std::fs::write(
         &path,
-        format!(
-            "mds.token-key = {TOKEN_KEY}\nmds.signing-key = {SIGNING_KEY}\nmds.port = {port}\n"
-        ),
+        format!("mds.token-key = {token}\nmds.signing-key = {signing}\nmds.port = {port}\n"),
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
 }
 
+/// The `-o` options that give a server `keys` (token, signing) and the
+/// MDS port `port`.
+fn key_options(keys: (&str, &str), port: u16) -> Vec<String> {
+    vec![
+        format!("mds.token-key={}", keys.0),
+        format!("mds.signing-key={}", keys.1),
+        format!("mds.port={port}"),
+    ]
+}
+
+/// The uid of `_jetpack`.
+fn jetpack_uid() -> u32 {
+    let out = Command::new("id")
+        .args(["-u", "_jetpack"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Runs `jetpack ARGS` through `jetpack` (a configured command maker).
+fn run_with(jetpack: &dyn Fn() -> Command, args: &[&str]) -> Output {
+    jetpack().args(args).output().expect("running jetpack")
+}
+
+/// Starts pod `name` running `sleep` through `jetpack`; its id.
+fn pod_with(jetpack: &dyn Fn() -> Command, name: &str) -> String {
+    let out = run_with(
+        jetpack,
+        &[
+            "pod", "run", "-d", "--name", name, "busybox", "--", "sleep", "600",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "pod run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value =
+        serde_json::from_slice(&run_with(jetpack, &["pod", "show", name, "-o", "json"]).stdout)
+            .unwrap();
+    shown["id"].as_str().unwrap().to_string()
+}
+
+/// What pod `name` learns of its uuid from the MDS with its own token:
+/// (exit code, stdout, stderr) of busybox wget in it.
+fn uuid_with(jetpack: &dyn Fn() -> Command, name: &str) -> (i32, String, String) {
+    uuid_at(jetpack, name, None)
+}
+
+/// `uuid_with`, with the URL `url` instead of the process's own
+/// `$AC_METADATA_URL` when given.
+fn uuid_at(jetpack: &dyn Fn() -> Command, name: &str, url: Option<&str>) -> (i32, String, String) {
+    let out = run_with(
+        jetpack,
+        &[
+            "pod",
+            "exec",
+            name,
+            "--",
+            "sh",
+            "-c",
+            r#"wget -q -O - "${1:-$AC_METADATA_URL}/acMetadata/v1/pod/uuid""#,
+            "sh",
+            url.unwrap_or(""),
+        ],
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The MDS's status through `jetpack mds check -o json`, once it answers.
+fn mds_status(jetpack: &dyn Fn() -> Command) -> serde_json::Value {
+    let out = run_with(jetpack, &["mds", "check", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "mds check: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 impl Mds {
     fn start() -> Option<Mds> {
+        Self::start_with((TOKEN_KEY, SIGNING_KEY))
+    }
+
+    /// An MDS with `keys` (token, signing) in its jetpack.conf.
+    fn start_with(keys: (&str, &str)) -> Option<Mds> {
         if !jetpack_user() {
             return None;
         }
         let host = TestHost::with_busybox(Driver::Dir)?;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let conf = conf(dir.path(), port, 0o600);
+        let conf = conf_with(dir.path(), keys, port, 0o600);
         let child = Command::new(JETPACK)
             .arg("--config")
             .arg(&conf)
             .args(host.options().iter().flat_map(|o| ["-o", o.as_str()]))
             .arg("mds")
+            // As daemon(8) runs it for rc.d: no lifeline.
+            .env_remove("JETPACK_MDS_LIFELINE")
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -469,4 +577,179 @@ fn serve_starts_the_mds_for_its_pods_and_stops_it() {
         assert!(Instant::now() < deadline, "the MDS outlived its server");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A server's MDS processes: `jetpack mds` as `_jetpack` with its
+/// jetpack.conf.
+fn mds_processes(server: &TestServer) -> Vec<common::Process> {
+    let uid = jetpack_uid();
+    server
+        .processes()
+        .into_iter()
+        .filter(|p| p.uid == uid && p.jetpack_command() == Some("mds"))
+        .collect()
+}
+
+#[test]
+fn a_killed_server_takes_its_mds_with_it() {
+    if !jetpack_user() {
+        return;
+    }
+    let Some(host) = TestHost::new(Driver::Dir) else {
+        return;
+    };
+    let options = key_options((TOKEN_KEY, SIGNING_KEY), free_port());
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut server = TestServer::on_host_with(&host, &options, &[]);
+    let jetpack = || server.jetpack();
+    let status = mds_status(&jetpack);
+    let mds = mds_processes(&server);
+    assert_eq!(mds.len(), 1, "the server's MDS, as _jetpack: {mds:?}");
+    assert_eq!(status["pid"], mds[0].pid);
+    assert_eq!(
+        status["started_by"],
+        server.child.as_ref().unwrap().id(),
+        "it knows it is this server's"
+    );
+
+    // kill -9: the server has no say in it.
+    server.signal(nix::sys::signal::Signal::SIGKILL);
+    let killed = Instant::now();
+    while !mds_processes(&server).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(1),
+            "the MDS outlived its killed server by a second: {:?}",
+            mds_processes(&server)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Reaps the server (and checks that nothing else of it is left).
+    server.kill();
+}
+
+#[test]
+fn keys_rotated_between_two_server_runs_are_the_ones_the_mds_serves_with() {
+    if !jetpack_user() {
+        return;
+    }
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let port = free_port();
+    let options = key_options((TOKEN_KEY, SIGNING_KEY), port);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut server = TestServer::on_host_with(&host, &options, &[]);
+    let old_status = mds_status(&|| server.jetpack());
+    let old = pod_with(&|| server.jetpack(), "old");
+    let (code, uuid, err) = uuid_with(&|| server.jetpack(), "old");
+    assert_eq!((code, uuid.as_str()), (0, old.as_str()), "{err}");
+    // A process's token is made by the host that starts it, from its keys.
+    let out = run_with(
+        &|| server.jetpack(),
+        &[
+            "pod",
+            "exec",
+            "old",
+            "--",
+            "sh",
+            "-c",
+            "echo $AC_METADATA_URL",
+        ],
+    );
+    let old_url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(old_url.contains("/~"), "{old_url:?}");
+    // The crash that used to leave the MDS running with the old keys.
+    server.kill();
+
+    // The operator rotates the keys in jetpack.conf and starts it again.
+    conf_with(
+        server.dir.path(),
+        (NEW_TOKEN_KEY, NEW_SIGNING_KEY),
+        port,
+        0o600,
+    );
+    server
+        .options
+        .retain(|o| !o.starts_with("mds.token-key=") && !o.starts_with("mds.signing-key="));
+    server.spawn(&[]);
+    let new_status = mds_status(&|| server.jetpack());
+    assert_ne!(new_status["keys"], old_status["keys"], "{new_status}");
+    assert_eq!(
+        new_status["started_by"],
+        server.child.as_ref().unwrap().id()
+    );
+    // A pod started now has a token of the new keys, and it works.
+    let new = pod_with(&|| server.jetpack(), "new");
+    let (code, uuid, err) = uuid_with(&|| server.jetpack(), "new");
+    assert_eq!((code, uuid.as_str()), (0, new.as_str()), "{err}");
+    // The pod that ran before: a process started in it now gets a token of
+    // the new keys, which works; the old keys' token is refused, so the
+    // rotation really took effect.
+    let (code, uuid, err) = uuid_with(&|| server.jetpack(), "old");
+    assert_eq!((code, uuid.as_str()), (0, old.as_str()), "{err}");
+    let (code, out, err) = uuid_at(&|| server.jetpack(), "old", Some(&old_url));
+    assert!(code != 0 && err.contains("403"), "{out}{err}");
+    assert!(server.stop());
+}
+
+#[test]
+fn a_server_adopts_an_mds_on_its_own_with_its_keys_and_leaves_it_running() {
+    let Some(mut mds) = Mds::start() else {
+        return;
+    };
+    let before = mds_status(&|| mds.command());
+    assert_eq!(before["started_by"], serde_json::Value::Null);
+    let options = key_options((TOKEN_KEY, SIGNING_KEY), mds.port);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut server = TestServer::on_host_with(&mds.host, &options, &[]);
+    assert!(
+        server.log().contains("adopting the MDS found running"),
+        "{}",
+        server.log()
+    );
+    assert!(mds_processes(&server).is_empty(), "no MDS of its own");
+    let status = mds_status(&|| server.jetpack());
+    assert_eq!(status["pid"], mds.child.id(), "the same MDS serves");
+    // It serves the server's pods.
+    let id = pod_with(&|| server.jetpack(), "a");
+    let (code, uuid, err) = uuid_with(&|| server.jetpack(), "a");
+    assert_eq!((code, uuid.as_str()), (0, id.as_str()), "{err}");
+    let _ = run_with(&|| server.jetpack(), &["pod", "rm", "-f", "a"]);
+
+    // The server stops; the rc.d MDS is not its to stop.
+    assert!(server.stop());
+    assert!(
+        mds.child.try_wait().unwrap().is_none(),
+        "the MDS on its own still runs"
+    );
+    assert_eq!(mds_status(&|| mds.command())["pid"], mds.child.id());
+}
+
+#[test]
+fn a_server_replaces_an_mds_with_other_keys_and_says_so() {
+    let Some(mut mds) = Mds::start() else {
+        return;
+    };
+    let old_pid = mds.child.id();
+    let options = key_options((NEW_TOKEN_KEY, NEW_SIGNING_KEY), mds.port);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut server = TestServer::on_host_with(&mds.host, &options, &[]);
+    let log = server.log();
+    assert!(
+        log.contains(&format!("replacing the MDS found running (pid {old_pid})"))
+            && log.contains("its keys are not the ones in jetpack.conf"),
+        "{log}"
+    );
+    // The server waited for it to end before starting its own.
+    let status = mds.child.try_wait().unwrap();
+    assert!(status.is_some(), "the MDS with other keys was stopped");
+    let status = mds_status(&|| server.jetpack());
+    assert_eq!(status["started_by"], server.child.as_ref().unwrap().id());
+    assert_eq!(mds_processes(&server).len(), 1);
+    // Its pods' tokens (of the server's keys) work.
+    let id = pod_with(&|| server.jetpack(), "b");
+    let (code, uuid, err) = uuid_with(&|| server.jetpack(), "b");
+    assert_eq!((code, uuid.as_str()), (0, id.as_str()), "{err}");
+    let _ = run_with(&|| server.jetpack(), &["pod", "rm", "-f", "b"]);
+    assert!(server.stop());
 }

@@ -2,7 +2,9 @@
 //! network's host address and its control socket as root, drops to
 //! `mds.user` for good, then serves pods from its index, which the hosts
 //! keep current through the control socket. Keys and the index never leave
-//! this process; the keys never enter a pod.
+//! this process; the keys never enter a pod. Started by a server, it ends
+//! with that server (`lifeline`); started on its own, on SIGTERM, SIGINT or
+//! a `stop` on its control socket.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -12,10 +14,16 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::control::{Answer, Request, Status};
-use super::{router, Index, KeyError, Keys, PodRecord};
+use super::{lifeline, router, Index, KeyError, Keys, PodRecord};
 
 /// How long a client may take to send its request headers (slow loris).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight may take to finish once the MDS is told to
+/// stop.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The same once its server has ended: no server keeps the index current
+/// any more, so it ends quickly (tests hold it to under a second).
+const ORPHAN_GRACE: Duration = Duration::from_millis(300);
 /// The longest control request line (a whole index of pods).
 const MAX_CONTROL_LINE: usize = 64 * 1024 * 1024;
 
@@ -66,8 +74,27 @@ pub struct Daemon {
     pub pods: Vec<PodRecord>,
 }
 
-/// Binds, drops privileges, serves until SIGTERM or SIGINT.
+/// Binds, drops privileges, serves until SIGTERM, SIGINT, a `stop` on
+/// the control socket, or the end of the server that started it.
 pub fn run(d: Daemon) -> Result<(), MdsError> {
+    let handle = axum_server::Handle::new();
+    let started_by = lifeline::started_by();
+    if let Some(server) = started_by {
+        // Watched from the start: a server that ends while this MDS is
+        // still binding ends it too.
+        let handle = handle.clone();
+        lifeline::watch(std::io::stdin(), move || {
+            tracing::info!(
+                "the server that started this MDS (pid {server}) has ended; MDS stopping"
+            );
+            handle.graceful_shutdown(Some(ORPHAN_GRACE));
+            // Whatever the server loop is doing (even not serving yet),
+            // this MDS does not outlive its server by more than this.
+            std::thread::sleep(ORPHAN_GRACE + Duration::from_millis(200));
+            std::process::exit(0);
+        })
+        .map_err(MdsError::Serve)?;
+    }
     let bind = |what: String| move |source| MdsError::Bind { what, source };
     let listener = std::net::TcpListener::bind(d.address).map_err(bind(d.address.to_string()))?;
     listener
@@ -91,12 +118,20 @@ pub fn run(d: Daemon) -> Result<(), MdsError> {
         uid,
         address: d.address,
         pods: 0,
+        pid: Some(std::process::id()),
+        keys: Some(d.keys.fingerprint().to_string()),
+        started_by,
     };
     tracing::info!(
-        "MDS on http://{} as {} (uid {uid}), {} pod(s)",
+        "MDS on http://{} as {} (uid {uid}), {} pod(s), keys {}, {}",
         d.address,
         d.user,
-        index.len()
+        index.len(),
+        d.keys.fingerprint(),
+        match started_by {
+            Some(server) => format!("ends with the server that started it (pid {server})"),
+            None => "started on its own".to_string(),
+        }
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -104,8 +139,7 @@ pub fn run(d: Daemon) -> Result<(), MdsError> {
         .map_err(MdsError::Serve)?;
     runtime.block_on(async move {
         let control = tokio::net::UnixListener::from_std(control).map_err(MdsError::Serve)?;
-        tokio::spawn(control_loop(control, index.clone(), status));
-        let handle = axum_server::Handle::new();
+        tokio::spawn(control_loop(control, index.clone(), status, handle.clone()));
         tokio::spawn(stop_on_signal(handle.clone()));
         let mut server = axum_server::from_tcp(listener).map_err(MdsError::Serve)?;
         server
@@ -154,20 +188,27 @@ async fn stop_on_signal(handle: axum_server::Handle<SocketAddr>) {
         _ = int.recv() => {}
     }
     tracing::info!("MDS stopping");
-    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+    handle.graceful_shutdown(Some(STOP_GRACE));
 }
 
-async fn control_loop(listener: tokio::net::UnixListener, index: Index, status: Status) {
+async fn control_loop(
+    listener: tokio::net::UnixListener,
+    index: Index,
+    status: Status,
+    handle: axum_server::Handle<SocketAddr>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (index, status) = (index.clone(), status.clone());
+        let (index, status, handle) = (index.clone(), status.clone(), handle.clone());
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).take(MAX_CONTROL_LINE as u64).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let answer = match serde_json::from_str::<Request>(&line) {
+                let request = serde_json::from_str::<Request>(&line);
+                let stop = matches!(request, Ok(Request::Stop));
+                let answer = match request {
                     Ok(request) => apply(&index, &status, request),
                     Err(e) => {
                         tracing::warn!("MDS control: bad request: {e}");
@@ -176,7 +217,13 @@ async fn control_loop(listener: tokio::net::UnixListener, index: Index, status: 
                 };
                 let mut text = serde_json::to_string(&answer).unwrap_or_default();
                 text.push('\n');
-                if write.write_all(text.as_bytes()).await.is_err() {
+                let written = write.write_all(text.as_bytes()).await;
+                // Answered first, so that the asker knows it was heard.
+                if stop {
+                    tracing::info!("MDS stopping: asked to on its control socket");
+                    handle.graceful_shutdown(Some(STOP_GRACE));
+                }
+                if written.is_err() {
                     break;
                 }
             }
@@ -195,6 +242,8 @@ fn apply(index: &Index, status: &Status, request: Request) -> Answer {
                 ..status.clone()
             })
         }
+        // `control_loop` stops the server once this is answered.
+        Request::Stop => {}
     }
     Answer::Done { ok: true }
 }

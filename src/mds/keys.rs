@@ -21,29 +21,58 @@ pub enum KeyError {
 pub struct Keys {
     token: hmac::Key,
     signing: hmac::Key,
+    fingerprint: String,
 }
+
+/// The domain of `Keys::fingerprint`'s hash: a fingerprint is never any
+/// other hash of the same bytes.
+const FINGERPRINT_LABEL: &[u8] = b"jetpack mds keys fingerprint v1";
 
 /// The shortest key either may be, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
 
-fn key(name: &'static str, hex_text: &str) -> Result<hmac::Key, KeyError> {
+fn key(name: &'static str, hex_text: &str) -> Result<Vec<u8>, KeyError> {
     let text = hex_text.trim();
     if text.is_empty() {
         return Err(KeyError::Missing(name));
     }
     match hex::decode(text) {
-        Ok(bytes) if bytes.len() >= MIN_KEY_BYTES => Ok(hmac::Key::new(hmac::HMAC_SHA512, &bytes)),
+        Ok(bytes) if bytes.len() >= MIN_KEY_BYTES => Ok(bytes),
         _ => Err(KeyError::Weak(name)),
     }
+}
+
+/// Names a pair of keys without revealing them: the first 128 bits of
+/// SHA-256 over a fixed label and both keys (each length-prefixed, so no
+/// two pairs hash the same bytes), hex. The keys are at least 256 random
+/// bits, so this cannot be inverted, and 128 bits tell pairs apart.
+fn fingerprint(token: &[u8], signing: &[u8]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(FINGERPRINT_LABEL);
+    for key in [token, signing] {
+        ctx.update(&(key.len() as u64).to_be_bytes());
+        ctx.update(key);
+    }
+    hex::encode(&ctx.finish().as_ref()[..16])
 }
 
 impl Keys {
     /// Both keys from their hex text, each required and at least 32 bytes.
     pub fn new(token_hex: &str, signing_hex: &str) -> Result<Keys, KeyError> {
+        let token = key("mds.token-key", token_hex)?;
+        let signing = key("mds.signing-key", signing_hex)?;
         Ok(Keys {
-            token: key("mds.token-key", token_hex)?,
-            signing: key("mds.signing-key", signing_hex)?,
+            token: hmac::Key::new(hmac::HMAC_SHA512, &token),
+            signing: hmac::Key::new(hmac::HMAC_SHA512, &signing),
+            fingerprint: fingerprint(&token, &signing),
         })
+    }
+
+    /// A name of this pair of keys that reveals neither (32 hex digits):
+    /// what the MDS reports on its control socket so that a server can tell
+    /// whether an MDS it finds running has the keys of its jetpack.conf.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The token of pod `uuid`.
@@ -158,5 +187,45 @@ mod tests {
         assert!(!keys.signature_is(&one, b"hello", ""));
         // The token key does not sign.
         assert_ne!(Keys::new(A, A).unwrap().sign(&one, b"hello"), sig);
+    }
+
+    #[test]
+    fn a_fingerprint_names_both_keys_and_reveals_neither() {
+        let keys = Keys::new(A, B).unwrap();
+        let print = keys.fingerprint();
+        assert_eq!(print.len(), 32, "128 bits, hex");
+        assert!(print.bytes().all(|b| b.is_ascii_hexdigit()));
+        // The same keys (whatever their spelling) give the same name.
+        assert_eq!(
+            Keys::new(&A.to_uppercase(), &format!(" {B}\n"))
+                .unwrap()
+                .fingerprint(),
+            print
+        );
+        // Either key changed, or the two swapped: another name.
+        let c = "0123456789abcdef".repeat(4);
+        assert_ne!(Keys::new(&c, B).unwrap().fingerprint(), print);
+        assert_ne!(Keys::new(A, &c).unwrap().fingerprint(), print);
+        assert_ne!(Keys::new(B, A).unwrap().fingerprint(), print);
+        // Nothing of either key shows, and it is not a bare hash of them.
+        for key in [A, B] {
+            for window in key.as_bytes().windows(8) {
+                assert!(!print.contains(std::str::from_utf8(window).unwrap()));
+            }
+        }
+        let bare = ring::digest::digest(
+            &ring::digest::SHA256,
+            &[hex::decode(A).unwrap(), hex::decode(B).unwrap()].concat(),
+        );
+        assert!(!hex::encode(bare.as_ref()).starts_with(print));
+        // The construction, pinned: a change of it is a change of protocol.
+        let mut message = FINGERPRINT_LABEL.to_vec();
+        for key in [A, B] {
+            let bytes = hex::decode(key).unwrap();
+            message.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            message.extend_from_slice(&bytes);
+        }
+        let expected = ring::digest::digest(&ring::digest::SHA256, &message);
+        assert_eq!(print, hex::encode(&expected.as_ref()[..16]));
     }
 }

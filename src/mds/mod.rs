@@ -3,11 +3,13 @@
 //! that pod's own address only. This module owns the pods' records as the
 //! MDS knows them (an in-memory index by address, kept current by the
 //! server, never read from files per request) and the service over them;
-//! `keys` owns the tokens and signatures.
+//! `keys` owns the tokens and signatures; `lifeline` ties an MDS a server
+//! starts to that server.
 
 pub mod control;
 pub mod daemon;
 pub mod keys;
+pub mod lifeline;
 mod service;
 
 use std::collections::HashMap;

@@ -277,49 +277,68 @@ impl Host {
         mds_record(pod, extra)
     }
 
-    /// Makes sure an MDS serves this host's pods, when jetpack.conf has its
-    /// keys: one already running (its own rc.d script) gets every pod
-    /// again; else `jetpack mds` is started, and its process returned for
-    /// the caller to stop. None when there is nothing to do.
-    pub fn start_mds(&self) -> Result<Option<std::process::Child>, RuntimeError> {
-        use crate::mds::control::{send, Request};
+    /// Makes sure an MDS with this host's keys serves its pods, when
+    /// jetpack.conf has the keys. One found running is adopted (told of
+    /// every pod) only when it runs on its own (its rc.d script) with these
+    /// very keys; any other is stopped. Else `jetpack mds` is started, tied
+    /// to this process so that it ends with it however this process ends,
+    /// and returned for the caller to stop. None when there is nothing to
+    /// stop.
+    pub fn start_mds(&self) -> Result<Option<crate::mds::lifeline::MdsChild>, RuntimeError> {
+        use crate::mds::control::{self, send, Answer, ControlError, Request};
         let Some(link) = &self.mds else {
             tracing::info!("no MDS: jetpack.conf sets no mds.token-key and mds.signing-key");
             return Ok(None);
         };
-        if send(&link.socket, &Request::Status).is_ok() {
-            let pods = self.mds_records()?;
-            tracing::info!("MDS found running; told it of {} pod(s)", pods.len());
-            send(&link.socket, &Request::Replace { pods })
-                .map_err(|e| RuntimeError::MdsDown(e.to_string()))?;
-            return Ok(None);
+        let down = |e: ControlError| RuntimeError::MdsDown(e.to_string());
+        match send(&link.socket, &Request::Status) {
+            Ok(Answer::Status(found)) => {
+                let pid = found
+                    .pid
+                    .map(|p| format!("pid {p}"))
+                    .unwrap_or_else(|| "pid unknown".into());
+                match found.adoptable(link.keys.fingerprint()) {
+                    Ok(()) => {
+                        let pods = self.mds_records()?;
+                        tracing::info!(
+                            "adopting the MDS found running ({pid}, started on its own, with the keys of jetpack.conf); told it of {} pod(s)",
+                            pods.len()
+                        );
+                        send(&link.socket, &Request::Replace { pods }).map_err(down)?;
+                        return Ok(None);
+                    }
+                    Err(why) => {
+                        tracing::warn!(
+                            "replacing the MDS found running ({pid}): {why}; stopping it and starting this server's own"
+                        );
+                        control::stop(&link.socket, &found).map_err(down)?;
+                    }
+                }
+            }
+            Ok(other) => {
+                return Err(down(ControlError::Protocol(format!(
+                    "{other:?} to a status request on {}",
+                    link.socket.display()
+                ))))
+            }
+            // Nobody listens: the usual case.
+            Err(ControlError::NotRunning { .. }) => {}
+            Err(e) => return Err(down(e)),
         }
         let mut cmd = std::process::Command::new(&self.env.exe);
         cmd.args(&self.env.config_args)
             .arg("mds")
-            .stdin(Stdio::null())
             .stdout(Stdio::null());
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe. An MDS started for this
-            // process ends with it, even when it is killed.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
-        }
-        let mut child = cmd.spawn().map_err(io_err("starting jetpack mds"))?;
+        let mut child = crate::mds::lifeline::spawn(cmd).map_err(io_err("starting jetpack mds"))?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if send(&link.socket, &Request::Status).is_ok() {
-                tracing::info!("started the MDS (pid {}) on {}", child.id(), link.base);
-                return Ok(Some(child));
+            if let Ok(Answer::Status(status)) = send(&link.socket, &Request::Status) {
+                // The one that answers must be the one just started (not
+                // one that another server started meanwhile).
+                if status.pid == Some(child.id()) {
+                    tracing::info!("started the MDS (pid {}) on {}", child.id(), link.base);
+                    return Ok(Some(child));
+                }
             }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(RuntimeError::MdsDown(format!(
@@ -327,8 +346,7 @@ impl Host {
                 )));
             }
             if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                // Dropping `child` stops it.
                 return Err(RuntimeError::MdsDown("no answer within 10 s".into()));
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -139,23 +139,23 @@ fn clean(host: &Host, catalog: &Catalog) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Runs the server until SIGTERM or SIGINT.
-/// The MDS this server started, stopped with it.
-struct MdsProcess(Option<std::process::Child>);
+/// The MDS this server started, stopped when `serve` returns. Should the
+/// server end otherwise (killed, aborted), the MDS ends all the same: its
+/// lifeline, a pipe only this process holds open, reaches end-of-file.
+struct MdsProcess(Option<crate::mds::lifeline::MdsChild>);
 
 impl Drop for MdsProcess {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            // SIGTERM: it drains its connections and exits.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = child.wait();
+        if let Some(mut child) = self.0.take() {
+            match child.stop() {
+                Ok(status) => tracing::info!("the MDS (pid {}) ended: {status}", child.id()),
+                Err(e) => tracing::warn!("stopping the MDS (pid {}): {e}", child.id()),
+            }
         }
     }
 }
 
+/// Runs the server until SIGTERM or SIGINT.
 pub fn serve(
     config: Config,
     env: HostEnv,

@@ -319,3 +319,97 @@ impl Drop for TestHost {
         let _ = command_ok("ip", &["link", "del", &self.bridge]);
     }
 }
+
+/// A live process, as /proc shows it (for "nothing left behind" checks).
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub pid: i32,
+    pub uid: u32,
+    pub args: Vec<String>,
+}
+
+impl Process {
+    /// The jetpack subcommand of its command line (`serve`, `mds`, `pod`):
+    /// the first argument that is neither a global option nor its value.
+    pub fn jetpack_command(&self) -> Option<&str> {
+        let mut args = self.args.iter().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--config" | "-o" | "--host" | "--username" | "--password" => {
+                    args.next();
+                }
+                a if a.starts_with('-') => {}
+                a => return Some(a),
+            }
+        }
+        None
+    }
+}
+
+/// The live (not zombie) processes with an argument that contains
+/// `needle`, e.g. a test's own jetpack.conf path.
+pub fn processes_mentioning(needle: &str) -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid as u32 != std::process::id())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if !args.iter().any(|a| a.contains(needle)) {
+                return None;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::trim)
+                    .map(str::to_string)
+            };
+            if field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X')) {
+                return None;
+            }
+            let uid = field("Uid:")?.split_whitespace().next()?.parse().ok()?;
+            Some(Process { pid, uid, args })
+        })
+        .collect()
+}
+
+/// Waits up to `within` for `find` to find nothing; what it still finds
+/// then is SIGKILLed (so that a failing test leaves nothing behind either)
+/// and returned.
+pub fn left_after(within: Duration, find: impl Fn() -> Vec<Process>) -> Vec<Process> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let found = find();
+        if found.is_empty() {
+            return found;
+        }
+        if std::time::Instant::now() >= deadline {
+            for p in &found {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Fails the test when `left` is not empty, unless it is failing already
+/// (a second panic while unwinding would abort the whole test binary).
+pub fn assert_none_left(what: &str, left: &[Process]) {
+    if !left.is_empty() && !std::thread::panicking() {
+        panic!("{what} left behind (now killed): {left:#?}");
+    }
+}

@@ -162,21 +162,48 @@ impl TestServer {
     }
 
     /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
+    /// Fails the test when a process of this server outlives it.
     pub fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;
         };
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        child.wait().map(|s| s.success()).unwrap_or(false)
+        let clean = child.wait().map(|s| s.success()).unwrap_or(false);
+        self.assert_no_process_left();
+        clean
     }
 
-    /// SIGKILL: a crash, for consistency tests.
+    /// SIGKILL: a crash, for consistency tests. Fails the test when a
+    /// process of this server outlives it (its MDS must end with it).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.assert_no_process_left();
         }
+    }
+
+    /// This server's own processes still alive: `jetpack serve` and
+    /// `jetpack mds` with this server's jetpack.conf. (Pods' supervisors
+    /// mention it too, but pods outlive a server by design; their test
+    /// host removes them.)
+    pub fn processes(&self) -> Vec<super::Process> {
+        let conf = self.conf.display().to_string();
+        super::processes_mentioning(&conf)
+            .into_iter()
+            .filter(|p| matches!(p.jetpack_command(), Some("serve" | "mds")))
+            .collect()
+    }
+
+    /// Once the server has exited, its processes end within a few seconds
+    /// (an MDS drains its connections first), else the test fails.
+    fn assert_no_process_left(&self) {
+        let left = super::left_after(Duration::from_secs(5), || self.processes());
+        super::assert_none_left(
+            &format!("processes of the server {}", self.conf.display()),
+            &left,
+        );
     }
 
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
