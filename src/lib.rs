@@ -19,4 +19,5 @@ pub mod runtime;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod throttle;
 pub mod uplink;

@@ -36,6 +36,7 @@ use crate::runtime::Host;
 use crate::server::logring::LogRing;
 use crate::server::users::Users;
 use crate::store::catalog::{ListQuery, Table};
+pub use auth::Logins;
 pub use error::{ApiError, ApiResult};
 
 /// What every handler can reach.
@@ -51,6 +52,8 @@ pub struct AppState {
     pub fleet: Arc<crate::uplink::fleet::Fleet>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
+    /// Failed-login throttles and the bcrypt pool (`server.login.*`).
+    pub logins: Logins,
     pub log: Arc<LogRing>,
     pub max_body: usize,
     pub max_upload: u64,

@@ -285,6 +285,7 @@ pub fn serve(
         builders,
         fleet,
         users: users.clone(),
+        logins: crate::api::Logins::new(&server.login),
         log: ring,
         max_body: server.max_body,
         max_upload: server.max_upload,

@@ -30,7 +30,18 @@ pub enum UsersError {
     NoSuchUser(String),
     #[error("hashing the password: {0}")]
     Hash(String),
+    #[error(
+        "the password is {0} bytes long: bcrypt uses only the first {MAX_PASSWORD_BYTES} bytes, \
+         so longer passwords are refused (anything with the same first {MAX_PASSWORD_BYTES} \
+         bytes would log in)"
+    )]
+    PasswordTooLong(usize),
 }
+
+/// bcrypt reads at most this many bytes of a password and silently ignores
+/// the rest, so a longer one would be weaker than it looks: refused when
+/// set, and never verified (a login cannot match by its prefix).
+pub const MAX_PASSWORD_BYTES: usize = 72;
 
 /// How long a verified credential is trusted without bcrypt.
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -114,6 +125,9 @@ impl Htpasswd {
     /// Adds a user or changes its password.
     pub fn set(&mut self, user: &str, password: &str) -> Result<(), UsersError> {
         check_user_name(user)?;
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(UsersError::PasswordTooLong(password.len()));
+        }
         let hash = bcrypt::hash_with_result(password, COST)
             .map_err(|e| UsersError::Hash(e.to_string()))?
             .format_for_version(bcrypt::Version::TwoY);
@@ -133,8 +147,14 @@ impl Htpasswd {
         Ok(())
     }
 
-    /// bcrypt check; unknown users and non-bcrypt hashes fail.
+    /// bcrypt check; unknown users, non-bcrypt hashes and passwords
+    /// longer than bcrypt reads fail.
     pub fn verify(&self, user: &str, password: &str) -> bool {
+        if password.len() > MAX_PASSWORD_BYTES {
+            // Before bcrypt, which would compare only the first 72 bytes;
+            // the same answer and time for known and unknown users.
+            return false;
+        }
         let Some((_, hash)) = self.entries.iter().find(|(u, _)| u == user) else {
             // Spend the same time as a real check, so that response times
             // do not tell which users exist.
@@ -209,6 +229,9 @@ pub struct Users {
 impl Users {
     pub fn open(path: &Path) -> Result<Users, UsersError> {
         let file = Htpasswd::load(path)?;
+        // Made now rather than at the first unknown user, whose refusal
+        // would otherwise take two bcrypts and so stand out.
+        let _ = dummy_hash();
         Ok(Users {
             path: path.to_path_buf(),
             state: RwLock::new(Loaded {
@@ -269,13 +292,31 @@ impl Users {
     }
 
     /// Whether this credential was verified recently (cheap: no bcrypt).
+    /// A credential in use stays cached: one older than half the TTL is
+    /// renewed, so that a client polling the API never falls back to the
+    /// bcrypt pool, which may be busy (or its name throttled) while someone
+    /// floods the server with bad passwords. Changing the file still drops
+    /// every cached credential at once.
     pub fn cached(&self, user: &str, password: &str) -> bool {
         self.reload_if_changed();
         let key = Self::cache_key(user, password);
-        let s = self.state.read().unwrap_or_else(|p| p.into_inner());
-        s.verified
-            .get_key_value(&key)
-            .is_some_and(|(cached, at)| bool::from(cached.ct_eq(&key)) && at.elapsed() < CACHE_TTL)
+        let age = {
+            let s = self.state.read().unwrap_or_else(|p| p.into_inner());
+            match s.verified.get_key_value(&key) {
+                Some((cached, at)) if bool::from(cached.ct_eq(&key)) => at.elapsed(),
+                _ => return false,
+            }
+        };
+        if age >= CACHE_TTL {
+            return false;
+        }
+        if age >= CACHE_TTL / 2 {
+            let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = s.verified.get_mut(&key) {
+                *at = Instant::now();
+            }
+        }
+        true
     }
 
     /// Whether `user` with `password` may in. Blocking: may run bcrypt.
@@ -343,6 +384,22 @@ mod tests {
             assert!(h.set(bad, "x").is_err(), "{bad:?}");
         }
         assert!(Htpasswd::parse("nocolon\n", Path::new("f")).is_err());
+    }
+
+    #[test]
+    fn passwords_longer_than_bcrypt_reads_are_refused() {
+        let mut h = Htpasswd::default();
+        let err = h.set("u", &"p".repeat(88)).unwrap_err();
+        assert!(matches!(err, UsersError::PasswordTooLong(88)), "{err}");
+        assert!(err.to_string().contains("only the first 72 bytes"), "{err}");
+        assert!(h.is_empty(), "nothing set");
+        let p72 = "q".repeat(72);
+        h.set("u", &p72).unwrap();
+        assert!(h.verify("u", &p72));
+        assert!(
+            !h.verify("u", &format!("{p72}x")),
+            "a login never matches by its first 72 bytes"
+        );
     }
 
     #[test]

@@ -22,7 +22,6 @@ pub mod tls;
 pub mod token;
 pub mod ws;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,43 +72,25 @@ pub enum AuthError {
     Store(String),
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    /// Whether the refusal was logged already (one line per flood).
-    warned: bool,
-}
-
 /// Per-source-address token buckets for `/auth`.
 struct AuthLimiter {
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: crate::throttle::TokenBuckets<IpAddr>,
 }
 
 impl AuthLimiter {
+    fn new() -> AuthLimiter {
+        AuthLimiter {
+            // Beyond this many addresses, those whose buckets are full
+            // again are forgotten.
+            buckets: crate::throttle::TokenBuckets::new(100_000),
+        }
+    }
+
     /// Takes one token for `ip`; Err(first refusal of this flood?).
     fn take(&self, ip: IpAddr, rate: f64, burst: f64) -> Result<(), bool> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            // Forget addresses whose buckets are full again.
-            buckets.retain(|_, b| (now - b.at).as_secs_f64() * rate < burst);
-        }
-        let b = buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-            warned: false,
-        });
-        b.tokens = (b.tokens + (now - b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            b.warned = false;
-            Ok(())
-        } else {
-            let first = !b.warned;
-            b.warned = true;
-            Err(first)
-        }
+        self.buckets
+            .take(ip, rate, burst)
+            .map_err(|refused| refused.first)
     }
 }
 
@@ -140,9 +121,7 @@ impl Hangar {
             settings,
             catalog,
             keys: SessionKeys::generate()?,
-            limiter: AuthLimiter {
-                buckets: Mutex::new(HashMap::new()),
-            },
+            limiter: AuthLimiter::new(),
             tokens: Mutex::new(TokenCache {
                 at: None,
                 tokens: Vec::new(),
@@ -239,9 +218,7 @@ mod tests {
 
     #[test]
     fn the_limiter_refuses_a_flood_and_recovers() {
-        let l = AuthLimiter {
-            buckets: Mutex::new(HashMap::new()),
-        };
+        let l = AuthLimiter::new();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..5 {
