@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod mds;
 pub mod nacl;
 pub mod names;
+pub mod net;
 pub mod runtime;
 pub mod server;
 pub mod sim;

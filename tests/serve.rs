@@ -1054,7 +1054,8 @@ fn a_running_import_job_streams_its_log_and_can_be_cancelled() {
     if !peers() {
         return;
     }
-    let server = TestServer::start(&[], &[]);
+    // The source is on loopback, which base imports refuse unless allowed.
+    let server = TestServer::start(&["base.import.allow=127.0.0.1"], &[]);
     let (port, _trickle) = trickle_server();
     let url = format!("http://127.0.0.1:{port}/slow.tar");
     let (status, job) = server.json(

@@ -17,6 +17,8 @@ mod jobs;
 mod pods;
 mod uplinks;
 mod upload;
+pub mod guard;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -290,7 +290,8 @@ impl Builders {
                 Ok(ProviderInfo {
                     id: p.name.clone(),
                     kind: p.kind.as_str(),
-                    location: p.location.clone(),
+                    // Shown to API users: credentials in it stay in jetpack.conf.
+                    location: crate::runtime::fetch_policy::redact_url(&p.location),
                     updated_at: updated.map(|(_, at)| at),
                 })
             })

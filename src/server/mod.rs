@@ -114,14 +114,18 @@ pub fn hangar_url(server: &ServerConfig) -> String {
     format!("{scheme}://{host}:{}", server.uplink_port)
 }
 
+/// Makes the server's own folder (users, keys, admin.password) 0700 with
+/// 0600 files, and tightens one found looser, saying so once.
 fn private_dir(dir: &Path) -> Result<(), ServeError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io(format!("creating {}", dir.display())))?;
+    use crate::store::private;
+    private::create_dir(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let tightened = private::tighten(dir, private::Depth::Tree)
+        .map_err(io(format!("tightening the modes under {}", dir.display())))?;
+    if tightened > 0 {
+        tracing::warn!(
+            "tightened modes of {tightened} path(s) under {} (they were open to group or others)",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -165,6 +169,8 @@ pub fn serve(
     if clean_first && !confirmed {
         return Err(ServeError::CleanNotConfirmed);
     }
+    // Everything the server makes (keys, users, state) is root's only.
+    crate::store::private::private_umask();
     let server = config.server.clone();
     let ring = init_logging(server.verbose, server.log_lines);
     let identity = if server.tls {
@@ -263,13 +269,6 @@ pub fn serve(
         tracing::warn!("hangar TLS is off (--nouplinktls): instances dock over plain ws://");
         None
     };
-    match uplink::raise_fd_limit() {
-        Some(limit) if limit < 65536 => tracing::warn!(
-            "descriptor limit {limit} (not raised: no CAP_SYS_RESOURCE?): the hangar holds fewer than {limit} docked instances"
-        ),
-        Some(limit) => tracing::info!("descriptor limit {limit}"),
-        None => tracing::warn!("cannot read the descriptor limit"),
-    }
     let builders = Arc::new(crate::build::Builders::new(
         host.clone(),
         catalog.clone(),
@@ -317,9 +316,49 @@ async fn run(
 ) -> Result<(), ServeError> {
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
-    let handle = axum_server::Handle::new();
-    let rustls = tls_config.map(axum_server::tls_rustls::RustlsConfig::from_config);
+    let tls = tls_config.map(api::serve::ReloadableTls::new);
     let stop = tokio_util::sync::CancellationToken::new();
+    let fd_limit = match uplink::raise_fd_limit() {
+        Some(limit) => {
+            if limit < 65536 {
+                tracing::warn!(
+                    "descriptor limit {limit} (not raised: no CAP_SYS_RESOURCE?): the hangar holds fewer than {limit} docked instances"
+                );
+            }
+            limit
+        }
+        None => {
+            tracing::warn!("cannot read the descriptor limit; assuming 1024");
+            1024
+        }
+    };
+    // Each listener has its own share, so neither can starve the other.
+    let budget = crate::net::budget(
+        fd_limit,
+        server.api_limits.max_conns,
+        server.hangar_limits.max_conns,
+    );
+    // The API evicts idle connections for new ones; the hangar does not,
+    // since its connections are docked instances, idle by nature.
+    let api_gate = crate::net::ConnGate::new(
+        "API",
+        budget.api,
+        server.api_limits.max_conns_per_ip,
+        true,
+    );
+    let hangar_gate = crate::net::ConnGate::new(
+        "hangar",
+        budget.hangar,
+        server.hangar_limits.max_conns_per_ip,
+        false,
+    );
+    tracing::info!(
+        "descriptor limit {fd_limit}: API up to {} connection(s) ({} per address), hangar up to {} ({} per address)",
+        budget.api,
+        api_gate.max_per_ip(),
+        budget.hangar,
+        hangar_gate.max_per_ip()
+    );
     let hangar_addr = SocketAddr::new(server.listen, server.uplink_port);
     let hangar_listener = tokio::net::TcpListener::bind(hangar_addr)
         .await
@@ -341,51 +380,37 @@ async fn run(
         hangar.clone(),
         hangar_listener,
         hangar_tls,
+        hangar_gate,
         stop.clone(),
     ));
-    tokio::spawn(signals(
-        handle.clone(),
-        rustls.clone(),
-        server.clone(),
-        users,
-        stop,
-    ));
-    let scheme = if rustls.is_some() { "https" } else { "http" };
-    let listener = std::net::TcpListener::bind(addr).map_err(io(format!("binding {addr}")))?;
-    listener
-        .set_nonblocking(true)
+    tokio::spawn(signals(tls.clone(), server.clone(), users, stop.clone()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
         .map_err(io(format!("binding {addr}")))?;
     tracing::info!(
         "API listening on {scheme}://{addr} ({})",
-        if rustls.is_some() { "TLS" } else { "no TLS" }
+        if tls.is_some() { "TLS" } else { "no TLS" }
     );
-    let service = app.into_make_service();
-    let served = match rustls {
-        Some(config) => {
-            axum_server::from_tcp_rustls(listener, config)
-                .map_err(io(format!("listening on {addr}")))?
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-        None => {
-            axum_server::from_tcp(listener)
-                .map_err(io(format!("listening on {addr}")))?
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-    };
-    served.map_err(io("serving the API"))?;
+    api::serve::serve(
+        app,
+        listener,
+        tls,
+        server.api_limits.clone(),
+        api_gate,
+        stop,
+        DRAIN,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// SIGTERM/SIGINT: stop taking connections and let the ones in flight
-/// finish (up to `DRAIN`). SIGHUP: re-read users and the certificate.
+/// SIGTERM/SIGINT: stop taking connections, close idle ones, and let the
+/// ones in flight finish (up to `DRAIN`). SIGHUP: re-read users and the
+/// certificate.
 async fn signals(
-    handle: axum_server::Handle<SocketAddr>,
-    rustls: Option<axum_server::tls_rustls::RustlsConfig>,
+    tls: Option<api::serve::ReloadableTls>,
     server: ServerConfig,
     users: Option<Arc<Users>>,
     stop: tokio_util::sync::CancellationToken,
@@ -410,10 +435,10 @@ async fn signals(
                         Err(e) => tracing::error!("SIGHUP: users: {e}"),
                     }
                 }
-                if let Some(rustls) = &rustls {
+                if let Some(tls) = &tls {
                     match tls::load(&server.certfile, &server.keyfile) {
                         Ok(id) => {
-                            rustls.reload_from_config(id.config);
+                            tls.reload(id.config);
                             tracing::info!("SIGHUP: certificate {} reloaded", id.fingerprint);
                         }
                         Err(e) => tracing::error!("SIGHUP: keeping the old certificate: {e}"),
@@ -423,11 +448,10 @@ async fn signals(
         }
     }
     tracing::info!(
-        "stopping: draining requests in flight (up to {}s)",
+        "stopping: closing idle connections, draining requests in flight (up to {}s)",
         DRAIN.as_secs()
     );
     // Docked instances are told the server goes away; they re-dock to
     // the next one by themselves.
     stop.cancel();
-    handle.graceful_shutdown(Some(DRAIN));
 }
