@@ -419,7 +419,10 @@ mod tests {
         phase.busy();
         let mut buf = [0u8; 8];
         let long = tokio::time::timeout(Duration::from_secs(60), io.read(&mut buf)).await;
-        assert!(long.is_err(), "a busy connection must not time out its reads");
+        assert!(
+            long.is_err(),
+            "a busy connection must not time out its reads"
+        );
         phase.waiting();
         let started = tokio::time::Instant::now();
         let err = io.read(&mut buf).await.unwrap_err();

@@ -10,15 +10,15 @@ mod bases;
 mod builders;
 mod documents;
 pub mod error;
+pub mod guard;
 mod images;
 mod info;
 mod instances;
 mod jobs;
 mod pods;
+pub mod serve;
 mod uplinks;
 mod upload;
-pub mod guard;
-pub mod serve;
 
 use std::sync::Arc;
 use std::time::Instant;

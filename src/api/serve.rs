@@ -84,7 +84,10 @@ pub async fn serve(
     }
     drop(listener);
     connections.close();
-    if tokio::time::timeout(drain, connections.wait()).await.is_err() {
+    if tokio::time::timeout(drain, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "stopping: {} API connection(s) still busy after {}s, closing them",
             connections.len(),

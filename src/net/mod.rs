@@ -101,12 +101,24 @@ mod tests {
     #[test]
     fn the_budget_keeps_a_reserve_and_gives_the_hangar_the_most() {
         let b = budget(256, None, None);
-        assert_eq!(b, Budget { api: 44, hangar: 132 });
+        assert_eq!(
+            b,
+            Budget {
+                api: 44,
+                hangar: 132
+            }
+        );
         assert!(b.api as u64 + b.hangar as u64 + RESERVED_FDS <= 256);
         let big = budget(1 << 20, None, None);
         assert_eq!(big.api, 4096);
         assert!(big.hangar > 900_000);
-        assert_eq!(budget(256, Some(10), Some(20)), Budget { api: 10, hangar: 20 });
+        assert_eq!(
+            budget(256, Some(10), Some(20)),
+            Budget {
+                api: 10,
+                hangar: 20
+            }
+        );
         let tiny = budget(8, None, None);
         assert!(tiny.api >= 1 && tiny.hangar >= 1);
     }

@@ -340,12 +340,8 @@ async fn run(
     );
     // The API evicts idle connections for new ones; the hangar does not,
     // since its connections are docked instances, idle by nature.
-    let api_gate = crate::net::ConnGate::new(
-        "API",
-        budget.api,
-        server.api_limits.max_conns_per_ip,
-        true,
-    );
+    let api_gate =
+        crate::net::ConnGate::new("API", budget.api, server.api_limits.max_conns_per_ip, true);
     let hangar_gate = crate::net::ConnGate::new(
         "hangar",
         budget.hangar,

@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::ws::{self, WsError};
-use crate::net::{self, ConnGate, Occasional};
 use super::{AuthError, Hangar};
+use crate::net::{self, ConnGate, Occasional};
 
 /// Largest request head, and largest `/auth` body.
 pub const MAX_HEAD: usize = 8 * 1024;

@@ -56,7 +56,12 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
         match stream.read(&mut buf) {
             Ok(0) => return Some(started.elapsed()),
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if started.elapsed() >= within {
                     return None;
                 }
@@ -76,14 +81,16 @@ fn idle_and_slow_clients_are_dropped_by_the_plain_api() {
     let server = TestServer::start(&with_short(&[]), &["--noservertls"]);
     // Connects and sends nothing: dropped after the first head's 2 s.
     let mut silent = connect_from(localhost(), server.port);
-    let t = closed_within(&mut silent, Duration::from_secs(10)).expect("a silent client is dropped");
+    let t =
+        closed_within(&mut silent, Duration::from_secs(10)).expect("a silent client is dropped");
     assert!(t >= Duration::from_millis(1500), "dropped too early: {t:?}");
 
     // A head trickled a byte every 300 ms: each byte is on time, the head
     // is not; dropped 2 s after its first byte.
     let mut slow = connect_from(localhost(), server.port);
     let started = Instant::now();
-    let head = b"GET /v1/info HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let head =
+        b"GET /v1/info HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut cut = false;
     for byte in head {
         if slow.write_all(&[*byte]).is_err() {
@@ -105,8 +112,12 @@ fn idle_and_slow_clients_are_dropped_by_the_plain_api() {
     let mut keep = connect_from(localhost(), server.port);
     keep.write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("request");
-    let t = closed_within(&mut keep, Duration::from_secs(10)).expect("an idle keep-alive is dropped");
-    assert!(t >= Duration::from_millis(2500), "idle limit too short: {t:?}");
+    let t =
+        closed_within(&mut keep, Duration::from_secs(10)).expect("an idle keep-alive is dropped");
+    assert!(
+        t >= Duration::from_millis(2500),
+        "idle limit too short: {t:?}"
+    );
 
     // A body shorter than its Content-Length ends within the body stall.
     let mut short = connect_from(localhost(), server.port);
@@ -132,7 +143,10 @@ fn base64_basic(userpass: &str) -> String {
 
 #[test]
 fn an_upload_trickled_below_the_minimum_rate_is_cut_off() {
-    let server = TestServer::start(&with_short(&["server.minbodyrate=4096"]), &["--noservertls"]);
+    let server = TestServer::start(
+        &with_short(&["server.minbodyrate=4096"]),
+        &["--noservertls"],
+    );
     let mut upload = connect_from(localhost(), server.port);
     let auth = base64_basic(&format!("{}:{}", server.user, server.password));
     write!(
@@ -162,7 +176,10 @@ fn an_upload_trickled_below_the_minimum_rate_is_cut_off() {
         "a trickled upload was not cut off"
     );
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
     let (status, body) = server.curl(&[], "/v1/images");
     assert_eq!(status, 200);
     assert!(!body.contains("slow"), "a cut upload was stored: {body}");
@@ -176,7 +193,8 @@ fn idle_tls_connections_are_dropped_after_the_handshake_timeout() {
     let server = TestServer::start(&with_short(&[]), &[]);
     // A TCP connection that never says hello: the 1 s handshake limit.
     let mut mute = connect_from(localhost(), server.port);
-    let t = closed_within(&mut mute, Duration::from_secs(10)).expect("a mute TLS client is dropped");
+    let t =
+        closed_within(&mut mute, Duration::from_secs(10)).expect("a mute TLS client is dropped");
     assert!(t < Duration::from_secs(4), "{t:?}");
     // A real TLS client that completes the handshake and then says
     // nothing: dropped when its first head does not come (2 s).
@@ -211,7 +229,9 @@ fn connections_over_the_per_address_cap_are_refused_and_others_still_served() {
         &["--noservertls", "--nouplinktls"],
     );
     let attacker = IpAddr::from([127, 0, 0, 2]);
-    let mut held: Vec<TcpStream> = (0..8).map(|_| connect_from(attacker, server.port)).collect();
+    let mut held: Vec<TcpStream> = (0..8)
+        .map(|_| connect_from(attacker, server.port))
+        .collect();
     // The ninth from that address is closed at once, without an answer.
     let mut ninth = connect_from(attacker, server.port);
     let t = closed_within(&mut ninth, Duration::from_secs(1)).expect("the ninth is refused");
@@ -220,7 +240,9 @@ fn connections_over_the_per_address_cap_are_refused_and_others_still_served() {
     let (status, _) = server.curl(&[], "/v1/info");
     assert_eq!(status, 200);
     // The same at the hangar: four, then refused.
-    let mut docks: Vec<TcpStream> = (0..4).map(|_| connect_from(attacker, server.uplink_port)).collect();
+    let mut docks: Vec<TcpStream> = (0..4)
+        .map(|_| connect_from(attacker, server.uplink_port))
+        .collect();
     let mut fifth = connect_from(attacker, server.uplink_port);
     assert!(closed_within(&mut fifth, Duration::from_secs(1)).is_some());
     assert!(
@@ -267,17 +289,23 @@ fn restart_with_nofile(server: &mut TestServer, nofile: u64, flags: &[&str]) {
 
 #[test]
 fn under_descriptor_pressure_the_api_answers_and_the_hangar_accepts() {
-    if !tool("prlimit") || !tool("setpriv") || !crate::common::facility(
-        "root",
-        if nix::unistd::geteuid().is_root() {
-            Ok(())
-        } else {
-            Err("dropping a capability needs root".into())
-        },
-    ) {
+    if !tool("prlimit")
+        || !tool("setpriv")
+        || !crate::common::facility(
+            "root",
+            if nix::unistd::geteuid().is_root() {
+                Ok(())
+            } else {
+                Err("dropping a capability needs root".into())
+            },
+        )
+    {
         return;
     }
-    let mut server = TestServer::start(&with_short(&["server.timeout.head=30", "server.timeout.handshake=30"]), &["--noservertls", "--nouplinktls"]);
+    let mut server = TestServer::start(
+        &with_short(&["server.timeout.head=30", "server.timeout.handshake=30"]),
+        &["--noservertls", "--nouplinktls"],
+    );
     restart_with_nofile(&mut server, 256, &["--noservertls", "--nouplinktls"]);
     assert!(
         server.log().contains("descriptor limit 256"),
@@ -316,7 +344,10 @@ fn under_descriptor_pressure_the_api_answers_and_the_hangar_accepts() {
     let log = server.log();
     let refusals = log.matches("API: refused a connection").count()
         + log.matches("closed the oldest idle one").count();
-    assert!((1..=4).contains(&refusals), "{refusals} refusal lines: {log}");
+    assert!(
+        (1..=4).contains(&refusals),
+        "{refusals} refusal lines: {log}"
+    );
     assert!(
         log.matches("accept:").count() <= 3,
         "accept errors flood the log: {log}"
@@ -327,7 +358,11 @@ fn under_descriptor_pressure_the_api_answers_and_the_hangar_accepts() {
 #[test]
 fn sigterm_closes_idle_connections_at_once() {
     let mut server = TestServer::start(
-        &["server.timeout.idle=60", "server.timeout.head=60", "server.timeout.handshake=60"],
+        &[
+            "server.timeout.idle=60",
+            "server.timeout.head=60",
+            "server.timeout.handshake=60",
+        ],
         &["--noservertls"],
     );
     // Keep-alive connections idle after a request, and fresh silent ones.
@@ -357,7 +392,14 @@ fn sigterm_closes_idle_connections_at_once() {
 /// `ciphers` in that order.
 fn negotiated(port: u16, ciphers: &str) -> String {
     let out = Command::new("openssl")
-        .args(["s_client", "-tls1_2", "-noservername", "-cipher", ciphers, "-connect"])
+        .args([
+            "s_client",
+            "-tls1_2",
+            "-noservername",
+            "-cipher",
+            ciphers,
+            "-connect",
+        ])
         .arg(format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .output()
