@@ -24,6 +24,41 @@ fn invalid(kind: &'static str, name: &str, why: &'static str) -> NameError {
     }
 }
 
+/// The pattern every human name and tag follows: 1..=`max` letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit, no `..`. Nothing in it
+/// needs quoting in a path, a shell word, a log line or an HTTP header.
+fn check_name(
+    kind: &'static str,
+    s: &str,
+    max: usize,
+    too_long: &'static str,
+) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(invalid(kind, s, "it is empty"));
+    }
+    if s.len() > max {
+        return Err(invalid(kind, s, too_long));
+    }
+    if s.contains('/') || s.contains("..") {
+        return Err(invalid(kind, s, "it must not contain '/' or '..'"));
+    }
+    let first = s.as_bytes()[0];
+    if !first.is_ascii_alphanumeric() {
+        return Err(invalid(kind, s, "it must start with a letter or digit"));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(invalid(
+            kind,
+            s,
+            "only letters, digits, '-', '_' and '.' are allowed",
+        ));
+    }
+    Ok(())
+}
+
 /// The human name of a base or pod: what users type. Never a path by itself,
 /// but kept to a strict pattern so that it is safe in logs, hostnames and URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,29 +69,7 @@ impl Name {
     pub const MAX_LEN: usize = 63;
 
     pub fn new(kind: &'static str, s: &str) -> Result<Name, NameError> {
-        if s.is_empty() {
-            return Err(invalid(kind, s, "it is empty"));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(invalid(kind, s, "it is longer than 63 characters"));
-        }
-        if s.contains('/') || s.contains("..") {
-            return Err(invalid(kind, s, "it must not contain '/' or '..'"));
-        }
-        let first = s.as_bytes()[0];
-        if !first.is_ascii_alphanumeric() {
-            return Err(invalid(kind, s, "it must start with a letter or digit"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(invalid(
-                kind,
-                s,
-                "only letters, digits, '-', '_' and '.' are allowed",
-            ));
-        }
+        check_name(kind, s, Self::MAX_LEN, "it is longer than 63 characters")?;
         Ok(Name(s.to_string()))
     }
 
@@ -79,6 +92,46 @@ impl From<Name> for String {
 }
 
 impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An image's (or an uplink's) tag, such as `v1.2` or `lab-tag`: the
+/// pattern of names, up to 128 characters (as container tags). It ends up
+/// in download file names (`NAME-TAG`) and config.json, so it must never
+/// need quoting or escaping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tag(String);
+
+impl Tag {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn new(kind: &'static str, s: &str) -> Result<Tag, NameError> {
+        check_name(kind, s, Self::MAX_LEN, "it is longer than 128 characters")?;
+        Ok(Tag(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Tag {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Tag::new("tag", &s)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(t: Tag) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -241,6 +294,27 @@ mod tests {
             &"x".repeat(64),
         ] {
             assert!(Name::new("base", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tags_follow_names_up_to_128_characters() {
+        for ok in ["v1", "1.2.3", "lab-tag", "rc_2", &"x".repeat(128)] {
+            assert!(Tag::new("tag", ok).is_ok(), "{ok:?} refused");
+        }
+        for bad in [
+            "",
+            "a\"b",
+            "a;b",
+            "a/b",
+            "..",
+            "-rf",
+            "a b",
+            "v1\r\nX: y",
+            "caf\u{e9}",
+            &"x".repeat(129),
+        ] {
+            assert!(Tag::new("tag", bad).is_err(), "{bad:?} accepted");
         }
     }
 

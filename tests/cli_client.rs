@@ -269,7 +269,7 @@ fn uplinks_are_pushed_updated_inspected_and_deleted() {
     let file = home.path().join("edge.json");
     std::fs::write(
         &file,
-        r#"{"name": "edge", "url": "https://10.0.0.1:9090", "token": "s3cret"}"#,
+        r#"{"name": "edge", "url": "https://10.0.0.1:9090", "token": "Vq8sK2mZ7rT4wX9pL3nB"}"#,
     )
     .unwrap();
     let id = ok(home.cli(&server), &["push-uplink", file.to_str().unwrap()]);
@@ -285,7 +285,7 @@ fn uplinks_are_pushed_updated_inspected_and_deleted() {
         .collect();
     assert_eq!(edge.len(), 1);
     assert_eq!(edge[0]["id"], id.as_str());
-    assert_eq!(edge[0]["token"], "s3cret");
+    assert_eq!(edge[0]["token"], "Vq8sK2mZ7rT4wX9pL3nB");
 
     // Pushing the same name again replaces it (409 then PUT): same id, new
     // url. The file is what inspect-uplink -o json wrote, ids and times in.
@@ -298,7 +298,7 @@ fn uplinks_are_pushed_updated_inspected_and_deleted() {
         &["inspect-uplink", &id, "-o", "json"],
     ));
     assert_eq!(shown["url"], "https://10.0.0.2:9090");
-    assert_eq!(shown["token"], "s3cret");
+    assert_eq!(shown["token"], "Vq8sK2mZ7rT4wX9pL3nB");
     let all = json(&ok(home.cli(&server), &["uplinks", "-o", "json"]));
     assert_eq!(
         all.as_array().unwrap().len(),

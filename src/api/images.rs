@@ -16,7 +16,7 @@ use super::error::ErrorBody;
 use super::{
     blocking, time, upload, wants_raw, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
 };
-use crate::catalog::ImageMeta;
+use crate::catalog::{CatalogError, ImageMeta};
 use crate::store::catalog::{ImageRow, IMAGES};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -97,6 +97,12 @@ async fn upload_image(
     ApiQuery(p): ApiQuery<UploadParams>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Image>)> {
+    // Names and tags given in the query are judged before a byte of the
+    // body is read (the catalog judges them all again, form fields too).
+    if let Some(name) = &p.name {
+        crate::names::Name::new("image name", name).map_err(CatalogError::from)?;
+    }
+    crate::catalog::check_tag(&p.tag)?;
     let upload = upload::receive(state.catalog.blobs(), state.max_upload, req).await?;
     let name = p
         .name

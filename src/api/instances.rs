@@ -606,7 +606,7 @@ fn select(
     list: &ListParams,
 ) -> ApiResult<Vec<Instance>> {
     let (order, desc) = Order::of(list)?;
-    list.check_limit()?;
+    list.check()?;
     let needle = list.q.as_deref().filter(|q| !q.is_empty()).map(Needle::new);
     let mut places = Vec::new();
     fleet.each(|id, l| {

@@ -160,11 +160,24 @@ fn unlimited(
     )
 }
 
+/// The longest `?q=` a list searches for, in characters. A search is a
+/// LIKE pattern in SQLite, which refuses very long ones ("pattern too
+/// complex"), and a substring scan of every item in memory lists: both
+/// cost in proportion to it, so it is bounded like any other input.
+pub const MAX_SEARCH: usize = 256;
+
+/// The longest query string any route takes, in bytes. Hyper allows a
+/// request head of hundreds of KiB; no parameter of ours needs more than
+/// a URL (2 KiB) and a few names.
+pub const MAX_QUERY: usize = 8192;
+
 /// `?q=&sort=&limit=&offset=` of every list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Search: a case-insensitive substring of the searchable fields
+    /// Search: a case-insensitive substring of the searchable fields (at
+    /// most 256 characters)
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// Order by a field; a leading `-` reverses it (e.g. `-created`)
     pub sort: Option<String>,
@@ -175,11 +188,23 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    fn check_limit(&self) -> ApiResult<()> {
-        match self.limit {
-            Some(l) if l == 0 || l > 1000 => Err(ApiError::bad_request("limit must be 1..=1000")),
-            _ => Ok(()),
+    /// The bounds of `?limit=` and `?q=`, which every way of listing
+    /// (SQL, memory, the fleet) checks before it looks at any item.
+    pub fn check(&self) -> ApiResult<()> {
+        if let Some(l) = self.limit.filter(|l| *l == 0 || *l > 1000) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1..=1000 (it is {l})"
+            )));
         }
+        if let Some(q) = &self.q {
+            let len = q.chars().count();
+            if len > MAX_SEARCH {
+                return Err(ApiError::bad_request(format!(
+                    "the search ?q= is {len} characters long; at most {MAX_SEARCH} are allowed"
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn query(&self, table: &Table) -> ApiResult<ListQuery> {
@@ -198,7 +223,7 @@ impl ListParams {
                 Some((column, desc))
             }
         };
-        self.check_limit()?;
+        self.check()?;
         Ok(ListQuery {
             q: self.q.clone(),
             sort,
@@ -221,7 +246,7 @@ impl ListParams {
         text: impl Fn(&T) -> Vec<String>,
         sorts: &[MemorySort<T>],
     ) -> ApiResult<Vec<T>> {
-        self.check_limit()?;
+        self.check()?;
         if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
             let q = q.to_lowercase();
             items.retain(|i| text(i).iter().any(|f| f.to_lowercase().contains(&q)));
@@ -251,7 +276,7 @@ impl ListParams {
 
     /// `?offset=&limit=` of items already searched and ordered.
     pub fn page<T>(&self, items: Vec<T>) -> ApiResult<Vec<T>> {
-        self.check_limit()?;
+        self.check()?;
         let offset = self.offset.unwrap_or(0) as usize;
         let limit = self.limit.map(|l| l as usize).unwrap_or(usize::MAX);
         Ok(items.into_iter().skip(offset).take(limit).collect())
@@ -344,7 +369,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     }
 }
 
-/// Query strings with errors in our shape.
+/// Query strings with errors in our shape, and no longer than `MAX_QUERY`.
 pub struct ApiQuery<T>(pub T);
 
 impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
@@ -358,6 +383,12 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
+        let len = parts.uri.query().map_or(0, str::len);
+        if len > MAX_QUERY {
+            return Err(ApiError::bad_request(format!(
+                "the query string is {len} bytes long; at most {MAX_QUERY} are allowed"
+            )));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
@@ -457,5 +488,47 @@ mod tests {
             ..Default::default()
         };
         assert!(p.query(&IMAGES).is_err());
+    }
+
+    #[test]
+    fn searches_are_bounded_in_characters() {
+        use crate::store::catalog::IMAGES;
+        let search = |q: String| ListParams {
+            q: Some(q),
+            ..Default::default()
+        };
+        // 256 characters of 2 bytes each are still 256 characters.
+        assert!(search("é".repeat(MAX_SEARCH)).query(&IMAGES).is_ok());
+        let long = search("x".repeat(MAX_SEARCH + 1));
+        let err = long.query(&IMAGES).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("at most 256"), "{}", err.message);
+        assert!(long.select(vec![1], |_| vec![], &[]).is_err());
+        assert!(long.page(vec![1]).is_err());
+    }
+
+    #[tokio::test]
+    async fn long_query_strings_are_refused_before_parsing() {
+        use axum::extract::FromRequestParts;
+        let query = |q: &str| {
+            Request::builder()
+                .uri(format!("/v1/images?{q}"))
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let mut ok = query("q=svc&limit=5");
+        let ApiQuery(p) = ApiQuery::<ListParams>::from_request_parts(&mut ok, &())
+            .await
+            .unwrap();
+        assert_eq!(p.q.as_deref(), Some("svc"));
+        let mut long = query(&format!("sort=name&x={}", "a".repeat(MAX_QUERY)));
+        let err = ApiQuery::<ListParams>::from_request_parts(&mut long, &())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("query string"), "{}", err.message);
     }
 }

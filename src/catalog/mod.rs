@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::names::Name;
+pub mod token;
+
+use crate::names::{Name, Tag};
 use crate::store::blobs::{BlobError, Blobs, StagedBlob};
 use crate::store::catalog::{DocumentKind, DocumentRow, ImageRow, ListQuery, UplinkRow};
 use crate::store::{self, Store, StoreError};
@@ -71,7 +73,9 @@ impl From<crate::names::NameError> for CatalogError {
 }
 
 /// What a client gives to create or replace an uplink; unset fields take
-/// IncludeOS's defaults (spec/uplink.md), an unset token a fresh random one.
+/// IncludeOS's defaults (spec/uplink.md), an unset token a fresh random one
+/// (or, on a replace, the one it had). A token given must pass
+/// `token::check`.
 #[derive(Debug, Clone, Default)]
 pub struct UplinkSpec {
     pub name: String,
@@ -160,15 +164,21 @@ pub fn check_uplink_url(url: &str) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// A tag of an image or an uplink (a build gives an image its uplink's):
+/// the pattern of names (`names::Tag`), because it becomes part of a
+/// download's file name and of config.json. Empty means no tag, as clients
+/// that always send the field mean it.
 pub fn check_tag(tag: &Option<String>) -> Result<(), CatalogError> {
-    match tag {
-        Some(t) if t.len() > 128 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
-            Err(CatalogError::Invalid(format!(
-                "tag {t:?}: up to 128 printable characters, no spaces"
-            )))
-        }
-        _ => Ok(()),
+    match tag.as_deref() {
+        None | Some("") => Ok(()),
+        Some(t) => Tag::new("tag", t).map(|_| ()).map_err(Into::into),
     }
+}
+
+/// An uplink token a user gives: long, random-looking, and safe inside
+/// IncludeOS's hand-built JSON (see `token`).
+pub fn check_uplink_token(t: &str) -> Result<(), CatalogError> {
+    token::check(t).map_err(|why| CatalogError::Invalid(format!("uplink token refused: {why}")))
 }
 
 impl Catalog {
@@ -221,29 +231,28 @@ impl Catalog {
         one(self.store().find_uplinks(reference)?, "uplink", reference)
     }
 
+    /// The row of an uplink: `kept` is the token of the uplink a replace
+    /// keeps when it gives none or the same (clients echo objects back); it
+    /// is not judged again (it was when given, and one stored before
+    /// today's rules must not block an edit).
     fn uplink_row(
         &self,
         spec: UplinkSpec,
+        kept: Option<String>,
         id: String,
         created_at: i64,
     ) -> Result<UplinkRow, CatalogError> {
         let name = Name::new("uplink name", &spec.name)?;
         check_uplink_url(&spec.url)?;
         check_tag(&spec.tag)?;
-        let token = match spec.token {
-            Some(t)
-                if t.is_empty() || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                return Err(CatalogError::Invalid(
-                    "uplink token: 1-256 printable characters, no spaces or quotes".into(),
-                ))
+        let token = match (spec.token, kept) {
+            (Some(t), Some(old)) if t == old => old,
+            (Some(t), _) => {
+                check_uplink_token(&t)?;
+                t
             }
-            Some(t) if t.contains('"') || t.contains('\\') => return Err(CatalogError::Invalid(
-                "uplink token: no quotes or backslashes (IncludeOS builds its auth JSON by hand)"
-                    .into(),
-            )),
-            Some(t) => t,
-            None => random_hex(24)?,
+            (None, Some(old)) => old,
+            (None, None) => random_hex(token::GENERATED_BYTES)?,
         };
         match &spec.index {
             None | Some(serde_json::Value::Number(_)) | Some(serde_json::Value::String(_)) => {}
@@ -272,7 +281,7 @@ impl Catalog {
     }
 
     pub fn create_uplink(&self, spec: UplinkSpec) -> Result<UplinkRow, CatalogError> {
-        let row = self.uplink_row(spec, new_id(), store::now())?;
+        let row = self.uplink_row(spec, None, new_id(), store::now())?;
         self.store()
             .put_uplink(&row)
             .map_err(CatalogError::from_store("uplink"))?;
@@ -285,11 +294,7 @@ impl Catalog {
         spec: UplinkSpec,
     ) -> Result<UplinkRow, CatalogError> {
         let old = self.uplink(reference)?;
-        let spec = UplinkSpec {
-            token: spec.token.or(Some(old.token)),
-            ..spec
-        };
-        let row = self.uplink_row(spec, old.id, old.created_at)?;
+        let row = self.uplink_row(spec, Some(old.token), old.id, old.created_at)?;
         self.store()
             .put_uplink(&row)
             .map_err(CatalogError::from_store("uplink"))?;
@@ -547,6 +552,65 @@ mod tests {
             "a replace without token keeps it"
         );
         assert_eq!(replaced.id, made.id);
+    }
+
+    #[test]
+    fn user_tokens_must_be_strong_and_tags_must_be_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(dir.path()).unwrap();
+        let spec = |name: &str, token: &str| UplinkSpec {
+            name: name.into(),
+            url: "http://h:1".into(),
+            token: Some(token.into()),
+            ..Default::default()
+        };
+        for weak in [".", "-rf", "a/b", "aaaaaaaaaaaaaaaaaaaa"] {
+            let refused = c.create_uplink(spec("weak", weak)).unwrap_err();
+            assert!(
+                matches!(&refused, CatalogError::Invalid(m) if m.starts_with("uplink token refused: ")),
+                "{weak}: {refused}"
+            );
+        }
+        assert!(c.uplinks(&ListQuery::default()).unwrap().is_empty());
+        let strong = "3f9c2a7e51d84b06c7e19a5f2d3b8c40";
+        let made = c.create_uplink(spec("lab", strong)).unwrap();
+        assert_eq!(made.token, strong);
+        assert!(c
+            .replace_uplink("lab", spec("lab", "aaaaaaaaaaaaaaaaaaaa"))
+            .is_err());
+        assert_eq!(c.uplink("lab").unwrap().token, strong);
+        // A weak token stored before these rules stays editable, echoed
+        // back or left out.
+        let legacy = UplinkRow {
+            token: "s3cret".into(),
+            ..made
+        };
+        c.with_store(|s| s.put_uplink(&legacy)).unwrap();
+        c.replace_uplink("lab", spec("lab", "s3cret")).unwrap();
+        let kept = UplinkSpec {
+            token: None,
+            ..spec("lab", "")
+        };
+        assert_eq!(c.replace_uplink("lab", kept).unwrap().token, "s3cret");
+
+        for bad in ["a\"b", "v1;x", "a/b", "..", "-x", "v 1"] {
+            assert!(check_tag(&Some(bad.into())).is_err(), "{bad}");
+        }
+        for ok in [None, Some(String::new()), Some("v1.2_rc-3".into())] {
+            check_tag(&ok).unwrap();
+        }
+        let mut s = c.blobs().stage().unwrap();
+        s.write_chunk(b"\x7fELF....").unwrap();
+        let meta = ImageMeta {
+            name: "svc".into(),
+            tag: Some("x\";y".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.add_image(s, meta),
+            Err(CatalogError::Invalid(_))
+        ));
+        assert!(c.images(&ListQuery::default()).unwrap().is_empty());
     }
 
     #[test]
