@@ -10,6 +10,7 @@ mod bases;
 mod builders;
 mod documents;
 pub mod error;
+mod form;
 pub mod guard;
 mod images;
 mod info;
