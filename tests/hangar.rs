@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::hangar::{auth, auth_request, dock, is_identified, request, RawInstance};
 use common::server::{fake_elf, TestServer};
 use common::JETPACK;
-use jetpack::uplink::frame::Code;
+use jetpack::hangar::frame::Code;
 use serde_json::Value;
 
 const ID: &str = "0123456789abcdef0123456789abcdef";
@@ -399,11 +399,11 @@ fn frames_are_bytes_not_utf8() {
         ident.resize(0x80 - 2, b'p');
         ident.extend(b"\"}");
         assert_eq!(ident.len(), 0x80);
-        let message = jetpack::uplink::frame::encode(Code::Ident, &ident);
+        let message = jetpack::hangar::frame::encode(Code::Ident, &ident);
         assert!(std::str::from_utf8(&message).is_err());
         raw.message(message).await;
         // A LOG of invalid UTF-8, split over two WebSocket messages.
-        let log = jetpack::uplink::frame::encode(Code::Log, b"boot \xff\xfe ok\n");
+        let log = jetpack::hangar::frame::encode(Code::Log, b"boot \xff\xfe ok\n");
         raw.message(log[..8].to_vec()).await;
         raw.message(log[8..].to_vec()).await;
         // Zero-length STATS is valid framing (and ignored as not an array).

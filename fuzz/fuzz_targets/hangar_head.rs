@@ -4,7 +4,7 @@
 //! and every verdict must respect the caps.
 #![no_main]
 
-use jetpack::uplink::listener::{route, Route, MAX_HEAD};
+use jetpack::hangar::listener::{route, Route, MAX_HEAD};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use jetpack::uplink::frame::Assembler;
-use jetpack::uplink::ws::parse_frame;
+use jetpack::hangar::frame::Assembler;
+use jetpack::hangar::ws::parse_frame;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 
 use crate::build::BuildError;
 use crate::catalog::CatalogError;
+use crate::hangar::deploy::DeployError;
+use crate::hangar::fleet::FleetError;
 use crate::jobs::JobError;
 use crate::runtime::RuntimeError;
 use crate::store::blobs::BlobError;
 use crate::store::StoreError;
-use crate::uplink::deploy::DeployError;
-use crate::uplink::fleet::FleetError;
 
 /// The error body of every non-2xx answer.
 #[derive(Debug, Serialize, ToSchema)]

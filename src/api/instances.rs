@@ -30,11 +30,11 @@ use super::{
     AppState, ListParams, State,
 };
 use crate::catalog::Catalog;
+use crate::hangar::deploy;
+use crate::hangar::fleet::{rfc3339_ms, Fleet, FleetError, Live, StatsSample, Status};
+use crate::hangar::frame::{encode, Code};
+use crate::hangar::token::InstanceId;
 use crate::store::catalog::{ImageRow, ListQuery};
-use crate::uplink::deploy;
-use crate::uplink::fleet::{rfc3339_ms, Fleet, FleetError, Live, StatsSample, Status};
-use crate::uplink::frame::{encode, Code};
-use crate::uplink::token::InstanceId;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(instance_summary))
@@ -1229,15 +1229,15 @@ async fn upgrade_instance(
 mod tests {
     use super::*;
 
-    use crate::uplink::frame::Transport;
+    use crate::hangar::frame::Transport;
 
     /// A fleet on a scratch catalog, with instances docked by hand.
     struct TestFleet {
         _dir: tempfile::TempDir,
         catalog: Arc<Catalog>,
         fleet: Fleet,
-        tx: tokio::sync::mpsc::Sender<crate::uplink::fleet::Outgoing>,
-        _rx: tokio::sync::mpsc::Receiver<crate::uplink::fleet::Outgoing>,
+        tx: tokio::sync::mpsc::Sender<crate::hangar::fleet::Outgoing>,
+        _rx: tokio::sync::mpsc::Receiver<crate::hangar::fleet::Outgoing>,
     }
 
     impl TestFleet {

@@ -52,7 +52,7 @@ pub struct AppState {
     pub host: Arc<Host>,
     pub builders: Arc<crate::build::Builders>,
     /// The instances the hangar knows.
-    pub fleet: Arc<crate::uplink::fleet::Fleet>,
+    pub fleet: Arc<crate::hangar::fleet::Fleet>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
     /// Failed-login throttles and the bcrypt pool (`server.login.*`).

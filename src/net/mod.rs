@@ -36,6 +36,25 @@ pub fn budget(fd_limit: u64, api: Option<usize>, hangar: Option<usize>) -> Budge
     Budget { api, hangar }
 }
 
+/// Every docked instance (and every simulated one) holds a descriptor:
+/// lifts the soft limit to the hard one, and the hard one, as root with
+/// CAP_SYS_RESOURCE, to a million. Returns the soft limit then in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    // rlim_t is unsigned on Linux, signed on FreeBSD.
+    let wanted = 1 << 20;
+    let limit = if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        wanted
+    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    #[allow(clippy::useless_conversion)]
+    u64::try_from(limit).ok()
+}
+
 /// Counts events and says when one is worth a log line: the first at
 /// once, then at most one per interval carrying how many were not logged.
 pub struct Occasional {

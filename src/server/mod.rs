@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use crate::api::{self, AppState};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, ServerConfig};
+use crate::hangar::fleet::{Fleet, FleetError, Limits};
+use crate::hangar::token::TokenError;
+use crate::hangar::{self, Hangar};
 use crate::jobs::{JobError, Jobs};
 use crate::runtime::{Host, HostEnv, RuntimeError};
-use crate::uplink::fleet::{Fleet, FleetError, Limits};
-use crate::uplink::token::TokenError;
-use crate::uplink::{self, Hangar};
 use logring::{LogRing, RingWriter};
 use tls::TlsError;
 use users::{Htpasswd, Users, UsersError};
@@ -241,28 +241,28 @@ pub fn serve(
     let hangar = Arc::new(Hangar::new(
         catalog.clone(),
         fleet.clone(),
-        uplink::Settings {
+        hangar::Settings {
             ping: Duration::from_secs(server.uplink_ping),
             max_transport: server.uplink_max_transport,
             auth_rate: server.uplink_auth_rate as f64,
             auth_burst: server.uplink_auth_burst as f64,
-            ..uplink::Settings::default()
+            ..hangar::Settings::default()
         },
     )?);
     let hangar_tls = if server.uplink_tls {
         private_dir(&server.dir)?;
-        if uplink::tls::ensure_self_signed(&server.uplink_certfile, &server.uplink_keyfile)? {
+        if hangar::tls::ensure_self_signed(&server.uplink_certfile, &server.uplink_keyfile)? {
             tracing::warn!(
                 "made a self-signed RSA certificate for the hangar {} (key {})",
                 server.uplink_certfile.display(),
                 server.uplink_keyfile.display()
             );
         }
-        let acceptor = uplink::tls::acceptor(&server.uplink_certfile, &server.uplink_keyfile)?;
+        let acceptor = hangar::tls::acceptor(&server.uplink_certfile, &server.uplink_keyfile)?;
         tracing::info!(
             "hangar TLS certificate {} SHA-256 fingerprint {}",
             server.uplink_certfile.display(),
-            uplink::tls::fingerprint(&server.uplink_certfile).unwrap_or_default()
+            hangar::tls::fingerprint(&server.uplink_certfile).unwrap_or_default()
         );
         Some(Arc::new(acceptor))
     } else {
@@ -318,7 +318,7 @@ async fn run(
     let addr = SocketAddr::new(server.listen, server.port);
     let tls = tls_config.map(api::serve::ReloadableTls::new);
     let stop = tokio_util::sync::CancellationToken::new();
-    let fd_limit = match uplink::raise_fd_limit() {
+    let fd_limit = match crate::net::raise_fd_limit() {
         Some(limit) => {
             if limit < 65536 {
                 tracing::warn!(
@@ -372,7 +372,7 @@ async fn run(
             "no TLS"
         }
     );
-    tokio::spawn(uplink::listener::serve(
+    tokio::spawn(hangar::listener::serve(
         hangar.clone(),
         hangar_listener,
         hangar_tls,

@@ -22,8 +22,8 @@ use tokio_openssl::SslStream;
 
 use super::wire;
 use super::SimError;
-use crate::uplink::frame::FrameError;
-use crate::uplink::ws::{read_response, Role, WsError, WsStream};
+use crate::hangar::frame::FrameError;
+use crate::hangar::ws::{read_response, Role, WsError, WsStream};
 
 /// The IncludeOS client gives up on an auth after 15 s; the dock gets as long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(15);

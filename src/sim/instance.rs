@@ -21,8 +21,8 @@ use super::conn::{self, Authed, Conn, Endpoint, LinkError, HTTP_TIMEOUT, MAX_TRA
 use super::report::Counters;
 use super::target::Sources;
 use super::wire::{self, IdentFacts, Profile, StatsFacts, Traffic};
-use crate::uplink::frame::{encode, Assembler, Code};
-use crate::uplink::ws::{OpCode, WsError, WsStream};
+use crate::hangar::frame::{encode, Assembler, Code};
+use crate::hangar::ws::{OpCode, WsError, WsStream};
 
 /// With nothing heard from the hangar for this long the instance pings it,
 /// waits this long for a pong, and gives up after so many missed pongs.

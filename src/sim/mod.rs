@@ -172,7 +172,7 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
         true => Some(conn::tls_context(args.certs.as_deref())?),
         false => None,
     };
-    let limit = crate::uplink::raise_fd_limit();
+    let limit = crate::net::raise_fd_limit();
     // Each instance holds a descriptor from its first connect on (the
     // hangar needs as many).
     if let Some(limit) = limit.filter(|&l| l < args.count + 64) {

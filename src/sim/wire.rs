@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 
-use crate::uplink::ws::{accept_key, ResponseHead};
+use crate::hangar::ws::{accept_key, ResponseHead};
 
 /// The instance id: the first 32 hex digits of SHA-1(`"{seed}-{index}"`),
 /// standing in for an SMBIOS UUID without dashes. Deterministic, so a

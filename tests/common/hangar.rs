@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use jetpack::uplink::frame::{encode, Code};
-use jetpack::uplink::ws::{self, OpCode, Role, WsStream};
+use jetpack::hangar::frame::{encode, Code};
+use jetpack::hangar::ws::{self, OpCode, Role, WsStream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;

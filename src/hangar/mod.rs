@@ -1,5 +1,5 @@
 //! The hangar: where IncludeOS instances dock (spec/uplink.md). It owns
-//! the uplink listener (`POST /auth`, `GET /dock`, nothing else), the
+//! the listener instances dock to (`POST /auth`, `GET /dock`, nothing else), the
 //! WebSocket and transport codecs, sessions, the fleet of known instances
 //! and live-update deploys. It knows no REST: the API reads the fleet and
 //! starts deploys through this module's types.
@@ -184,25 +184,6 @@ impl Hangar {
     pub fn check_dock(&self, token: &str) -> Result<InstanceId, TokenError> {
         self.keys.verify(token, unix_now())
     }
-}
-
-/// Every docked instance (and every simulated one) holds a descriptor:
-/// lifts the soft limit to the hard one, and the hard one, as root with
-/// CAP_SYS_RESOURCE, to a million. Returns the soft limit then in force.
-pub fn raise_fd_limit() -> Option<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    // rlim_t is unsigned on Linux, signed on FreeBSD.
-    let wanted = 1 << 20;
-    let limit = if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
-        wanted
-    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        hard
-    } else {
-        soft
-    };
-    #[allow(clippy::useless_conversion)]
-    u64::try_from(limit).ok()
 }
 
 fn unix_now() -> u64 {

@@ -253,7 +253,8 @@ pub enum FleetError {
     Store(#[from] StoreError),
 }
 
-enum Job {
+/// A message to the store writer thread (not a job: jobs are long operations).
+enum WriterMsg {
     Write(InstanceWrite),
     /// Answered once every write queued before it is committed.
     Barrier(std_mpsc::Sender<()>),
@@ -264,7 +265,7 @@ pub struct Fleet {
     limits: Limits,
     instances: RwLock<HashMap<InstanceId, Arc<Mutex<Live>>>>,
     generation: AtomicU64,
-    writer: Mutex<std_mpsc::Sender<Job>>,
+    writer: Mutex<std_mpsc::Sender<WriterMsg>>,
     renaming: Mutex<()>,
 }
 
@@ -282,15 +283,15 @@ pub fn now_ms() -> i64 {
 /// Most writes per transaction.
 const BATCH: usize = 1024;
 
-fn run_writer(catalog: Arc<Catalog>, rx: std_mpsc::Receiver<Job>) {
+fn run_writer(catalog: Arc<Catalog>, rx: std_mpsc::Receiver<WriterMsg>) {
     let mut writes = Vec::with_capacity(BATCH);
     let mut barriers = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Write(w) => writes.push(w),
-                Job::Barrier(done) => barriers.push(done),
+                WriterMsg::Write(w) => writes.push(w),
+                WriterMsg::Barrier(done) => barriers.push(done),
             }
             if writes.len() < BATCH {
                 next = rx.try_recv().ok();
@@ -361,7 +362,7 @@ impl Fleet {
 
     fn write(&self, w: InstanceWrite) {
         let tx = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if tx.send(Job::Write(w)).is_err() {
+        if tx.send(WriterMsg::Write(w)).is_err() {
             tracing::error!("hangar: the store writer has stopped; a write is lost");
         }
     }
@@ -372,7 +373,7 @@ impl Fleet {
         self.writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Job::Barrier(done))
+            .send(WriterMsg::Barrier(done))
             .map_err(|_| FleetError::WriterGone)?;
         wait.recv().map_err(|_| FleetError::WriterGone)
     }
@@ -767,7 +768,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uplink::frame::Transport;
+    use crate::hangar::frame::Transport;
 
     fn fleet() -> (tempfile::TempDir, Fleet) {
         let dir = tempfile::tempdir().unwrap();
