@@ -126,14 +126,14 @@ impl Server {
 }
 
 /// The baseline: the same stack as jetpack (axum-server, rustls with the
-/// configuration `jetpack::server::tls::load` makes), one route, no state.
+/// configuration `jetpack::access::tls::load` makes), one route, no state.
 fn minimal_server(args: &[String]) {
     let [port, cert, key, body] = args else {
         panic!("usage: {MINIMAL_SERVER} PORT CERT KEY BODY");
     };
     let port: u16 = port.parse().expect("a port number");
     let identity =
-        jetpack::server::tls::load(Path::new(cert), Path::new(key)).expect("TLS identity");
+        jetpack::access::tls::load(Path::new(cert), Path::new(key)).expect("TLS identity");
     let body = axum::body::Bytes::from(std::fs::read(body).expect("reading the body"));
     let app = axum::Router::new().route(
         "/v1/info",

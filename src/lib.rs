@@ -3,8 +3,10 @@
 //! The layers of docs/ARCHITECTURE.md are the modules: `cli` and `api` on
 //! top (`server` runs the API, `client` calls it), `catalog` and `jobs`
 //! below them, the host `runtime` (datasets and jails backends) beside,
+//! `access` (users, TLS identity, login rules) and `logging` as leaves,
 //! `store` and `config` under everything.
 
+pub mod access;
 pub mod api;
 pub mod build;
 pub mod catalog;
@@ -13,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod hangar;
 pub mod jobs;
+pub mod logging;
 pub mod mds;
 pub mod nacl;
 pub mod names;

@@ -33,13 +33,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::access::logins::Logins;
+use crate::access::users::Users;
 use crate::catalog::Catalog;
 use crate::jobs::Jobs;
+use crate::logging::LogRing;
 use crate::runtime::Host;
-use crate::server::logring::LogRing;
-use crate::server::users::Users;
 use crate::store::catalog::{ListQuery, Table};
-pub use auth::Logins;
 pub use error::{ApiError, ApiResult};
 
 /// What every handler can reach.

@@ -282,7 +282,7 @@ pub enum CliError {
     #[error(transparent)]
     Serve(#[from] crate::server::ServeError),
     #[error(transparent)]
-    Users(#[from] crate::server::users::UsersError),
+    Users(#[from] crate::access::users::UsersError),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -480,7 +480,7 @@ fn user(
     password: Option<String>,
     format: Format,
 ) -> Result<i32, CliError> {
-    use crate::server::users::Htpasswd;
+    use crate::access::users::Htpasswd;
     let path = &config.server.htpasswd;
     let mut file = Htpasswd::load(path)?;
     match cmd {

@@ -15,8 +15,8 @@ use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVersion};
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509NameBuilder, X509};
 
-use crate::server::tls::TlsError;
-use crate::server::users::write_private;
+use crate::access::tls::TlsError;
+use crate::access::users::write_private;
 
 /// What the hangar offers: modern suites for modern clients, and the one
 /// IncludeOS needs. TLS 1.3 suites are separate in OpenSSL and stay on.
@@ -123,7 +123,7 @@ pub fn acceptor(certfile: &Path, keyfile: &Path) -> Result<SslAcceptor, TlsError
 pub fn fingerprint(certfile: &Path) -> Option<String> {
     let pem = std::fs::read(certfile).ok()?;
     let cert = X509::from_pem(&pem).ok()?;
-    Some(crate::server::tls::fingerprint(&cert.to_der().ok()?))
+    Some(crate::access::tls::fingerprint(&cert.to_der().ok()?))
 }
 
 #[cfg(test)]

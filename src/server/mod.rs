@@ -1,18 +1,18 @@
 //! `jetpack serve`: the server process. It owns first start (TLS identity,
 //! the first user, the default uplink), logging, the listeners and their
-//! life: SIGTERM drains, SIGHUP reloads users and certificates.
-//! Pieces that are not HTTP (users, TLS files, the log ring) live here too,
-//! for the CLI's `user` commands share them.
-
-pub mod logring;
-pub mod tls;
-pub mod users;
+//! life: SIGTERM drains, SIGHUP reloads users and certificates. It wires
+//! the layers together and is imported by nothing but `main` and `cli`;
+//! the pieces it uses that are not HTTP live below it (`access` for
+//! users, TLS identities and login rules, `logging` for the log ring).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::access::logins::Logins;
+use crate::access::tls::{self, TlsError};
+use crate::access::users::{self, Htpasswd, Users, UsersError};
 use crate::api::{self, AppState};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, ServerConfig};
@@ -21,9 +21,6 @@ use crate::hangar::token::TokenError;
 use crate::hangar::{self, Hangar};
 use crate::jobs::{JobError, Jobs};
 use crate::runtime::{Host, HostEnv, RuntimeError};
-use logring::{LogRing, RingWriter};
-use tls::TlsError;
-use users::{Htpasswd, Users, UsersError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -57,25 +54,6 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
 
 /// How long SIGTERM waits for requests (and blob writes) in flight.
 const DRAIN: Duration = Duration::from_secs(30);
-
-/// Sets up logging into stderr and the ring `/v1/log` reads.
-pub fn init_logging(verbose: bool, lines: usize) -> Arc<LogRing> {
-    use tracing_subscriber::EnvFilter;
-    let ring = LogRing::new(lines);
-    let filter = EnvFilter::try_from_env("JETPACK_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(if verbose {
-            "jetpack=debug,info"
-        } else {
-            "info"
-        })
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(RingWriter(ring.clone()))
-        .try_init();
-    ring
-}
 
 /// Makes the first user when the htpasswd file has none: `admin` with a
 /// random password written once to `admin.password` beside it (0600).
@@ -172,7 +150,7 @@ pub fn serve(
     // Everything the server makes (keys, users, state) is root's only.
     crate::store::private::private_umask();
     let server = config.server.clone();
-    let ring = init_logging(server.verbose, server.log_lines);
+    let ring = crate::logging::init(server.verbose, server.log_lines);
     let identity = if server.tls {
         private_dir(&server.dir)?;
         if tls::ensure_self_signed(&server.certfile, &server.keyfile)? {
@@ -284,7 +262,7 @@ pub fn serve(
         builders,
         fleet,
         users: users.clone(),
-        logins: crate::api::Logins::new(&server.login),
+        logins: Logins::new(&server.login),
         log: ring,
         max_body: server.max_body,
         max_upload: server.max_upload,

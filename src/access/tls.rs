@@ -1,6 +1,6 @@
-//! The API's TLS identity: load a PEM certificate chain and key into a
+//! Owns the API's TLS identity: loads a PEM certificate chain and key into a
 //! rustls configuration (refusing expired, unreadable or mismatched files
-//! with a clear error), or make a self-signed pair on first start.
+//! with a clear error), or makes a self-signed pair on first start.
 
 use std::path::Path;
 use std::sync::Arc;

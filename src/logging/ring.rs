@@ -1,4 +1,4 @@
-//! The server's recent log lines, kept in memory for `GET /v1/log`: a
+//! Owns the server's recent log lines, kept in memory for `GET /v1/log`: a
 //! writer for tracing's formatter that copies each line to stderr and into
 //! a bounded ring.
 //!

@@ -1,8 +1,9 @@
-//! API users: the htpasswd file (bcrypt, as `htpasswd -B` writes it) and
-//! the check of a user and password against it. bcrypt costs milliseconds
-//! by design, so a verified credential is remembered for a short while,
-//! keyed by a SHA-256 of it (never the password itself); the memory is
-//! dropped whenever the file changes.
+//! Owns the API's users: the htpasswd file (bcrypt, as `htpasswd -B`
+//! writes it), the check of a user and password against it, and the cache
+//! of verified credentials. bcrypt costs milliseconds by design, so a
+//! verified credential is remembered for a short while, keyed by a
+//! SHA-256 of it (never the password itself); the memory is dropped
+//! whenever the file changes.
 
 use std::collections::HashMap;
 use std::fs;
