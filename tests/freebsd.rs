@@ -114,3 +114,30 @@ fn libzfs_core_driver_conforms() {
     common::conformance::conformance(&datasets);
     let _ = Command::new("zfs").args(["destroy", "-r", &root]).status();
 }
+
+#[test]
+fn jail_driver_conforms() {
+    use jetpack::runtime::jails::FreeBsdJails;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let unpacked = Command::new("tar")
+        .arg("-xf")
+        .arg(common::busybox_tarball())
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    let pid = std::process::id();
+    let prefix = format!("jpj{pid}-");
+    let spec = common::jails::spec(
+        &format!("{prefix}c1"),
+        &root,
+        "172.23.250.0/24",
+        std::net::Ipv4Addr::new(172, 23, 250, 2),
+        "lo1",
+    );
+    common::jails::conformance(&FreeBsdJails::new(), &FreeBsdJails::new(), &spec, &prefix);
+}

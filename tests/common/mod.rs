@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod hangar;
+pub mod jails;
 pub mod server;
 
 use std::fs::File;
@@ -84,19 +85,43 @@ pub fn pods_available() -> bool {
     facility("namespaces", result.clone())
 }
 
-/// A zfs-fuse daemon and the test pool on a file, made once per machine.
+/// A zfs-fuse daemon and the test pool on a file, made once per machine,
+/// and made again when the daemon was found gone (on a loaded machine
+/// zfs-fuse has died in the middle of a test binary): every call checks
+/// the pool answers and, if not, restarts the daemon and re-imports it.
 pub fn zfs_available() -> bool {
     static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
     let result = CHECK.get_or_init(|| {
         if !Path::new("/dev/fuse").exists() {
             return Err("/dev/fuse is missing".into());
         }
-        let lock = File::create("/var/tmp/jetpack-test-pool.lock").map_err(|e| e.to_string())?;
-        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| e.to_string())
-            .and_then(|_guard| ensure_pool())
+        locked_ensure_pool()
     });
+    if result.is_ok() && !pool_answers() {
+        eprintln!(
+            "zfs-fuse is not answering for pool {POOL}: restarting it and re-importing the pool"
+        );
+        let again = locked_ensure_pool();
+        return facility("zfs-fuse (restarted)", again);
+    }
     facility("zfs-fuse", result.clone())
+}
+
+fn pool_answers() -> bool {
+    Command::new("zpool")
+        .args(["list", "-H", "-o", "name", POOL])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// ensure_pool under a machine-wide lock: test binaries run at once.
+fn locked_ensure_pool() -> Result<(), String> {
+    let lock = File::create("/var/tmp/jetpack-test-pool.lock").map_err(|e| e.to_string())?;
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e.to_string())
+        .and_then(|_guard| ensure_pool())
 }
 
 fn ensure_pool() -> Result<(), String> {
