@@ -197,6 +197,11 @@ async fn delete_base(
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<ForceParam>,
 ) -> ApiResult<Json<Base>> {
-    let row = blocking(move || state.host.remove_base(&id, p.force)).await?;
+    let row = blocking(move || {
+        state
+            .host
+            .remove_base_with(&id, p.force, &crate::build::BuilderHolds)
+    })
+    .await?;
     Ok(Json(row.into()))
 }

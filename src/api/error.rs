@@ -174,7 +174,7 @@ impl From<RuntimeError> for ApiError {
             R::NoSuchBase(_) | R::NoSuchPod(_) => ApiError::not_found(e.to_string()),
             R::Name(_) | R::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
             R::BaseInUse { .. }
-            | R::BaseIsBuilder { .. }
+            | R::BaseHeld { .. }
             | R::BaseNotReady(_)
             | R::PodRunning(_)
             | R::PodNotRunning { .. }

@@ -6,6 +6,7 @@
 //! destroyed afterwards whatever happened (`workspace` owns the files).
 //! It knows nothing of HTTP; the API and the jobs call it.
 
+mod holds;
 pub mod manifest;
 pub mod providers;
 mod workspace;
@@ -28,6 +29,7 @@ use crate::runtime::{Ended, Host, Pod, RuntimeError};
 use crate::store::builders::BuilderRow;
 use crate::store::catalog::{DocumentKind, ImageRow, UplinkRow};
 use crate::store::{self, StoreError};
+pub use holds::BuilderHolds;
 pub use manifest::Manifest;
 use providers::{Bob, Fetched};
 

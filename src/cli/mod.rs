@@ -626,7 +626,7 @@ fn base(host: Host, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
             );
         }
         BaseCommand::Rm { base } => {
-            let b = host.remove_base(&base, false)?;
+            let b = host.remove_base_with(&base, false, &crate::build::BuilderHolds)?;
             eprintln!("removed base {} ({})", b.name, b.id.short());
         }
     }

@@ -5,6 +5,8 @@
 //! the pieces it uses that are not HTTP live below it (`access` for
 //! users, TLS identities and login rules, `logging` for the log ring).
 
+mod mds;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub enum ServeError {
     Users(#[from] UsersError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Mds(#[from] mds::MdsError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -114,27 +118,11 @@ fn clean(host: &Host, catalog: &Catalog) -> Result<(), ServeError> {
         host.remove_pod(&pod, true)?;
     }
     for base in host.bases()? {
-        host.remove_base(base.id.as_str(), true)?;
+        host.remove_base_with(base.id.as_str(), true, &crate::build::BuilderHolds)?;
     }
     catalog.clear()?;
     tracing::warn!("--clean: erased every pod, base, image, NaCl, snippet, uplink and job");
     Ok(())
-}
-
-/// The MDS this server started, stopped when `serve` returns. Should the
-/// server end otherwise (killed, aborted), the MDS ends all the same: its
-/// lifeline, a pipe only this process holds open, reaches end-of-file.
-struct MdsProcess(Option<crate::mds::lifeline::MdsChild>);
-
-impl Drop for MdsProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            match child.stop() {
-                Ok(status) => tracing::info!("the MDS (pid {}) ended: {status}", child.id()),
-                Err(e) => tracing::warn!("stopping the MDS (pid {}): {e}", child.id()),
-            }
-        }
-    }
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -186,7 +174,7 @@ pub fn serve(
         None
     };
     let host = Arc::new(Host::init(config.clone(), env)?);
-    let _mds = MdsProcess(host.start_mds()?);
+    let _mds = mds::start(&host)?;
     let catalog = Arc::new(Catalog::open(&config.data_dir)?);
     if clean_first {
         clean(&host, &catalog)?;

@@ -1,0 +1,69 @@
+//! The build layer's hold on bases: a builder is a base, which must not
+//! be removed from under its builder. The runtime knows nothing of
+//! builders; whoever removes a base for a user (the API, the CLI, `serve
+//! --clean`) passes `BuilderHolds` to `Host::remove_base_with`, which asks
+//! it before the removal and has it forget the builder when forced.
+
+use crate::runtime::{BaseHolds, Holder};
+use crate::store::{BaseRow, Store, StoreError};
+
+/// Builders hold the bases they are made of.
+pub struct BuilderHolds;
+
+impl BaseHolds for BuilderHolds {
+    fn holder(&self, store: &Store, base: &BaseRow) -> Result<Option<Holder>, StoreError> {
+        Ok(store.builder_of_base(&base.id)?.map(|id| Holder {
+            kind: "builder",
+            id,
+            remedy: "delete the builder (or use --force)",
+        }))
+    }
+
+    fn release(&self, store: &Store, holder: &Holder) -> Result<(), StoreError> {
+        store.delete_builder(&holder.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::{BaseId, Name};
+    use crate::runtime::RuntimeError;
+    use crate::store::builders::BuilderRow;
+    use crate::store::BaseState;
+
+    #[test]
+    fn a_builder_holds_its_base_with_the_message_users_know() {
+        let s = Store::in_memory();
+        let base = BaseRow {
+            id: BaseId::new(&"cd".repeat(32)).unwrap(),
+            name: Name::new("base name", "builder-b1").unwrap(),
+            source: "x".into(),
+            size: 1,
+            state: BaseState::Ready,
+            created_at: 0,
+        };
+        s.insert_base(&base).unwrap();
+        assert_eq!(BuilderHolds.holder(&s, &base).unwrap(), None);
+        s.insert_builder(&BuilderRow {
+            id: "b1".into(),
+            base_id: base.id.clone(),
+            digest: format!("sha256:{}", "cd".repeat(32)),
+            provider_id: "local".into(),
+            manifest: "{}".into(),
+            created_at: 0,
+        })
+        .unwrap();
+        let holder = BuilderHolds.holder(&s, &base).unwrap().unwrap();
+        let refused = RuntimeError::BaseHeld {
+            base: base.name.to_string(),
+            holder: holder.clone(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "base builder-b1 is builder b1; delete the builder (or use --force)"
+        );
+        BuilderHolds.release(&s, &holder).unwrap();
+        assert_eq!(BuilderHolds.holder(&s, &base).unwrap(), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! Pods on this host, the `Host` verbs of their life cycle: create (a
+//! clone of a base), start (the cell), stop, remove, and reconcile (what
+//! the store says against what runs). Running a process in a pod is
+//! `process`; telling the MDS of pods is `mds_link`.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::datasets::DatasetError;
+use super::jails::{Cell, CellSpec};
+use super::process::resolve_in_root;
+use super::undo::Undo;
+use super::{Host, Pod, RuntimeError};
+use crate::names::{DatasetName, Name, PodId};
+use crate::store::{self, BaseRow, BaseState, PodRow, PodState};
+
+impl Host {
+    /// Makes the pod network's host side exist; its address, which the
+    /// MDS binds.
+    pub fn prepare_pod_network(&self) -> Result<Ipv4Addr, RuntimeError> {
+        self.jails
+            .prepare_network(&self.config.jail_interface, self.config.ip4_range)?;
+        Ok(self.config.ip4_range.host())
+    }
+
+    fn pod_view(&self, row: PodRow, bases: &[BaseRow]) -> Pod {
+        let base_name = bases
+            .iter()
+            .find(|b| b.id == row.base_id)
+            .map(|b| b.name.to_string())
+            .unwrap_or_else(|| row.base_id.short().to_string());
+        let root = self.datasets.path(&DatasetName::pod(&row.id));
+        Pod {
+            row,
+            base_name,
+            root,
+        }
+    }
+
+    /// A pod the store says is running whose cell is gone was lost (host
+    /// reboot, holder killed): it is dead now. A running cell is found again.
+    fn reconcile(&self, mut row: PodRow) -> Result<PodRow, RuntimeError> {
+        if row.state.is_active() {
+            let alive = row
+                .cell
+                .as_ref()
+                .is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
+            if !alive {
+                self.store().pod_finished(&row.id, PodState::Dead, None)?;
+                if let Some(fresh) = self.store().pod(&row.id)? {
+                    row = fresh;
+                }
+            }
+        }
+        Ok(row)
+    }
+
+    pub fn pods(&self) -> Result<Vec<Pod>, RuntimeError> {
+        let rows = self.store().pods()?;
+        let bases = self.store().bases()?;
+        rows.into_iter()
+            .map(|r| Ok(self.pod_view(self.reconcile(r)?, &bases)))
+            .collect()
+    }
+
+    pub fn pod(&self, reference: &str) -> Result<Pod, RuntimeError> {
+        let mut found = self.store().find_pods(reference)?;
+        let row = match found.len() {
+            0 => return Err(RuntimeError::NoSuchPod(reference.to_string())),
+            1 => found.remove(0),
+            count => {
+                return Err(RuntimeError::Ambiguous {
+                    kind: "pod",
+                    reference: reference.to_string(),
+                    count,
+                })
+            }
+        };
+        let bases = self.store().bases()?;
+        Ok(self.pod_view(self.reconcile(row)?, &bases))
+    }
+
+    /// Clones a base into a new pod (not started).
+    pub fn create_pod(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Pod, RuntimeError> {
+        let base = self.base(base)?;
+        if base.state != BaseState::Ready {
+            return Err(RuntimeError::BaseNotReady(base.name.to_string()));
+        }
+        let name = name.map(|n| Name::new("pod name", n)).transpose()?;
+        let command = if command.is_empty() {
+            vec!["/bin/sh".to_string()]
+        } else {
+            command
+        };
+        let mut row = PodRow {
+            id: PodId::random(),
+            name,
+            base_id: base.id.clone(),
+            command,
+            address: None,
+            state: PodState::Creating,
+            cell: None,
+            exit_code: None,
+            created_at: store::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let range = self.config.ip4_range;
+        row.address = Some(self.store().insert_pod(
+            &row,
+            range.pod_addresses(),
+            &range.to_string(),
+        )?);
+        let dataset = DatasetName::pod(&row.id);
+        let mut undo = Undo::new();
+        undo.push(format!("the row of pod {}", row.id.short()), || {
+            Ok(self.store().delete_pod(&row.id)?)
+        });
+        // Pushed before the clone: a clone that fails half way may leave
+        // its dataset.
+        undo.push(format!("dataset {dataset}"), || {
+            if self.datasets.exists(&dataset)? {
+                self.datasets.destroy(&dataset)?;
+            }
+            Ok(())
+        });
+        let made = self
+            .datasets
+            .clone_sealed(&DatasetName::base(&base.id), &dataset)
+            .map_err(RuntimeError::from)
+            .and_then(|_| Ok(self.store().set_pod_state(&row.id, PodState::Created)?));
+        undo.check(made)?;
+        undo.commit();
+        row.state = PodState::Created;
+        let bases = [base];
+        Ok(self.pod_view(row, &bases))
+    }
+
+    fn cell_spec(&self, pod: &Pod) -> CellSpec {
+        CellSpec {
+            name: format!("{}{}", self.config.jail_name_prefix, pod.row.id),
+            hostname: pod.label(),
+            root: pod.root.clone(),
+            address: pod.row.address.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            network: self.config.ip4_range,
+            interface: self.config.jail_interface.clone(),
+            securelevel: self.config.jail_securelevel,
+            devfs_ruleset: self.config.jail_devfs_ruleset,
+            // Only FreeBSD acts on it: a pod start on Linux reads nothing more.
+            linux_abi: cfg!(target_os = "freebsd") && holds_linux_programs(&pod.root),
+            params: self.config.jail_params.clone(),
+        }
+    }
+
+    /// Starts a pod's cell (its jail).
+    pub fn start_pod(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
+        if !pod.row.state.can_start() {
+            return Err(RuntimeError::PodCannotStart(pod.label(), pod.row.state));
+        }
+        let cell = self.jails.create(&self.cell_spec(pod))?;
+        let mut undo = Undo::new();
+        undo.push(format!("cell {}", cell.0), || {
+            Ok(self.jails.destroy(&cell, Duration::ZERO)?)
+        });
+        undo.check(
+            self.store()
+                .pod_started(&pod.row.id, &cell.0)
+                .map_err(RuntimeError::from),
+        )?;
+        undo.commit();
+        if let Some(record) = self.mds_record(pod) {
+            self.tell_mds(crate::mds::control::Request::Insert { pod: record });
+        }
+        Ok(cell)
+    }
+
+    pub(super) fn running_cell(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
+        match (&pod.row.cell, pod.row.state.is_active()) {
+            (Some(c), true) => Ok(Cell(c.clone())),
+            _ => Err(RuntimeError::PodNotRunning {
+                pod: pod.label(),
+                state: pod.row.state,
+            }),
+        }
+    }
+
+    pub(super) fn stop_grace(&self) -> Duration {
+        Duration::from_secs(self.config.jail_stop_timeout)
+    }
+
+    /// Stops a running pod: SIGTERM to its processes, SIGKILL after
+    /// `jail.stop.timeout`, then its cell goes.
+    pub fn kill_pod(&self, pod: &Pod) -> Result<(), RuntimeError> {
+        let cell = self.running_cell(pod)?;
+        self.store()
+            .set_pod_state(&pod.row.id, PodState::Stopping)?;
+        self.jails.destroy(&cell, self.stop_grace())?;
+        self.store()
+            .pod_finished(&pod.row.id, PodState::Exited, None)?;
+        Ok(())
+    }
+
+    /// Removes a pod and its clone; a running pod only with `force`.
+    pub fn remove_pod(&self, pod: &Pod, force: bool) -> Result<(), RuntimeError> {
+        if pod.row.state.is_active() {
+            if !force {
+                return Err(RuntimeError::PodRunning(pod.label()));
+            }
+            self.kill_pod(pod)?;
+        }
+        self.store()
+            .set_pod_state(&pod.row.id, PodState::Removing)?;
+        match self.datasets.destroy(&DatasetName::pod(&pod.row.id)) {
+            Ok(()) | Err(DatasetError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.store().delete_pod(&pod.row.id)?;
+        if let Some(address) = pod.row.address {
+            self.tell_mds(crate::mds::control::Request::Remove { address });
+        }
+        self.annotations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(pod.row.id.as_str());
+        Ok(())
+    }
+
+    /// Cells with this host's name prefix that no pod in the store owns
+    /// (left by a crash between start and record).
+    pub fn orphan_cells(&self) -> Result<Vec<String>, RuntimeError> {
+        let known: Vec<String> = self
+            .store()
+            .pods()?
+            .into_iter()
+            .filter_map(|p| p.cell)
+            .collect();
+        Ok(self
+            .jails
+            .list(&self.config.jail_name_prefix)?
+            .into_iter()
+            .filter(|(_, cell)| !known.contains(&cell.0))
+            .map(|(name, _)| name)
+            .collect())
+    }
+}
+
+/// Whether the programs of `root` are Linux ones, judged by its /bin/sh
+/// (followed inside the root): an ELF not branded FreeBSD in its OS/ABI
+/// byte. A root without one counts as native.
+fn holds_linux_programs(root: &Path) -> bool {
+    use std::io::Read;
+    let Some(sh) = resolve_in_root(root, "/bin/sh") else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    std::fs::File::open(sh)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && elf_is_linux(&head)
+}
+
+/// From an ELF's first bytes: FreeBSD brands its programs with OS/ABI 9;
+/// Linux toolchains leave 0 (System V) or write 3 (GNU/Linux).
+fn elf_is_linux(head: &[u8]) -> bool {
+    const ELFOSABI_SYSV: u8 = 0;
+    const ELFOSABI_LINUX: u8 = 3;
+    head.starts_with(b"\x7fELF") && matches!(head.get(7), Some(&(ELFOSABI_SYSV | ELFOSABI_LINUX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_of_linux_programs_is_told_from_a_freebsd_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert!(!holds_linux_programs(root), "no /bin/sh: native");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        // This host's own shell is a Linux program, followed by a link.
+        std::fs::copy("/bin/sh", root.join("bin/dash")).unwrap();
+        std::os::unix::fs::symlink("dash", root.join("bin/sh")).unwrap();
+        assert!(holds_linux_programs(root));
+
+        let mut freebsd = *b"\x7fELF\x02\x01\x01\x09\0\0\0\0";
+        assert!(!elf_is_linux(&freebsd), "branded FreeBSD");
+        freebsd[7] = 3;
+        assert!(elf_is_linux(&freebsd), "branded GNU/Linux");
+        assert!(!elf_is_linux(b"#!/bin/sh\n"), "a script is no verdict");
+        assert!(!elf_is_linux(b"\x7fELF"), "too short");
+        std::fs::write(root.join("bin/dash"), b"#!/bin/sh\n").unwrap();
+        assert!(!holds_linux_programs(root));
+    }
+}
