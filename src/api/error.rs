@@ -12,6 +12,7 @@ use crate::build::BuildError;
 use crate::catalog::CatalogError;
 use crate::hangar::deploy::DeployError;
 use crate::hangar::fleet::FleetError;
+use crate::hangar::upgrade::UpgradeError;
 use crate::jobs::JobError;
 use crate::runtime::RuntimeError;
 use crate::store::blobs::BlobError;
@@ -203,11 +204,26 @@ impl From<FleetError> for ApiError {
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         match e {
-            DeployError::NotDocked(..) | DeployError::Refused(_) => {
-                ApiError::conflict(e.to_string())
-            }
+            DeployError::NotDocked(..)
+            | DeployError::Refused(_)
+            | DeployError::InProgress { .. } => ApiError::conflict(e.to_string()),
             DeployError::Fleet(e) => e.into(),
             DeployError::Catalog(e) => e.into(),
+            DeployError::Jobs(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpgradeError> for ApiError {
+    fn from(e: UpgradeError) -> Self {
+        match e {
+            UpgradeError::NoUplink(_) => ApiError::conflict(e.to_string()),
+            UpgradeError::UnknownNacl(_) | UpgradeError::NoService(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            UpgradeError::Deploy(e) => e.into(),
+            UpgradeError::Build(e) => e.into(),
+            UpgradeError::Fleet(e) => e.into(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Live update of a docked instance (spec/uplink.md 6), as a job: send
 //! UPDATE with the image, require the ack to be the SHA-1 of what was
 //! sent, then wait for the instance to dock again and report that SHA-1 as
-//! IDENT's `binary`, the only success signal there is.
+//! IDENT's `binary`, the only success signal there is. It also owns the
+//! rule that an instance takes one deploy (or upgrade) at a time: `submit`
+//! checks the jobs in progress under the instance's deploy lock.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +14,13 @@ use super::fleet::{Fleet, FleetError, Status};
 use super::frame::{read_transport, Code, HEADER_LEN};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
-use crate::jobs::JobContext;
-use crate::store::catalog::ImageRow;
+use crate::jobs::{JobContext, JobError, JobState, Jobs};
+use crate::store::catalog::{ImageRow, JobRow, ListQuery};
+
+/// The kind of a deploy job.
+pub const DEPLOY: &str = "deploy";
+/// The kind of an upgrade job (a build, then a deploy).
+pub const UPGRADE: &str = "upgrade";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -21,10 +28,14 @@ pub enum DeployError {
     NotDocked(String, &'static str),
     #[error("refusing to deploy: {0}; add force=true to deploy anyway")]
     Refused(String),
+    #[error("instance {instance} is being deployed to already (job {job})")]
+    InProgress { instance: String, job: String },
     #[error(transparent)]
     Fleet(#[from] FleetError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
 }
 
 /// A checked deploy, ready to run as a job.
@@ -81,6 +92,67 @@ pub fn plan(
         warnings,
         timeout,
     })
+}
+
+/// Submits a checked deploy as a job, unless one to the same instance is
+/// queued or running (a second one would race the first for the ack).
+pub fn submit(
+    jobs: &Arc<Jobs>,
+    fleet: &Arc<Fleet>,
+    catalog: &Arc<Catalog>,
+    plan: Plan,
+) -> Result<JobRow, DeployError> {
+    let instance = plan.instance.clone();
+    let (f, c) = (fleet.clone(), catalog.clone());
+    submit_one(jobs, fleet, &instance, |jobs| {
+        Ok(jobs.submit(DEPLOY, Some(instance.to_string()), move |ctx| {
+            run(&f, &c, &plan, ctx)
+        })?)
+    })
+}
+
+/// Runs `submit` (which queues a deploy or upgrade job of `id`) under the
+/// instance's deploy lock, once no deploy or upgrade of it is unfinished.
+/// Blocking.
+pub fn submit_one<E>(
+    jobs: &Arc<Jobs>,
+    fleet: &Fleet,
+    id: &InstanceId,
+    submit: impl FnOnce(&Arc<Jobs>) -> Result<JobRow, E>,
+) -> Result<JobRow, E>
+where
+    E: From<DeployError>,
+{
+    let _one_at_a_time = fleet.deploy_lock(id);
+    if let Some(job) = in_progress(jobs, id).map_err(DeployError::from)? {
+        return Err(DeployError::InProgress {
+            instance: id.to_string(),
+            job,
+        }
+        .into());
+    }
+    submit(jobs)
+}
+
+/// The unfinished deploy or upgrade job of `id`, if any. Blocking.
+fn in_progress(jobs: &Jobs, id: &InstanceId) -> Result<Option<String>, JobError> {
+    for kind in [DEPLOY, UPGRADE] {
+        for wanted in [JobState::Queued, JobState::Running] {
+            let q = ListQuery {
+                limit: Some(1),
+                filters: vec![
+                    ("kind", kind.to_string()),
+                    ("target", id.to_string()),
+                    ("state", wanted.as_str().to_string()),
+                ],
+                ..ListQuery::default()
+            };
+            if let Some(job) = jobs.list(&q)?.into_iter().next() {
+                return Ok(Some(job.id));
+            }
+        }
+    }
+    Ok(None)
 }
 
 const POLL: Duration = Duration::from_millis(20);

@@ -7,10 +7,11 @@
 //! - `frame`: transports (code, little-endian length, bytes)
 //! - `ws`: RFC 6455 frames without UTF-8 checks, and the HTTP around them
 //! - `token`: instance ids and signed session tokens
-//! - `listener`: the port, TLS (OpenSSL: AES256-SHA), auth, the upgrade
+//! - `listener`: the port, TLS (OpenSSL: AES256-SHA), auth, the WebSocket upgrade
 //! - `session`: one docked instance: frames in, pings and transports out
-//! - `fleet`: every instance, in memory and in the store
-//! - `deploy`: live update as a job
+//! - `fleet`: every instance, in memory and in the store, and lists of them
+//! - `deploy`: live update as a job, one per instance at a time
+//! - `upgrade`: rebuild an instance's image and deploy it, as one job
 //! - `tls`: the hangar's RSA identity and OpenSSL acceptor
 
 pub mod deploy;
@@ -20,6 +21,7 @@ pub mod listener;
 pub mod session;
 pub mod tls;
 pub mod token;
+pub mod upgrade;
 pub mod ws;
 
 use std::net::IpAddr;

@@ -1,0 +1,527 @@
+//! The fleet: every instance the hangar knows. What changes on every
+//! message (status, recent log bytes, stats, events) is kept in memory,
+//! bounded per instance; what must survive a restart (identity, IDENT,
+//! UPLINK echo, the uplink it authenticated with, panics) goes to the store
+//! through one writer thread that batches writes into transactions, so no
+//! session ever waits for SQLite. After a restart every known instance is
+//! `unknown` until it docks again (spec/uplink.md 7).
+//!
+//! This file owns the map of instances and what reads or changes one by
+//! name (resolve, names, forget, panics) and the per-instance deploy lock;
+//! - `live`: one instance's state in memory, and the reading of its IDENT
+//! - `receive`: what docked instances send, and what is sent to them
+//! - `writer`: the store writer thread
+//! - `query`: search, filter, order and page the fleet for lists
+
+mod live;
+pub mod query;
+mod receive;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use live::SessionHandle;
+pub use live::{tail_start, Event, IdentFields, Limits, Live, Outgoing, StatsSample, Status};
+pub use query::{InstanceQuery, InstanceView, Sort};
+use writer::Writer;
+
+use super::token::InstanceId;
+use crate::catalog::Catalog;
+use crate::store::instances::{InstanceWrite, PanicRow};
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("no instance {0:?}")]
+    NotFound(String),
+    #[error("{0:?} matches several instances: {1}")]
+    Ambiguous(String, String),
+    #[error("instance {other} has the alias {alias:?} already")]
+    AliasTaken { alias: String, other: String },
+    #[error("instance {0} is not docked")]
+    NotDocked(String),
+    #[error("instance {0} is busy: its outgoing queue is full")]
+    Busy(String),
+    #[error("starting the hangar's store writer: {0}")]
+    Spawn(String),
+    #[error("the hangar's store writer has stopped")]
+    WriterGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Fleet {
+    catalog: Arc<Catalog>,
+    limits: Limits,
+    instances: RwLock<HashMap<InstanceId, Arc<Mutex<Live>>>>,
+    generation: AtomicU64,
+    writer: Writer,
+    renaming: Mutex<()>,
+    deploys: DeployLocks,
+}
+
+fn lock(live: &Mutex<Live>) -> std::sync::MutexGuard<'_, Live> {
+    live.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Fleet {
+    /// Loads every known instance, all `unknown` until they dock again,
+    /// and starts the store writer.
+    pub fn load(catalog: Arc<Catalog>, limits: Limits) -> Result<Fleet, FleetError> {
+        let rows = catalog.with_store(|s| s.instances())?;
+        let panicked: HashSet<String> = catalog
+            .with_store(|s| s.instances_with_panics())?
+            .into_iter()
+            .collect();
+        let mut map = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let Ok(id) = InstanceId::new(&row.id) else {
+                continue;
+            };
+            let mut live = Live::new(row.first_seen);
+            live.panicked = panicked.contains(&row.id);
+            live.last_seen = row.last_seen;
+            live.alias = row.alias;
+            live.description = row.description;
+            live.ident = row.ident;
+            live.uplink = row.uplink;
+            live.uplink_id = row.uplink_id;
+            live.image_id = row.image_id;
+            map.insert(id, Arc::new(Mutex::new(live)));
+        }
+        let writer = Writer::spawn(catalog.clone())?;
+        Ok(Fleet {
+            catalog,
+            limits,
+            instances: RwLock::new(map),
+            generation: AtomicU64::new(1),
+            writer,
+            renaming: Mutex::new(()),
+            deploys: DeployLocks::default(),
+        })
+    }
+
+    /// Waits until every write queued so far is committed. Blocking.
+    pub fn sync(&self) -> Result<(), FleetError> {
+        self.writer.sync()
+    }
+
+    fn get(&self, id: &InstanceId) -> Option<Arc<Mutex<Live>>> {
+        self.instances
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn get_or_insert(&self, id: &InstanceId) -> Arc<Mutex<Live>> {
+        if let Some(live) = self.get(id) {
+            return live;
+        }
+        self.instances
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Live::new(store::now()))))
+            .clone()
+    }
+
+    /// An instance, by id, alias or an unambiguous id prefix.
+    pub fn resolve(&self, reference: &str) -> Result<InstanceId, FleetError> {
+        let not_found = || FleetError::NotFound(reference.chars().take(80).collect());
+        if reference.is_empty() || reference.len() > 128 {
+            return Err(not_found());
+        }
+        let lower = reference.to_ascii_lowercase();
+        let map = self.instances.read().unwrap_or_else(|p| p.into_inner());
+        if let Ok(id) = InstanceId::new(&lower) {
+            if map.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        let mut hits: Vec<&InstanceId> = map
+            .iter()
+            .filter(|(_, live)| lock(live).alias.as_deref() == Some(reference))
+            .map(|(id, _)| id)
+            .collect();
+        if hits.is_empty() {
+            hits = map
+                .keys()
+                .filter(|id| id.as_str().starts_with(&lower))
+                .collect();
+        }
+        match hits.len() {
+            0 => Err(not_found()),
+            1 => Ok(hits[0].clone()),
+            _ => {
+                let mut names: Vec<&str> = hits.iter().map(|id| id.as_str()).collect();
+                names.sort();
+                names.truncate(5);
+                Err(FleetError::Ambiguous(
+                    reference.to_string(),
+                    names.join(", "),
+                ))
+            }
+        }
+    }
+
+    /// Runs `f` on one instance.
+    pub fn with<T>(
+        &self,
+        id: &InstanceId,
+        f: impl FnOnce(&mut Live) -> T,
+    ) -> Result<T, FleetError> {
+        let live = self
+            .get(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        let mut live = lock(&live);
+        Ok(f(&mut live))
+    }
+
+    /// Notes an event on an instance (a deploy's progress).
+    pub fn note(&self, id: &InstanceId, event: &'static str, detail: String) {
+        if let Some(live) = self.get(id) {
+            lock(&live).event(&self.limits, event, detail);
+        }
+    }
+
+    /// Runs `f` on every instance (for lists and summaries).
+    pub fn each(&self, mut f: impl FnMut(&InstanceId, &Live)) {
+        let map = self.instances.read().unwrap_or_else(|p| p.into_inner());
+        for (id, live) in map.iter() {
+            f(id, &lock(live));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.instances
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets an instance: closes its session, deletes what is stored.
+    /// Blocking (waits for the store).
+    pub fn forget(&self, id: &InstanceId) -> Result<(), FleetError> {
+        let removed = self
+            .instances
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        if let Some(s) = lock(&removed).session.take() {
+            let _ = s.tx.try_send(Outgoing::Close("deleted"));
+        }
+        self.writer
+            .write(InstanceWrite::Delete { id: id.to_string() });
+        self.sync()
+    }
+
+    /// Forgets each of `ids` (resolved already) and returns what they were;
+    /// one deleted meanwhile by someone else is gone all the same, and left
+    /// out. Blocking.
+    pub fn forget_all(&self, ids: &[InstanceId]) -> Result<Vec<InstanceView>, FleetError> {
+        let mut gone = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(view) = self.with(id, |l| InstanceView::of(id, l)) else {
+                continue;
+            };
+            match self.forget(id) {
+                Ok(()) => gone.push(view),
+                Err(FleetError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.add_nacls(&mut gone)?;
+        Ok(gone)
+    }
+
+    /// Records the image an instance runs after a deploy. Blocking.
+    pub fn set_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
+        self.with(id, |live| live.image_id = Some(image_id.to_string()))?;
+        self.writer.write(InstanceWrite::Image {
+            id: id.to_string(),
+            image_id: image_id.to_string(),
+        });
+        self.sync()
+    }
+
+    /// Changes alias and description: `change` gets the current ones and
+    /// gives the new ones. Renames are serialised, so that no two
+    /// instances can take one alias. Blocking.
+    pub fn update_names(
+        &self,
+        id: &InstanceId,
+        change: impl FnOnce(Option<String>, Option<String>) -> (Option<String>, Option<String>),
+    ) -> Result<(), FleetError> {
+        let live = self
+            .get(id)
+            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
+        let _renaming = self.renaming.lock().unwrap_or_else(|p| p.into_inner());
+        let (alias, description) = {
+            let l = lock(&live);
+            change(l.alias.clone(), l.description.clone())
+        };
+        if let Some(wanted) = &alias {
+            let mut taken_by = None;
+            self.each(|other, l| {
+                if other != id && l.alias.as_deref() == Some(wanted.as_str()) {
+                    taken_by = Some(other.to_string());
+                }
+            });
+            if let Some(other) = taken_by {
+                return Err(FleetError::AliasTaken {
+                    alias: wanted.clone(),
+                    other,
+                });
+            }
+        }
+        self.sync()?;
+        self.catalog.with_store(|s| {
+            s.set_instance_names(id.as_str(), alias.as_deref(), description.as_deref())
+        })?;
+        let mut live = lock(&live);
+        live.alias = alias;
+        live.description = description;
+        Ok(())
+    }
+
+    /// An instance's panics, newest first. Blocking.
+    pub fn panics(&self, id: &InstanceId) -> Result<Vec<PanicRow>, FleetError> {
+        self.sync()?;
+        Ok(self.catalog.with_store(|s| s.panics(id.as_str()))?)
+    }
+
+    pub fn panic(&self, id: &InstanceId, panic_id: &str) -> Result<PanicRow, FleetError> {
+        self.sync()?;
+        self.catalog
+            .with_store(|s| s.panic(id.as_str(), panic_id))?
+            .ok_or_else(|| FleetError::NotFound(format!("{id}/{panic_id}")))
+    }
+}
+
+/// Why an alias is refused, if it is. Aliases name instances wherever
+/// ids do, so they must never read as one.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    let len = alias.chars().count();
+    if !(1..=64).contains(&len) {
+        return Err(format!("alias {alias:?}: 1 to 64 characters"));
+    }
+    if !alias
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(format!(
+            "alias {alias:?}: only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    // Instances are found by id, alias or id prefix: an alias that could
+    // be an id (or a prefix of one) would hide or be hidden by it.
+    if alias.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(format!(
+            "alias {alias:?} reads as an instance id: it needs a letter other than a-f, a '.' or a '_'"
+        ));
+    }
+    // GET /v1/instances/summary is the counts, never an instance.
+    if alias == "summary" {
+        return Err("alias \"summary\" is reserved".into());
+    }
+    Ok(())
+}
+
+pub fn check_description(description: &str) -> Result<(), String> {
+    if description.chars().count() > 1024 {
+        return Err("description: up to 1024 characters".into());
+    }
+    if description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("description: no control characters but newlines and tabs".into());
+    }
+    Ok(())
+}
+
+/// One deploy or upgrade per instance at a time: a second one would race
+/// the first for the instance's acknowledgement. Held while a deploy is
+/// checked against the jobs in progress and submitted, so that two
+/// requests cannot both find none; other instances are not held up.
+#[derive(Default)]
+struct DeployLocks {
+    held: Mutex<HashSet<InstanceId>>,
+    freed: Condvar,
+}
+
+/// An instance's deploy lock, released on drop.
+pub struct DeployLock<'a> {
+    locks: &'a DeployLocks,
+    id: InstanceId,
+}
+
+impl Drop for DeployLock<'_> {
+    fn drop(&mut self) {
+        let mut held = self.locks.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.id);
+        self.locks.freed.notify_all();
+    }
+}
+
+impl Fleet {
+    /// Takes `id`'s deploy lock, waiting while another request holds it.
+    /// Blocking (briefly: holders only check and submit).
+    pub fn deploy_lock(&self, id: &InstanceId) -> DeployLock<'_> {
+        let locks = &self.deploys;
+        let mut held = locks.held.lock().unwrap_or_else(|p| p.into_inner());
+        while held.contains(id) {
+            held = locks.freed.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        held.insert(id.clone());
+        DeployLock {
+            locks,
+            id: id.clone(),
+        }
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, for panic ids (two panics in one second
+/// stay apart).
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hangar::frame::{Code, Transport};
+    use tokio::sync::mpsc;
+
+    fn t(code: Code, payload: &[u8]) -> Transport {
+        Transport {
+            code,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn what_is_stored_comes_back_unknown_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        let id = InstanceId::new("0123456789abcdef0123456789abcdef").unwrap();
+        {
+            let fleet = Fleet::load(catalog.clone(), Limits::default()).unwrap();
+            fleet.connecting(&id, "default");
+            let (tx, _rx) = mpsc::channel(1);
+            fleet.docked(&id, "127.0.0.1:1".parse().unwrap(), tx);
+            fleet.received(
+                &id,
+                t(
+                    Code::Ident,
+                    br#"{"uuid":"x","version":"v0.14","net":[{"addr":"10.0.0.42"}]}"#,
+                ),
+            );
+            fleet.received(&id, t(Code::Uplink, br#"{"url":"http://h:9090"}"#));
+            fleet.received(&id, t(Code::Panic, b"PANIC: \xffboom"));
+            fleet.received(&id, t(Code::Ident, b"[not an object]"));
+            fleet
+                .update_names(&id, |_, d| (Some("edge".into()), d))
+                .unwrap();
+            let other = InstanceId::new("ff").unwrap();
+            fleet.connecting(&other, "default");
+            assert!(matches!(
+                fleet.update_names(&other, |_, d| (Some("edge".into()), d)),
+                Err(FleetError::AliasTaken { .. })
+            ));
+            assert_eq!(fleet.panics(&id).unwrap().len(), 1);
+        }
+        let fleet = Fleet::load(catalog, Limits::default()).unwrap();
+        assert_eq!(fleet.resolve("edge").unwrap(), id);
+        assert_eq!(fleet.resolve("0123").unwrap(), id);
+        assert!(matches!(
+            fleet.resolve("ffff"),
+            Err(FleetError::NotFound(_))
+        ));
+        fleet
+            .with(&id, |l| {
+                assert_eq!(l.status, Status::Unknown);
+                assert_eq!(l.addresses(), vec!["10.0.0.42"]);
+                assert_eq!(l.uplink_url(), Some("http://h:9090"));
+                assert_eq!(l.uplink_id.as_deref(), Some("default"));
+                assert!(l.panicked, "a stored panic keeps the flag");
+            })
+            .unwrap();
+        let panics = fleet.panics(&id).unwrap();
+        assert!(panics[0].text.contains("boom"));
+        fleet.forget(&id).unwrap();
+        assert!(fleet.panics(&id).unwrap().is_empty());
+        assert!(fleet.is_empty());
+    }
+
+    #[test]
+    fn a_deploy_lock_holds_its_instance_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        let fleet = Arc::new(Fleet::load(catalog, Limits::default()).unwrap());
+        let (a, b) = (
+            InstanceId::new("aa").unwrap(),
+            InstanceId::new("bb").unwrap(),
+        );
+        let held = fleet.deploy_lock(&a);
+        // Another instance is not held up.
+        drop(fleet.deploy_lock(&b));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let (fleet, a) = (fleet.clone(), a.clone());
+            std::thread::spawn(move || {
+                let _second = fleet.deploy_lock(&a);
+                tx.send(()).unwrap();
+            })
+        };
+        let wait = std::time::Duration::from_millis(100);
+        assert!(rx.recv_timeout(wait).is_err(), "the same instance waits");
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        waiter.join().unwrap();
+    }
+
+    #[test]
+    fn aliases_are_names_that_cannot_be_ids() {
+        for good in [
+            "edge",
+            "edge-1.eu_west",
+            "Z",
+            "a".repeat(64).replace('a', "g").as_str(),
+        ] {
+            assert!(check_alias(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "dead-beef",
+            "0123",
+            "summary",
+            "has space",
+            "../x",
+            "é",
+            &"g".repeat(65),
+        ] {
+            assert!(check_alias(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_description(&"x".repeat(1024)).is_ok());
+        assert!(check_description("two\nlines\tand a tab").is_ok());
+        assert!(check_description(&"x".repeat(1025)).is_err());
+        assert!(check_description("bell\u{7}").is_err());
+    }
+}
