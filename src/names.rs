@@ -275,6 +275,102 @@ impl fmt::Display for PodId {
     }
 }
 
+/// One extra jail(2) parameter from `jail.param.NAME = VALUE`, checked:
+/// a name like the kernel's (`[a-z0-9._]+`, dot-separated words) that
+/// jetpack does not own, and a value without control characters
+/// (jail_set(2) takes C strings). The configuration stores these and the
+/// jail drivers consume them, so neither needs the other to check one.
+/// Serialized as the pair `[name, value]`, checked again when read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "(String, String)", into = "(String, String)")]
+pub struct JailParam {
+    name: String,
+    value: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JailParamError {
+    #[error("jail parameter {0:?}: expected a name of 1 to {max} characters", max = JailParam::MAX_NAME)]
+    Length(String),
+    #[error("jail parameter {0:?}: only a-z, 0-9, '.' and '_' are allowed")]
+    Characters(String),
+    #[error("jail parameter {0:?}: empty component")]
+    EmptyComponent(String),
+    #[error("jail parameter {0:?} is set by jetpack itself and cannot be configured")]
+    Owned(String),
+    #[error("jail parameter {0}: the value must not contain control characters")]
+    ControlCharacter(String),
+}
+
+impl JailParam {
+    /// Parameters jetpack owns: the jail's identity and life cycle (`name`,
+    /// `path`, `persist`, `jid`) and its address (`ip4.addr`, `ip4`), which
+    /// is the pod's identity at the MDS: a pod given another address, or
+    /// the host's, could speak as another pod.
+    pub const OWNED: &'static [&'static str] =
+        &["name", "path", "persist", "jid", "ip4", "ip4.addr"];
+
+    /// Longest parameter name accepted; the kernel's are far shorter.
+    pub const MAX_NAME: usize = 64;
+
+    pub fn new(name: &str, value: &str) -> Result<JailParam, JailParamError> {
+        let err = |make: fn(String) -> JailParamError| Err(make(name.to_string()));
+        if name.is_empty() || name.len() > Self::MAX_NAME {
+            return err(JailParamError::Length);
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+        {
+            return err(JailParamError::Characters);
+        }
+        if name.split('.').any(str::is_empty) {
+            return err(JailParamError::EmptyComponent);
+        }
+        if Self::OWNED.contains(&name) {
+            return err(JailParamError::Owned);
+        }
+        if value.chars().any(char::is_control) {
+            return err(JailParamError::ControlCharacter);
+        }
+        Ok(JailParam {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    /// A parameter that skips the checks, so that tests of the drivers can
+    /// show what they do with one that got past them.
+    #[cfg(test)]
+    pub(crate) fn unchecked(name: &str, value: &str) -> JailParam {
+        JailParam {
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl TryFrom<(String, String)> for JailParam {
+    type Error = JailParamError;
+    fn try_from((name, value): (String, String)) -> Result<Self, Self::Error> {
+        JailParam::new(&name, &value)
+    }
+}
+
+impl From<JailParam> for (String, String) {
+    fn from(p: JailParam) -> (String, String) {
+        (p.name, p.value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +440,42 @@ mod tests {
         assert!(BaseId::new(&"a".repeat(64)).is_ok());
         assert!(BaseId::new(&"A".repeat(64)).is_err());
         assert!(BaseId::new("abc").is_err());
+    }
+
+    #[test]
+    fn jail_params_reject_owned_and_malformed() {
+        let one = |k: &str, v: &str| JailParam::new(k, v).map_err(|e| e.to_string());
+        assert!(one("allow.raw_sockets", "1").is_ok());
+        assert!(one("children.max", "2").is_ok());
+        assert!(one("host.domainname", "example.org").is_ok());
+        for owned in JailParam::OWNED {
+            let e = one(owned, "x").unwrap_err();
+            assert!(e.contains("set by jetpack"), "{owned}: {e}");
+        }
+        for bad in [
+            "",
+            "Allow.mount",
+            "allow mount",
+            "allow..mount",
+            ".allow",
+            "allow.",
+            "allow-mount",
+            "a/b",
+            "ö",
+        ] {
+            assert!(one(bad, "1").is_err(), "{bad:?} should be rejected");
+        }
+        assert!(one(&"a".repeat(65), "1").is_err());
+        assert!(one("host.domainname", "a\0b").is_err());
+        assert!(one("host.domainname", "a\nb").is_err());
+    }
+
+    #[test]
+    fn jail_params_are_pairs_checked_when_read() {
+        let p = JailParam::new("allow.mount", "1").unwrap();
+        let json = serde_json::to_string(&vec![p.clone()]).unwrap();
+        assert_eq!(json, r#"[["allow.mount","1"]]"#);
+        assert_eq!(serde_json::from_str::<Vec<JailParam>>(&json).unwrap(), [p]);
+        assert!(serde_json::from_str::<JailParam>(r#"["jid","7"]"#).is_err());
     }
 }

@@ -29,7 +29,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 use super::jail_params::{
-    cell_mounts, check_params, jail_params, mount_args, real_dirs_below, unmount_order, CellMount,
+    cell_mounts, jail_params, mount_args, real_dirs_below, unmount_order, CellMount,
 };
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, POLL};
 use crate::config::Ipv4Net;
@@ -591,7 +591,6 @@ impl Jails for FreeBsdJails {
             why,
         };
         check_name(&spec.name).map_err(fail)?;
-        check_params(&spec.params).map_err(fail)?;
         if !spec.root.is_absolute() || !spec.root.is_dir() {
             return Err(fail(format!(
                 "root {} is not a directory",

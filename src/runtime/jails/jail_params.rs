@@ -6,60 +6,17 @@
 //! Values are strings as jail.conf(5) spells them; booleans are `0` or `1`.
 
 use super::CellSpec;
+use crate::names::JailParam;
 
-/// Parameters jetpack owns: the jail's identity and life cycle (`name`,
-/// `path`, `persist`, `jid`) and its address (`ip4.addr`, `ip4`), which is
-/// the pod's identity at the MDS: a pod given another address, or the
-/// host's, could speak as another pod.
-pub const OWNED: &[&str] = &["name", "path", "persist", "jid", "ip4", "ip4.addr"];
-
-/// Longest parameter name accepted; the kernel's are far shorter.
-const MAX_NAME: usize = 64;
-
-/// Checks one extra parameter: a name like the kernel's
-/// (`[a-z0-9._]+`, dot-separated words) that jetpack does not own, and a
-/// value without control characters (jail_set(2) takes C strings).
-pub fn check_param(name: &str, value: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_NAME {
-        return Err(format!(
-            "jail parameter {name:?}: expected a name of 1 to {MAX_NAME} characters"
-        ));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
-    {
-        return Err(format!(
-            "jail parameter {name:?}: only a-z, 0-9, '.' and '_' are allowed"
-        ));
-    }
-    if name.split('.').any(str::is_empty) {
-        return Err(format!("jail parameter {name:?}: empty component"));
-    }
-    if OWNED.contains(&name) {
-        return Err(format!(
-            "jail parameter {name:?} is set by jetpack itself and cannot be configured"
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(format!(
-            "jail parameter {name}: the value must not contain control characters"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks every extra parameter; the first bad one is the error.
-pub fn check_params(params: &[(String, String)]) -> Result<(), String> {
-    params.iter().try_for_each(|(k, v)| check_param(k, v))
-}
+/// Parameters jetpack owns (checked where a `JailParam` is made).
+pub const OWNED: &[&str] = JailParam::OWNED;
 
 /// The full parameter list of `spec`'s jail, in a fixed order: jetpack's
 /// own, the defaults, then the extras in their order. An extra replaces a
 /// default of the same name in place (so the order stays the same whatever
 /// is configured); a later extra replaces an earlier one. Extras naming an
-/// `OWNED` parameter are left out: callers reject them with `check_params`
-/// first, and they must never override the jail's identity anyway.
+/// `OWNED` parameter are left out: a `JailParam` cannot name one, and the
+/// jail's identity should not rest on that one type's check alone.
 pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> = vec![
         ("name".into(), spec.name.clone()),
@@ -86,13 +43,14 @@ pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
     ] {
         params.push((k.into(), v.into()));
     }
-    for (k, v) in &spec.params {
-        if OWNED.contains(&k.as_str()) {
+    for extra in &spec.params {
+        let (k, v) = (extra.name(), extra.value());
+        if OWNED.contains(&k) {
             continue;
         }
         match params.iter_mut().find(|(name, _)| name == k) {
-            Some(slot) => slot.1 = v.clone(),
-            None => params.push((k.clone(), v.clone())),
+            Some(slot) => slot.1 = v.to_string(),
+            None => params.push((k.to_string(), v.to_string())),
         }
     }
     params
@@ -196,9 +154,10 @@ mod tests {
             securelevel: 2,
             devfs_ruleset: 4,
             linux_abi: false,
+            // Unchecked, so that the guard against owned names is seen.
             params: params
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| JailParam::unchecked(k, v))
                 .collect(),
         }
     }
@@ -260,41 +219,6 @@ mod tests {
             ("persist", "0"),
         ]);
         assert_eq!(pairs(&jail_params(&s)), DEFAULTS);
-    }
-
-    #[test]
-    fn jail_params_rejects_owned_and_malformed() {
-        let one = |k: &str, v: &str| check_params(&[(k.to_string(), v.to_string())]);
-        assert!(one("allow.raw_sockets", "1").is_ok());
-        assert!(one("children.max", "2").is_ok());
-        assert!(one("host.domainname", "example.org").is_ok());
-        for owned in OWNED {
-            let e = one(owned, "x").unwrap_err();
-            assert!(e.contains("set by jetpack"), "{owned}: {e}");
-        }
-        for bad in [
-            "",
-            "Allow.mount",
-            "allow mount",
-            "allow..mount",
-            ".allow",
-            "allow.",
-            "allow-mount",
-            "a/b",
-            "ö",
-        ] {
-            assert!(one(bad, "1").is_err(), "{bad:?} should be rejected");
-        }
-        assert!(one(&"a".repeat(65), "1").is_err());
-        assert!(one("host.domainname", "a\0b").is_err());
-        assert!(one("host.domainname", "a\nb").is_err());
-        // The first bad one is reported.
-        let e = check_params(&[
-            ("allow.mount".into(), "1".into()),
-            ("jid".into(), "7".into()),
-        ])
-        .unwrap_err();
-        assert!(e.contains("\"jid\""), "{e}");
     }
 
     #[test]

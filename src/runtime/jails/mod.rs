@@ -72,7 +72,7 @@ pub struct CellSpec {
     #[serde(default)]
     pub linux_abi: bool,
     /// Extra jail(2) parameters from `jail.param.*`.
-    pub params: Vec<(String, String)>,
+    pub params: Vec<crate::names::JailParam>,
 }
 
 /// A running cell, as the driver that made it can find it again; stored
