@@ -16,6 +16,8 @@ mod images;
 mod info;
 mod instances;
 mod jobs;
+#[cfg(test)]
+mod openapi_snapshot;
 mod pods;
 pub mod serve;
 mod uplinks;
