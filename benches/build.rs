@@ -7,6 +7,7 @@
 //!
 //! Needs root, namespaces and zfs-fuse: `sudo cargo bench --bench build`
 //! (JETPACK_BENCH_BUILDS, default 40).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -24,6 +24,7 @@
 //! --benches`) everything runs tiny as a check that it works (the 1 MiB
 //! NaCl is still generated and checked valid). Targets are printed, never
 //! enforced: absolute figures drift on shared machines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -6,6 +6,7 @@
 //!
 //! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! images/test-builder (busybox and binutils) from a `local` provider,
 //! prepared into a base on real ZFS, its builds and validations in real
 //! pods (namespaces), the image booted under qemu to its serial line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! auth on loopback): login and its file, every resource command in every
 //! output format, errors as one line and exit code 1, and `base`/`pod`
 //! sent to the server by `--host`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! freebsd-integration,zfs`), as root, with the pool `JETPACK_TEST_POOL`
 //! (default `jetpack`) and the base `JETPACK_TEST_BASE` (made by
 //! images/freebsd-base/build.sh); type-checked everywhere else.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(all(
     target_os = "freebsd",
     feature = "freebsd-integration",

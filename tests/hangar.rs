@@ -3,6 +3,7 @@
 //! client for what a good instance never sends, and `openssl s_client`
 //! restricted to the one suite IncludeOS speaks. What the hangar learned
 //! is read back through the REST API with curl.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

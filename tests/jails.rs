@@ -1,6 +1,7 @@
 //! The jails conformance suite (tests/common/jails.rs) on the Linux driver:
 //! namespaces, a busybox root, a bridge of its own. tests/freebsd.rs runs
 //! the same suite on jails in the Vagrant VM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

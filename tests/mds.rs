@@ -2,6 +2,7 @@
 //! the pod bridge, `jetpack mds` really running as `_jetpack`, busybox
 //! `wget` inside the pods as the client. Every test checks that no process
 //! of its MDS or server outlives it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! clean, every invalid one fails with the first error the reference
 //! transpiler prints, and `jetpack nacl check` says the same on the command
 //! line. All mismatches are collected and reported together.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};

@@ -1,4 +1,5 @@
 //! Pods on real namespaces and real datasets: the CLI as users run it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
 mod common;

@@ -1,6 +1,7 @@
 //! `jetpack serve` against real peers: curl over TLS on loopback, users
 //! made by `htpasswd -B`, certificates made by `openssl req -x509`. Every
 //! resource family is driven through the HTTP surface a user would use.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The runtime on real ZFS (zfs-fuse): bases are sealed snapshots, pods are
 //! O(1) clones of them, and nothing stays behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
 mod common;
