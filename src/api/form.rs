@@ -302,7 +302,7 @@ impl Drop for FormGuard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -323,7 +323,8 @@ mod tests {
         }
     }
 
-    fn form(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
+    /// A form of `parts` (header block, data) with `boundary`.
+    pub(in crate::api) fn form(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
         let mut body = Vec::new();
         for (head, data) in parts {
             body.extend_from_slice(format!("--{boundary}\r\n{head}\r\n\r\n").as_bytes());

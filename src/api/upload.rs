@@ -398,6 +398,7 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::form::tests::form;
 
     fn h(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -424,17 +425,6 @@ mod tests {
             v.contains("filename*=UTF-8''%5C%22%22%3B%20filename%3Devil.exe"),
             "{v}"
         );
-    }
-
-    fn form(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (head, data) in parts {
-            body.extend_from_slice(format!("--{boundary}\r\n{head}\r\n\r\n").as_bytes());
-            body.extend_from_slice(data);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        body
     }
 
     /// A body of `start` and then `total` bytes of `a` made on demand,
