@@ -1,0 +1,322 @@
+//! The clap definitions of the client commands: the server flags (global:
+//! where the API is and who we are to it), `RemoteCommand` and `bob`'s
+//! subcommands. No dispatch here: `remote/mod.rs` routes each command to
+//! its family's module.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::client::{login, Client, ClientError, Login};
+
+/// Where the API server is and who we are to it. Global: they may be given
+/// anywhere on the command line.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServerFlags {
+    /// API server; with it, `base` and `pod` go to that server [default: the stored login, else localhost]
+    #[arg(long, global = true, env = "JETPACK_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+    /// API port [default: the stored login, else 8080]
+    #[arg(long, global = true, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// API user [default: the stored login]
+    #[arg(long, global = true, env = "JETPACK_USERNAME", value_name = "USER")]
+    pub username: Option<String>,
+    /// API password (or JETPACK_PASSWORD); for `user add`, the new user's password
+    #[arg(long, global = true, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Talk plain HTTP to the API server
+    #[arg(long, global = true)]
+    pub notls: bool,
+    /// Do not verify the API server's TLS certificate
+    #[arg(long = "tlsInsecureSkipVerify", global = true)]
+    pub tls_insecure_skip_verify: bool,
+    /// Trust this PEM certificate (the server's <conf dir>/jetpack/cert.pem) instead of the usual roots
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+}
+
+impl ServerFlags {
+    /// The flags, with JETPACK_PASSWORD read here rather than by clap: the
+    /// global `--password` is also `user add`'s, and an API password in the
+    /// environment must not silently become a new user's password.
+    pub(super) fn overrides(&self) -> login::Overrides {
+        login::Overrides {
+            host: self.host.clone(),
+            port: self.port,
+            username: self.username.clone(),
+            password: self.password.clone().or_else(|| {
+                std::env::var("JETPACK_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            }),
+            notls: self.notls,
+            insecure: self.tls_insecure_skip_verify,
+            cacert: self.cacert.clone(),
+        }
+    }
+
+    /// The login to use: these flags over the stored one.
+    pub(super) fn login(&self) -> Result<Login, ClientError> {
+        let stored = login::load(&login::path()?)?;
+        Ok(Login::resolve(&self.overrides(), stored))
+    }
+
+    pub(super) fn connect(&self) -> Result<Client, ClientError> {
+        Client::new(&self.login()?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Check credentials with the API server and store them for later commands
+    Login,
+    /// The API server's name, version, uptime and features
+    #[command(alias = "serverinfo")]
+    Info,
+    /// List uplinks
+    Uplinks,
+    /// Create an uplink from a JSON file, or replace the one with its name
+    PushUplink {
+        /// `{name, url, token?, tag?, verify?, ...}` (an inspect-uplink -o json file will do)
+        file: PathBuf,
+    },
+    /// Show an uplink
+    InspectUplink {
+        /// Id, name or id prefix
+        id: String,
+    },
+    /// Delete an uplink
+    DeleteUplink {
+        /// Id, name or id prefix
+        id: String,
+    },
+    /// List NaCls
+    Nacls,
+    /// Store a NaCl file under a name (replacing that NaCl's content if it
+    /// exists); with BUILDER, only once that builder's own tool finds it valid
+    PushNacl {
+        /// The NaCl text (UTF-8)
+        file: PathBuf,
+        /// Validate with this builder first (id or prefix)
+        builder: Option<String>,
+        /// The NaCl's name
+        #[arg(long)]
+        name: String,
+        /// Store it even if jetpack's checker finds errors in it
+        #[arg(long)]
+        force: bool,
+    },
+    /// A NaCl's text, to stdout or a file
+    PullNacl {
+        /// Id, name or id prefix
+        id: String,
+        /// Write it here instead of stdout
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Show a NaCl's metadata
+    InspectNacl {
+        /// Id, name or id prefix
+        id: String,
+    },
+    /// Delete a NaCl
+    DeleteNacl {
+        /// Id, name or id prefix
+        id: String,
+    },
+    /// List images
+    Images,
+    /// Upload an image (an IncludeOS ELF binary)
+    PushImage {
+        /// The ELF binary
+        file: PathBuf,
+        /// The image's name
+        #[arg(long)]
+        name: String,
+        /// The image's tag
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Download an image's binary into FILE
+    PullImage {
+        /// Image id (SHA-1) or a prefix of it
+        id: String,
+        /// Where to write it (replaced only once the download is complete)
+        file: PathBuf,
+    },
+    /// Show an image's metadata
+    InspectImage {
+        /// Image id (SHA-1) or a prefix of it
+        id: String,
+    },
+    /// Delete an image
+    DeleteImage {
+        /// Image id (SHA-1) or a prefix of it
+        id: String,
+    },
+    /// List instances: the IncludeOS unikernels known through the hangar
+    Instances {
+        /// Only those with this status: connected, disconnected, connecting or unknown
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+    },
+    /// Instances whose id, alias, description, tag, version, service, image, addresses or devices contain TERM
+    Search {
+        /// Case-insensitive
+        term: String,
+    },
+    /// Show an instance in full (JSON): with its last IDENT, UPLINK echo and STATS
+    InspectInstance {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// Set an instance's alias (and description)
+    InstanceAlias {
+        /// Id, alias or id prefix
+        id: String,
+        /// The new alias; "" clears it
+        alias: String,
+        /// Also set its description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Forget instances and what is stored of them (none unless all exist)
+    DeleteInstance {
+        /// Ids, aliases or id prefixes
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// An instance's recent log output, as it sent it
+    InstanceLogs {
+        /// Id, alias or id prefix
+        id: String,
+        /// Keep printing new output until interrupted (or the instance is deleted)
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// List the panics an instance reported
+    InstancePanics {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// The text of one of an instance's panics
+    InstancePanic {
+        /// Id, alias or id prefix
+        id: String,
+        /// As instance-panics lists it
+        panic_id: String,
+    },
+    /// Live-update an instance with an image (a job); prints the job's id
+    Deploy {
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+        /// Deploy even when the image's uplink URL differs from the instance's or is unknown
+        #[arg(long)]
+        force: bool,
+        /// Seconds for the instance to come back with the image [default: 120]
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Id, alias or id prefix
+        instance: String,
+        /// Image id (SHA-1) or a prefix of it
+        image: String,
+    },
+    /// Bob providers and their bobs: the candidate builders
+    Bob {
+        #[command(subcommand)]
+        cmd: BobCommand,
+    },
+    /// List builders
+    Builders,
+    /// Show a builder
+    InspectBuilder {
+        /// Builder id or a prefix of it
+        id: String,
+    },
+    /// Delete a builder and its base (refused while a build uses it)
+    DeleteBuilder {
+        /// Builder id or a prefix of it
+        id: String,
+    },
+    /// Build an image of SERVICE with BUILDER (a job); prints the job's id,
+    /// or with --waitAndPrint the image's
+    Build {
+        /// The service, e.g. Starbase
+        service: String,
+        /// Builder id or a prefix of it
+        builder: String,
+        /// NaCl id, name or id prefix
+        #[arg(long)]
+        nacl: Option<String>,
+        /// Or a NaCl file, sent with the request
+        #[arg(long = "nacl-file", value_name = "FILE", conflicts_with = "nacl")]
+        nacl_file: Option<PathBuf>,
+        /// Uplink id, name or id prefix [default: the default uplink]
+        #[arg(long)]
+        uplink: Option<String>,
+        /// Image tag [default: the uplink's]
+        #[arg(long)]
+        tag: Option<String>,
+        /// Image name [default: the NaCl's name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Follow the build's log (to stderr) and print the image id; exit 1 if it failed
+        #[arg(long = "waitAndPrint")]
+        wait_and_print: bool,
+    },
+    /// Rebuild an instance's image with a builder (its own uplink and tag)
+    /// and live-update it: one job
+    Upgrade {
+        /// Id, alias or id prefix
+        instance: String,
+        /// Builder id or a prefix of it
+        #[arg(long)]
+        builder: String,
+        /// NaCl [default: the one of the image it runs]
+        #[arg(long)]
+        nacl: Option<String>,
+        /// Service [default: the one it reports]
+        #[arg(long)]
+        service: Option<String>,
+        /// Deploy even when the deploy check warns
+        #[arg(long)]
+        force: bool,
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List jobs (newest first)
+    Jobs,
+    /// Show a job, or follow its log until it ends (exit 0 if it succeeded)
+    Job {
+        /// Job id or a prefix of it
+        id: String,
+        /// Print its log as it grows until the job ends
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BobCommand {
+    /// Refresh a provider's list of bobs (every provider's without PROVIDER)
+    Update { provider: Option<String> },
+    /// List the bobs of a provider (of every provider without PROVIDER)
+    List { provider: Option<String> },
+    /// Fetch, verify and import a bob as a builder (a job); prints the job's id
+    Prepare {
+        /// Follow the job's log until it ends; exit 1 if it failed
+        #[arg(long)]
+        wait: bool,
+        provider: String,
+        /// Bob id, as `bob list` shows it
+        bob: String,
+    },
+    /// List bob providers
+    Providers,
+}

@@ -1,0 +1,230 @@
+//! The fleet seen from the CLI: `instances`, `search`, `inspect-instance`,
+//! `instance-alias`, `delete-instance`, logs and panics, and the two jobs
+//! that change an instance's image, `deploy` and `upgrade`.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+use ureq::http::Method;
+
+use super::jobs::finished_job;
+use super::print::*;
+use super::CliError;
+use crate::cli::output::{self, Format};
+use crate::client::{enc, Client};
+
+/// `instances`, all or of one status.
+pub fn table(c: &Client, status: Option<String>, format: Format) -> Result<(), CliError> {
+    let path = match status {
+        Some(st) => format!("/v1/instances?status={}", enc(&st)),
+        None => "/v1/instances".to_string(),
+    };
+    instance_list(c, &path, format)?;
+    Ok(())
+}
+
+/// `search`.
+pub fn search(c: &Client, term: String, format: Format) -> Result<(), CliError> {
+    instance_list(c, &format!("/v1/instances?q={}", enc(&term)), format)?;
+    Ok(())
+}
+
+/// `inspect-instance`: the server's JSON.
+pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
+    let a = c.get(&format!("/v1/instances/{}", enc(&id)))?;
+    match format {
+        Format::Id => println!("{}", s(&a.value, "id")),
+        Format::Table | Format::Json => print_json(&a.text),
+    }
+    Ok(())
+}
+
+/// `instance-alias`: set or clear alias and description.
+pub fn alias(
+    c: &Client,
+    id: String,
+    alias: String,
+    description: Option<String>,
+    format: Format,
+) -> Result<(), CliError> {
+    let text_or_null = |t: String| if t.is_empty() { Value::Null } else { json!(t) };
+    let mut body = json!({ "alias": text_or_null(alias) });
+    if let Some(d) = description {
+        body["description"] = text_or_null(d);
+    }
+    let a = c.send(Method::PATCH, &format!("/v1/instances/{}", enc(&id)), &body)?;
+    let i = &a.value;
+    match i["alias"].as_str() {
+        Some(alias) => eprintln!("instance {} is {alias}", short_instance(&s(i, "id"))),
+        None => eprintln!("instance {} has no alias", short_instance(&s(i, "id"))),
+    }
+    made(format, &a)?;
+    Ok(())
+}
+
+/// `delete-instance`: one or several.
+pub fn delete(c: &Client, ids: Vec<String>, format: Format) -> Result<(), CliError> {
+    let a = match ids.as_slice() {
+        [one] => c.delete(&format!("/v1/instances/{}", enc(one)))?,
+        several => {
+            let list: Vec<String> = several.iter().map(|i| enc(i)).collect();
+            c.delete(&format!("/v1/instances?ids={}", list.join(",")))?
+        }
+    };
+    let gone = match a.value.as_array() {
+        Some(items) => items.clone(),
+        None => vec![a.value.clone()],
+    };
+    match format {
+        Format::Json => print_json(&a.text),
+        Format::Id => gone.iter().for_each(|i| println!("{}", s(i, "id"))),
+        Format::Table => gone
+            .iter()
+            .for_each(|i| eprintln!("deleted instance {}", instance_label(i))),
+    }
+    Ok(())
+}
+
+/// `instance-logs`.
+pub fn logs(c: &Client, id: String, follow: bool, tail: Option<usize>) -> Result<(), CliError> {
+    let mut path = format!("/v1/instances/{}/logs?follow={follow}", enc(&id));
+    if let Some(n) = tail {
+        path.push_str(&format!("&tail={n}"));
+    }
+    c.stream_text(&path, &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+/// `instance-panics`: the table.
+pub fn panics(c: &Client, id: String, format: Format) -> Result<(), CliError> {
+    let a = c.get(&format!("/v1/instances/{}/panics", enc(&id)))?;
+    list(format, &a, &["ID", "CREATED", "SIZE"], |p| {
+        vec![
+            s(p, "id"),
+            ago(p, "created"),
+            output::bytes(p["size"].as_u64().unwrap_or(0)),
+        ]
+    })?;
+    Ok(())
+}
+
+/// `instance-panic`: one panic's text.
+pub fn panic_text(c: &Client, id: String, panic_id: String) -> Result<(), CliError> {
+    let text = c.get_text(&format!(
+        "/v1/instances/{}/panics/{}",
+        enc(&id),
+        enc(&panic_id)
+    ))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)?;
+    Ok(())
+}
+
+/// `deploy`: a job, followed with --wait.
+pub fn deploy(
+    c: &Client,
+    (wait, force, timeout): (bool, bool, Option<u64>),
+    instance: String,
+    image: String,
+    format: Format,
+) -> Result<i32, CliError> {
+    let mut body = json!({ "force": force });
+    if let Some(t) = timeout {
+        body["timeout"] = json!(t);
+    }
+    let a = c.send(
+        Method::POST,
+        &format!("/v1/instances/{}/deploy/{}", enc(&instance), enc(&image)),
+        &body,
+    )?;
+    made(format, &a)?;
+    if !wait {
+        return Ok(0);
+    }
+    finished_job(c, &a, &format!("deploying {image} to {instance}"))?;
+    Ok(0)
+}
+
+/// `upgrade`: rebuild and deploy, one job.
+pub fn upgrade(
+    c: &Client,
+    instance: String,
+    (builder, nacl, service): (String, Option<String>, Option<String>),
+    (force, wait): (bool, bool),
+    format: Format,
+) -> Result<(), CliError> {
+    let mut body = json!({ "builderId": builder, "force": force });
+    for (key, value) in [("naclId", nacl), ("service", service)] {
+        if let Some(v) = value {
+            body[key] = json!(v);
+        }
+    }
+    let a = c.send(
+        Method::POST,
+        &format!("/v1/instances/{}/upgrade", enc(&instance)),
+        &body,
+    )?;
+    made(format, &a)?;
+    if wait {
+        finished_job(c, &a, &format!("upgrading {instance}"))?;
+    }
+    Ok(())
+}
+
+/// An instance list (all, filtered or searched) as a table.
+fn instance_list(c: &Client, path: &str, format: Format) -> Result<(), CliError> {
+    let a = c.get(path)?;
+    list(
+        format,
+        &a,
+        &[
+            "ID",
+            "ALIAS",
+            "STATUS",
+            "VERSION",
+            "SERVICE",
+            "TAG",
+            "IMAGE",
+            "ADDRESSES",
+            "LAST SEEN",
+        ],
+        |i| {
+            let mut status = s(i, "status");
+            if i["panicked"].as_bool() == Some(true) {
+                status.push_str(", panicked");
+            }
+            vec![
+                short_instance(&s(i, "id")),
+                s(i, "alias"),
+                status,
+                s(i, "version"),
+                s(i, "service"),
+                s(i, "tag"),
+                short(&s(i, "imageId")),
+                strings(&i["addresses"]),
+                ago(i, "lastSeen"),
+            ]
+        },
+    )
+}
+
+/// An instance id as tables show it: a MAC (old instances) whole, a UUID
+/// shortened like other ids.
+fn short_instance(id: &str) -> String {
+    if id.contains(':') {
+        id.to_string()
+    } else {
+        short(id)
+    }
+}
+
+/// "alias (short id)", or the short id.
+fn instance_label(i: &Value) -> String {
+    let id = short_instance(&s(i, "id"));
+    match i["alias"].as_str() {
+        Some(alias) => format!("{alias} ({id})"),
+        None => id,
+    }
+}

@@ -1,0 +1,116 @@
+//! The commands that are clients of `jetpack serve` (Mothership's CLI
+//! habits): the server flags, `login`, the uplink, NaCl, image, instance,
+//! deploy and job commands, and `base`/`pod` when `--host` sends them to a
+//! server. Each prints the server's own JSON for `-o json`, ids for `-o id`,
+//! and tables (through `output`) otherwise; progress goes to stderr.
+//!
+//! This file only routes a parsed command to its family's module; the clap
+//! definitions are in `args.rs`, the printing helpers in `print.rs`.
+
+mod args;
+mod bases;
+mod builders;
+mod images;
+mod info;
+mod instances;
+mod jobs;
+mod login;
+mod nacls;
+mod pods;
+mod print;
+mod progress;
+mod uplinks;
+
+pub use args::{RemoteCommand, ServerFlags};
+pub use bases::base;
+pub use pods::pod;
+
+use super::output::Format;
+use super::CliError;
+
+/// Runs one of the client commands.
+pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i32, CliError> {
+    use RemoteCommand as R;
+    if let R::Login = cmd {
+        return login::login_command(flags, format);
+    }
+    let c = &flags.connect()?;
+    match cmd {
+        // Answered above without connecting (a login is what a connection
+        // needs); repeated here so the match stays exhaustive without a panic.
+        R::Login => return login::login_command(flags, format),
+        R::Info => info::show(c, format)?,
+        R::Uplinks => uplinks::table(c, format)?,
+        R::PushUplink { file } => uplinks::push_uplink(c, &file, format)?,
+        R::InspectUplink { id } => uplinks::inspect(c, id, format)?,
+        R::DeleteUplink { id } => uplinks::delete(c, id, format)?,
+        R::Nacls => nacls::table(c, format)?,
+        R::PushNacl {
+            file,
+            builder,
+            name,
+            force,
+        } => nacls::push_nacl(c, &file, builder.as_deref(), (&name, force), format)?,
+        R::PullNacl { id, file } => nacls::pull(c, id, file)?,
+        R::InspectNacl { id } => nacls::inspect(c, id, format)?,
+        R::DeleteNacl { id } => nacls::delete(c, id, format)?,
+        R::Images => images::table(c, format)?,
+        R::PushImage { file, name, tag } => images::push(c, file, name, tag, format)?,
+        R::PullImage { id, file } => images::pull(c, id, file)?,
+        R::InspectImage { id } => images::inspect(c, id, format)?,
+        R::DeleteImage { id } => images::delete(c, id, format)?,
+        R::Instances { status } => instances::table(c, status, format)?,
+        R::Search { term } => instances::search(c, term, format)?,
+        R::InspectInstance { id } => instances::inspect(c, id, format)?,
+        R::InstanceAlias {
+            id,
+            alias,
+            description,
+        } => instances::alias(c, id, alias, description, format)?,
+        R::DeleteInstance { ids } => instances::delete(c, ids, format)?,
+        R::InstanceLogs { id, follow, tail } => instances::logs(c, id, follow, tail)?,
+        R::InstancePanics { id } => instances::panics(c, id, format)?,
+        R::InstancePanic { id, panic_id } => instances::panic_text(c, id, panic_id)?,
+        R::Deploy {
+            wait,
+            force,
+            timeout,
+            instance,
+            image,
+        } => return instances::deploy(c, (wait, force, timeout), instance, image, format),
+        R::Upgrade {
+            instance,
+            builder,
+            nacl,
+            service,
+            force,
+            wait,
+        } => instances::upgrade(c, instance, (builder, nacl, service), (force, wait), format)?,
+        R::Bob { cmd } => return builders::bob(c, cmd, format),
+        R::Builders => builders::table(c, format)?,
+        R::InspectBuilder { id } => builders::inspect(c, id, format)?,
+        R::DeleteBuilder { id } => builders::delete(c, id, format)?,
+        R::Build {
+            service,
+            builder,
+            nacl,
+            nacl_file,
+            uplink,
+            tag,
+            name,
+            wait_and_print,
+        } => {
+            return builders::build(
+                c,
+                (service, builder),
+                (nacl, nacl_file),
+                (uplink, tag, name),
+                wait_and_print,
+                format,
+            )
+        }
+        R::Jobs => jobs::table(c, format)?,
+        R::Job { id, follow } => return jobs::show(c, id, follow, format),
+    }
+    Ok(0)
+}

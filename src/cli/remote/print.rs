@@ -1,0 +1,243 @@
+//! How the client commands print the server's answers: fields as text
+//! (`s`, `strings`, `short`, `ago`), tables and single records through
+//! `output`, `-o json` as the server's own text (`pretty`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::CliError;
+use crate::cli::output::{self, Format};
+use crate::client::{Answer, ClientError};
+
+// ---- printing --------------------------------------------------------
+
+/// A field as text: strings as they are, null or absent as `-`, other
+/// values as JSON.
+pub(super) fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(t)) if t.is_empty() => "-".into(),
+        Some(Value::String(t)) => t.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub(super) fn strings(v: &Value) -> String {
+    match v.as_array() {
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "-".into(),
+    }
+}
+
+/// A uuid's first block, or the first 12 characters of a digest.
+pub(super) fn short(id: &str) -> String {
+    let n = if id.len() == 36 && id.as_bytes().get(8) == Some(&b'-') {
+        8
+    } else {
+        12
+    };
+    id.chars().take(n).collect()
+}
+
+/// "5m ago" from an RFC 3339 time field.
+pub(super) fn ago(v: &Value, key: &str) -> String {
+    let Some(t) = v.get(key).and_then(Value::as_str) else {
+        return "-".into();
+    };
+    match humantime::parse_rfc3339_weak(t) {
+        Ok(time) => {
+            let secs = time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            output::time(Some(secs))
+        }
+        Err(_) => t.to_string(),
+    }
+}
+
+pub(super) fn uptime(secs: Option<u64>) -> String {
+    secs.map(|s| humantime::format_duration(Duration::from_secs(s)).to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub(super) fn stdout_error(e: std::io::Error) -> ClientError {
+    ClientError::Io {
+        what: "standard output".into(),
+        source: e,
+    }
+}
+
+pub(super) fn print_json(text: &str) {
+    println!("{}", pretty(text));
+}
+
+pub(super) fn items(a: &Answer) -> Result<&Vec<Value>, CliError> {
+    a.value.as_array().ok_or_else(|| {
+        ClientError::BadResponse {
+            url: a.url.clone(),
+            reason: "expected a JSON array".into(),
+        }
+        .into()
+    })
+}
+
+pub(super) fn list(
+    format: Format,
+    a: &Answer,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        print_json(&a.text);
+        return Ok(());
+    }
+    output::list(format, items(a)?, headers, row, |v| s(v, "id"));
+    Ok(())
+}
+
+pub(super) fn one(
+    format: Format,
+    a: &Answer,
+    fields: Vec<(&str, String)>,
+    id: String,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        print_json(&a.text);
+    } else {
+        output::one(format, &a.value, fields, id);
+    }
+    Ok(())
+}
+
+/// What a create or update made: its id (table, id) or its JSON.
+pub(super) fn made(format: Format, a: &Answer) -> Result<(), CliError> {
+    match format {
+        Format::Json => print_json(&a.text),
+        Format::Table | Format::Id => println!("{}", s(&a.value, "id")),
+    }
+    Ok(())
+}
+
+pub(super) fn deleted(format: Format, kind: &str, a: &Answer) -> Result<(), CliError> {
+    let v = &a.value;
+    match format {
+        Format::Table => eprintln!("deleted {kind} {} ({})", s(v, "name"), short(&s(v, "id"))),
+        Format::Json => print_json(&a.text),
+        Format::Id => println!("{}", s(v, "id")),
+    }
+    Ok(())
+}
+
+/// Indents compact JSON text the way serde_json's pretty printer does,
+/// keeping everything else (key order, number spelling) as the server
+/// wrote it: `-o json` shows the server's document, not our reading of it.
+pub fn pretty(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = text.trim().chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    while let Some(ch) = chars.next() {
+        if in_string {
+            out.push(ch);
+            match (escaped, ch) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                in_string = true;
+                out.push(ch);
+            }
+            '{' | '[' => {
+                while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+                    chars.next();
+                }
+                let close = if ch == '{' { '}' } else { ']' };
+                out.push(ch);
+                if chars.peek() == Some(&close) {
+                    chars.next();
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(ch);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pretty_matches_serde_and_keeps_the_order() {
+        let text =
+            r#"{"z":1,"a":[],"m":{},"s":"a,b:{[\"]}","n":[1.0,{"x":null}],"e":{"k":[true]}}"#;
+        let p = pretty(text);
+        let sorted =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(text).unwrap()).unwrap();
+        // The same document, the same layout, only in the server's order.
+        assert_eq!(
+            serde_json::from_str::<Value>(&p).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        assert_eq!(p.lines().count(), sorted.lines().count());
+        assert!(
+            p.starts_with(
+                "{\n  \"z\": 1,\n  \"a\": [],\n  \"m\": {},\n  \"s\": \"a,b:{[\\\"]}\",\n"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("\"n\": [\n    1.0,\n    {\n      \"x\": null\n    }\n  ],"),
+            "{p}"
+        );
+        assert_eq!(pretty("[]"), "[]");
+        assert_eq!(pretty("[ ]"), "[]");
+    }
+
+    #[test]
+    fn fields_and_ids() {
+        let v = json!({"a": "x", "b": null, "c": 3, "d": "", "f": ["p", "q"]});
+        assert_eq!(s(&v, "a"), "x");
+        assert_eq!(s(&v, "b"), "-");
+        assert_eq!(s(&v, "c"), "3");
+        assert_eq!(s(&v, "d"), "-");
+        assert_eq!(s(&v, "missing"), "-");
+        assert_eq!(strings(&v["f"]), "p, q");
+        assert_eq!(short("0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short("6f1c0e1a-1111-4222-8333-944445555666"), "6f1c0e1a");
+    }
+}
