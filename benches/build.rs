@@ -48,7 +48,7 @@ impl Bench {
         loop {
             let job = self.jobs.get(id).expect("job");
             if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled") {
-                assert_eq!(job.state, "succeeded", "{:?}", job.error);
+                assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.error);
                 return job.result.unwrap_or_default();
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -70,7 +70,7 @@ impl Bench {
         let builders = self.builders.clone();
         self.jobs
             .submit_limited(
-                "build",
+                jetpack::jobs::JobKind::Build,
                 None,
                 Some(self.builders.build_slots()),
                 move |ctx| {
@@ -144,7 +144,7 @@ fn main() {
     let prepare = {
         let builders = b.builders.clone();
         b.jobs
-            .submit("prepare", None, move |ctx| {
+            .submit(jetpack::jobs::JobKind::Prepare, None, move |ctx| {
                 builders
                     .prepare("local", "test-builder", ctx)
                     .map(|_| serde_json::Value::Null)

@@ -146,36 +146,39 @@ async fn import_base(state: State, req: Request) -> ApiResult<(StatusCode, Json<
     };
     let host = state.host.clone();
     let target = name.clone().unwrap_or_else(|| source.clone());
-    let job = state.jobs.submit("import", Some(target), move |ctx| {
-        ctx.log(&format!(
-            "importing {}",
-            uploaded
-                .as_ref()
-                .map(|_| "the uploaded archive")
-                .unwrap_or(&source)
-        ));
-        let mut logged = 0u64;
-        let mut progress = |n: u64| {
-            if n >= logged + (64 << 20) {
-                logged = n;
-                ctx.log(&format!("{} MiB read", n >> 20));
+    let job = state
+        .jobs
+        .submit(crate::jobs::JobKind::Import, Some(target), move |ctx| {
+            ctx.log(&format!(
+                "importing {}",
+                uploaded
+                    .as_ref()
+                    .map(|_| "the uploaded archive")
+                    .unwrap_or(&source)
+            ));
+            let mut logged = 0u64;
+            let mut progress = |n: u64| {
+                if n >= logged + (64 << 20) {
+                    logged = n;
+                    ctx.log(&format!("{} MiB read", n >> 20));
+                }
+                if ctx.cancelled() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            };
+            let result =
+                host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
+            if let Some(path) = &uploaded {
+                let _ = std::fs::remove_file(path);
             }
-            if ctx.cancelled() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
+            let imported = result.map_err(|e| e.to_string())?;
+            if imported.existed {
+                ctx.log(&format!("base {} was imported already", imported.base.name));
             }
-        };
-        let result = host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
-        if let Some(path) = &uploaded {
-            let _ = std::fs::remove_file(path);
-        }
-        let imported = result.map_err(|e| e.to_string())?;
-        if imported.existed {
-            ctx.log(&format!("base {} was imported already", imported.base.name));
-        }
-        serde_json::to_value(Base::from(imported.base)).map_err(|e| e.to_string())
-    })?;
+            serde_json::to_value(Base::from(imported.base)).map_err(|e| e.to_string())
+        })?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 

@@ -186,15 +186,17 @@ async fn prepare_bob(
         }
         let builders = state.builders.clone();
         let target = Some(format!("{provider}/{bob}"));
-        let job = state.jobs.submit("prepare", target, move |ctx| {
-            let (builder, existed) = builders
-                .prepare(&provider, &bob, ctx)
-                .map_err(|e| e.to_string())?;
-            let mut value =
-                serde_json::to_value(BuilderModel::from(builder)).map_err(|e| e.to_string())?;
-            value["existed"] = existed.into();
-            Ok(value)
-        })?;
+        let job = state
+            .jobs
+            .submit(crate::jobs::JobKind::Prepare, target, move |ctx| {
+                let (builder, existed) = builders
+                    .prepare(&provider, &bob, ctx)
+                    .map_err(|e| e.to_string())?;
+                let mut value =
+                    serde_json::to_value(BuilderModel::from(builder)).map_err(|e| e.to_string())?;
+                value["existed"] = existed.into();
+                Ok(value)
+            })?;
         Ok::<_, ApiError>(job)
     })
     .await?;
@@ -306,7 +308,7 @@ async fn build_image(
         let target = Some(format!("{} {}", plan.service, plan.name.as_str()));
         let builders = state.builders.clone();
         let job = state.jobs.submit_limited(
-            "build",
+            crate::jobs::JobKind::Build,
             target,
             Some(state.builders.build_slots()),
             move |ctx| build_result(builders.build(&plan, ctx).map_err(|e| e.to_string())?),

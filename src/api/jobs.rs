@@ -16,7 +16,6 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiQuery, ApiResult, AppState, ListParams, State};
-use crate::jobs::JobState;
 use crate::store::catalog::{JobRow, JOBS};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -51,9 +50,9 @@ impl From<JobRow> for Job {
         Job {
             log_url: format!("/v1/jobs/{}/log", r.id),
             id: r.id,
-            kind: r.kind,
+            kind: r.kind.as_str().to_string(),
             target: r.target,
-            state: r.state,
+            state: r.state.as_str().to_string(),
             progress: r.progress,
             result: r.result,
             error: r.error,
@@ -174,7 +173,7 @@ impl Follow {
                     .await
                     .ok()
                     .and_then(Result::ok)
-                    .is_none_or(|j| JobState::is_finished(&j.state))
+                    .is_none_or(|j| j.state.is_finished())
             };
             let mut buf = Vec::new();
             if let Ok(mut file) = tokio::fs::File::open(&self.path).await {

@@ -14,13 +14,13 @@ use super::fleet::{Fleet, FleetError, Status};
 use super::frame::{read_transport, Code, HEADER_LEN};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
-use crate::jobs::{JobContext, JobError, JobState, Jobs};
+use crate::jobs::{JobContext, JobError, JobKind, JobState, Jobs};
 use crate::store::catalog::{ImageRow, JobRow, ListQuery};
 
 /// The kind of a deploy job.
-pub const DEPLOY: &str = "deploy";
+pub const DEPLOY: JobKind = JobKind::Deploy;
 /// The kind of an upgrade job (a build, then a deploy).
-pub const UPGRADE: &str = "upgrade";
+pub const UPGRADE: JobKind = JobKind::Upgrade;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -141,7 +141,7 @@ fn in_progress(jobs: &Jobs, id: &InstanceId) -> Result<Option<String>, JobError>
             let q = ListQuery {
                 limit: Some(1),
                 filters: vec![
-                    ("kind", kind.to_string()),
+                    ("kind", kind.as_str().to_string()),
                     ("target", id.to_string()),
                     ("state", wanted.as_str().to_string()),
                 ],

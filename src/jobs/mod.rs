@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::{new_id, Catalog};
 use crate::runtime::fetch_policy::redact_urls;
+// The state and kind live beside the row in the store (the layer below),
+// which reads them back; this is where the rest of the crate names them.
+pub use crate::store::catalog::{JobKind, JobState};
 use crate::store::catalog::{JobRow, ListQuery};
 use crate::store::{self, StoreError};
 
@@ -37,31 +40,6 @@ pub enum JobError {
         path: String,
         source: std::io::Error,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn is_finished(state: &str) -> bool {
-        matches!(state, "succeeded" | "failed" | "cancelled")
-    }
 }
 
 /// A limit on how many of some kind of work run at once (builds): a slot
@@ -237,7 +215,7 @@ impl Jobs {
     /// request makes it cancelled, otherwise failed.
     pub fn submit<F>(
         self: &Arc<Self>,
-        kind: &str,
+        kind: JobKind,
         target: Option<String>,
         work: F,
     ) -> Result<JobRow, JobError>
@@ -250,7 +228,7 @@ impl Jobs {
     /// `submit`, with the job staying queued until one of `slots` is free.
     pub fn submit_limited<F>(
         self: &Arc<Self>,
-        kind: &str,
+        kind: JobKind,
         target: Option<String>,
         slots: Option<Arc<Slots>>,
         work: F,
@@ -260,10 +238,10 @@ impl Jobs {
     {
         let row = JobRow {
             id: new_id(),
-            kind: kind.to_string(),
+            kind,
             // The target is often the source URL (an import without a name).
             target: target.map(|t| redact_urls(&t).into_owned()),
-            state: JobState::Queued.as_str().into(),
+            state: JobState::Queued,
             progress: 0.0,
             result: None,
             error: None,
@@ -329,7 +307,7 @@ impl Jobs {
         }
         if let Err(e) = self
             .catalog
-            .with_store(|s| s.job_finished(&id, state.as_str(), result.as_ref(), error.as_deref()))
+            .with_store(|s| s.job_finished(&id, state, result.as_ref(), error.as_deref()))
         {
             tracing::error!(job = %id, "recording the end of a job: {e}");
         }
@@ -351,7 +329,7 @@ impl Jobs {
             .get(&job.id)
             .cloned();
         match flag {
-            Some(flag) if !JobState::is_finished(&job.state) => {
+            Some(flag) if !job.state.is_finished() => {
                 flag.store(true, Ordering::Relaxed);
                 Ok(job)
             }

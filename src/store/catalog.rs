@@ -2,8 +2,8 @@
 //! images and jobs. Rows in, rows out, one transaction per mutation; what
 //! the fields mean and which values are allowed is the catalog's business.
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
 
 use super::{Store, StoreError};
 
@@ -130,12 +130,153 @@ pub struct ImageRow {
     pub created_at: i64,
 }
 
+/// Where a job is in its life. Stored (and shown by the API) as the
+/// lower-case word `as_str` gives; defined here, beside the row, because the
+/// store is the layer below `jobs` and reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// What a job does. Stored as the word `as_str` gives, as before the enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Import,
+    Build,
+    Prepare,
+    Deploy,
+    Upgrade,
+}
+
+/// A job row whose state or kind column holds a word this build does not
+/// know (a database written by a newer jetpack, or edited by hand).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown job {column} {value:?}")]
+pub struct UnknownJobValue {
+    pub column: &'static str,
+    pub value: String,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// A job that will not change any more (nothing left to cancel or follow).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Import,
+        JobKind::Build,
+        JobKind::Prepare,
+        JobKind::Deploy,
+        JobKind::Upgrade,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Import => "import",
+            JobKind::Build => "build",
+            JobKind::Prepare => "prepare",
+            JobKind::Deploy => "deploy",
+            JobKind::Upgrade => "upgrade",
+        }
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = UnknownJobValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownJobValue {
+                column: "state",
+                value: s.to_string(),
+            })
+    }
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = UnknownJobValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobKind::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownJobValue {
+                column: "kind",
+                value: s.to_string(),
+            })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Both enums cross the SQL boundary as their words, so the stored values
+/// are the strings they always were.
+macro_rules! sql_word {
+    ($t:ty) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e: UnknownJobValue| FromSqlError::Other(Box::new(e)))
+            }
+        }
+    };
+}
+
+sql_word!(JobState);
+sql_word!(JobKind);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {
     pub id: String,
-    pub kind: String,
+    pub kind: JobKind,
     pub target: Option<String>,
-    pub state: String,
+    pub state: JobState,
     pub progress: f64,
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
@@ -490,8 +631,8 @@ impl Store {
 
     pub fn job_started(&self, id: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE jobs SET state = 'running', started_at = ?2 WHERE id = ?1",
-            params![id, super::now()],
+            "UPDATE jobs SET state = ?3, started_at = ?2 WHERE id = ?1",
+            params![id, super::now(), JobState::Running],
         )?;
         Ok(())
     }
@@ -507,20 +648,21 @@ impl Store {
     pub fn job_finished(
         &self,
         id: &str,
-        state: &str,
+        state: JobState,
         result: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE jobs SET state = ?2, result = ?3, error = ?4, finished_at = ?5,
-                 progress = CASE WHEN ?2 = 'succeeded' THEN 1.0 ELSE progress END
+                 progress = CASE WHEN ?6 THEN 1.0 ELSE progress END
              WHERE id = ?1",
             params![
                 id,
                 state,
                 result.map(|v| v.to_string()),
                 error,
-                super::now()
+                super::now(),
+                state == JobState::Succeeded
             ],
         )?;
         Ok(())
@@ -529,9 +671,15 @@ impl Store {
     /// Jobs a previous server left queued or running: they failed with it.
     pub fn fail_unfinished_jobs(&self, why: &str) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "UPDATE jobs SET state = 'failed', error = ?1, finished_at = ?2
-             WHERE state IN ('queued', 'running')",
-            params![why, super::now()],
+            "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
+             WHERE state IN (?4, ?5)",
+            params![
+                why,
+                super::now(),
+                JobState::Failed,
+                JobState::Queued,
+                JobState::Running
+            ],
         )?)
     }
 
@@ -650,9 +798,9 @@ mod tests {
         let s = Store::in_memory();
         let job = JobRow {
             id: "j1".into(),
-            kind: "import".into(),
+            kind: JobKind::Import,
             target: None,
-            state: "running".into(),
+            state: JobState::Running,
             progress: 0.5,
             result: None,
             error: None,
@@ -663,7 +811,46 @@ mod tests {
         s.insert_job(&job).unwrap();
         assert_eq!(s.fail_unfinished_jobs("server restarted").unwrap(), 1);
         let j = &s.find_jobs("j1").unwrap()[0];
-        assert_eq!(j.state, "failed");
+        assert_eq!(j.state.as_str(), "failed");
         assert_eq!(j.error.as_deref(), Some("server restarted"));
+    }
+
+    #[test]
+    fn job_words_are_the_stored_strings() {
+        let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            states,
+            ["queued", "running", "succeeded", "failed", "cancelled"]
+        );
+        let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(kinds, ["import", "build", "prepare", "deploy", "upgrade"]);
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);
+        }
+        for k in JobKind::ALL {
+            assert_eq!(k.as_str().parse::<JobKind>().unwrap(), k);
+        }
+        let finished: Vec<JobState> = JobState::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        assert_eq!(
+            finished,
+            [JobState::Succeeded, JobState::Failed, JobState::Cancelled]
+        );
+    }
+
+    #[test]
+    fn an_unknown_stored_job_state_is_an_error() {
+        let s = Store::in_memory();
+        s.conn
+            .execute(
+                "INSERT INTO jobs (id, kind, target, state, progress, created_at)
+                 VALUES ('j2', 'import', NULL, 'paused', 0, 1)",
+                [],
+            )
+            .unwrap();
+        let err = s.find_jobs("j2").unwrap_err().to_string();
+        assert!(err.contains("unknown job state \"paused\""), "{err}");
     }
 }
