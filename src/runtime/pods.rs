@@ -180,8 +180,15 @@ impl Host {
         Ok(cell)
     }
 
+    /// The cell processes are run in (exec, run).
     pub(super) fn running_cell(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
-        match (&pod.row.cell, pod.row.state.is_active()) {
+        self.cell_when(pod, PodState::can_exec)
+    }
+
+    /// The pod's cell, when its state allows what is asked (`allowed`, one
+    /// of `PodState`'s predicates); else the pod is not running.
+    fn cell_when(&self, pod: &Pod, allowed: fn(PodState) -> bool) -> Result<Cell, RuntimeError> {
+        match (&pod.row.cell, allowed(pod.row.state)) {
             (Some(c), true) => Ok(Cell(c.clone())),
             _ => Err(RuntimeError::PodNotRunning {
                 pod: pod.label(),
@@ -197,7 +204,7 @@ impl Host {
     /// Stops a running pod: SIGTERM to its processes, SIGKILL after
     /// `jail.stop.timeout`, then its cell goes.
     pub fn kill_pod(&self, pod: &Pod) -> Result<(), RuntimeError> {
-        let cell = self.running_cell(pod)?;
+        let cell = self.cell_when(pod, PodState::can_stop)?;
         self.store()
             .set_pod_state(&pod.row.id, PodState::Stopping)?;
         self.jails.destroy(&cell, self.stop_grace())?;
@@ -208,7 +215,7 @@ impl Host {
 
     /// Removes a pod and its clone; a running pod only with `force`.
     pub fn remove_pod(&self, pod: &Pod, force: bool) -> Result<(), RuntimeError> {
-        if pod.row.state.is_active() {
+        if !pod.row.state.can_remove() {
             if !force {
                 return Err(RuntimeError::PodRunning(pod.label()));
             }

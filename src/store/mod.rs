@@ -120,6 +120,24 @@ impl PodState {
     pub fn can_start(self) -> bool {
         matches!(self, PodState::Created | PodState::Exited | PodState::Dead)
     }
+
+    /// A pod whose cell processes can be run in (exec, run, attach): one
+    /// that has a cell, even while it is being stopped.
+    pub fn can_exec(self) -> bool {
+        self.is_active()
+    }
+
+    /// A pod that can be stopped: its cell may hold processes.
+    pub fn can_stop(self) -> bool {
+        self.is_active()
+    }
+
+    /// A pod that can be removed as it is, without stopping it first
+    /// (`force`); a pod being created or removed counts, so that a half-made
+    /// or half-removed pod can be cleaned up.
+    pub fn can_remove(self) -> bool {
+        !self.is_active()
+    }
 }
 
 impl std::fmt::Display for PodState {
@@ -470,6 +488,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each predicate over every state, so the pod state machine's table
+    /// is read (and changed) in one place.
+    #[test]
+    fn pod_state_predicates() {
+        use PodState::*;
+        let all = [Creating, Created, Running, Stopping, Exited, Dead, Removing];
+        let which = |p: fn(PodState) -> bool| -> Vec<PodState> {
+            all.into_iter().filter(|s| p(*s)).collect()
+        };
+        assert_eq!(which(PodState::is_active), [Running, Stopping]);
+        assert_eq!(which(PodState::can_start), [Created, Exited, Dead]);
+        assert_eq!(which(PodState::can_exec), [Running, Stopping]);
+        assert_eq!(which(PodState::can_stop), [Running, Stopping]);
+        assert_eq!(
+            which(PodState::can_remove),
+            [Creating, Created, Exited, Dead, Removing]
+        );
+        for s in all {
+            assert_eq!(PodState::parse(s.as_str()).unwrap(), s);
+        }
+    }
 
     fn base(store: &Store, name: &str) -> BaseRow {
         let b = BaseRow {
