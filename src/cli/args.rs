@@ -1,0 +1,309 @@
+//! The command line's clap definitions: `Cli` (the global flags), the
+//! commands and their subcommands, and `take_options` (every `-o` collected
+//! before clap sees them). Dispatch is in `cli/mod.rs`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::{nacl, remote};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jetpack",
+    version,
+    about = "IncludeOS unikernels and pods on FreeBSD jails and ZFS clones"
+)]
+pub struct Cli {
+    /// Configuration file [default: /usr/local/etc/jetpack.conf]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "JETPACK_CONF",
+        value_name = "FILE"
+    )]
+    pub(super) config: Option<PathBuf>,
+
+    /// Output format (table, json, id) or a configuration override (key=value); repeatable
+    #[arg(short = 'o', global = true, value_name = "FORMAT|KEY=VALUE")]
+    pub(super) options: Vec<String>,
+
+    #[command(flatten)]
+    pub(super) server: remote::ServerFlags,
+
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Create the root dataset, its children and the state database (idempotent)
+    Init,
+    /// Print the effective configuration (all keys, or the ones named)
+    Config {
+        keys: Vec<String>,
+        /// Print jetpack.conf.sample instead
+        #[arg(long)]
+        sample: bool,
+    },
+    /// Read-only root file systems that pods are cloned from
+    #[command(subcommand)]
+    Base(BaseCommand),
+    /// Jails (or namespace cells) on clones of a base
+    #[command(subcommand)]
+    Pod(PodCommand),
+    /// Serve the REST API v1 and the hangar until SIGTERM
+    Serve(ServeArgs),
+    /// Users of the API (the htpasswd file, bcrypt)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Simulated IncludeOS instances docking to a hangar (tests, load tests)
+    Sim(crate::sim::SimArgs),
+    /// NaCl files, checked here by jetpack's own parser and checker
+    #[command(subcommand)]
+    Nacl(nacl::NaclCommand),
+    /// The metadata service for pods (runs it; `check` asks a running one)
+    Mds {
+        #[command(subcommand)]
+        cmd: Option<MdsCommand>,
+    },
+    /// The holder of a Linux pod cell (internal)
+    #[command(name = "__cell-init", hide = true)]
+    CellInit { name: String },
+    #[command(flatten)]
+    Remote(remote::RemoteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MdsCommand {
+    /// Whether the MDS is up: its version, user and address
+    Check,
+}
+
+/// Mothership's server options; each overrides its jetpack.conf key.
+#[derive(Debug, clap::Args)]
+#[command(rename_all = "lowercase")]
+pub(super) struct ServeArgs {
+    /// Server name shown by /v1/info [server.name]
+    #[arg(long)]
+    pub(super) name: Option<String>,
+    /// API port [server.port]
+    #[arg(long)]
+    pub(super) serverport: Option<u16>,
+    /// Hangar port [uplink.port]
+    #[arg(long)]
+    pub(super) uplinkport: Option<u16>,
+    /// TLS certificate chain, PEM [server.certfile]
+    #[arg(long, value_name = "FILE")]
+    pub(super) certfile: Option<PathBuf>,
+    /// TLS private key, PEM [server.keyfile]
+    #[arg(long, value_name = "FILE")]
+    pub(super) keyfile: Option<PathBuf>,
+    /// Serve the API over plain HTTP [server.tls = off]
+    #[arg(long)]
+    pub(super) noservertls: bool,
+    /// Plain http/ws for the hangar [uplink.tls = off]
+    #[arg(long)]
+    pub(super) nouplinktls: bool,
+    /// basic or none [server.auth]
+    #[arg(long, value_parser = ["basic", "none"])]
+    pub(super) serverauth: Option<String>,
+    /// Erase every pod, base, image, NaCl, uplink and job first (needs --yes)
+    #[arg(long)]
+    pub(super) clean: bool,
+    /// Confirm --clean
+    #[arg(long, requires = "clean")]
+    pub(super) yes: bool,
+    /// Debug logging [server.verboselogging]
+    #[arg(long)]
+    pub(super) verboselogging: bool,
+}
+
+impl ServeArgs {
+    /// The flags as configuration overrides (`-o key=value`).
+    pub(super) fn overrides(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let mut set = |k: &str, v: String| o.push(format!("{k}={v}"));
+        if let Some(v) = &self.name {
+            set("server.name", v.clone());
+        }
+        if let Some(v) = self.serverport {
+            set("server.port", v.to_string());
+        }
+        if let Some(v) = self.uplinkport {
+            set("uplink.port", v.to_string());
+        }
+        if let Some(v) = &self.certfile {
+            set("server.certfile", absolute(v));
+        }
+        if let Some(v) = &self.keyfile {
+            set("server.keyfile", absolute(v));
+        }
+        if self.noservertls {
+            set("server.tls", "off".into());
+        }
+        if self.nouplinktls {
+            set("uplink.tls", "off".into());
+        }
+        if let Some(v) = &self.serverauth {
+            set("server.auth", v.clone());
+        }
+        if self.verboselogging {
+            set("server.verboselogging", "on".into());
+        }
+        o
+    }
+}
+
+fn absolute(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UserCommand {
+    /// Add a user or change its password (read from stdin unless --password)
+    // `--password` is the global flag (it cannot be declared twice).
+    Add { name: String },
+    /// Remove a user
+    Rm { name: String },
+    /// List users
+    #[command(alias = "ls")]
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum BaseCommand {
+    /// Import a root file system tarball (gzip, xz, zstd or plain) from a file or URL
+    Import {
+        source: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Refuse the archive unless its sha256 is this
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// List bases
+    #[command(alias = "ls")]
+    List,
+    /// Show one base
+    Show { base: String },
+    /// Remove a base (refused while pods use it)
+    Rm { base: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PodCommand {
+    /// Clone a base into a new pod (not started)
+    Create {
+        base: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The pod's command [default: /bin/sh]
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Run a pod (or a new pod from a base) attached, or detached with -d
+    Run {
+        /// Run on a pseudo-terminal (interactive)
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Start in the background; the command's output goes to a log
+        #[arg(short = 'd', long, conflicts_with_all = ["tty", "rm"])]
+        detach: bool,
+        /// Remove the pod when the command ends
+        #[arg(long)]
+        rm: bool,
+        /// Name of the pod created when TARGET is a base
+        #[arg(long)]
+        name: Option<String>,
+        /// A pod, or a base to create a pod from
+        target: String,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// List pods
+    #[command(alias = "ls")]
+    List,
+    /// Show one pod
+    Show { pod: String },
+    /// An interactive shell in a running pod
+    Console {
+        pod: String,
+        #[arg(long, default_value = "/bin/sh")]
+        shell: String,
+    },
+    /// Run a command in a running pod
+    Exec {
+        #[arg(short = 't', long)]
+        tty: bool,
+        pod: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop a running pod (SIGTERM, then SIGKILL after jail.stop.timeout)
+    Kill { pod: String },
+    /// Remove a pod and its clone
+    Rm {
+        /// Kill it first if it is running
+        #[arg(short = 'f', long)]
+        force: bool,
+        pod: String,
+    },
+    /// Run a detached pod's command and record its exit (internal)
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        pod: String,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+}
+
+/// Takes every `-o VALUE` (and `-oVALUE`) before a `--` out of `args`.
+/// clap keeps only the values of the innermost level for a global option;
+/// `jetpack -o k=v pod list -o json` must keep both.
+pub(super) fn take_options(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut options = Vec::new();
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        match arg.to_str() {
+            Some("--") => {
+                rest.push(arg);
+                rest.extend(iter.by_ref());
+            }
+            Some("-o") => match iter.next() {
+                Some(v) => options.push(v.to_string_lossy().into_owned()),
+                None => rest.push(arg),
+            },
+            Some(s) if s.starts_with("-o") && s.len() > 2 => options.push(s[2..].to_string()),
+            _ => rest.push(arg),
+        }
+    }
+    (rest, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_collected_from_every_level_but_not_after_dashdash() {
+        let args: Vec<OsString> = [
+            "jetpack", "-o", "a=b", "pod", "run", "-ojson", "x", "--", "ls", "-o", "x",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let (rest, options) = take_options(args);
+        assert_eq!(options, vec!["a=b", "json"]);
+        assert_eq!(
+            rest,
+            ["jetpack", "pod", "run", "x", "--", "ls", "-o", "x"].map(OsString::from)
+        );
+    }
+}
