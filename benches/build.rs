@@ -148,7 +148,7 @@ fn main() {
                 builders
                     .prepare("local", "test-builder", ctx)
                     .map(|_| serde_json::Value::Null)
-                    .map_err(|e| e.to_string())
+                    .map_err(Into::into)
             })
             .expect("prepare")
             .id

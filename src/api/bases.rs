@@ -173,11 +173,11 @@ async fn import_base(state: State, req: Request) -> ApiResult<(StatusCode, Json<
             if let Some(path) = &uploaded {
                 let _ = std::fs::remove_file(path);
             }
-            let imported = result.map_err(|e| e.to_string())?;
+            let imported = result?;
             if imported.existed {
                 ctx.log(&format!("base {} was imported already", imported.base.name));
             }
-            serde_json::to_value(Base::from(imported.base)).map_err(|e| e.to_string())
+            Ok(serde_json::to_value(Base::from(imported.base))?)
         })?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }

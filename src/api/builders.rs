@@ -189,11 +189,8 @@ async fn prepare_bob(
         let job = state
             .jobs
             .submit(crate::jobs::JobKind::Prepare, target, move |ctx| {
-                let (builder, existed) = builders
-                    .prepare(&provider, &bob, ctx)
-                    .map_err(|e| e.to_string())?;
-                let mut value =
-                    serde_json::to_value(BuilderModel::from(builder)).map_err(|e| e.to_string())?;
+                let (builder, existed) = builders.prepare(&provider, &bob, ctx)?;
+                let mut value = serde_json::to_value(BuilderModel::from(builder))?;
                 value["existed"] = existed.into();
                 Ok(value)
             })?;
@@ -311,7 +308,10 @@ async fn build_image(
             crate::jobs::JobKind::Build,
             target,
             Some(state.builders.build_slots()),
-            move |ctx| build_result(builders.build(&plan, ctx).map_err(|e| e.to_string())?),
+            move |ctx| {
+                let built = builders.build(&plan, ctx)?;
+                Ok(build_result(built)?)
+            },
         )?;
         Ok::<_, ApiError>(job)
     })

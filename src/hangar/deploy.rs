@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
-use super::fleet::{Fleet, FleetError, Status};
+use super::fleet::{Fleet, FleetError};
 use super::frame::{read_transport, Code, HEADER_LEN};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
@@ -63,7 +63,7 @@ pub fn plan(
     let id = fleet.resolve(instance)?;
     let image = catalog.image(image)?;
     let (status, reported) = fleet.with(&id, |l| (l.status, l.uplink_url().map(str::to_string)))?;
-    if status != Status::Connected {
+    if !status.can_deploy() {
         return Err(DeployError::NotDocked(id.to_string(), status.as_str()));
     }
     let mut warnings = Vec::new();
@@ -106,7 +106,7 @@ pub fn submit(
     let (f, c) = (fleet.clone(), catalog.clone());
     submit_one(jobs, fleet, &instance, |jobs| {
         Ok(jobs.submit(DEPLOY, Some(instance.to_string()), move |ctx| {
-            run(&f, &c, &plan, ctx)
+            Ok(run(&f, &c, &plan, ctx)?)
         })?)
     })
 }
@@ -230,9 +230,7 @@ pub fn run(
         "the instance acknowledged {ack}; waiting for it to dock again"
     ));
     wait("did not dock again after the update", &|l| {
-        l.status == Status::Connected
-            && l.session_generation() != generation
-            && l.ident_seq > idents
+        l.status.is_docked() && l.session_generation() != generation && l.ident_seq > idents
     })
     .inspect_err(|why| fleet.note(id, "deploy-failed", why.clone()))?;
     let (running, took) = fleet

@@ -42,6 +42,13 @@ pub enum JobError {
     },
 }
 
+/// Why a job's work failed: the error its layer made (a build's
+/// `BuildError`, with its sources), not flattened to a string on the way;
+/// the job records its message, the same text as before. Boxed because the
+/// runner serves every layer (jobs sit below build and the hangar), and
+/// `?` turns any of their errors, or a plain message, into one.
+pub type WorkError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A limit on how many of some kind of work run at once (builds): a slot
 /// is held while the work runs, and the rest wait in arrival order... or
 /// close to it: a condition variable wakes waiters in no promised order.
@@ -212,7 +219,8 @@ impl Jobs {
 
     /// Queues `work` as a job of `kind` and starts it on a blocking thread.
     /// Its `Ok` value becomes the job's result; an `Err` after a cancel
-    /// request makes it cancelled, otherwise failed.
+    /// request makes it cancelled, otherwise failed. The error is the work's
+    /// own type (a build's `BuildError`) until the job records its message.
     pub fn submit<F>(
         self: &Arc<Self>,
         kind: JobKind,
@@ -220,7 +228,7 @@ impl Jobs {
         work: F,
     ) -> Result<JobRow, JobError>
     where
-        F: FnOnce(&JobContext) -> Result<serde_json::Value, String> + Send + 'static,
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError> + Send + 'static,
     {
         self.submit_limited(kind, target, None, work)
     }
@@ -234,7 +242,7 @@ impl Jobs {
         work: F,
     ) -> Result<JobRow, JobError>
     where
-        F: FnOnce(&JobContext) -> Result<serde_json::Value, String> + Send + 'static,
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError> + Send + 'static,
     {
         let row = JobRow {
             id: new_id(),
@@ -279,7 +287,7 @@ impl Jobs {
 
     fn run<F>(&self, ctx: JobContext, slots: Option<&Slots>, work: F)
     where
-        F: FnOnce(&JobContext) -> Result<serde_json::Value, String>,
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError>,
     {
         let id = ctx.id.clone();
         let slot = wait_for_slot(slots, &ctx);
@@ -290,8 +298,9 @@ impl Jobs {
             // A panic in the work is the job's failure, not the server's.
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
                 Ok(Ok(value)) => (JobState::Succeeded, Some(value), None),
-                Ok(Err(e)) if ctx.cancelled() => (JobState::Cancelled, None, Some(e)),
-                Ok(Err(e)) => (JobState::Failed, None, Some(e)),
+                // The work's error is typed up to here; the job keeps its message.
+                Ok(Err(e)) if ctx.cancelled() => (JobState::Cancelled, None, Some(e.to_string())),
+                Ok(Err(e)) => (JobState::Failed, None, Some(e.to_string())),
                 Err(_) => (
                     JobState::Failed,
                     None,

@@ -39,6 +39,27 @@ impl Status {
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// An instance with an open dock: transports can be sent to it.
+    pub fn is_docked(self) -> bool {
+        self == Status::Connected
+    }
+
+    /// An instance that can take a live update (UPDATE goes over its dock).
+    pub fn can_deploy(self) -> bool {
+        self.is_docked()
+    }
+
+    /// The status after the instance authenticates: a docked one stays
+    /// connected (it re-authed before its old dock was seen to die, and the
+    /// new dock replaces it), any other is connecting until it docks.
+    pub fn on_auth(self) -> Status {
+        if self.is_docked() {
+            self
+        } else {
+            Status::Connecting
+        }
+    }
 }
 
 /// How much of each instance is kept in memory.
@@ -296,6 +317,19 @@ pub fn tail_start(bytes: &[u8], n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The instance status predicates over every status, in one table.
+    #[test]
+    fn status_predicates() {
+        use Status::*;
+        let which = |p: fn(Status) -> bool| -> Vec<Status> {
+            Status::ALL.into_iter().filter(|s| p(*s)).collect()
+        };
+        assert_eq!(which(Status::is_docked), [Connected]);
+        assert_eq!(which(Status::can_deploy), [Connected]);
+        let after: Vec<Status> = Status::ALL.into_iter().map(Status::on_auth).collect();
+        assert_eq!(after, [Connected, Connecting, Connecting, Connecting]);
+    }
 
     #[test]
     fn tails_count_lines_from_the_end() {

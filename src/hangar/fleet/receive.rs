@@ -21,9 +21,7 @@ impl Fleet {
     pub fn connecting(&self, id: &InstanceId, uplink_id: &str) {
         let live = self.get_or_insert(id);
         let mut live = lock(&live);
-        if live.status != Status::Connected {
-            live.status = Status::Connecting;
-        }
+        live.status = live.status.on_auth();
         live.uplink_id = Some(uplink_id.to_string());
     }
 
