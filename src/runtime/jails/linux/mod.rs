@@ -9,6 +9,17 @@
 //! a fresh single-threaded process may fork, unshare and mount freely, which
 //! a multi-threaded server must not do between fork and exec. Processes
 //! enter the cell with setns(2), like nsenter.
+//!
+//! This file owns the driver (create, command, open_pty, destroy, list) and
+//! the spawner's view of a holder (its handle, /proc); `holder` is the
+//! `__cell-init` side (its entry point and its reaping loop), `setup` the
+//! holder's making of the cell (namespaces, mounts, /dev, pivot_root,
+//! hostname), `net` the cell's network (the bridge, the veth pair, the
+//! pod's addresses and route).
+
+mod holder;
+mod net;
+mod setup;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -19,16 +30,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, fork, pivot_root, sethostname, ForkResult, Pid};
+use nix::unistd::{chdir, fork, ForkResult, Pid};
 
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
 use crate::config::Ipv4Net;
-use crate::runtime::tool;
+pub use holder::cell_init_main;
+use net::ensure_bridge;
 
 /// The hidden subcommand that runs the holder.
 pub const CELL_INIT: &str = "__cell-init";
@@ -119,95 +129,6 @@ fn proc_stat(pid: i32) -> Option<(char, u64)> {
 /// load modules or reach the host's devices.
 const KEPT_CAPS: &[i32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
-fn ip_batch(commands: &str, netns: Option<&File>) -> Result<(), JailError> {
-    let mut cmd = Command::new("ip");
-    cmd.args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(ns) = netns {
-        let fd = ns.as_raw_fd();
-        // SAFETY: setns is async-signal-safe; the fd stays open until spawn.
-        unsafe {
-            cmd.pre_exec(move || {
-                setns(
-                    std::os::fd::BorrowedFd::borrow_raw(fd),
-                    CloneFlags::CLONE_NEWNET,
-                )?;
-                Ok(())
-            });
-        }
-    }
-    let mut child = cmd.spawn().map_err(|source| tool::ToolError::Spawn {
-        program: "ip".into(),
-        source,
-    })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(commands.as_bytes())
-            .map_err(sys_err("writing to ip -batch"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(sys_err("waiting for ip"))?;
-    if !out.status.success() {
-        return Err(JailError::Network(tool::ToolError::Failed {
-            command: format!("ip -batch: {}", commands.trim().replace('\n', "; ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }));
-    }
-    Ok(())
-}
-
-/// The MAC of a pod's eth0, derived from its address (locally administered,
-/// as Docker does): a pod started again with the same address keeps its MAC,
-/// so the host's ARP entry for it stays right. A random MAC would leave the
-/// host sending to the previous run's MAC until that entry expired.
-fn pod_mac(address: std::net::Ipv4Addr) -> String {
-    let [a, b, c, d] = address.octets();
-    format!("02:6a:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
-}
-
-/// Whether `bridge` is up with `address` on it, asked of the kernel
-/// directly (getifaddrs) so that the common case spawns nothing.
-fn bridge_ready(bridge: &str, address: std::net::Ipv4Addr) -> bool {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return false;
-    };
-    addrs.into_iter().any(|a| {
-        a.interface_name == bridge
-            && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)
-            && a.address
-                .as_ref()
-                .and_then(|s| s.as_sockaddr_in())
-                .is_some_and(|sin| sin.ip() == address)
-    })
-}
-
-/// Makes the host bridge with the range's first address; idempotent and
-/// safe against a concurrent creator.
-fn ensure_bridge(bridge: &str, network: Ipv4Net) -> Result<(), JailError> {
-    if bridge_ready(bridge, network.host()) {
-        return Ok(());
-    }
-    if !Path::new("/sys/class/net").join(bridge).exists() {
-        match tool::run("ip", &["link", "add", bridge, "type", "bridge"]) {
-            Ok(_) => {}
-            Err(e) if e.stderr().contains("File exists") => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let host = format!("{}/{}", network.host(), network.prefix);
-    match tool::run("ip", &["addr", "add", &host, "dev", bridge]) {
-        Ok(_) => {}
-        Err(e) if e.stderr().contains("exists") => {}
-        Err(e) => return Err(e.into()),
-    }
-    tool::run("ip", &["link", "set", bridge, "up"])?;
-    Ok(())
-}
-
 impl Jails for LinuxJails {
     fn driver(&self) -> &'static str {
         "linux"
@@ -270,29 +191,7 @@ impl Jails for LinuxJails {
             start: proc_stat(pid).map(|(_, s)| s).unwrap_or(0),
         };
         let cell = holder.cell();
-        let network = outcome.and_then(|_| {
-            ensure_bridge(&spec.interface, spec.network)?;
-            // A fresh name per start: the pair of the pod's previous run may
-            // still exist while the kernel tears its namespace down.
-            let veth = format!("jp{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
-            ip_batch(
-                &format!(
-                    "link add {veth} type veth peer name eth0 address {} netns {pid}\nlink set {veth} master {} up\n",
-                    pod_mac(spec.address),
-                    spec.interface
-                ),
-                None,
-            )?;
-            ip_batch(
-                &format!(
-                    "link set lo up\naddr add {}/{} dev eth0\nlink set eth0 up\nroute add default via {}\n",
-                    spec.address,
-                    spec.network.prefix,
-                    spec.network.host()
-                ),
-                Some(&holder.ns("net")?),
-            )
-        });
+        let network = outcome.and_then(|_| net::connect(spec, &holder));
         if let Err(e) = network {
             // Undo: no half-made cell stays behind.
             let _ = self.destroy(&cell, Duration::ZERO);
@@ -539,185 +438,6 @@ fn reap(pid: i32) {
     let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
 }
 
-// ---- the holder side: runs in `jetpack __cell-init SPEC` ----
-
-/// Entry point of the holder process: reads its spec from stdin, reports
-/// `pid N` (from the launcher) then `ready` or `error: WHY` (from the
-/// holder) on stdout.
-pub fn cell_init_main(name: &str) -> i32 {
-    let spec: CellSpec = match serde_json::from_reader(std::io::stdin().lock()) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("error: bad cell spec: {e}");
-            return 2;
-        }
-    };
-    if spec.name != name {
-        println!("error: cell spec names {:?}, not {name:?}", spec.name);
-        return 2;
-    }
-    if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
-        println!("error: unshare(CLONE_NEWPID): {e}");
-        return 1;
-    }
-    let _ = std::io::stdout().flush();
-    // SAFETY: this process is single-threaded.
-    match unsafe { fork() } {
-        Ok(ForkResult::Parent { child }) => {
-            println!("pid {child}");
-            0
-        }
-        Ok(ForkResult::Child) => holder(&spec),
-        Err(e) => {
-            println!("error: fork: {e}");
-            1
-        }
-    }
-}
-
-fn holder(spec: &CellSpec) -> ! {
-    match setup(spec) {
-        Ok(()) => println!("ready"),
-        Err(e) => {
-            println!("error: {e}");
-            std::process::exit(1);
-        }
-    }
-    let _ = std::io::stdout().flush();
-    // Nothing of the launcher's stays open in the pod.
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
-    }
-    let mut signals = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-    ] {
-        signals.add(s);
-    }
-    let _ = signals.thread_block();
-    loop {
-        match signals.wait() {
-            Ok(Signal::SIGCHLD) => {
-                while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                    waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
-                {}
-            }
-            Ok(Signal::SIGTERM | Signal::SIGINT) => std::process::exit(0),
-            _ => {}
-        }
-    }
-}
-
-fn setup(spec: &CellSpec) -> Result<(), String> {
-    let step = |what: &str| {
-        let what = what.to_string();
-        move |e: nix::errno::Errno| format!("{what}: {e}")
-    };
-    unshare(
-        CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWNET,
-    )
-    .map_err(step("unshare"))?;
-    let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
-        .map_err(step("making / private"))?;
-    let root = &spec.root;
-    mount(
-        Some(root),
-        root,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .map_err(step("binding the pod root"))?;
-    for dir in ["proc", "dev"] {
-        std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("creating /{dir}: {e}"))?;
-    }
-    mount(
-        Some("proc"),
-        &root.join("proc"),
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        none,
-    )
-    .map_err(step("mounting /proc"))?;
-    let dev = root.join("dev");
-    mount(
-        Some("tmpfs"),
-        &dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID,
-        Some("mode=755,size=8m"),
-    )
-    .map_err(step("mounting /dev"))?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
-        let path = dev.join(name);
-        mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .map_err(step(&format!("creating /dev/{name}")))?;
-        // mknod obeys the umask; the nodes must be usable by every user.
-        std::os::unix::fs::chown(&path, Some(0), Some(0))
-            .map_err(|e| format!("/dev/{name}: {e}"))?;
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .map_err(|e| format!("/dev/{name}: {e}"))?;
-    }
-    for dir in ["pts", "shm"] {
-        std::fs::create_dir(dev.join(dir)).map_err(|e| format!("creating /dev/{dir}: {e}"))?;
-    }
-    mount(
-        Some("devpts"),
-        &dev.join("pts"),
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=620"),
-    )
-    .map_err(step("mounting /dev/pts"))?;
-    mount(
-        Some("shm"),
-        &dev.join("shm"),
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777,size=64m"),
-    )
-    .map_err(step("mounting /dev/shm"))?;
-    for (link, target) in [
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        std::os::unix::fs::symlink(target, dev.join(link))
-            .map_err(|e| format!("/dev/{link}: {e}"))?;
-    }
-    // pivot_root(".", ".") stacks the old root under the new one; detaching
-    // it leaves only the pod's tree visible.
-    chdir(root.as_path()).map_err(step("entering the pod root"))?;
-    pivot_root(".", ".").map_err(step("pivot_root"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(step("detaching the host root"))?;
-    chdir("/").map_err(step("chdir /"))?;
-    sethostname(&spec.hostname).map_err(step("sethostname"))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,15 +456,6 @@ mod tests {
         );
         assert!(Holder::parse(&Cell("x 1".into())).is_err());
         assert!(Holder::parse(&Cell("x a b".into())).is_err());
-    }
-
-    #[test]
-    fn pod_macs_follow_addresses() {
-        assert_eq!(pod_mac("10.200.1.2".parse().unwrap()), "02:6a:0a:c8:01:02");
-        assert_ne!(
-            pod_mac("10.200.1.2".parse().unwrap()),
-            pod_mac("10.200.1.3".parse().unwrap())
-        );
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! The cell made from inside, by the holder (PID 1 of its new pid
+//! namespace): new mount, UTS, IPC and network namespaces, the pod's clone
+//! bound and pivoted into as root, /proc, a tmpfs /dev with its few device
+//! nodes, its own devpts and /dev/shm, and the hostname.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{chdir, pivot_root, sethostname};
+
+use crate::runtime::jails::CellSpec;
+
+pub(super) fn setup(spec: &CellSpec) -> Result<(), String> {
+    let step = |what: &str| {
+        let what = what.to_string();
+        move |e: nix::errno::Errno| format!("{what}: {e}")
+    };
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWNET,
+    )
+    .map_err(step("unshare"))?;
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(step("making / private"))?;
+    let root = &spec.root;
+    mount(
+        Some(root),
+        root,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(step("binding the pod root"))?;
+    for dir in ["proc", "dev"] {
+        std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("creating /{dir}: {e}"))?;
+    }
+    mount(
+        Some("proc"),
+        &root.join("proc"),
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        none,
+    )
+    .map_err(step("mounting /proc"))?;
+    let dev = root.join("dev");
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755,size=8m"),
+    )
+    .map_err(step("mounting /dev"))?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let path = dev.join(name);
+        mknod(
+            &path,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(step(&format!("creating /dev/{name}")))?;
+        // mknod obeys the umask; the nodes must be usable by every user.
+        std::os::unix::fs::chown(&path, Some(0), Some(0))
+            .map_err(|e| format!("/dev/{name}: {e}"))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .map_err(|e| format!("/dev/{name}: {e}"))?;
+    }
+    for dir in ["pts", "shm"] {
+        std::fs::create_dir(dev.join(dir)).map_err(|e| format!("creating /dev/{dir}: {e}"))?;
+    }
+    mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )
+    .map_err(step("mounting /dev/pts"))?;
+    mount(
+        Some("shm"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777,size=64m"),
+    )
+    .map_err(step("mounting /dev/shm"))?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(|e| format!("/dev/{link}: {e}"))?;
+    }
+    // pivot_root(".", ".") stacks the old root under the new one; detaching
+    // it leaves only the pod's tree visible.
+    chdir(root.as_path()).map_err(step("entering the pod root"))?;
+    pivot_root(".", ".").map_err(step("pivot_root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(step("detaching the host root"))?;
+    chdir("/").map_err(step("chdir /"))?;
+    sethostname(&spec.hostname).map_err(step("sethostname"))?;
+    Ok(())
+}
