@@ -60,7 +60,7 @@ use measure::{cpu_model, cpu_seconds, env_or, free_port, met};
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 /// First argument that makes this binary the load client.
 const CLIENT: &str = "--client";
-/// The holder's subcommand (src/runtime/jails/linux.rs).
+/// The holder's subcommand (src/runtime/jails/linux/holder.rs).
 const CELL_INIT: &str = "__cell-init";
 /// What is signed: 64 bytes that need no form encoding.
 const CONTENT: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -193,8 +193,15 @@ impl Jails for LinuxJails {
         let cell = holder.cell();
         let network = outcome.and_then(|_| net::connect(spec, &holder));
         if let Err(e) = network {
-            // Undo: no half-made cell stays behind.
-            let _ = self.destroy(&cell, Duration::ZERO);
+            // Undo: no half-made cell stays behind; should one stay, the
+            // error says which (the runtime's undo stack does the same).
+            if let Err(u) = self.destroy(&cell, Duration::ZERO) {
+                tracing::error!("undoing after \"{e}\": cell {} left behind: {u}", spec.name);
+                return Err(fail(format!(
+                    "{e} (and left behind: cell {}: {u})",
+                    spec.name
+                )));
+            }
             return Err(e);
         }
         Ok(cell)
