@@ -17,6 +17,7 @@ pub mod hangar;
 pub mod jobs;
 pub mod logging;
 pub mod mds;
+pub mod model;
 pub mod nacl;
 pub mod names;
 pub mod net;

@@ -7,8 +7,8 @@ use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,29 +17,12 @@ use super::{
     blocking, time, upload, wants_raw, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
 };
 use crate::catalog::{CatalogError, ImageMeta};
+pub use crate::model::images::Image;
 use crate::store::catalog::{ImageRow, IMAGES};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(super::unlimited(routes!(list_images, upload_image)))
         .routes(routes!(get_image, delete_image))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Image {
-    /// SHA-1 (hex) of the binary
-    pub id: String,
-    pub name: String,
-    pub tag: Option<String>,
-    pub size: u64,
-    pub sha256: String,
-    pub sha1: String,
-    pub builder_id: Option<String>,
-    pub nacl_id: Option<String>,
-    pub uplink_id: Option<String>,
-    pub uplink_url: Option<String>,
-    pub includeos_version: Option<String>,
-    pub created: String,
 }
 
 impl From<ImageRow> for Image {

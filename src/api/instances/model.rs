@@ -1,21 +1,11 @@
-//! The wire shapes of `/v1/instances`: the API's own, made from the
-//! fleet's `InstanceView`s and readings, and the PATCH body.
+//! The wire shapes of `/v1/instances` (defined in `model::instances`,
+//! shared with the client): here, how they are made from the fleet's
+//! `InstanceView`s and readings, and the PATCH body's checks.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+pub use crate::model::instances::*;
 
 use crate::api::{time, ApiError, ApiResult};
 use crate::hangar::fleet::{self, rfc3339_ms, InstanceView, StatsSample, Status};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum InstanceStatus {
-    Connected,
-    Disconnected,
-    Connecting,
-    /// Known from before a server restart, not seen since
-    Unknown,
-}
 
 impl From<Status> for InstanceStatus {
     fn from(s: Status) -> Self {
@@ -28,63 +18,6 @@ impl From<Status> for InstanceStatus {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Instance {
-    /// What it authenticates with: its SMBIOS UUID (32 hex digits) or a MAC
-    pub id: String,
-    pub alias: Option<String>,
-    pub description: Option<String>,
-    pub status: InstanceStatus,
-    /// It reported a panic since the server started
-    pub panicked: bool,
-    /// From IDENT (else the UPLINK echo)
-    pub tag: Option<String>,
-    /// IncludeOS version (IDENT)
-    pub version: Option<String>,
-    /// Service name (IDENT)
-    pub service: Option<String>,
-    /// SHA-1 of the image it runs, once known (after a live update)
-    pub image_id: Option<String>,
-    /// The NaCl that image was built with, when the image is in the catalog
-    pub nacl_id: Option<String>,
-    /// The uplink whose token it authenticated with
-    pub uplink_id: Option<String>,
-    /// The uplink URL it reports (UPLINK echo)
-    pub uplink_url: Option<String>,
-    /// Addresses of its network stacks (IDENT.net)
-    pub addresses: Vec<String>,
-    pub devices: Vec<String>,
-    pub arch: Option<String>,
-    pub first_seen: String,
-    pub last_seen: String,
-    /// Address and port its current or last dock came from
-    pub remote: Option<String>,
-}
-
-/// One instance with its full last IDENT, UPLINK echo and latest STATS.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceDetail {
-    #[serde(flatten)]
-    pub instance: Instance,
-    #[schema(value_type = Option<Object>)]
-    pub ident: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub uplink: Option<serde_json::Value>,
-    pub latest_stats: Option<StatsReading>,
-}
-
-/// One STATS document.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct StatsReading {
-    /// When it arrived (RFC 3339, milliseconds)
-    pub at: String,
-    /// `[{name, value}]` as the instance sent it
-    #[schema(value_type = Vec<Object>)]
-    pub stats: serde_json::Value,
-}
-
 impl From<&StatsSample> for StatsReading {
     fn from(s: &StatsSample) -> Self {
         StatsReading {
@@ -93,30 +26,6 @@ impl From<&StatsSample> for StatsReading {
             stats: serde_json::from_str(&s.json).unwrap_or(serde_json::Value::Null),
         }
     }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InstanceStats {
-    pub latest: Option<StatsReading>,
-    /// The ones before it, oldest first
-    pub history: Vec<StatsReading>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct StatsRequested {
-    /// Asked for; the instance did not answer in time (see GET .../stats later)
-    pub requested: bool,
-}
-
-#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct InstanceSummary {
-    pub connected: usize,
-    pub disconnected: usize,
-    pub connecting: usize,
-    pub unknown: usize,
-    /// Instances that reported a panic (whatever their status)
-    pub panicked: usize,
-    pub total: usize,
 }
 
 impl InstanceSummary {
@@ -130,55 +39,6 @@ impl InstanceSummary {
         self.panicked += usize::from(panicked);
         self.total += 1;
     }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InstanceEvent {
-    /// RFC 3339, milliseconds
-    pub at: String,
-    /// docked, disconnected, ident, panicked, deploy, deployed, ...
-    pub event: String,
-    pub detail: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InstancePanic {
-    /// `panic_<RFC 3339 time>.txt`
-    pub id: String,
-    pub created: String,
-    /// Bytes of text
-    pub size: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InstancePanicText {
-    pub id: String,
-    pub created: String,
-    /// The system log of the boot that panicked
-    pub text: String,
-}
-
-/// PATCH body: a field left out is kept; `null` clears it.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InstancePatch {
-    /// 1-64 of `A-Za-z0-9._-`, not only hex digits and dashes (that reads as an id), unique
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable)]
-    pub alias: Option<Option<String>>,
-    /// Up to 1024 characters
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable)]
-    pub description: Option<Option<String>>,
-}
-
-/// Tells a field given as `null` (Some(None)) from one left out (None).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl InstancePatch {

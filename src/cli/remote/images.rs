@@ -8,19 +8,27 @@ use super::progress::Progress;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Client};
+use crate::model::images::Image;
 
 /// `images`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/images")?;
-    list(format, &a, &["ID", "NAME", "TAG", "SIZE", "CREATED"], |i| {
-        vec![
-            short(&s(i, "id")),
-            s(i, "name"),
-            s(i, "tag"),
-            output::bytes(i["size"].as_u64().unwrap_or(0)),
-            ago(i, "created"),
-        ]
-    })?;
+    let headers = ["ID", "NAME", "TAG", "SIZE", "CREATED"];
+    list_of(
+        format,
+        &a,
+        &headers,
+        |i: &Image| {
+            vec![
+                short(&text(Some(&i.id))),
+                text(Some(&i.name)),
+                text(i.tag.as_deref()),
+                output::bytes(i.size),
+                ago_at(Some(&i.created)),
+            ]
+        },
+        |i| text(Some(&i.id)),
+    )?;
     Ok(())
 }
 
@@ -40,7 +48,7 @@ pub fn push(
     let sent = c.upload_file(&file, &path, &mut |d, t| bar.update(d, t));
     bar.finish();
     let a = sent?;
-    let id = s(&a.value, "id");
+    let id = text(Some(&a.decode::<Image>()?.id));
     if a.status == 200 {
         eprintln!("image {} was stored already", short(&id));
     } else {
@@ -68,27 +76,21 @@ pub fn pull(c: &Client, id: String, file: PathBuf) -> Result<(), CliError> {
 /// `inspect-image`.
 pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/images/{}", enc(&id)))?;
-    let i = &a.value;
-    let fields = [
-        "id",
-        "name",
-        "tag",
-        "size",
-        "sha256",
-        "builderId",
-        "naclId",
-        "uplinkId",
-        "uplinkUrl",
-        "includeosVersion",
-        "created",
-    ]
-    .into_iter()
-    .map(|k| match k {
-        "size" => (k, output::bytes(i["size"].as_u64().unwrap_or(0))),
-        _ => (k, s(i, k)),
-    })
-    .collect();
-    one(format, &a, fields, s(i, "id"))?;
+    let i: Image = a.decode()?;
+    let fields = vec![
+        ("id", text(Some(&i.id))),
+        ("name", text(Some(&i.name))),
+        ("tag", text(i.tag.as_deref())),
+        ("size", output::bytes(i.size)),
+        ("sha256", text(Some(&i.sha256))),
+        ("builderId", text(i.builder_id.as_deref())),
+        ("naclId", text(i.nacl_id.as_deref())),
+        ("uplinkId", text(i.uplink_id.as_deref())),
+        ("uplinkUrl", text(i.uplink_url.as_deref())),
+        ("includeosVersion", text(i.includeos_version.as_deref())),
+        ("created", text(Some(&i.created))),
+    ];
+    one(format, &a, fields, text(Some(&i.id)))?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Client};
+use crate::model::instances::{Instance, InstancePanic};
 
 /// `instances`, all or of one status.
 pub fn table(c: &Client, status: Option<String>, format: Format) -> Result<(), CliError> {
@@ -33,7 +34,7 @@ pub fn search(c: &Client, term: String, format: Format) -> Result<(), CliError> 
 pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/instances/{}", enc(&id)))?;
     match format {
-        Format::Id => println!("{}", s(&a.value, "id")),
+        Format::Id => println!("{}", text(Some(&a.decode::<Instance>()?.id))),
         Format::Table | Format::Json => print_json(&a.text),
     }
     Ok(())
@@ -53,10 +54,11 @@ pub fn alias(
         body["description"] = text_or_null(d);
     }
     let a = c.send(Method::PATCH, &format!("/v1/instances/{}", enc(&id)), &body)?;
-    let i = &a.value;
-    match i["alias"].as_str() {
-        Some(alias) => eprintln!("instance {} is {alias}", short_instance(&s(i, "id"))),
-        None => eprintln!("instance {} has no alias", short_instance(&s(i, "id"))),
+    let i: Instance = a.decode()?;
+    let id = short_instance(&text(Some(&i.id)));
+    match i.alias {
+        Some(alias) => eprintln!("instance {id} is {alias}"),
+        None => eprintln!("instance {id} has no alias"),
     }
     made(format, &a)?;
     Ok(())
@@ -71,13 +73,14 @@ pub fn delete(c: &Client, ids: Vec<String>, format: Format) -> Result<(), CliErr
             c.delete(&format!("/v1/instances?ids={}", list.join(",")))?
         }
     };
-    let gone = match a.value.as_array() {
-        Some(items) => items.clone(),
-        None => vec![a.value.clone()],
+    // One id answers with the instance, several with the list of them.
+    let gone: Vec<Instance> = match a.value.is_array() {
+        true => a.decode()?,
+        false => vec![a.decode()?],
     };
     match format {
         Format::Json => print_json(&a.text),
-        Format::Id => gone.iter().for_each(|i| println!("{}", s(i, "id"))),
+        Format::Id => gone.iter().for_each(|i| println!("{}", text(Some(&i.id)))),
         Format::Table => gone
             .iter()
             .for_each(|i| eprintln!("deleted instance {}", instance_label(i))),
@@ -98,13 +101,19 @@ pub fn logs(c: &Client, id: String, follow: bool, tail: Option<usize>) -> Result
 /// `instance-panics`: the table.
 pub fn panics(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/instances/{}/panics", enc(&id)))?;
-    list(format, &a, &["ID", "CREATED", "SIZE"], |p| {
-        vec![
-            s(p, "id"),
-            ago(p, "created"),
-            output::bytes(p["size"].as_u64().unwrap_or(0)),
-        ]
-    })?;
+    list_of(
+        format,
+        &a,
+        &["ID", "CREATED", "SIZE"],
+        |p: &InstancePanic| {
+            vec![
+                text(Some(&p.id)),
+                ago_at(Some(&p.created)),
+                output::bytes(p.size as u64),
+            ]
+        },
+        |p| text(Some(&p.id)),
+    )?;
     Ok(())
 }
 
@@ -176,7 +185,7 @@ pub fn upgrade(
 /// An instance list (all, filtered or searched) as a table.
 fn instance_list(c: &Client, path: &str, format: Format) -> Result<(), CliError> {
     let a = c.get(path)?;
-    list(
+    list_of(
         format,
         &a,
         &[
@@ -190,23 +199,24 @@ fn instance_list(c: &Client, path: &str, format: Format) -> Result<(), CliError>
             "ADDRESSES",
             "LAST SEEN",
         ],
-        |i| {
-            let mut status = s(i, "status");
-            if i["panicked"].as_bool() == Some(true) {
+        |i: &Instance| {
+            let mut status = i.status.as_str().to_string();
+            if i.panicked {
                 status.push_str(", panicked");
             }
             vec![
-                short_instance(&s(i, "id")),
-                s(i, "alias"),
+                short_instance(&text(Some(&i.id))),
+                text(i.alias.as_deref()),
                 status,
-                s(i, "version"),
-                s(i, "service"),
-                s(i, "tag"),
-                short(&s(i, "imageId")),
-                strings(&i["addresses"]),
-                ago(i, "lastSeen"),
+                text(i.version.as_deref()),
+                text(i.service.as_deref()),
+                text(i.tag.as_deref()),
+                short(&text(i.image_id.as_deref())),
+                texts(&i.addresses),
+                ago_at(Some(&i.last_seen)),
             ]
         },
+        |i| text(Some(&i.id)),
     )
 }
 
@@ -221,9 +231,9 @@ fn short_instance(id: &str) -> String {
 }
 
 /// "alias (short id)", or the short id.
-fn instance_label(i: &Value) -> String {
-    let id = short_instance(&s(i, "id"));
-    match i["alias"].as_str() {
+fn instance_label(i: &Instance) -> String {
+    let id = short_instance(&text(Some(&i.id)));
+    match i.alias.as_deref() {
         Some(alias) => format!("{alias} ({id})"),
         None => id,
     }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::CliError;
@@ -44,9 +46,31 @@ pub(super) fn short(id: &str) -> String {
     id.chars().take(n).collect()
 }
 
+/// A typed text field as `s` shows it: absent or empty as `-`.
+pub(super) fn text(t: Option<&str>) -> String {
+    match t {
+        None | Some("") => "-".into(),
+        Some(t) => t.to_string(),
+    }
+}
+
+/// A typed list of texts as `strings` shows it: `a, b`, or `-` if empty.
+pub(super) fn texts(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// "5m ago" from an RFC 3339 time field.
 pub(super) fn ago(v: &Value, key: &str) -> String {
-    let Some(t) = v.get(key).and_then(Value::as_str) else {
+    ago_at(v.get(key).and_then(Value::as_str))
+}
+
+/// "5m ago" from a typed RFC 3339 time, `-` without one.
+pub(super) fn ago_at(t: Option<&str>) -> String {
+    let Some(t) = t else {
         return "-".into();
     };
     match humantime::parse_rfc3339_weak(t) {
@@ -98,6 +122,24 @@ pub(super) fn list(
         return Ok(());
     }
     output::list(format, items(a)?, headers, row, |v| s(v, "id"));
+    Ok(())
+}
+
+/// `list` over the API's own response type: `-o json` still prints the
+/// server's text; tables and ids read the decoded rows.
+pub(super) fn list_of<T: DeserializeOwned + Serialize>(
+    format: Format,
+    a: &Answer,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+    id: impl Fn(&T) -> String,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        print_json(&a.text);
+        return Ok(());
+    }
+    let rows: Vec<T> = a.decode()?;
+    output::list(format, &rows, headers, row, id);
     Ok(())
 }
 
@@ -237,6 +279,12 @@ mod tests {
         assert_eq!(s(&v, "d"), "-");
         assert_eq!(s(&v, "missing"), "-");
         assert_eq!(strings(&v["f"]), "p, q");
+        // The typed readers say what `s` and `strings` say.
+        assert_eq!(text(Some("x")), "x");
+        assert_eq!(text(Some("")), "-");
+        assert_eq!(text(None), "-");
+        assert_eq!(texts(&["p".into(), "q".into()]), "p, q");
+        assert_eq!(texts(&[]), "-");
         assert_eq!(short("0123456789abcdef0123"), "0123456789ab");
         assert_eq!(short("6f1c0e1a-1111-4222-8333-944445555666"), "6f1c0e1a");
     }
