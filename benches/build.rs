@@ -17,6 +17,7 @@ use jetpack::build::{BuildRequest, Builders, NaclInput};
 use jetpack::catalog::Catalog;
 use jetpack::config::Config;
 use jetpack::jobs::Jobs;
+use jetpack::names::JobId;
 use jetpack::runtime::{Host, HostEnv};
 
 #[path = "support/command.rs"]
@@ -44,9 +45,9 @@ struct Bench {
 }
 
 impl Bench {
-    fn wait(&self, id: &str) -> serde_json::Value {
+    fn wait(&self, id: &JobId) -> serde_json::Value {
         loop {
-            let job = self.jobs.get(id).expect("job");
+            let job = self.jobs.get(id.as_str()).expect("job");
             if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled") {
                 assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.error);
                 return job.result.unwrap_or_default();
@@ -55,7 +56,7 @@ impl Bench {
         }
     }
 
-    fn submit(&self) -> String {
+    fn submit(&self) -> JobId {
         let plan = self
             .builders
             .plan(BuildRequest {
@@ -223,7 +224,7 @@ fn main() {
     );
 
     let t = Instant::now();
-    let ids: Vec<String> = (0..10).map(|_| b.submit()).collect();
+    let ids: Vec<JobId> = (0..10).map(|_| b.submit()).collect();
     for id in &ids {
         b.wait(id);
     }

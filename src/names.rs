@@ -371,6 +371,131 @@ impl From<JailParam> for (String, String) {
     }
 }
 
+/// The catalog's ids share their shape: a checked string, serialized as
+/// that string (checked again when read), shown as it is.
+macro_rules! catalog_id {
+    ($t:ident) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $t::new(&s)
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(n: $t) -> String {
+                n.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    };
+}
+
+/// A lowercase hyphenated UUID: the catalog's own ids (documents, jobs).
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok_and(|u| u.hyphenated().to_string() == s)
+}
+
+/// An image's id: the SHA-1 (40 lowercase hex digits) of its binary, the
+/// value an instance acknowledges an UPDATE with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageId(String);
+
+impl ImageId {
+    pub fn new(s: &str) -> Result<ImageId, NameError> {
+        if s.len() == 40
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(ImageId(s.to_string()))
+        } else {
+            Err(invalid("image id", s, "expected 40 lowercase hex digits"))
+        }
+    }
+}
+catalog_id!(ImageId);
+
+/// An uplink's id: a UUID, or `default` for the uplink the server makes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UplinkId(String);
+
+impl UplinkId {
+    /// The id of the uplink the server makes at first start.
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn new(s: &str) -> Result<UplinkId, NameError> {
+        if s == UplinkId::DEFAULT || is_uuid(s) {
+            Ok(UplinkId(s.to_string()))
+        } else {
+            Err(invalid(
+                "uplink id",
+                s,
+                "expected a lowercase hyphenated UUID or \"default\"",
+            ))
+        }
+    }
+}
+catalog_id!(UplinkId);
+
+/// A NaCl's id: a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NaclId(String);
+
+impl NaclId {
+    pub fn new(s: &str) -> Result<NaclId, NameError> {
+        if is_uuid(s) {
+            Ok(NaclId(s.to_string()))
+        } else {
+            Err(invalid(
+                "NaCl id",
+                s,
+                "expected a lowercase hyphenated UUID",
+            ))
+        }
+    }
+}
+catalog_id!(NaclId);
+
+/// A job's id: a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn random() -> JobId {
+        JobId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    pub fn new(s: &str) -> Result<JobId, NameError> {
+        if is_uuid(s) {
+            Ok(JobId(s.to_string()))
+        } else {
+            Err(invalid("job id", s, "expected a lowercase hyphenated UUID"))
+        }
+    }
+}
+catalog_id!(JobId);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,5 +602,23 @@ mod tests {
         assert_eq!(json, r#"[["allow.mount","1"]]"#);
         assert_eq!(serde_json::from_str::<Vec<JailParam>>(&json).unwrap(), [p]);
         assert!(serde_json::from_str::<JailParam>(r#"["jid","7"]"#).is_err());
+    }
+
+    #[test]
+    fn catalog_ids() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(ImageId::new(sha1).unwrap().as_str(), sha1);
+        assert!(ImageId::new(&sha1.to_uppercase()).is_err());
+        assert!(ImageId::new(&sha1[..39]).is_err());
+        let uuid = "0b6c3a5e-9a4f-4c43-8f53-6f1c1d2e3f40";
+        assert!(UplinkId::new("default").is_ok());
+        assert!(UplinkId::new(uuid).is_ok());
+        assert!(UplinkId::new("other").is_err());
+        assert!(NaclId::new(uuid).is_ok());
+        assert!(NaclId::new("default").is_err());
+        assert!(JobId::new(&uuid.to_uppercase()).is_err());
+        let job = JobId::random();
+        assert_eq!(JobId::new(job.as_str()).unwrap(), job);
+        assert!(job == *job.as_str());
     }
 }

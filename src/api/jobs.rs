@@ -49,7 +49,7 @@ impl From<JobRow> for Job {
     fn from(r: JobRow) -> Self {
         Job {
             log_url: format!("/v1/jobs/{}/log", r.id),
-            id: r.id,
+            id: r.id.to_string(),
             kind: r.kind.as_str().to_string(),
             target: r.target,
             state: r.state.as_str().to_string(),
@@ -151,7 +151,7 @@ async fn get_job_log(state: State, Path(id): Path<String>) -> ApiResult<Response
 /// runs, ends once it has finished and everything is read.
 struct Follow {
     state: Arc<AppState>,
-    id: String,
+    id: crate::names::JobId,
     path: std::path::PathBuf,
     offset: u64,
     done: bool,
@@ -169,7 +169,7 @@ impl Follow {
             let finished = {
                 let jobs = self.state.jobs.clone();
                 let id = self.id.clone();
-                tokio::task::spawn_blocking(move || jobs.get(&id))
+                tokio::task::spawn_blocking(move || jobs.get(id.as_str()))
                     .await
                     .ok()
                     .and_then(Result::ok)

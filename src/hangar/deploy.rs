@@ -148,7 +148,7 @@ fn in_progress(jobs: &Jobs, id: &InstanceId) -> Result<Option<String>, JobError>
                 ..ListQuery::default()
             };
             if let Some(job) = jobs.list(&q)?.into_iter().next() {
-                return Ok(Some(job.id));
+                return Ok(Some(job.id.to_string()));
             }
         }
     }

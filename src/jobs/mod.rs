@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::catalog::{new_id, Catalog};
+use crate::catalog::Catalog;
+use crate::names::JobId;
 use crate::runtime::fetch_policy::redact_urls;
 // The state and kind live beside the row in the store (the layer below),
 // which reads them back; this is where the rest of the crate names them.
@@ -99,7 +100,7 @@ impl Drop for Slot<'_> {
 
 /// What a job's work sees: its log, its progress, whether to stop.
 pub struct JobContext {
-    id: String,
+    id: JobId,
     log_path: PathBuf,
     catalog: Arc<Catalog>,
     log: Mutex<File>,
@@ -108,7 +109,7 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &JobId {
         &self.id
     }
 
@@ -146,7 +147,7 @@ impl JobContext {
 pub struct Jobs {
     catalog: Arc<Catalog>,
     log_dir: PathBuf,
-    cancels: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    cancels: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
 }
 
 fn one(mut found: Vec<JobRow>, reference: &str) -> Result<JobRow, JobError> {
@@ -202,7 +203,7 @@ impl Jobs {
         })
     }
 
-    pub fn log_path(&self, id: &str) -> PathBuf {
+    pub fn log_path(&self, id: &JobId) -> PathBuf {
         self.log_dir.join(format!("{id}.log"))
     }
 
@@ -245,7 +246,7 @@ impl Jobs {
         F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError> + Send + 'static,
     {
         let row = JobRow {
-            id: new_id(),
+            id: JobId::random(),
             kind,
             // The target is often the source URL (an import without a name).
             target: target.map(|t| redact_urls(&t).into_owned()),
@@ -342,7 +343,7 @@ impl Jobs {
                 flag.store(true, Ordering::Relaxed);
                 Ok(job)
             }
-            _ => Err(JobError::Finished(job.id)),
+            _ => Err(JobError::Finished(job.id.to_string())),
         }
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, 
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
 
 use super::{Store, StoreError};
+use crate::names::JobId;
 
 /// A page of a list: search, order and window, already validated.
 #[derive(Debug, Clone, Default)]
@@ -273,7 +274,7 @@ sql_word!(JobKind);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {
-    pub id: String,
+    pub id: JobId,
     pub kind: JobKind,
     pub target: Option<String>,
     pub state: JobState,
@@ -354,7 +355,7 @@ fn image_row(r: &Row) -> rusqlite::Result<ImageRow> {
 
 fn job_row(r: &Row) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
-        id: r.get("id")?,
+        id: JobId::new(&r.get::<_, String>("id")?).map_err(super::corrupt)?,
         kind: r.get("kind")?,
         target: r.get("target")?,
         state: r.get("state")?,
@@ -614,7 +615,7 @@ impl Store {
                  started_at, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
-                j.id,
+                j.id.as_str(),
                 j.kind,
                 j.target,
                 j.state,
@@ -629,25 +630,25 @@ impl Store {
         Ok(())
     }
 
-    pub fn job_started(&self, id: &str) -> Result<(), StoreError> {
+    pub fn job_started(&self, id: &JobId) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE jobs SET state = ?3, started_at = ?2 WHERE id = ?1",
-            params![id, super::now(), JobState::Running],
+            params![id.as_str(), super::now(), JobState::Running],
         )?;
         Ok(())
     }
 
-    pub fn job_progress(&self, id: &str, progress: f64) -> Result<(), StoreError> {
+    pub fn job_progress(&self, id: &JobId, progress: f64) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE jobs SET progress = ?2 WHERE id = ?1",
-            params![id, progress],
+            params![id.as_str(), progress],
         )?;
         Ok(())
     }
 
     pub fn job_finished(
         &self,
-        id: &str,
+        id: &JobId,
         state: JobState,
         result: Option<&serde_json::Value>,
         error: Option<&str>,
@@ -657,7 +658,7 @@ impl Store {
                  progress = CASE WHEN ?6 THEN 1.0 ELSE progress END
              WHERE id = ?1",
             params![
-                id,
+                id.as_str(),
                 state,
                 result.map(|v| v.to_string()),
                 error,
@@ -797,7 +798,7 @@ mod tests {
     fn unfinished_jobs_fail_at_restart() {
         let s = Store::in_memory();
         let job = JobRow {
-            id: "j1".into(),
+            id: JobId::new("0b6c3a5e-9a4f-4c43-8f53-6f1c1d2e3f40").unwrap(),
             kind: JobKind::Import,
             target: None,
             state: JobState::Running,
@@ -810,7 +811,7 @@ mod tests {
         };
         s.insert_job(&job).unwrap();
         assert_eq!(s.fail_unfinished_jobs("server restarted").unwrap(), 1);
-        let j = &s.find_jobs("j1").unwrap()[0];
+        let j = &s.find_jobs("0b6c3a5e").unwrap()[0];
         assert_eq!(j.state.as_str(), "failed");
         assert_eq!(j.error.as_deref(), Some("server restarted"));
     }
@@ -846,11 +847,11 @@ mod tests {
         s.conn
             .execute(
                 "INSERT INTO jobs (id, kind, target, state, progress, created_at)
-                 VALUES ('j2', 'import', NULL, 'paused', 0, 1)",
+                 VALUES ('1d9b6f2e-5c3a-4e8b-9f10-2a3b4c5d6e7f', 'import', NULL, 'paused', 0, 1)",
                 [],
             )
             .unwrap();
-        let err = s.find_jobs("j2").unwrap_err().to_string();
+        let err = s.find_jobs("1d9b6f2e").unwrap_err().to_string();
         assert!(err.contains("unknown job state \"paused\""), "{err}");
     }
 }
