@@ -14,6 +14,7 @@ use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::cli::BaseCommand;
 use crate::client::enc;
+use crate::model::jobs::Job;
 
 /// `base` over the API.
 pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
@@ -46,19 +47,19 @@ pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32
                 bar.finish();
                 sent?
             };
-            let id = s(&job.value, "id");
+            let id = job.decode::<Job>()?.id;
             // The job's log is commentary: stderr, so stdout stays the base.
             let done = follow_job(&c, &id, &mut std::io::stderr())?;
-            if s(&done, "state") != "succeeded" {
+            if done.state != "succeeded" {
                 return Err(CliError::Failed(format!(
                     "importing {source} {}: {}",
-                    s(&done, "state"),
-                    done["error"]
-                        .as_str()
+                    text(Some(&done.state)),
+                    done.error
+                        .as_deref()
                         .unwrap_or("see `jetpack job` for its log")
                 )));
             }
-            let base_id = s(&done["result"], "id");
+            let base_id = s(&done.result.unwrap_or_default(), "id");
             let a = c.get(&format!("/v1/bases/{}", enc(&base_id)))?;
             match format {
                 Format::Table | Format::Id => println!("{base_id}"),

@@ -107,10 +107,13 @@ pub fn build(
         made(format, &a)?;
         return Ok(0);
     }
-    let job = finished_job(c, &a, &format!("building {service} with {builder}"))?;
+    // What the build made (the image), as the server wrote it.
+    let image = finished_job(c, &a, &format!("building {service} with {builder}"))?
+        .result
+        .unwrap_or_default();
     match format {
-        Format::Json => println!("{}", pretty(&job["result"].to_string())),
-        Format::Table | Format::Id => println!("{}", s(&job["result"], "id")),
+        Format::Json => println!("{}", pretty(&image.to_string())),
+        Format::Table | Format::Id => println!("{}", s(&image, "id")),
     }
     Ok(0)
 }
@@ -201,7 +204,7 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
                 return Ok(0);
             }
             let job = finished_job(c, &a, &format!("preparing {provider}/{bob}"))?;
-            let builder = &job["result"];
+            let builder = &job.result.unwrap_or_default();
             if builder["existed"].as_bool() == Some(true) {
                 eprintln!("bob {bob} is builder {} already", s(builder, "id"));
             } else {

@@ -10,24 +10,26 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::Format;
 use crate::client::{enc, Answer, Client};
+use crate::model::jobs::Job;
 
 /// `jobs`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/jobs")?;
-    list(
+    list_of(
         format,
         &a,
         &["ID", "KIND", "TARGET", "STATE", "PROGRESS", "CREATED"],
-        |j| {
+        |j: &Job| {
             vec![
-                short(&s(j, "id")),
-                s(j, "kind"),
-                s(j, "target"),
-                s(j, "state"),
-                format!("{:.0}%", j["progress"].as_f64().unwrap_or(0.0) * 100.0),
-                ago(j, "created"),
+                short(&text(Some(&j.id))),
+                text(Some(&j.kind)),
+                text(j.target.as_deref()),
+                text(Some(&j.state)),
+                format!("{:.0}%", j.progress * 100.0),
+                ago_at(Some(&j.created)),
             ]
         },
+        |j| text(Some(&j.id)),
     )?;
     Ok(())
 }
@@ -36,40 +38,44 @@ pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
 pub fn show(c: &Client, id: String, follow: bool, format: Format) -> Result<i32, CliError> {
     if !follow {
         let a = c.get(&format!("/v1/jobs/{}", enc(&id)))?;
-        let j = &a.value;
-        let fields = [
-            "id", "kind", "target", "state", "progress", "error", "created", "started", "finished",
-        ]
-        .into_iter()
-        .map(|k| (k, s(j, k)))
-        .collect();
-        one(format, &a, fields, s(j, "id"))?;
+        let j: Job = a.decode()?;
+        let fields = vec![
+            ("id", text(Some(&j.id))),
+            ("kind", text(Some(&j.kind))),
+            ("target", text(j.target.as_deref())),
+            ("state", text(Some(&j.state))),
+            // As the JSON spells the number (1.0, 0.25), as before.
+            ("progress", Value::from(j.progress).to_string()),
+            ("error", text(j.error.as_deref())),
+            ("created", text(Some(&j.created))),
+            ("started", text(j.started.as_deref())),
+            ("finished", text(j.finished.as_deref())),
+        ];
+        one(format, &a, fields, text(Some(&j.id)))?;
         return Ok(0);
     }
     let job = follow_job(c, &id, &mut std::io::stdout())?;
-    let state = s(&job, "state");
-    match job["error"].as_str() {
-        Some(e) => eprintln!("job {} {state}: {e}", short(&s(&job, "id"))),
-        None => eprintln!("job {} {state}", short(&s(&job, "id"))),
+    let state = text(Some(&job.state));
+    let id = short(&text(Some(&job.id)));
+    match &job.error {
+        Some(e) => eprintln!("job {id} {state}: {e}"),
+        None => eprintln!("job {id} {state}"),
     }
     Ok(if state == "succeeded" { 0 } else { 1 })
-}
-
-fn is_finished(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled")
 }
 
 /// Follows the job `a` answers with (its log to stderr, so that stdout
 /// stays the command's answer) and returns it once it succeeded; `doing`
 /// names the work in the error when it did not.
-pub(super) fn finished_job(c: &Client, a: &Answer, doing: &str) -> Result<Value, CliError> {
-    let job = follow_job(c, &s(&a.value, "id"), &mut std::io::stderr())?;
-    if s(&job, "state") != "succeeded" {
+pub(super) fn finished_job(c: &Client, a: &Answer, doing: &str) -> Result<Job, CliError> {
+    let started: Job = a.decode()?;
+    let job = follow_job(c, &started.id, &mut std::io::stderr())?;
+    if job.state != "succeeded" {
         return Err(CliError::Failed(format!(
             "{doing} {}: {}",
-            s(&job, "state"),
-            job["error"]
-                .as_str()
+            text(Some(&job.state)),
+            job.error
+                .as_deref()
                 .unwrap_or("see `jetpack job` for its log")
         )));
     }
@@ -77,14 +83,14 @@ pub(super) fn finished_job(c: &Client, a: &Answer, doing: &str) -> Result<Value,
 }
 
 /// Copies a job's log to `out` while it runs, then returns the finished job.
-pub(super) fn follow_job(c: &Client, id: &str, out: &mut dyn Write) -> Result<Value, CliError> {
+pub(super) fn follow_job(c: &Client, id: &str, out: &mut dyn Write) -> Result<Job, CliError> {
     let path = format!("/v1/jobs/{}", enc(id));
     c.stream_text(&format!("{path}/log"), out)?;
     // The log ends when the job has finished; should the stream end early
     // (a proxy, a restart), wait for the state instead.
     loop {
-        let job: Value = c.get_json(&path)?;
-        if is_finished(job["state"].as_str().unwrap_or("")) {
+        let job: Job = c.get_json(&path)?;
+        if job.is_finished() {
             return Ok(job);
         }
         std::thread::sleep(Duration::from_millis(250));
