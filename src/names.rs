@@ -400,6 +400,12 @@ macro_rules! catalog_id {
             }
         }
 
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl PartialEq<str> for $t {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other

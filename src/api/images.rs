@@ -28,8 +28,8 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 impl From<ImageRow> for Image {
     fn from(r: ImageRow) -> Self {
         Image {
-            sha1: r.id.clone(),
-            id: r.id,
+            sha1: r.id.to_string(),
+            id: r.id.to_string(),
             name: r.name,
             tag: r.tag,
             size: r.size,

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub mod token;
 
-use crate::names::{Name, Tag};
+use crate::names::{ImageId, Name, Tag};
 use crate::store::blobs::{BlobError, Blobs, StagedBlob};
 use crate::store::catalog::{DocumentKind, DocumentRow, ImageRow, ListQuery, UplinkRow};
 use crate::store::{self, Store, StoreError};
@@ -457,7 +457,7 @@ impl Catalog {
         }
         let info = staged.commit()?;
         let row = ImageRow {
-            id: info.sha1,
+            id: ImageId::new(&info.sha1)?,
             sha256: info.sha256,
             name: name.to_string(),
             tag: meta.tag,
@@ -472,7 +472,7 @@ impl Catalog {
         if self.store().insert_image(&row)? {
             Ok((row, false))
         } else {
-            Ok((self.image(&row.id)?, true))
+            Ok((self.image(row.id.as_str())?, true))
         }
     }
 
@@ -635,10 +635,10 @@ mod tests {
         };
         let (img, existed) = c.add_image(stage(b"\x7fELF...."), meta.clone()).unwrap();
         assert!(!existed);
-        assert_eq!(img.id.len(), 40);
+        assert_eq!(img.id.as_str().len(), 40);
         let (_, existed) = c.add_image(stage(b"\x7fELF...."), meta).unwrap();
         assert!(existed);
-        c.delete_image(&img.id).unwrap();
+        c.delete_image(img.id.as_str()).unwrap();
         assert!(c.blobs().open_blob(&img.sha256).is_err());
     }
 }

@@ -56,12 +56,13 @@ pub fn plan(
     fleet: &Fleet,
     catalog: &Catalog,
     instance: &str,
-    image: &str,
+    // An image reference typed by a user, or the id of an image just built.
+    image: &(impl AsRef<str> + ?Sized),
     force: bool,
     timeout: Duration,
 ) -> Result<Plan, DeployError> {
     let id = fleet.resolve(instance)?;
-    let image = catalog.image(image)?;
+    let image = catalog.image(image.as_ref())?;
     let (status, reported) = fleet.with(&id, |l| (l.status, l.uplink_url().map(str::to_string)))?;
     if !status.can_deploy() {
         return Err(DeployError::NotDocked(id.to_string(), status.as_str()));
@@ -176,7 +177,7 @@ pub fn run(
     let message = read_transport(Code::Update, &mut file, size as usize)
         .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
     let sha1 = hex::encode(Sha1::digest(&message[HEADER_LEN..]));
-    if sha1 != plan.image.id {
+    if plan.image.id != *sha1.as_str() {
         return Err(format!(
             "image {} is damaged on disk: its SHA-1 is now {sha1}",
             plan.image.id

@@ -6,7 +6,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, 
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
 
 use super::{Store, StoreError};
-use crate::names::JobId;
+use crate::names::{ImageId, JobId};
 
 /// A page of a list: search, order and window, already validated.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +118,7 @@ pub struct DocumentRow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRow {
-    pub id: String,
+    pub id: ImageId,
     pub sha256: String,
     pub name: String,
     pub tag: Option<String>,
@@ -339,7 +339,7 @@ fn document_row(r: &Row) -> rusqlite::Result<DocumentRow> {
 
 fn image_row(r: &Row) -> rusqlite::Result<ImageRow> {
     Ok(ImageRow {
-        id: r.get("id")?,
+        id: ImageId::new(&r.get::<_, String>("id")?).map_err(super::corrupt)?,
         sha256: r.get("sha256")?,
         name: r.get("name")?,
         tag: r.get("tag")?,
@@ -563,7 +563,7 @@ impl Store {
                  uplink_id, uplink_url, includeos_version, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
-                i.id,
+                i.id.as_str(),
                 i.sha256,
                 i.name,
                 i.tag,
@@ -580,9 +580,9 @@ impl Store {
     }
 
     /// Deletes an image row; returns whether another image still uses its blob.
-    pub fn delete_image(&self, id: &str, sha256: &str) -> Result<bool, StoreError> {
+    pub fn delete_image(&self, id: &ImageId, sha256: &str) -> Result<bool, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM images WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM images WHERE id = ?1", [id.as_str()])?;
         let others: i64 = tx.query_row(
             "SELECT count(*) FROM images WHERE sha256 = ?1",
             [sha256],
@@ -701,7 +701,7 @@ mod tests {
 
     fn image(id: &str, name: &str, created: i64) -> ImageRow {
         ImageRow {
-            id: id.into(),
+            id: ImageId::new(id).unwrap(),
             sha256: format!("{id:0>64}"),
             name: name.into(),
             tag: Some("v1".into()),
