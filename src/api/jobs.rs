@@ -9,40 +9,19 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiQuery, ApiResult, AppState, ListParams, State};
+pub use crate::model::jobs::Job;
 use crate::store::catalog::{JobRow, JOBS};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_jobs))
         .routes(routes!(get_job, cancel_job))
         .routes(routes!(get_job_log))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Job {
-    pub id: String,
-    /// import, build, prepare, deploy...
-    pub kind: String,
-    /// What it works on
-    pub target: Option<String>,
-    /// queued | running | succeeded | failed | cancelled
-    pub state: String,
-    /// 0..1
-    pub progress: f64,
-    pub log_url: String,
-    /// What it made (when it succeeded)
-    pub result: Option<serde_json::Value>,
-    /// Why it failed
-    pub error: Option<String>,
-    pub created: String,
-    pub started: Option<String>,
-    pub finished: Option<String>,
 }
 
 impl From<JobRow> for Job {
