@@ -6,51 +6,18 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{time, wants_raw, ApiQuery, ApiResult, AppState, State};
+pub use crate::model::info::{HangarInfo, Info, Name};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(get_info))
         .routes(routes!(get_name))
         .routes(routes!(get_log))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Info {
-    /// Server name (`--name`)
-    pub name: String,
-    /// jetpack version
-    pub version: String,
-    /// The REST API version this server follows (Mothership API)
-    #[serde(rename = "apiVersion")]
-    pub api_version: String,
-    /// Seconds since start
-    pub uptime: u64,
-    /// When the server started (RFC 3339)
-    pub started: String,
-    /// Whether the API is served over TLS
-    pub tls: bool,
-    /// Whether the API asks for credentials
-    pub auth: bool,
-    /// The hangar instances dock to
-    pub hangar: HangarInfo,
-    /// What this server can do
-    pub features: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HangarInfo {
-    pub url: String,
-    pub tls: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Name {
-    pub name: String,
 }
 
 const FEATURES: &[&str] = &[

@@ -8,38 +8,20 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
+pub use crate::model::pods::{Pod, PodPatch, PodRequest, WantedState};
 use crate::runtime::{Host, Pod as RuntimePod};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_pods, create_pod))
         .routes(routes!(get_pod, patch_pod, delete_pod))
         .routes(routes!(get_pod_log))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Pod {
-    pub id: String,
-    pub name: Option<String>,
-    /// The base's id
-    pub base: String,
-    pub base_name: String,
-    pub command: Vec<String>,
-    /// Its address on the pod network
-    pub address: Option<String>,
-    /// created | running | stopping | exited | dead (creating, removing while that work runs)
-    pub state: String,
-    pub exit_code: Option<i32>,
-    pub created: String,
-    pub started: Option<String>,
-    pub finished: Option<String>,
 }
 
 impl From<RuntimePod> for Pod {
@@ -59,37 +41,6 @@ impl From<RuntimePod> for Pod {
             finished: r.finished_at.map(time),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum WantedState {
-    Created,
-    Running,
-    Exited,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PodRequest {
-    /// Base id, name or id prefix
-    pub base: String,
-    pub name: Option<String>,
-    /// Command and arguments [default: /bin/sh]
-    pub command: Option<Vec<String>>,
-    /// Environment (not supported yet: must be empty)
-    pub env: Option<std::collections::BTreeMap<String, String>>,
-    /// Volumes (not supported yet: must be empty)
-    pub volumes: Option<Vec<String>>,
-    /// `created` (default) or `running`
-    pub state: Option<WantedState>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PodPatch {
-    /// `running` starts it, `exited` stops it
-    pub state: WantedState,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

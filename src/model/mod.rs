@@ -9,5 +9,7 @@
 //! document's (docs/openapi.json), and so are field order and doc comments.
 
 pub mod images;
+pub mod info;
 pub mod instances;
 pub mod jobs;
+pub mod pods;

@@ -4,23 +4,24 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::Format;
 use crate::client::Client;
+use crate::model::info::Info;
 
 /// `info`: the server's name, version, uptime, features.
 pub fn show(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/info")?;
-    let v = &a.value;
+    let v: Info = a.decode()?;
     let fields = vec![
-        ("name", s(v, "name")),
-        ("version", s(v, "version")),
-        ("api version", s(v, "apiVersion")),
-        ("uptime", uptime(v["uptime"].as_u64())),
-        ("started", s(v, "started")),
-        ("tls", s(v, "tls")),
-        ("auth", s(v, "auth")),
-        ("hangar", s(&v["hangar"], "url")),
-        ("features", strings(&v["features"])),
+        ("name", text(Some(&v.name))),
+        ("version", text(Some(&v.version))),
+        ("api version", text(Some(&v.api_version))),
+        ("uptime", uptime(Some(v.uptime))),
+        ("started", text(Some(&v.started))),
+        ("tls", v.tls.to_string()),
+        ("auth", v.auth.to_string()),
+        ("hangar", text(Some(&v.hangar.url))),
+        ("features", texts(&v.features)),
         ("server", c.base().to_string()),
     ];
-    one(format, &a, fields, s(v, "name"))?;
+    one(format, &a, fields, text(Some(&v.name)))?;
     Ok(())
 }

@@ -4,10 +4,11 @@
 use std::io::IsTerminal;
 
 use super::args::ServerFlags;
-use super::print::{print_json, s};
+use super::print::{print_json, text};
 use super::CliError;
 use crate::cli::output::Format;
 use crate::client::{login, Client, ClientError, Login};
+use crate::model::info::Info;
 
 pub fn login_command(flags: &ServerFlags, format: Format) -> Result<i32, CliError> {
     let path = login::path().map_err(ClientError::from)?;
@@ -43,13 +44,13 @@ pub fn login_command(flags: &ServerFlags, format: Format) -> Result<i32, CliErro
         Err(e) => return Err(e.into()),
     };
     login::save(&path, &l).map_err(ClientError::from)?;
-    let v = &info.value;
+    let v: Info = info.decode()?;
     eprintln!(
         "logged in to {} as {}: {} (jetpack {}); saved in {}",
         c.base(),
         l.username.as_deref().unwrap_or("nobody (auth is off)"),
-        s(v, "name"),
-        s(v, "version"),
+        text(Some(&v.name)),
+        text(Some(&v.version)),
         path.display()
     );
     if format == Format::Json {

@@ -10,6 +10,7 @@ use super::CliError;
 use crate::cli::output::Format;
 use crate::cli::PodCommand;
 use crate::client::enc;
+use crate::model::pods::Pod;
 
 /// What cannot be done through the API, said once, the same way.
 fn on_the_host(what: &str) -> CliError {
@@ -19,11 +20,8 @@ fn on_the_host(what: &str) -> CliError {
     ))
 }
 
-fn pod_label(p: &Value) -> String {
-    p["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| short(&s(p, "id")))
+fn pod_label(p: &Pod) -> String {
+    p.name.clone().unwrap_or_else(|| short(&text(Some(&p.id))))
 }
 
 /// `pod` over the API.
@@ -84,50 +82,55 @@ pub fn pod(flags: &ServerFlags, cmd: PodCommand, format: Format) -> Result<i32, 
                 }
                 Err(e) => return Err(e.into()),
             };
-            eprintln!("pod {} {}", pod_label(&a.value), s(&a.value, "state"));
+            let p: Pod = a.decode()?;
+            eprintln!("pod {} {}", pod_label(&p), text(Some(&p.state)));
             made(format, &a)?;
         }
         PodCommand::List => {
             let a = c.get("/v1/pods")?;
-            list(
+            list_of(
                 format,
                 &a,
                 &[
                     "ID", "NAME", "BASE", "STATE", "ADDRESS", "CREATED", "COMMAND",
                 ],
-                |p| {
-                    let state = match (s(p, "state").as_str(), p["exitCode"].as_i64()) {
+                |p: &Pod| {
+                    let state = match (text(Some(&p.state)).as_str(), p.exit_code) {
                         ("exited", Some(code)) => format!("exited ({code})"),
                         (state, _) => state.to_string(),
                     };
                     vec![
-                        short(&s(p, "id")),
-                        s(p, "name"),
-                        s(p, "baseName"),
+                        short(&text(Some(&p.id))),
+                        text(p.name.as_deref()),
+                        text(Some(&p.base_name)),
                         state,
-                        s(p, "address"),
-                        ago(p, "created"),
-                        strings(&p["command"]).replace(", ", " "),
+                        text(p.address.as_deref()),
+                        ago_at(Some(&p.created)),
+                        texts(&p.command).replace(", ", " "),
                     ]
                 },
+                |p| text(Some(&p.id)),
             )?;
         }
         PodCommand::Show { pod } => {
             let a = c.get(&format!("/v1/pods/{}", enc(&pod)))?;
-            let p = &a.value;
+            let p: Pod = a.decode()?;
             let fields = vec![
-                ("id", s(p, "id")),
-                ("name", s(p, "name")),
-                ("base", s(p, "baseName")),
-                ("state", s(p, "state")),
-                ("address", s(p, "address")),
-                ("command", strings(&p["command"]).replace(", ", " ")),
-                ("exit code", s(p, "exitCode")),
-                ("created", s(p, "created")),
-                ("started", s(p, "started")),
-                ("finished", s(p, "finished")),
+                ("id", text(Some(&p.id))),
+                ("name", text(p.name.as_deref())),
+                ("base", text(Some(&p.base_name))),
+                ("state", text(Some(&p.state))),
+                ("address", text(p.address.as_deref())),
+                ("command", texts(&p.command).replace(", ", " ")),
+                (
+                    "exit code",
+                    p.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+                ),
+                ("created", text(Some(&p.created))),
+                ("started", text(p.started.as_deref())),
+                ("finished", text(p.finished.as_deref())),
             ];
-            one(format, &a, fields, s(p, "id"))?;
+            one(format, &a, fields, text(Some(&p.id)))?;
         }
         PodCommand::Kill { pod } => {
             let a = c.send(
@@ -135,7 +138,7 @@ pub fn pod(flags: &ServerFlags, cmd: PodCommand, format: Format) -> Result<i32, 
                 &format!("/v1/pods/{}", enc(&pod)),
                 &json!({"state": "exited"}),
             )?;
-            eprintln!("killed pod {}", pod_label(&a.value));
+            eprintln!("killed pod {}", pod_label(&a.decode()?));
             if format != Format::Table {
                 made(format, &a)?;
             }
@@ -146,7 +149,7 @@ pub fn pod(flags: &ServerFlags, cmd: PodCommand, format: Format) -> Result<i32, 
                 path.push_str("?force=true");
             }
             let a = c.delete(&path)?;
-            eprintln!("removed pod {}", pod_label(&a.value));
+            eprintln!("removed pod {}", pod_label(&a.decode()?));
             if format != Format::Table {
                 made(format, &a)?;
             }
