@@ -17,25 +17,12 @@ use super::jobs::Job;
 use super::{
     blocking, time, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State,
 };
+pub use crate::model::bases::Base;
 use crate::store::BaseRow;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(super::unlimited(routes!(list_bases, import_base)))
         .routes(routes!(get_base, delete_base))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Base {
-    /// sha256 of the archive it was imported from
-    pub id: String,
-    pub name: String,
-    /// File or URL it came from
-    pub source: String,
-    /// Archive size in bytes
-    pub size: u64,
-    /// importing | ready | removing
-    pub state: String,
-    pub created: String,
 }
 
 impl From<BaseRow> for Base {

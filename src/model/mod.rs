@@ -8,6 +8,7 @@
 //! utoipa names a schema after its type: the names here are the OpenAPI
 //! document's (docs/openapi.json), and so are field order and doc comments.
 
+pub mod bases;
 pub mod images;
 pub mod info;
 pub mod instances;

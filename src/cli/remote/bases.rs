@@ -14,6 +14,7 @@ use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::cli::BaseCommand;
 use crate::client::enc;
+use crate::model::bases::Base;
 use crate::model::jobs::Job;
 
 /// `base` over the API.
@@ -68,33 +69,34 @@ pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32
         }
         BaseCommand::List => {
             let a = c.get("/v1/bases")?;
-            list(
+            list_of(
                 format,
                 &a,
                 &["ID", "NAME", "SIZE", "STATE", "CREATED"],
-                |b| {
+                |b: &Base| {
                     vec![
-                        short(&s(b, "id")),
-                        s(b, "name"),
-                        output::bytes(b["size"].as_u64().unwrap_or(0)),
-                        s(b, "state"),
-                        ago(b, "created"),
+                        short(&text(Some(&b.id))),
+                        text(Some(&b.name)),
+                        output::bytes(b.size),
+                        text(Some(&b.state)),
+                        ago_at(Some(&b.created)),
                     ]
                 },
+                |b| text(Some(&b.id)),
             )?;
         }
         BaseCommand::Show { base } => {
             let a = c.get(&format!("/v1/bases/{}", enc(&base)))?;
-            let b = &a.value;
+            let b: Base = a.decode()?;
             let fields = vec![
-                ("id", s(b, "id")),
-                ("name", s(b, "name")),
-                ("source", s(b, "source")),
-                ("size", output::bytes(b["size"].as_u64().unwrap_or(0))),
-                ("state", s(b, "state")),
-                ("created", s(b, "created")),
+                ("id", text(Some(&b.id))),
+                ("name", text(Some(&b.name))),
+                ("source", text(Some(&b.source))),
+                ("size", output::bytes(b.size)),
+                ("state", text(Some(&b.state))),
+                ("created", text(Some(&b.created))),
             ];
-            one(format, &a, fields, s(b, "id"))?;
+            one(format, &a, fields, text(Some(&b.id)))?;
         }
         BaseCommand::Rm { base } => {
             let a = c.delete(&format!("/v1/bases/{}", enc(&base)))?;
