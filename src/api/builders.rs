@@ -19,6 +19,7 @@ use super::jobs::Job;
 use super::{blocking, time, ApiBytes, ApiError, ApiResult, AppState, State};
 use crate::build::providers::Bob;
 use crate::build::{BuildRequest, Builder, Built, NaclInput, ProviderInfo};
+pub use crate::model::builders::{BobModel, BobProvider, BuilderModel};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_providers))
@@ -31,18 +32,6 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(validate_by_builder))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BobProvider {
-    pub id: String,
-    pub name: String,
-    /// local | http | oci
-    pub kind: String,
-    /// Directory, index URL or registry repository URL
-    pub url: String,
-    /// When its list of bobs was last refreshed (absent: never)
-    pub updated: Option<String>,
-}
-
 impl From<ProviderInfo> for BobProvider {
     fn from(p: ProviderInfo) -> Self {
         BobProvider {
@@ -53,23 +42,6 @@ impl From<ProviderInfo> for BobProvider {
             updated: p.updated_at.map(time),
         }
     }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BobModel {
-    pub id: String,
-    pub name: String,
-    /// IncludeOS version it builds (git describe)
-    pub version: String,
-    pub vcs_ref: String,
-    pub build_date: String,
-    pub vendor: String,
-    pub services: Vec<String>,
-    pub provider_id: String,
-    pub size: u64,
-    /// sha256:HEX of the archive or OCI manifest
-    pub digest: String,
 }
 
 fn bob_models(provider: &str, bobs: Vec<Bob>) -> Vec<BobModel> {
@@ -87,24 +59,6 @@ fn bob_models(provider: &str, bobs: Vec<Bob>) -> Vec<BobModel> {
             digest: b.digest,
         })
         .collect()
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BuilderModel {
-    pub id: String,
-    pub name: String,
-    pub version: String,
-    pub vcs_ref: String,
-    pub build_date: String,
-    pub vendor: String,
-    pub provider_id: String,
-    /// Services it can build
-    pub services: Vec<String>,
-    pub digest: String,
-    /// The sealed base it runs from
-    pub base_id: String,
-    pub created: String,
 }
 
 impl From<Builder> for BuilderModel {

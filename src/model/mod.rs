@@ -9,6 +9,7 @@
 //! document's (docs/openapi.json), and so are field order and doc comments.
 
 pub mod bases;
+pub mod builders;
 pub mod images;
 pub mod info;
 pub mod instances;

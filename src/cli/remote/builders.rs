@@ -14,24 +14,26 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Answer, Client};
+use crate::model::builders::{BobModel, BobProvider, BuilderModel};
 
 /// `builders`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/builders")?;
-    list(
+    list_of(
         format,
         &a,
         &["ID", "NAME", "VERSION", "SERVICES", "PROVIDER", "CREATED"],
-        |b| {
+        |b: &BuilderModel| {
             vec![
-                s(b, "id"),
-                s(b, "name"),
-                s(b, "version"),
-                strings(&b["services"]),
-                s(b, "providerId"),
-                ago(b, "created"),
+                text(Some(&b.id)),
+                text(Some(&b.name)),
+                text(Some(&b.version)),
+                texts(&b.services),
+                text(Some(&b.provider_id)),
+                ago_at(Some(&b.created)),
             ]
         },
+        |b| text(Some(&b.id)),
     )?;
     Ok(())
 }
@@ -39,27 +41,21 @@ pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
 /// `inspect-builder`.
 pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/builders/{}", enc(&id)))?;
-    let b = &a.value;
-    let fields = [
-        "id",
-        "name",
-        "version",
-        "vcsRef",
-        "buildDate",
-        "vendor",
-        "services",
-        "providerId",
-        "digest",
-        "baseId",
-        "created",
-    ]
-    .into_iter()
-    .map(|k| match k {
-        "services" => (k, strings(&b[k])),
-        _ => (k, s(b, k)),
-    })
-    .collect();
-    one(format, &a, fields, s(b, "id"))?;
+    let b: BuilderModel = a.decode()?;
+    let fields = vec![
+        ("id", text(Some(&b.id))),
+        ("name", text(Some(&b.name))),
+        ("version", text(Some(&b.version))),
+        ("vcsRef", text(Some(&b.vcs_ref))),
+        ("buildDate", text(Some(&b.build_date))),
+        ("vendor", text(Some(&b.vendor))),
+        ("services", texts(&b.services)),
+        ("providerId", text(Some(&b.provider_id))),
+        ("digest", text(Some(&b.digest))),
+        ("baseId", text(Some(&b.base_id))),
+        ("created", text(Some(&b.created))),
+    ];
+    one(format, &a, fields, text(Some(&b.id)))?;
     Ok(())
 }
 
@@ -123,44 +119,58 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
     let providers = |only: Option<String>| -> Result<Vec<String>, CliError> {
         Ok(match only {
             Some(p) => vec![p],
-            None => items(&c.get("/v1/bobproviders")?)?
-                .iter()
-                .map(|p| s(p, "id"))
+            None => c
+                .get("/v1/bobproviders")?
+                .decode::<Vec<BobProvider>>()?
+                .into_iter()
+                .map(|p| text(Some(&p.id)))
                 .collect(),
         })
     };
-    let bob_table = |format: Format, bobs: Vec<Value>, text: String| {
+    let bob_table = |format: Format, bobs: Vec<Value>, json_text: String| {
         let answer = Answer {
             status: 200,
             url: String::new(),
             value: Value::Array(bobs),
-            text,
+            text: json_text,
         };
-        list(
+        list_of(
             format,
             &answer,
             &[
                 "PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT",
             ],
-            |b| {
+            |b: &BobModel| {
                 vec![
-                    s(b, "providerId"),
-                    s(b, "id"),
-                    s(b, "name"),
-                    s(b, "version"),
-                    strings(&b["services"]),
-                    output::bytes(b["size"].as_u64().unwrap_or(0)),
-                    s(b, "buildDate"),
+                    text(Some(&b.provider_id)),
+                    text(Some(&b.id)),
+                    text(Some(&b.name)),
+                    text(Some(&b.version)),
+                    texts(&b.services),
+                    output::bytes(b.size),
+                    text(Some(&b.build_date)),
                 ]
             },
+            |b| text(Some(&b.id)),
         )
     };
     match cmd {
         BobCommand::Providers => {
             let a = c.get("/v1/bobproviders")?;
-            list(format, &a, &["ID", "KIND", "URL", "UPDATED"], |p| {
-                vec![s(p, "id"), s(p, "kind"), s(p, "url"), ago(p, "updated")]
-            })?;
+            list_of(
+                format,
+                &a,
+                &["ID", "KIND", "URL", "UPDATED"],
+                |p: &BobProvider| {
+                    vec![
+                        text(Some(&p.id)),
+                        text(Some(&p.kind)),
+                        text(Some(&p.url)),
+                        ago_at(p.updated.as_deref()),
+                    ]
+                },
+                |p| text(Some(&p.id)),
+            )?;
         }
         BobCommand::Update { provider } => {
             let mut all = Vec::new();
