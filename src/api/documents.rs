@@ -18,6 +18,7 @@ use super::{
     blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
 };
 use crate::catalog::NaclPolicy;
+pub use crate::model::documents::Document;
 use crate::nacl::{self, Verdict};
 use crate::store::catalog::{DocumentKind, DocumentRow};
 
@@ -27,16 +28,6 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_nacl, put_nacl, delete_nacl))
         .routes(routes!(list_snippets, create_snippet))
         .routes(routes!(get_snippet, put_snippet, delete_snippet))
-}
-
-/// A NaCl document or snippet.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Document {
-    pub id: String,
-    pub name: String,
-    pub content: String,
-    pub created: String,
-    pub updated: String,
 }
 
 impl From<DocumentRow> for Document {

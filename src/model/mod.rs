@@ -10,6 +10,7 @@
 
 pub mod bases;
 pub mod builders;
+pub mod documents;
 pub mod images;
 pub mod info;
 pub mod instances;

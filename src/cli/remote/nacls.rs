@@ -11,18 +11,25 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Answer, Client, ClientError};
+use crate::model::documents::Document;
 
 /// `nacls`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/nacls")?;
-    list(format, &a, &["ID", "NAME", "SIZE", "UPDATED"], |n| {
-        vec![
-            short(&s(n, "id")),
-            s(n, "name"),
-            output::bytes(n["content"].as_str().map_or(0, |t| t.len() as u64)),
-            ago(n, "updated"),
-        ]
-    })?;
+    list_of(
+        format,
+        &a,
+        &["ID", "NAME", "SIZE", "UPDATED"],
+        |n: &Document| {
+            vec![
+                short(&text(Some(&n.id))),
+                text(Some(&n.name)),
+                output::bytes(n.content.len() as u64),
+                ago_at(Some(&n.updated)),
+            ]
+        },
+        |n| text(Some(&n.id)),
+    )?;
     Ok(())
 }
 
@@ -48,16 +55,15 @@ pub fn pull(c: &Client, id: String, file: Option<PathBuf>) -> Result<(), CliErro
 /// `inspect-nacl`.
 pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/nacls/{}", enc(&id)))?;
-    let n = &a.value;
-    let size = n["content"].as_str().map_or(0, |t| t.len() as u64);
+    let n: Document = a.decode()?;
     let fields = vec![
-        ("id", s(n, "id")),
-        ("name", s(n, "name")),
-        ("size", output::bytes(size)),
-        ("created", s(n, "created")),
-        ("updated", s(n, "updated")),
+        ("id", text(Some(&n.id))),
+        ("name", text(Some(&n.name))),
+        ("size", output::bytes(n.content.len() as u64)),
+        ("created", text(Some(&n.created))),
+        ("updated", text(Some(&n.updated))),
     ];
-    one(format, &a, fields, s(n, "id"))?;
+    one(format, &a, fields, text(Some(&n.id)))?;
     Ok(())
 }
 
