@@ -16,3 +16,4 @@ pub mod info;
 pub mod instances;
 pub mod jobs;
 pub mod pods;
+pub mod uplinks;

@@ -18,7 +18,12 @@ use crate::client::{Answer, ClientError};
 /// A field as text: strings as they are, null or absent as `-`, other
 /// values as JSON.
 pub(super) fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
+    value_text(v.get(key))
+}
+
+/// An untyped value as `s` shows it (a field whose type is JSON itself).
+pub(super) fn value_text(v: Option<&Value>) -> String {
+    match v {
         None | Some(Value::Null) => "-".into(),
         Some(Value::String(t)) if t.is_empty() => "-".into(),
         Some(Value::String(t)) => t.clone(),
@@ -67,12 +72,7 @@ pub(super) fn texts(items: &[String]) -> String {
     }
 }
 
-/// "5m ago" from an RFC 3339 time field.
-pub(super) fn ago(v: &Value, key: &str) -> String {
-    ago_at(v.get(key).and_then(Value::as_str))
-}
-
-/// "5m ago" from a typed RFC 3339 time, `-` without one.
+/// "5m ago" from an RFC 3339 time, `-` without one.
 pub(super) fn ago_at(t: Option<&str>) -> String {
     let Some(t) = t else {
         return "-".into();
@@ -113,20 +113,6 @@ pub(super) fn items(a: &Answer) -> Result<&Vec<Value>, CliError> {
         }
         .into()
     })
-}
-
-pub(super) fn list(
-    format: Format,
-    a: &Answer,
-    headers: &[&str],
-    row: impl Fn(&Value) -> Vec<String>,
-) -> Result<(), CliError> {
-    if format == Format::Json {
-        print_json(&a.text);
-        return Ok(());
-    }
-    output::list(format, items(a)?, headers, row, |v| s(v, "id"));
-    Ok(())
 }
 
 /// `list` over the API's own response type: `-o json` still prints the

@@ -10,45 +10,49 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::Format;
 use crate::client::{enc, Client, ClientError};
+use crate::model::uplinks::Uplink;
 
 /// `uplinks`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
     let a = c.get("/v1/uplinks")?;
-    list(format, &a, &["ID", "NAME", "URL", "TAG", "UPDATED"], |u| {
-        vec![
-            short(&s(u, "id")),
-            s(u, "name"),
-            s(u, "url"),
-            s(u, "tag"),
-            ago(u, "updated"),
-        ]
-    })?;
+    list_of(
+        format,
+        &a,
+        &["ID", "NAME", "URL", "TAG", "UPDATED"],
+        |u: &Uplink| {
+            vec![
+                short(&text(Some(&u.id))),
+                text(Some(&u.name)),
+                text(Some(&u.url)),
+                text(u.tag.as_deref()),
+                ago_at(Some(&u.updated)),
+            ]
+        },
+        |u| text(Some(&u.id)),
+    )?;
     Ok(())
 }
 
 /// `inspect-uplink`: every field.
 pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.get(&format!("/v1/uplinks/{}", enc(&id)))?;
-    let u = &a.value;
-    let fields = [
-        "id",
-        "name",
-        "url",
-        "token",
-        "tag",
-        "index",
-        "verify",
-        "reboot",
-        "ws_logging",
-        "serialize_ct",
-        "send_stats",
-        "created",
-        "updated",
-    ]
-    .into_iter()
-    .map(|k| (k, s(u, k)))
-    .collect();
-    one(format, &a, fields, s(u, "id"))?;
+    let u: Uplink = a.decode()?;
+    let fields = vec![
+        ("id", text(Some(&u.id))),
+        ("name", text(Some(&u.name))),
+        ("url", text(Some(&u.url))),
+        ("token", text(Some(&u.token))),
+        ("tag", text(u.tag.as_deref())),
+        ("index", value_text(u.index.as_ref())),
+        ("verify", u.verify.to_string()),
+        ("reboot", u.reboot.to_string()),
+        ("ws_logging", u.ws_logging.to_string()),
+        ("serialize_ct", u.serialize_ct.to_string()),
+        ("send_stats", u.send_stats.to_string()),
+        ("created", text(Some(&u.created))),
+        ("updated", text(Some(&u.updated))),
+    ];
+    one(format, &a, fields, text(Some(&u.id)))?;
     Ok(())
 }
 
