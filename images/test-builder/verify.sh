@@ -3,8 +3,10 @@
 #  1. make.sh twice gives byte-identical outputs;
 #  2. /jetpack/build in a chroot of the rootfs makes an ELF from sample
 #     inputs, and rejects missing inputs and other services;
-#  3. the ELF boots under QEMU (TCG, and KVM where /dev/kvm is) and prints
-#     its line; objcopy gives config.json and nacl.txt back byte for byte;
+#  3. the ELF boots under QEMU (TCG, and KVM where /dev/kvm is; pc and q35)
+#     and prints its line, then the SMBIOS UUID given with -uuid the way
+#     IncludeOS prints it; with -append idle it stays up; objcopy gives
+#     config.json and nacl.txt back byte for byte;
 #  4. /jetpack/validate gives samples/*.expected for samples/*.nacl;
 #  5. make.sh --oci gives a layout skopeo reads, and that round-trips through
 #     Debian's docker-registry on 127.0.0.1:5055 (skipped if not installed).
@@ -91,18 +93,59 @@ check ".nacl is nacl.txt byte for byte" cmp -s "$work/nacl.out" "$root/build/in/
 
 # ---- 3. boot
 want="jetpack test kernel: service=Starbase config=$(cat "$root/build/in/config.json")"
+UUID=11223344-5566-7788-99aa-bbccddeeff00
+# IncludeOS's id for it: the 16 bytes as the SMBIOS table holds them, %02x
+# each; SMBIOS 2.6+ (and so qemu) stores the first three fields little-endian.
+smbios_id() { # smbios_id UUID
+    local h=${1//-/}
+    echo "${h:6:2}${h:4:2}${h:2:2}${h:0:2}${h:10:2}${h:8:2}${h:14:2}${h:12:2}${h:16:16}"
+}
+want_uuid="jetpack test kernel: uuid=$(smbios_id "$UUID")"
+QEMU_ARGS=(-kernel "$image" -display none -serial stdio
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -m 64 -uuid "$UUID")
 boot() { # boot NAME QEMU-ARGS...
     local name=$1 status=0
     shift
-    timeout 20 qemu-system-x86_64 "$@" -kernel "$image" -display none -serial stdio \
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -m 64 \
+    timeout 20 qemu-system-x86_64 "$@" "${QEMU_ARGS[@]}" \
         </dev/null >"$work/serial-$name.out" 2>"$work/serial-$name.err" || status=$?
     echo "qemu ($name) exit status $status, serial: $(cat "$work/serial-$name.out")"
     check "qemu ($name) exits 1 through isa-debug-exit" test "$status" = 1
     check "qemu ($name) prints the line" grep -qxF -- "$want" "$work/serial-$name.out"
+    check "qemu ($name) prints the SMBIOS UUID as IncludeOS does" \
+        grep -qxF -- "$want_uuid" "$work/serial-$name.out"
+}
+# With -append idle the kernel stays up after its lines: read the serial
+# output until the uuid line, then it must neither exit nor print more
+# within a second; then it is stopped.
+boot_idle() { # boot_idle NAME QEMU-ARGS...
+    local name=$1 line seen= state qemu_pid fd
+    shift
+    exec {fd}< <(exec timeout 30 qemu-system-x86_64 "$@" "${QEMU_ARGS[@]}" -append idle \
+        </dev/null 2>"$work/serial-$name.err")
+    qemu_pid=$!
+    while read -r -t 20 -u "$fd" line; do
+        [ "$line" = "$want_uuid" ] && { seen=1; break; }
+    done
+    if read -r -t 1 -u "$fd" line; then state="printed more: $line"
+    elif [ $? -gt 128 ]; then state=running
+    else state=exited; fi
+    kill "$qemu_pid" 2>/dev/null || true
+    wait "$qemu_pid" 2>/dev/null || true
+    exec {fd}<&-
+    echo "qemu ($name, -append idle): ${seen:+printed its lines, }$state"
+    check "qemu ($name, -append idle) prints the uuid line" test -n "$seen"
+    check "qemu ($name, -append idle) stays up" test "$state" = running
 }
 boot tcg -accel tcg
-if [ -w /dev/kvm ]; then boot kvm -accel kvm; else echo "skip: no /dev/kvm"; fi
+boot tcg-q35 -accel tcg -machine q35
+boot_idle tcg -accel tcg
+if [ -w /dev/kvm ]; then
+    boot kvm -accel kvm
+    boot kvm-q35 -accel kvm -machine q35
+    boot_idle kvm -accel kvm
+else
+    echo "skip: no /dev/kvm"
+fi
 
 # ---- the build's refusals
 mv "$root/build/in/nacl.txt" "$work/nacl.txt"
