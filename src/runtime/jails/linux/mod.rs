@@ -19,6 +19,7 @@
 
 mod holder;
 mod net;
+mod netlink;
 mod setup;
 
 use std::fs::File;
