@@ -263,7 +263,6 @@ mod tests {
         };
         b[16..18].copy_from_slice(&2u16.to_le_bytes());
         b[18..20].copy_from_slice(&machine.to_le_bytes());
-        b.truncate(len.max(64));
         b
     }
 

@@ -208,8 +208,11 @@ impl Hypervisor for Qemu {
         match exit {
             ProcessExit::Signal(signal) => ExitMeaning::Signal(signal),
             ProcessExit::Code(0) => ExitMeaning::PowerOff,
-            ProcessExit::Code(code) if spec.debug_exit && code & 1 == 1 && code < 512 => {
-                ExitMeaning::GuestExit(((code >> 1) & 0xff) as u8)
+            // An exit status has 8 bits: the guest's value keeps its low 7.
+            ProcessExit::Code(code)
+                if spec.debug_exit && (1..=255).contains(&code) && code & 1 == 1 =>
+            {
+                ExitMeaning::GuestExit((code >> 1) as u8)
             }
             ProcessExit::Code(code) => ExitMeaning::Error(code),
         }
