@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::extract::{FromRequest, Path, Request};
 use axum::http::{header, StatusCode};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +17,7 @@ use super::jobs::Job;
 use super::{
     blocking, time, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State,
 };
-pub use crate::model::bases::Base;
+pub use crate::model::bases::{Base, ImportRequest};
 use crate::store::BaseRow;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -39,20 +39,6 @@ impl From<BaseRow> for Base {
             created: time(r.created_at),
         }
     }
-}
-
-/// Import from a URL (JSON body); an upload gives `name` and `sha256` in the query.
-#[derive(Debug, Serialize, Deserialize, ToSchema, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ImportRequest {
-    /// http(s) URL of a root file system tarball (gzip, xz, zstd or plain)
-    #[param(ignore)]
-    pub url: Option<String>,
-    /// Refuse the archive unless its sha256 is this
-    pub sha256: Option<String>,
-    /// Base name [default: from the URL's file name]
-    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

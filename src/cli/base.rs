@@ -1,81 +1,135 @@
-//! `jetpack base` on this host (the runtime's `Host`); `remote/bases.rs`
-//! is the same command sent to a server with `--host`.
+//! `jetpack base`, once for both places it runs: this host (the runtime's
+//! `Host`, the `Bases` side below) or a server given with `--host` (the side
+//! in `remote/bases.rs`). The flow, the tables, the messages and what goes
+//! to stdout are here; a side only fetches and acts, and answers in the
+//! API's types (`model::bases::Base`).
 
 use std::io::IsTerminal;
 
 use super::args::BaseCommand;
-use super::output::{self, Format};
+use super::output::{self, ago_at, short, text, Format, Shown};
 use super::CliError;
+use crate::model::bases::Base;
 use crate::runtime::Host;
 
-pub(super) fn base(host: Host, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
+/// Where the bases are: what `jetpack base` asks of this host or a server.
+pub(super) trait Bases {
+    /// Imports `source` (a file or a URL), telling its progress on stderr.
+    fn import(
+        &self,
+        source: &str,
+        name: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<Imported, CliError>;
+    fn list(&self) -> Result<Shown<Vec<Base>>, CliError>;
+    /// By id, name or id prefix.
+    fn show(&self, base: &str) -> Result<Shown<Base>, CliError>;
+    /// Removes it; the base as it was.
+    fn remove(&self, base: &str) -> Result<Shown<Base>, CliError>;
+}
+
+pub(super) struct Imported {
+    pub base: Shown<Base>,
+    /// It was there already (same archive); nothing was imported.
+    pub existed: bool,
+}
+
+pub(super) fn base(side: &impl Bases, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
     match cmd {
         BaseCommand::Import {
             source,
             name,
             sha256,
         } => {
-            let interactive = std::io::stderr().is_terminal();
-            let mut progress = |n: u64| {
-                if interactive {
-                    eprint!("\rfetching {source}: {}   ", output::bytes(n));
-                }
-                std::ops::ControlFlow::Continue(())
-            };
-            let imported =
-                host.import_base(&source, name.as_deref(), sha256.as_deref(), &mut progress);
-            if interactive {
-                eprintln!();
-            }
-            let imported = imported?;
+            let imported = side.import(&source, name.as_deref(), sha256.as_deref())?;
             let b = &imported.base;
             if imported.existed {
-                eprintln!("already imported as base {} ({})", b.name, b.id.short());
+                eprintln!(
+                    "already imported as base {} ({})",
+                    b.item.name,
+                    short(&b.item.id)
+                );
             }
-            match format {
-                Format::Table => println!("{}", b.id),
-                _ => output::one(format, b, vec![], b.id.to_string()),
-            }
+            b.print_made(format, &b.item.id);
         }
-        BaseCommand::List => {
-            let bases = host.bases()?;
-            output::list(
-                format,
-                &bases,
-                &["ID", "NAME", "SIZE", "STATE", "CREATED"],
-                |b| {
-                    vec![
-                        b.id.short().to_string(),
-                        b.name.to_string(),
-                        output::bytes(b.size),
-                        format!("{:?}", b.state).to_lowercase(),
-                        output::time(Some(b.created_at)),
-                    ]
-                },
-                |b| b.id.to_string(),
-            );
-        }
-        BaseCommand::Show { base } => {
-            let b = host.base(&base)?;
-            output::one(
-                format,
-                &b,
+        BaseCommand::List => side.list()?.print_list(
+            format,
+            &["ID", "NAME", "SIZE", "STATE", "CREATED"],
+            |b| {
                 vec![
-                    ("id", b.id.to_string()),
-                    ("name", b.name.to_string()),
-                    ("source", b.source.clone()),
-                    ("sha256", b.id.to_string()),
-                    ("size", output::bytes(b.size)),
-                    ("state", format!("{:?}", b.state).to_lowercase()),
-                    ("created", output::time(Some(b.created_at))),
-                ],
-                b.id.to_string(),
-            );
+                    short(&b.id),
+                    text(Some(&b.name)),
+                    output::bytes(b.size),
+                    text(Some(&b.state)),
+                    ago_at(Some(&b.created)),
+                ]
+            },
+            |b| b.id.clone(),
+        ),
+        BaseCommand::Show { base } => {
+            let shown = side.show(&base)?;
+            let b = &shown.item;
+            let fields = vec![
+                ("id", b.id.clone()),
+                ("name", text(Some(&b.name))),
+                ("source", text(Some(&b.source))),
+                ("sha256", b.id.clone()),
+                ("size", output::bytes(b.size)),
+                ("state", text(Some(&b.state))),
+                ("created", ago_at(Some(&b.created))),
+            ];
+            shown.print_one(format, fields, "created", &b.id);
         }
         BaseCommand::Rm { base } => {
-            let b = host.remove_base_with(&base, false, &crate::build::BuilderHolds)?;
-            eprintln!("removed base {} ({})", b.name, b.id.short());
+            let gone = side.remove(&base)?;
+            eprintln!("removed base {} ({})", gone.item.name, short(&gone.item.id));
+            if format != Format::Table {
+                gone.print_made(format, &gone.item.id);
+            }
         }
     }
     Ok(0)
+}
+
+/// This host: the runtime's records, shown as the runtime writes them
+/// (`-o json`) and read through the API's own conversion.
+impl Bases for Host {
+    fn import(
+        &self,
+        source: &str,
+        name: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<Imported, CliError> {
+        let interactive = std::io::stderr().is_terminal();
+        let mut progress = |n: u64| {
+            if interactive {
+                eprint!("\rfetching {source}: {}   ", output::bytes(n));
+            }
+            std::ops::ControlFlow::Continue(())
+        };
+        let imported = self.import_base(source, name, sha256, &mut progress);
+        if interactive {
+            eprintln!();
+        }
+        let imported = imported?;
+        Ok(Imported {
+            base: Shown::local(imported.base, Base::from)?,
+            existed: imported.existed,
+        })
+    }
+
+    fn list(&self) -> Result<Shown<Vec<Base>>, CliError> {
+        Shown::local(self.bases()?, |rows| {
+            rows.into_iter().map(Base::from).collect()
+        })
+    }
+
+    fn show(&self, base: &str) -> Result<Shown<Base>, CliError> {
+        Shown::local(self.base(base)?, Base::from)
+    }
+
+    fn remove(&self, base: &str) -> Result<Shown<Base>, CliError> {
+        let row = self.remove_base_with(base, false, &crate::build::BuilderHolds)?;
+        Shown::local(row, Base::from)
+    }
 }

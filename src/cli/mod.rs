@@ -23,8 +23,8 @@ use crate::client::ClientError;
 use crate::config::{Config, ConfigError};
 use crate::runtime::{Host, HostEnv, RuntimeError};
 pub use args::Cli;
+use args::PodCommand;
 use args::{take_options, Command, MdsCommand};
-use args::{BaseCommand, PodCommand};
 use output::Format;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,9 @@ pub enum CliError {
     Mds(#[from] crate::mds::daemon::MdsError),
     #[error(transparent)]
     MdsControl(#[from] crate::mds::control::ControlError),
+    /// A record that would not encode as JSON (for `-o json`).
+    #[error("encoding JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -140,7 +143,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Mds {
             cmd: Some(MdsCommand::Check),
         } => mds::check(&config, format),
-        Command::Base(cmd) => base::base(Host::open(config, env)?, cmd, format),
-        Command::Pod(cmd) => pod::pod(Host::open(config, env)?, cmd, format),
+        Command::Base(cmd) => base::base(&Host::open(config, env)?, cmd, format),
+        Command::Pod(cmd) => pod::pod(&Host::open(config, env)?, cmd, format),
     }
 }

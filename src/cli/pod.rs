@@ -1,197 +1,352 @@
-//! `jetpack pod` on this host (the runtime's `Host`): create, run
-//! (attached or detached), list, show, console, exec, kill, rm, and the
-//! internal supervisor of a detached pod; `remote/pods.rs` is the same
-//! command sent to a server with `--host`.
+//! `jetpack pod`, once for both places it runs: this host (the runtime's
+//! `Host`, the `Pods` side below) or a server given with `--host` (the side
+//! in `remote/pods.rs`). The flow, the tables, the messages and what goes
+//! to stdout are here; a side only fetches and acts, and answers in the
+//! API's types (`model::pods::Pod`). What needs the pod's terminal or its
+//! processes (an attached run, console, exec, the supervisor) needs this
+//! host's runtime, which a server's side refuses to give.
+
+use std::path::PathBuf;
 
 use super::args::PodCommand;
-use super::output::{self, Format};
+use super::output::{ago_at, short, text, Format, Shown};
 use super::CliError;
-use crate::runtime::{Attach, Host, Pod, RuntimeError};
+use crate::model::pods::Pod;
+use crate::runtime::{Attach, Host, Pod as RuntimePod, RuntimeError};
 
-fn pod_fields(p: &Pod) -> Vec<(&'static str, String)> {
-    let r = &p.row;
-    vec![
-        ("id", r.id.to_string()),
-        (
-            "name",
-            r.name
-                .as_ref()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("base", p.base_name.clone()),
-        ("state", r.state.to_string()),
-        (
-            "address",
-            r.address
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("command", r.command.join(" ")),
-        (
-            "exit code",
-            r.exit_code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("root", p.root.display().to_string()),
-        ("created", output::time(Some(r.created_at))),
-        ("started", output::time(r.started_at)),
-        ("finished", output::time(r.finished_at)),
-    ]
+/// Where the pods are: what `jetpack pod` asks of this host or a server.
+pub(super) trait Pods {
+    /// This host's runtime, for `what` (a command that needs the pod's
+    /// terminal); a server's side refuses, saying so.
+    fn host(&self, what: &str) -> Result<&Host, CliError>;
+    /// Clones `base` into a new pod, not started.
+    fn create(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Shown<Pod>, CliError>;
+    /// The pod `target` names (id, name or id prefix), if there is one.
+    fn find(&self, target: &str) -> Result<Option<Shown<Pod>>, CliError>;
+    /// Starts the pod `target` detached, with `argv` instead of its own
+    /// command if given.
+    fn start(&self, target: &str, argv: Option<Vec<String>>) -> Result<Started, CliError>;
+    /// Creates a pod from `base` and starts it detached; none is left
+    /// behind if it cannot start. `None`: there is no such base.
+    fn create_started(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Option<Started>, CliError>;
+    fn list(&self) -> Result<Shown<Vec<Pod>>, CliError>;
+    /// Cells that run without a pod owning them (warned of under the table).
+    fn orphans(&self) -> Result<Vec<String>, CliError>;
+    fn show(&self, pod: &str) -> Result<Shown<Pod>, CliError>;
+    /// Stops it; the pod as it is then.
+    fn kill(&self, pod: &str) -> Result<Shown<Pod>, CliError>;
+    /// Removes it (killing it first with `force`); the pod as it was.
+    fn remove(&self, pod: &str, force: bool) -> Result<Shown<Pod>, CliError>;
 }
 
-pub(super) fn pod(host: Host, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
+/// A pod started detached.
+pub(super) struct Started {
+    pub pod: Shown<Pod>,
+    /// Where its output goes, when this side can tell.
+    pub log: Option<PathBuf>,
+}
+
+/// How people refer to a pod: its name, else its short id.
+fn label(p: &Pod) -> String {
+    p.name.clone().unwrap_or_else(|| short(&p.id))
+}
+
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+fn command_line(p: &Pod) -> String {
+    text(Some(&p.command.join(" ")))
+}
+
+pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
     match cmd {
         PodCommand::Create {
             base,
             name,
             command,
         } => {
-            let p = host.create_pod(&base, name.as_deref(), command)?;
-            println!("{}", p.row.id);
+            let p = side.create(&base, name.as_deref(), command)?;
+            p.print_made(format, &p.item.id);
         }
         PodCommand::Run {
-            tty,
-            detach,
-            rm,
+            detach: true,
             name,
             target,
             command,
+            ..
         } => {
             // TARGET names a pod if one matches, else a base to create one from.
-            let (pod, created) = match host.pod(&target) {
-                Ok(p) if name.is_none() => (p, false),
-                Ok(_) => {
+            let started = match side.find(&target)? {
+                Some(_) if name.is_some() => {
                     return Err(CliError::Usage(format!(
                         "{target} is a pod; --name is for creating one from a base"
                     )))
                 }
-                Err(RuntimeError::NoSuchPod(_)) => {
-                    match host.create_pod(&target, name.as_deref(), command.clone()) {
-                        Ok(p) => (p, true),
-                        Err(RuntimeError::NoSuchBase(_)) => {
-                            return Err(CliError::Usage(format!("no pod or base {target:?}")))
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
+                Some(_) => side.start(&target, (!command.is_empty()).then_some(command))?,
+                None => side
+                    .create_started(&target, name.as_deref(), command)?
+                    .ok_or_else(|| CliError::Usage(format!("no pod or base {target:?}")))?,
             };
-            let argv = (!command.is_empty()).then_some(command);
-            if detach {
-                let ran = host.run_pod_detached(&pod, argv);
-                if ran.is_err() && created {
-                    let _ = host.remove_pod(&pod, true);
-                }
-                let log = ran?;
-                println!("{}", pod.row.id);
-                eprintln!("pod {} running; output in {}", pod.label(), log.display());
-                return Ok(0);
+            let p = &started.pod.item;
+            match &started.log {
+                Some(log) => eprintln!("pod {} {}; output in {}", label(p), p.state, log.display()),
+                None => eprintln!("pod {} {}", label(p), text(Some(&p.state))),
             }
-            let attach = if tty {
-                Attach::Terminal
-            } else {
-                Attach::Inherit
-            };
-            let ran = host.run_pod(&pod, argv, attach);
-            // A run that never started leaves no pod it created behind.
-            let never_started = matches!(
-                ran,
-                Err(RuntimeError::CommandNotFound { .. } | RuntimeError::Jail(_))
-            );
-            if rm || (created && never_started) {
-                let fresh = host.pod(pod.row.id.as_str())?;
-                host.remove_pod(&fresh, true)?;
-            }
-            return Ok(ran?);
+            started.pod.print_made(format, &p.id);
+        }
+        PodCommand::Run {
+            tty,
+            rm,
+            name,
+            target,
+            command,
+            ..
+        } => {
+            let host = side.host("pod run (attached)")?;
+            return run_attached(host, (tty, rm), name, &target, command);
         }
         PodCommand::List => {
-            let pods = host.pods()?;
-            output::list(
+            side.list()?.print_list(
                 format,
-                &pods,
                 &[
                     "ID", "NAME", "BASE", "STATE", "ADDRESS", "CREATED", "COMMAND",
                 ],
                 |p| {
+                    let state = match (p.state.as_str(), p.exit_code) {
+                        ("exited", Some(code)) => format!("exited ({code})"),
+                        (state, _) => text(Some(state)),
+                    };
                     vec![
-                        p.row.id.short().to_string(),
-                        p.row
-                            .name
-                            .as_ref()
-                            .map(|n| n.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        p.base_name.clone(),
-                        match (p.row.state, p.row.exit_code) {
-                            (s @ crate::store::PodState::Exited, Some(c)) => format!("{s} ({c})"),
-                            (s, _) => s.to_string(),
-                        },
-                        p.row
-                            .address
-                            .map(|a| a.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        output::time(Some(p.row.created_at)),
-                        p.row.command.join(" "),
+                        short(&p.id),
+                        text(p.name.as_deref()),
+                        text(Some(&p.base_name)),
+                        state,
+                        text(p.address.as_deref()),
+                        ago_at(Some(&p.created)),
+                        command_line(p),
                     ]
                 },
-                |p| p.row.id.to_string(),
+                |p| p.id.clone(),
             );
             if format == Format::Table {
-                for orphan in host.orphan_cells()? {
+                for orphan in side.orphans()? {
                     eprintln!("warning: cell {orphan} runs but no pod owns it");
                 }
             }
         }
         PodCommand::Show { pod } => {
-            let p = host.pod(&pod)?;
-            output::one(format, &p, pod_fields(&p), p.row.id.to_string());
+            let shown = side.show(&pod)?;
+            let p = &shown.item;
+            let fields = vec![
+                ("id", p.id.clone()),
+                ("name", text(p.name.as_deref())),
+                ("base", text(Some(&p.base_name))),
+                ("state", text(Some(&p.state))),
+                ("address", text(p.address.as_deref())),
+                ("command", command_line(p)),
+                ("exit code", or_dash(p.exit_code)),
+                ("created", ago_at(Some(&p.created))),
+                ("started", ago_at(p.started.as_deref())),
+                ("finished", ago_at(p.finished.as_deref())),
+            ];
+            shown.print_one(format, fields, "created", &p.id);
         }
         PodCommand::Console { pod, shell } => {
+            let host = side.host("pod console")?;
             let p = host.pod(&pod)?;
             return Ok(host.exec(&p, vec![shell], Attach::Terminal)?);
         }
         PodCommand::Exec { tty, pod, command } => {
+            let host = side.host("pod exec")?;
             let p = host.pod(&pod)?;
-            let attach = if tty {
-                Attach::Terminal
-            } else {
-                Attach::Inherit
-            };
-            return Ok(host.exec(&p, command, attach)?);
+            return Ok(host.exec(&p, command, attach(tty))?);
         }
         PodCommand::Kill { pod } => {
-            let p = host.pod(&pod)?;
-            host.kill_pod(&p)?;
-            eprintln!("killed pod {}", p.label());
+            let p = side.kill(&pod)?;
+            eprintln!("killed pod {}", label(&p.item));
+            if format != Format::Table {
+                p.print_made(format, &p.item.id);
+            }
         }
         PodCommand::Rm { force, pod } => {
-            let p = host.pod(&pod)?;
-            host.remove_pod(&p, force)?;
-            eprintln!("removed pod {}", p.label());
+            let p = side.remove(&pod, force)?;
+            eprintln!("removed pod {}", label(&p.item));
+            if format != Format::Table {
+                p.print_made(format, &p.item.id);
+            }
         }
         PodCommand::Supervise { pod, command } => {
-            let p = host.pod(&pod)?;
-            let log = host
-                .config()
-                .data_dir
-                .join("logs")
-                .join(format!("{}.log", p.row.id));
-            let ran = host.supervise(&p, command, Attach::Log(log.clone()));
-            if let Err(e) = &ran {
-                // Nobody watches a detached supervisor's stderr: its own
-                // failure goes to the pod's log, beside the pod's output.
-                use std::io::Write;
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                {
-                    let _ = writeln!(f, "jetpack: {e}");
-                }
-            }
-            return Ok(ran?);
+            return supervise(side.host("__supervise")?, &pod, command)
         }
     }
     Ok(0)
+}
+
+fn attach(tty: bool) -> Attach {
+    if tty {
+        Attach::Terminal
+    } else {
+        Attach::Inherit
+    }
+}
+
+/// `pod run` attached to this terminal: the pod TARGET, or a new one from
+/// the base TARGET; `rm` removes it when the command ends.
+fn run_attached(
+    host: &Host,
+    (tty, rm): (bool, bool),
+    name: Option<String>,
+    target: &str,
+    command: Vec<String>,
+) -> Result<i32, CliError> {
+    let (pod, created) = match host.pod(target) {
+        Ok(p) if name.is_none() => (p, false),
+        Ok(_) => {
+            return Err(CliError::Usage(format!(
+                "{target} is a pod; --name is for creating one from a base"
+            )))
+        }
+        Err(RuntimeError::NoSuchPod(_)) => {
+            match host.create_pod(target, name.as_deref(), command.clone()) {
+                Ok(p) => (p, true),
+                Err(RuntimeError::NoSuchBase(_)) => {
+                    return Err(CliError::Usage(format!("no pod or base {target:?}")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let argv = (!command.is_empty()).then_some(command);
+    let ran = host.run_pod(&pod, argv, attach(tty));
+    // A run that never started leaves no pod it created behind.
+    let never_started = matches!(
+        ran,
+        Err(RuntimeError::CommandNotFound { .. } | RuntimeError::Jail(_))
+    );
+    if rm || (created && never_started) {
+        let fresh = host.pod(pod.row.id.as_str())?;
+        host.remove_pod(&fresh, true)?;
+    }
+    Ok(ran?)
+}
+
+/// The internal supervisor of a detached pod (`__supervise`).
+fn supervise(host: &Host, pod: &str, command: Vec<String>) -> Result<i32, CliError> {
+    let p = host.pod(pod)?;
+    let log = host.pod_log_path(&p);
+    let ran = host.supervise(&p, command, Attach::Log(log.clone()));
+    if let Err(e) = &ran {
+        // Nobody watches a detached supervisor's stderr: its own
+        // failure goes to the pod's log, beside the pod's output.
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = writeln!(f, "jetpack: {e}");
+        }
+    }
+    Ok(ran?)
+}
+
+/// A pod of this host as the runtime writes it (`-o json`, with its root),
+/// read through the API's own conversion.
+fn local(p: RuntimePod) -> Result<Shown<Pod>, CliError> {
+    let root = ("root", p.root.display().to_string());
+    let mut shown = Shown::local(p, Pod::from)?;
+    shown.extra.push(root);
+    Ok(shown)
+}
+
+/// This host.
+impl Pods for Host {
+    fn host(&self, _what: &str) -> Result<&Host, CliError> {
+        Ok(self)
+    }
+
+    fn create(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Shown<Pod>, CliError> {
+        local(self.create_pod(base, name, command)?)
+    }
+
+    fn find(&self, target: &str) -> Result<Option<Shown<Pod>>, CliError> {
+        match self.pod(target) {
+            Ok(p) => Ok(Some(local(p)?)),
+            Err(RuntimeError::NoSuchPod(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn start(&self, target: &str, argv: Option<Vec<String>>) -> Result<Started, CliError> {
+        let pod = self.pod(target)?;
+        let log = self.run_pod_detached(&pod, argv)?;
+        Ok(Started {
+            pod: local(self.pod(pod.row.id.as_str())?)?,
+            log: Some(log),
+        })
+    }
+
+    fn create_started(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+    ) -> Result<Option<Started>, CliError> {
+        let pod = match self.create_pod(base, name, command) {
+            Ok(p) => p,
+            Err(RuntimeError::NoSuchBase(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // The pod was made to run: one that cannot start is not left behind.
+        let log = self.run_pod_detached(&pod, None).inspect_err(|_| {
+            let _ = self.remove_pod(&pod, true);
+        })?;
+        Ok(Some(Started {
+            pod: local(self.pod(pod.row.id.as_str())?)?,
+            log: Some(log),
+        }))
+    }
+
+    fn list(&self) -> Result<Shown<Vec<Pod>>, CliError> {
+        Shown::local(self.pods()?, |pods| {
+            pods.into_iter().map(Pod::from).collect()
+        })
+    }
+
+    fn orphans(&self) -> Result<Vec<String>, CliError> {
+        Ok(self.orphan_cells()?)
+    }
+
+    fn show(&self, pod: &str) -> Result<Shown<Pod>, CliError> {
+        local(self.pod(pod)?)
+    }
+
+    fn kill(&self, pod: &str) -> Result<Shown<Pod>, CliError> {
+        let p = self.pod(pod)?;
+        self.kill_pod(&p)?;
+        local(self.pod(p.row.id.as_str())?)
+    }
+
+    fn remove(&self, pod: &str, force: bool) -> Result<Shown<Pod>, CliError> {
+        let p = self.pod(pod)?;
+        self.remove_pod(&p, force)?;
+        local(p)
+    }
 }

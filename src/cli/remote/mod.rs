@@ -22,11 +22,20 @@ mod progress;
 mod uplinks;
 
 pub use args::{RemoteCommand, ServerFlags};
-pub use bases::base;
-pub use pods::pod;
 
+use super::args::{BaseCommand, PodCommand};
 use super::output::Format;
 use super::CliError;
+
+/// `base` on the server (`cli/base.rs` over the API client).
+pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
+    super::base::base(&flags.connect()?, cmd, format)
+}
+
+/// `pod` on the server (`cli/pod.rs` over the API client).
+pub fn pod(flags: &ServerFlags, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
+    super::pod::pod(&flags.connect()?, cmd, format)
+}
 
 /// Runs one of the client commands.
 pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i32, CliError> {

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::CliError;
-use crate::cli::output::{self, Format};
+use crate::cli::output::{self, Format, Shown};
+pub(super) use crate::cli::output::{ago_at, short, text};
 use crate::client::{Answer, ClientError};
 
 // ---- printing --------------------------------------------------------
@@ -45,47 +46,12 @@ fn strings(v: &Value) -> String {
     }
 }
 
-/// A uuid's first block, or the first 12 characters of a digest.
-pub(super) fn short(id: &str) -> String {
-    let n = if id.len() == 36 && id.as_bytes().get(8) == Some(&b'-') {
-        8
-    } else {
-        12
-    };
-    id.chars().take(n).collect()
-}
-
-/// A typed text field as `s` shows it: absent or empty as `-`.
-pub(super) fn text(t: Option<&str>) -> String {
-    match t {
-        None | Some("") => "-".into(),
-        Some(t) => t.to_string(),
-    }
-}
-
 /// A typed list of texts as `strings` shows it: `a, b`, or `-` if empty.
 pub(super) fn texts(items: &[String]) -> String {
     if items.is_empty() {
         "-".into()
     } else {
         items.join(", ")
-    }
-}
-
-/// "5m ago" from an RFC 3339 time, `-` without one.
-pub(super) fn ago_at(t: Option<&str>) -> String {
-    let Some(t) = t else {
-        return "-".into();
-    };
-    match humantime::parse_rfc3339_weak(t) {
-        Ok(time) => {
-            let secs = time
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            output::time(Some(secs))
-        }
-        Err(_) => t.to_string(),
     }
 }
 
@@ -112,6 +78,16 @@ pub(super) fn items(a: &Answer) -> Result<&Vec<Value>, CliError> {
             reason: "expected a JSON array".into(),
         }
         .into()
+    })
+}
+
+/// A record (or list) the server answered with: decoded into the API's
+/// type, and its text kept as `-o json` prints it.
+pub(super) fn shown<T: DeserializeOwned>(a: &Answer) -> Result<Shown<T>, CliError> {
+    Ok(Shown {
+        item: a.decode()?,
+        json: pretty(&a.text),
+        extra: Vec::new(),
     })
 }
 
