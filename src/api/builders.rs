@@ -7,19 +7,16 @@ use std::sync::Arc;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::documents::{nacl_to_validate, verdict_answer, Valid, ValidateBody};
 use super::error::ErrorBody;
-use super::images::Image;
 use super::jobs::Job;
 use super::{blocking, time, ApiBytes, ApiError, ApiResult, AppState, State};
 use crate::build::providers::Bob;
 use crate::build::{BuildRequest, Builder, Built, NaclInput, ProviderInfo};
-pub use crate::model::builders::{BobModel, BobProvider, BuilderModel};
+pub use crate::model::builders::{BobModel, BobProvider, BuildBody, BuildResult, BuilderModel};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_providers))
@@ -181,20 +178,6 @@ async fn delete_builder(state: State, Path(id): Path<String>) -> ApiResult<Json<
     Ok(Json(b.into()))
 }
 
-/// What to build: a stored NaCl (`naclId`) or its text (`nacl`)
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BuildBody {
-    pub nacl_id: Option<String>,
-    pub nacl: Option<String>,
-    /// Uplink to embed [default: the default uplink]
-    pub uplink_id: Option<String>,
-    /// Image tag [default: the uplink's]
-    pub tag: Option<String>,
-    /// Image name [default: the NaCl's name, else the service's]
-    pub name: Option<String>,
-}
-
 impl BuildBody {
     pub fn nacl(&mut self) -> ApiResult<NaclInput> {
         match (self.nacl_id.take(), self.nacl.take()) {
@@ -206,20 +189,6 @@ impl BuildBody {
             )),
         }
     }
-}
-
-/// The result of a build job.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BuildResult {
-    #[serde(flatten)]
-    pub image: Image,
-    /// The same binary was stored already
-    pub existed: bool,
-    /// Milliseconds the builder's build entry point ran
-    pub build_ms: u64,
-    /// Milliseconds of the whole build (pod made to pod gone)
-    pub total_ms: u64,
 }
 
 pub fn build_result(built: Built) -> Result<serde_json::Value, String> {

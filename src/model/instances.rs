@@ -1,8 +1,9 @@
 //! `/v1/instances`: an instance, its detail, stats, events and panics as
-//! the API shows them, and the PATCH body.
+//! the API shows them, the PATCH body, and what asks for a deploy or an
+//! upgrade.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -134,17 +135,53 @@ pub struct InstancePanicText {
 }
 
 /// PATCH body: a field left out is kept; `null` clears it.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancePatch {
     /// 1-64 of `A-Za-z0-9._-`, not only hex digits and dashes (that reads as an id), unique
-    #[serde(default, deserialize_with = "present")]
+    // Left out when None (kept), written as null when Some(None) (cleared).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, nullable)]
     pub alias: Option<Option<String>>,
     /// Up to 1024 characters
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, nullable)]
     pub description: Option<Option<String>>,
+}
+
+/// A deploy's options, in the query or a JSON body (the body wins).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeployRequest {
+    /// Deploy even when the image's uplink URL differs from the instance's or is unknown [default: false]
+    pub force: Option<bool>,
+    /// Seconds from sending the image to the instance being back with it, 1..=3600 [default: 120]
+    pub timeout: Option<u64>,
+}
+
+/// An upgrade: which builder, and what may differ from the instance's own.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// The builder to build with
+    pub builder_id: String,
+    /// NaCl [default: the one of the image the instance runs]
+    pub nacl_id: Option<String>,
+    /// Service [default: the one the instance reports]
+    pub service: Option<String>,
+    /// Deploy even if the deploy check warns
+    pub force: Option<bool>,
+    /// Seconds for the instance to come back with the new image [default: 120]
+    pub timeout: Option<u64>,
 }
 
 /// Tells a field given as `null` (Some(None)) from one left out (None).

@@ -8,8 +8,6 @@ use std::time::Duration;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,21 +16,11 @@ use crate::api::jobs::Job;
 use crate::api::{blocking, ApiBytes, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
 use crate::hangar::deploy;
 use crate::hangar::upgrade::{self, Upgrades};
+pub use crate::model::instances::{DeployRequest, UpgradeRequest};
 
 pub(super) fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(deploy_image))
         .routes(routes!(upgrade_instance))
-}
-
-/// A deploy's options, in the query or a JSON body (the body wins).
-#[derive(Debug, Default, Deserialize, ToSchema, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeployRequest {
-    /// Deploy even when the image's uplink URL differs from the instance's or is unknown [default: false]
-    pub force: Option<bool>,
-    /// Seconds from sending the image to the instance being back with it, 1..=3600 [default: 120]
-    pub timeout: Option<u64>,
 }
 
 impl DeployRequest {
@@ -94,22 +82,6 @@ async fn deploy_image(
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
-}
-
-/// An upgrade: which builder, and what may differ from the instance's own.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpgradeRequest {
-    /// The builder to build with
-    pub builder_id: String,
-    /// NaCl [default: the one of the image the instance runs]
-    pub nacl_id: Option<String>,
-    /// Service [default: the one the instance reports]
-    pub service: Option<String>,
-    /// Deploy even if the deploy check warns
-    pub force: Option<bool>,
-    /// Seconds for the instance to come back with the new image [default: 120]
-    pub timeout: Option<u64>,
 }
 
 /// Rebuild an instance's image with a builder (its own uplink and tag,

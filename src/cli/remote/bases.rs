@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use ureq::http::Method;
 
 use super::jobs::finished_job;
-use super::print::shown;
+use super::print::{job_result, shown};
 use super::progress::Progress;
 use super::CliError;
 use crate::cli::base::{Bases, Imported};
 use crate::cli::output::Shown;
-use crate::client::{enc, Client, ClientError};
+use crate::client::{enc, Client};
 use crate::model::bases::{Base, ImportRequest};
 
 impl Bases for Client {
@@ -46,12 +46,7 @@ impl Bases for Client {
         };
         // The job's log is commentary: stderr, so stdout stays the base.
         let done = finished_job(self, &job, &format!("importing {source}"))?;
-        let made: Base = serde_json::from_value(done.result.unwrap_or_default()).map_err(|e| {
-            ClientError::BadResponse {
-                url: format!("{}/v1/jobs/{}", self.base(), enc(&done.id)),
-                reason: format!("its result is no base: {e}"),
-            }
-        })?;
+        let (made, _): (Base, _) = job_result(self, done)?;
         // The job's log said whether the archive was there already.
         Ok(Imported {
             base: self.show(&made.id)?,

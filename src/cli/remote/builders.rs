@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
 use ureq::http::Method;
 
 use super::args::BobCommand;
@@ -12,9 +11,14 @@ use super::jobs::finished_job;
 use super::nacls::read_nacl;
 use super::print::*;
 use super::CliError;
-use crate::cli::output::{self, Format};
-use crate::client::{enc, Answer, Client};
-use crate::model::builders::{BobModel, BobProvider, BuilderModel};
+use crate::cli::output::{self, Format, Shown};
+use crate::client::{enc, Client};
+use crate::model::builders::{BobModel, BobProvider, BuildBody, BuildResult, BuilderModel};
+use crate::model::jobs::Job;
+
+/// The body of the POSTs that take none (update, prepare): `{}`.
+#[derive(serde::Serialize)]
+struct Empty {}
 
 /// `builders`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
@@ -62,7 +66,7 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
 /// `delete-builder`.
 pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.delete(&format!("/v1/builders/{}", enc(&id)))?;
-    deleted(format, "builder", &a)?;
+    deleted::<BuilderModel>(format, "builder", &a)?;
     Ok(())
 }
 
@@ -75,19 +79,19 @@ pub fn build(
     wait_and_print: bool,
     format: Format,
 ) -> Result<i32, CliError> {
-    let mut body = json!({});
+    let mut body = BuildBody {
+        uplink_id: uplink,
+        tag,
+        name,
+        ..BuildBody::default()
+    };
     match (nacl, nacl_file) {
-        (Some(id), _) => body["naclId"] = json!(id),
-        (None, Some(file)) => body["nacl"] = json!(read_nacl(&file)?),
+        (Some(id), _) => body.nacl_id = Some(id),
+        (None, Some(file)) => body.nacl = Some(read_nacl(&file)?),
         (None, None) => {
             return Err(CliError::Usage(
                 "give the NaCl: --nacl ID or --nacl-file FILE".into(),
             ))
-        }
-    }
-    for (key, value) in [("uplinkId", uplink), ("tag", tag), ("name", name)] {
-        if let Some(v) = value {
-            body[key] = json!(v);
         }
     }
     let a = c.send(
@@ -100,18 +104,55 @@ pub fn build(
         &body,
     )?;
     if !wait_and_print {
-        made(format, &a)?;
+        made::<Job>(format, &a)?;
         return Ok(0);
     }
     // What the build made (the image), as the server wrote it.
-    let image = finished_job(c, &a, &format!("building {service} with {builder}"))?
-        .result
-        .unwrap_or_default();
+    let job = finished_job(c, &a, &format!("building {service} with {builder}"))?;
+    let (built, image): (BuildResult, _) = job_result(c, job)?;
     match format {
         Format::Json => println!("{}", pretty(&image.to_string())),
-        Format::Table | Format::Id => println!("{}", s(&image, "id")),
+        Format::Table | Format::Id => println!("{}", built.image.id),
     }
     Ok(0)
+}
+
+/// What preparing a bob made: the builder, and whether it was one already.
+#[derive(serde::Deserialize)]
+struct Prepared {
+    #[serde(flatten)]
+    builder: BuilderModel,
+    #[serde(default)]
+    existed: bool,
+}
+
+/// Bobs of one or more providers, in one list; `-o json` shows them as
+/// the server's JSON values re-joined (keys in serde_json's order).
+fn bob_table(format: Format, bobs: Vec<BobModel>) -> Result<(), CliError> {
+    let shown = Shown {
+        json: pretty(&serde_json::to_value(&bobs)?.to_string()),
+        item: bobs,
+        extra: Vec::new(),
+    };
+    shown.print_list(
+        format,
+        &[
+            "PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT",
+        ],
+        |b| {
+            vec![
+                text(Some(&b.provider_id)),
+                text(Some(&b.id)),
+                text(Some(&b.name)),
+                text(Some(&b.version)),
+                texts(&b.services),
+                output::bytes(b.size),
+                text(Some(&b.build_date)),
+            ]
+        },
+        |b| text(Some(&b.id)),
+    );
+    Ok(())
 }
 
 /// `bob` commands.
@@ -126,33 +167,6 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
                 .map(|p| text(Some(&p.id)))
                 .collect(),
         })
-    };
-    let bob_table = |format: Format, bobs: Vec<Value>, json_text: String| {
-        let answer = Answer {
-            status: 200,
-            url: String::new(),
-            value: Value::Array(bobs),
-            text: json_text,
-        };
-        list_of(
-            format,
-            &answer,
-            &[
-                "PROVIDER", "ID", "NAME", "VERSION", "SERVICES", "SIZE", "BUILT",
-            ],
-            |b: &BobModel| {
-                vec![
-                    text(Some(&b.provider_id)),
-                    text(Some(&b.id)),
-                    text(Some(&b.name)),
-                    text(Some(&b.version)),
-                    texts(&b.services),
-                    output::bytes(b.size),
-                    text(Some(&b.build_date)),
-                ]
-            },
-            |b| text(Some(&b.id)),
-        )
     };
     match cmd {
         BobCommand::Providers => {
@@ -178,22 +192,22 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
                 let a = c.send(
                     Method::POST,
                     &format!("/v1/bobproviders/{}/update", enc(&p)),
-                    &json!({}),
+                    &Empty {},
                 )?;
-                let bobs = items(&a)?.clone();
+                let bobs: Vec<BobModel> = a.decode()?;
                 eprintln!("provider {p}: {} bob(s)", bobs.len());
                 all.extend(bobs);
             }
-            let text = Value::Array(all.clone()).to_string();
-            bob_table(format, all, text)?;
+            bob_table(format, all)?;
         }
         BobCommand::List { provider } => {
             let mut all = Vec::new();
             for p in providers(provider)? {
-                all.extend(items(&c.get(&format!("/v1/bobproviders/{}/bobs", enc(&p)))?)?.clone());
+                let bobs: Vec<BobModel> =
+                    c.get_json(&format!("/v1/bobproviders/{}/bobs", enc(&p)))?;
+                all.extend(bobs);
             }
-            let text = Value::Array(all.clone()).to_string();
-            bob_table(format, all, text)?;
+            bob_table(format, all)?;
         }
         BobCommand::Prepare {
             wait,
@@ -207,26 +221,26 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
                     enc(&provider),
                     enc(&bob)
                 ),
-                &json!({}),
+                &Empty {},
             )?;
             if !wait {
-                made(format, &a)?;
+                made::<Job>(format, &a)?;
                 return Ok(0);
             }
             let job = finished_job(c, &a, &format!("preparing {provider}/{bob}"))?;
-            let builder = &job.result.unwrap_or_default();
-            if builder["existed"].as_bool() == Some(true) {
-                eprintln!("bob {bob} is builder {} already", s(builder, "id"));
+            let (prepared, builder): (Prepared, _) = job_result(c, job)?;
+            let id = text(Some(&prepared.builder.id));
+            if prepared.existed {
+                eprintln!("bob {bob} is builder {id} already");
             } else {
                 eprintln!(
-                    "builder {} ready ({})",
-                    s(builder, "id"),
-                    s(builder, "version")
+                    "builder {id} ready ({})",
+                    text(Some(&prepared.builder.version))
                 );
             }
             match format {
                 Format::Json => println!("{}", pretty(&builder.to_string())),
-                Format::Table | Format::Id => println!("{}", s(builder, "id")),
+                Format::Table | Format::Id => println!("{id}"),
             }
         }
     }

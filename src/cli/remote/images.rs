@@ -54,7 +54,7 @@ pub fn push(
     } else {
         eprintln!("pushed image {name} ({})", short(&id));
     }
-    made(format, &a)?;
+    made::<Image>(format, &a)?;
     Ok(())
 }
 
@@ -97,6 +97,6 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
 /// `delete-image`.
 pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.delete(&format!("/v1/images/{}", enc(&id)))?;
-    deleted(format, "image", &a)?;
+    deleted::<Image>(format, "image", &a)?;
     Ok(())
 }

@@ -4,7 +4,6 @@
 
 use std::io::Write;
 
-use serde_json::{json, Value};
 use ureq::http::Method;
 
 use super::jobs::finished_job;
@@ -12,7 +11,10 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Client};
-use crate::model::instances::{Instance, InstancePanic};
+use crate::model::instances::{
+    DeployRequest, Instance, InstancePanic, InstancePatch, UpgradeRequest,
+};
+use crate::model::jobs::Job;
 
 /// `instances`, all or of one status.
 pub fn table(c: &Client, status: Option<String>, format: Format) -> Result<(), CliError> {
@@ -48,11 +50,12 @@ pub fn alias(
     description: Option<String>,
     format: Format,
 ) -> Result<(), CliError> {
-    let text_or_null = |t: String| if t.is_empty() { Value::Null } else { json!(t) };
-    let mut body = json!({ "alias": text_or_null(alias) });
-    if let Some(d) = description {
-        body["description"] = text_or_null(d);
-    }
+    // An empty text clears the field (null); a description not given is kept.
+    let text_or_null = |t: String| (!t.is_empty()).then_some(t);
+    let body = InstancePatch {
+        alias: Some(text_or_null(alias)),
+        description: description.map(text_or_null),
+    };
     let a = c.send(Method::PATCH, &format!("/v1/instances/{}", enc(&id)), &body)?;
     let i: Instance = a.decode()?;
     let id = short_instance(&text(Some(&i.id)));
@@ -60,7 +63,7 @@ pub fn alias(
         Some(alias) => eprintln!("instance {id} is {alias}"),
         None => eprintln!("instance {id} has no alias"),
     }
-    made(format, &a)?;
+    made::<Instance>(format, &a)?;
     Ok(())
 }
 
@@ -139,16 +142,16 @@ pub fn deploy(
     image: String,
     format: Format,
 ) -> Result<i32, CliError> {
-    let mut body = json!({ "force": force });
-    if let Some(t) = timeout {
-        body["timeout"] = json!(t);
-    }
+    let body = DeployRequest {
+        force: Some(force),
+        timeout,
+    };
     let a = c.send(
         Method::POST,
         &format!("/v1/instances/{}/deploy/{}", enc(&instance), enc(&image)),
         &body,
     )?;
-    made(format, &a)?;
+    made::<Job>(format, &a)?;
     if !wait {
         return Ok(0);
     }
@@ -164,18 +167,19 @@ pub fn upgrade(
     (force, wait): (bool, bool),
     format: Format,
 ) -> Result<(), CliError> {
-    let mut body = json!({ "builderId": builder, "force": force });
-    for (key, value) in [("naclId", nacl), ("service", service)] {
-        if let Some(v) = value {
-            body[key] = json!(v);
-        }
-    }
+    let body = UpgradeRequest {
+        builder_id: builder,
+        nacl_id: nacl,
+        service,
+        force: Some(force),
+        timeout: None,
+    };
     let a = c.send(
         Method::POST,
         &format!("/v1/instances/{}/upgrade", enc(&instance)),
         &body,
     )?;
-    made(format, &a)?;
+    made::<Job>(format, &a)?;
     if wait {
         finished_job(c, &a, &format!("upgrading {instance}"))?;
     }

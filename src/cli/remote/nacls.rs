@@ -70,7 +70,7 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
 /// `delete-nacl`.
 pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.delete(&format!("/v1/nacls/{}", enc(&id)))?;
-    deleted(format, "NaCl", &a)?;
+    deleted::<Document>(format, "NaCl", &a)?;
     Ok(())
 }
 
@@ -123,7 +123,7 @@ pub(super) fn push_nacl(
             a
         }
     };
-    made(format, &a)
+    made::<Document>(format, &a)
 }
 
 /// A request's answer, or, if `who` found the NaCl invalid (422 with

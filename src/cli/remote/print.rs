@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::CliError;
 use crate::cli::output::{self, Format, Shown};
 pub(super) use crate::cli::output::{ago_at, short, text};
-use crate::client::{Answer, ClientError};
+use crate::client::{enc, Answer, Client, ClientError};
+use crate::model::jobs::Job;
 
 // ---- printing --------------------------------------------------------
 
@@ -71,16 +72,6 @@ pub(super) fn print_json(text: &str) {
     println!("{}", pretty(text));
 }
 
-pub(super) fn items(a: &Answer) -> Result<&Vec<Value>, CliError> {
-    a.value.as_array().ok_or_else(|| {
-        ClientError::BadResponse {
-            url: a.url.clone(),
-            reason: "expected a JSON array".into(),
-        }
-        .into()
-    })
-}
-
 /// A record (or list) the server answered with: decoded into the API's
 /// type, and its text kept as `-o json` prints it.
 pub(super) fn shown<T: DeserializeOwned>(a: &Answer) -> Result<Shown<T>, CliError> {
@@ -89,6 +80,20 @@ pub(super) fn shown<T: DeserializeOwned>(a: &Answer) -> Result<Shown<T>, CliErro
         json: pretty(&a.text),
         extra: Vec::new(),
     })
+}
+
+/// What a finished job made (`Job.result`), decoded into the API's type
+/// `T`, and as the server wrote it (`-o json` prints that).
+pub(super) fn job_result<T: DeserializeOwned>(
+    c: &Client,
+    job: Job,
+) -> Result<(T, Value), CliError> {
+    let value = job.result.unwrap_or_default();
+    let typed = serde_json::from_value(value.clone()).map_err(|e| ClientError::BadResponse {
+        url: format!("{}/v1/jobs/{}", c.base(), enc(&job.id)),
+        reason: format!("its result: {e}"),
+    })?;
+    Ok((typed, value))
 }
 
 /// `list` over the API's own response type: `-o json` still prints the
@@ -123,21 +128,55 @@ pub(super) fn one(
     Ok(())
 }
 
-/// What a create or update made: its id (table, id) or its JSON.
-pub(super) fn made(format: Format, a: &Answer) -> Result<(), CliError> {
+/// A record the API answers a create, update or removal with, as `made`
+/// and `deleted` name it: decoded into its own type, read by its fields.
+pub(super) trait Record: DeserializeOwned {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+}
+
+macro_rules! record {
+    ($t:ty, $name:ident) => {
+        impl Record for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.$name
+            }
+        }
+    };
+}
+record!(crate::model::jobs::Job, id);
+record!(crate::model::instances::Instance, id);
+record!(crate::model::uplinks::Uplink, name);
+record!(crate::model::documents::Document, name);
+record!(crate::model::images::Image, name);
+record!(crate::model::builders::BuilderModel, name);
+
+/// What a create or update made (a `T`): its id (table, id) or its JSON.
+pub(super) fn made<T: Record>(format: Format, a: &Answer) -> Result<(), CliError> {
     match format {
         Format::Json => print_json(&a.text),
-        Format::Table | Format::Id => println!("{}", s(&a.value, "id")),
+        Format::Table | Format::Id => println!("{}", text(Some(a.decode::<T>()?.id()))),
     }
     Ok(())
 }
 
-pub(super) fn deleted(format: Format, kind: &str, a: &Answer) -> Result<(), CliError> {
-    let v = &a.value;
+/// What a removal removed (a `T`, a `kind`): said on stderr (table), its
+/// JSON, or its id.
+pub(super) fn deleted<T: Record>(format: Format, kind: &str, a: &Answer) -> Result<(), CliError> {
     match format {
-        Format::Table => eprintln!("deleted {kind} {} ({})", s(v, "name"), short(&s(v, "id"))),
         Format::Json => print_json(&a.text),
-        Format::Id => println!("{}", s(v, "id")),
+        Format::Table | Format::Id => {
+            let r: T = a.decode()?;
+            let id = text(Some(r.id()));
+            if format == Format::Table {
+                eprintln!("deleted {kind} {} ({})", text(Some(r.name())), short(&id));
+            } else {
+                println!("{id}");
+            }
+        }
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
 /// `delete-uplink`.
 pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     let a = c.delete(&format!("/v1/uplinks/{}", enc(&id)))?;
-    deleted(format, "uplink", &a)?;
+    deleted::<Uplink>(format, "uplink", &a)?;
     Ok(())
 }
 
@@ -96,5 +96,5 @@ pub(super) fn push_uplink(c: &Client, file: &Path, format: Format) -> Result<(),
             a
         }
     };
-    made(format, &a)
+    made::<Uplink>(format, &a)
 }
