@@ -63,13 +63,6 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `delete-builder`.
-pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
-    let a = c.delete(&format!("/v1/builders/{}", enc(&id)))?;
-    deleted::<BuilderModel>(format, "builder", &a)?;
-    Ok(())
-}
-
 /// `build`: a job, followed and its image printed with --waitAndPrint.
 pub fn build(
     c: &Client,

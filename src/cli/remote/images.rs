@@ -93,10 +93,3 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     one(format, &a, fields, text(Some(&i.id)))?;
     Ok(())
 }
-
-/// `delete-image`.
-pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
-    let a = c.delete(&format!("/v1/images/{}", enc(&id)))?;
-    deleted::<Image>(format, "image", &a)?;
-    Ok(())
-}

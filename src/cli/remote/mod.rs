@@ -26,6 +26,11 @@ pub use args::{RemoteCommand, ServerFlags};
 use super::args::{BaseCommand, PodCommand};
 use super::output::Format;
 use super::CliError;
+use crate::model::builders::BuilderModel;
+use crate::model::documents::Document;
+use crate::model::images::Image;
+use crate::model::uplinks::Uplink;
+use print::delete;
 
 /// `base` on the server (`cli/base.rs` over the API client).
 pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
@@ -52,7 +57,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         R::Uplinks => uplinks::table(c, format)?,
         R::PushUplink { file } => uplinks::push_uplink(c, &file, format)?,
         R::InspectUplink { id } => uplinks::inspect(c, id, format)?,
-        R::DeleteUplink { id } => uplinks::delete(c, id, format)?,
+        R::DeleteUplink { id } => delete::<Uplink>(c, ("uplinks", "uplink"), &id, format)?,
         R::Nacls => nacls::table(c, format)?,
         R::PushNacl {
             file,
@@ -62,12 +67,12 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         } => nacls::push_nacl(c, &file, builder.as_deref(), (&name, force), format)?,
         R::PullNacl { id, file } => nacls::pull(c, id, file)?,
         R::InspectNacl { id } => nacls::inspect(c, id, format)?,
-        R::DeleteNacl { id } => nacls::delete(c, id, format)?,
+        R::DeleteNacl { id } => delete::<Document>(c, ("nacls", "NaCl"), &id, format)?,
         R::Images => images::table(c, format)?,
         R::PushImage { file, name, tag } => images::push(c, file, name, tag, format)?,
         R::PullImage { id, file } => images::pull(c, id, file)?,
         R::InspectImage { id } => images::inspect(c, id, format)?,
-        R::DeleteImage { id } => images::delete(c, id, format)?,
+        R::DeleteImage { id } => delete::<Image>(c, ("images", "image"), &id, format)?,
         R::Instances { status } => instances::table(c, status, format)?,
         R::Search { term } => instances::search(c, term, format)?,
         R::InspectInstance { id } => instances::inspect(c, id, format)?,
@@ -98,7 +103,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         R::Bob { cmd } => return builders::bob(c, cmd, format),
         R::Builders => builders::table(c, format)?,
         R::InspectBuilder { id } => builders::inspect(c, id, format)?,
-        R::DeleteBuilder { id } => builders::delete(c, id, format)?,
+        R::DeleteBuilder { id } => delete::<BuilderModel>(c, ("builders", "builder"), &id, format)?,
         R::Build {
             service,
             builder,

@@ -67,13 +67,6 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `delete-nacl`.
-pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
-    let a = c.delete(&format!("/v1/nacls/{}", enc(&id)))?;
-    deleted::<Document>(format, "NaCl", &a)?;
-    Ok(())
-}
-
 pub(super) fn read_nacl(file: &Path) -> Result<String, CliError> {
     let content = std::fs::read(file).map_err(|e| ClientError::Io {
         what: file.display().to_string(),

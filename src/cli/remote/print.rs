@@ -181,6 +181,18 @@ pub(super) fn deleted<T: Record>(format: Format, kind: &str, a: &Answer) -> Resu
     Ok(())
 }
 
+/// `delete-uplink`, `delete-nacl`, `delete-image`, `delete-builder`: the
+/// `T` at `/v1/COLLECTION/ID` removed, and said so as `deleted` does.
+pub(super) fn delete<T: Record>(
+    c: &Client,
+    (collection, kind): (&str, &str),
+    id: &str,
+    format: Format,
+) -> Result<(), CliError> {
+    let a = c.delete(&format!("/v1/{collection}/{}", enc(id)))?;
+    deleted::<T>(format, kind, &a)
+}
+
 /// Indents compact JSON text the way serde_json's pretty printer does,
 /// keeping everything else (key order, number spelling) as the server
 /// wrote it: `-o json` shows the server's document, not our reading of it.

@@ -56,13 +56,6 @@ pub fn inspect(c: &Client, id: String, format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `delete-uplink`.
-pub fn delete(c: &Client, id: String, format: Format) -> Result<(), CliError> {
-    let a = c.delete(&format!("/v1/uplinks/{}", enc(&id)))?;
-    deleted::<Uplink>(format, "uplink", &a)?;
-    Ok(())
-}
-
 /// The fields the server makes itself: a file saved from `inspect-uplink
 /// -o json` pushes back without them.
 const SERVER_MADE: &[&str] = &["id", "created", "updated"];
