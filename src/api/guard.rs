@@ -83,6 +83,51 @@ impl Phase {
     }
 }
 
+/// A deadline that is re-armed rather than re-made: its timer is
+/// allocated the first time it is armed and then `reset`, so that a
+/// keep-alive connection costs no allocation per request or response.
+struct Clock {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            sleep: None,
+            armed: false,
+        }
+    }
+
+    /// Runs out `after` from now (tokio's clock, which tests may pause).
+    fn arm(&mut self, after: Duration) {
+        let deadline = tokio::time::Instant::now() + after;
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        self.armed = true;
+    }
+
+    /// No deadline. A timer still pending wakes the task once for
+    /// nothing when it fires, which is cheaper than resetting it here.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Whether the armed deadline passed; registers the waker otherwise.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.sleep {
+            Some(sleep) if self.armed => sleep.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
+    }
+}
+
 /// A stream whose reads between requests and whose stalled writes time out.
 pub struct GuardedIo<S> {
     inner: S,
@@ -90,8 +135,8 @@ pub struct GuardedIo<S> {
     limits: ConnLimits,
     /// The phase the read deadline was set for.
     seen: u8,
-    read_deadline: Option<Pin<Box<Sleep>>>,
-    write_deadline: Option<Pin<Box<Sleep>>>,
+    read_deadline: Clock,
+    write_deadline: Clock,
 }
 
 impl<S> GuardedIo<S> {
@@ -101,8 +146,8 @@ impl<S> GuardedIo<S> {
             phase,
             limits,
             seen: BUSY,
-            read_deadline: None,
-            write_deadline: None,
+            read_deadline: Clock::new(),
+            write_deadline: Clock::new(),
         }
     }
 
@@ -111,35 +156,28 @@ impl<S> GuardedIo<S> {
         let phase = self.phase.get();
         if phase != self.seen {
             self.seen = phase;
-            self.read_deadline = match phase {
+            match phase {
                 WAITING => {
                     let wait = if self.phase.served.load(Ordering::Relaxed) {
                         self.limits.idle
                     } else {
                         self.limits.head
                     };
-                    Some(Box::pin(tokio::time::sleep(wait)))
+                    self.read_deadline.arm(wait);
                 }
-                _ => None,
-            };
+                _ => self.read_deadline.disarm(),
+            }
         }
         if got_bytes && self.seen == WAITING {
             self.seen = HEAD;
             self.phase.state.store(HEAD, Ordering::Relaxed);
-            self.read_deadline = Some(Box::pin(tokio::time::sleep(self.limits.head)));
+            self.read_deadline.arm(self.limits.head);
         }
     }
 }
 
 fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_string())
-}
-
-/// Ready(Err) when the deadline passed; registers the waker otherwise.
-fn expired(deadline: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> bool {
-    deadline
-        .as_mut()
-        .is_some_and(|d| d.as_mut().poll(cx).is_ready())
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
@@ -159,7 +197,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 this.phase.reader.register(cx.waker());
-                if expired(&mut this.read_deadline, cx) {
+                if this.read_deadline.expired(cx) {
                     let what = if this.seen == HEAD {
                         "no whole request head in time"
                     } else {
@@ -182,16 +220,17 @@ impl<S: AsyncWrite + Unpin> GuardedIo<S> {
     ) -> Poll<io::Result<T>> {
         match poll(Pin::new(&mut self.inner), cx) {
             Poll::Ready(r) => {
-                self.write_deadline = None;
+                self.write_deadline.disarm();
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                let stall = self.limits.body_stall;
-                let deadline = self
-                    .write_deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                if deadline.as_mut().poll(cx).is_ready() {
-                    self.write_deadline = None;
+                // The stall counts from the first write that made no
+                // progress, not from each retry.
+                if !self.write_deadline.armed() {
+                    self.write_deadline.arm(self.limits.body_stall);
+                }
+                if self.write_deadline.expired(cx) {
+                    self.write_deadline.disarm();
                     return Poll::Ready(Err(timed_out("the client stopped reading")));
                 }
                 Poll::Pending
@@ -430,6 +469,29 @@ mod tests {
         // After a request, the idle limit applies (3 x 100 ms here).
         assert_eq!(started.elapsed(), Duration::from_millis(300));
         drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_clock_counts_each_wait_from_its_own_start() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let phase = Arc::new(Phase::default());
+        let mut io = GuardedIo::new(server, phase.clone(), limits(100));
+        phase.waiting();
+        let mut buf = [0u8; 8];
+        // Two requests on one connection: the clock armed for the first
+        // wait (head), then for the head, is reset for the idle wait.
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client.write_all(b"GET").await.unwrap();
+            assert_eq!(io.read(&mut buf).await.unwrap(), 3);
+            phase.busy();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            phase.waiting();
+        }
+        let started = tokio::time::Instant::now();
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
     }
 
     #[tokio::test(start_paused = true)]
