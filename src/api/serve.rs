@@ -1,4 +1,4 @@
-//! The API's listener: accept through the connection gate, the TLS
+//! The API's listener: accept through the connection gate (`net`), the TLS
 //! handshake under its own timeout, then HTTP/1.1 (hyper) over a guarded
 //! stream with guarded bodies (guard.rs). On stop, idle connections close
 //! at once, and requests in flight get `drain` to finish.
@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use super::guard::{GuardedBody, GuardedIo, Phase, PhaseBody};
 use crate::config::ConnLimits;
-use crate::net::{self, ConnGate, Occasional};
+use crate::net::{Admitted, ConnGate, GatedListener};
 
 /// Largest request head hyper buffers (it answers 431 beyond).
 const MAX_HEAD: usize = 64 * 1024;
@@ -55,17 +55,12 @@ pub async fn serve(
     drain: Duration,
 ) {
     let connections = TaskTracker::new();
-    let errors = Occasional::new(Duration::from_secs(10));
+    let listener = GatedListener::new(listener, gate);
     loop {
-        let (tcp, peer) = tokio::select! {
+        let Admitted { tcp, peer, permit } = tokio::select! {
             _ = stop.cancelled() => break,
-            accepted = net::accept(&listener, "API", &errors) => accepted,
+            admitted = listener.accept() => admitted,
         };
-        // Over a cap: closed here, before any TLS or HTTP work.
-        let Ok(permit) = gate.admit(peer.ip()) else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
         let limits = limits.clone();

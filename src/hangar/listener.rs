@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ws::{self, WsError};
 use super::{AuthError, Hangar};
-use crate::net::{self, ConnGate, Occasional};
+use crate::net::{Admitted, ConnGate, GatedListener};
 
 /// Largest request head, and largest `/auth` body.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -34,17 +34,12 @@ pub async fn serve(
     gate: Arc<ConnGate>,
     stop: CancellationToken,
 ) {
-    let errors = Occasional::new(Duration::from_secs(10));
+    let listener = GatedListener::new(listener, gate);
     loop {
-        let (tcp, peer) = tokio::select! {
+        let Admitted { tcp, peer, permit } = tokio::select! {
             _ = stop.cancelled() => break,
-            accepted = net::accept(&listener, "hangar", &errors) => accepted,
+            admitted = listener.accept() => admitted,
         };
-        // Over a cap: closed here, before any TLS or HTTP work.
-        let Ok(permit) = gate.admit(peer.ip()) else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
         let hangar = hangar.clone();
         let tls = tls.clone();
         let stop = stop.clone();

@@ -205,6 +205,11 @@ impl ConnGate {
         self.evicted.load(Ordering::Relaxed)
     }
 
+    /// The listener's name, as log lines give it.
+    pub fn name(&self) -> &'static str {
+        self.what
+    }
+
     pub fn max_total(&self) -> usize {
         self.max_total
     }

@@ -2,17 +2,18 @@
 //! address and in total (the excess is refused at accept, counted, and
 //! logged once per interval), the split of the process's descriptors
 //! between the API and the hangar so that neither can starve the other,
-//! and an accept loop that logs its errors once per interval rather than
-//! per attempt.
+//! and the accept both listeners share (`accept.rs`: admission through the
+//! gate, TCP_NODELAY, errors logged once per interval rather than per
+//! attempt, a pause when out of descriptors).
 
+mod accept;
 mod gate;
 
+pub use accept::{Admitted, GatedListener};
 pub use gate::{ConnGate, ConnPermit, Refusal};
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use tokio::net::{TcpListener, TcpStream};
 
 /// Descriptors kept for everything that is not a client connection:
 /// the state database, blobs being written, job logs, pods' pipes.
@@ -84,30 +85,6 @@ impl Occasional {
                 let quiet = state.1;
                 *state = (Some(now), 0);
                 Some(quiet)
-            }
-        }
-    }
-}
-
-/// Accepts the next connection. An error (most often: out of
-/// descriptors, when the pending connection stays in the backlog) is
-/// logged once per interval and followed by a short pause, so that a full
-/// descriptor table costs neither a busy loop nor a flood of lines.
-pub async fn accept(
-    listener: &TcpListener,
-    what: &str,
-    errors: &Occasional,
-) -> (TcpStream, std::net::SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => return accepted,
-            Err(e) => {
-                if let Some(quiet) = errors.tick() {
-                    tracing::error!(
-                        "{what}: accept: {e} ({quiet} more accept error(s) not logged since the last line)"
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
