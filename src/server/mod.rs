@@ -139,8 +139,13 @@ pub fn serve(
     crate::store::private::private_umask();
     let server = config.server.clone();
     let ring = crate::logging::init(server.verbose, server.log_lines);
-    let identity = if server.tls {
+    // The API's TLS identity, the users and the hangar's identity all live
+    // in the server's folder: made private once (a walk of the tree), by
+    // whichever of them is on.
+    if server.tls || server.auth || server.uplink_tls {
         private_dir(&server.dir)?;
+    }
+    let identity = if server.tls {
         if tls::ensure_self_signed(&server.certfile, &server.keyfile)? {
             tracing::warn!(
                 "made a self-signed certificate {} (key {})",
@@ -160,7 +165,6 @@ pub fn serve(
         None
     };
     let users = if server.auth {
-        private_dir(&server.dir)?;
         ensure_first_user(&server)?;
         let users = Arc::new(Users::open(&server.htpasswd)?);
         tracing::info!(
@@ -216,7 +220,6 @@ pub fn serve(
         },
     )?);
     let hangar_tls = if server.uplink_tls {
-        private_dir(&server.dir)?;
         if hangar::tls::ensure_self_signed(&server.uplink_certfile, &server.uplink_keyfile)? {
             tracing::warn!(
                 "made a self-signed RSA certificate for the hangar {} (key {})",
