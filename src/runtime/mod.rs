@@ -132,16 +132,18 @@ pub struct Host {
     annotations: Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
 }
 
-/// Whose URLs a host imports bases from: whether they are checked against
-/// `base.import.allow` (the SSRF policy, `fetch_policy`).
+/// Whose URLs a host imports bases from, and so whether they are checked
+/// against `base.import.allow` (the SSRF policy, `fetch_policy`). Chosen
+/// by whoever opens the host (`Host::open_for`, `Host::init_for`): it is
+/// a property of who the host serves, not of how it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UrlSources {
-    /// Local commands (`Host::open`), run by root on this host: the URLs
-    /// are the operator's own, fetched as given, as a path is read as
-    /// given. Root can reach anything from here anyway.
+pub enum UrlSources {
+    /// Local commands, run by root on this host: the URLs are the
+    /// operator's own, fetched as given, as a path is read as given. Root
+    /// can reach anything from here anyway.
     Operator,
-    /// The server (`Host::init`): URLs come from API users, who must not
-    /// reach the server's own ports or its neighbours through it.
+    /// The server: URLs come from API users, who must not reach the
+    /// server's own ports or its neighbours through it.
     Users,
 }
 
@@ -190,16 +192,22 @@ pub struct Imported {
 }
 
 impl Host {
-    /// Opens the runtime over an initialised data dir, for a local command
-    /// (its base imports fetch URLs unchecked: see `UrlSources`).
+    /// Opens the runtime over an initialised data dir for a local command:
+    /// `open_for` with the operator's URLs (`UrlSources::Operator`).
     pub fn open(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        Self::open_for(config, env, UrlSources::Operator)
+    }
+
+    /// Opens the runtime over an initialised data dir; its base imports
+    /// take URLs from `urls`.
+    pub fn open_for(config: Config, env: HostEnv, urls: UrlSources) -> Result<Host, RuntimeError> {
         // Before anything is created: see `store::private`.
         private::private_umask();
         let db = config.data_dir.join("state.db");
         if !db.exists() {
             return Err(RuntimeError::NotInitialized(config.data_dir.clone()));
         }
-        Self::open_with_store(config, env, &db, UrlSources::Operator)
+        Self::open_with_store(config, env, &db, urls)
     }
 
     fn open_with_store(
@@ -228,12 +236,17 @@ impl Host {
         })
     }
 
+    /// `init_for` a local command (`jetpack init`): the operator's URLs
+    /// (`UrlSources::Operator`).
+    pub fn init(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+        Self::init_for(config, env, UrlSources::Operator)
+    }
+
     /// Creates the root dataset, its children and the state database;
     /// idempotent. jetpack's own state is made private (0700 directories,
     /// 0600 files), and what an earlier start left looser is tightened.
-    /// This is the server's host: its base imports check URLs against
-    /// `base.import.allow` (see `UrlSources`).
-    pub fn init(config: Config, env: HostEnv) -> Result<Host, RuntimeError> {
+    /// Its base imports take URLs from `urls` (the server: `Users`).
+    pub fn init_for(config: Config, env: HostEnv, urls: UrlSources) -> Result<Host, RuntimeError> {
         // Before anything is created: see `store::private`.
         private::private_umask();
         datasets::open(&config)?.init()?;
@@ -247,7 +260,7 @@ impl Host {
             );
         }
         let db = config.data_dir.join("state.db");
-        Self::open_with_store(config, env, &db, UrlSources::Users)
+        Self::open_with_store(config, env, &db, urls)
     }
 
     pub fn config(&self) -> &Config {

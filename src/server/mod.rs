@@ -22,7 +22,7 @@ use crate::hangar::fleet::{Fleet, FleetError, Limits};
 use crate::hangar::token::TokenError;
 use crate::hangar::{self, Hangar};
 use crate::jobs::{JobError, Jobs};
-use crate::runtime::{Host, HostEnv, RuntimeError};
+use crate::runtime::{Host, HostEnv, RuntimeError, UrlSources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -177,7 +177,9 @@ pub fn serve(
         tracing::warn!("API auth is off (--serverauth none): anyone who reaches the port is admin");
         None
     };
-    let host = Arc::new(Host::init(config.clone(), env)?);
+    // Base imports through the API fetch URLs API users gave: checked
+    // against base.import.allow.
+    let host = Arc::new(Host::init_for(config.clone(), env, UrlSources::Users)?);
     let _mds = mds::start(&host)?;
     let catalog = Arc::new(Catalog::open(&config.data_dir)?);
     if clean_first {
