@@ -4,15 +4,53 @@
 //! fails is not dropped: it is logged with the failure that caused the
 //! undo and named in the error returned, so an operator learns what was
 //! left behind (a dataset, a cell, a row) and why.
+//!
+//! The stack serves every layer of the runtime: the drivers' own
+//! multi-step operations (a seal, a clone, a receive, a jail's create) use
+//! it with their own error types (`Unwound`), and an inverse may fail with
+//! whatever error its tool gives.
 
 use std::fmt;
 
+use super::datasets::DatasetError;
 use super::RuntimeError;
 
-/// One inverse: what it removes or restores (`dataset pods/X`), and how.
+/// One inverse: what it removes or restores (`dataset pods/X`), and how;
+/// its error is kept as text, which is all `LeftBehind` reports.
 struct Step<'a> {
     what: String,
-    undo: Box<dyn FnOnce() -> Result<(), RuntimeError> + 'a>,
+    undo: Box<dyn FnOnce() -> Result<(), String> + 'a>,
+}
+
+/// An error that can say what the undo after it left behind.
+pub trait Unwound: fmt::Display + Sized {
+    /// `cause`, and what its undo could not remove (never empty).
+    fn left_behind(cause: Self, left: LeftBehind) -> Self;
+}
+
+impl Unwound for RuntimeError {
+    fn left_behind(cause: Self, left: LeftBehind) -> Self {
+        RuntimeError::LeftBehind {
+            cause: Box::new(cause),
+            left,
+        }
+    }
+}
+
+impl Unwound for DatasetError {
+    fn left_behind(cause: Self, left: LeftBehind) -> Self {
+        DatasetError::LeftBehind {
+            cause: Box::new(cause),
+            left,
+        }
+    }
+}
+
+/// For steps whose errors are text (a jail's mounts).
+impl Unwound for String {
+    fn left_behind(cause: Self, left: LeftBehind) -> Self {
+        format!("{cause} (and left behind: {left})")
+    }
 }
 
 /// What inverses could not undo, each with its own error.
@@ -51,9 +89,19 @@ impl<'a> Undo<'a> {
         what: impl Into<String>,
         undo: impl FnOnce() -> Result<(), RuntimeError> + 'a,
     ) {
+        self.push_with(what, undo);
+    }
+
+    /// `push` for an inverse that fails with another error than the
+    /// runtime's: a driver's, or a host tool's.
+    pub fn push_with<E: fmt::Display>(
+        &mut self,
+        what: impl Into<String>,
+        undo: impl FnOnce() -> Result<(), E> + 'a,
+    ) {
         self.steps.push(Step {
             what: what.into(),
-            undo: Box::new(undo),
+            undo: Box::new(move || undo().map_err(|e| e.to_string())),
         });
     }
 
@@ -65,24 +113,30 @@ impl<'a> Undo<'a> {
     /// A step failed with `cause`: runs the inverses newest first and
     /// returns the error to report, `cause` itself when all of them
     /// succeeded, else `cause` with what was left behind.
-    pub fn unwind(mut self, cause: RuntimeError) -> RuntimeError {
+    pub fn unwind<E: Unwound>(mut self, cause: E) -> E {
         self.fail(cause)
     }
 
+    /// Runs the inverses newest first after `cause`, and returns what they
+    /// left behind (empty when all succeeded), for an error type that has
+    /// no room for it (`Unwound`) and says it its own way.
+    // Only the FreeBSD jail driver has such an error type today.
+    #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+    pub fn unwind_left(mut self, cause: &dyn fmt::Display) -> LeftBehind {
+        self.run(&cause.to_string())
+    }
+
     /// Passes a step's value on; its error unwinds the stack (as `unwind`).
-    pub fn check<T>(&mut self, result: Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+    pub fn check<T, E: Unwound>(&mut self, result: Result<T, E>) -> Result<T, E> {
         result.map_err(|cause| self.fail(cause))
     }
 
-    fn fail(&mut self, cause: RuntimeError) -> RuntimeError {
+    fn fail<E: Unwound>(&mut self, cause: E) -> E {
         let left = self.run(&cause.to_string());
         if left.0.is_empty() {
             cause
         } else {
-            RuntimeError::LeftBehind {
-                cause: Box::new(cause),
-                left,
-            }
+            E::left_behind(cause, left)
         }
     }
 
@@ -91,7 +145,7 @@ impl<'a> Undo<'a> {
         while let Some(step) = self.steps.pop() {
             if let Err(e) = (step.undo)() {
                 tracing::error!("undoing after \"{cause}\": {} left behind: {e}", step.what);
-                left.0.push((step.what, e.to_string()));
+                left.0.push((step.what, e));
             }
         }
         left
@@ -167,6 +221,33 @@ mod tests {
         };
         assert!(matches!(*cause, RuntimeError::NoSuchPod(_)));
         assert_eq!(left.0.len(), 2);
+    }
+
+    #[test]
+    fn driver_errors_carry_what_their_undo_left_behind() {
+        let mut undo = Undo::new();
+        undo.push_with("snapshot d@sealed", || {
+            Err::<(), _>(std::io::Error::other("busy"))
+        });
+        let e = undo
+            .check(Err::<(), _>(DatasetError::NotFound("d".into())))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dataset d does not exist (and left behind: snapshot d@sealed: busy)"
+        );
+        assert!(matches!(e, DatasetError::LeftBehind { .. }));
+
+        let mut undo = Undo::new();
+        undo.push_with("mounts under /p", || Err::<(), _>("EBUSY"));
+        assert_eq!(
+            undo.unwind("mount failed".to_string()),
+            "mount failed (and left behind: mounts under /p: EBUSY)"
+        );
+
+        let mut undo = Undo::new();
+        undo.push_with("alias", || Ok::<(), String>(()));
+        assert!(undo.unwind_left(&"cause").0.is_empty());
     }
 
     #[test]

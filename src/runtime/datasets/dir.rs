@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::{io_err, DatasetError, DatasetInfo, Datasets};
 use crate::names::DatasetName;
 use crate::runtime::tool;
+use crate::runtime::undo::Undo;
 
 pub struct DirDatasets {
     root: PathBuf,
@@ -63,6 +64,15 @@ impl DirDatasets {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
         }
+    }
+}
+
+/// Removes a file that a failed step may or may not have made.
+fn remove_file_if_any(path: &Path) -> Result<(), DatasetError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
     }
 }
 
@@ -138,6 +148,16 @@ impl Datasets for DirDatasets {
         }
         let staging = self.staging(name);
         Self::remove_tree(&staging)?;
+        // Pushed before the steps: a copy or a write that fails half way
+        // leaves its part. Run newest first: the copy, then the note.
+        let note = self.origin_note(name);
+        let mut undo = Undo::new();
+        undo.push_with(format!("origin note {}", note.display()), || {
+            remove_file_if_any(&note)
+        });
+        undo.push_with(format!("staging copy {}", staging.display()), || {
+            Self::remove_tree(&staging)
+        });
         let source = self.path(origin).join(".");
         let copied = if cfg!(target_os = "linux") {
             tool::run(
@@ -168,17 +188,13 @@ impl Datasets for DirDatasets {
                 }
             })
             .and_then(|_| {
-                fs::write(self.origin_note(name), origin.as_str())
-                    .map_err(io_err(format!("creating {name}")))
+                fs::write(&note, origin.as_str()).map_err(io_err(format!("creating {name}")))
             })
             .and_then(|_| {
                 fs::rename(&staging, &target).map_err(io_err(format!("creating {name}")))
             });
-        if let Err(e) = result {
-            let _ = Self::remove_tree(&staging);
-            let _ = fs::remove_file(self.origin_note(name));
-            return Err(e);
-        }
+        undo.check(result)?;
+        undo.commit();
         Ok(target)
     }
 
@@ -264,6 +280,11 @@ impl Datasets for DirDatasets {
         }
         let staging = self.staging(name);
         Self::remove_tree(&staging)?;
+        // A stream cut short leaves a partial tree.
+        let mut undo = Undo::new();
+        undo.push_with(format!("staging tree {}", staging.display()), || {
+            Self::remove_tree(&staging)
+        });
         let result = fs::create_dir(&staging)
             .and_then(|_| {
                 let mut framed = FramedReader::new(input);
@@ -276,10 +297,8 @@ impl Datasets for DirDatasets {
             })
             .and_then(|_| fs::rename(&staging, &target))
             .map_err(io_err(format!("receiving {name}")));
-        if let Err(e) = result {
-            let _ = Self::remove_tree(&staging);
-            return Err(e);
-        }
+        undo.check(result)?;
+        undo.commit();
         self.seal(name)?;
         Ok(target)
     }

@@ -55,6 +55,13 @@ pub enum DatasetError {
     Parse { tool: &'static str, line: String },
     #[error("datasets driver {0} is not available on this host: {1}")]
     Unavailable(&'static str, String),
+    /// A step failed and the driver's own undo could not remove everything
+    /// it made (`runtime::undo`).
+    #[error("{cause} (and left behind: {left})")]
+    LeftBehind {
+        cause: Box<DatasetError>,
+        left: crate::runtime::LeftBehind,
+    },
 }
 
 pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DatasetError {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::{io_err, DatasetError, DatasetInfo, Datasets, SEALED};
 use crate::names::DatasetName;
 use crate::runtime::tool::{self, ToolError};
+use crate::runtime::undo::Undo;
 
 pub(super) const ZFS: &str = "zfs";
 
@@ -103,11 +104,13 @@ impl Datasets for ZfsCliDatasets {
         let full = self.full(name);
         let snap = format!("{full}@{SEALED}");
         tool::run(ZFS, &["snapshot", &snap]).map_err(|e| classify(e, &snap))?;
-        if let Err(e) = tool::run(ZFS, &["set", "readonly=on", &full]) {
-            // Undo: a snapshot without read-only is not a seal.
-            let _ = tool::run(ZFS, &["destroy", &snap]);
-            return Err(classify(e, &full));
-        }
+        // A snapshot without read-only is not a seal.
+        let mut undo = Undo::new();
+        undo.push_with(format!("snapshot {snap}"), || {
+            tool::run(ZFS, &["destroy", &snap]).map(drop)
+        });
+        undo.check(tool::run(ZFS, &["set", "readonly=on", &full]).map_err(|e| classify(e, &full)))?;
+        undo.commit();
         Ok(())
     }
 
@@ -136,6 +139,8 @@ impl Datasets for ZfsCliDatasets {
             match tool::run(ZFS, &["destroy", "-r", &full]) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.stderr().contains("busy") && Instant::now() < deadline => {
+                    // Best effort, one try of a retry loop: if the unmount
+                    // fails, the next destroy fails too and says why.
                     let _ = tool::run(ZFS, &["unmount", "-f", &full]);
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
@@ -219,6 +224,14 @@ impl Datasets for ZfsCliDatasets {
         }
         let snap = format!("{full}@{SEALED}");
         let mut child = spawn_zfs(&["receive", &snap], Stdio::piped(), Stdio::null())?;
+        // A half-received dataset must not stay behind.
+        let mut undo = Undo::new();
+        undo.push_with(format!("dataset {full}"), || {
+            if self.exists_full(&full)? {
+                self.destroy(name)?;
+            }
+            Ok::<(), DatasetError>(())
+        });
         let copied = child.stdin.take().map(|mut s| std::io::copy(input, &mut s));
         let result = finish(child, &format!("zfs receive {snap}"), &full)
             .and_then(|_| {
@@ -230,13 +243,8 @@ impl Datasets for ZfsCliDatasets {
                 tool::run(ZFS, &["set", "readonly=on", &full]).map_err(|e| classify(e, &full))?;
                 Ok(())
             });
-        if let Err(e) = result {
-            // Undo: a half-received dataset must not stay behind.
-            if self.exists_full(&full).unwrap_or(false) {
-                let _ = self.destroy(name);
-            }
-            return Err(e);
-        }
+        undo.check(result)?;
+        undo.commit();
         Ok(self.path(name))
     }
 }

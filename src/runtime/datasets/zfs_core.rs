@@ -22,6 +22,7 @@ use super::zfs_cli::{classify, ZfsCliDatasets, ZFS};
 use super::{io_err, DatasetError, DatasetInfo, Datasets, SEALED};
 use crate::names::DatasetName;
 use crate::runtime::tool;
+use crate::runtime::undo::Undo;
 
 pub struct ZfsDatasets {
     /// Holds libzfs_core open (its init and fini are reference counted).
@@ -42,10 +43,14 @@ impl ZfsDatasets {
     /// Mounts a dataset libzfs_core just made; on failure destroys it, so
     /// that a failed create or clone leaves nothing.
     fn mount_or_undo(&self, full: &str, full_c: &CString) -> Result<(), DatasetError> {
-        if let Err(e) = tool::run(ZFS, &["mount", full]) {
-            let _ = self.zfs.destroy(full_c.as_c_str());
-            return Err(classify(e, full));
-        }
+        let mut undo = Undo::new();
+        undo.push_with(format!("dataset {full}"), || {
+            self.zfs
+                .destroy(full_c.as_c_str())
+                .map_err(|e| errno(e, "destroying", full))
+        });
+        undo.check(tool::run(ZFS, &["mount", full]).map_err(|e| classify(e, full)))?;
+        undo.commit();
         Ok(())
     }
 }
@@ -165,11 +170,15 @@ impl Datasets for ZfsDatasets {
         self.zfs
             .snapshot([snap_c.clone()])
             .map_err(|e| errno(first_error(e), "snapshotting", &snap))?;
-        if let Err(e) = tool::run(ZFS, &["set", "readonly=on", &full]) {
-            // Undo: a snapshot without read-only is not a seal.
-            let _ = self.zfs.destroy_snaps([snap_c], Defer::No);
-            return Err(classify(e, &full));
-        }
+        // A snapshot without read-only is not a seal.
+        let mut undo = Undo::new();
+        undo.push_with(format!("snapshot {snap}"), || {
+            self.zfs
+                .destroy_snaps([snap_c], Defer::No)
+                .map_err(|(e, _)| errno(e, "destroying", &snap))
+        });
+        undo.check(tool::run(ZFS, &["set", "readonly=on", &full]).map_err(|e| classify(e, &full)))?;
+        undo.commit();
         Ok(())
     }
 
@@ -222,7 +231,9 @@ impl Datasets for ZfsDatasets {
                 Err((e, _)) => return Err(errno(e, "destroying", &snap)),
             }
         }
-        // libzfs_core does not unmount; a mounted dataset is busy.
+        // libzfs_core does not unmount; a mounted dataset is busy. Best
+        // effort: one not mounted fails here and is fine, and one that
+        // stays mounted makes the destroy below fail and say so.
         let _ = tool::run(ZFS, &["unmount", &full]);
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut pause = Duration::from_millis(5);
@@ -236,6 +247,8 @@ impl Datasets for ZfsDatasets {
                     if Instant::now() >= deadline {
                         return Err(DatasetError::InUse(full));
                     }
+                    // Best effort, one try of a retry loop: the next
+                    // destroy says why if it still fails.
                     let _ = tool::run(ZFS, &["unmount", "-f", &full]);
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
@@ -302,6 +315,14 @@ impl Datasets for ZfsDatasets {
         let snap = format!("{full}@{SEALED}");
         let snap_c = c(&snap)?;
         let (reader, mut writer) = pipe()?;
+        // A half-received dataset must not stay behind.
+        let mut undo = Undo::new();
+        undo.push_with(format!("dataset {full}"), || {
+            if self.zfs.exists(full_c) {
+                self.destroy(name)?;
+            }
+            Ok::<(), DatasetError>(())
+        });
         let zfs = &self.zfs;
         let (received, copied) = std::thread::scope(|s| {
             let receiver = s.spawn(move || {
@@ -330,13 +351,8 @@ impl Datasets for ZfsDatasets {
                 tool::run(ZFS, &["mount", &full]).map_err(|e| classify(e, &full))?;
                 Ok(())
             });
-        if let Err(e) = result {
-            // Undo: a half-received dataset must not stay behind.
-            if self.zfs.exists(full_c) {
-                let _ = self.destroy(name);
-            }
-            return Err(e);
-        }
+        undo.check(result)?;
+        undo.commit();
         Ok(self.path(name))
     }
 }

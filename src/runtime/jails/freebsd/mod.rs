@@ -37,6 +37,7 @@ use jail::RunningJail;
 
 use super::{Cell, CellSpec, JailError, Jails, Process, POLL};
 use crate::config::Ipv4Net;
+use crate::runtime::undo::Undo;
 use attach::{attach, signal_jail};
 use mounts::{mount_cell, unmount_cell};
 use net::{add_alias, ensure_interface, remove_alias};
@@ -133,12 +134,6 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Effects of `create` to undo, in reverse, when a later step fails.
-enum Undo {
-    Alias(Ipv4Addr),
-    Mounts,
-}
-
 impl Jails for FreeBsdJails {
     fn prepare_network(&self, interface: &str, network: Ipv4Net) -> Result<(), JailError> {
         ensure_interface(interface, network)
@@ -163,30 +158,44 @@ impl Jails for FreeBsdJails {
         let stopped = stopped_jail(spec).map_err(fail)?;
         ensure_interface(&spec.interface, spec.network)?;
 
-        let mut undo: Vec<Undo> = Vec::new();
+        // Each effect pushes its inverse; a failed inverse is logged with
+        // the cause and named in the error (`runtime::undo`).
+        let mut undo = Undo::new();
         let started = (|| {
             add_alias(&spec.interface, spec.address)?;
-            undo.push(Undo::Alias(spec.address));
+            undo.push_with(format!("address alias {}", spec.address), || {
+                remove_alias(spec.address, &spec.name)
+            });
             mount_cell(spec).map_err(fail)?;
-            undo.push(Undo::Mounts);
+            undo.push_with(format!("mounts under {}", spec.root.display()), || {
+                unmount_cell(&spec.root)
+            });
             stopped.start().map_err(|e| fail(e.to_string()))
         })();
         match started {
-            Ok(jail) => Ok(Handle {
-                name: spec.name.clone(),
-                jid: jail.jid,
-                address: Some(spec.address),
-                root: spec.root.clone(),
-            }
-            .cell()),
-            Err(e) => {
-                for step in undo.iter().rev() {
-                    let _ = match step {
-                        Undo::Mounts => unmount_cell(&spec.root),
-                        Undo::Alias(a) => remove_alias(*a, &spec.name),
-                    };
+            Ok(jail) => {
+                undo.commit();
+                Ok(Handle {
+                    name: spec.name.clone(),
+                    jid: jail.jid,
+                    address: Some(spec.address),
+                    root: spec.root.clone(),
                 }
-                Err(e)
+                .cell())
+            }
+            Err(e) => {
+                let left = undo.unwind_left(&e);
+                Err(if left.0.is_empty() {
+                    e
+                } else {
+                    // JailError has no variant of its own for this: the
+                    // cell was not made, so it is a failed create.
+                    let why = match e {
+                        JailError::Create { why, .. } => why,
+                        other => other.to_string(),
+                    };
+                    fail(format!("{why} (and left behind: {left})"))
+                })
             }
         }
     }

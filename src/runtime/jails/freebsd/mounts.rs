@@ -15,16 +15,21 @@ use crate::runtime::jails::jail_params::{
 };
 use crate::runtime::jails::{CellSpec, JailError, POLL};
 use crate::runtime::tool;
+use crate::runtime::undo::Undo;
 
 /// Mounts the cell's file systems (`cell_mounts`: devfs, and the Linux
 /// ABI's for a Linux root) in its root; on an error, none stays.
 pub(super) fn mount_cell(spec: &CellSpec) -> Result<(), String> {
+    // One inverse for all: `unmount_cell` takes off whatever is mounted,
+    // and a mount that failed half way may have left its part.
+    let mut undo = Undo::new();
+    undo.push_with(format!("mounts under {}", spec.root.display()), || {
+        unmount_cell(&spec.root)
+    });
     for mount in cell_mounts(spec) {
-        if let Err(e) = mount_one(spec, mount) {
-            let _ = unmount_cell(&spec.root);
-            return Err(e);
-        }
+        undo.check(mount_one(spec, mount))?;
     }
+    undo.commit();
     Ok(())
 }
 
