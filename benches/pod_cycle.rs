@@ -2,7 +2,10 @@
 //! in it, destroy it. Measured for jetpack (library and CLI) and for the
 //! bare commands doing the same work, interleaved in one run so that drift
 //! of this shared machine hits all alike; reports p50, p99 and the ratio of
-//! each p50 to the bare commands'.
+//! each p50 to the bare commands'. Two bases: `small` (a static busybox,
+//! three links to it, /etc/passwd and group: 15 entries), where the fixed
+//! costs of a cycle show, and `busybox` (images/busybox: ~400 entries),
+//! where copying and removing files weigh on the dir driver.
 //!
 //! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
@@ -42,19 +45,55 @@ fn zfs_destroy_retrying(dataset: &str) {
     panic!("zfs destroy {dataset} kept failing");
 }
 
+/// The bases measured, by name: the small one first.
+const BASES: [&str; 2] = ["small", "busybox"];
+
+/// The small base's tarball: a static busybox and the least a pod's
+/// `/bin/true` needs, 15 entries in all.
+fn small_tarball(out: &Path) {
+    let busybox = run("sh", &["-c", "command -v busybox"]).expect("a busybox (busybox-static)");
+    let root = out.with_extension("root");
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["bin", "etc", "dev", "proc", "tmp", "root", "var/tmp"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy(busybox.trim(), root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "true", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "--numeric-owner",
+            "--owner=0",
+            "--group=0",
+            "-cf",
+            out.to_str().unwrap(),
+            ".",
+        ],
+    )
+    .expect("tar of the small base");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 struct Setup {
-    driver: &'static str,
+    interface: String,
     /// Dropped before the datasets go: its state.db lives on the root
     /// dataset and keeps it busy.
     host: Option<Host>,
     options: Vec<String>,
-    base_path: PathBuf,
+    /// Each base's sealed tree, by name.
+    base_paths: Vec<(&'static str, PathBuf)>,
     zfs_root: Option<String>,
     scratch: PathBuf,
 }
 
 impl Setup {
-    fn new(driver: &'static str, tarball: &Path, n: u32) -> Setup {
+    fn new(driver: &'static str, tarballs: &[(&'static str, PathBuf)], n: u32) -> Setup {
         let scratch =
             std::env::temp_dir().join(format!("jetpack-bench-{}-{driver}", std::process::id()));
         let mut options = vec![
@@ -74,28 +113,33 @@ impl Setup {
             config_args: vec![],
         };
         let host = Host::init(config, env).expect("jetpack init");
-        let imported = host
-            .import_base(
-                tarball.to_str().unwrap(),
-                Some("busybox"),
-                None,
-                &mut |_| std::ops::ControlFlow::Continue(()),
-            )
-            .expect("base import");
-        let base_path = scratch.join("root/bases").join(imported.base.id.as_str());
+        let base_paths = tarballs
+            .iter()
+            .map(|(name, tarball)| {
+                let imported = host
+                    .import_base(tarball.to_str().unwrap(), Some(name), None, &mut |_| {
+                        std::ops::ControlFlow::Continue(())
+                    })
+                    .expect("base import");
+                (
+                    *name,
+                    scratch.join("root/bases").join(imported.base.id.as_str()),
+                )
+            })
+            .collect();
         Setup {
-            driver,
+            interface: format!("jpbench{n}"),
             host: Some(host),
             options,
-            base_path,
+            base_paths,
             zfs_root,
             scratch,
         }
     }
 
-    fn jetpack_library(&self) {
+    fn jetpack_library(&self, base: &str) {
         let host = self.host.as_ref().expect("host");
-        let pod = host.create_pod("busybox", None, vec![]).expect("create");
+        let pod = host.create_pod(base, None, vec![]).expect("create");
         let code = host
             .run_pod(&pod, Some(vec!["/bin/true".into()]), Attach::Inherit)
             .expect("run");
@@ -104,22 +148,28 @@ impl Setup {
         host.remove_pod(&pod, false).expect("remove");
     }
 
-    fn jetpack_cli(&self) {
+    fn jetpack_cli(&self, base: &str) {
         let mut cmd = Command::new(JETPACK);
         for o in &self.options {
             cmd.arg("-o").arg(o);
         }
         let status = cmd
-            .args(["pod", "run", "--rm", "busybox", "--", "/bin/true"])
+            .args(["pod", "run", "--rm", base, "--", "/bin/true"])
             .status()
             .expect("jetpack");
         assert!(status.success());
     }
 
-    fn bare(&self, i: usize) {
+    fn bare(&self, base: &str, i: usize) {
+        let base_path = &self
+            .base_paths
+            .iter()
+            .find(|(name, _)| *name == base)
+            .expect("an imported base")
+            .1;
         let clone_path = match &self.zfs_root {
             Some(root) => {
-                let id = self.base_path.file_name().unwrap().to_str().unwrap();
+                let id = base_path.file_name().unwrap().to_str().unwrap();
                 let clone = format!("{root}/pods/bare{i}");
                 run(
                     "zfs",
@@ -130,7 +180,7 @@ impl Setup {
             }
             None => {
                 let clone = self.scratch.join("root/pods").join(format!("bare{i}"));
-                let source = format!("{}/.", self.base_path.display());
+                let source = format!("{}/.", base_path.display());
                 run(
                     "cp",
                     &["-a", "--reflink=auto", &source, clone.to_str().unwrap()],
@@ -166,22 +216,17 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         if let Some(host) = self.host.take() {
-            if let Ok(b) = host.base("busybox") {
-                let _ = host.remove_base(b.id.as_str(), false);
+            for base in BASES {
+                if let Ok(b) = host.base(base) {
+                    let _ = host.remove_base(b.id.as_str(), false);
+                }
             }
         }
         if let Some(root) = &self.zfs_root {
             zfs_destroy_retrying(root);
         }
         let _ = std::fs::remove_dir_all(&self.scratch);
-        let _ = run(
-            "ip",
-            &[
-                "link",
-                "del",
-                &format!("jpbench{}", if self.driver == "dir" { 1 } else { 2 }),
-            ],
-        );
+        let _ = run("ip", &["link", "del", &self.interface]);
     }
 }
 
@@ -202,6 +247,9 @@ fn main() {
         run(script.to_str().unwrap(), &[tarball.to_str().unwrap()])
             .expect("building the busybox base");
     }
+    let small = Path::new(env!("CARGO_TARGET_TMPDIR")).join("small.tar");
+    small_tarball(&small);
+    let tarballs = [(BASES[0], small), (BASES[1], tarball)];
     let pool_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zfs-test-pool.sh");
     let mut drivers = vec!["dir"];
     match run(pool_script.to_str().unwrap(), &[POOL]) {
@@ -211,45 +259,53 @@ fn main() {
 
     println!("pod cycle: create from a sealed base + start + run true + destroy; {cycles} cycles each, interleaved");
     println!(
-        "{:<8} {:<26} {:>8} {:>8} {:>12}",
-        "driver", "variant", "p50 ms", "p99 ms", "p50 / bare"
+        "{:<8} {:<8} {:<26} {:>8} {:>8} {:>12}",
+        "driver", "base", "variant", "p50 ms", "p99 ms", "p50 / bare"
     );
     for (n, driver) in drivers.into_iter().enumerate() {
-        let setup = Setup::new(driver, &tarball, n as u32 + 1);
+        let setup = Setup::new(driver, &tarballs, n as u32 + 1);
         // Warm caches (page cache, the bridge) before measuring.
-        setup.bare(usize::MAX);
-        setup.jetpack_library();
-        setup.jetpack_cli();
-        let mut samples: [Vec<Duration>; 3] = [vec![], vec![], vec![]];
+        for base in BASES {
+            setup.bare(base, usize::MAX);
+            setup.jetpack_library(base);
+            setup.jetpack_cli(base);
+        }
+        // Per base: bare, library, CLI.
+        let mut samples: Vec<[Vec<Duration>; 3]> =
+            BASES.iter().map(|_| Default::default()).collect();
         for i in 0..cycles {
-            let t = Instant::now();
-            setup.bare(i);
-            samples[0].push(t.elapsed());
-            let t = Instant::now();
-            setup.jetpack_library();
-            samples[1].push(t.elapsed());
-            let t = Instant::now();
-            setup.jetpack_cli();
-            samples[2].push(t.elapsed());
+            for (b, base) in BASES.iter().enumerate() {
+                let t = Instant::now();
+                setup.bare(base, i);
+                samples[b][0].push(t.elapsed());
+                let t = Instant::now();
+                setup.jetpack_library(base);
+                samples[b][1].push(t.elapsed());
+                let t = Instant::now();
+                setup.jetpack_cli(base);
+                samples[b][2].push(t.elapsed());
+            }
         }
-        for s in samples.iter_mut() {
-            s.sort();
-        }
-        let bare_p50 = percentile_ms(&samples[0], 0.5);
-        for (variant, s) in [
-            "bare commands",
-            "jetpack (library)",
-            "jetpack pod run --rm (CLI)",
-        ]
-        .iter()
-        .zip(&samples)
-        {
-            let p50 = percentile_ms(s, 0.5);
-            println!(
-                "{driver:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x",
-                percentile_ms(s, 0.99),
-                p50 / bare_p50
-            );
+        for (base, samples) in BASES.iter().zip(samples.iter_mut()) {
+            for s in samples.iter_mut() {
+                s.sort();
+            }
+            let bare_p50 = percentile_ms(&samples[0], 0.5);
+            for (variant, s) in [
+                "bare commands",
+                "jetpack (library)",
+                "jetpack pod run --rm (CLI)",
+            ]
+            .iter()
+            .zip(samples.iter())
+            {
+                let p50 = percentile_ms(s, 0.5);
+                println!(
+                    "{driver:<8} {base:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x",
+                    percentile_ms(s, 0.99),
+                    p50 / bare_p50
+                );
+            }
         }
     }
 }
