@@ -448,6 +448,10 @@ impl UplinkId {
     /// The id of the uplink the server makes at first start.
     pub const DEFAULT: &'static str = "default";
 
+    pub fn random() -> UplinkId {
+        UplinkId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
     pub fn new(s: &str) -> Result<UplinkId, NameError> {
         if s == UplinkId::DEFAULT || is_uuid(s) {
             Ok(UplinkId(s.to_string()))
@@ -462,12 +466,17 @@ impl UplinkId {
 }
 catalog_id!(UplinkId);
 
-/// A NaCl's id: a UUID.
+/// A NaCl's id: a UUID. Snippets, kept in a table of the same shape
+/// (`store::catalog::DocumentRow`), have ids of the same rule and type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct NaclId(String);
 
 impl NaclId {
+    pub fn random() -> NaclId {
+        NaclId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
     pub fn new(s: &str) -> Result<NaclId, NameError> {
         if is_uuid(s) {
             Ok(NaclId(s.to_string()))
@@ -481,6 +490,29 @@ impl NaclId {
     }
 }
 catalog_id!(NaclId);
+
+/// A builder's id: the id of the bob it was prepared from, which a
+/// provider lists. It becomes part of a base name (`builder-ID`, within
+/// `Name`'s 63 characters), so it follows the pattern of names, up to 48
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BuilderId(String);
+
+impl BuilderId {
+    pub const MAX_LEN: usize = 48;
+
+    pub fn new(s: &str) -> Result<BuilderId, NameError> {
+        check_name(
+            "builder id",
+            s,
+            Self::MAX_LEN,
+            "it is longer than 48 characters",
+        )?;
+        Ok(BuilderId(s.to_string()))
+    }
+}
+catalog_id!(BuilderId);
 
 /// A job's id: a UUID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -622,9 +654,16 @@ mod tests {
         assert!(UplinkId::new("other").is_err());
         assert!(NaclId::new(uuid).is_ok());
         assert!(NaclId::new("default").is_err());
+        assert!(UplinkId::new(UplinkId::random().as_str()).is_ok());
+        assert!(NaclId::new(NaclId::random().as_str()).is_ok());
         assert!(JobId::new(&uuid.to_uppercase()).is_err());
         let job = JobId::random();
         assert_eq!(JobId::new(job.as_str()).unwrap(), job);
         assert!(job == *job.as_str());
+        assert!(BuilderId::new("test-builder-1").is_ok());
+        assert!(BuilderId::new(&"b".repeat(48)).is_ok());
+        for bad in ["", "-b", "a/b", "a b", &"b".repeat(49)] {
+            assert!(BuilderId::new(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -62,7 +62,7 @@ impl From<Builder> for BuilderModel {
     fn from(b: Builder) -> Self {
         let m = b.manifest;
         BuilderModel {
-            id: b.row.id,
+            id: b.row.id.into(),
             name: m.name,
             version: m.version,
             vcs_ref: m.vcs_ref,

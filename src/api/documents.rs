@@ -33,7 +33,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 impl From<DocumentRow> for Document {
     fn from(r: DocumentRow) -> Self {
         Document {
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             content: r.content,
             created: time(r.created_at),

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::error::ErrorBody;
 use super::{blocking, time, ApiQuery, ApiResult, AppState, ListParams, State};
 pub use crate::model::jobs::Job;
-use crate::store::catalog::{JobRow, JOBS};
+use crate::store::jobs::{JobRow, JOBS};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_jobs))
@@ -29,9 +29,9 @@ impl From<JobRow> for Job {
         Job {
             log_url: format!("/v1/jobs/{}/log", r.id),
             id: r.id.to_string(),
-            kind: r.kind.as_str().to_string(),
+            kind: r.kind,
             target: r.target,
-            state: r.state.as_str().to_string(),
+            state: r.state,
             progress: r.progress,
             result: r.result,
             error: r.error,

@@ -22,7 +22,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 impl From<UplinkRow> for Uplink {
     fn from(r: UplinkRow) -> Self {
         Uplink {
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             url: r.url,
             token: r.token,
@@ -107,12 +107,16 @@ async fn put_uplink(
 ) -> ApiResult<Json<Uplink>> {
     let row = blocking(move || {
         let old = state.catalog.uplink(&id)?;
-        if req.id.as_ref().is_some_and(|given| *given != old.id) {
+        if req
+            .id
+            .as_ref()
+            .is_some_and(|given| old.id != *given.as_str())
+        {
             return Err(super::ApiError::bad_request(
                 "the body's id is not this uplink's",
             ));
         }
-        Ok(state.catalog.replace_uplink(&old.id, req.into())?)
+        Ok(state.catalog.replace_uplink(old.id.as_str(), req.into())?)
     })
     .await?;
     Ok(Json(row.into()))

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{workspace, BuildError, Builder, Builders, Hold, PodGuard};
 use crate::catalog::{self, CatalogError, ImageMeta};
 use crate::jobs::JobContext;
-use crate::names::Name;
+use crate::names::{NaclId, Name};
 use crate::runtime::{Ended, Pod};
 use crate::store::catalog::{DocumentKind, ImageRow, UplinkRow};
 
@@ -42,7 +42,7 @@ pub struct BuildRequest {
 pub struct BuildPlan {
     pub builder: Builder,
     pub service: String,
-    pub nacl_id: Option<String>,
+    pub nacl_id: Option<NaclId>,
     pub nacl: String,
     pub uplink: UplinkRow,
     pub tag: Option<String>,
@@ -69,7 +69,7 @@ impl Builders {
         let builder = self.builder(&req.builder)?;
         if !builder.manifest.offers(&req.service) {
             return Err(BuildError::ServiceNotOffered {
-                builder: builder.row.id.clone(),
+                builder: builder.row.id.to_string(),
                 service: req.service,
                 offered: builder.manifest.services.join(", "),
             });

@@ -4,6 +4,7 @@
 //! --clean`) passes `BuilderHolds` to `Host::remove_base_with`, which asks
 //! it before the removal and has it forget the builder when forced.
 
+use crate::names::BuilderId;
 use crate::runtime::{BaseHolds, Holder};
 use crate::store::{BaseRow, Store, StoreError};
 
@@ -14,13 +15,15 @@ impl BaseHolds for BuilderHolds {
     fn holder(&self, store: &Store, base: &BaseRow) -> Result<Option<Holder>, StoreError> {
         Ok(store.builder_of_base(&base.id)?.map(|id| Holder {
             kind: "builder",
-            id,
+            id: id.to_string(),
             remedy: "delete the builder (or use --force)",
         }))
     }
 
     fn release(&self, store: &Store, holder: &Holder) -> Result<(), StoreError> {
-        store.delete_builder(&holder.id)
+        // The runtime carries the id as text; it came from `holder` above.
+        let id = BuilderId::new(&holder.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        store.delete_builder(&id)
     }
 }
 
@@ -46,7 +49,7 @@ mod tests {
         s.insert_base(&base).unwrap();
         assert_eq!(BuilderHolds.holder(&s, &base).unwrap(), None);
         s.insert_builder(&BuilderRow {
-            id: "b1".into(),
+            id: BuilderId::new("b1").unwrap(),
             base_id: base.id.clone(),
             digest: format!("sha256:{}", "cd".repeat(32)),
             provider_id: "local".into(),

@@ -9,7 +9,7 @@ use super::providers::{self, Bob, Fetched};
 use super::{BuildError, Builder, Builders, Manifest};
 use crate::config::BobProviderConfig;
 use crate::jobs::JobContext;
-use crate::names::Name;
+use crate::names::{BuilderId, Name};
 use crate::store::builders::BuilderRow;
 use crate::store::{self, StoreError};
 
@@ -122,6 +122,8 @@ impl Builders {
     ) -> Result<(Builder, bool), BuildError> {
         let config = self.provider(provider)?;
         let bob = self.bob(provider, bob_id)?;
+        // Checked when listed (providers::check_id); typed here, before any work.
+        let builder_id = BuilderId::new(&bob.id).map_err(|e| BuildError::Invalid(e.to_string()))?;
         if let Some(row) = self
             .catalog
             .with_store(|s| s.builder_by_digest(&bob.digest))?
@@ -131,12 +133,12 @@ impl Builders {
         }
         if let Some(row) = self
             .catalog
-            .with_store(|s| s.find_builders(&bob.id))?
+            .with_store(|s| s.find_builders(builder_id.as_str()))?
             .into_iter()
-            .find(|b| b.id == bob.id)
+            .find(|b| b.id == builder_id)
         {
             return Err(BuildError::BuilderTaken {
-                id: row.id,
+                id: row.id.to_string(),
                 digest: row.digest,
             });
         }
@@ -177,7 +179,7 @@ impl Builders {
         };
         let manifest = Manifest::read_from(&self.host.base_root(&base)).map_err(undo)?;
         let row = BuilderRow {
-            id: bob.id.clone(),
+            id: builder_id,
             base_id: base.id.clone(),
             digest: bob.digest.clone(),
             provider_id: provider.to_string(),

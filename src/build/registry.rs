@@ -6,17 +6,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{BuildError, Builder, Builders};
+use crate::names::BuilderId;
 use crate::runtime::RuntimeError;
 
 /// Counts the builds and validations using each builder, so that a builder
 /// in use cannot be deleted under them.
 #[derive(Default)]
-pub(super) struct Holds(Mutex<HashMap<String, usize>>);
+pub(super) struct Holds(Mutex<HashMap<BuilderId, usize>>);
 
 /// One use of a builder; dropping it ends the use.
 pub struct Hold {
     holds: Arc<Holds>,
-    builder: String,
+    builder: BuilderId,
 }
 
 impl Drop for Hold {
@@ -52,17 +53,17 @@ impl Builders {
         }
     }
 
-    pub(super) fn hold(&self, builder: &str) -> Hold {
+    pub(super) fn hold(&self, builder: &BuilderId) -> Hold {
         *self
             .holds
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(builder.to_string())
+            .entry(builder.clone())
             .or_default() += 1;
         Hold {
             holds: self.holds.clone(),
-            builder: builder.to_string(),
+            builder: builder.clone(),
         }
     }
 
@@ -72,7 +73,7 @@ impl Builders {
         let builder = self.builder(reference)?;
         let holds = self.holds.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = holds.get(&builder.row.id) {
-            return Err(BuildError::BuilderInUse(builder.row.id.clone(), *n));
+            return Err(BuildError::BuilderInUse(builder.row.id.to_string(), *n));
         }
         self.catalog
             .with_store(|s| s.delete_builder(&builder.row.id))?;

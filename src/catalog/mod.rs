@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub mod token;
 
-use crate::names::{ImageId, Name, Tag};
+use crate::names::{BuilderId, ImageId, NaclId, Name, Tag, UplinkId};
 use crate::store::blobs::{BlobError, Blobs, StagedBlob};
 use crate::store::catalog::{DocumentKind, DocumentRow, ImageRow, ListQuery, UplinkRow};
 use crate::store::{self, Store, StoreError};
@@ -96,9 +96,9 @@ pub struct UplinkSpec {
 pub struct ImageMeta {
     pub name: String,
     pub tag: Option<String>,
-    pub builder_id: Option<String>,
-    pub nacl_id: Option<String>,
-    pub uplink_id: Option<String>,
+    pub builder_id: Option<BuilderId>,
+    pub nacl_id: Option<NaclId>,
+    pub uplink_id: Option<UplinkId>,
     pub uplink_url: Option<String>,
     pub includeos_version: Option<String>,
 }
@@ -108,11 +108,6 @@ pub const DEFAULT_UPLINK: &str = "default";
 pub struct Catalog {
     store: Mutex<Store>,
     blobs: Blobs,
-}
-
-/// A fresh random id (uuid v4) for documents and jobs.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 /// A random secret of `bytes` bytes, hex.
@@ -239,7 +234,7 @@ impl Catalog {
         &self,
         spec: UplinkSpec,
         kept: Option<String>,
-        id: String,
+        id: UplinkId,
         created_at: i64,
     ) -> Result<UplinkRow, CatalogError> {
         let name = Name::new("uplink name", &spec.name)?;
@@ -281,7 +276,7 @@ impl Catalog {
     }
 
     pub fn create_uplink(&self, spec: UplinkSpec) -> Result<UplinkRow, CatalogError> {
-        let row = self.uplink_row(spec, None, new_id(), store::now())?;
+        let row = self.uplink_row(spec, None, UplinkId::random(), store::now())?;
         self.store()
             .put_uplink(&row)
             .map_err(CatalogError::from_store("uplink"))?;
@@ -384,7 +379,7 @@ impl Catalog {
         let name = Self::check_document(kind, name, &content, policy)?;
         let now = store::now();
         let row = DocumentRow {
-            id: new_id(),
+            id: NaclId::random(),
             name: name.to_string(),
             content,
             created_at: now,

@@ -15,7 +15,10 @@ use super::frame::{read_transport, Code, HEADER_LEN};
 use super::token::InstanceId;
 use crate::catalog::{Catalog, CatalogError};
 use crate::jobs::{JobContext, JobError, JobKind, JobState, Jobs};
-use crate::store::catalog::{ImageRow, JobRow, ListQuery};
+use crate::names::ImageId;
+use crate::store::blobs::BlobError;
+use crate::store::catalog::{ImageRow, ListQuery};
+use crate::store::jobs::JobRow;
 
 /// The kind of a deploy job.
 pub const DEPLOY: JobKind = JobKind::Deploy;
@@ -36,6 +39,47 @@ pub enum DeployError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Jobs(#[from] JobError),
+}
+
+/// Why a deploy that had become a job failed: what `run` returns, kept
+/// typed up to the job runner (which records its message). Apart from
+/// `DeployError`, which says why a deploy is refused before it is a job
+/// (the API's 4xx), so that these never reach an HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployRunError {
+    #[error("reading image {image}: {source}")]
+    OpenImage { image: ImageId, source: BlobError },
+    #[error("reading image {image}: {source}")]
+    ReadImage {
+        image: ImageId,
+        source: std::io::Error,
+    },
+    #[error("image {image} is damaged on disk: its SHA-1 is now {sha1}")]
+    Damaged { image: ImageId, sha1: String },
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("cancelled")]
+    Cancelled,
+    /// `what` says what the instance did not do in time.
+    #[error("instance {instance} {what} within {secs}s")]
+    TimedOut {
+        instance: InstanceId,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error("instance {instance} acknowledged the UPDATE with {ack:?}, not the image's SHA-1 {sha1}: it did not receive the image intact")]
+    WrongAck {
+        instance: InstanceId,
+        ack: String,
+        sha1: String,
+    },
+    /// `running`: the binary it reports, if any.
+    #[error("instance {instance} docked again running {}, not {sha1}: the live update failed", running.as_deref().unwrap_or("its old binary"))]
+    NotUpdated {
+        instance: InstanceId,
+        running: Option<String>,
+        sha1: String,
+    },
 }
 
 /// A checked deploy, ready to run as a job.
@@ -165,51 +209,60 @@ pub fn run(
     catalog: &Catalog,
     plan: &Plan,
     job: &JobContext,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, DeployRunError> {
     let id = &plan.instance;
     for w in &plan.warnings {
         job.log(&format!("warning: {w} (forced)"));
     }
+    let image = &plan.image.id;
     let (mut file, size) = catalog
         .blobs()
         .open_blob(&plan.image.sha256)
-        .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
-    let message = read_transport(Code::Update, &mut file, size as usize)
-        .map_err(|e| format!("reading image {}: {e}", plan.image.id))?;
+        .map_err(|source| DeployRunError::OpenImage {
+            image: image.clone(),
+            source,
+        })?;
+    let message = read_transport(Code::Update, &mut file, size as usize).map_err(|source| {
+        DeployRunError::ReadImage {
+            image: image.clone(),
+            source,
+        }
+    })?;
     let sha1 = hex::encode(Sha1::digest(&message[HEADER_LEN..]));
-    if plan.image.id != *sha1.as_str() {
-        return Err(format!(
-            "image {} is damaged on disk: its SHA-1 is now {sha1}",
-            plan.image.id
-        ));
+    if *image != *sha1.as_str() {
+        return Err(DeployRunError::Damaged {
+            image: image.clone(),
+            sha1,
+        });
     }
-    let (generation, idents) = fleet
-        .with(id, |l| {
-            l.update_ack = None;
-            (l.session_generation(), l.ident_seq)
-        })
-        .map_err(|e| e.to_string())?;
+    let (generation, idents) = fleet.with(id, |l| {
+        l.update_ack = None;
+        (l.session_generation(), l.ident_seq)
+    })?;
     // Noted first: the instance closes its dock as soon as it has the image.
     fleet.note(id, "deploy", format!("sending image {}", plan.image.id));
-    fleet.send(id, message).map_err(|e| e.to_string())?;
+    fleet.send(id, message)?;
     job.log(&format!(
         "sent UPDATE with image {} ({size} bytes) to instance {id}",
         plan.image.id
     ));
     let deadline = Instant::now() + plan.timeout;
-    let wait = |what: &str, ready: &dyn Fn(&super::fleet::Live) -> bool| -> Result<(), String> {
+    let wait = |what: &'static str,
+                ready: &dyn Fn(&super::fleet::Live) -> bool|
+     -> Result<(), DeployRunError> {
         loop {
-            if fleet.with(id, |l| ready(l)).map_err(|e| e.to_string())? {
+            if fleet.with(id, |l| ready(l))? {
                 return Ok(());
             }
             if job.cancelled() {
-                return Err("cancelled".into());
+                return Err(DeployRunError::Cancelled);
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "instance {id} {what} within {}s",
-                    plan.timeout.as_secs()
-                ));
+                return Err(DeployRunError::TimedOut {
+                    instance: id.clone(),
+                    what,
+                    secs: plan.timeout.as_secs(),
+                });
             }
             std::thread::sleep(POLL);
         }
@@ -217,14 +270,14 @@ pub fn run(
     wait("did not acknowledge the UPDATE", &|l| {
         l.update_ack.is_some()
     })?;
-    let ack = fleet
-        .with(id, |l| l.update_ack.clone().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
+    let ack = fleet.with(id, |l| l.update_ack.clone().unwrap_or_default())?;
     if !ack.eq_ignore_ascii_case(&sha1) {
-        let why = format!(
-            "instance {id} acknowledged the UPDATE with {ack:?}, not the image's SHA-1 {sha1}: it did not receive the image intact"
-        );
-        fleet.note(id, "deploy-failed", why.clone());
+        let why = DeployRunError::WrongAck {
+            instance: id.clone(),
+            ack,
+            sha1,
+        };
+        fleet.note(id, "deploy-failed", why.to_string());
         return Err(why);
     }
     job.log(&format!(
@@ -233,26 +286,25 @@ pub fn run(
     wait("did not dock again after the update", &|l| {
         l.status.is_docked() && l.session_generation() != generation && l.ident_seq > idents
     })
-    .inspect_err(|why| fleet.note(id, "deploy-failed", why.clone()))?;
-    let (running, took) = fleet
-        .with(id, |l| {
-            let took = l
-                .ident
-                .as_ref()
-                .and_then(|i| i.get("update_time_taken"))
-                .cloned();
-            (l.binary().map(str::to_string), took)
-        })
-        .map_err(|e| e.to_string())?;
+    .inspect_err(|why| fleet.note(id, "deploy-failed", why.to_string()))?;
+    let (running, took) = fleet.with(id, |l| {
+        let took = l
+            .ident
+            .as_ref()
+            .and_then(|i| i.get("update_time_taken"))
+            .cloned();
+        (l.binary().map(str::to_string), took)
+    })?;
     if running.as_deref() != Some(sha1.as_str()) {
-        let why = format!(
-            "instance {id} docked again running {}, not {sha1}: the live update failed",
-            running.as_deref().unwrap_or("its old binary")
-        );
-        fleet.note(id, "deploy-failed", why.clone());
+        let why = DeployRunError::NotUpdated {
+            instance: id.clone(),
+            running,
+            sha1,
+        };
+        fleet.note(id, "deploy-failed", why.to_string());
         return Err(why);
     }
-    fleet.set_image(id, &sha1).map_err(|e| e.to_string())?;
+    fleet.set_image(id, &sha1)?;
     fleet.note(id, "deployed", sha1.clone());
     job.log(&format!("instance {id} runs image {sha1}"));
     Ok(serde_json::json!({
@@ -260,4 +312,45 @@ pub fn run(
         "image": sha1,
         "update_time_taken": took,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_errors_say_what_the_strings_said() {
+        let instance = InstanceId::new("0123456789abcdef0123456789abcdef").unwrap();
+        let sha1 = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let timed_out = DeployRunError::TimedOut {
+            instance: instance.clone(),
+            what: "did not acknowledge the UPDATE",
+            secs: 30,
+        };
+        assert_eq!(
+            timed_out.to_string(),
+            "instance 0123456789abcdef0123456789abcdef did not acknowledge the UPDATE within 30s"
+        );
+        let old = DeployRunError::NotUpdated {
+            instance,
+            running: None,
+            sha1: sha1.clone(),
+        };
+        assert_eq!(
+            old.to_string(),
+            format!("instance 0123456789abcdef0123456789abcdef docked again running its old binary, not {sha1}: the live update failed")
+        );
+        assert_eq!(DeployRunError::Cancelled.to_string(), "cancelled");
+        let damaged = DeployRunError::Damaged {
+            image: ImageId::new(&sha1).unwrap(),
+            sha1: "f".repeat(40),
+        };
+        assert_eq!(
+            damaged.to_string(),
+            format!(
+                "image {sha1} is damaged on disk: its SHA-1 is now {}",
+                "f".repeat(40)
+            )
+        );
+    }
 }

@@ -143,7 +143,7 @@ impl Hangar {
                 .catalog
                 .uplinks(&q)
                 .map_err(|e| AuthError::Store(e.to_string()))?;
-            cache.tokens = rows.into_iter().map(|u| (u.id, u.token)).collect();
+            cache.tokens = rows.into_iter().map(|u| (u.id.into(), u.token)).collect();
             cache.at = Some(Instant::now());
         }
         let mut found = None;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::deploy::{self, DeployError};
-use super::fleet::{Fleet, FleetError, IdentFields, Status};
+use super::fleet::{Fleet, FleetError, IdentFields};
 use crate::build::{BuildError, BuildRequest, Builders, Built, NaclInput};
 use crate::catalog::Catalog;
 use crate::jobs::Jobs;
-use crate::store::catalog::JobRow;
+use crate::store::jobs::JobRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
@@ -78,7 +78,7 @@ impl Upgrades {
                 l.image_id.clone(),
             )
         })?;
-        if status != Status::Connected {
+        if !status.can_deploy() {
             return Err(DeployError::NotDocked(id.to_string(), status.as_str()).into());
         }
         let uplink = uplink.ok_or_else(|| UpgradeError::NoUplink(id.to_string()))?;
@@ -86,7 +86,7 @@ impl Upgrades {
             Some(n) => n,
             None => image
                 .and_then(|i| self.catalog.image(&i).ok())
-                .and_then(|i| i.nacl_id)
+                .and_then(|i| i.nacl_id.map(String::from))
                 .ok_or_else(|| UpgradeError::UnknownNacl(id.to_string()))?,
         };
         let service = req
@@ -112,10 +112,11 @@ impl Upgrades {
             let slots = Some(self.builders.build_slots());
             let job =
                 jobs.submit_limited(deploy::UPGRADE, Some(target.clone()), slots, move |ctx| {
-                    let built = builders.build(&plan, ctx).map_err(|e| e.to_string())?;
+                    // Each step's error stays its own type (BuildError,
+                    // DeployError, DeployRunError) up to the job runner.
+                    let built = builders.build(&plan, ctx)?;
                     let image = built.image.id.clone();
-                    let deploy = deploy::plan(&fleet, &catalog, &target, &image, force, timeout)
-                        .map_err(|e| e.to_string())?;
+                    let deploy = deploy::plan(&fleet, &catalog, &target, &image, force, timeout)?;
                     let deployed = deploy::run(&fleet, &catalog, &deploy, ctx)?;
                     let mut result = describe(built)?;
                     if let Some(fields) = result.as_object_mut() {

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use crate::catalog::Catalog;
 use crate::names::JobId;
 use crate::runtime::fetch_policy::redact_urls;
-// The state and kind live beside the row in the store (the layer below),
-// which reads them back; this is where the rest of the crate names them.
-pub use crate::store::catalog::{JobKind, JobState};
-use crate::store::catalog::{JobRow, ListQuery};
+// The state and kind are the API's words (model::jobs), which the store
+// keeps in its columns; this is where the rest of the crate names them.
+pub use crate::model::jobs::{JobKind, JobState};
+use crate::store::catalog::ListQuery;
+use crate::store::jobs::JobRow;
 use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -339,7 +340,7 @@ impl Jobs {
             .get(&job.id)
             .cloned();
         match flag {
-            Some(flag) if !job.state.is_finished() => {
+            Some(flag) if job.state.can_cancel() => {
                 flag.store(true, Ordering::Relaxed);
                 Ok(job)
             }

@@ -5,11 +5,11 @@
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{corrupt, Store, StoreError};
-use crate::names::BaseId;
+use crate::names::{BaseId, BuilderId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuilderRow {
-    pub id: String,
+    pub id: BuilderId,
     pub base_id: BaseId,
     /// `sha256:HEX` of what it was prepared from.
     pub digest: String,
@@ -21,7 +21,7 @@ pub struct BuilderRow {
 
 fn builder_row(r: &Row) -> rusqlite::Result<BuilderRow> {
     Ok(BuilderRow {
-        id: r.get("id")?,
+        id: BuilderId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
         base_id: BaseId::new(&r.get::<_, String>("base_id")?).map_err(corrupt)?,
         digest: r.get("digest")?,
         provider_id: r.get("provider_id")?,
@@ -71,7 +71,7 @@ impl Store {
                 "INSERT INTO builders (id, base_id, digest, provider_id, manifest, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    b.id,
+                    b.id.as_str(),
                     b.base_id.as_str(),
                     b.digest,
                     b.provider_id,
@@ -83,7 +83,7 @@ impl Store {
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    StoreError::NameTaken(b.id.clone())
+                    StoreError::NameTaken(b.id.to_string())
                 }
                 _ => StoreError::Sqlite(e),
             })?;
@@ -128,20 +128,20 @@ impl Store {
     }
 
     /// The builder made of base `id`, if one is.
-    pub fn builder_of_base(&self, id: &BaseId) -> Result<Option<String>, StoreError> {
+    pub fn builder_of_base(&self, id: &BaseId) -> Result<Option<BuilderId>, StoreError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT id FROM builders WHERE base_id = ?1",
                 [id.as_str()],
-                |r| r.get(0),
+                |r| BuilderId::new(&r.get::<_, String>(0)?).map_err(corrupt),
             )
             .optional()?)
     }
 
-    pub fn delete_builder(&self, id: &str) -> Result<(), StoreError> {
+    pub fn delete_builder(&self, id: &BuilderId) -> Result<(), StoreError> {
         self.conn
-            .execute("DELETE FROM builders WHERE id = ?1", [id])?;
+            .execute("DELETE FROM builders WHERE id = ?1", [id.as_str()])?;
         Ok(())
     }
 }
@@ -164,7 +164,7 @@ mod tests {
         };
         s.insert_base(&base).unwrap();
         let row = BuilderRow {
-            id: "test-builder-1".into(),
+            id: BuilderId::new("test-builder-1").unwrap(),
             base_id: base.id.clone(),
             digest: format!("sha256:{}", base.id.as_str()),
             provider_id: "local".into(),
@@ -184,7 +184,10 @@ mod tests {
         assert!(s.find_builders("nope").unwrap().is_empty());
         assert_eq!(s.builder_by_digest(&row.digest).unwrap(), Some(row.clone()));
         assert_eq!(
-            s.builder_of_base(&base.id).unwrap().as_deref(),
+            s.builder_of_base(&base.id)
+                .unwrap()
+                .as_ref()
+                .map(BuilderId::as_str),
             Some("test-builder-1")
         );
         // The base cannot go while the builder holds it.

@@ -1,12 +1,14 @@
-//! The server's documents in the state database: uplinks, NaCls, snippets,
-//! images and jobs. Rows in, rows out, one transaction per mutation; what
-//! the fields mean and which values are allowed is the catalog's business.
+//! The server's documents in the state database: uplinks, NaCls, snippets
+//! and images, and the listing (search, sort, page) and lookup (id, name,
+//! prefix) every catalog table shares, jobs' too (`jobs.rs`). Rows in, rows
+//! out, one transaction per mutation; what the fields mean and which values
+//! are allowed is the catalog's business.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
-use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
 use super::{Store, StoreError};
-use crate::names::{ImageId, JobId};
+use crate::names::{BuilderId, ImageId, NaclId, NameError, UplinkId};
 
 /// A page of a list: search, order and window, already validated.
 #[derive(Debug, Clone, Default)]
@@ -76,20 +78,9 @@ pub const IMAGES: Table = Table {
     default_order: "created_at DESC, id",
 };
 
-pub const JOBS: Table = Table {
-    name: "jobs",
-    search: &["id", "kind", "target", "state"],
-    sorts: &[
-        ("kind", "kind"),
-        ("state", "state"),
-        ("created", "created_at"),
-    ],
-    default_order: "created_at DESC, id",
-};
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct UplinkRow {
-    pub id: String,
+    pub id: UplinkId,
     pub name: String,
     pub url: String,
     pub token: String,
@@ -109,7 +100,8 @@ pub struct UplinkRow {
 /// A NaCl or a snippet: named text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentRow {
-    pub id: String,
+    /// A NaCl's id, or a snippet's (the same rule).
+    pub id: NaclId,
     pub name: String,
     pub content: String,
     pub created_at: i64,
@@ -123,167 +115,12 @@ pub struct ImageRow {
     pub name: String,
     pub tag: Option<String>,
     pub size: u64,
-    pub builder_id: Option<String>,
-    pub nacl_id: Option<String>,
-    pub uplink_id: Option<String>,
+    pub builder_id: Option<BuilderId>,
+    pub nacl_id: Option<NaclId>,
+    pub uplink_id: Option<UplinkId>,
     pub uplink_url: Option<String>,
     pub includeos_version: Option<String>,
     pub created_at: i64,
-}
-
-/// Where a job is in its life. Stored (and shown by the API) as the
-/// lower-case word `as_str` gives; defined here, beside the row, because the
-/// store is the layer below `jobs` and reads it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-/// What a job does. Stored as the word `as_str` gives, as before the enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Import,
-    Build,
-    Prepare,
-    Deploy,
-    Upgrade,
-}
-
-/// A job row whose state or kind column holds a word this build does not
-/// know (a database written by a newer jetpack, or edited by hand).
-#[derive(Debug, thiserror::Error)]
-#[error("unknown job {column} {value:?}")]
-pub struct UnknownJobValue {
-    pub column: &'static str,
-    pub value: String,
-}
-
-impl JobState {
-    pub const ALL: [JobState; 5] = [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    /// A job that will not change any more (nothing left to cancel or follow).
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled
-        )
-    }
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 5] = [
-        JobKind::Import,
-        JobKind::Build,
-        JobKind::Prepare,
-        JobKind::Deploy,
-        JobKind::Upgrade,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Import => "import",
-            JobKind::Build => "build",
-            JobKind::Prepare => "prepare",
-            JobKind::Deploy => "deploy",
-            JobKind::Upgrade => "upgrade",
-        }
-    }
-}
-
-impl std::str::FromStr for JobState {
-    type Err = UnknownJobValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobState::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownJobValue {
-                column: "state",
-                value: s.to_string(),
-            })
-    }
-}
-
-impl std::str::FromStr for JobKind {
-    type Err = UnknownJobValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobKind::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownJobValue {
-                column: "kind",
-                value: s.to_string(),
-            })
-    }
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for JobKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Both enums cross the SQL boundary as their words, so the stored values
-/// are the strings they always were.
-macro_rules! sql_word {
-    ($t:ty) => {
-        impl ToSql for $t {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
-        }
-
-        impl FromSql for $t {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                value
-                    .as_str()?
-                    .parse()
-                    .map_err(|e: UnknownJobValue| FromSqlError::Other(Box::new(e)))
-            }
-        }
-    };
-}
-
-sql_word!(JobState);
-sql_word!(JobKind);
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobRow {
-    pub id: JobId,
-    pub kind: JobKind,
-    pub target: Option<String>,
-    pub state: JobState,
-    pub progress: f64,
-    pub result: Option<serde_json::Value>,
-    pub error: Option<String>,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
 }
 
 /// The two document tables share their shape.
@@ -302,15 +139,31 @@ impl DocumentKind {
     }
 }
 
-fn json_col(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
+pub(super) fn json_col(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = r.get(col)?;
     text.map(|t| serde_json::from_str(&t).map_err(super::corrupt))
         .transpose()
 }
 
+/// A typed id read back: checked again, a bad one is a corrupt row.
+fn id_col<T>(
+    r: &Row,
+    col: &str,
+    make: fn(&str) -> Result<T, NameError>,
+) -> rusqlite::Result<Option<T>> {
+    r.get::<_, Option<String>>(col)?
+        .map(|s| make(&s).map_err(super::corrupt))
+        .transpose()
+}
+
+/// `id_col` for a column that is never NULL.
+fn id_of<T>(r: &Row, col: &str, make: fn(&str) -> Result<T, NameError>) -> rusqlite::Result<T> {
+    make(&r.get::<_, String>(col)?).map_err(super::corrupt)
+}
+
 fn uplink_row(r: &Row) -> rusqlite::Result<UplinkRow> {
     Ok(UplinkRow {
-        id: r.get("id")?,
+        id: id_of(r, "id", UplinkId::new)?,
         name: r.get("name")?,
         url: r.get("url")?,
         token: r.get("token")?,
@@ -329,7 +182,7 @@ fn uplink_row(r: &Row) -> rusqlite::Result<UplinkRow> {
 
 fn document_row(r: &Row) -> rusqlite::Result<DocumentRow> {
     Ok(DocumentRow {
-        id: r.get("id")?,
+        id: id_of(r, "id", NaclId::new)?,
         name: r.get("name")?,
         content: r.get("content")?,
         created_at: r.get("created_at")?,
@@ -339,32 +192,17 @@ fn document_row(r: &Row) -> rusqlite::Result<DocumentRow> {
 
 fn image_row(r: &Row) -> rusqlite::Result<ImageRow> {
     Ok(ImageRow {
-        id: ImageId::new(&r.get::<_, String>("id")?).map_err(super::corrupt)?,
+        id: id_of(r, "id", ImageId::new)?,
         sha256: r.get("sha256")?,
         name: r.get("name")?,
         tag: r.get("tag")?,
         size: r.get::<_, i64>("size")? as u64,
-        builder_id: r.get("builder_id")?,
-        nacl_id: r.get("nacl_id")?,
-        uplink_id: r.get("uplink_id")?,
+        builder_id: id_col(r, "builder_id", BuilderId::new)?,
+        nacl_id: id_col(r, "nacl_id", NaclId::new)?,
+        uplink_id: id_col(r, "uplink_id", UplinkId::new)?,
         uplink_url: r.get("uplink_url")?,
         includeos_version: r.get("includeos_version")?,
         created_at: r.get("created_at")?,
-    })
-}
-
-fn job_row(r: &Row) -> rusqlite::Result<JobRow> {
-    Ok(JobRow {
-        id: JobId::new(&r.get::<_, String>("id")?).map_err(super::corrupt)?,
-        kind: r.get("kind")?,
-        target: r.get("target")?,
-        state: r.get("state")?,
-        progress: r.get("progress")?,
-        result: json_col(r, "result")?,
-        error: r.get("error")?,
-        created_at: r.get("created_at")?,
-        started_at: r.get("started_at")?,
-        finished_at: r.get("finished_at")?,
     })
 }
 
@@ -375,7 +213,7 @@ fn unique_name(e: rusqlite::Error, name: &str) -> StoreError {
 
 impl Store {
     /// One page of `table`, searched, filtered and ordered as `q` says.
-    fn list<T>(
+    pub(super) fn list<T>(
         &self,
         table: &Table,
         q: &ListQuery,
@@ -419,7 +257,7 @@ impl Store {
     }
 
     /// Rows whose id is `reference`, or whose name is, or whose id starts with it.
-    fn find<T>(
+    pub(super) fn find<T>(
         &self,
         table: &str,
         reference: &str,
@@ -478,7 +316,7 @@ impl Store {
                      idx = ?6, verify = ?7, reboot = ?8, ws_logging = ?9, serialize_ct = ?10,
                      certs = ?11, send_stats = ?12, updated_at = ?14",
                 params![
-                    u.id,
+                    u.id.as_str(),
                     u.name,
                     u.url,
                     u.token,
@@ -498,10 +336,10 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_uplink(&self, id: &str) -> Result<bool, StoreError> {
+    pub fn delete_uplink(&self, id: &UplinkId) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .execute("DELETE FROM uplinks WHERE id = ?1", [id])?
+            .execute("DELETE FROM uplinks WHERE id = ?1", [id.as_str()])?
             > 0)
     }
 
@@ -533,16 +371,16 @@ impl Store {
                      ON CONFLICT(id) DO UPDATE SET name = ?2, content = ?3, updated_at = ?5",
                     kind.table().name
                 ),
-                params![d.id, d.name, d.content, d.created_at, d.updated_at],
+                params![d.id.as_str(), d.name, d.content, d.created_at, d.updated_at],
             )
             .map_err(|e| unique_name(e, &d.name))?;
         Ok(())
     }
 
-    pub fn delete_document(&self, kind: DocumentKind, id: &str) -> Result<bool, StoreError> {
+    pub fn delete_document(&self, kind: DocumentKind, id: &NaclId) -> Result<bool, StoreError> {
         Ok(self.conn.execute(
             &format!("DELETE FROM {} WHERE id = ?1", kind.table().name),
-            [id],
+            [id.as_str()],
         )? > 0)
     }
 
@@ -568,9 +406,9 @@ impl Store {
                 i.name,
                 i.tag,
                 i.size as i64,
-                i.builder_id,
-                i.nacl_id,
-                i.uplink_id,
+                i.builder_id.as_ref().map(BuilderId::as_str),
+                i.nacl_id.as_ref().map(NaclId::as_str),
+                i.uplink_id.as_ref().map(UplinkId::as_str),
                 i.uplink_url,
                 i.includeos_version,
                 i.created_at
@@ -597,91 +435,6 @@ impl Store {
         let mut stmt = self.conn.prepare("SELECT DISTINCT sha256 FROM images")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    // ---- jobs ----
-
-    pub fn jobs(&self, q: &ListQuery) -> Result<Vec<JobRow>, StoreError> {
-        self.list(&JOBS, q, job_row)
-    }
-
-    pub fn find_jobs(&self, reference: &str) -> Result<Vec<JobRow>, StoreError> {
-        self.find("jobs", reference, job_row)
-    }
-
-    pub fn insert_job(&self, j: &JobRow) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO jobs (id, kind, target, state, progress, result, error, created_at,
-                 started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                j.id.as_str(),
-                j.kind,
-                j.target,
-                j.state,
-                j.progress,
-                j.result.as_ref().map(|v| v.to_string()),
-                j.error,
-                j.created_at,
-                j.started_at,
-                j.finished_at
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn job_started(&self, id: &JobId) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE jobs SET state = ?3, started_at = ?2 WHERE id = ?1",
-            params![id.as_str(), super::now(), JobState::Running],
-        )?;
-        Ok(())
-    }
-
-    pub fn job_progress(&self, id: &JobId, progress: f64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE jobs SET progress = ?2 WHERE id = ?1",
-            params![id.as_str(), progress],
-        )?;
-        Ok(())
-    }
-
-    pub fn job_finished(
-        &self,
-        id: &JobId,
-        state: JobState,
-        result: Option<&serde_json::Value>,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE jobs SET state = ?2, result = ?3, error = ?4, finished_at = ?5,
-                 progress = CASE WHEN ?6 THEN 1.0 ELSE progress END
-             WHERE id = ?1",
-            params![
-                id.as_str(),
-                state,
-                result.map(|v| v.to_string()),
-                error,
-                super::now(),
-                state == JobState::Succeeded
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Jobs a previous server left queued or running: they failed with it.
-    pub fn fail_unfinished_jobs(&self, why: &str) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
-            "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
-             WHERE state IN (?4, ?5)",
-            params![
-                why,
-                super::now(),
-                JobState::Failed,
-                JobState::Queued,
-                JobState::Running
-            ],
-        )?)
     }
 
     /// Empties every server table (`jetpack serve --clean`).
@@ -754,7 +507,7 @@ mod tests {
     fn documents_are_found_by_id_name_or_prefix_and_names_are_unique() {
         let s = Store::in_memory();
         let d = DocumentRow {
-            id: "0123456789abcdef".into(),
+            id: NaclId::new("01234567-89ab-4def-8123-456789abcdef").unwrap(),
             name: "web".into(),
             content: "Iface eth0 {}".into(),
             created_at: 1,
@@ -774,7 +527,7 @@ mod tests {
             .unwrap()
             .is_empty());
         let clash = DocumentRow {
-            id: "other".into(),
+            id: NaclId::new("0b6c3a5e-9a4f-4c43-8f53-6f1c1d2e3f40").unwrap(),
             ..d.clone()
         };
         assert!(matches!(
@@ -792,66 +545,5 @@ mod tests {
         assert_eq!(got[0].created_at, 1);
         assert!(s.delete_document(DocumentKind::Nacl, &d.id).unwrap());
         assert!(!s.delete_document(DocumentKind::Nacl, &d.id).unwrap());
-    }
-
-    #[test]
-    fn unfinished_jobs_fail_at_restart() {
-        let s = Store::in_memory();
-        let job = JobRow {
-            id: JobId::new("0b6c3a5e-9a4f-4c43-8f53-6f1c1d2e3f40").unwrap(),
-            kind: JobKind::Import,
-            target: None,
-            state: JobState::Running,
-            progress: 0.5,
-            result: None,
-            error: None,
-            created_at: 1,
-            started_at: Some(1),
-            finished_at: None,
-        };
-        s.insert_job(&job).unwrap();
-        assert_eq!(s.fail_unfinished_jobs("server restarted").unwrap(), 1);
-        let j = &s.find_jobs("0b6c3a5e").unwrap()[0];
-        assert_eq!(j.state.as_str(), "failed");
-        assert_eq!(j.error.as_deref(), Some("server restarted"));
-    }
-
-    #[test]
-    fn job_words_are_the_stored_strings() {
-        let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(
-            states,
-            ["queued", "running", "succeeded", "failed", "cancelled"]
-        );
-        let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(kinds, ["import", "build", "prepare", "deploy", "upgrade"]);
-        for s in JobState::ALL {
-            assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);
-        }
-        for k in JobKind::ALL {
-            assert_eq!(k.as_str().parse::<JobKind>().unwrap(), k);
-        }
-        let finished: Vec<JobState> = JobState::ALL
-            .into_iter()
-            .filter(|s| s.is_finished())
-            .collect();
-        assert_eq!(
-            finished,
-            [JobState::Succeeded, JobState::Failed, JobState::Cancelled]
-        );
-    }
-
-    #[test]
-    fn an_unknown_stored_job_state_is_an_error() {
-        let s = Store::in_memory();
-        s.conn
-            .execute(
-                "INSERT INTO jobs (id, kind, target, state, progress, created_at)
-                 VALUES ('1d9b6f2e-5c3a-4e8b-9f10-2a3b4c5d6e7f', 'import', NULL, 'paused', 0, 1)",
-                [],
-            )
-            .unwrap();
-        let err = s.find_jobs("1d9b6f2e").unwrap_err().to_string();
-        assert!(err.contains("unknown job state \"paused\""), "{err}");
     }
 }

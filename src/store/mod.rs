@@ -1,12 +1,14 @@
 //! The store: jetpack's state in SQLite (WAL). It owns the schema and its
 //! migrations and offers typed reads and transactional writes of bases and
-//! pods (here) and of the server's documents (`catalog`), blobs on disk
+//! pods (here), of the server's documents (`catalog`), jobs (`jobs`),
+//! builders (`builders`) and instances (`instances`), and blobs on disk
 //! (`blobs`); it knows nothing of datasets, jails or HTTP.
 
 pub mod blobs;
 pub mod builders;
 pub mod catalog;
 pub mod instances;
+pub mod jobs;
 pub mod private;
 
 use std::net::Ipv4Addr;

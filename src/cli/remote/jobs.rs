@@ -10,7 +10,7 @@ use super::print::*;
 use super::CliError;
 use crate::cli::output::Format;
 use crate::client::{enc, Answer, Client};
-use crate::model::jobs::Job;
+use crate::model::jobs::{Job, JobState};
 
 /// `jobs`: the table.
 pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
@@ -22,9 +22,9 @@ pub fn table(c: &Client, format: Format) -> Result<(), CliError> {
         |j: &Job| {
             vec![
                 short(&text(Some(&j.id))),
-                text(Some(&j.kind)),
+                text(Some(j.kind.as_str())),
                 text(j.target.as_deref()),
-                text(Some(&j.state)),
+                text(Some(j.state.as_str())),
                 format!("{:.0}%", j.progress * 100.0),
                 ago_at(Some(&j.created)),
             ]
@@ -41,9 +41,9 @@ pub fn show(c: &Client, id: String, follow: bool, format: Format) -> Result<i32,
         let j: Job = a.decode()?;
         let fields = vec![
             ("id", text(Some(&j.id))),
-            ("kind", text(Some(&j.kind))),
+            ("kind", text(Some(j.kind.as_str()))),
             ("target", text(j.target.as_deref())),
-            ("state", text(Some(&j.state))),
+            ("state", text(Some(j.state.as_str()))),
             // As the JSON spells the number (1.0, 0.25), as before.
             ("progress", Value::from(j.progress).to_string()),
             ("error", text(j.error.as_deref())),
@@ -55,13 +55,17 @@ pub fn show(c: &Client, id: String, follow: bool, format: Format) -> Result<i32,
         return Ok(0);
     }
     let job = follow_job(c, &id, &mut std::io::stdout())?;
-    let state = text(Some(&job.state));
+    let state = text(Some(job.state.as_str()));
     let id = short(&text(Some(&job.id)));
     match &job.error {
         Some(e) => eprintln!("job {id} {state}: {e}"),
         None => eprintln!("job {id} {state}"),
     }
-    Ok(if state == "succeeded" { 0 } else { 1 })
+    Ok(if job.state == JobState::Succeeded {
+        0
+    } else {
+        1
+    })
 }
 
 /// Follows the job `a` answers with (its log to stderr, so that stdout
@@ -70,10 +74,10 @@ pub fn show(c: &Client, id: String, follow: bool, format: Format) -> Result<i32,
 pub(super) fn finished_job(c: &Client, a: &Answer, doing: &str) -> Result<Job, CliError> {
     let started: Job = a.decode()?;
     let job = follow_job(c, &started.id, &mut std::io::stderr())?;
-    if job.state != "succeeded" {
+    if job.state != JobState::Succeeded {
         return Err(CliError::Failed(format!(
             "{doing} {}: {}",
-            text(Some(&job.state)),
+            text(Some(job.state.as_str())),
             job.error
                 .as_deref()
                 .unwrap_or("see `jetpack job` for its log")

@@ -288,7 +288,7 @@ impl Fleet {
         let nacls: HashMap<String, String> = rows
             .into_iter()
             .filter(|r| wanted.contains(r.id.as_str()))
-            .filter_map(|r| Some((r.id.into(), r.nacl_id?)))
+            .filter_map(|r| Some((r.id.into(), r.nacl_id?.into())))
             .collect();
         for view in views {
             view.nacl_id = view.image_id.as_ref().and_then(|i| nacls.get(i)).cloned();
