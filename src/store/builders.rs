@@ -4,7 +4,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{corrupt, Store, StoreError};
+use super::{id_of, Store, StoreError};
 use crate::names::{BaseId, BuilderId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +21,8 @@ pub struct BuilderRow {
 
 fn builder_row(r: &Row) -> rusqlite::Result<BuilderRow> {
     Ok(BuilderRow {
-        id: BuilderId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
-        base_id: BaseId::new(&r.get::<_, String>("base_id")?).map_err(corrupt)?,
+        id: id_of(r, "id", BuilderId::new)?,
+        base_id: id_of(r, "base_id", BaseId::new)?,
         digest: r.get("digest")?,
         provider_id: r.get("provider_id")?,
         manifest: r.get("manifest")?,
@@ -134,7 +134,7 @@ impl Store {
             .query_row(
                 "SELECT id FROM builders WHERE base_id = ?1",
                 [id.as_str()],
-                |r| BuilderId::new(&r.get::<_, String>(0)?).map_err(corrupt),
+                |r| id_of(r, "id", BuilderId::new),
             )
             .optional()?)
     }

@@ -7,8 +7,8 @@
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
-use super::{Store, StoreError};
-use crate::names::{BuilderId, ImageId, NaclId, NameError, UplinkId};
+use super::{id_col, id_of, json_col, Store, StoreError};
+use crate::names::{BuilderId, ImageId, NaclId, UplinkId};
 
 /// A page of a list: search, order and window, already validated.
 #[derive(Debug, Clone, Default)]
@@ -137,28 +137,6 @@ impl DocumentKind {
             DocumentKind::Snippet => &SNIPPETS,
         }
     }
-}
-
-pub(super) fn json_col(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
-    let text: Option<String> = r.get(col)?;
-    text.map(|t| serde_json::from_str(&t).map_err(super::corrupt))
-        .transpose()
-}
-
-/// A typed id read back: checked again, a bad one is a corrupt row.
-fn id_col<T>(
-    r: &Row,
-    col: &str,
-    make: fn(&str) -> Result<T, NameError>,
-) -> rusqlite::Result<Option<T>> {
-    r.get::<_, Option<String>>(col)?
-        .map(|s| make(&s).map_err(super::corrupt))
-        .transpose()
-}
-
-/// `id_col` for a column that is never NULL.
-fn id_of<T>(r: &Row, col: &str, make: fn(&str) -> Result<T, NameError>) -> rusqlite::Result<T> {
-    make(&r.get::<_, String>(col)?).map_err(super::corrupt)
 }
 
 fn uplink_row(r: &Row) -> rusqlite::Result<UplinkRow> {

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{Store, StoreError};
+use super::{json_col, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRow {
@@ -57,19 +57,13 @@ pub struct PanicRow {
     pub created_at: i64,
 }
 
-fn json(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
-    let text: Option<String> = r.get(col)?;
-    text.map(|t| serde_json::from_str(&t).map_err(super::corrupt))
-        .transpose()
-}
-
 fn instance_row(r: &Row) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
         id: r.get("id")?,
         alias: r.get("alias")?,
         description: r.get("description")?,
-        ident: json(r, "ident")?,
-        uplink: json(r, "uplink")?,
+        ident: json_col(r, "ident")?,
+        uplink: json_col(r, "uplink")?,
         uplink_id: r.get("uplink_id")?,
         image_id: r.get("image_id")?,
         first_seen: r.get("first_seen")?,

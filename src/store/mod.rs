@@ -19,7 +19,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
-use crate::names::{BaseId, Name, PodId};
+use crate::names::{BaseId, Name, NameError, PodId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -180,10 +180,37 @@ pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
 }
 
+/// A JSON column read back; text that does not parse is a corrupt row.
+pub(super) fn json_col(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = r.get(col)?;
+    text.map(|t| serde_json::from_str(&t).map_err(corrupt))
+        .transpose()
+}
+
+/// A typed id read back: checked again, a bad one is a corrupt row.
+pub(super) fn id_of<T>(
+    r: &Row,
+    col: &str,
+    make: fn(&str) -> Result<T, NameError>,
+) -> rusqlite::Result<T> {
+    make(&r.get::<_, String>(col)?).map_err(corrupt)
+}
+
+/// The same for a column that may be NULL.
+pub(super) fn id_col<T>(
+    r: &Row,
+    col: &str,
+    make: fn(&str) -> Result<T, NameError>,
+) -> rusqlite::Result<Option<T>> {
+    r.get::<_, Option<String>>(col)?
+        .map(|s| make(&s).map_err(corrupt))
+        .transpose()
+}
+
 fn base_row(r: &Row) -> rusqlite::Result<BaseRow> {
     let state: String = r.get("state")?;
     Ok(BaseRow {
-        id: BaseId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
+        id: id_of(r, "id", BaseId::new)?,
         name: Name::new("base name", &r.get::<_, String>("name")?).map_err(corrupt)?,
         source: r.get("source")?,
         size: r.get::<_, i64>("size")? as u64,
@@ -202,12 +229,12 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
     let address: Option<String> = r.get("address")?;
     let command: String = r.get("command")?;
     Ok(PodRow {
-        id: PodId::new(&r.get::<_, String>("id")?).map_err(corrupt)?,
+        id: id_of(r, "id", PodId::new)?,
         name: name
             .map(|n| Name::new("pod name", &n))
             .transpose()
             .map_err(corrupt)?,
-        base_id: BaseId::new(&r.get::<_, String>("base_id")?).map_err(corrupt)?,
+        base_id: id_of(r, "base_id", BaseId::new)?,
         command: serde_json::from_str(&command).map_err(corrupt)?,
         address: address.map(|a| a.parse()).transpose().map_err(corrupt)?,
         state: PodState::parse(&r.get::<_, String>("state")?).map_err(corrupt)?,
