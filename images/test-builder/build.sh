@@ -5,6 +5,9 @@
 # A NaCl line "// test: HOOK" (the first such line) makes the build
 # misbehave on purpose, so that tests can see how jetpack takes it:
 #   exit N | no-output | not-elf | symlink | two-outputs | sleep
+# or, "// test: elf64", build the same kernel as an ELF64 x86-64 file (its
+# code 32-bit, as an IncludeOS x86_64 image is), which qemu boots only
+# through the chainloader (images/chainloader).
 set -eu
 
 for f in nacl.txt config.json; do
@@ -54,10 +57,18 @@ esac
 echo "nacl: $(wc -c < /build/in/nacl.txt) bytes, config.json: $(wc -c < /build/in/config.json) bytes"
 # kernel.S .incbin's this: the service name the kernel prints.
 printf '%s' "$service" > /tmp/jetpack-service
+# The same source either way: ELF32 (i386) by default; ELF64 (x86-64,
+# kernel.S's .code32 still 32-bit code) for "// test: elf64".
+if [ "$hook" = elf64 ]; then
+    as_mode=--64 ld_emulation=elf_x86_64 layout=/jetpack/kernel64.ld
+    echo "ELF64 x86-64 output (// test: elf64): boots through the chainloader"
+else
+    as_mode=--32 ld_emulation=elf_i386 layout=/jetpack/kernel.ld
+fi
 echo "assembling $service"
-as --32 -o /tmp/kernel.o /jetpack/kernel.S
+as "$as_mode" -o /tmp/kernel.o /jetpack/kernel.S
 echo "linking $out"
-ld -m elf_i386 --no-warn-rwx-segments -T /jetpack/kernel.ld -o "$out" /tmp/kernel.o
+ld -m "$ld_emulation" --no-warn-rwx-segments -T "$layout" -o "$out" /tmp/kernel.o
 rm -f /tmp/kernel.o /tmp/jetpack-service
 echo "built $out ($(wc -c < "$out") bytes)"
 

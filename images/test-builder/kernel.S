@@ -22,6 +22,11 @@
  * Assembled by /jetpack/build inside the builder's pod:
  *   as --32 -o /tmp/kernel.o /jetpack/kernel.S
  *   ld -m elf_i386 -T /jetpack/kernel.ld -o /build/out/NAME /tmp/kernel.o
+ * or, for a NaCl line "// test: elf64", as an ELF64 x86-64 file like an
+ * IncludeOS x86_64 image (the code stays 32-bit: .code32 below; qemu boots
+ * it through the chainloader, images/chainloader):
+ *   as --64 -o /tmp/kernel.o /jetpack/kernel.S
+ *   ld -m elf_x86_64 -T /jetpack/kernel64.ld -o /build/out/NAME /tmp/kernel.o
  * The .incbin paths are absolute: they are the pod's build inputs, plus
  * /tmp/jetpack-service, which /jetpack/build writes from build.json.
  */

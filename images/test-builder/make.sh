@@ -99,7 +99,7 @@ build_rootfs() {
     copy_program "$root" ld ld
     printf 'root:x:0:0:root:/:/bin/sh\n' > "$root/etc/passwd"
     printf 'root:x:0:\n' > "$root/etc/group"
-    install -m 0644 "$here/kernel.S" "$here/kernel.ld" "$root/jetpack/"
+    install -m 0644 "$here/kernel.S" "$here/kernel.ld" "$here/kernel64.ld" "$root/jetpack/"
     install -m 0755 "$here/build.sh" "$root/jetpack/build"
     install -m 0755 "$here/validate.sh" "$root/jetpack/validate"
     manifest > "$root/jetpack/builder.json"

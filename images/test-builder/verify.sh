@@ -6,7 +6,9 @@
 #  3. the ELF boots under QEMU (TCG, and KVM where /dev/kvm is; pc and q35)
 #     and prints its line, then the SMBIOS UUID given with -uuid the way
 #     IncludeOS prints it; with -append idle it stays up; objcopy gives
-#     config.json and nacl.txt back byte for byte;
+#     config.json and nacl.txt back byte for byte; a NaCl with
+#     "// test: elf64" gives an ELF64 x86-64 file, which boots through the
+#     chainloader (../chainloader) with the same lines;
 #  4. /jetpack/validate gives samples/*.expected for samples/*.nacl;
 #  5. make.sh --oci gives a layout skopeo reads, and that round-trips through
 #     Debian's docker-registry on 127.0.0.1:5055 (skipped if not installed).
@@ -146,6 +148,43 @@ if [ -w /dev/kvm ]; then
 else
     echo "skip: no /dev/kvm"
 fi
+
+# ---- "// test: elf64": the same kernel as an ELF64 x86-64 file, which
+# boots through the chainloader (images/chainloader) and prints the same
+# lines; qemu's -kernel alone refuses it.
+cp "$root/build/in/nacl.txt" "$work/nacl.txt"
+printf '// test: elf64\n' >> "$root/build/in/nacl.txt"
+printf '%s' '{"service":"Starbase","name":"myimage64","tag":"t1"}' > "$root/build/in/build.json"
+check "/jetpack/build (elf64) exits 0" in_root /jetpack/build
+image64="$root/build/out/myimage64"
+check "elf64: the output is an ELF64 x86-64 executable" \
+    test "$(readelf -h "$image64" | sed -n 's/^ *\(Class\|Machine\|Type\): *//p' | tr '\n' '|')" \
+        = "ELF64|EXEC (Executable file)|Advanced Micro Devices X86-64|"
+objcopy -O binary --only-section=.config "$image64" "$work/config64.out"
+check "elf64: .config is config.json byte for byte" cmp -s "$work/config64.out" "$root/build/in/config.json"
+"$here/../chainloader/make.sh" "$work/chainloader"
+boot64() { # boot64 NAME QEMU-ARGS...
+    local name=$1 status=0
+    shift
+    timeout 30 qemu-system-x86_64 "$@" -kernel "$work/chainloader" -initrd "$image64" \
+        -display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        -no-reboot -m 64 -uuid "$UUID" </dev/null >"$work/serial-$name.out" \
+        2>"$work/serial-$name.err" || status=$?
+    echo "qemu ($name) exit status $status, serial: $(cat "$work/serial-$name.out")"
+    check "qemu ($name) exits 1 through isa-debug-exit" test "$status" = 1
+    check "qemu ($name) prints the line" grep -qxF -- "$want" "$work/serial-$name.out"
+    check "qemu ($name) prints the SMBIOS UUID" grep -qxF -- "$want_uuid" "$work/serial-$name.out"
+}
+boot64 elf64-tcg -accel tcg -cpu max
+if [ -w /dev/kvm ]; then
+    boot64 elf64-kvm-q35 -accel kvm -cpu kvm64 -machine q35
+fi
+status=0
+timeout 30 qemu-system-x86_64 -kernel "$image64" -display none -no-reboot -m 64 \
+    </dev/null >/dev/null 2>"$work/elf64-direct.err" || status=$?
+check "elf64: qemu -kernel alone refuses it" grep -q 'Cannot load x86-64 image' "$work/elf64-direct.err"
+mv "$work/nacl.txt" "$root/build/in/nacl.txt"
+rm -f "$root/build/out/myimage64"
 
 # ---- the build's refusals
 mv "$root/build/in/nacl.txt" "$work/nacl.txt"
