@@ -3,7 +3,9 @@
 # packages holding qemu-system-x86_64 (qemu-system-x86), exactly the shared
 # libraries it loads, the firmware it opens for -kernel boots (seabios,
 # qemu's option ROMs, ipxe's NIC ROMs), its TCG module, and busybox-static
-# for a shell. Launched instances' pods are clones of it (issue 15).
+# for a shell; and jetpack's chainloader (images/chainloader), with which
+# qemu boots ELF64 images: /usr/share/jetpack/chainloader. Launched
+# instances' pods are clones of it (issue 15).
 #
 #   make.sh OUTDIR      OUTDIR/qemu.tar.gz, then prints its size and sha256
 #
@@ -11,12 +13,16 @@
 # or time; two runs give the same sha256 as long as the host's packages are
 # the same. Needs no root.
 # Needs: qemu-system-x86 (with seabios and ipxe-qemu), busybox-static,
-# ldd (libc-bin), tar, gzip, sha256sum.
+# binutils (as, ld: the chainloader), ldd (libc-bin), tar, gzip, sha256sum.
 set -euo pipefail
 umask 022
 export LC_ALL=C
 
 MTIME='2026-01-01 00:00Z'
+here=$(cd "$(dirname "$0")" && pwd)
+# Built from source by its own make.sh (reproducible: as and ld only).
+CHAINLOADER_MAKE=$here/../chainloader/make.sh
+CHAINLOADER=/usr/share/jetpack/chainloader
 QEMU=/usr/bin/qemu-system-x86_64
 BUSYBOX=/bin/busybox
 MULTIARCH=x86_64-linux-gnu
@@ -40,7 +46,7 @@ FIRMWARE=(
     /usr/lib/ipxe/qemu/efi-e1000e.rom
     /usr/lib/ipxe/qemu/efi-virtio.rom
 )
-PACKAGES=(qemu-system-x86 qemu-system-data seabios ipxe-qemu busybox-static libc6)
+PACKAGES=(qemu-system-x86 qemu-system-data seabios ipxe-qemu busybox-static libc6 binutils)
 
 die() { echo "make.sh: $*" >&2; exit 1; }
 
@@ -59,7 +65,8 @@ fi
 for f in "${FIRMWARE[@]}" "${MODULES[@]/#//usr/lib/$MULTIARCH/qemu/}"; do
     [ -e "$f" ] || die "$f is missing (qemu-system-x86, seabios, ipxe-qemu)"
 done
-for tool in ldd tar gzip sha256sum dpkg-query; do
+[ -x "$CHAINLOADER_MAKE" ] || die "$CHAINLOADER_MAKE is missing"
+for tool in as ld ldd tar gzip sha256sum dpkg-query; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
 
@@ -117,6 +124,10 @@ build_rootfs() {
     for f in "${FIRMWARE[@]}"; do
         copy_resolved "$root" "$f" 0644
     done
+
+    mkdir -p "$root$(dirname "$CHAINLOADER")"
+    "$CHAINLOADER_MAKE" "$root$CHAINLOADER"
+    chmod 0644 "$root$CHAINLOADER"
 
     printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
         > "$root/etc/passwd"

@@ -7,7 +7,11 @@
 #     but /dev/null and /dev/kvm (bind-mounted; no /proc, no /sys): TCG, and
 #     KVM where /dev/kvm is; pc and q35; with a virtio NIC; it prints its
 #     lines (the SMBIOS UUID given with -uuid among them) and exits 1
-#     through isa-debug-exit.
+#     through isa-debug-exit;
+#  4. the same kernel as an ELF64 (kernel64.ld, as an IncludeOS x86_64
+#     image is) boots in it through the base's chainloader,
+#     -kernel /usr/share/jetpack/chainloader -initrd IMAGE: the same lines,
+#     and with -append idle it stays up.
 # Ends with "N passed, N failed"; exits 1 if any check failed.
 #
 # Usage: verify.sh [QEMU.TAR.GZ]   (default: made by make.sh in a temp dir)
@@ -82,6 +86,9 @@ sed -e "s|\"/build/in/nacl.txt\"|\"$work/kernel/nacl.txt\"|" \
 as --32 -o "$work/kernel/kernel.o" "$work/kernel/kernel.S"
 ld -m elf_i386 --no-warn-rwx-segments -T "$kernel_src/kernel.ld" \
     -o "$root/tmp/kernel.elf" "$work/kernel/kernel.o"
+as --64 -o "$work/kernel/kernel64.o" "$work/kernel/kernel.S"
+ld -m elf_x86_64 --no-warn-rwx-segments -T "$kernel_src/kernel64.ld" \
+    -o "$root/tmp/kernel64.elf" "$work/kernel/kernel64.o"
 
 # The devices qemu needs: /dev/null for its stdin, /dev/kvm for KVM.
 for dev in null kvm; do
@@ -98,7 +105,7 @@ boot() { # boot NAME QEMU-ARGS...
     local name=$1 status=0
     shift
     (cd "$root" && env -i PATH=/usr/bin:/bin timeout 30 "$CHROOT" "$root" \
-        /usr/bin/qemu-system-x86_64 "$@" -kernel /tmp/kernel.elf -display none \
+        /usr/bin/qemu-system-x86_64 "$@" "${KERNEL[@]}" -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot \
         -m 64 -uuid "$UUID" </dev/null >"$work/serial-$name.out" 2>"$work/serial-$name.err") ||
         status=$?
@@ -109,6 +116,7 @@ boot() { # boot NAME QEMU-ARGS...
     check "qemu ($name) prints the kernel's line" grep -qxF -- "$want" "$work/serial-$name.out"
     check "qemu ($name) prints the SMBIOS UUID" grep -qxF -- "$want_uuid" "$work/serial-$name.out"
 }
+KERNEL=(-kernel /tmp/kernel.elf)
 boot tcg-pc -accel tcg -machine pc
 boot tcg-q35 -accel tcg -machine q35
 boot tcg-virtio -accel tcg -nic none -device virtio-net-pci,netdev=n0 -netdev user,id=n0
@@ -119,6 +127,40 @@ if [ -w /dev/kvm ]; then
 else
     echo "skip: /dev/kvm is not writable here"
 fi
+
+# ---- 4. the ELF64 kernel through the base's chainloader
+check "the base has /usr/share/jetpack/chainloader" test -f "$root/usr/share/jetpack/chainloader"
+KERNEL=(-kernel /usr/share/jetpack/chainloader -initrd /tmp/kernel64.elf -append "a b")
+boot chainloader-tcg-pc -accel tcg -cpu max -machine pc
+boot chainloader-tcg-q35 -accel tcg -cpu max -machine q35
+if [ -w /dev/kvm ]; then
+    boot chainloader-kvm-pc -accel kvm -cpu kvm64,+rdrand,+rdseed -machine pc
+    boot chainloader-kvm-q35 -accel kvm -cpu kvm64,+rdrand,+rdseed -machine q35
+fi
+# -append idle: up after its lines. Read until the uuid line (at most 30
+# s), then it must neither exit nor print more within a second; then it is
+# stopped, by its pid.
+idle_accel=(-accel tcg -cpu max)
+[ ! -w /dev/kvm ] || idle_accel=(-accel kvm -cpu kvm64,+rdrand,+rdseed)
+exec {fd}< <(cd "$root" && exec env -i PATH=/usr/bin:/bin timeout 60 "$CHROOT" "$root" \
+    /usr/bin/qemu-system-x86_64 "${idle_accel[@]}" -kernel /usr/share/jetpack/chainloader \
+    -initrd /tmp/kernel64.elf -append idle -display none -serial stdio \
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -m 64 -uuid "$UUID" \
+    </dev/null 2>"$work/serial-idle.err")
+qemu_pid=$!
+seen=
+while read -r -t 30 -u "$fd" line; do
+    [ "$line" = "$want_uuid" ] && { seen=1; break; }
+done
+if read -r -t 1 -u "$fd" line; then state="printed more: $line"
+elif [ $? -gt 128 ]; then state=running
+else state=exited; fi
+kill "$qemu_pid" 2>/dev/null || true
+wait "$qemu_pid" 2>/dev/null || true
+exec {fd}<&-
+echo "qemu (chainloader, -append idle, ${idle_accel[1]}) in the base: ${seen:+printed its lines, }$state"
+check "qemu (chainloader, -append idle) prints the uuid line" test -n "$seen"
+check "qemu (chainloader, -append idle) stays up" test "$state" = running
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
