@@ -6,7 +6,9 @@
 #  3. the ELF64 one boots through the chainloader under qemu (TCG, and KVM
 #     where /dev/kvm is writable; -machine pc and q35): its two lines, the
 #     uuid being the -uuid given as IncludeOS prints it, then exit status 1
-#     through isa-debug-exit; with -append idle it stays up;
+#     through isa-debug-exit; with -append idle it stays up (and the
+#     multiboot info it got is read back through qemu's monitor); once more
+#     with jetpack's own argv shape (-nodefaults, -initrd "IMAGE ARGS");
 #  4. the refusals, each its error line and exit status: no module, the
 #     ELF32 kernel, a text file, a truncated ELF64, segments below 1 MiB
 #     and over the chainloader.
@@ -169,6 +171,21 @@ KVM=(-accel kvm -cpu kvm64,+rdrand,+rdseed)
 boot tcg "${TCG[@]}"
 boot tcg-q35 "${TCG[@]}" -machine q35
 boot_idle tcg "${TCG[@]}"
+# jetpack's own argv shape (src/hypervisor/qemu.rs): no defaults, the
+# console a chardev, and the module's string "IMAGE ARGS" as vmrunner
+# gives it (the chainloader passes its own command line on; the module's
+# arguments are ignored).
+name=jetpack-argv
+status=0
+timeout 30 qemu-system-x86_64 -no-user-config -nodefaults "${TCG[@]}" -m 64 -smp 1 \
+    -uuid "$UUID" -display none -chardev stdio,id=console,signal=off \
+    -serial chardev:console -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+    -kernel "$chainloader" -append "x=1 y" -initrd "$work/kernel64 x=1 y" \
+    </dev/null >"$work/serial-$name.out" 2>"$work/serial-$name.err" || status=$?
+echo "qemu ($name) exit status $status, serial: $(cat "$work/serial-$name.out")"
+check "qemu ($name) exits 1 through isa-debug-exit" test "$status" = 1
+check "qemu ($name) prints the line" grep -qxF -- "$want" "$work/serial-$name.out"
+check "qemu ($name) prints the SMBIOS UUID" grep -qxF -- "$want_uuid" "$work/serial-$name.out"
 if [ -w /dev/kvm ]; then
     boot kvm "${KVM[@]}"
     boot kvm-q35 "${KVM[@]}" -machine q35
