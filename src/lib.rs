@@ -16,6 +16,7 @@ pub mod config;
 pub mod hangar;
 pub mod hypervisor;
 pub mod jobs;
+pub mod launch;
 pub mod logging;
 pub mod mds;
 pub mod model;

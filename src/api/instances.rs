@@ -9,8 +9,10 @@
 //!
 //! - `model`: those wire shapes
 //! - `deploy`: the deploy and upgrade routes
+//! - `launch`: launching, the console, stop, start and restart
 
 mod deploy;
+mod launch;
 mod model;
 
 use std::sync::Arc;
@@ -47,7 +49,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_history))
         .routes(routes!(list_panics))
         .routes(routes!(get_panic));
-    deploy::routes(r)
+    launch::routes(deploy::routes(r))
 }
 
 /// How often a followed log looks for new bytes.
@@ -113,8 +115,13 @@ async fn list_instances(
         offset: p.offset,
     };
     let query = instance_query(status, p.panicked, list)?;
-    let views = blocking(move || state.fleet.query(&query)).await?;
-    Ok(Json(models(views)))
+    let list = blocking(move || {
+        let mut list = models(state.fleet.query(&query)?);
+        state.launches.annotate(&mut list)?;
+        Ok::<_, ApiError>(list)
+    })
+    .await?;
+    Ok(Json(list))
 }
 
 /// The fleet's query for a list's parameters: the sort is checked first,
@@ -169,8 +176,11 @@ async fn get_instance(state: State, Path(id): Path<String>) -> ApiResult<Json<In
             )
         })?;
         state.fleet.add_nacls(std::slice::from_mut(&mut view))?;
+        let mut instance = [Instance::from(view)];
+        state.launches.annotate(&mut instance)?;
+        let [instance] = instance;
         Ok::<_, ApiError>(InstanceDetail {
-            instance: view.into(),
+            instance,
             ident,
             uplink,
             latest_stats: stats,
@@ -208,7 +218,8 @@ async fn patch_instance(
 async fn delete_instance(state: State, Path(id): Path<String>) -> ApiResult<Response> {
     let gone = blocking(move || {
         let id = state.fleet.resolve(&id)?;
-        state.fleet.forget_all(std::slice::from_ref(&id))
+        state.launches.forget(&id)?;
+        Ok::<_, ApiError>(state.fleet.forget_all(std::slice::from_ref(&id))?)
     })
     .await?;
     match gone.into_iter().next() {
@@ -246,7 +257,10 @@ async fn delete_instances(
                 ids.push(id);
             }
         }
-        state.fleet.forget_all(&ids)
+        for id in &ids {
+            state.launches.forget(id)?;
+        }
+        Ok::<_, ApiError>(state.fleet.forget_all(&ids)?)
     })
     .await?;
     Ok(Json(models(gone)))

@@ -55,6 +55,8 @@ pub struct AppState {
     pub builders: Arc<crate::build::Builders>,
     /// The instances the hangar knows.
     pub fleet: Arc<crate::hangar::fleet::Fleet>,
+    /// The instances jetpack launched, in pods.
+    pub launches: Arc<crate::launch::service::Launches>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
     /// Failed-login throttles and the bcrypt pool (`server.login.*`).

@@ -69,6 +69,9 @@ pub(super) enum Command {
         #[command(subcommand)]
         cmd: Option<MdsCommand>,
     },
+    /// The supervisor of a launched instance (internal)
+    #[command(name = "__supervise-instance", hide = true)]
+    SuperviseInstance { id: String },
     /// The holder of a Linux pod cell (internal)
     #[command(name = "__cell-init", hide = true)]
     CellInit { name: String },

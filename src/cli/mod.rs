@@ -45,6 +45,8 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
+    #[error(transparent)]
+    Launch(#[from] crate::launch::LaunchError),
     /// A remote operation that ran and failed (a job).
     #[error("{0}")]
     Failed(String),
@@ -145,5 +147,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         } => mds::check(&config, format),
         Command::Base(cmd) => base::base(&Host::open(config, env)?, cmd, format),
         Command::Pod(cmd) => pod::pod(&Host::open(config, env)?, cmd, format),
+        Command::SuperviseInstance { id } => {
+            let host = Host::open(config, env)?;
+            Ok(crate::launch::supervise::main(&host, &id))
+        }
     }
 }

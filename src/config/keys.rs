@@ -50,6 +50,37 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "10",
         "seconds between SIGTERM and SIGKILL when a pod is stopped",
     ),
+    (
+        "launch.base",
+        "qemu",
+        "base instance pods are cloned from (images/qemu/make.sh makes it)",
+    ),
+    (
+        "launch.chainloader",
+        "/usr/share/jetpack/chainloader",
+        "path in that base of the chainloader that boots ELF64 images",
+    ),
+    (
+        "launch.devfs.ruleset",
+        "20",
+        "devfs ruleset of instance jails (FreeBSD): unhides vmm, nmdm and tap",
+    ),
+    (
+        "launch.memory",
+        "128",
+        "MiB of memory of an instance by default",
+    ),
+    (
+        "launch.kernels",
+        "${data.dir}/kernels",
+        "folder of kernels and initrds that launches name (the Linux boot path)",
+    ),
+    ("launch.cpus", "1", "cpus of an instance by default"),
+    (
+        "launch.console.bytes",
+        "1048576",
+        "size of an instance's console log before it is rotated",
+    ),
     ("mds.port", "1104", "metadata service port"),
     ("mds.user", "_jetpack", "user the metadata service runs as"),
     (

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 mod build;
 mod jail;
 mod keys;
+mod launch;
 mod limits;
 mod mds;
 mod parse;
@@ -24,6 +25,7 @@ mod values;
 pub use build::{BobProviderConfig, BobProviderKind};
 pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
+pub use launch::LaunchConfig;
 pub use limits::{ConnLimits, LoginLimits};
 pub use server::ServerConfig;
 pub use store::DatasetsDriver;
@@ -87,6 +89,7 @@ pub struct Config {
     /// import may fetch from, as written; checked where they are used.
     pub base_import_allow: Vec<String>,
     pub server: ServerConfig,
+    pub launch: LaunchConfig,
 }
 
 impl Config {
@@ -129,6 +132,7 @@ impl Config {
         let mds = mds::read(&values)?;
         let server = server::read(&values)?;
         let build = build::read(&values)?;
+        let launch = launch::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -152,6 +156,7 @@ impl Config {
             data_dir: store.data_dir,
             base_import_allow: store.base_import_allow,
             server,
+            launch,
             values,
         })
     }

@@ -89,7 +89,8 @@ pub struct UnknownHypervisor {
 }
 
 /// The hypervisors jetpack can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum HypervisorKind {
     Qemu,
     Bhyve,
@@ -140,7 +141,10 @@ impl FromStr for HypervisorKind {
 }
 
 /// When a pod brings its hypervisor back (`launch --restart`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum RestartPolicy {
     #[default]
     No,
@@ -202,6 +206,32 @@ impl FromStr for RestartPolicy {
 }
 
 /// How a hypervisor process ended, as wait(2) says it.
+impl TryFrom<String> for HypervisorKind {
+    type Error = UnknownHypervisor;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<HypervisorKind> for &'static str {
+    fn from(k: HypervisorKind) -> &'static str {
+        k.as_str()
+    }
+}
+
+impl TryFrom<String> for RestartPolicy {
+    type Error = UnknownRestartPolicy;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RestartPolicy> for &'static str {
+    fn from(p: RestartPolicy) -> &'static str {
+        p.as_str()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessExit {
     Code(i32),

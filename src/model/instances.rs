@@ -13,6 +13,10 @@ pub enum InstanceStatus {
     Connecting,
     /// Known from before a server restart, not seen since
     Unknown,
+    /// Launched by jetpack, its hypervisor running, not docked yet
+    Launching,
+    /// Launched by jetpack, its pod stopped
+    Stopped,
 }
 
 impl InstanceStatus {
@@ -23,6 +27,8 @@ impl InstanceStatus {
             InstanceStatus::Disconnected => "disconnected",
             InstanceStatus::Connecting => "connecting",
             InstanceStatus::Unknown => "unknown",
+            InstanceStatus::Launching => "launching",
+            InstanceStatus::Stopped => "stopped",
         }
     }
 }
@@ -59,6 +65,54 @@ pub struct Instance {
     pub last_seen: String,
     /// Address and port its current or last dock came from
     pub remote: Option<String>,
+    /// How jetpack runs it, when jetpack launched it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched: Option<Launched>,
+}
+
+/// A launched instance's pod and hypervisor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Launched {
+    pub pod_id: String,
+    /// qemu | bhyve
+    pub hypervisor: String,
+    /// MiB
+    pub memory: u64,
+    pub cpus: u32,
+    /// no | on-failure | always
+    pub restart: String,
+    /// `[ADDR:]HOSTPORT:PORT[/PROTO]` forwards from the host
+    pub publish: Vec<String>,
+    /// The catalog image its pod boots (changed by an acknowledged deploy), or the file it was launched from
+    pub image: String,
+}
+
+/// `POST /v1/instances`: launch an image in a pod of its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LaunchRequest {
+    /// Image id, id prefix or tag (a multiboot ELF); or leave out and give `kernel`
+    pub image_id: Option<String>,
+    /// A kernel file in the server's `launch.kernels` folder (the Linux boot path)
+    pub kernel: Option<String>,
+    /// An initrd file in the same folder, with `kernel`
+    pub initrd: Option<String>,
+    /// The kernel's or the image's command line
+    pub append: Option<String>,
+    /// qemu | bhyve (the host's by default)
+    pub hypervisor: Option<String>,
+    /// MiB (`launch.memory` by default)
+    pub memory: Option<u64>,
+    pub cpus: Option<u32>,
+    pub alias: Option<String>,
+    /// no (default) | on-failure | always
+    pub restart: Option<String>,
+    /// `[ADDR:]HOSTPORT:PORT[/tcp|udp]`
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// The instance network's gateway, CIDR (10.0.0.1/24 by default)
+    pub net: Option<String>,
 }
 
 /// One instance with its full last IDENT, UPLINK echo and latest STATS.

@@ -29,6 +29,7 @@ pub enum JobKind {
     Prepare,
     Deploy,
     Upgrade,
+    Launch,
 }
 
 /// A word that is no job state or kind this build knows (a database
@@ -74,12 +75,13 @@ impl JobState {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Import,
         JobKind::Build,
         JobKind::Prepare,
         JobKind::Deploy,
         JobKind::Upgrade,
+        JobKind::Launch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +91,7 @@ impl JobKind {
             JobKind::Prepare => "prepare",
             JobKind::Deploy => "deploy",
             JobKind::Upgrade => "upgrade",
+            JobKind::Launch => "launch",
         }
     }
 }

@@ -281,7 +281,7 @@ impl Host {
         &self.env
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (transactions roll back), so a poisoned lock is still usable.
         self.store.lock().unwrap_or_else(|p| p.into_inner())

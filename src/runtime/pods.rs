@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::datasets::DatasetError;
-use super::jails::{Cell, CellSpec};
+use super::jails::{Cell, CellSpec, Device};
 use super::process::resolve_in_root;
 use super::undo::Undo;
 use super::{Host, Pod, RuntimeError};
@@ -142,6 +142,15 @@ impl Host {
         Ok(self.pod_view(row, &bases))
     }
 
+    /// Starts an instance pod's cell: a pod given `devices` (the
+    /// hypervisor's), and on FreeBSD the launch ruleset that unhides them.
+    pub fn start_instance_pod(&self, pod: &Pod, devices: &[Device]) -> Result<Cell, RuntimeError> {
+        let mut spec = self.cell_spec(pod);
+        spec.devices = devices.to_vec();
+        spec.devfs_ruleset = self.config.launch.devfs_ruleset;
+        self.start_cell(pod, &spec)
+    }
+
     fn cell_spec(&self, pod: &Pod) -> CellSpec {
         CellSpec {
             name: format!("{}{}", self.config.jail_name_prefix, pod.row.id),
@@ -155,15 +164,20 @@ impl Host {
             // Only FreeBSD acts on it: a pod start on Linux reads nothing more.
             linux_abi: cfg!(target_os = "freebsd") && holds_linux_programs(&pod.root),
             params: self.config.jail_params.clone(),
+            devices: Vec::new(),
         }
     }
 
     /// Starts a pod's cell (its jail).
     pub fn start_pod(&self, pod: &Pod) -> Result<Cell, RuntimeError> {
+        self.start_cell(pod, &self.cell_spec(pod))
+    }
+
+    fn start_cell(&self, pod: &Pod, spec: &CellSpec) -> Result<Cell, RuntimeError> {
         if !pod.row.state.can_start() {
             return Err(RuntimeError::PodCannotStart(pod.label(), pod.row.state));
         }
-        let cell = self.jails.create(&self.cell_spec(pod))?;
+        let cell = self.jails.create(spec)?;
         let mut undo = Undo::new();
         undo.push(format!("cell {}", cell.0), || {
             Ok(self.jails.destroy(&cell, Duration::ZERO)?)
@@ -197,7 +211,7 @@ impl Host {
         }
     }
 
-    pub(super) fn stop_grace(&self) -> Duration {
+    pub(crate) fn stop_grace(&self) -> Duration {
         Duration::from_secs(self.config.jail_stop_timeout)
     }
 

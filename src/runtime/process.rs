@@ -239,10 +239,20 @@ impl Host {
         undo.push(format!("cell {}", cell.0), || {
             Ok(self.jails.destroy(&cell, Duration::ZERO)?)
         });
+        let mut args = vec!["pod", "__supervise", pod.row.id.as_str(), "--"];
+        args.extend(argv.iter().map(String::as_str));
+        undo.check(self.spawn_detached(&args))?;
+        undo.commit();
+        Ok(log)
+    }
+
+    /// Runs jetpack itself (with this host's configuration) with `args`,
+    /// detached in a session of its own, its stdio on /dev/null: the
+    /// supervisors of detached pods and launched instances. Returns its pid.
+    pub fn spawn_detached(&self, args: &[&str]) -> Result<u32, RuntimeError> {
         let mut cmd = std::process::Command::new(&self.env.exe);
         cmd.args(&self.env.config_args)
-            .args(["pod", "__supervise", pod.row.id.as_str(), "--"])
-            .args(&argv)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -255,15 +265,15 @@ impl Host {
                 Ok(())
             });
         }
-        let mut supervisor = undo.check(cmd.spawn().map_err(io_err(format!(
+        let mut child = cmd.spawn().map_err(io_err(format!(
             "starting the supervisor {}",
             self.env.exe.display()
-        ))))?;
-        undo.commit();
+        )))?;
+        let pid = child.id();
         // A long-lived caller (the server) must reap its supervisors; a
         // short one (the CLI) exits and leaves them to init.
-        std::thread::spawn(move || supervisor.wait());
-        Ok(log)
+        std::thread::spawn(move || child.wait());
+        Ok(pid)
     }
 
     /// Where a detached pod's output goes.

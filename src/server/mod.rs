@@ -245,7 +245,20 @@ pub fn serve(
         catalog.clone(),
         &config,
     ));
+    match crate::launch::control::resume(&host) {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::info!("started launched instances again: {}", ids.join(", "))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("launched instances could not all be started again: {e}"),
+    }
+    let launches = Arc::new(crate::launch::service::Launches {
+        host: host.clone(),
+        catalog: catalog.clone(),
+        fleet: fleet.clone(),
+    });
     let state = Arc::new(AppState {
+        launches,
         name: server.name.clone(),
         started: Instant::now(),
         started_at: crate::store::now(),

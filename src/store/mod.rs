@@ -9,6 +9,7 @@ pub mod builders;
 pub mod catalog;
 pub mod instances;
 pub mod jobs;
+pub mod launches;
 pub mod private;
 
 use std::net::Ipv4Addr;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_server.sql"),
     include_str!("migrations/0003_instances.sql"),
     include_str!("migrations/0004_builders.sql"),
+    include_str!("migrations/0005_launches.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

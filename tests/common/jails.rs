@@ -31,6 +31,7 @@ pub fn spec(
         devfs_ruleset: 4,
         linux_abi: false,
         params: Vec::new(),
+        devices: Vec::new(),
     }
 }
 

@@ -187,6 +187,67 @@ pub enum RemoteCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Launch an image in a pod of its own under a hypervisor; prints the instance's id
+    Launch {
+        /// qemu or bhyve (the host's by default)
+        #[arg(long, value_name = "HV")]
+        hypervisor: Option<String>,
+        /// MiB of memory (launch.memory by default)
+        #[arg(long, value_name = "MIB")]
+        memory: Option<u64>,
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
+        /// Its alias
+        #[arg(long, value_name = "ALIAS")]
+        name: Option<String>,
+        /// no (default), on-failure or always
+        #[arg(long, value_name = "POLICY")]
+        restart: Option<String>,
+        /// [ADDR:]HOSTPORT:PORT[/tcp|udp], repeatable
+        #[arg(long, value_name = "SPEC")]
+        publish: Vec<String>,
+        /// The instance network's gateway (10.0.0.1/24 by default)
+        #[arg(long, value_name = "CIDR")]
+        net: Option<String>,
+        /// Then print its console until interrupted
+        #[arg(long)]
+        attach: bool,
+        /// A kernel in the server's launch.kernels folder, instead of an image
+        #[arg(long, value_name = "NAME", conflicts_with = "image")]
+        kernel: Option<String>,
+        /// An initrd in the same folder (with --kernel)
+        #[arg(long, value_name = "NAME", requires = "kernel")]
+        initrd: Option<String>,
+        /// The kernel's or the image's command line
+        #[arg(long, value_name = "ARGS")]
+        append: Option<String>,
+        /// An image (id, id prefix or tag), or a local ELF file (pushed first)
+        #[arg(required_unless_present = "kernel")]
+        image: Option<String>,
+    },
+    /// A launched instance's serial console
+    InstanceConsole {
+        /// Id, alias or id prefix
+        id: String,
+        /// Keep printing new output until interrupted
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Stop a launched instance (its restart policy waits until it is started)
+    Stop {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// Start a stopped launched instance
+    Start {
+        /// Id, alias or id prefix
+        id: String,
+    },
+    /// Stop and start a launched instance: it boots the image it last ran
+    Restart {
+        /// Id, alias or id prefix
+        id: String,
+    },
     /// An instance's recent log output, as it sent it
     InstanceLogs {
         /// Id, alias or id prefix

@@ -14,6 +14,7 @@ mod images;
 mod info;
 mod instances;
 mod jobs;
+mod launch;
 mod login;
 mod nacls;
 mod pods;
@@ -83,6 +84,39 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         } => instances::alias(c, id, alias, description, format)?,
         R::DeleteInstance { ids } => instances::delete(c, ids, format)?,
         R::InstanceLogs { id, follow, tail } => instances::logs(c, id, follow, tail)?,
+        R::Launch {
+            hypervisor,
+            memory,
+            cpus,
+            name,
+            restart,
+            publish,
+            net,
+            attach,
+            kernel,
+            initrd,
+            append,
+            image,
+        } => {
+            let req = crate::model::instances::LaunchRequest {
+                image_id: None,
+                kernel,
+                initrd,
+                append,
+                hypervisor,
+                memory,
+                cpus,
+                alias: name,
+                restart,
+                publish,
+                net,
+            };
+            launch::launch(c, req, image, attach, format)?
+        }
+        R::InstanceConsole { id, follow } => launch::console(c, id, follow)?,
+        R::Stop { id } => launch::verb(c, "stop", id, format)?,
+        R::Start { id } => launch::verb(c, "start", id, format)?,
+        R::Restart { id } => launch::verb(c, "restart", id, format)?,
         R::InstancePanics { id } => instances::panics(c, id, format)?,
         R::InstancePanic { id, panic_id } => instances::panic_text(c, id, panic_id)?,
         R::Deploy {

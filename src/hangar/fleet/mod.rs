@@ -299,6 +299,46 @@ impl Fleet {
         Ok(())
     }
 
+    /// Refuses an alias another instance has (before a launch makes one).
+    pub fn alias_free(&self, alias: &str) -> Result<(), FleetError> {
+        let mut taken_by = None;
+        self.each(|other, l| {
+            if l.alias.as_deref() == Some(alias) {
+                taken_by = Some(other.to_string());
+            }
+        });
+        match taken_by {
+            Some(other) => Err(FleetError::AliasTaken {
+                alias: alias.to_string(),
+                other,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Knows an instance before it docks (one jetpack launched), with its
+    /// alias; it docks later as any other. Blocking.
+    pub fn adopt(&self, id: &InstanceId, alias: Option<&str>) -> Result<(), FleetError> {
+        let _renaming = self.renaming.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(alias) = alias {
+            self.alias_free(alias)?;
+        }
+        let now = store::now();
+        self.get_or_insert(id);
+        self.writer.write(InstanceWrite::Docked {
+            id: id.to_string(),
+            uplink_id: None,
+            at: now,
+        });
+        self.sync()?;
+        if let Some(alias) = alias {
+            self.catalog
+                .with_store(|s| s.set_instance_names(id.as_str(), Some(alias), None))?;
+            self.with(id, |l| l.alias = Some(alias.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// An instance's panics, newest first. Blocking.
     pub fn panics(&self, id: &InstanceId) -> Result<Vec<PanicRow>, FleetError> {
         self.sync()?;

@@ -43,6 +43,11 @@ pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
     ] {
         params.push((k.into(), v.into()));
     }
+    // bhyve in a jail needs vmm(4) allowed (FreeBSD 12+); the nodes
+    // themselves come through the devfs ruleset.
+    if spec.devices.contains(&super::Device::Kvm) {
+        params.push(("allow.vmm".into(), "1".into()));
+    }
     for extra in &spec.params {
         let (k, v) = (extra.name(), extra.value());
         if OWNED.contains(&k) {
@@ -154,6 +159,7 @@ mod tests {
             securelevel: 2,
             devfs_ruleset: 4,
             linux_abi: false,
+            devices: Vec::new(),
             // Unchecked, so that the guard against owned names is seen.
             params: params
                 .iter()

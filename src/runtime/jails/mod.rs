@@ -73,6 +73,36 @@ pub struct CellSpec {
     pub linux_abi: bool,
     /// Extra jail(2) parameters from `jail.param.*`.
     pub params: Vec<crate::names::JailParam>,
+    /// Host devices the cell is given beyond the usual few (an instance
+    /// pod's /dev/kvm and /dev/net/tun). Linux makes the nodes in the
+    /// cell's /dev; FreeBSD unhides them through `devfs_ruleset`.
+    #[serde(default)]
+    pub devices: Vec<Device>,
+}
+
+/// A host device a cell may be given: a closed set, so that no request
+/// can name an arbitrary node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Device {
+    /// Hardware virtualisation: /dev/kvm on Linux; on FreeBSD vmm(4),
+    /// `allow.vmm` and the vmm nodes of the cell's ruleset.
+    Kvm,
+    /// The tun/tap clone device, to attach to a tap made for the cell.
+    Tun,
+    /// vhost-net, the in-kernel virtio-net backend (Linux).
+    VhostNet,
+}
+
+impl Device {
+    /// The node's path under /dev, its major and minor (Linux).
+    pub fn linux_node(self) -> (&'static str, u64, u64) {
+        match self {
+            Device::Kvm => ("kvm", 10, 232),
+            Device::Tun => ("net/tun", 10, 200),
+            Device::VhostNet => ("vhost-net", 10, 238),
+        }
+    }
 }
 
 /// A running cell, as the driver that made it can find it again; stored

@@ -76,6 +76,21 @@ pub(super) fn setup(spec: &CellSpec) -> Result<(), String> {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .map_err(|e| format!("/dev/{name}: {e}"))?;
     }
+    for device in &spec.devices {
+        let (name, major, minor) = device.linux_node();
+        let path = dev.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("creating /dev/{name}: {e}"))?;
+        }
+        // Root only (0600): in an instance pod the hypervisor runs as root.
+        mknod(
+            &path,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o600),
+            makedev(major, minor),
+        )
+        .map_err(step(&format!("creating /dev/{name}")))?;
+    }
     for dir in ["pts", "shm"] {
         std::fs::create_dir(dev.join(dir)).map_err(|e| format!("creating /dev/{dir}: {e}"))?;
     }

@@ -1,0 +1,263 @@
+//! Launches as the server offers them: a launch request checked against
+//! the catalog (the image), the fleet (the alias) and the host (the rest)
+//! before any pod exists, then made, and the instance known to the fleet
+//! before it docks; the verbs by instance reference; and what a launched
+//! instance adds to the instance a client sees.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::control::{self, PodRun};
+use super::create::{self, BootSource, LaunchOrder};
+use super::{LaunchError, LaunchRecord};
+use crate::catalog::{Catalog, CatalogError};
+use crate::hangar::fleet::{check_alias, Fleet, FleetError};
+use crate::hangar::token::InstanceId;
+use crate::hypervisor::{HypervisorKind, RestartPolicy};
+use crate::model::instances::{Instance, InstanceStatus, LaunchRequest, Launched};
+use crate::names::Name;
+use crate::runtime::Host;
+
+/// Why a launch or a verb failed, with the layers it crosses.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed (an unknown hypervisor, a bad alias...).
+    #[error("{0}")]
+    Request(String),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+}
+
+pub struct Launches {
+    pub host: Arc<Host>,
+    pub catalog: Arc<Catalog>,
+    pub fleet: Arc<Fleet>,
+}
+
+/// A checked request, ready to be made (by a job).
+pub struct Checked {
+    order: LaunchOrder,
+    alias: Option<String>,
+}
+
+impl Checked {
+    /// What a job's list shows as its target.
+    pub fn target(&self) -> String {
+        self.order.image_name.clone()
+    }
+}
+
+impl Launches {
+    /// Everything about `req` that can be judged without making anything.
+    pub fn check(&self, req: LaunchRequest) -> Result<Checked, ServiceError> {
+        let bad = |m: String| ServiceError::Request(m);
+        let hypervisor = req
+            .hypervisor
+            .as_deref()
+            .map(str::parse::<HypervisorKind>)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?;
+        let restart = req
+            .restart
+            .as_deref()
+            .map(str::parse::<RestartPolicy>)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?
+            .unwrap_or_default();
+        if let Some(alias) = &req.alias {
+            check_alias(alias).map_err(bad)?;
+            self.fleet.alias_free(alias)?;
+        }
+        if req.net.is_some() || !req.publish.is_empty() {
+            return Err(bad(
+                "net and publish are not offered yet: launched instances have a console only"
+                    .into(),
+            ));
+        }
+        let append = req.append.unwrap_or_default();
+        let (source, image_id, image_name) = match (&req.image_id, &req.kernel) {
+            (Some(image), None) => {
+                if req.initrd.is_some() {
+                    return Err(bad("initrd goes with kernel, not with imageId".into()));
+                }
+                let row = self.catalog.image(image)?;
+                let path = self
+                    .catalog
+                    .blobs()
+                    .path(&row.sha256)
+                    .map_err(CatalogError::from)?;
+                let name = match &row.tag {
+                    Some(tag) => format!("{}:{tag}", row.name),
+                    None => row.name.clone(),
+                };
+                (
+                    BootSource::Image {
+                        path,
+                        cmdline: append,
+                    },
+                    Some(row.id.as_str().to_string()),
+                    name,
+                )
+            }
+            (None, Some(kernel)) => {
+                let kernel_path = self.kernel_file(kernel)?;
+                let initrd = req
+                    .initrd
+                    .as_deref()
+                    .map(|i| self.kernel_file(i))
+                    .transpose()?;
+                (
+                    BootSource::Kernel {
+                        kernel: kernel_path,
+                        initrd,
+                        append,
+                    },
+                    None,
+                    kernel.clone(),
+                )
+            }
+            _ => return Err(bad("give either imageId or kernel".into())),
+        };
+        let order = LaunchOrder {
+            source,
+            hypervisor,
+            memory_mib: req.memory,
+            cpus: req.cpus,
+            restart,
+            image_id,
+            image_name,
+            publish: req.publish,
+        };
+        create::check(&self.host, &order)?;
+        Ok(Checked {
+            order,
+            alias: req.alias,
+        })
+    }
+
+    /// A file of `launch.kernels` (a plain name: never a path).
+    fn kernel_file(&self, name: &str) -> Result<PathBuf, ServiceError> {
+        let name =
+            Name::new("kernel file", name).map_err(|e| ServiceError::Request(e.to_string()))?;
+        let path = self.host.config().launch.kernels.join(name.as_str());
+        if !path.is_file() {
+            return Err(ServiceError::Request(format!(
+                "no kernel file {:?} in {}",
+                name.as_str(),
+                self.host.config().launch.kernels.display()
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Makes a checked launch; the instance is known to the fleet (as
+    /// launching) when this returns.
+    pub fn make(&self, checked: Checked) -> Result<LaunchRecord, ServiceError> {
+        let record = create::launch(&self.host, checked.order)?;
+        let adopted = InstanceId::new(&record.instance_id)
+            .map_err(|e| ServiceError::Request(e.to_string()))
+            .and_then(|id| Ok(self.fleet.adopt(&id, checked.alias.as_deref())?));
+        if let Err(e) = adopted {
+            if let Err(undo) = control::remove(&self.host, &record.instance_id) {
+                tracing::warn!(
+                    "instance {} could not be known ({e}) and its launch not undone: {undo}",
+                    record.instance_id
+                );
+            }
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    /// The launched instance `reference` names (id, alias, prefix).
+    pub fn resolve(&self, reference: &str) -> Result<String, ServiceError> {
+        let id = self.fleet.resolve(reference)?.to_string();
+        if self
+            .host
+            .store()
+            .launch(&id)
+            .map_err(LaunchError::from)?
+            .is_none()
+        {
+            return Err(LaunchError::NotLaunched(id).into());
+        }
+        Ok(id)
+    }
+
+    pub fn stop(&self, reference: &str) -> Result<String, ServiceError> {
+        let id = self.resolve(reference)?;
+        control::stop(&self.host, &id)?;
+        Ok(id)
+    }
+
+    pub fn start(&self, reference: &str) -> Result<String, ServiceError> {
+        let id = self.resolve(reference)?;
+        control::start(&self.host, &id)?;
+        Ok(id)
+    }
+
+    pub fn restart(&self, reference: &str) -> Result<String, ServiceError> {
+        let id = self.resolve(reference)?;
+        control::restart(&self.host, &id)?;
+        Ok(id)
+    }
+
+    /// Before an instance is forgotten: a launched one is stopped and its
+    /// pod removed. Others are left alone.
+    pub fn forget(&self, id: &InstanceId) -> Result<(), ServiceError> {
+        if self
+            .host
+            .store()
+            .launch(id.as_str())
+            .map_err(LaunchError::from)?
+            .is_some()
+        {
+            control::remove(&self.host, id.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// The console log's path of a launched instance.
+    pub fn console(&self, reference: &str) -> Result<PathBuf, ServiceError> {
+        let id = self.resolve(reference)?;
+        Ok(super::console::path(&self.host.config().data_dir, &id))
+    }
+
+    /// Adds what jetpack launched to `instances`: the `launched` field, and
+    /// the status of one that has not docked (launching or stopped).
+    pub fn annotate(&self, instances: &mut [Instance]) -> Result<(), ServiceError> {
+        let launched: HashMap<String, (LaunchRecord, PodRun)> = control::all(&self.host)?
+            .into_iter()
+            .map(|(r, run)| (r.instance_id.clone(), (r, run)))
+            .collect();
+        for instance in instances {
+            let Some((record, run)) = launched.get(&instance.id) else {
+                continue;
+            };
+            instance.launched = Some(Launched {
+                pod_id: record.pod_id.as_str().to_string(),
+                hypervisor: record.hypervisor.as_str().to_string(),
+                memory: record.memory_mib,
+                cpus: record.cpus,
+                restart: record.restart.as_str().to_string(),
+                publish: record.publish.clone(),
+                image: record
+                    .image_id
+                    .clone()
+                    .unwrap_or_else(|| record.image_name.clone()),
+            });
+            if instance.status != InstanceStatus::Connected {
+                instance.status = match run {
+                    PodRun::Running => InstanceStatus::Launching,
+                    PodRun::Stopped => InstanceStatus::Stopped,
+                };
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! The supervisor of a launched instance (`jetpack instance __supervise
+//! ID`, detached): it starts the instance pod with the hypervisor's
+//! devices, runs the hypervisor in it with the serial console piped into
+//! the console log, and when the hypervisor ends asks the restart policy
+//! (and what the operator wants now) whether to boot it again, after a
+//! backoff. SIGTERM, SIGINT or SIGHUP (`jetpack stop`, a host shutdown)
+//! end the cell and the supervisor. The cell lives as long as the
+//! supervisor does: a running instance pod always has one.
+
+use std::io::Read;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use super::console::{self, ConsoleLog};
+use super::record::{LaunchRecord, IMAGE_IN_POD};
+use super::{io_err, LaunchError};
+use crate::hypervisor::qemu::{self, Accel};
+use crate::hypervisor::{
+    boot, Console, ExitMeaning, Hypervisor, HypervisorKind, LaunchSpec, ProcessExit, Qemu,
+};
+use crate::runtime::jails::{self, Device, Process};
+use crate::runtime::{Host, Pod};
+use crate::store::launches::Wanted;
+use crate::store::PodState;
+
+/// Backoff between restarts: doubling from 1 s to 30 s, back to 1 s after
+/// a run that lasted a minute.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(30);
+    const STEADY: Duration = Duration::from_secs(60);
+
+    pub fn new() -> Backoff {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The wait before the next start, after a run of `ran`.
+    pub fn after(&mut self, ran: Duration) -> Duration {
+        if ran >= Self::STEADY {
+            self.next = Self::FIRST;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
+}
+
+enum Event {
+    Exited(ProcessExit),
+    Stop,
+}
+
+/// The supervisor process: nobody reads its stderr, so its own failure
+/// goes to the console log, where `instance-console` shows it.
+pub fn main(host: &Host, instance_id: &str) -> i32 {
+    match supervise(host, instance_id) {
+        Ok(()) => 0,
+        Err(e) => {
+            let path = console::path(&host.config().data_dir, instance_id);
+            if let Ok(mut log) = ConsoleLog::open(path, host.config().launch.console_bytes) {
+                let _ = log.note(&format!("supervisor: {e}"));
+            }
+            1
+        }
+    }
+}
+
+/// Runs the supervisor of `instance_id` until the instance is to stay
+/// down. Records its pid on the launch while it runs.
+pub fn supervise(host: &Host, instance_id: &str) -> Result<(), LaunchError> {
+    let signals = SigSet::from_iter([Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]);
+    // Blocked in every thread, taken by one: a stop is an event like an exit.
+    signals
+        .thread_block()
+        .map_err(|e| io_err("blocking signals")(e.into()))?;
+    let (events, inbox) = mpsc::channel();
+    let stopper = events.clone();
+    std::thread::spawn(move || {
+        if let Ok(signal) = signals.wait() {
+            let _ = stopper.send(Event::Stop);
+            tracing::info!("{signal}: stopping");
+        }
+    });
+    let me = std::process::id() as i32;
+    host.store()
+        .set_launch_supervisor(instance_id, Some(me), None)?;
+    let ran = run(host, instance_id, &events, &inbox);
+    let _ = host
+        .store()
+        .set_launch_supervisor(instance_id, None, Some(me));
+    ran
+}
+
+fn load(host: &Host, instance_id: &str) -> Result<(LaunchRecord, Wanted), LaunchError> {
+    let row = host
+        .store()
+        .launch(instance_id)?
+        .ok_or_else(|| LaunchError::NotLaunched(instance_id.to_string()))?;
+    let record = serde_json::from_str(&row.spec).map_err(|e| LaunchError::BadRecord {
+        id: instance_id.to_string(),
+        why: e.to_string(),
+    })?;
+    Ok((record, row.wanted))
+}
+
+fn run(
+    host: &Host,
+    instance_id: &str,
+    events: &mpsc::Sender<Event>,
+    inbox: &mpsc::Receiver<Event>,
+) -> Result<(), LaunchError> {
+    let (record, _) = load(host, instance_id)?;
+    let mut pod = host.pod(record.pod_id.as_str())?;
+    if pod.row.state.can_stop() {
+        // A cell left by a supervisor that was killed outright.
+        host.kill_pod(&pod)?;
+        pod = host.pod(record.pod_id.as_str())?;
+    }
+    let accel = Accel::choose(qemu::kvm_usable());
+    let mut devices = vec![Device::Tun];
+    if accel == Accel::Kvm {
+        devices.push(Device::Kvm);
+    }
+    let log = ConsoleLog::open(
+        console::path(&host.config().data_dir, instance_id),
+        host.config().launch.console_bytes,
+    )
+    .map_err(io_err("opening the console log"))?;
+    let log = Arc::new(Mutex::new(log));
+    let note = |line: String| {
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = log.note(&line);
+    };
+    let cell = host.start_instance_pod(&pod, &devices)?;
+    let pod = host.pod(record.pod_id.as_str())?;
+    let mut backoff = Backoff::new();
+    let outcome = loop {
+        // Read again on every start: a deploy may have changed the image.
+        let (record, wanted) = load(host, instance_id)?;
+        if wanted == Wanted::Stopped {
+            break Ok(());
+        }
+        let spec = spec_of(&pod, &record)?;
+        let hypervisor = hypervisor_for(host, &record, accel)?;
+        let plan = hypervisor.plan(&spec)?;
+        note(format!(
+            "starting {} ({}) for instance {instance_id}",
+            hypervisor.name(),
+            match accel {
+                Accel::Kvm => "KVM",
+                Accel::Tcg => "TCG: no usable /dev/kvm",
+            }
+        ));
+        let argv: Vec<String> = plan
+            .main
+            .argv()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let started = Instant::now();
+        let exit = match run_once(host, &cell, argv, &log, events, inbox)? {
+            Some(exit) => exit,
+            None => break Ok(()),
+        };
+        let meaning = hypervisor.exit_meaning(&spec, exit);
+        let (_, wanted) = load(host, instance_id)?;
+        if wanted == Wanted::Stopped || !record.restart.should_restart(meaning) {
+            note(format!(
+                "{} ended ({}); restart policy {}: not restarting",
+                hypervisor.name(),
+                describe(meaning),
+                record.restart
+            ));
+            break Ok(());
+        }
+        let wait = backoff.after(started.elapsed());
+        note(format!(
+            "{} ended ({}); restarting in {} s",
+            hypervisor.name(),
+            describe(meaning),
+            wait.as_secs()
+        ));
+        match inbox.recv_timeout(wait) {
+            Ok(Event::Stop) => break Ok(()),
+            _ => continue,
+        }
+    };
+    let stopped = host.jails().destroy(&cell, host.stop_grace());
+    host.store()
+        .pod_finished(&pod.row.id, PodState::Exited, None)?;
+    stopped.map_err(crate::runtime::RuntimeError::from)?;
+    outcome
+}
+
+/// Runs the hypervisor once; its exit, or `None` when a stop came first
+/// (the cell is then ended, which ends the hypervisor).
+fn run_once(
+    host: &Host,
+    cell: &jails::Cell,
+    argv: Vec<String>,
+    log: &Arc<Mutex<ConsoleLog>>,
+    events: &mpsc::Sender<Event>,
+    inbox: &mpsc::Receiver<Event>,
+) -> Result<Option<ProcessExit>, LaunchError> {
+    let process = Process {
+        argv,
+        env: jails::base_env("instance"),
+        terminal: false,
+    };
+    let mut cmd = host
+        .jails()
+        .command(cell, &process)
+        .map_err(crate::runtime::RuntimeError::from)?;
+    let (reader, writer) = std::io::pipe().map_err(io_err("making the console pipe"))?;
+    let err_writer = writer
+        .try_clone()
+        .map_err(io_err("duplicating the console pipe"))?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(err_writer);
+    let mut child = cmd
+        .spawn()
+        .map_err(io_err("starting the hypervisor in the instance pod"))?;
+    // The command holds the pipe's write ends: drop them so that the pump
+    // sees the end when the hypervisor goes.
+    drop(cmd);
+    let pump_log = log.clone();
+    let pump = std::thread::spawn(move || pump_console(reader, &pump_log));
+    let exits = events.clone();
+    std::thread::spawn(move || {
+        if let Ok(status) = child.wait() {
+            let _ = exits.send(Event::Exited(status.into()));
+        }
+    });
+    let exit = match inbox.recv() {
+        Ok(Event::Exited(exit)) => Some(exit),
+        Ok(Event::Stop) | Err(_) => {
+            let _ = host.jails().destroy(cell, host.stop_grace());
+            // The waiter's exit, so that the console is complete.
+            let _ = inbox.recv_timeout(host.stop_grace() + Duration::from_secs(5));
+            None
+        }
+    };
+    let _ = pump.join();
+    Ok(exit)
+}
+
+fn pump_console(mut reader: std::io::PipeReader, log: &Mutex<ConsoleLog>) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                if log.write(&buf[..n]).is_err() {
+                    tracing::warn!("the console log cannot be written");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn spec_of(pod: &Pod, record: &LaunchRecord) -> Result<LaunchSpec, LaunchError> {
+    let elf64 = match record.boot {
+        super::record::Boot::Multiboot { .. } => {
+            let image = pod
+                .root
+                .join(IMAGE_IN_POD.strip_prefix('/').unwrap_or(IMAGE_IN_POD));
+            boot::inspect(&image)?.class == boot::ElfClass::Elf64
+        }
+        super::record::Boot::Linux { .. } => false,
+    };
+    Ok(LaunchSpec {
+        name: record.vm_name(),
+        boot: record.boot_path(elf64),
+        memory_mib: record.memory_mib,
+        cpus: record.cpus,
+        uuid: record.uuid,
+        nics: Vec::new(),
+        console: Console::Stdio,
+        restart: record.restart,
+        debug_exit: false,
+    })
+}
+
+fn hypervisor_for(
+    host: &Host,
+    record: &LaunchRecord,
+    accel: Accel,
+) -> Result<Box<dyn Hypervisor>, LaunchError> {
+    match record.hypervisor {
+        HypervisorKind::Qemu => Ok(Box::new(Qemu::new(
+            accel,
+            Some(host.config().launch.chainloader.clone()),
+        ))),
+        kind => Err(LaunchError::HypervisorUnavailable(kind)),
+    }
+}
+
+fn describe(meaning: ExitMeaning) -> String {
+    match meaning {
+        ExitMeaning::Reboot => "reboot".into(),
+        ExitMeaning::PowerOff => "powered off".into(),
+        ExitMeaning::Halt => "halted".into(),
+        ExitMeaning::TripleFault => "triple fault".into(),
+        ExitMeaning::GuestExit(v) => format!("the guest exited with {v}"),
+        ExitMeaning::Error(code) => format!("error, status {code}"),
+        ExitMeaning::Signal(s) => format!("killed by signal {s}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets_after_a_steady_run() {
+        let mut b = Backoff::new();
+        let quick = Duration::from_millis(100);
+        let waits: Vec<u64> = (0..7).map(|_| b.after(quick).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(b.after(Duration::from_secs(61)).as_secs(), 1);
+        assert_eq!(b.after(quick).as_secs(), 2);
+    }
+}

@@ -1,0 +1,434 @@
+//! Launched instances on a real host: the qemu base made by
+//! images/qemu/make.sh, the test kernel assembled from
+//! images/test-builder/kernel.S (ELF32 and ELF64, the latter through the
+//! chainloader), qemu in a pod of its own (KVM when /dev/kvm works), the
+//! server over TLS. The kernel prints the SMBIOS UUID it reads: it must be
+//! the instance id jetpack gave it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::server::TestServer;
+use common::{processes_mentioning, tool, Driver, TestHost};
+use serde_json::{json, Value};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The qemu base, made once by the real script.
+fn qemu_base() -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-base");
+        let tarball = out.join("qemu.tar.gz");
+        if !tarball.exists() {
+            let status = Command::new(Path::new(ROOT).join("images/qemu/make.sh"))
+                .arg(&out)
+                .status()
+                .expect("running images/qemu/make.sh");
+            assert!(status.success(), "images/qemu/make.sh failed");
+        }
+        tarball
+    })
+    .clone()
+}
+
+/// The test kernel with sample inputs, as the builder assembles it:
+/// ELF32 (`-kernel`) or ELF64 (through the chainloader).
+fn test_kernel(elf64: bool) -> PathBuf {
+    static KERNELS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    let (k32, k64) = KERNELS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("launch-kernels");
+        let input = dir.join("in");
+        std::fs::create_dir_all(&input).unwrap();
+        std::fs::write(input.join("nacl.txt"), "Iface eth0 {\n  index: 0\n}\n").unwrap();
+        std::fs::write(
+            input.join("config.json"),
+            r#"{"uplink":{"url":"https://10.0.0.1:9090","token":"abc"}}"#,
+        )
+        .unwrap();
+        std::fs::write(input.join("service"), "Launched").unwrap();
+        let source = std::fs::read_to_string(Path::new(ROOT).join("images/test-builder/kernel.S"))
+            .unwrap()
+            .replace("\"/build/in/", &format!("\"{}/", input.display()))
+            .replace(
+                "\"/tmp/jetpack-service\"",
+                &format!("\"{}\"", input.join("service").display()),
+            );
+        std::fs::write(dir.join("kernel.S"), source).unwrap();
+        let run = |argv: &[&str]| {
+            let status = Command::new(argv[0])
+                .args(&argv[1..])
+                .current_dir(&dir)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{argv:?}");
+        };
+        let ld = |script: &str| format!("{ROOT}/images/test-builder/{script}");
+        run(&["as", "--32", "-o", "k32.o", "kernel.S"]);
+        run(&[
+            "ld",
+            "-m",
+            "elf_i386",
+            "--no-warn-rwx-segments",
+            "-T",
+            &ld("kernel.ld"),
+            "-o",
+            "kernel32",
+            "k32.o",
+        ]);
+        run(&["as", "--64", "-o", "k64.o", "kernel.S"]);
+        run(&[
+            "ld",
+            "-m",
+            "elf_x86_64",
+            "--no-warn-rwx-segments",
+            "-T",
+            &ld("kernel64.ld"),
+            "-o",
+            "kernel64",
+            "k64.o",
+        ]);
+        (dir.join("kernel32"), dir.join("kernel64"))
+    });
+    if elf64 {
+        k64.clone()
+    } else {
+        k32.clone()
+    }
+}
+
+struct Launcher {
+    server: TestServer,
+    host: TestHost,
+}
+
+impl Launcher {
+    /// A host with the qemu base imported (unless `with_base` is false)
+    /// and a server on it.
+    fn start(with_base: bool) -> Option<Launcher> {
+        if !tool("qemu-system-x86_64") || !tool("as") {
+            return None;
+        }
+        let host = TestHost::new(Driver::Dir)?;
+        host.ok(&["init"]);
+        if with_base {
+            host.ok(&[
+                "base",
+                "import",
+                "--name",
+                "qemu",
+                qemu_base().to_str().unwrap(),
+            ]);
+        }
+        let server = TestServer::on_host(&host, &[]);
+        Some(Launcher { server, host })
+    }
+
+    fn push(&self, file: &Path, name: &str) -> String {
+        let (status, image) = self.server.json(
+            &[
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
+            ],
+            &format!("/v1/images?name={name}"),
+        );
+        assert!(status == 201 || status == 200, "{image}");
+        image["id"].as_str().unwrap().to_string()
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.server.json(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ],
+            path,
+        )
+    }
+
+    /// Launches; returns the instance (the job's result).
+    fn launch(&self, body: Value) -> Value {
+        let (status, job) = self.post("/v1/instances", body);
+        assert_eq!(status, 202, "{job}");
+        assert_eq!(job["kind"], "launch");
+        let job = self.wait_job(job["id"].as_str().unwrap());
+        assert_eq!(job["state"], "succeeded", "{job}");
+        job["result"].clone()
+    }
+
+    fn wait_job(&self, id: &str) -> Value {
+        wait_for(&format!("job {id}"), Duration::from_secs(120), || {
+            let (status, job) = self.server.json(&[], &format!("/v1/jobs/{id}"));
+            assert_eq!(status, 200, "{job}");
+            matches!(
+                job["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+            .then_some(job)
+        })
+    }
+
+    fn instance(&self, id: &str) -> Value {
+        let (status, instance) = self.server.json(&[], &format!("/v1/instances/{id}"));
+        assert_eq!(status, 200, "{instance}");
+        instance
+    }
+
+    fn console(&self, id: &str) -> String {
+        let (status, text) = self
+            .server
+            .curl(&[], &format!("/v1/instances/{id}/console"));
+        assert_eq!(status, 200, "{text}");
+        text
+    }
+
+    /// Waits until the console holds `needle` `times` times.
+    fn console_shows(&self, id: &str, needle: &str, times: usize) -> String {
+        wait_for(
+            &format!("{needle:?} x{times} on the console of {id}"),
+            Duration::from_secs(60),
+            || {
+                let text = self.console(id);
+                (text.matches(needle).count() >= times).then_some(text)
+            },
+        )
+    }
+
+    fn pods(&self) -> Vec<Value> {
+        let (status, pods) = self.server.json(&[], "/v1/pods");
+        assert_eq!(status, 200, "{pods}");
+        pods.as_array().unwrap().clone()
+    }
+
+    fn pod_state(&self, pod_id: &str) -> Option<String> {
+        self.pods()
+            .iter()
+            .find(|p| p["id"] == pod_id)
+            .map(|p| p["state"].as_str().unwrap().to_string())
+    }
+}
+
+fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited {within:?} for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// The hypervisor processes of an instance (its uuid is on their command line).
+fn hypervisors(instance: &Value) -> Vec<common::Process> {
+    let id = instance["id"].as_str().unwrap();
+    processes_mentioning(&format!("jp-{}", &id[..24]))
+        .into_iter()
+        .filter(|p| p.args[0].contains("qemu"))
+        .collect()
+}
+
+#[test]
+fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
+    let Some(l) = Launcher::start(true) else {
+        return;
+    };
+    let image = l.push(&test_kernel(false), "kernel32");
+    let instance = l.launch(json!({"imageId": image, "append": "idle", "alias": "first"}));
+    let id = instance["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "{instance}");
+    assert_eq!(instance["alias"], "first");
+    assert_eq!(instance["status"], "launching", "{instance}");
+    let launched = &instance["launched"];
+    assert_eq!(launched["hypervisor"], "qemu");
+    assert_eq!(launched["image"], image.as_str());
+    assert_eq!(launched["restart"], "no");
+    let pod_id = launched["podId"].as_str().unwrap();
+
+    // Its serial console: the service line, then the SMBIOS UUID as
+    // IncludeOS formats it, which must be the id it was given.
+    let console = l.console_shows(&id, "jetpack test kernel: uuid=", 1);
+    assert!(console.contains("service=Launched"), "{console}");
+    assert!(
+        console.contains(&format!("jetpack test kernel: uuid={id}")),
+        "the instance reports another id than {id}:\n{console}"
+    );
+    assert_eq!(l.pod_state(pod_id).as_deref(), Some("running"));
+    // Listed, with its pod.
+    let (_, list) = l.server.json(&[], "/v1/instances");
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(listed["launched"]["podId"], pod_id);
+    assert_eq!(listed["status"], "launching");
+
+    // Stop: the pod stops, the status says so; start brings it back.
+    let (status, stopped) = l.post(&format!("/v1/instances/{id}/stop"), json!({}));
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(l.pod_state(pod_id).as_deref(), Some("exited"));
+    assert!(hypervisors(&instance).is_empty());
+    let (status, started) = l.post(&format!("/v1/instances/first/start"), json!({}));
+    assert_eq!(status, 200, "{started}");
+    l.console_shows(&id, &format!("uuid={id}"), 2);
+    // Restart boots it a third time.
+    let (status, _) = l.post(&format!("/v1/instances/{id}/restart"), json!({}));
+    assert_eq!(status, 200);
+    l.console_shows(&id, &format!("uuid={id}"), 3);
+
+    // The server restarted: the instance still runs and is listed.
+    let before: Vec<i32> = hypervisors(&instance).iter().map(|p| p.pid).collect();
+    assert_eq!(before.len(), 1, "one qemu");
+    let mut server = l.server;
+    server.kill();
+    server.spawn(&[]);
+    let l = Launcher {
+        server,
+        host: l.host,
+    };
+    let after: Vec<i32> = hypervisors(&instance).iter().map(|p| p.pid).collect();
+    assert_eq!(before, after, "the same qemu runs on");
+    assert_eq!(l.instance(&id)["status"], "launching");
+
+    // Deleting it removes its pod and ends its hypervisor.
+    let (status, gone) = l
+        .server
+        .json(&["-X", "DELETE"], &format!("/v1/instances/{id}"));
+    assert_eq!(status, 200, "{gone}");
+    assert!(l.pod_state(pod_id).is_none(), "its pod is gone");
+    assert!(hypervisors(&instance).is_empty());
+    let (status, _) = l
+        .server
+        .curl(&[], &format!("/v1/instances/{id}/console"));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn an_elf64_image_boots_through_the_chainloader() {
+    let Some(l) = Launcher::start(true) else {
+        return;
+    };
+    let image = l.push(&test_kernel(true), "kernel64");
+    let instance = l.launch(json!({"imageId": image, "append": "idle"}));
+    let id = instance["id"].as_str().unwrap();
+    let console = l.console_shows(id, "jetpack test kernel: uuid=", 1);
+    assert!(
+        console.contains(&format!("uuid={id}")),
+        "the ELF64 kernel reports another id than {id}:\n{console}"
+    );
+    let (status, _) = l
+        .server
+        .json(&["-X", "DELETE"], &format!("/v1/instances/{id}"));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn the_restart_policy_brings_a_killed_hypervisor_back_only_when_it_says_so() {
+    let Some(l) = Launcher::start(true) else {
+        return;
+    };
+    let image = l.push(&test_kernel(false), "kernel32");
+    let always = l.launch(json!({"imageId": image, "append": "idle", "restart": "always"}));
+    let never = l.launch(json!({"imageId": image, "append": "idle"}));
+    for instance in [&always, &never] {
+        let id = instance["id"].as_str().unwrap();
+        l.console_shows(id, &format!("uuid={id}"), 1);
+        let qemu = wait_for("its qemu", Duration::from_secs(10), || {
+            hypervisors(instance).into_iter().next()
+        });
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(qemu.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    let id = always["id"].as_str().unwrap();
+    let console = l.console_shows(id, &format!("uuid={id}"), 2);
+    assert!(console.contains("restarting in 1 s"), "{console}");
+    assert_eq!(
+        l.pod_state(always["launched"]["podId"].as_str().unwrap())
+            .as_deref(),
+        Some("running")
+    );
+    let id = never["id"].as_str().unwrap();
+    let console = l.console_shows(id, "not restarting", 1);
+    assert_eq!(console.matches(&format!("uuid={id}")).count(), 1);
+    let pod = never["launched"]["podId"].as_str().unwrap().to_string();
+    wait_for("the pod to stop", Duration::from_secs(30), || {
+        (l.pod_state(&pod).as_deref() == Some("exited")).then_some(())
+    });
+    assert_eq!(l.instance(id)["status"], "stopped");
+    for instance in [&always, &never] {
+        let id = instance["id"].as_str().unwrap();
+        let (status, _) = l
+            .server
+            .json(&["-X", "DELETE"], &format!("/v1/instances/{id}"));
+        assert_eq!(status, 200);
+    }
+}
+
+#[test]
+fn bad_launches_are_refused_and_leave_nothing() {
+    let Some(l) = Launcher::start(true) else {
+        return;
+    };
+    let kernel = l.push(&test_kernel(false), "kernel32");
+    let flat = Path::new(env!("CARGO_TARGET_TMPDIR")).join("launch-not-multiboot");
+    common::server::fake_elf(&flat, 4096, "not multiboot");
+    let flat = l.push(&flat, "flat");
+    l.launch(json!({"imageId": kernel, "append": "idle", "alias": "taken"}));
+    let pods_before = l.pods().len();
+    let cases = [
+        (json!({"imageId": flat}), 422, "multiboot"),
+        (
+            json!({"imageId": kernel, "memory": 1u64 << 40}),
+            422,
+            "more than the host's",
+        ),
+        (json!({"imageId": kernel, "hypervisor": "xen"}), 400, "unknown hypervisor"),
+        (json!({"imageId": kernel, "alias": "taken"}), 409, "taken"),
+        (json!({"imageId": kernel, "restart": "sometimes"}), 400, "restart policy"),
+        (json!({"imageId": "0000000000"}), 404, ""),
+        (json!({"kernel": "../../etc/passwd"}), 400, "kernel file"),
+        (json!({}), 400, "either imageId or kernel"),
+    ];
+    for (body, code, words) in cases {
+        let (status, answer) = l.post("/v1/instances", body.clone());
+        assert_eq!(status, code, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{body}: {message}");
+    }
+    assert_eq!(l.pods().len(), pods_before, "no pod was made");
+    let (_, list) = l.server.json(&[], "/v1/instances");
+    assert_eq!(list.as_array().unwrap().len(), 1, "no instance was made");
+
+    // Without the hypervisor base: one clear error naming the script.
+    let Some(bare) = Launcher::start(false) else {
+        return;
+    };
+    let kernel = bare.push(&test_kernel(false), "kernel32");
+    let (status, answer) = bare.post("/v1/instances", json!({"imageId": kernel}));
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("images/qemu/make.sh"),
+        "{answer}"
+    );
+    assert!(bare.pods().is_empty());
+}
