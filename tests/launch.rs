@@ -198,7 +198,9 @@ impl Launcher {
             Duration::from_secs(60),
             || {
                 let text = self.console(id);
-                (text.matches(needle).count() >= times).then_some(text)
+                // Whole lines only: the console may be read mid-line.
+                let complete = &text[..text.rfind('\n').map_or(0, |n| n + 1)];
+                (complete.matches(needle).count() >= times).then(|| complete.to_string())
             },
         )
     }
