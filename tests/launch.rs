@@ -284,7 +284,7 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(l.pod_state(pod_id).as_deref(), Some("exited"));
     assert!(hypervisors(&instance).is_empty());
-    let (status, started) = l.post(&format!("/v1/instances/first/start"), json!({}));
+    let (status, started) = l.post("/v1/instances/first/start", json!({}));
     assert_eq!(status, 200, "{started}");
     l.console_shows(&id, &format!("uuid={id}"), 2);
     // Restart boots it a third time.
@@ -313,9 +313,7 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
     assert_eq!(status, 200, "{gone}");
     assert!(l.pod_state(pod_id).is_none(), "its pod is gone");
     assert!(hypervisors(&instance).is_empty());
-    let (status, _) = l
-        .server
-        .curl(&[], &format!("/v1/instances/{id}/console"));
+    let (status, _) = l.server.curl(&[], &format!("/v1/instances/{id}/console"));
     assert_eq!(status, 404);
 }
 
@@ -401,9 +399,17 @@ fn bad_launches_are_refused_and_leave_nothing() {
             422,
             "more than the host's",
         ),
-        (json!({"imageId": kernel, "hypervisor": "xen"}), 400, "unknown hypervisor"),
+        (
+            json!({"imageId": kernel, "hypervisor": "xen"}),
+            400,
+            "unknown hypervisor",
+        ),
         (json!({"imageId": kernel, "alias": "taken"}), 409, "taken"),
-        (json!({"imageId": kernel, "restart": "sometimes"}), 400, "restart policy"),
+        (
+            json!({"imageId": kernel, "restart": "sometimes"}),
+            400,
+            "restart policy",
+        ),
         (json!({"imageId": "0000000000"}), 404, ""),
         (json!({"kernel": "../../etc/passwd"}), 400, "kernel file"),
         (json!({}), 400, "either imageId or kernel"),

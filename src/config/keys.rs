@@ -70,12 +70,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "128",
         "MiB of memory of an instance by default",
     ),
+    ("launch.cpus", "1", "cpus of an instance by default"),
     (
         "launch.kernels",
         "${data.dir}/kernels",
         "folder of kernels and initrds that launches name (the Linux boot path)",
     ),
-    ("launch.cpus", "1", "cpus of an instance by default"),
     (
         "launch.console.bytes",
         "1048576",

@@ -107,7 +107,7 @@ mod tests {
         assert!(r.to_json().contains("\"restart\":\"on-failure\""));
         assert_eq!(r.vm_name(), "jp-443322116655887799aabbcc");
         assert!(r.vm_name().len() <= crate::hypervisor::MAX_NAME);
-        assert_eq!(r.mac().to_string(), "52:54:00:dd:ee:ff");
+        assert_eq!(r.mac().to_string(), "52:54:00:ee:ff:00");
         assert!(matches!(r.boot_path(true), BootPath::Multiboot64 { .. }));
     }
 }

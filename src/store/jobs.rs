@@ -196,7 +196,10 @@ mod tests {
             ["queued", "running", "succeeded", "failed", "cancelled"]
         );
         let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(kinds, ["import", "build", "prepare", "deploy", "upgrade"]);
+        assert_eq!(
+            kinds,
+            ["import", "build", "prepare", "deploy", "upgrade", "launch"]
+        );
         for s in JobState::ALL {
             assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);
         }
