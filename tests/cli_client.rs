@@ -173,7 +173,11 @@ fn login_stores_a_private_file_that_later_commands_use() {
     assert_eq!(info["name"], "jetpack");
     assert_eq!(info["auth"], true);
     let ids = ok(home.bare(), &["uplinks", "-o", "id"]);
-    assert_eq!(ids.lines().count(), 1, "the default uplink: {ids:?}");
+    assert_eq!(
+        ids.lines().count(),
+        2,
+        "the default and launch uplinks: {ids:?}"
+    );
 
     // A flag overrides the stored value.
     let line = fails(home.bare(), &["--password", "wrong", "info"]);
@@ -303,8 +307,8 @@ fn uplinks_are_pushed_updated_inspected_and_deleted() {
     let all = json(&ok(home.cli(&server), &["uplinks", "-o", "json"]));
     assert_eq!(
         all.as_array().unwrap().len(),
-        2,
-        "the default and edge: {all}"
+        3,
+        "the default, launch and edge: {all}"
     );
 
     // -o id: exactly the ids of -o json, one per line.

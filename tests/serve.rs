@@ -317,9 +317,29 @@ fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
     let server = TestServer::start(&["uplink.url=https://hangar.example:9090"], &[]);
     let (status, list) = server.json(&[], "/v1/uplinks");
     assert_eq!(status, 200);
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(list[0]["name"], "default");
-    assert_eq!(list[0]["url"], "https://hangar.example:9090");
+    // `default`, and `launch`: the hangar at the pod network's host address.
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{list}");
+    assert!(names.contains(&"default") && names.contains(&"launch"));
+    let url = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .map(|u| u["url"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(url("default"), "https://hangar.example:9090");
+    let launch = url("launch");
+    assert!(
+        launch.starts_with("https://172.23.0.1:"),
+        "the launch uplink is the pod network's host address: {launch}"
+    );
     let post = |body: &str| {
         server.json(
             &["-H", "Content-Type: application/json", "-d", body],
@@ -355,7 +375,7 @@ fn uplinks_crud_with_a_default_and_bad_input_changes_nothing() {
     assert_eq!(status, 415);
     assert_eq!(
         server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(),
-        2
+        3
     );
 
     let id = made["id"].as_str().unwrap();
@@ -908,8 +928,8 @@ fn state_survives_a_restart_and_clean_needs_confirmation() {
     let uplinks = server.json(&[], "/v1/uplinks").1;
     assert_eq!(
         uplinks.as_array().unwrap().len(),
-        1,
-        "one default uplink, not one per start"
+        2,
+        "one default and one launch uplink, not one per start"
     );
     server.stop();
 
@@ -924,8 +944,8 @@ fn state_survives_a_restart_and_clean_needs_confirmation() {
     assert_eq!(server.json(&[], "/v1/nacls").1, json!([]));
     assert_eq!(
         server.json(&[], "/v1/uplinks").1.as_array().unwrap().len(),
-        1,
-        "the default uplink is made again"
+        2,
+        "the default and launch uplinks are made again"
     );
 }
 

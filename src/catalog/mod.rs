@@ -104,6 +104,9 @@ pub struct ImageMeta {
 }
 
 pub const DEFAULT_UPLINK: &str = "default";
+/// The uplink of instances launched on this host: the hangar at the pod
+/// network's host address, which every instance pod reaches.
+pub const LAUNCH_UPLINK: &str = "launch";
 
 pub struct Catalog {
     store: Mutex<Store>,
@@ -302,14 +305,14 @@ impl Catalog {
         Ok(row)
     }
 
-    /// Makes the uplink `default` (this host's hangar) unless an uplink of
-    /// that name exists; returns it when made.
-    pub fn ensure_default_uplink(&self, url: &str) -> Result<Option<UplinkRow>, CatalogError> {
-        match self.uplink(DEFAULT_UPLINK) {
+    /// Makes the uplink `name` (`default`, `launch`: this host's hangar)
+    /// unless an uplink of that name exists; returns it when made.
+    pub fn ensure_uplink(&self, name: &str, url: &str) -> Result<Option<UplinkRow>, CatalogError> {
+        match self.uplink(name) {
             Ok(_) => Ok(None),
             Err(CatalogError::NotFound { .. }) => self
                 .create_uplink(UplinkSpec {
-                    name: DEFAULT_UPLINK.into(),
+                    name: name.into(),
                     url: url.into(),
                     ..Default::default()
                 })
@@ -517,13 +520,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path()).unwrap();
         let made = c
-            .ensure_default_uplink("https://host:9090")
+            .ensure_uplink(DEFAULT_UPLINK, "https://host:9090")
             .unwrap()
             .unwrap();
         assert!(made.verify && made.reboot && made.ws_logging && !made.serialize_ct);
         assert_eq!(made.token.len(), 48);
         assert!(c
-            .ensure_default_uplink("https://other:9090")
+            .ensure_uplink(DEFAULT_UPLINK, "https://other:9090")
             .unwrap()
             .is_none());
         let clash = c.create_uplink(UplinkSpec {

@@ -222,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
         let made = catalog
-            .ensure_default_uplink("http://h:9090")
+            .ensure_uplink(crate::catalog::DEFAULT_UPLINK, "http://h:9090")
             .unwrap()
             .unwrap();
         let fleet = Arc::new(Fleet::load(catalog.clone(), fleet::Limits::default()).unwrap());

@@ -368,7 +368,7 @@ mod tests {
             "/image/svc,64 is an ELF64 multiboot image, which qemu's -kernel cannot \
              load, and no chainloader is configured to load it"
         );
-        let qemu = Qemu::new(Accel::Kvm, Some("/usr/lib/jetpack/chainloader".into()));
+        let qemu = Qemu::new(Accel::Kvm, Some("/usr/share/jetpack/chainloader".into()));
         let mut expected: Vec<&str> = HEAD.to_vec();
         expected.extend([
             "-display",
@@ -379,7 +379,7 @@ mod tests {
             "chardev:console",
             "-no-reboot",
             "-kernel",
-            "/usr/lib/jetpack/chainloader",
+            "/usr/share/jetpack/chainloader",
             "-append",
             "a,b c",
             "-initrd",

@@ -83,17 +83,34 @@ fn ensure_first_user(server: &ServerConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The URL instances reach the hangar at.
+/// The URL instances reach the hangar at: `uplink.url`, else the host's
+/// primary address (an instance cannot resolve the host's name).
 pub fn hangar_url(server: &ServerConfig) -> String {
     if !server.uplink_url.is_empty() {
         return server.uplink_url.clone();
     }
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
+    let host = primary_address()
+        .map(|a| a.to_string())
+        .or_else(|| nix::unistd::gethostname().ok()?.into_string().ok())
         .unwrap_or_else(|| "localhost".into());
+    hangar_url_at(server, &host)
+}
+
+fn hangar_url_at(server: &ServerConfig, host: &str) -> String {
     let scheme = if server.uplink_tls { "https" } else { "http" };
     format!("{scheme}://{host}:{}", server.uplink_port)
+}
+
+/// The address this host's default route leaves from: a UDP socket
+/// "connected" to a documentation address sends nothing, but the kernel
+/// picks its source address.
+fn primary_address() -> Option<std::net::Ipv4Addr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    match socket.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    }
 }
 
 /// Makes the server's own folder (users, keys, admin.password) 0700 with
@@ -192,8 +209,16 @@ pub fn serve(
     let uploads = config.data_dir.join("uploads");
     let _ = std::fs::remove_dir_all(&uploads);
     let default_url = hangar_url(&server);
-    if let Some(made) = catalog.ensure_default_uplink(&default_url)? {
-        tracing::info!("made the default uplink {} -> {}", made.id, made.url);
+    // Launched instances reach the hangar through their pod, at the pod
+    // network's host address.
+    let launch_url = hangar_url_at(&server, &config.ip4_range.host().to_string());
+    for (name, url) in [
+        (crate::catalog::DEFAULT_UPLINK, &default_url),
+        (crate::catalog::LAUNCH_UPLINK, &launch_url),
+    ] {
+        if let Some(made) = catalog.ensure_uplink(name, url)? {
+            tracing::info!("made the uplink {name} ({}) -> {}", made.id, made.url);
+        }
     }
     let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir)?);
     let fleet = Arc::new(Fleet::load(
