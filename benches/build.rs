@@ -132,7 +132,7 @@ fn main() {
     let host = Arc::new(Host::init(config.clone(), env).expect("jetpack init"));
     let catalog = Arc::new(Catalog::open(&config.data_dir).expect("catalog"));
     catalog
-        .ensure_default_uplink("https://127.0.0.1:9090")
+        .ensure_uplink(jetpack::catalog::DEFAULT_UPLINK, "https://127.0.0.1:9090")
         .expect("default uplink");
     let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir).expect("jobs"));
     let builders = Arc::new(Builders::new(host.clone(), catalog.clone(), &config));
