@@ -12,6 +12,8 @@ use crate::names::PodId;
 pub const IMAGE_IN_POD: &str = "/jetpack/instance/image";
 pub const KERNEL_IN_POD: &str = "/jetpack/instance/kernel";
 pub const INITRD_IN_POD: &str = "/jetpack/instance/initrd";
+/// A hypervisor's own files (bhyve's grub.cfg and device.map).
+pub const RUN_IN_POD: &str = "/jetpack/instance/run";
 
 /// How the instance boots, with paths inside its pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -174,6 +174,28 @@ impl Launches {
         Ok(record)
     }
 
+    /// After an acknowledged deploy to a launched instance: its pod boots
+    /// that image from now on.
+    pub fn deployed(&self, id: &InstanceId, image_id: &str) -> Result<(), ServiceError> {
+        if self
+            .host
+            .store()
+            .launch(id.as_str())
+            .map_err(LaunchError::from)?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let row = self.catalog.image(image_id)?;
+        let path = self
+            .catalog
+            .blobs()
+            .path(&row.sha256)
+            .map_err(CatalogError::from)?;
+        control::deployed(&self.host, id.as_str(), &path, row.id.as_str())?;
+        Ok(())
+    }
+
     /// The launched instance `reference` names (id, alias, prefix).
     pub fn resolve(&self, reference: &str) -> Result<String, ServiceError> {
         let id = self.fleet.resolve(reference)?.to_string();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 
 use super::console::{self, ConsoleLog};
-use super::record::{LaunchRecord, IMAGE_IN_POD};
+use super::record::{LaunchRecord, IMAGE_IN_POD, RUN_IN_POD};
 use super::{io_err, LaunchError};
 use crate::hypervisor::qemu::{self, Accel};
 use crate::hypervisor::{
@@ -148,7 +148,7 @@ fn run(
     let cell = host.start_instance_pod(&pod, &devices)?;
     let pod = host.pod(record.pod_id.as_str())?;
     let mut backoff = Backoff::new();
-    let outcome = loop {
+    let outcome = 'boot: loop {
         // Read again on every start: a deploy may have changed the image.
         let (record, wanted) = load(host, instance_id)?;
         if wanted == Wanted::Stopped {
@@ -165,16 +165,22 @@ fn run(
                 Accel::Tcg => "TCG: no usable /dev/kvm",
             }
         ));
-        let argv: Vec<String> = plan
-            .main
-            .argv()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        write_plan_files(&pod, &plan.files)?;
+        // bhyve's: a VM left by a crashed run is destroyed, its loader run.
+        for step in plan.cleanup.iter().chain(&plan.prepare) {
+            match run_once(host, &cell, argv(step), &log, events, inbox)? {
+                Some(ProcessExit::Code(0)) => {}
+                Some(exit) => note(format!("{} ended with {exit:?}", argv(step)[0])),
+                None => break 'boot Ok(()),
+            }
+        }
         let started = Instant::now();
-        let exit = match run_once(host, &cell, argv, &log, events, inbox)? {
-            Some(exit) => exit,
-            None => break Ok(()),
+        let ran = run_once(host, &cell, argv(&plan.main), &log, events, inbox)?;
+        for step in &plan.cleanup {
+            run_once(host, &cell, argv(step), &log, events, inbox)?;
+        }
+        let Some(exit) = ran else {
+            break Ok(());
         };
         let meaning = hypervisor.exit_meaning(&spec, exit);
         let (_, wanted) = load(host, instance_id)?;
@@ -276,6 +282,28 @@ fn pump_console(mut reader: std::io::PipeReader, log: &Mutex<ConsoleLog>) {
     }
 }
 
+fn argv(invocation: &crate::hypervisor::Invocation) -> Vec<String> {
+    invocation
+        .argv()
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Writes a plan's files (bhyve's grub.cfg) at their paths in the pod.
+fn write_plan_files(pod: &Pod, files: &[crate::hypervisor::PlanFile]) -> Result<(), LaunchError> {
+    for file in files {
+        let inside = file.path.strip_prefix("/").unwrap_or(&file.path);
+        let path = pod.root.join(inside);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        std::fs::write(&path, &file.contents)
+            .map_err(io_err(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
+
 fn spec_of(pod: &Pod, record: &LaunchRecord) -> Result<LaunchSpec, LaunchError> {
     let elf64 = match record.boot {
         super::record::Boot::Multiboot { .. } => {
@@ -309,6 +337,9 @@ fn hypervisor_for(
             accel,
             Some(host.config().launch.chainloader.clone()),
         ))),
+        HypervisorKind::Bhyve if cfg!(target_os = "freebsd") => {
+            Ok(Box::new(crate::hypervisor::Bhyve::new(RUN_IN_POD.into())))
+        }
         kind => Err(LaunchError::HypervisorUnavailable(kind)),
     }
 }

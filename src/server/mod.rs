@@ -282,6 +282,13 @@ pub fn serve(
         catalog: catalog.clone(),
         fleet: fleet.clone(),
     });
+    let listener = Arc::downgrade(&launches);
+    fleet.on_image(Box::new(move |id, image| match listener.upgrade() {
+        Some(launches) => launches
+            .deployed(id, image)
+            .map_err(|e| format!("its pod still boots the image it had: {e}")),
+        None => Ok(()),
+    }));
     let state = Arc::new(AppState {
         launches,
         name: server.name.clone(),

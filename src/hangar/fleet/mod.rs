@@ -60,7 +60,14 @@ pub struct Fleet {
     writer: Writer,
     renaming: Mutex<()>,
     deploys: DeployLocks,
+    /// Told when an instance runs a new image (after an acknowledged
+    /// deploy): the launch layer makes it the image a restart boots.
+    on_image: std::sync::OnceLock<ImageListener>,
 }
+
+/// Who hears of an instance's new image; its failure is only logged (the
+/// deploy itself succeeded).
+pub type ImageListener = Box<dyn Fn(&InstanceId, &str) -> Result<(), String> + Send + Sync>;
 
 fn lock(live: &Mutex<Live>) -> std::sync::MutexGuard<'_, Live> {
     live.lock().unwrap_or_else(|p| p.into_inner())
@@ -107,6 +114,7 @@ impl Fleet {
             writer,
             renaming: Mutex::new(()),
             deploys: DeployLocks::default(),
+            on_image: std::sync::OnceLock::new(),
         })
     }
 
@@ -256,7 +264,18 @@ impl Fleet {
             id: id.to_string(),
             image_id: image_id.to_string(),
         });
-        self.sync()
+        self.sync()?;
+        if let Some(listener) = self.on_image.get() {
+            if let Err(why) = listener(id, image_id) {
+                tracing::warn!("instance {id} runs image {image_id}, but {why}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets who hears of new images (once; later calls are ignored).
+    pub fn on_image(&self, listener: ImageListener) {
+        let _ = self.on_image.set(listener);
     }
 
     /// Changes alias and description: `change` gets the current ones and
