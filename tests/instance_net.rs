@@ -10,8 +10,9 @@ mod common;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 use jetpack::config::Ipv4Net;
 use jetpack::runtime::jails::instance_net::{Forward, InstanceNet, Proto};
@@ -285,4 +286,230 @@ fn a_process_without_cap_net_admin_attaches_to_the_tap() {
         (vec!["10.0.0.1/24".to_string()], true)
     );
     drop(held);
+}
+
+/// The made-up MAC of the stand-in guest.
+const GUEST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x42];
+
+/// A stand-in guest on the tap (the hypervisor's end): answers ARP for
+/// its address and echoes the first UDP datagram sent to it, then
+/// returns that datagram's source. Raw frames, no vnet header.
+fn guest_echo_once(tap: &std::os::fd::OwnedFd, guest: [u8; 4]) -> Option<[u8; 4]> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut frame = [0u8; 2048];
+    while std::time::Instant::now() < deadline {
+        let mut fds = [nix::poll::PollFd::new(
+            tap.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16)).ok()? == 0 {
+            continue;
+        }
+        let n = nix::unistd::read(tap.as_raw_fd(), &mut frame).ok()?;
+        let f = &mut frame[..n];
+        if n < 42 {
+            continue;
+        }
+        let ethertype = [f[12], f[13]];
+        if ethertype == [0x08, 0x06] && f[20..22] == [0, 1] && f[38..42] == guest {
+            // ARP request for the guest: answer from GUEST_MAC.
+            let asker_mac: [u8; 6] = f[22..28].try_into().ok()?;
+            let asker_ip: [u8; 4] = f[28..32].try_into().ok()?;
+            f[0..6].copy_from_slice(&asker_mac);
+            f[6..12].copy_from_slice(&GUEST_MAC);
+            f[21] = 2;
+            f[22..28].copy_from_slice(&GUEST_MAC);
+            f[28..32].copy_from_slice(&guest);
+            f[32..38].copy_from_slice(&asker_mac);
+            f[38..42].copy_from_slice(&asker_ip);
+            nix::unistd::write(tap, f).ok()?;
+        } else if ethertype == [0x08, 0x00] && f[23] == 17 && f[30..34] == guest {
+            // UDP to the guest: swapping addresses and ports leaves both
+            // checksums valid (one's-complement sums do not depend on
+            // order).
+            let ihl = usize::from(f[14] & 0x0f) * 4;
+            let source: [u8; 4] = f[26..30].try_into().ok()?;
+            let (eth_dst, eth_src): ([u8; 6], [u8; 6]) =
+                (f[0..6].try_into().ok()?, f[6..12].try_into().ok()?);
+            f[0..6].copy_from_slice(&eth_src);
+            f[6..12].copy_from_slice(&eth_dst);
+            f[26..30].copy_from_slice(&guest);
+            f[30..34].copy_from_slice(&source);
+            let u = 14 + ihl;
+            let (sport, dport) = ([f[u], f[u + 1]], [f[u + 2], f[u + 3]]);
+            f[u..u + 2].copy_from_slice(&dport);
+            f[u + 2..u + 4].copy_from_slice(&sport);
+            nix::unistd::write(tap, f).ok()?;
+            return Some(source);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_datagram_to_the_pod_address_reaches_the_guest_and_back() {
+    if !available() {
+        return;
+    }
+    // The pod, and a peer standing in for the host on a veth pair.
+    let pod_ns = Netns::new();
+    let peer_ns = Netns::new();
+    let status = Command::new("ip")
+        .args(["link", "add", "name", "eth0", "netns"])
+        .arg(pod_ns.child.id().to_string())
+        .args(["type", "veth", "peer", "name", "eth1", "netns"])
+        .arg(peer_ns.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    pod_ns.run(&["ip", "addr", "add", "10.200.7.9/16", "dev", "eth0"]);
+    pod_ns.run(&["ip", "link", "set", "eth0", "up"]);
+    peer_ns.run(&["ip", "addr", "add", "10.200.7.1/16", "dev", "eth1"]);
+    peer_ns.run(&["ip", "link", "set", "eth1", "up"]);
+    attach_in(&pod_ns.file(), pod(), &net()).unwrap();
+
+    // The guest's end of the tap, opened in the pod's namespace.
+    let pod_file = pod_ns.file();
+    let tap = std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(pod_file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            tun_set_iff("tap0", libc::IFF_TAP | libc::IFF_NO_PI).unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    let peer_file = peer_ns.file();
+    let (seen_by_guest, reply) = std::thread::scope(|s| {
+        let guest = s.spawn(|| guest_echo_once(&tap, [10, 0, 0, 42]));
+        let client = s.spawn(|| {
+            nix::sched::setns(peer_file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            socket.send_to(b"to the guest", "10.200.7.9:53").unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) = socket.recv_from(&mut buf).unwrap();
+            (buf[..n].to_vec(), from)
+        });
+        (guest.join().unwrap(), client.join().unwrap())
+    });
+    // The guest saw the peer's own address (DNAT, no source NAT), and
+    // the reply came back from the pod's address (conntrack undid the
+    // DNAT).
+    assert_eq!(seen_by_guest, Some([10, 200, 7, 1]));
+    assert_eq!(reply.0, b"to the guest");
+    assert_eq!(reply.1, "10.200.7.9:53".parse().unwrap());
+}
+
+/// The IPv4 header checksum of `header` (its checksum field zero).
+fn ip_checksum(header: &[u8]) -> [u8; 2] {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    (!(sum as u16)).to_be_bytes()
+}
+
+/// An Ethernet frame with a UDP datagram (no UDP checksum, which IPv4
+/// allows).
+fn udp_frame(
+    macs: ([u8; 6], [u8; 6]),
+    ips: ([u8; 4], [u8; 4]),
+    ports: (u16, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&macs.1);
+    f.extend_from_slice(&macs.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&ips.0);
+    ip.extend_from_slice(&ips.1);
+    let sum = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&sum);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&ports.0.to_be_bytes());
+    f.extend_from_slice(&ports.1.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn the_guest_reaches_out_masqueraded_as_the_pod() {
+    if !available() {
+        return;
+    }
+    let pod_ns = Netns::new();
+    let peer_ns = Netns::new();
+    let status = Command::new("ip")
+        .args(["link", "add", "name", "eth0", "netns"])
+        .arg(pod_ns.child.id().to_string())
+        .args(["type", "veth", "peer", "name", "eth1", "netns"])
+        .arg(peer_ns.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    pod_ns.run(&["ip", "addr", "add", "10.200.7.9/16", "dev", "eth0"]);
+    pod_ns.run(&["ip", "link", "set", "eth0", "up"]);
+    peer_ns.run(&["ip", "addr", "add", "10.200.7.1/16", "dev", "eth1"]);
+    peer_ns.run(&["ip", "link", "set", "eth1", "up"]);
+    attach_in(&pod_ns.file(), pod(), &InstanceNet::default()).unwrap();
+    let link: serde_json::Value =
+        serde_json::from_str(&pod_ns.run(&["ip", "-j", "link", "show", "dev", "tap0"])).unwrap();
+    let tap_mac: Vec<u8> = link[0]["address"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    let tap_mac: [u8; 6] = tap_mac.try_into().unwrap();
+
+    let pod_file = pod_ns.file();
+    let tap = std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(pod_file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            tun_set_iff("tap0", libc::IFF_TAP | libc::IFF_NO_PI).unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    let peer_file = peer_ns.file();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (payload, from) = std::thread::scope(|s| {
+        let peer = s.spawn(move || {
+            nix::sched::setns(peer_file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let socket = std::net::UdpSocket::bind("10.200.7.1:9999").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) = socket.recv_from(&mut buf).unwrap();
+            (buf[..n].to_vec(), from)
+        });
+        ready_rx.recv().unwrap();
+        let frame = udp_frame(
+            (GUEST_MAC, tap_mac),
+            ([10, 0, 0, 42], [10, 200, 7, 1]),
+            (4242, 9999),
+            b"from the guest",
+        );
+        nix::unistd::write(&tap, &frame).unwrap();
+        peer.join().unwrap()
+    });
+    assert_eq!(payload, b"from the guest");
+    assert_eq!(
+        from.ip(),
+        "10.200.7.9".parse::<std::net::IpAddr>().unwrap(),
+        "the guest's address must be masqueraded as the pod's"
+    );
 }
