@@ -513,3 +513,81 @@ fn the_guest_reaches_out_masqueraded_as_the_pod() {
         "the guest's address must be masqueraded as the pod's"
     );
 }
+
+/// Addresses of `dev` in the namespace of `pid`, as ADDRESS/PREFIX.
+fn addresses_in(pid: &str, dev: &str) -> Vec<String> {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["--", "ip", "-j", "addr", "show", "dev", dev])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{dev} missing in the cell");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["family"] == "inet")
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect()
+}
+
+#[test]
+fn the_linux_driver_attaches_to_a_live_cell() {
+    use jetpack::runtime::jails::instance_net::InstanceNetError;
+    use jetpack::runtime::jails::{JailError, Jails, LinuxJails};
+
+    if !available() || !common::pods_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let unpacked = Command::new("tar")
+        .arg("-xJf")
+        .arg(common::busybox_tarball())
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    let pid = std::process::id();
+    let bridge = format!("jpi{}", pid % 100000);
+    // A /24 of its own, apart from tests/jails.rs's 10.251 and TestHost's.
+    let network = format!("10.252.{}.0/24", pid % 250);
+    let address = std::net::Ipv4Addr::new(10, 252, (pid % 250) as u8, 2);
+    let spec = common::jails::spec(&format!("jpi{pid}-c"), &root, &network, address, &bridge);
+    let jails = LinuxJails::new(common::JETPACK.into());
+    let cell = jails.create(&spec).unwrap();
+    let result = std::panic::catch_unwind(|| {
+        jails
+            .attach_instance_net(&cell, &spec, &net())
+            .expect("attach");
+        let holder = cell.0.split(' ').nth(1).unwrap();
+        assert_eq!(addresses_in(holder, "tap0"), ["10.0.0.1/24"]);
+        // The masquerade's interface is the pod's own, with its address.
+        assert_eq!(addresses_in(holder, "eth0"), [format!("{address}/24")]);
+        let overlapping = InstanceNet {
+            network: Ipv4Net::parse(&network).unwrap(),
+            gateway: std::net::Ipv4Addr::new(10, 252, (pid % 250) as u8, 1),
+            guest: std::net::Ipv4Addr::new(10, 252, (pid % 250) as u8, 42),
+            ..InstanceNet::default()
+        };
+        assert!(matches!(
+            jails.attach_instance_net(&cell, &spec, &overlapping),
+            Err(JailError::InstanceNet(InstanceNetError::Overlap { .. }))
+        ));
+    });
+    jails.destroy(&cell, Duration::ZERO).unwrap();
+    let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+    assert!(
+        matches!(
+            jails.attach_instance_net(&cell, &spec, &net()),
+            Err(JailError::NotRunning(_))
+        ),
+        "a destroyed cell must not be attached to"
+    );
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
