@@ -8,6 +8,7 @@
 
 mod accept;
 mod gate;
+pub mod publish;
 
 pub use accept::{Admitted, GatedListener};
 pub use gate::{ConnGate, ConnPermit, Refusal};

@@ -11,6 +11,7 @@
 
 #[cfg(target_os = "freebsd")]
 mod freebsd;
+pub mod instance_net;
 pub mod jail_params;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -45,6 +46,8 @@ pub enum JailError {
     },
     #[error("bad cell handle {0:?}")]
     BadHandle(String),
+    #[error("instance network: {0}")]
+    InstanceNet(#[from] instance_net::InstanceNetError),
 }
 
 pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> JailError {
@@ -160,6 +163,21 @@ pub trait Jails: Send + Sync {
     /// Ends every process in the cell (SIGTERM, then SIGKILL after `grace`)
     /// and removes the cell with its network. Idempotent.
     fn destroy(&self, cell: &Cell, grace: Duration) -> Result<(), JailError>;
+
+    /// Gives a running cell the network of a launched instance
+    /// (`instance_net`): a tap named `net.tap` inside the cell with the
+    /// gateway address, forwarding, NAT of the guest's network out of the
+    /// pod's address (`spec.address`, the pod network `spec.network`),
+    /// and DNAT of `net.forwards` from that address to the guest. Call it
+    /// after `create` and before the hypervisor starts in the cell; it is
+    /// idempotent (a repeat keeps the tap and replaces the rules). The
+    /// cell's destroy takes it all away with the cell's network.
+    fn attach_instance_net(
+        &self,
+        cell: &Cell,
+        spec: &CellSpec,
+        net: &instance_net::InstanceNet,
+    ) -> Result<(), JailError>;
 
     /// Running cells whose names start with `prefix`, with their names.
     fn list(&self, prefix: &str) -> Result<Vec<(String, Cell)>, JailError>;

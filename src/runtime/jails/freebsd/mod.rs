@@ -21,6 +21,7 @@
 //! forked child, signalling its processes).
 
 mod attach;
+mod instance_net;
 mod mounts;
 mod net;
 mod params;
@@ -275,6 +276,19 @@ impl Jails for FreeBsdJails {
             remove_alias(address, &handle.name)?;
         }
         Ok(())
+    }
+
+    fn attach_instance_net(
+        &self,
+        cell: &Cell,
+        spec: &CellSpec,
+        net: &super::instance_net::InstanceNet,
+    ) -> Result<(), JailError> {
+        let handle = Handle::parse(cell)?;
+        let jail = handle
+            .running()
+            .ok_or_else(|| JailError::NotRunning(handle.name.clone()))?;
+        instance_net::attach_in(jail.jid, spec, net)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, Cell)>, JailError> {

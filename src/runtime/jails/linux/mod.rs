@@ -18,6 +18,7 @@
 //! pod's addresses and route).
 
 mod holder;
+pub mod instance_net;
 mod net;
 mod netlink;
 mod setup;
@@ -362,6 +363,24 @@ impl Jails for LinuxJails {
         // deletes the pair when that namespace goes. (Deleting it here would
         // wait on the namespace cleanup for tens of milliseconds.)
         Ok(())
+    }
+
+    fn attach_instance_net(
+        &self,
+        cell: &Cell,
+        spec: &CellSpec,
+        net: &super::instance_net::InstanceNet,
+    ) -> Result<(), JailError> {
+        let holder = Holder::parse(cell)?;
+        if !holder.alive() {
+            return Err(JailError::NotRunning(holder.name));
+        }
+        let pod = instance_net::PodSide {
+            address: spec.address,
+            network: spec.network,
+            interface: instance_net::POD_LINK,
+        };
+        instance_net::attach_in(&holder.ns("net")?, pod, net)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, Cell)>, JailError> {
