@@ -392,7 +392,33 @@ fn bad_launches_are_refused_and_leave_nothing() {
     let flat = l.push(&flat, "flat");
     l.launch(json!({"imageId": kernel, "append": "idle", "alias": "taken"}));
     let pods_before = l.pods().len();
+    let busy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let busy = format!("{}:80", busy.local_addr().unwrap().port());
+    // A gateway inside the pod network itself.
+    let pod_net = l
+        .host
+        .options()
+        .iter()
+        .find_map(|o| o.strip_prefix("jail.ip4.range="))
+        .unwrap()
+        .replace(".0/24", ".1/24");
     let cases = [
+        (
+            json!({"imageId": kernel, "publish": [busy]}),
+            409,
+            "already in use",
+        ),
+        (
+            json!({"imageId": kernel, "publish": ["80"]}),
+            400,
+            "publish",
+        ),
+        (json!({"imageId": kernel, "net": pod_net}), 400, "overlap"),
+        (
+            json!({"imageId": kernel, "net": "10.0.0.1"}),
+            400,
+            "GATEWAY/PREFIX",
+        ),
         (json!({"imageId": flat}), 422, "multiboot"),
         (
             json!({"imageId": kernel, "memory": 1u64 << 40}),

@@ -12,6 +12,8 @@ use super::{io_err, LaunchError};
 use crate::hypervisor::{
     boot, smbios, BootPath, Console, HostLimits, HypervisorKind, LaunchSpec, RestartPolicy,
 };
+use crate::net::publish::{PublishSpec, Publisher};
+use crate::runtime::jails::instance_net::InstanceNet;
 use crate::runtime::{Host, Pod, RuntimeError};
 use crate::store::launches::{LaunchRow, Wanted};
 
@@ -38,7 +40,8 @@ pub struct LaunchOrder {
     pub restart: RestartPolicy,
     pub image_id: Option<String>,
     pub image_name: String,
-    pub publish: Vec<String>,
+    pub publish: Vec<PublishSpec>,
+    pub net: InstanceNet,
 }
 
 /// The hypervisors this build can run.
@@ -125,14 +128,26 @@ fn plan(host: &Host, order: &LaunchOrder) -> Result<Plan, LaunchError> {
         image_id: order.image_id.clone(),
         image_name: order.image_name.clone(),
         publish: order.publish.clone(),
+        net: order.net.clone(),
     };
+    record
+        .instance_net()
+        .validate(host.config().ip4_range)
+        .map_err(|e| LaunchError::Net(e.to_string()))?;
+    // A port in use fails now, before any pod; the supervisor binds them
+    // for good (a race with another program stays possible, and is said
+    // on the console).
+    drop(Publisher::bind(
+        &record.publish,
+        std::net::Ipv4Addr::LOCALHOST,
+    )?);
     LaunchSpec {
         name: record.vm_name(),
         boot: record.boot_path(elf64),
         memory_mib: record.memory_mib,
         cpus: record.cpus,
         uuid,
-        nics: Vec::new(),
+        nics: vec![record.nic()],
         console: Console::Stdio,
         restart: record.restart,
         debug_exit: false,

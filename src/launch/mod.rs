@@ -42,6 +42,10 @@ pub enum LaunchError {
     NoHypervisorBase { base: String, script: &'static str },
     #[error("the hypervisor base {base:?} has no chainloader at {path}, which ELF64 images need")]
     NoChainloader { base: String, path: PathBuf },
+    #[error("bad instance network: {0}")]
+    Net(String),
+    #[error(transparent)]
+    Publish(#[from] crate::net::publish::PublishError),
     #[error("instance {0} was not launched by jetpack")]
     NotLaunched(String),
     #[error("the launch record of instance {id} is unreadable: {why}")]

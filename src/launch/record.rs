@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hypervisor::{BootPath, HypervisorKind, MacAddr, RestartPolicy};
+use crate::hypervisor::{BootPath, HypervisorKind, MacAddr, Nic, RestartPolicy};
 use crate::names::PodId;
+use crate::net::publish::PublishSpec;
+use crate::runtime::jails::instance_net::{Forward, InstanceNet};
 
 /// Where the pod keeps what it boots (read-only files in its root).
 pub const IMAGE_IN_POD: &str = "/jetpack/instance/image";
@@ -42,7 +44,11 @@ pub struct LaunchRecord {
     pub image_id: Option<String>,
     /// What it was launched from, for people (an image's tag, a file name).
     pub image_name: String,
-    pub publish: Vec<String>,
+    /// Host ports forwarded to the guest (through the pod's address).
+    pub publish: Vec<PublishSpec>,
+    /// The guest's network in the pod (its forwards are `publish`'s ports).
+    #[serde(default)]
+    pub net: InstanceNet,
 }
 
 impl LaunchRecord {
@@ -77,6 +83,30 @@ impl LaunchRecord {
         }
     }
 
+    /// The instance network with the pod-side forwards `publish` needs.
+    pub fn instance_net(&self) -> InstanceNet {
+        let mut net = self.net.clone();
+        net.forwards = self
+            .publish
+            .iter()
+            .map(|p| Forward {
+                proto: p.proto,
+                port: p.port,
+            })
+            .collect();
+        net.forwards.sort_by_key(|f| (f.port, f.proto as u8));
+        net.forwards.dedup();
+        net
+    }
+
+    /// The guest's NIC: the pod's tap.
+    pub fn nic(&self) -> Nic {
+        Nic {
+            tap: self.net.tap.clone(),
+            mac: self.mac(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -102,7 +132,8 @@ mod tests {
             },
             image_id: None,
             image_name: "kernel.elf".into(),
-            publish: vec![],
+            publish: vec!["8080:80".parse().unwrap()],
+            net: InstanceNet::default(),
         };
         let back: LaunchRecord = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
@@ -111,5 +142,9 @@ mod tests {
         assert!(r.vm_name().len() <= crate::hypervisor::MAX_NAME);
         assert_eq!(r.mac().to_string(), "52:54:00:ee:ff:00");
         assert!(matches!(r.boot_path(true), BootPath::Multiboot64 { .. }));
+        let net = r.instance_net();
+        assert_eq!(net.forwards.len(), 1);
+        assert_eq!(net.forwards[0].port, 80);
+        assert_eq!(r.nic().tap, "tap0");
     }
 }

@@ -17,6 +17,8 @@ use crate::hangar::token::InstanceId;
 use crate::hypervisor::{HypervisorKind, RestartPolicy};
 use crate::model::instances::{Instance, InstanceStatus, LaunchRequest, Launched};
 use crate::names::Name;
+use crate::net::publish::PublishSpec;
+use crate::runtime::jails::instance_net::InstanceNet;
 use crate::runtime::Host;
 
 /// Why a launch or a verb failed, with the layers it crosses.
@@ -31,6 +33,37 @@ pub enum ServiceError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
+}
+
+/// The instance network of `--net GATEWAY/PREFIX`: the guest is the
+/// network's 42nd address, as IncludeOS's examples have it (10.0.0.42),
+/// or its second when the gateway took that.
+fn instance_net(cidr: &str) -> Result<InstanceNet, String> {
+    let (addr, prefix) = cidr.split_once('/').ok_or("expected GATEWAY/PREFIX")?;
+    let gateway: std::net::Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+    if !(8..=30).contains(&prefix) {
+        return Err("the prefix length must be 8..=30".into());
+    }
+    let mask = u32::MAX << (32 - prefix);
+    let network = std::net::Ipv4Addr::from(u32::from(gateway) & mask);
+    let nth = |n: u32| std::net::Ipv4Addr::from(u32::from(network) + n);
+    let guest = if nth(42) == gateway || prefix > 26 {
+        nth(2)
+    } else {
+        nth(42)
+    };
+    let guest = if guest == gateway { nth(3) } else { guest };
+    Ok(InstanceNet {
+        network: crate::config::Ipv4Net::parse(&format!("{network}/{prefix}"))?,
+        gateway,
+        guest,
+        ..InstanceNet::default()
+    })
 }
 
 pub struct Launches {
@@ -73,12 +106,18 @@ impl Launches {
             check_alias(alias).map_err(bad)?;
             self.fleet.alias_free(alias)?;
         }
-        if req.net.is_some() || !req.publish.is_empty() {
-            return Err(bad(
-                "net and publish are not offered yet: launched instances have a console only"
-                    .into(),
-            ));
-        }
+        let publish = req
+            .publish
+            .iter()
+            .map(|p| {
+                p.parse::<PublishSpec>()
+                    .map_err(|e| bad(format!("publish {p:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let net = match &req.net {
+            Some(cidr) => instance_net(cidr).map_err(|e| bad(format!("net {cidr:?}: {e}")))?,
+            None => InstanceNet::default(),
+        };
         let append = req.append.unwrap_or_default();
         let (source, image_id, image_name) = match (&req.image_id, &req.kernel) {
             (Some(image), None) => {
@@ -131,7 +170,8 @@ impl Launches {
             restart,
             image_id,
             image_name,
-            publish: req.publish,
+            publish,
+            net,
         };
         create::check(&self.host, &order)?;
         Ok(Checked {
@@ -267,7 +307,7 @@ impl Launches {
                 memory: record.memory_mib,
                 cpus: record.cpus,
                 restart: record.restart.as_str().to_string(),
-                publish: record.publish.clone(),
+                publish: record.publish.iter().map(|p| p.to_string()).collect(),
                 image: record
                     .image_id
                     .clone()

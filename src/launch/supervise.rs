@@ -147,6 +147,16 @@ fn run(
     };
     let cell = host.start_instance_pod(&pod, &devices)?;
     let pod = host.pod(record.pod_id.as_str())?;
+    // Held for the supervisor's life: dropping it ends the forwarding.
+    let _published = match network(host, &pod, &cell, &record) {
+        Ok(published) => published,
+        Err(e) => {
+            let _ = host.jails().destroy(&cell, std::time::Duration::ZERO);
+            host.store()
+                .pod_finished(&pod.row.id, PodState::Exited, None)?;
+            return Err(e);
+        }
+    };
     let mut backoff = Backoff::new();
     let outcome = 'boot: loop {
         // Read again on every start: a deploy may have changed the image.
@@ -282,6 +292,22 @@ fn pump_console(mut reader: std::io::PipeReader, log: &Mutex<ConsoleLog>) {
     }
 }
 
+/// The instance network in the pod, and the host's published ports.
+fn network(
+    host: &Host,
+    pod: &Pod,
+    cell: &jails::Cell,
+    record: &LaunchRecord,
+) -> Result<Option<crate::net::publish::Running>, LaunchError> {
+    host.attach_instance_net(pod, cell, &record.instance_net())?;
+    if record.publish.is_empty() {
+        return Ok(None);
+    }
+    let target = pod.row.address.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+    let publisher = crate::net::publish::Publisher::bind(&record.publish, target)?;
+    Ok(Some(publisher.start()?))
+}
+
 fn argv(invocation: &crate::hypervisor::Invocation) -> Vec<String> {
     invocation
         .argv()
@@ -320,7 +346,7 @@ fn spec_of(pod: &Pod, record: &LaunchRecord) -> Result<LaunchSpec, LaunchError> 
         memory_mib: record.memory_mib,
         cpus: record.cpus,
         uuid: record.uuid,
-        nics: Vec::new(),
+        nics: vec![record.nic()],
         console: Console::Stdio,
         restart: record.restart,
         debug_exit: false,

@@ -151,6 +151,18 @@ impl Host {
         self.start_cell(pod, &spec)
     }
 
+    /// Gives an instance pod's running cell its instance network.
+    pub fn attach_instance_net(
+        &self,
+        pod: &Pod,
+        cell: &Cell,
+        net: &super::jails::instance_net::InstanceNet,
+    ) -> Result<(), RuntimeError> {
+        Ok(self
+            .jails
+            .attach_instance_net(cell, &self.cell_spec(pod), net)?)
+    }
+
     fn cell_spec(&self, pod: &Pod) -> CellSpec {
         CellSpec {
             name: format!("{}{}", self.config.jail_name_prefix, pod.row.id),

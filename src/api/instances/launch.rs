@@ -55,6 +55,11 @@ impl From<LaunchError> for ApiError {
             L::Boot(_) | L::Spec(_) | L::Hypervisor(_) | L::HypervisorUnavailable(_) => {
                 ApiError::unprocessable(e.to_string())
             }
+            L::Net(_) => ApiError::bad_request(e.to_string()),
+            L::Publish(crate::net::publish::PublishError::InUse { .. }) => {
+                ApiError::conflict(e.to_string())
+            }
+            L::Publish(_) => ApiError::internal(e),
             L::NoHypervisorBase { .. } | L::NoChainloader { .. } | L::NotLaunched(_) => {
                 ApiError::conflict(e.to_string())
             }
