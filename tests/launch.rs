@@ -466,3 +466,87 @@ fn bad_launches_are_refused_and_leave_nothing() {
     );
     assert!(bare.pods().is_empty());
 }
+
+#[test]
+fn the_cli_launches_a_local_file_and_drives_the_instance() {
+    let Some(l) = Launcher::start(true) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new(common::jetpack_bin())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env_remove("JETPACK_HOST")
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &l.server.port.to_string(),
+                "--username",
+                "admin",
+                "--password",
+                &l.server.password,
+                "--tlsInsecureSkipVerify",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A local ELF is pushed, then launched: the id on stdout.
+    let kernel = test_kernel(false);
+    let (code, out, err) = cli(&[
+        "launch",
+        "--append",
+        "idle",
+        "--name",
+        "cli-one",
+        "--restart",
+        "on-failure",
+        "--memory",
+        "64",
+        kernel.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 32, "{out}");
+    let shown = l.instance("cli-one");
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["launched"]["memory"], 64);
+    assert_eq!(shown["launched"]["restart"], "on-failure");
+    l.console_shows(&id, &format!("uuid={id}"), 1);
+    let (code, console, err) = cli(&["instance-console", "cli-one"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(console.contains(&format!("jetpack test kernel: uuid={id}")));
+
+    let (code, out, err) = cli(&["stop", "cli-one"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), format!("{id} stopped"));
+    let (code, out, _) = cli(&["start", "cli-one", "-o", "json"]);
+    assert_eq!(code, Some(0));
+    let started: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(started["status"], "launching");
+    l.console_shows(&id, &format!("uuid={id}"), 2);
+    let (code, out, _) = cli(&["restart", &id[..8]]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), format!("{id} launching"));
+    l.console_shows(&id, &format!("uuid={id}"), 3);
+
+    // One clear error for a bad launch.
+    let (code, out, err) = cli(&["launch", "--hypervisor", "xen", kernel.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.is_empty() && err.contains("unknown hypervisor"),
+        "{err}"
+    );
+
+    let (code, _, err) = cli(&["delete-instance", "cli-one"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(hypervisors(&json!({ "id": id })).is_empty());
+    assert!(l.pods().is_empty(), "its pod went with it");
+}
