@@ -145,6 +145,9 @@ fn run(
         let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
         let _ = log.note(&line);
     };
+    if record.hypervisor == HypervisorKind::Bhyve {
+        devfs_ruleset(host)?;
+    }
     let cell = host.start_instance_pod(&pod, &devices)?;
     let pod = host.pod(record.pod_id.as_str())?;
     // Held for the supervisor's life: dropping it ends the forwarding.
@@ -306,6 +309,28 @@ fn network(
     let target = pod.row.address.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
     let publisher = crate::net::publish::Publisher::bind(&record.publish, target)?;
     Ok(Some(publisher.start()?))
+}
+
+/// bhyve's devfs ruleset (`launch.devfs.ruleset`: the pods' own plus vmm,
+/// nmdm and tap), made from the host before the jail starts. Idempotent.
+fn devfs_ruleset(host: &Host) -> Result<(), LaunchError> {
+    let config = host.config();
+    for argv in crate::hypervisor::bhyve::devfs_rule_argvs(
+        config.launch.devfs_ruleset,
+        config.jail_devfs_ruleset,
+    ) {
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(io_err(format!("running {}", argv.join(" "))))?;
+        if !status.success() {
+            return Err(io_err(format!("{} ({status})", argv.join(" ")))(
+                std::io::Error::other("failed"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn argv(invocation: &crate::hypervisor::Invocation) -> Vec<String> {
