@@ -169,6 +169,13 @@ pub fn deployed(
     let pod = host.pod(record.pod_id.as_str())?;
     super::create::place(&pod, image, IMAGE_IN_POD)?;
     record.image_id = Some(image_id.to_string());
+    // A deployed image is an IncludeOS one: an instance launched from a
+    // kernel (the Linux boot path) boots it as multiboot from now on.
+    if let super::record::Boot::Linux { .. } = record.boot {
+        record.boot = super::record::Boot::Multiboot {
+            cmdline: String::new(),
+        };
+    }
     host.store()
         .set_launch_spec(instance_id, &record.to_json())?;
     Ok(())
