@@ -70,6 +70,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "128",
         "MiB of memory of an instance by default",
     ),
+    (
+        "launch.accel",
+        "auto",
+        "qemu's accelerator: kvm | tcg | auto (kvm when /dev/kvm opens)",
+    ),
     ("launch.cpus", "1", "cpus of an instance by default"),
     (
         "launch.kernels",

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::values::Values;
 use super::ConfigError;
+use crate::hypervisor::qemu::Accel;
 
 /// This section's fields of `Config`.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct LaunchConfig {
     pub cpus: u32,
     /// A console log's size before it is rotated (one old file is kept).
     pub console_bytes: u64,
+    /// qemu's accelerator: `None` picks KVM when /dev/kvm opens.
+    pub accel: Option<Accel>,
     /// Where kernels and initrds for the Linux boot path are found (by
     /// file name: a request never names a path).
     pub kernels: PathBuf,
@@ -45,5 +48,11 @@ pub(super) fn read(v: &Values) -> Result<LaunchConfig, ConfigError> {
         cpus: positive("launch.cpus")? as u32,
         console_bytes: positive("launch.console.bytes")?.max(4096),
         kernels: PathBuf::from(v.str("launch.kernels")),
+        accel: match v.str("launch.accel") {
+            "auto" => None,
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            _ => return Err(v.bad("launch.accel", "expected kvm, tcg or auto".into())),
+        },
     })
 }

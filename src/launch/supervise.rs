@@ -130,7 +130,11 @@ fn run(
         host.kill_pod(&pod)?;
         pod = host.pod(record.pod_id.as_str())?;
     }
-    let accel = Accel::choose(qemu::kvm_usable());
+    let accel = host
+        .config()
+        .launch
+        .accel
+        .unwrap_or_else(|| Accel::choose(qemu::kvm_usable()));
     let mut devices = vec![Device::Tun];
     if accel == Accel::Kvm {
         devices.push(Device::Kvm);
