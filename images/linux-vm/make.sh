@@ -6,10 +6,11 @@
 #   images/linux-vm/make.sh OUTDIR [JETPACK_BIN]
 #
 # JETPACK_BIN defaults to $CARGO_TARGET_DIR/release/jetpack, else
-# target/release/jetpack. CA_PEM=FILE puts FILE at /etc/jetpack/ca.pem, and
-# the guest then verifies the hangar's certificate against it (--certs).
-# The same inputs give the same bytes: fixed timestamps and owners, sorted
-# archive, gzip -n.
+# target/release/jetpack. KERNEL_PKG pins the kernel package (default: the
+# one linux-image-cloud-amd64 depends on now). CA_PEM=FILE puts FILE at
+# /etc/jetpack/ca.pem, and the guest then verifies the hangar's
+# certificate against it (--certs). The same inputs give the same bytes:
+# fixed timestamps and owners, sorted archive, gzip -n.
 set -eu
 
 usage() {
@@ -39,8 +40,10 @@ trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 
 # linux-image-cloud-amd64 is a metapackage; the kernel is in the versioned
-# package it depends on.
-kpkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+# package it depends on, which changes with Debian's updates: KERNEL_PKG
+# pins one (e.g. linux-image-6.1.0-57-cloud-amd64) for the same bytes later.
+kpkg=${KERNEL_PKG:-}
+[ -n "$kpkg" ] || kpkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
 [ -n "$kpkg" ] || {
 	echo "$0: linux-image-cloud-amd64 depends on no versioned kernel (apt-get update?)" >&2
 	exit 1

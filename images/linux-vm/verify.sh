@@ -108,8 +108,11 @@ for i in json.load(sys.stdin):
 ' "$1" 2>/dev/null
 }
 
+# boot ACCEL VMDIR LABEL
 boot() {
 	accel=$1
+	vm=$2
+	label=$3
 	case "$accel" in
 	kvm)
 		if [ ! -w /dev/kvm ]; then
@@ -124,17 +127,17 @@ boot() {
 	uuid=$(cat /proc/sys/kernel/random/uuid)
 	want=$(python3 -c 'import sys, uuid; print(uuid.UUID(sys.argv[1]).bytes_le.hex())' "$uuid")
 	http=$(free_port)
-	console="$work/console-$accel.log"
+	console="$work/console-$label.log"
 	: >"$console"
 	start=$(now_ms)
 	qemu-system-x86_64 -nodefaults -no-user-config -display none \
 		-accel "$accel" -cpu "$cpu" -m 256 -uuid "$uuid" \
 		-chardev "file,id=console,path=$console" -serial chardev:console -no-reboot \
-		-kernel "$out/vmlinuz" -initrd "$out/initrd.gz" \
+		-kernel "$vm/vmlinuz" -initrd "$vm/initrd.gz" \
 		-append "console=ttyS0 quiet jetpack.uplink=https://10.0.0.1:$uplink jetpack.token=$token" \
 		-netdev "user,id=n0,net=10.0.0.0/24,host=10.0.0.1,hostfwd=tcp:127.0.0.1:$http-10.0.0.42:80" \
 		-device virtio-net-pci,netdev=n0,romfile= \
-		>"$work/qemu-$accel.log" 2>&1 </dev/null &
+		>"$work/qemu-$label.log" 2>&1 </dev/null &
 	qemu_pid=$!
 	deadline=$(($(date +%s) + limit))
 
@@ -146,9 +149,9 @@ boot() {
 		sleep 0.1
 	done
 	if grep -aq "^$line" "$console"; then
-		ok "$accel: console says id=$want for -uuid $uuid ($(($(now_ms) - start)) ms)"
+		ok "$label: console says id=$want for -uuid $uuid ($(($(now_ms) - start)) ms)"
 	else
-		bad "$accel: no '$line' on the console: $(grep -a 'jetpack test vm' "$console" | head -3) $(tail -c 300 "$work/qemu-$accel.log")"
+		bad "$label: no '$line' on the console: $(grep -a 'jetpack test vm' "$console" | head -3) $(tail -c 300 "$work/qemu-$label.log")"
 	fi
 
 	until [ "$(status_of "$want")" = connected ]; do
@@ -158,10 +161,20 @@ boot() {
 		sleep 0.2
 	done
 	if [ "$(status_of "$want")" = connected ]; then
-		ok "$accel: $want connected in /v1/instances, $(($(now_ms) - start)) ms after qemu started"
+		ok "$label: $want connected in /v1/instances, $(($(now_ms) - start)) ms after qemu started"
 	else
-		bad "$accel: $want not connected (status '$(status_of "$want")'); console: $(grep -a 'jetpack\|sim' "$console" | tail -5)"
+		bad "$label: $want not connected (status '$(status_of "$want")'); console: $(grep -a 'jetpack\|sim' "$console" | tail -5)"
 	fi
+
+	case "$label" in
+	*-verified-tls)
+		if grep -aq "verifying the hangar's certificate" "$console"; then
+			ok "$label: the guest verified the hangar's certificate (--certs)"
+		else
+			bad "$label: the guest did not say it verifies the certificate"
+		fi
+		;;
+	esac
 
 	page=""
 	until page=$(curl -s -m 2 "http://127.0.0.1:$http/") && [ -n "$page" ]; do
@@ -169,8 +182,8 @@ boot() {
 		sleep 0.2
 	done
 	case "$page" in
-	*"id=$want"*) ok "$accel: httpd answers through the hostfwd: $page" ;;
-	*) bad "$accel: httpd page '$page' does not name $want" ;;
+	*"id=$want"*) ok "$label: httpd answers through the hostfwd: $page" ;;
+	*) bad "$label: httpd page '$page' does not name $want" ;;
 	esac
 
 	kill "$qemu_pid" 2>/dev/null
@@ -179,8 +192,19 @@ boot() {
 }
 
 for accel in $accels; do
-	boot "$accel"
+	boot "$accel" "$out" "$accel"
 done
+
+# The guest told to trust the hangar's certificate (and so verifying it):
+# the VM rebuilt with CA_PEM, booted once, with the first accelerator.
+first=${accels%% *}
+if [ -n "$first" ] && [ -s "$work/jetpack/hangar-cert.pem" ]; then
+	if CA_PEM="$work/jetpack/hangar-cert.pem" "$here/make.sh" "$work/vm-ca" "$jetpack" >/dev/null; then
+		boot "$first" "$work/vm-ca" "$first-verified-tls"
+	else
+		bad "make.sh with CA_PEM failed"
+	fi
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
