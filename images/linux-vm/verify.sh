@@ -15,9 +15,9 @@
 # Without OUTDIR (or with an empty one) the VM is built there (or in a
 # temporary folder) with make.sh. JETPACK_BIN: the jetpack binary, for both
 # the server and the VM (default as make.sh's). ACCELS: which of "tcg kvm"
-# to run (kvm is skipped without a usable /dev/kvm). TIMEOUT: seconds each
-# wait may take (default 120). Prints `N passed, N failed`; exit 1 on a
-# failure.
+# to run (kvm is skipped without a usable /dev/kvm, or on kvm-pvm).
+# TIMEOUT: seconds from qemu's start that a boot's waits may take (default
+# 120). Prints `N passed, N failed`; exit 1 on a failure.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
