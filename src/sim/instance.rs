@@ -70,6 +70,9 @@ pub struct Shared {
     pub tls: Option<SslContext>,
     pub sources: Option<Sources>,
     pub seed: String,
+    /// `--id`: the one instance's id, instead of the seed's (a VM that
+    /// docks as the id of the UUID it was launched with).
+    pub fixed_id: Option<String>,
     pub stats_every: Option<Duration>,
     pub log_every: Option<Duration>,
     pub quirks: Quirks,
@@ -154,7 +157,10 @@ impl Instance {
     /// Instance number `index`; `slot` (its place in this run) picks its
     /// source address.
     pub fn new(shared: Arc<Shared>, index: u64, slot: u64) -> Instance {
-        let id = wire::instance_id(&shared.seed, index);
+        let id = shared
+            .fixed_id
+            .clone()
+            .unwrap_or_else(|| wire::instance_id(&shared.seed, index));
         let rng = u64::from_str_radix(&id[..16], 16).unwrap_or(index) | 1;
         let now = Instant::now();
         Instance {
@@ -640,6 +646,7 @@ mod tests {
             tls: None,
             sources: None,
             seed: "s".into(),
+            fixed_id: None,
             stats_every: None,
             log_every: Some(Duration::from_millis(100)),
             quirks: Quirks::default(),

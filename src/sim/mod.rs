@@ -74,6 +74,9 @@ pub struct SimArgs {
     /// Seed of the instance ids; the same seed docks the same instances again
     #[arg(long, default_value = "jetpack-sim", value_name = "SEED")]
     pub seed: String,
+    /// Dock as this id (32 lower-case hex digits, as IncludeOS prints its SMBIOS UUID) instead of the seed's; only with --count 1
+    #[arg(long, value_name = "HEX32")]
+    pub id: Option<String>,
     /// Send STATS on docking and every M ms (the UPLINK echo's send_stats); 0 = only when the hangar asks
     #[arg(long, default_value_t = 0, value_name = "M")]
     pub stats_ms: u64,
@@ -139,6 +142,9 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
     }
     if args.first.checked_add(args.count).is_none() {
         return Err(SimError::Usage("--first + --count is too large".into()));
+    }
+    if let Some(id) = &args.id {
+        check_id(id, args.count).map_err(SimError::Usage)?;
     }
     let duration = match args.duration {
         None => None,
@@ -246,6 +252,7 @@ async fn simulate(
         tls,
         sources,
         seed: args.seed.clone(),
+        fixed_id: args.id.clone(),
         stats_every: every(args.stats_ms),
         log_every: every(args.log_ms),
         quirks: Quirks {
@@ -303,6 +310,23 @@ async fn simulate(
     Ok(if at_stop.docked_once == count { 0 } else { 1 })
 }
 
+/// `--id`: one instance (two with the same id would take each other's
+/// dock), and an id as IncludeOS prints it, since the hangar keys
+/// instances by it and a launched instance's is compared with it.
+fn check_id(id: &str, count: u64) -> Result<(), String> {
+    if count != 1 {
+        return Err(format!(
+            "--id gives one instance its id: use it with --count 1, not {count}"
+        ));
+    }
+    if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(format!(
+            "--id {id}: 32 lower-case hex digits, as an instance reports its SMBIOS UUID"
+        ));
+    }
+    Ok(())
+}
+
 /// SIGINT and SIGTERM stop the run (the summary is still printed).
 fn watch_signals(stop: CancellationToken) -> Result<(), SimError> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -341,5 +365,27 @@ async fn report(shared: Arc<Shared>, every: Duration) {
         }
         before = now;
         at = t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_id;
+
+    #[test]
+    fn an_id_is_32_lower_case_hex_digits_for_one_instance() {
+        assert_eq!(check_id("443322116655887799aabbccddeeff00", 1), Ok(()));
+        for bad in [
+            "",
+            "443322116655887799aabbccddeeff0",
+            "443322116655887799aabbccddeeff000",
+            "443322116655887799AABBCCDDEEFF00",
+            "44332211-6655-8877-99aa-bbccddeeff00",
+            "443322116655887799aabbccddeeffg0",
+        ] {
+            assert!(check_id(bad, 1).is_err(), "{bad}");
+        }
+        let err = check_id("443322116655887799aabbccddeeff00", 2).unwrap_err();
+        assert!(err.contains("--count 1"), "{err}");
     }
 }
