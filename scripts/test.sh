@@ -13,7 +13,7 @@ install_debian() {
     local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
-                    binutils qemu-system-x86 docker-registry skopeo jq nftables)
+                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +24,9 @@ install_debian() {
         apt-get update -q
         apt-get install -y -q --no-install-recommends "${missing[@]}"
     fi
+    # The launch tests' VM (images/linux-vm/make.sh) downloads Debian's cloud
+    # kernel: the package index must know it.
+    apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 || apt-get update -q
 }
 
 install_freebsd() {

@@ -550,3 +550,131 @@ fn the_cli_launches_a_local_file_and_drives_the_instance() {
     assert!(hypervisors(&json!({ "id": id })).is_empty());
     assert!(l.pods().is_empty(), "its pod went with it");
 }
+
+/// The test VM (images/linux-vm): Debian's cloud kernel and an initramfs
+/// with busybox and this jetpack, whose init docks with `jetpack sim --id`.
+fn test_vm() -> PathBuf {
+    static VM: OnceLock<PathBuf> = OnceLock::new();
+    VM.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-vm");
+        if !out.join("initrd.gz").exists() {
+            let status = Command::new(Path::new(ROOT).join("images/linux-vm/make.sh"))
+                .arg(&out)
+                .arg(common::jetpack_bin())
+                .status()
+                .expect("running images/linux-vm/make.sh");
+            assert!(status.success(), "images/linux-vm/make.sh failed");
+        }
+        out
+    })
+    .clone()
+}
+
+#[test]
+fn a_linux_vm_launched_from_a_kernel_docks_serves_a_published_port_and_restarts_into_its_deployed_image(
+) {
+    if !tool("qemu-system-x86_64") || !tool("as") || !tool("dpkg-deb") {
+        return;
+    }
+    let Some(host) = TestHost::new(Driver::Dir) else {
+        return;
+    };
+    host.ok(&["init"]);
+    host.ok(&[
+        "base",
+        "import",
+        "--name",
+        "qemu",
+        qemu_base().to_str().unwrap(),
+    ]);
+    let vm = test_vm();
+    let kernels = tempfile::tempdir().unwrap();
+    for file in ["vmlinuz", "initrd.gz"] {
+        std::fs::copy(vm.join(file), kernels.path().join(file)).unwrap();
+    }
+    // The hangar must listen where pods reach it: the pod network's host
+    // address. This host's KVM cannot run a stock Linux kernel (kvm-pvm),
+    // so the VM runs under TCG.
+    let server = TestServer::on_host_with(
+        &host,
+        &[
+            "server.listen=0.0.0.0",
+            "launch.accel=tcg",
+            &format!("launch.kernels={}", kernels.path().display()),
+        ],
+        &[],
+    );
+    let l = Launcher { server, host };
+    let (_, uplinks) = l.server.json(&[], "/v1/uplinks");
+    let launch = uplinks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "launch")
+        .expect("the launch uplink")
+        .clone();
+    let url = launch["url"].as_str().unwrap();
+    assert!(url.contains(":"), "{url}");
+    let port = common::server::free_port();
+    let instance = l.launch(json!({
+        "kernel": "vmlinuz",
+        "initrd": "initrd.gz",
+        "append": format!(
+            "console=ttyS0 quiet jetpack.uplink={url} jetpack.token={}",
+            launch["token"].as_str().unwrap()
+        ),
+        "memory": 512,
+        "publish": [format!("127.0.0.1:{port}:80")],
+        "alias": "vm",
+    }));
+    let id = instance["id"].as_str().unwrap().to_string();
+    assert_eq!(instance["status"], "launching");
+
+    // It reads the SMBIOS UUID jetpack gave it and docks as that id.
+    let console = l.console_shows(&id, "jetpack test vm: id=", 1);
+    assert!(
+        console.contains(&format!("jetpack test vm: id={id}")),
+        "the VM reports another id than {id}:\n{console}"
+    );
+    wait_for("the VM to dock", Duration::from_secs(180), || {
+        (l.instance(&id)["status"] == "connected").then_some(())
+    });
+
+    // Its web server, published on the host.
+    let page = wait_for("the published port", Duration::from_secs(30), || {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert!(page.contains(&id), "{page}");
+
+    // A live update it acknowledges becomes what it boots: after a restart
+    // the test kernel runs, and reports the same id.
+    let image = l.push(&test_kernel(false), "kernel32");
+    let (status, job) = l.server.json(
+        &["-X", "POST"],
+        &format!("/v1/instances/{id}/deploy/{image}?force=true"),
+    );
+    assert_eq!(status, 202, "{job}");
+    let job = l.wait_job(job["id"].as_str().unwrap());
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(l.instance(&id)["launched"]["image"], image.as_str());
+    let (status, _) = l.post(&format!("/v1/instances/{id}/restart"), json!({}));
+    assert_eq!(status, 200);
+    let console = l.console_shows(&id, "jetpack test kernel: uuid=", 1);
+    assert!(
+        console.contains(&format!("jetpack test kernel: uuid={id}")),
+        "{console}"
+    );
+
+    let (status, _) = l
+        .server
+        .json(&["-X", "DELETE"], &format!("/v1/instances/{id}"));
+    assert_eq!(status, 200);
+    assert!(l.pods().is_empty());
+}

@@ -42,7 +42,10 @@ pub fn all(host: &Host) -> Result<Vec<(LaunchRecord, PodRun)>, LaunchError> {
         .into_iter()
         .filter_map(|row| {
             let record: LaunchRecord = serde_json::from_str(&row.spec).ok()?;
-            let run = if row.supervisor.is_some_and(alive) {
+            let run = if row
+                .supervisor
+                .is_some_and(|pid| alive(pid, &row.instance_id))
+            {
                 PodRun::Running
             } else {
                 PodRun::Stopped
@@ -52,13 +55,23 @@ pub fn all(host: &Host) -> Result<Vec<(LaunchRecord, PodRun)>, LaunchError> {
         .collect())
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie is not alive: a supervisor reaped late still ended.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => kill(Pid::from_raw(pid), None).is_ok() && !cfg!(target_os = "linux"),
+/// Whether the supervisor of `instance_id` recorded as `pid` still runs.
+/// On Linux it must be that supervisor (a pid is reused) and not a zombie
+/// (a supervisor its parent reaps late has ended all the same).
+fn alive(pid: i32, instance_id: &str) -> bool {
+    if cfg!(target_os = "linux") {
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.contains(&b"__supervise-instance".as_slice())
+                && args.contains(&instance_id.as_bytes())
+        });
+        ours && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    } else {
+        kill(Pid::from_raw(pid), None).is_ok()
     }
 }
 
@@ -68,7 +81,7 @@ fn supervisor(host: &Host, instance_id: &str) -> Result<Option<i32>, LaunchError
         .launch(instance_id)?
         .ok_or_else(|| LaunchError::NotLaunched(instance_id.to_string()))?
         .supervisor
-        .filter(|&pid| alive(pid)))
+        .filter(|&pid| alive(pid, instance_id)))
 }
 
 pub(super) fn spawn_supervisor(host: &Host, instance_id: &str) -> Result<(), LaunchError> {
@@ -86,7 +99,11 @@ pub(super) fn spawn_supervisor(host: &Host, instance_id: &str) -> Result<(), Lau
 pub fn resume(host: &Host) -> Result<Vec<String>, LaunchError> {
     let mut resumed = Vec::new();
     for row in host.store().launches()? {
-        if row.wanted != Wanted::Running || row.supervisor.is_some_and(alive) {
+        if row.wanted != Wanted::Running
+            || row
+                .supervisor
+                .is_some_and(|pid| alive(pid, &row.instance_id))
+        {
             continue;
         }
         let Ok(record) = serde_json::from_str::<LaunchRecord>(&row.spec) else {
@@ -118,7 +135,7 @@ pub fn stop(host: &Host, instance_id: &str) -> Result<(), LaunchError> {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         let deadline = Instant::now() + host.stop_grace() + Duration::from_secs(10);
         let mut pause = Duration::from_millis(5);
-        while alive(pid) && Instant::now() < deadline {
+        while alive(pid, instance_id) && Instant::now() < deadline {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(100));
         }
