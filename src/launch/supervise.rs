@@ -323,16 +323,10 @@ fn devfs_ruleset(host: &Host) -> Result<(), LaunchError> {
         config.launch.devfs_ruleset,
         config.jail_devfs_ruleset,
     ) {
-        let status = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
-            .status()
-            .map_err(io_err(format!("running {}", argv.join(" "))))?;
-        if !status.success() {
-            return Err(io_err(format!("{} ({status})", argv.join(" ")))(
-                std::io::Error::other("failed"),
-            ));
-        }
+        crate::runtime::tool::run(&argv[0], &argv[1..]).map_err(|e| LaunchError::Io {
+            what: "making the instance jails' devfs ruleset".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     }
     Ok(())
 }

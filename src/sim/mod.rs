@@ -319,7 +319,7 @@ fn check_id(id: &str, count: u64) -> Result<(), String> {
             "--id gives one instance its id: use it with --count 1, not {count}"
         ));
     }
-    if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if crate::hypervisor::smbios::uuid_for_instance_id(id).is_none() {
         return Err(format!(
             "--id {id}: 32 lower-case hex digits, as an instance reports its SMBIOS UUID"
         ));
