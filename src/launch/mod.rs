@@ -55,6 +55,9 @@ pub enum LaunchError {
         what: String,
         source: std::io::Error,
     },
+    /// A host tool failed (devfs, making bhyve's ruleset).
+    #[error(transparent)]
+    Tool(#[from] crate::runtime::tool::ToolError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]

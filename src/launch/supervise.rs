@@ -323,10 +323,7 @@ fn devfs_ruleset(host: &Host) -> Result<(), LaunchError> {
         config.launch.devfs_ruleset,
         config.jail_devfs_ruleset,
     ) {
-        crate::runtime::tool::run(&argv[0], &argv[1..]).map_err(|e| LaunchError::Io {
-            what: "making the instance jails' devfs ruleset".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        crate::runtime::tool::run(&argv[0], &argv[1..])?;
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ impl From<LaunchError> for ApiError {
             }
             L::Runtime(e) => e.into(),
             L::Store(e) => e.into(),
-            L::BadRecord { .. } | L::Io { .. } => ApiError::internal(e),
+            L::BadRecord { .. } | L::Io { .. } | L::Tool(_) => ApiError::internal(e),
         }
     }
 }
