@@ -295,6 +295,21 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
     // The server restarted: the instance still runs and is listed.
     let before: Vec<i32> = hypervisors(&instance).iter().map(|p| p.pid).collect();
     assert_eq!(before.len(), 1, "one qemu");
+    // qemu takes SIGTERM (a stop ends it at once): the supervisor's blocked
+    // stop signals are not its.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", before[0])).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    for signal in [1, 2, 15] {
+        assert_eq!(
+            blocked & (1 << (signal - 1)),
+            0,
+            "signal {signal} blocked in qemu"
+        );
+    }
     let mut server = l.server;
     server.kill();
     server.spawn(&[]);

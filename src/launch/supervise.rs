@@ -248,6 +248,21 @@ fn run_once(
         .jails()
         .command(cell, &process)
         .map_err(crate::runtime::RuntimeError::from)?;
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: sigprocmask is async-signal-safe. The supervisor blocks
+        // its stop signals (one thread takes them), and a blocked mask
+        // survives exec: the hypervisor must get its SIGTERM again, or a
+        // stop waits out jail.stop.timeout and ends in SIGKILL. This runs
+        // after the jail's own pre_exec, in the process that execs.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::SigSet::empty()
+                    .thread_set_mask()
+                    .map_err(std::io::Error::from)
+            });
+        }
+    }
     let (reader, writer) = std::io::pipe().map_err(io_err("making the console pipe"))?;
     let err_writer = writer
         .try_clone()
