@@ -34,6 +34,14 @@
 //!   Deletes are timed for information only; the server runs with
 //!   `jail.stop.timeout=2`, which bounds a stop that qemu does not answer.
 //!
+//! - the Linux test VM (images/linux-vm; JETPACK_BENCH_VMS, default 3):
+//!   from the POST to the instance `connected` in the hangar, polled every
+//!   20 ms. This host's KVM (kvm-pvm) cannot boot a stock Linux kernel:
+//!   run it with JETPACK_BENCH_ACCEL=tcg here.
+//!
+//! JETPACK_BENCH_ACCEL=tcg|kvm picks qemu's accelerator for both sides
+//! (KVM by default where /dev/kvm opens).
+//!
 //! Needs root (pods), qemu-system-x86_64, as and ld:
 //! `sudo cargo bench --bench launch`. Targets are printed, never enforced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -223,7 +231,7 @@ struct Jetpack {
 }
 
 impl Jetpack {
-    fn start(base: &Path, kernel: &Path) -> Jetpack {
+    fn start(base: &Path, kernel: &Path, accel: Accel, kernels: &Path) -> Jetpack {
         let dir = tempfile::Builder::new()
             .prefix("jetpack-bench-launch-")
             .tempdir()
@@ -238,7 +246,16 @@ impl Jetpack {
         let options = vec![
             "datasets.driver=dir".to_string(),
             format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
-            "server.listen=127.0.0.1".into(),
+            // The hangar where pods reach it (the VM docks there).
+            "server.listen=0.0.0.0".into(),
+            format!(
+                "launch.accel={}",
+                match accel {
+                    Accel::Kvm => "kvm",
+                    Accel::Tcg => "tcg",
+                }
+            ),
+            format!("launch.kernels={}", kernels.display()),
             format!("server.port={port}"),
             format!("uplink.port={uplink}"),
             format!("jail.interface=jpl{n}"),
@@ -822,6 +839,76 @@ impl Drop for Tap {
     }
 }
 
+/// The test VM (images/linux-vm/make.sh), with this jetpack in it.
+fn test_vm() -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-linux-vm");
+    if !out.join("initrd.gz").exists() {
+        let status = Command::new(Path::new(ROOT).join("images/linux-vm/make.sh"))
+            .arg(&out)
+            .arg(JETPACK)
+            .status()
+            .expect("images/linux-vm/make.sh");
+        assert!(status.success(), "images/linux-vm/make.sh failed");
+    }
+    out
+}
+
+/// The Linux test VM launched from its kernel: from the POST to the
+/// instance `connected` in the hangar (polled every 20 ms), `n` times.
+fn vm(jp: &mut Jetpack, n: usize, accel: Accel) {
+    let (_, uplinks) = jp.call("GET", "/v1/uplinks", None);
+    let launch = uplinks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "launch")
+        .expect("the launch uplink")
+        .clone();
+    let body = json!({
+        "kernel": "vmlinuz",
+        "initrd": "initrd.gz",
+        "memory": 512,
+        "append": format!(
+            "console=ttyS0 quiet jetpack.uplink={} jetpack.token={}",
+            launch["url"].as_str().unwrap(),
+            launch["token"].as_str().unwrap()
+        ),
+    })
+    .to_string();
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (status, job) = jp.call(
+            "POST",
+            "/v1/instances",
+            Some(("application/json", body.as_bytes())),
+        );
+        assert_eq!(status, 202, "{job}");
+        let id = jp.wait_job(job["id"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (_, instance) = jp.call("GET", &format!("/v1/instances/{id}"), None);
+            if instance["status"] == "connected" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the VM {id} did not dock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        times.push(t.elapsed());
+        jp.delete(&id);
+    }
+    let times = sorted(times);
+    println!(
+        "\nLinux test VM ({}), launch -> connected, {n} runs: p50 {:.0} ms, p99 {:.0} ms",
+        match accel {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        },
+        percentile_ms(&times, 50.0),
+        percentile_ms(&times, 99.0)
+    );
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -838,9 +925,22 @@ fn main() {
     }
     let launches: usize = env_or("JETPACK_BENCH_LAUNCHES", 50);
     let instances: usize = env_or("JETPACK_BENCH_DENSITY", 100);
+    let vms: usize = env_or("JETPACK_BENCH_VMS", 3);
     let kernel = test_kernel();
     let base = qemu_base();
-    let accel = Accel::choose(kvm_usable());
+    // JETPACK_BENCH_ACCEL=tcg|kvm; KVM by default where /dev/kvm opens.
+    let accel = match std::env::var("JETPACK_BENCH_ACCEL").as_deref() {
+        Ok("tcg") => Accel::Tcg,
+        Ok("kvm") => Accel::Kvm,
+        _ => Accel::choose(kvm_usable()),
+    };
+    let kernels = tempfile::tempdir().unwrap();
+    if vms > 0 {
+        let vm = test_vm();
+        for file in ["vmlinuz", "initrd.gz"] {
+            std::fs::copy(vm.join(file), kernels.path().join(file)).unwrap();
+        }
+    }
     let tap = Tap(format!("jplb{}", std::process::id() % 100_000));
     run("ip", &["tuntap", "add", "dev", &tap.0, "mode", "tap"]).expect("a tap for bare qemu");
     let bare = Bare {
@@ -848,7 +948,7 @@ fn main() {
         kernel: kernel.clone(),
         tap: tap.0.clone(),
     };
-    let mut jp = Jetpack::start(&base, &kernel);
+    let mut jp = Jetpack::start(&base, &kernel, accel, kernels.path());
     println!(
         "launch bench: {}, {} cores, qemu {} ({}), test kernel ELF32 -append idle, {MEMORY_MIB} MiB, 1 vCPU",
         measure::cpu_model(),
@@ -877,5 +977,8 @@ fn main() {
     }
     if instances > 0 {
         density(&mut jp, instances);
+    }
+    if vms > 0 {
+        vm(&mut jp, vms, accel);
     }
 }
