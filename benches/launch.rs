@@ -904,8 +904,8 @@ fn vm(jp: &mut Jetpack, n: usize, accel: Accel) {
             Accel::Kvm => "KVM",
             Accel::Tcg => "TCG",
         },
-        percentile_ms(&times, 50.0),
-        percentile_ms(&times, 99.0)
+        percentile_ms(&times, 0.50),
+        percentile_ms(&times, 0.99)
     );
 }
 
@@ -961,7 +961,7 @@ fn main() {
             .trim_start_matches("QEMU emulator version "),
         match accel {
             Accel::Kvm => "KVM",
-            Accel::Tcg => "TCG: /dev/kvm does not open",
+            Accel::Tcg => "TCG",
         }
     );
     let (argv, _) = bare.argv();
