@@ -110,7 +110,9 @@ struct Launcher {
 impl Launcher {
     /// A host with the qemu base imported (unless `with_base` is false)
     /// and a server on it.
-    fn start(with_base: bool) -> Option<Launcher> {
+    /// `accel`: launch.accel. This host's nested KVM takes seconds of
+    /// system time per boot, so most tests run TCG and one runs KVM.
+    fn start(with_base: bool, accel: &str) -> Option<Launcher> {
         if !tool("qemu-system-x86_64") || !tool("as") {
             return None;
         }
@@ -125,7 +127,7 @@ impl Launcher {
                 qemu_base().to_str().unwrap(),
             ]);
         }
-        let server = TestServer::on_host(&host, &[]);
+        let server = TestServer::on_host_with(&host, &[&format!("launch.accel={accel}")], &[]);
         Some(Launcher { server, host })
     }
 
@@ -243,7 +245,7 @@ fn hypervisors(instance: &Value) -> Vec<common::Process> {
 
 #[test]
 fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
-    let Some(l) = Launcher::start(true) else {
+    let Some(l) = Launcher::start(true, "auto") else {
         return;
     };
     let image = l.push(&test_kernel(false), "kernel32");
@@ -262,6 +264,15 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
     // IncludeOS formats it, which must be the id it was given.
     let console = l.console_shows(&id, "jetpack test kernel: uuid=", 1);
     assert!(console.contains("service=Launched"), "{console}");
+    // The pod was given /dev/kvm: qemu runs with KVM where the host has it.
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+    {
+        assert!(console.contains("starting qemu (KVM)"), "{console}");
+    }
     assert!(
         console.contains(&format!("jetpack test kernel: uuid={id}")),
         "the instance reports another id than {id}:\n{console}"
@@ -334,7 +345,7 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
 
 #[test]
 fn an_elf64_image_boots_through_the_chainloader() {
-    let Some(l) = Launcher::start(true) else {
+    let Some(l) = Launcher::start(true, "tcg") else {
         return;
     };
     let image = l.push(&test_kernel(true), "kernel64");
@@ -353,7 +364,7 @@ fn an_elf64_image_boots_through_the_chainloader() {
 
 #[test]
 fn the_restart_policy_brings_a_killed_hypervisor_back_only_when_it_says_so() {
-    let Some(l) = Launcher::start(true) else {
+    let Some(l) = Launcher::start(true, "tcg") else {
         return;
     };
     let image = l.push(&test_kernel(false), "kernel32");
@@ -398,7 +409,7 @@ fn the_restart_policy_brings_a_killed_hypervisor_back_only_when_it_says_so() {
 
 #[test]
 fn bad_launches_are_refused_and_leave_nothing() {
-    let Some(l) = Launcher::start(true) else {
+    let Some(l) = Launcher::start(true, "tcg") else {
         return;
     };
     let kernel = l.push(&test_kernel(false), "kernel32");
@@ -466,7 +477,7 @@ fn bad_launches_are_refused_and_leave_nothing() {
     assert_eq!(list.as_array().unwrap().len(), 1, "no instance was made");
 
     // Without the hypervisor base: one clear error naming the script.
-    let Some(bare) = Launcher::start(false) else {
+    let Some(bare) = Launcher::start(false, "tcg") else {
         return;
     };
     let kernel = bare.push(&test_kernel(false), "kernel32");
@@ -484,7 +495,7 @@ fn bad_launches_are_refused_and_leave_nothing() {
 
 #[test]
 fn the_cli_launches_a_local_file_and_drives_the_instance() {
-    let Some(l) = Launcher::start(true) else {
+    let Some(l) = Launcher::start(true, "tcg") else {
         return;
     };
     let home = tempfile::tempdir().unwrap();
