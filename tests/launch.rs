@@ -704,3 +704,31 @@ fn a_linux_vm_launched_from_a_kernel_docks_serves_a_published_port_and_restarts_
     assert_eq!(status, 200);
     assert!(l.pods().is_empty());
 }
+
+#[test]
+fn an_image_that_no_longer_boots_stops_the_instance_and_says_why() {
+    let Some(l) = Launcher::start(true, "tcg") else {
+        return;
+    };
+    let image = l.push(&test_kernel(false), "kernel32");
+    let instance = l.launch(json!({"imageId": image, "append": "idle", "restart": "always"}));
+    let id = instance["id"].as_str().unwrap();
+    l.console_shows(id, &format!("uuid={id}"), 1);
+    // What the pod boots is broken behind jetpack's back (a disk error, a
+    // bad hand edit): the next boot cannot even be planned.
+    let pod_id = instance["launched"]["podId"].as_str().unwrap();
+    let pod = l.host.json(&["pod", "show", pod_id]);
+    let image_in_pod = Path::new(pod["root"].as_str().unwrap()).join("jetpack/instance/image");
+    std::fs::remove_file(&image_in_pod).unwrap();
+    std::fs::write(&image_in_pod, b"not an image").unwrap();
+    let (status, _) = l.post(&format!("/v1/instances/{id}/restart"), json!({}));
+    assert_eq!(status, 200);
+    let console = l.console_shows(id, "[jetpack] supervisor:", 1);
+    assert!(console.contains("ELF"), "{console}");
+    // The supervisor ended its cell: no pod left running, no qemu.
+    wait_for("the pod to stop", Duration::from_secs(30), || {
+        (l.pod_state(pod_id).as_deref() == Some("exited")).then_some(())
+    });
+    assert!(hypervisors(&instance).is_empty());
+    assert_eq!(l.instance(id)["status"], "stopped");
+}

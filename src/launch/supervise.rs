@@ -145,10 +145,6 @@ fn run(
     )
     .map_err(io_err("opening the console log"))?;
     let log = Arc::new(Mutex::new(log));
-    let note = |line: String| {
-        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = log.note(&line);
-    };
     if record.hypervisor == HypervisorKind::Bhyve {
         devfs_ruleset(host)?;
     }
@@ -164,69 +160,118 @@ fn run(
             return Err(e);
         }
     };
-    let mut backoff = Backoff::new();
-    let outcome = 'boot: loop {
-        // Read again on every start: a deploy may have changed the image.
-        let (record, wanted) = load(host, instance_id)?;
-        if wanted == Wanted::Stopped {
-            break Ok(());
-        }
-        let spec = spec_of(&pod, &record)?;
-        let hypervisor = hypervisor_for(host, &record, accel)?;
-        let plan = hypervisor.plan(&spec)?;
-        note(format!(
-            "starting {} ({}) for instance {instance_id}",
-            hypervisor.name(),
-            match accel {
-                Accel::Kvm => "KVM",
-                Accel::Tcg => "TCG: no usable /dev/kvm",
-            }
-        ));
-        write_plan_files(&pod, &plan.files)?;
-        // bhyve's: a VM left by a crashed run is destroyed, its loader run.
-        for step in plan.cleanup.iter().chain(&plan.prepare) {
-            match run_once(host, &cell, argv(step), &log, events, inbox)? {
-                Some(ProcessExit::Code(0)) => {}
-                Some(exit) => note(format!("{} ended with {exit:?}", argv(step)[0])),
-                None => break 'boot Ok(()),
-            }
-        }
-        let started = Instant::now();
-        let ran = run_once(host, &cell, argv(&plan.main), &log, events, inbox)?;
-        for step in &plan.cleanup {
-            run_once(host, &cell, argv(step), &log, events, inbox)?;
-        }
-        let Some(exit) = ran else {
-            break Ok(());
-        };
-        let meaning = hypervisor.exit_meaning(&spec, exit);
-        let (_, wanted) = load(host, instance_id)?;
-        if wanted == Wanted::Stopped || !record.restart.should_restart(meaning) {
-            note(format!(
-                "{} ended ({}); restart policy {}: not restarting",
-                hypervisor.name(),
-                describe(meaning),
-                record.restart
-            ));
-            break Ok(());
-        }
-        let wait = backoff.after(started.elapsed());
-        note(format!(
-            "{} ended ({}); restarting in {} s",
-            hypervisor.name(),
-            describe(meaning),
-            wait.as_secs()
-        ));
-        match inbox.recv_timeout(wait) {
-            Ok(Event::Stop) => break Ok(()),
-            _ => continue,
-        }
+    let boots = Boots {
+        host,
+        instance_id,
+        pod: &pod,
+        cell: &cell,
+        accel,
+        log: &log,
+        events,
+        inbox,
     };
+    // Whatever ends the loop (a stop, the policy, an error), the cell ends.
+    let outcome = boots.run();
     let stopped = host.jails().destroy(&cell, host.stop_grace());
     host.store()
         .pod_finished(&pod.row.id, PodState::Exited, None)?;
     stopped.map_err(crate::runtime::RuntimeError::from)?;
     outcome
+}
+
+/// The boots of one supervisor's life, in its running cell.
+struct Boots<'a> {
+    host: &'a Host,
+    instance_id: &'a str,
+    pod: &'a Pod,
+    cell: &'a jails::Cell,
+    accel: Accel,
+    log: &'a Arc<Mutex<ConsoleLog>>,
+    events: &'a mpsc::Sender<Event>,
+    inbox: &'a mpsc::Receiver<Event>,
+}
+
+impl Boots<'_> {
+    fn note(&self, line: String) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = log.note(&line);
+    }
+
+    fn step(&self, argv: Vec<String>) -> Result<Option<ProcessExit>, LaunchError> {
+        run_once(
+            self.host,
+            self.cell,
+            argv,
+            self.log,
+            self.events,
+            self.inbox,
+        )
+    }
+
+    /// Boots until a stop, the policy or an error says no more.
+    fn run(&self) -> Result<(), LaunchError> {
+        let mut backoff = Backoff::new();
+        loop {
+            // Read again on every start: a deploy may have changed the
+            // image, the operator may have asked for a stop.
+            let (record, wanted) = load(self.host, self.instance_id)?;
+            if wanted == Wanted::Stopped {
+                return Ok(());
+            }
+            let spec = spec_of(self.pod, &record)?;
+            let hypervisor = hypervisor_for(self.host, &record, self.accel)?;
+            let plan = hypervisor.plan(&spec)?;
+            self.note(format!(
+                "starting {} ({}) for instance {}",
+                hypervisor.name(),
+                match (self.accel, self.host.config().launch.accel) {
+                    (Accel::Kvm, _) => "KVM",
+                    (Accel::Tcg, Some(_)) => "TCG: launch.accel",
+                    (Accel::Tcg, None) => "TCG: no usable /dev/kvm",
+                },
+                self.instance_id
+            ));
+            write_plan_files(self.pod, &plan.files)?;
+            // bhyve's: a VM left by a crashed run is destroyed, its loader run.
+            for step in plan.cleanup.iter().chain(&plan.prepare) {
+                match self.step(argv(step))? {
+                    Some(ProcessExit::Code(0)) => {}
+                    Some(exit) => self.note(format!("{} ended with {exit:?}", argv(step)[0])),
+                    None => return Ok(()),
+                }
+            }
+            let started = Instant::now();
+            let Some(exit) = self.step(argv(&plan.main))? else {
+                return Ok(());
+            };
+            for step in &plan.cleanup {
+                if let Err(e) = self.step(argv(step)) {
+                    self.note(format!("{}: {e}", argv(step)[0]));
+                }
+            }
+            let meaning = hypervisor.exit_meaning(&spec, exit);
+            let (_, wanted) = load(self.host, self.instance_id)?;
+            if wanted == Wanted::Stopped || !record.restart.should_restart(meaning) {
+                self.note(format!(
+                    "{} ended ({}); restart policy {}: not restarting",
+                    hypervisor.name(),
+                    describe(meaning),
+                    record.restart
+                ));
+                return Ok(());
+            }
+            let wait = backoff.after(started.elapsed());
+            self.note(format!(
+                "{} ended ({}); restarting in {} s",
+                hypervisor.name(),
+                describe(meaning),
+                wait.as_secs()
+            ));
+            if let Ok(Event::Stop) = self.inbox.recv_timeout(wait) {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Runs the hypervisor once; its exit, or `None` when a stop came first
