@@ -40,7 +40,8 @@
 //!   run it with JETPACK_BENCH_ACCEL=tcg here.
 //!
 //! JETPACK_BENCH_ACCEL=tcg|kvm picks qemu's accelerator for both sides
-//! (KVM by default where /dev/kvm opens).
+//! (KVM by default where /dev/kvm opens); JETPACK_BENCH_DRIVER=zfs-cli puts
+//! the pods on ZFS clones (zfs-fuse) instead of the dir driver's copies.
 //!
 //! Needs root (pods), qemu-system-x86_64, as and ld:
 //! `sudo cargo bench --bench launch`. Targets are printed, never enforced.
@@ -231,7 +232,13 @@ struct Jetpack {
 }
 
 impl Jetpack {
-    fn start(base: &Path, kernel: &Path, accel: Accel, kernels: &Path) -> Jetpack {
+    fn start(
+        base: &Path,
+        kernel: &Path,
+        accel: Accel,
+        kernels: &Path,
+        zfs_root: Option<&str>,
+    ) -> Jetpack {
         let dir = tempfile::Builder::new()
             .prefix("jetpack-bench-launch-")
             .tempdir()
@@ -243,8 +250,11 @@ impl Jetpack {
         let n = std::process::id() % 100_000;
         let prefix = format!("jpl{n}-");
         let (port, uplink) = (free_port(), free_port());
-        let options = vec![
-            "datasets.driver=dir".to_string(),
+        let mut options = vec![
+            match zfs_root {
+                Some(_) => "datasets.driver=zfs-cli".to_string(),
+                None => "datasets.driver=dir".to_string(),
+            },
             format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
             // The hangar where pods reach it (the VM docks there).
             "server.listen=0.0.0.0".into(),
@@ -263,6 +273,9 @@ impl Jetpack {
             format!("jail.ip4.range=10.246.{}.0/24", n % 250),
             "jail.stop.timeout=2".into(),
         ];
+        if let Some(root) = zfs_root {
+            options.push(format!("root.zfs={root}"));
+        }
         let jetpack = |args: &[&str]| {
             let mut cmd = Command::new(JETPACK);
             cmd.arg("--config").arg(&conf);
@@ -839,6 +852,18 @@ impl Drop for Tap {
     }
 }
 
+/// The test pool of scripts/zfs-test-pool.sh.
+const POOL: &str = "jptest";
+
+/// The bench's root dataset, destroyed at the end.
+struct ZfsRoot(String);
+
+impl Drop for ZfsRoot {
+    fn drop(&mut self) {
+        let _ = run("zfs", &["destroy", "-r", &self.0]);
+    }
+}
+
 /// The test VM (images/linux-vm/make.sh), with this jetpack in it.
 fn test_vm() -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-linux-vm");
@@ -948,7 +973,20 @@ fn main() {
         kernel: kernel.clone(),
         tap: tap.0.clone(),
     };
-    let mut jp = Jetpack::start(&base, &kernel, accel, kernels.path());
+    // JETPACK_BENCH_DRIVER=zfs-cli: pods on ZFS clones (zfs-fuse, the
+    // test pool of scripts/zfs-test-pool.sh) instead of copied directories.
+    let zfs_root = (std::env::var("JETPACK_BENCH_DRIVER").as_deref() == Ok("zfs-cli")).then(|| {
+        let script = Path::new(ROOT).join("scripts/zfs-test-pool.sh");
+        run(script.to_str().unwrap(), &[POOL]).expect("the ZFS test pool");
+        ZfsRoot(format!("{POOL}/launchbench{}", std::process::id()))
+    });
+    let mut jp = Jetpack::start(
+        &base,
+        &kernel,
+        accel,
+        kernels.path(),
+        zfs_root.as_ref().map(|r| r.0.as_str()),
+    );
     println!(
         "launch bench: {}, {} cores, qemu {} ({}), test kernel ELF32 -append idle, {MEMORY_MIB} MiB, 1 vCPU",
         measure::cpu_model(),
