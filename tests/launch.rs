@@ -732,3 +732,53 @@ fn an_image_that_no_longer_boots_stops_the_instance_and_says_why() {
     assert!(hypervisors(&instance).is_empty());
     assert_eq!(l.instance(id)["status"], "stopped");
 }
+
+#[test]
+fn after_a_host_restart_the_server_boots_the_instances_whose_policy_says_so() {
+    let Some(l) = Launcher::start(true, "tcg") else {
+        return;
+    };
+    let image = l.push(&test_kernel(false), "kernel32");
+    let always = l.launch(json!({"imageId": image, "append": "idle", "restart": "always"}));
+    let never = l.launch(json!({"imageId": image, "append": "idle"}));
+    for instance in [&always, &never] {
+        let id = instance["id"].as_str().unwrap();
+        l.console_shows(id, &format!("uuid={id}"), 1);
+    }
+    // A host that went down: the server, every supervisor and every cell
+    // end at once, without a word.
+    let mut server = l.server;
+    server.kill();
+    let kill = |needle: &str| {
+        for p in processes_mentioning(needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    };
+    for instance in [&always, &never] {
+        kill(instance["id"].as_str().unwrap());
+        kill(instance["launched"]["podId"].as_str().unwrap());
+    }
+    wait_for("the instances to be gone", Duration::from_secs(30), || {
+        (hypervisors(&always).is_empty() && hypervisors(&never).is_empty()).then_some(())
+    });
+    server.spawn(&[]);
+    let l = Launcher {
+        server,
+        host: l.host,
+    };
+    let id = always["id"].as_str().unwrap();
+    l.console_shows(id, &format!("uuid={id}"), 2);
+    assert_eq!(l.instance(id)["status"], "launching");
+    let id = never["id"].as_str().unwrap();
+    assert_eq!(
+        l.instance(id)["status"],
+        "stopped",
+        "policy no: it stays down"
+    );
+    let (status, _) = l.post(&format!("/v1/instances/{id}/start"), json!({}));
+    assert_eq!(status, 200);
+    l.console_shows(id, &format!("uuid={id}"), 2);
+}

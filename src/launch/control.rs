@@ -98,7 +98,10 @@ pub(super) fn spawn_supervisor(host: &Host, instance_id: &str) -> Result<(), Lau
 /// again. Returns their ids.
 pub fn resume(host: &Host) -> Result<Vec<String>, LaunchError> {
     let mut resumed = Vec::new();
-    for row in host.store().launches()? {
+    // Read first: the store's lock must not be held while supervisors are
+    // spawned (they take it).
+    let rows = host.store().launches()?;
+    for row in rows {
         if row.wanted != Wanted::Running
             || row
                 .supervisor
