@@ -121,6 +121,19 @@ pub fn unmount_order() -> impl Iterator<Item = &'static CellMount> {
     ALL_MOUNTS.iter().rev()
 }
 
+/// devfs(8)'s arguments that put a cell's devfs at `dev` under `ruleset`,
+/// as rc.subr's devfs_set_ruleset does: the ruleset made the mount's own
+/// first, so that nodes that appear later (an instance's tap) are judged
+/// by it too, then applied to the nodes already there.
+pub fn devfs_ruleset_args(dev: &std::path::Path, ruleset: u32) -> [Vec<std::ffi::OsString>; 2] {
+    let m = || -> Vec<std::ffi::OsString> { vec!["-m".into(), dev.as_os_str().to_owned()] };
+    let mut own = m();
+    own.extend(["ruleset".into(), ruleset.to_string().into()]);
+    let mut apply = m();
+    apply.extend(["rule".into(), "applyset".into()]);
+    [own, apply]
+}
+
 /// mount(8)'s arguments for `mount` in `root`.
 pub fn mount_args(root: &std::path::Path, mount: &CellMount) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = vec!["-t".into(), mount.fstype.into()];
@@ -225,6 +238,19 @@ mod tests {
             ("persist", "0"),
         ]);
         assert_eq!(pairs(&jail_params(&s)), DEFAULTS);
+    }
+
+    #[test]
+    fn a_cells_devfs_takes_its_ruleset_for_nodes_made_later_too() {
+        let [own, apply] = devfs_ruleset_args(std::path::Path::new("/pods/x/dev"), 20);
+        let text = |a: Vec<std::ffi::OsString>| {
+            a.into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(text(own), "-m /pods/x/dev ruleset 20");
+        assert_eq!(text(apply), "-m /pods/x/dev rule applyset");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! for a root of Linux programs, the Linux ABI's (`cell_mounts` says which),
 //! never through a symlink; and their removal, inner mounts first.
 
-use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -62,16 +61,9 @@ fn mount_one(spec: &CellSpec, mount: &CellMount) -> Result<(), String> {
         }
     })?;
     if mount.fstype == "devfs" && spec.devfs_ruleset != 0 {
-        let ruleset = spec.devfs_ruleset.to_string();
-        let args = [
-            OsStr::new("-m"),
-            target.as_os_str(),
-            OsStr::new("rule"),
-            OsStr::new("-s"),
-            OsStr::new(&ruleset),
-            OsStr::new("applyset"),
-        ];
-        tool::run("devfs", &args).map_err(|e| e.to_string())?;
+        for args in super::super::jail_params::devfs_ruleset_args(&target, spec.devfs_ruleset) {
+            tool::run("devfs", &args).map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }
