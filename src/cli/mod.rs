@@ -61,7 +61,15 @@ pub enum CliError {
 
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main() -> i32 {
-    let (args, options) = take_options(std::env::args_os().collect());
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // A Linux cell's holder lives as long as its cell: it skips clap, whose
+    // command tree would stay on its heap for nothing.
+    if let [_, command, name] = args.as_slice() {
+        if command == "__cell-init" {
+            return run_cell_init(&name.to_string_lossy());
+        }
+    }
+    let (args, options) = take_options(args);
     let mut cli = Cli::parse_from(args);
     cli.options = options;
     if let Command::CellInit { name } = &cli.command {
