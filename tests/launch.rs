@@ -278,6 +278,15 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
         "the instance reports another id than {id}:\n{console}"
     );
     assert_eq!(l.pod_state(pod_id).as_deref(), Some("running"));
+    // Its cell's holder is the supervisor forked, not jetpack exec'd again
+    // (about 1 MiB less per instance), under the name the driver lists.
+    let holder = cell_holder_argv(pod_id).expect("the pod's cell holder");
+    assert_eq!(
+        holder.first().map(String::as_str),
+        Some("jetpack"),
+        "{holder:?}"
+    );
+    assert_eq!(holder.get(1).map(String::as_str), Some("__cell-init"));
     // Listed, with its pod.
     let (_, list) = l.server.json(&[], "/v1/instances");
     let listed = list
@@ -781,4 +790,22 @@ fn after_a_host_restart_the_server_boots_the_instances_whose_policy_says_so() {
     let (status, _) = l.post(&format!("/v1/instances/{id}/start"), json!({}));
     assert_eq!(status, 200);
     l.console_shows(id, &format!("uuid={id}"), 2);
+}
+
+/// The command line of the cell holder of pod `pod_id`, as /proc shows it.
+fn cell_holder_argv(pod_id: &str) -> Option<Vec<String>> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let argv: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (argv.get(1).map(String::as_str) == Some("__cell-init")
+                && argv.get(2).is_some_and(|name| name.ends_with(pod_id)))
+            .then_some(argv)
+        })
 }

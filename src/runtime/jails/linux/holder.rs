@@ -30,6 +30,14 @@ pub fn cell_init_main(name: &str) -> i32 {
         println!("error: cell spec names {:?}, not {name:?}", spec.name);
         return 2;
     }
+    launch(&spec)
+}
+
+/// Unshares a pid namespace and forks the holder into it; reports `pid N`
+/// on stdout, as the holder reports `ready` or `error: WHY` there. Runs in
+/// a single-threaded process: `__cell-init`, or a fork of a
+/// single-threaded spawner (`fork_holder`).
+pub(super) fn launch(spec: &CellSpec) -> i32 {
     if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
         println!("error: unshare(CLONE_NEWPID): {e}");
         return 1;
@@ -39,9 +47,10 @@ pub fn cell_init_main(name: &str) -> i32 {
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
             println!("pid {child}");
+            let _ = std::io::stdout().flush();
             0
         }
-        Ok(ForkResult::Child) => holder(&spec),
+        Ok(ForkResult::Child) => holder(spec),
         Err(e) => {
             println!("error: fork: {e}");
             1
@@ -54,10 +63,13 @@ fn holder(spec: &CellSpec) -> ! {
         Ok(()) => println!("ready"),
         Err(e) => {
             println!("error: {e}");
-            std::process::exit(1);
+            end(1);
         }
     }
     let _ = std::io::stdout().flush();
+    // The holder lives as long as its cell: what setup freed goes back.
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
     // Nothing of the launcher's stays open in the pod.
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
@@ -81,8 +93,16 @@ fn holder(spec: &CellSpec) -> ! {
                     waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
                 {}
             }
-            Ok(Signal::SIGTERM | Signal::SIGINT) => std::process::exit(0),
+            Ok(Signal::SIGTERM | Signal::SIGINT) => end(0),
             _ => {}
         }
     }
+}
+
+/// Ends the holder without exit handlers: a holder forked from its spawner
+/// (no exec) shares the spawner's libraries, whose handlers are not its own.
+fn end(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    // SAFETY: _exit ends the process at once; nothing is left to unwind.
+    unsafe { libc::_exit(code) }
 }

@@ -5,13 +5,15 @@
 //! holds the first address of the pod range, so the host tells pods apart by
 //! source address.
 //!
-//! The holder is the jetpack executable itself (`jetpack __cell-init SPEC`):
-//! a fresh single-threaded process may fork, unshare and mount freely, which
-//! a multi-threaded server must not do between fork and exec. Processes
-//! enter the cell with setns(2), like nsenter.
+//! The holder is the jetpack executable itself (`jetpack __cell-init NAME`,
+//! or a fork of a single-threaded spawner: `start`): a single-threaded
+//! process may fork, unshare and mount freely, which a multi-threaded server
+//! must not do between fork and exec. Processes enter the cell with
+//! setns(2), like nsenter.
 //!
 //! This file owns the driver (create, command, open_pty, destroy, list) and
-//! the spawner's view of a holder (its handle, /proc); `holder` is the
+//! the spawner's view of a holder (its handle, /proc); `start` starts a
+//! holder and reads its report; `holder` is the
 //! `__cell-init` side (its entry point and its reaping loop), `setup` the
 //! holder's making of the cell (namespaces, mounts, /dev, pivot_root,
 //! hostname), `net` the cell's network (the bridge, the veth pair, the
@@ -22,14 +24,15 @@ pub mod instance_net;
 mod net;
 mod netlink;
 mod setup;
+mod start;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sched::{setns, CloneFlags};
@@ -145,47 +148,8 @@ impl Jails for LinuxJails {
             name: spec.name.clone(),
             why,
         };
-        let json = serde_json::to_string(spec).map_err(|e| fail(e.to_string()))?;
-        let mut cmd = Command::new(&self.helper);
-        // The spec goes through stdin: the command line (visible in the pod's
-        // ps) carries only the cell name, which `list` reads back.
-        cmd.arg(CELL_INIT)
-            .arg(&spec.name)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        // SAFETY: setsid is async-signal-safe. A new session keeps the holder
-        // out of the terminal's signals: ^C on `pod run` ends the app, not the cell.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()?;
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| fail(format!("running {}: {e}", self.helper.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A holder that died early shows up below as a missing report.
-            let _ = stdin.write_all(json.as_bytes());
-        }
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| fail("no report pipe".into()))?;
-        let mut pid = None;
-        let mut outcome = Err(fail("the holder exited without a report".into()));
-        for line in BufReader::new(stdout).lines() {
-            let line = line.map_err(|e| fail(e.to_string()))?;
-            if let Some(p) = line.strip_prefix("pid ") {
-                pid = p.parse::<i32>().ok();
-            } else if line == "ready" {
-                outcome = Ok(());
-            } else if let Some(why) = line.strip_prefix("error: ") {
-                outcome = Err(fail(why.to_string()));
-            }
-        }
-        let _ = child.wait();
+        let start::Report { pid, outcome } = start::start(&self.helper, spec).map_err(fail)?;
+        let outcome = outcome.map_err(fail);
         let pid = pid.ok_or_else(|| fail("the holder did not report its pid".into()))?;
         let holder = Holder {
             name: spec.name.clone(),
