@@ -297,12 +297,30 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
         .expect("listed");
     assert_eq!(listed["launched"]["podId"], pod_id);
     assert_eq!(listed["status"], "launching");
+    // Filtered by the status shown, which is the launch's, not the fleet's.
+    let ids_with = |status: &str| -> Vec<String> {
+        let (code, list) = l
+            .server
+            .json(&[], &format!("/v1/instances?status={status}"));
+        assert_eq!(code, 200, "{list}");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids_with("launching"), [id.clone()]);
+    assert!(ids_with("disconnected").is_empty());
+    let (code, _) = l.server.json(&[], "/v1/instances?status=asleep");
+    assert_eq!(code, 400);
 
     // Stop: the pod stops, the status says so; start brings it back.
     let (status, stopped) = l.post(&format!("/v1/instances/{id}/stop"), json!({}));
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(l.pod_state(pod_id).as_deref(), Some("exited"));
+    assert_eq!(ids_with("stopped"), [id.clone()]);
+    assert!(ids_with("launching").is_empty());
     assert!(hypervisors(&instance).is_empty());
     let (status, started) = l.post("/v1/instances/first/start", json!({}));
     assert_eq!(status, 200, "{started}");

@@ -33,9 +33,7 @@ use super::{
     blocking, time, unknown_sort, wants_raw, ApiError, ApiJson, ApiQuery, ApiResult, AppState,
     ListParams, State,
 };
-use crate::hangar::fleet::{
-    rfc3339_ms, tail_start, FleetError, InstanceQuery, InstanceView, Sort, Status,
-};
+use crate::hangar::fleet::{rfc3339_ms, tail_start, FleetError, InstanceQuery, InstanceView, Sort};
 use crate::hangar::token::InstanceId;
 use model::*;
 
@@ -63,7 +61,7 @@ const STATS_POLL: Duration = Duration::from_millis(20);
 struct InstanceListParams {
     /// Search: a case-insensitive substring of the id, alias, description, tag, version, service, image id, addresses or devices
     q: Option<String>,
-    /// Only instances with this status: connected, disconnected, connecting, unknown
+    /// Only instances with this status: connected, disconnected, connecting, unknown, launching (launched, not docked yet) or stopped (launched, its pod stopped)
     status: Option<String>,
     /// Only instances that did (true) or did not (false) report a panic
     panicked: Option<bool>,
@@ -93,9 +91,18 @@ struct LogParams {
     follow: bool,
 }
 
-fn parse_status(s: &str) -> ApiResult<Status> {
-    Status::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+/// A status as lists show it: the fleet's, or a launched instance's.
+fn parse_listed_status(s: &str) -> ApiResult<InstanceStatus> {
+    const ALL: [InstanceStatus; 6] = [
+        InstanceStatus::Connected,
+        InstanceStatus::Disconnected,
+        InstanceStatus::Connecting,
+        InstanceStatus::Unknown,
+        InstanceStatus::Launching,
+        InstanceStatus::Stopped,
+    ];
+    ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+        let names: Vec<&str> = ALL.iter().map(|s| s.as_str()).collect();
         ApiError::bad_request(format!("status {s:?}: use one of {}", names.join(", ")))
     })
 }
@@ -107,30 +114,21 @@ async fn list_instances(
     state: State,
     ApiQuery(p): ApiQuery<InstanceListParams>,
 ) -> ApiResult<Json<Vec<Instance>>> {
-    let status = p.status.as_deref().map(parse_status).transpose()?;
+    let status = p.status.as_deref().map(parse_listed_status).transpose()?;
     let list = ListParams {
         q: p.q,
         sort: p.sort,
         limit: p.limit,
         offset: p.offset,
     };
-    let query = instance_query(status, p.panicked, list)?;
-    let list = blocking(move || {
-        let mut list = models(state.fleet.query(&query)?);
-        state.launches.annotate(&mut list)?;
-        Ok::<_, ApiError>(list)
-    })
-    .await?;
+    let query = instance_query(p.panicked, list)?;
+    let list = blocking(move || state.launches.list(query, status)).await?;
     Ok(Json(list))
 }
 
 /// The fleet's query for a list's parameters: the sort is checked first,
 /// then the bounds every list has.
-fn instance_query(
-    status: Option<Status>,
-    panicked: Option<bool>,
-    list: ListParams,
-) -> ApiResult<InstanceQuery> {
+fn instance_query(panicked: Option<bool>, list: ListParams) -> ApiResult<InstanceQuery> {
     let sort = match list.sort_field() {
         None => Sort::default(),
         Some((field, desc)) => {
@@ -140,7 +138,7 @@ fn instance_query(
     list.check()?;
     Ok(InstanceQuery {
         q: list.q,
-        status,
+        status: None,
         panicked,
         sort,
         limit: list.limit,
@@ -436,6 +434,7 @@ mod tests {
     use super::*;
 
     use crate::hangar::fleet::query::tests::TestFleet;
+    use crate::hangar::fleet::Status;
     use crate::hangar::frame::Code;
 
     /// What a list answers for `list`, as the handler makes it. Blocking.
@@ -445,7 +444,8 @@ mod tests {
         panicked: Option<bool>,
         list: ListParams,
     ) -> ApiResult<Vec<Instance>> {
-        let query = instance_query(status, panicked, list)?;
+        let mut query = instance_query(panicked, list)?;
+        query.status = status;
         Ok(models(t.fleet.query(&query)?))
     }
 
@@ -520,8 +520,15 @@ mod tests {
 
     #[test]
     fn statuses_parse_or_are_refused() {
-        assert_eq!(parse_status("unknown").unwrap(), Status::Unknown);
-        let e = parse_status("up").unwrap_err();
+        assert_eq!(
+            parse_listed_status("unknown").unwrap(),
+            InstanceStatus::Unknown
+        );
+        assert_eq!(
+            parse_listed_status("launching").unwrap(),
+            InstanceStatus::Launching
+        );
+        let e = parse_listed_status("up").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(
             e.message.contains("connected, disconnected"),

@@ -12,7 +12,7 @@ use super::control::{self, PodRun};
 use super::create::{self, BootSource, LaunchOrder};
 use super::{LaunchError, LaunchRecord};
 use crate::catalog::{Catalog, CatalogError};
-use crate::hangar::fleet::{check_alias, Fleet, FleetError};
+use crate::hangar::fleet::{check_alias, Fleet, FleetError, InstanceQuery};
 use crate::hangar::token::InstanceId;
 use crate::hypervisor::{HypervisorKind, RestartPolicy};
 use crate::model::instances::{Instance, InstanceStatus, LaunchRequest, Launched};
@@ -51,6 +51,11 @@ fn instance_net(cidr: &str) -> Result<InstanceNet, String> {
     }
     let mask = u32::MAX << (32 - prefix);
     let network = std::net::Ipv4Addr::from(u32::from(gateway) & mask);
+    if gateway == network || u32::from(gateway) | mask == u32::MAX {
+        return Err(format!(
+            "{gateway} is the network's own or broadcast address, not a gateway"
+        ));
+    }
     let nth = |n: u32| std::net::Ipv4Addr::from(u32::from(network) + n);
     let guest = if nth(42) == gateway || prefix > 26 {
         nth(2)
@@ -292,6 +297,43 @@ impl Launches {
 
     /// Adds what jetpack launched to `instances`: the `launched` field, and
     /// the status of one that has not docked (launching or stopped).
+    /// The fleet's instances as listed: annotated, and of `status` as shown
+    /// (a launched instance's `launching` and `stopped` are not the fleet's
+    /// own, so the filter and then the page come after the annotation).
+    pub fn list(
+        &self,
+        mut query: InstanceQuery,
+        status: Option<InstanceStatus>,
+    ) -> Result<Vec<Instance>, ServiceError> {
+        let Some(status) = status else {
+            let mut list: Vec<Instance> = self
+                .fleet
+                .query(&query)?
+                .into_iter()
+                .map(Instance::from)
+                .collect();
+            self.annotate(&mut list)?;
+            return Ok(list);
+        };
+        let (offset, limit) = (query.offset as usize, query.limit.map(|l| l as usize));
+        query.status = None;
+        query.offset = 0;
+        query.limit = None;
+        let mut list: Vec<Instance> = self
+            .fleet
+            .query(&query)?
+            .into_iter()
+            .map(Instance::from)
+            .collect();
+        self.annotate(&mut list)?;
+        Ok(list
+            .into_iter()
+            .filter(|i| i.status == status)
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
     pub fn annotate(&self, instances: &mut [Instance]) -> Result<(), ServiceError> {
         let launched: HashMap<String, (LaunchRecord, PodRun)> = control::all(&self.host)?
             .into_iter()
@@ -321,5 +363,46 @@ impl Launches {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_net;
+
+    fn net(cidr: &str) -> (String, String, String) {
+        let n = instance_net(cidr).unwrap();
+        (
+            n.network.to_string(),
+            n.gateway.to_string(),
+            n.guest.to_string(),
+        )
+    }
+
+    #[test]
+    fn the_guest_is_the_42nd_address_or_the_next_free_one() {
+        assert_eq!(
+            net("10.0.0.1/24"),
+            ("10.0.0.0/24".into(), "10.0.0.1".into(), "10.0.0.42".into())
+        );
+        assert_eq!(net("192.168.7.42/24").2, "192.168.7.2");
+        assert_eq!(net("172.16.0.2/28").2, "172.16.0.3");
+        assert_eq!(net("172.16.0.1/28").2, "172.16.0.2");
+        assert_eq!(net("10.1.2.3/16").0, "10.1.0.0/16");
+    }
+
+    #[test]
+    fn bad_networks_are_refused() {
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1/31",
+            "10.0.0.1/7",
+            "10.0.0/24",
+            "10.0.0.1/x",
+            "10.0.0.0/24",
+            "10.0.0.255/24",
+        ] {
+            assert!(instance_net(bad).is_err(), "{bad}");
+        }
     }
 }

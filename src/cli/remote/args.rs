@@ -317,7 +317,8 @@ pub enum RemoteCommand {
         /// Or a NaCl file, sent with the request
         #[arg(long = "nacl-file", value_name = "FILE", conflicts_with = "nacl")]
         nacl_file: Option<PathBuf>,
-        /// Uplink id, name or id prefix [default: the default uplink]
+        /// Uplink id, name or id prefix [default: the default uplink; with
+        /// --launch, the launch uplink]
         #[arg(long)]
         uplink: Option<String>,
         /// Image tag [default: the uplink's]
@@ -329,6 +330,10 @@ pub enum RemoteCommand {
         /// Follow the build's log (to stderr) and print the image id; exit 1 if it failed
         #[arg(long = "waitAndPrint")]
         wait_and_print: bool,
+        /// Build it to run on this host (the `launch` uplink unless --uplink)
+        /// and launch it with the defaults: prints the instance's id
+        #[arg(long)]
+        launch: bool,
     },
     /// Rebuild an instance's image with a builder (its own uplink and tag)
     /// and live-update it: one job

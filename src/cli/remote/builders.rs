@@ -69,9 +69,14 @@ pub fn build(
     (service, builder): (String, String),
     (nacl, nacl_file): (Option<String>, Option<PathBuf>),
     (uplink, tag, name): (Option<String>, Option<String>, Option<String>),
-    wait_and_print: bool,
+    then: Then,
     format: Format,
 ) -> Result<i32, CliError> {
+    // An image meant to run here docks through the pod network's address.
+    let uplink = match then {
+        Then::Launch => uplink.or_else(|| Some(crate::catalog::LAUNCH_UPLINK.to_string())),
+        _ => uplink,
+    };
     let mut body = BuildBody {
         uplink_id: uplink,
         tag,
@@ -96,18 +101,44 @@ pub fn build(
         ),
         &body,
     )?;
-    if !wait_and_print {
+    if then == Then::Print {
         made::<Job>(format, &a)?;
         return Ok(0);
     }
     // What the build made (the image), as the server wrote it.
     let job = finished_job(c, &a, &format!("building {service} with {builder}"))?;
     let (built, image): (BuildResult, _) = job_result(c, job)?;
+    if then == Then::Launch {
+        let req = crate::model::instances::LaunchRequest::default();
+        super::launch::launch(c, req, Some(built.image.id), false, format)?;
+        return Ok(0);
+    }
     match format {
         Format::Json => println!("{}", pretty(&image.to_string())),
         Format::Table | Format::Id => println!("{}", built.image.id),
     }
     Ok(0)
+}
+
+/// What `build` does once the build is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Print the build job.
+    Print,
+    /// Follow the build and print the image's id.
+    WaitAndPrint,
+    /// Follow the build, launch the image and print the instance's id.
+    Launch,
+}
+
+impl Then {
+    pub fn of(wait_and_print: bool, launch: bool) -> Then {
+        match (wait_and_print, launch) {
+            (_, true) => Then::Launch,
+            (true, false) => Then::WaitAndPrint,
+            (false, false) => Then::Print,
+        }
+    }
 }
 
 /// What preparing a bob made: the builder, and whether it was one already.

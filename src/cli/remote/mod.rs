@@ -147,13 +147,14 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             tag,
             name,
             wait_and_print,
+            launch,
         } => {
             return builders::build(
                 c,
                 (service, builder),
                 (nacl, nacl_file),
                 (uplink, tag, name),
-                wait_and_print,
+                builders::Then::of(wait_and_print, launch),
                 format,
             )
         }
