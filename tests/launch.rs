@@ -309,7 +309,7 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
             .map(|i| i["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids_with("launching"), [id.clone()]);
+    assert_eq!(ids_with("launching"), vec![id.as_str()]);
     assert!(ids_with("disconnected").is_empty());
     let (code, _) = l.server.json(&[], "/v1/instances?status=asleep");
     assert_eq!(code, 400);
@@ -319,7 +319,7 @@ fn an_image_launched_in_a_pod_boots_with_the_id_jetpack_gave_it() {
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(l.pod_state(pod_id).as_deref(), Some("exited"));
-    assert_eq!(ids_with("stopped"), [id.clone()]);
+    assert_eq!(ids_with("stopped"), vec![id.as_str()]);
     assert!(ids_with("launching").is_empty());
     assert!(hypervisors(&instance).is_empty());
     let (status, started) = l.post("/v1/instances/first/start", json!({}));
