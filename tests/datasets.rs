@@ -36,3 +36,69 @@ fn zfs_cli_driver_conforms_on_zfs_fuse() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// As root on Linux a dir clone is an overlay mount, not a copy: the
+/// clone's writes stay its own, a reboot's lost mount comes back when the
+/// driver opens, and destroy leaves no mount and no layers.
+#[cfg(target_os = "linux")]
+#[test]
+fn dir_clones_are_overlays_that_survive_a_lost_mount() {
+    use jetpack::names::DatasetName;
+    use jetpack::runtime::datasets::Datasets;
+    if !common::facility(
+        "root (mounts)",
+        if nix::unistd::geteuid().is_root() {
+            Ok(())
+        } else {
+            Err("not root".into())
+        },
+    ) {
+        return;
+    }
+    let mounted = |path: &std::path::Path| -> Option<String> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let path = path.to_str().unwrap();
+        info.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            (fields[4] == path).then(|| fields[dash + 1].to_string())
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = DirDatasets::new(dir.path());
+    d.init().unwrap();
+    let base = DatasetName::new("bases/b1").unwrap();
+    let base_path = d.create(&base).unwrap();
+    std::fs::write(base_path.join("file"), "base").unwrap();
+    d.seal(&base).unwrap();
+    let pod = DatasetName::new("pods/p1").unwrap();
+    let pod_path = d.clone_sealed(&base, &pod).unwrap();
+    assert_eq!(mounted(&pod_path).as_deref(), Some("overlay"));
+    std::fs::write(pod_path.join("file"), "pod").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(base_path.join("file")).unwrap(),
+        "base"
+    );
+    // Its own usage is what it wrote, not the base.
+    assert!(d.usage(&pod).unwrap() < 64 * 1024);
+
+    // A reboot takes the mount; opening the driver mounts it again.
+    nix::mount::umount(&pod_path).unwrap();
+    assert_eq!(mounted(&pod_path), None);
+    let again = DirDatasets::new(dir.path());
+    assert_eq!(mounted(&pod_path).as_deref(), Some("overlay"));
+    assert_eq!(
+        std::fs::read_to_string(pod_path.join("file")).unwrap(),
+        "pod"
+    );
+
+    again.destroy(&pod).unwrap();
+    assert_eq!(mounted(&pod_path), None);
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("pods"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    again.destroy(&base).unwrap();
+}

@@ -1,12 +1,15 @@
 //! The `dir` datasets driver: plain directories under the root mountpoint,
 //! for hosts without a pool. A seal is a marker beside the directory (the
-//! tree is never written again); a clone is a full copy (`cp -a`, reflinked
-//! where the file system can); a stream is a tar archive.
+//! tree is never written again); a clone is an overlay mount on Linux
+//! (`overlay`), else a full copy (`cp -a`, reflinked where the file system
+//! can); a stream is a tar archive.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(target_os = "linux")]
+use super::overlay;
 use super::{io_err, DatasetError, DatasetInfo, Datasets};
 use crate::names::DatasetName;
 use crate::runtime::tool;
@@ -18,6 +21,12 @@ pub struct DirDatasets {
 
 impl DirDatasets {
     pub fn new(root: &Path) -> DirDatasets {
+        #[cfg(target_os = "linux")]
+        overlay::remount(root, |clone| {
+            let origin = fs::read_to_string(clone.with_extension("origin")).ok()?;
+            let origin = DatasetName::new(&origin).ok()?;
+            Some(root.join(origin.as_str()))
+        });
         DirDatasets {
             root: root.to_path_buf(),
         }
@@ -74,6 +83,16 @@ fn remove_file_if_any(path: &Path) -> Result<(), DatasetError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
     }
+}
+
+/// What a dataset holds of its own: an overlay clone's upper layer (as a
+/// ZFS clone's `used`), or the whole tree.
+fn own_usage(path: &Path) -> u64 {
+    #[cfg(target_os = "linux")]
+    if overlay::is_overlay(path) {
+        return disk_usage(&overlay::layers_of(path).join("upper"));
+    }
+    disk_usage(path)
 }
 
 fn disk_usage(path: &Path) -> u64 {
@@ -146,6 +165,19 @@ impl Datasets for DirDatasets {
         if target.exists() {
             return Err(DatasetError::Exists(name.to_string()));
         }
+        #[cfg(target_os = "linux")]
+        {
+            let note = self.origin_note(name);
+            fs::write(&note, origin.as_str()).map_err(io_err(format!("creating {name}")))?;
+            match overlay::clone(&self.path(origin), &target) {
+                Ok(true) => return Ok(target),
+                Ok(false) => remove_file_if_any(&note)?,
+                Err(e) => {
+                    remove_file_if_any(&note)?;
+                    return Err(io_err(format!("creating {name}"))(e));
+                }
+            }
+        }
         let staging = self.staging(name);
         Self::remove_tree(&staging)?;
         // Pushed before the steps: a copy or a write that fails half way
@@ -210,6 +242,10 @@ impl Datasets for DirDatasets {
         if marker.exists() {
             fs::remove_file(&marker).map_err(io_err(format!("unsealing {name}")))?;
         }
+        #[cfg(target_os = "linux")]
+        if overlay::is_overlay(&path) {
+            overlay::remove(&path).map_err(io_err(format!("removing {name}")))?;
+        }
         // Rename first so that a crash mid-removal leaves only a staging name.
         let doomed = self.root.join(format!("{name}.removing"));
         Self::remove_tree(&doomed)?;
@@ -237,12 +273,11 @@ impl Datasets for DirDatasets {
                 if !entry.path().is_dir() {
                     continue;
                 }
-                let used = disk_usage(&entry.path());
                 out.push(DatasetInfo {
                     sealed: self.marker(&name).exists(),
                     name: name.to_string(),
-                    used,
-                    referenced: used,
+                    used: own_usage(&entry.path()),
+                    referenced: disk_usage(&entry.path()),
                     mountpoint: entry.path(),
                 });
             }
@@ -256,7 +291,7 @@ impl Datasets for DirDatasets {
         if !path.exists() {
             return Err(DatasetError::NotFound(name.to_string()));
         }
-        Ok(disk_usage(&path))
+        Ok(own_usage(&path))
     }
 
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError> {

@@ -13,6 +13,8 @@
 //! Names are opaque ids (`DatasetName`): human names live in the store.
 
 mod dir;
+#[cfg(target_os = "linux")]
+mod overlay;
 mod zfs_cli;
 #[cfg(all(target_os = "freebsd", feature = "zfs"))]
 mod zfs_core;
