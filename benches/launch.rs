@@ -407,7 +407,7 @@ impl Jetpack {
 
     fn delete(&mut self, id: &str) {
         let (status, body) = self.call("DELETE", &format!("/v1/instances/{id}"), None);
-        assert_eq!(status, 200, "DELETE {id}: {body}");
+        assert_eq!(status, 200, "DELETE {id}: {body}\n{}", self.server.log());
     }
 
     /// The server and its MDS (its child `jetpack ... mds`).

@@ -4,8 +4,9 @@
 //! of this shared machine hits all alike; reports p50, p99 and the ratio of
 //! each p50 to the bare commands'. Two bases: `small` (a static busybox,
 //! three links to it, /etc/passwd and group: 15 entries), where the fixed
-//! costs of a cycle show, and `busybox` (images/busybox: ~400 entries),
-//! where copying and removing files weigh on the dir driver.
+//! costs of a cycle show, and `busybox` (images/busybox: ~400 entries).
+//! The bare dir cycle mounts an overlay on the base, as the dir driver's
+//! clone does on Linux (`mount -t overlay`, `umount`, `rm -rf`).
 //!
 //! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
@@ -179,13 +180,33 @@ impl Setup {
                 self.scratch.join("root/pods").join(format!("bare{i}"))
             }
             None => {
+                // As the dir driver clones on Linux: an overlay on the base.
                 let clone = self.scratch.join("root/pods").join(format!("bare{i}"));
-                let source = format!("{}/.", base_path.display());
+                let layers = self
+                    .scratch
+                    .join("root/pods")
+                    .join(format!("bare{i}.layers"));
+                for dir in [clone.clone(), layers.join("upper"), layers.join("work")] {
+                    std::fs::create_dir_all(dir).unwrap();
+                }
+                let options = format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    base_path.display(),
+                    layers.join("upper").display(),
+                    layers.join("work").display()
+                );
                 run(
-                    "cp",
-                    &["-a", "--reflink=auto", &source, clone.to_str().unwrap()],
+                    "mount",
+                    &[
+                        "-t",
+                        "overlay",
+                        "overlay",
+                        "-o",
+                        &options,
+                        clone.to_str().unwrap(),
+                    ],
                 )
-                .expect("cp");
+                .expect("mount -t overlay");
                 clone
             }
         };
@@ -207,7 +228,9 @@ impl Setup {
         match &self.zfs_root {
             Some(root) => zfs_destroy_retrying(&format!("{root}/pods/bare{i}")),
             None => {
-                run("rm", &["-rf", clone_path.to_str().unwrap()]).expect("rm");
+                run("umount", &[clone_path.to_str().unwrap()]).expect("umount");
+                let layers = format!("{}.layers", clone_path.display());
+                run("rm", &["-rf", clone_path.to_str().unwrap(), &layers]).expect("rm");
             }
         }
     }

@@ -82,11 +82,23 @@ fn dir_clones_are_overlays_that_survive_a_lost_mount() {
     // Its own usage is what it wrote, not the base.
     assert!(d.usage(&pod).unwrap() < 64 * 1024);
 
-    // A reboot takes the mount; opening the driver mounts it again.
+    // Opening the driver again in this boot mounts nothing twice.
+    let stacked = |path: &std::path::Path| {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .filter(|l| l.split(' ').nth(4) == path.to_str())
+            .count()
+    };
+    DirDatasets::new(dir.path());
+    assert_eq!(stacked(&pod_path), 1);
+    // A reboot takes the mount (and the boot id changes): opening the
+    // driver mounts it again.
     nix::mount::umount(&pod_path).unwrap();
     assert_eq!(mounted(&pod_path), None);
+    std::fs::write(dir.path().join("pods/p1.overlay/boot"), "an earlier boot").unwrap();
     let again = DirDatasets::new(dir.path());
     assert_eq!(mounted(&pod_path).as_deref(), Some("overlay"));
+    assert_eq!(stacked(&pod_path), 1);
     assert_eq!(
         std::fs::read_to_string(pod_path.join("file")).unwrap(),
         "pod"

@@ -8,8 +8,11 @@
 //! 140 ms here; its overlay mounts in about 1 ms.)
 //!
 //! A sealed tree is never written again, which overlayfs requires of its
-//! lower layers. Mounts do not survive a reboot: `remount` mounts again
-//! every overlay clone that is not mounted, whenever the driver opens.
+//! lower layers. Mounts do not survive a reboot: the layers record the boot
+//! they were mounted in (`NAME.overlay/boot`), and whenever the driver
+//! opens, `remount` mounts again, under a lock, each clone mounted in an
+//! earlier boot. Within one boot nothing is mounted twice: a clone being
+//! made is already of this boot, and many processes open the driver at once.
 //! Where overlayfs cannot mount (no kernel support, a root path that its
 //! options cannot spell), the clone is a copy as before.
 
@@ -61,6 +64,7 @@ pub(super) fn clone(lower: &Path, path: &Path) -> std::io::Result<bool> {
         )?;
         std::os::unix::fs::chown(staging.join("upper"), Some(meta.uid()), Some(meta.gid()))?;
     }
+    fs::write(staging.join("boot"), this_boot()?)?;
     fs::rename(&staging, &layers)?;
     let made = fs::create_dir(path).and_then(|_| mount_layers(lower, path));
     match made {
@@ -98,7 +102,11 @@ fn mount_layers(lower: &Path, path: &Path) -> std::io::Result<()> {
 /// Unmounts clone `path` (detached if something still has it open: it is
 /// being destroyed) and removes its layers. The mountpoint stays.
 pub(super) fn remove(path: &Path) -> std::io::Result<()> {
-    if is_mounted(path) {
+    // Every mount there (an operator's stacked one too), a bounded number.
+    for _ in 0..8 {
+        if !is_mounted(path) {
+            break;
+        }
         if let Err(e) = umount2(path, MntFlags::empty()) {
             if e != nix::errno::Errno::EBUSY {
                 return Err(e.into());
@@ -123,9 +131,41 @@ fn is_mounted(path: &Path) -> bool {
         .any(|line| line.split(' ').nth(4) == Some(wanted.as_ref()))
 }
 
+/// This boot's id: a reboot changes it.
+fn this_boot() -> std::io::Result<String> {
+    Ok(fs::read_to_string("/proc/sys/kernel/random/boot_id")?
+        .trim()
+        .to_string())
+}
+
+/// Mounts clone `path` again if its layers were mounted in an earlier boot.
+fn remount_one(path: &Path, lower: &Path, boot: &str) -> std::io::Result<()> {
+    let layers = layers_of(path);
+    let stamp = layers.join("boot");
+    if fs::read_to_string(&stamp).is_ok_and(|b| b == boot) {
+        return Ok(());
+    }
+    // Two processes opening the driver after a reboot: one mounts.
+    let dir = fs::File::open(&layers)?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))
+        .and_then(|_lock| {
+            if fs::read_to_string(&stamp).is_ok_and(|b| b == boot) {
+                return Ok(());
+            }
+            if !is_mounted(path) {
+                mount_layers(lower, path)?;
+            }
+            fs::write(&stamp, boot)
+        })
+}
+
 /// Mounts again the overlay clones under `root`'s children whose mounts a
 /// reboot took; `origin_of` names each one's lower tree.
 pub(super) fn remount(root: &Path, origin_of: impl Fn(&Path) -> Option<PathBuf>) {
+    let Ok(boot) = this_boot() else {
+        return;
+    };
     for child in ["bases", "pods"] {
         let Ok(entries) = fs::read_dir(root.join(child)) else {
             continue;
@@ -140,13 +180,13 @@ pub(super) fn remount(root: &Path, origin_of: impl Fn(&Path) -> Option<PathBuf>)
         layers.sort();
         for layer in layers {
             let path = layer.with_extension("");
-            if !path.is_dir() || is_mounted(&path) {
+            if !path.is_dir() {
                 continue;
             }
             let Some(lower) = origin_of(&path) else {
                 continue;
             };
-            if let Err(e) = mount_layers(&lower, &path) {
+            if let Err(e) = remount_one(&path, &lower, &boot) {
                 tracing::error!("mounting the overlay clone {}: {e}", path.display());
             }
         }
