@@ -308,7 +308,7 @@ impl JailParam {
     /// is the pod's identity at the MDS: a pod given another address, or
     /// the host's, could speak as another pod.
     pub const OWNED: &'static [&'static str] =
-        &["name", "path", "persist", "jid", "ip4", "ip4.addr"];
+        &["name", "path", "persist", "jid", "ip4", "ip4.addr", "vnet"];
 
     /// Longest parameter name accepted; the kernel's are far shorter.
     pub const MAX_NAME: usize = 64;

@@ -22,7 +22,12 @@ pub fn jail_params(spec: &CellSpec) -> Vec<(String, String)> {
         ("name".into(), spec.name.clone()),
         ("path".into(), spec.root.display().to_string()),
         ("host.hostname".into(), spec.hostname.clone()),
-        ("ip4.addr".into(), spec.address.to_string()),
+        // A pod with a stack of its own has its address there (`vnet`).
+        if super::vnet::has_own_stack(spec) {
+            ("vnet".into(), "new".into())
+        } else {
+            ("ip4.addr".into(), spec.address.to_string())
+        },
         ("securelevel".into(), spec.securelevel.to_string()),
         ("devfs_ruleset".into(), spec.devfs_ruleset.to_string()),
     ];
@@ -238,6 +243,18 @@ mod tests {
             ("persist", "0"),
         ]);
         assert_eq!(pairs(&jail_params(&s)), DEFAULTS);
+    }
+
+    #[test]
+    fn an_instance_pod_has_its_own_stack_and_vmm() {
+        let mut s = spec(&[("vnet", "inherit")]);
+        s.devices = vec![super::super::Device::Tun, super::super::Device::Kvm];
+        let list = jail_params(&s);
+        let got = pairs(&list);
+        assert!(got.contains(&("vnet", "new")), "{got:?}");
+        assert!(got.contains(&("allow.vmm", "1")), "{got:?}");
+        assert!(!got.iter().any(|(k, _)| *k == "ip4.addr"), "{got:?}");
+        assert_eq!(got.len(), DEFAULTS.len() + 1);
     }
 
     #[test]

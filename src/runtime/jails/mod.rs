@@ -15,6 +15,7 @@ pub mod instance_net;
 pub mod jail_params;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod vnet;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

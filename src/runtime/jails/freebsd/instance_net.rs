@@ -8,10 +8,9 @@
 //! - pf loaded (`kldload pf`, or `pf_load="YES"` in /boot/loader.conf):
 //!   pf is virtualized per VNET, and a jail cannot load the module;
 //! - jails made with `vnet=new` and an interface of their own carrying
-//!   the pod's address (an epair): the driver's jails today share the
-//!   host's stack (`ip4.addr` on `jail.interface`), where
-//!   `ifconfig tap create` fails with "Operation not permitted" and this
-//!   returns that error;
+//!   the pod's address: the driver makes an instance pod so (a cell given
+//!   the tap device, `jails::vnet`: an epair routed to the host), while
+//!   other pods share the host's stack (`ip4.addr` on `jail.interface`);
 //! - a devfs ruleset for the jail that unhides `pf`, `tap*` and `vmm*`.
 //!
 //! The rules are the jail's whole pf ruleset (`pfctl -f -` inside the
@@ -32,7 +31,12 @@ use crate::runtime::tool::ToolError;
 
 /// Runs `program args` attached to jail `jid`, `input` on its stdin; its
 /// stdout, or its stderr in the error.
-fn run_in(jid: i32, program: &str, args: &[&str], input: &str) -> Result<String, JailError> {
+pub(super) fn run_in(
+    jid: i32,
+    program: &str,
+    args: &[&str],
+    input: &str,
+) -> Result<String, JailError> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::piped())

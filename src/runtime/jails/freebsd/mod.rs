@@ -36,12 +36,12 @@ use std::time::{Duration, Instant};
 use jail::param::Value;
 use jail::RunningJail;
 
-use super::{Cell, CellSpec, JailError, Jails, Process, POLL};
+use super::{vnet, Cell, CellSpec, JailError, Jails, Process, POLL};
 use crate::config::Ipv4Net;
 use crate::runtime::undo::Undo;
 use attach::{attach, signal_jail};
 use mounts::{mount_cell, unmount_cell};
-use net::{add_alias, ensure_interface, remove_alias};
+use net::{add_alias, ensure_interface, make_vnet_link, remove_alias, remove_vnet_link};
 use params::stopped_jail;
 
 pub struct FreeBsdJails;
@@ -162,16 +162,28 @@ impl Jails for FreeBsdJails {
         // Each effect pushes its inverse; a failed inverse is logged with
         // the cause and named in the error (`runtime::undo`).
         let mut undo = Undo::new();
+        let own_stack = vnet::has_own_stack(spec);
         let started = (|| {
-            add_alias(&spec.interface, spec.address)?;
-            undo.push_with(format!("address alias {}", spec.address), || {
-                remove_alias(spec.address, &spec.name)
-            });
+            if !own_stack {
+                add_alias(&spec.interface, spec.address)?;
+                undo.push_with(format!("address alias {}", spec.address), || {
+                    remove_alias(spec.address, &spec.name)
+                });
+            }
             mount_cell(spec).map_err(fail)?;
             undo.push_with(format!("mounts under {}", spec.root.display()), || {
                 unmount_cell(&spec.root)
             });
-            stopped.start().map_err(|e| fail(e.to_string()))
+            let jail = stopped.start().map_err(|e| fail(e.to_string()))?;
+            if own_stack {
+                // The epair's pod end lives in the jail's stack: the jail
+                // must exist first, and goes if the link cannot be made.
+                if let Err(e) = make_vnet_link(spec, jail.jid) {
+                    let _ = jail.kill();
+                    return Err(e);
+                }
+            }
+            Ok(jail)
         })();
         match started {
             Ok(jail) => {
@@ -273,6 +285,7 @@ impl Jails for FreeBsdJails {
         }
         unmount_cell(&handle.root)?;
         if let Some(address) = handle.address {
+            remove_vnet_link(address)?;
             remove_alias(address, &handle.name)?;
         }
         Ok(())

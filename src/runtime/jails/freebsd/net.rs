@@ -1,7 +1,9 @@
 //! The host's side of a cell's network: `jail.interface` (lo1 by default)
 //! made to exist with the host's address of the pod range, and each pod's
 //! address as a /32 alias on it, added at create and removed at destroy
-//! unless another live jail has it.
+//! unless another live jail has it; or, for a pod with a stack of its own
+//! (VNET), its epair (`jails::vnet`), made after the jail and destroyed
+//! with it.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -10,7 +12,8 @@ use jail::param::Value;
 use jail::RunningJail;
 
 use crate::config::Ipv4Net;
-use crate::runtime::jails::{sys_err, JailError};
+use crate::runtime::jails::vnet::{created_end, host_end_of, VnetLink};
+use crate::runtime::jails::{sys_err, CellSpec, JailError};
 use crate::runtime::tool;
 
 /// The host's interfaces with their IPv4 addresses: one entry per address
@@ -89,4 +92,44 @@ pub(super) fn remove_alias(address: Ipv4Addr, own_name: &str) -> Result<(), Jail
         Err(e) if e.stderr().contains("Can't assign requested address") => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Makes the epair of VNET jail `jid` (named `jail`) and its routes, on
+/// the host and inside; on failure nothing of it stays.
+pub(super) fn make_vnet_link(spec: &CellSpec, jid: i32) -> Result<(), JailError> {
+    let link = VnetLink::of(spec);
+    // One left by a crashed create or destroy of the same address.
+    let _ = tool::run(&link.destroy_argv()[0], &link.destroy_argv()[1..]);
+    let out = tool::run("ifconfig", &["epair", "create"])?;
+    let created = created_end(&out).ok_or_else(|| JailError::Create {
+        name: spec.name.clone(),
+        why: format!("ifconfig epair create printed {:?}", out.trim()),
+    })?;
+    let made = (|| {
+        for argv in link.host_argvs(created, &spec.name) {
+            tool::run(&argv[0], &argv[1..])?;
+        }
+        for argv in link.pod_argvs() {
+            let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+            super::instance_net::run_in(jid, &argv[0], &args, "")?;
+        }
+        Ok(())
+    })();
+    if made.is_err() {
+        // Under its new name or still the created one.
+        let _ = tool::run(&link.destroy_argv()[0], &link.destroy_argv()[1..]);
+        let _ = tool::run("ifconfig", &[created, "destroy"]);
+    }
+    made
+}
+
+/// Destroys the epair of a VNET pod at `address`, if there is one.
+pub(super) fn remove_vnet_link(address: Ipv4Addr) -> Result<(), JailError> {
+    let host_end = host_end_of(address);
+    let all = interfaces().map_err(sys_err("listing interfaces"))?;
+    if !all.iter().any(|(name, _)| *name == host_end) {
+        return Ok(());
+    }
+    tool::run("ifconfig", &[host_end.as_str(), "destroy"])?;
+    Ok(())
 }
