@@ -305,20 +305,10 @@ impl Launches {
         mut query: InstanceQuery,
         status: Option<InstanceStatus>,
     ) -> Result<Vec<Instance>, ServiceError> {
-        let Some(status) = status else {
-            let mut list: Vec<Instance> = self
-                .fleet
-                .query(&query)?
-                .into_iter()
-                .map(Instance::from)
-                .collect();
-            self.annotate(&mut list)?;
-            return Ok(list);
-        };
-        let (offset, limit) = (query.offset as usize, query.limit.map(|l| l as usize));
-        query.status = None;
-        query.offset = 0;
-        query.limit = None;
+        let page = (query.offset as usize, query.limit.map(|l| l as usize));
+        if status.is_some() {
+            (query.status, query.offset, query.limit) = (None, 0, None);
+        }
         let mut list: Vec<Instance> = self
             .fleet
             .query(&query)?
@@ -326,6 +316,10 @@ impl Launches {
             .map(Instance::from)
             .collect();
         self.annotate(&mut list)?;
+        let Some(status) = status else {
+            return Ok(list);
+        };
+        let (offset, limit) = page;
         Ok(list
             .into_iter()
             .filter(|i| i.status == status)

@@ -62,6 +62,35 @@ pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<String, ToolErr
     }
 }
 
+/// Runs a prepared command (one that enters a pod before exec, say) with
+/// `input` on its stdin; returns its stdout, or an error holding its
+/// stderr and naming it as `what`.
+pub fn run_command(mut cmd: Command, what: &str, input: &str) -> Result<String, ToolError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawn_error = |source| ToolError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(spawn_error)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failed write shows as the tool's own complaint below.
+        let _ = std::io::Write::write_all(&mut stdin, input.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(spawn_error)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(ToolError::Failed {
+            command: what.to_string(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// Whether `program` can be found on PATH (or is a path that exists).
 pub fn exists(program: &str) -> bool {
     if program.contains('/') {

@@ -19,15 +19,13 @@
 //! the jail's own main ruleset has no one else to share it with. Loading
 //! replaces it whole, so a repeat converges.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::attach::attach;
 use crate::runtime::jails::instance_net::{InstanceNet, Proto};
 use crate::runtime::jails::{CellSpec, JailError};
-use crate::runtime::tool::ToolError;
 
 /// Runs `program args` attached to jail `jid`, `input` on its stdin; its
 /// stdout, or its stderr in the error.
@@ -38,39 +36,14 @@ pub(super) fn run_in(
     input: &str,
 ) -> Result<String, JailError> {
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args);
     // SAFETY: `attach` calls only async-signal-safe functions, as in
     // `FreeBsdJails::command`.
     unsafe {
         cmd.pre_exec(move || attach(jid));
     }
-    let mut child = cmd.spawn().map_err(|source| ToolError::Spawn {
-        program: program.into(),
-        source,
-    })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A failed write shows as the tool's own complaint.
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| ToolError::Spawn {
-            program: program.into(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(ToolError::Failed {
-            command: format!("{program} {} (in jail {jid})", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }
-        .into())
-    }
+    let what = format!("{program} {} (in jail {jid})", args.join(" "));
+    Ok(crate::runtime::tool::run_command(cmd, &what, input)?)
 }
 
 /// Applies `net` inside the VNET jail `jid` whose pod address is

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::sched::{setns, CloneFlags};
 
@@ -168,10 +168,7 @@ fn load_nft(netns: &File, ruleset: &str) -> Result<(), JailError> {
         .try_clone_to_owned()
         .map_err(failed("nft".into()))?;
     let mut cmd = Command::new("nft");
-    cmd.args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args(["-f", "-"]);
     // SAFETY: setns is async-signal-safe; nothing else runs before exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -179,23 +176,8 @@ fn load_nft(netns: &File, ruleset: &str) -> Result<(), JailError> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(failed("running nft".into()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A failed write shows as nft's own complaint below.
-        let _ = stdin.write_all(ruleset.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(failed("running nft".into()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(failed(format!(
-            "nft -f - ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))(io::Error::other("nft failed")))
-    }
+    crate::runtime::tool::run_command(cmd, "nft -f - (in the pod)", ruleset)?;
+    Ok(())
 }
 
 /// The nftables script for `net` behind `pod`: one transaction that
