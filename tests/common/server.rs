@@ -22,11 +22,28 @@ pub struct TestServer {
     pub password: String,
 }
 
+/// A port for a server a test starts. Not bind(0)'s pick: that comes from
+/// the ephemeral range (32768-60999), from which every outgoing connection
+/// of every test also takes its source port, so one could take it between
+/// this check and the server's bind, and the test would talk to the wrong
+/// peer. These come from below that range, each process from its own
+/// stride, each call once, and are checked free on every address.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
 }
 
 impl TestServer {
