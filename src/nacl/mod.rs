@@ -7,25 +7,57 @@ mod lexer;
 mod parser;
 pub mod syntax;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use lexer::Span;
 
+/// How bad a problem is. An error is one the reference transpiler (and so
+/// a real build) refuses the file for; a warning is a check the reference
+/// does not make (a value range, a Timer `lb` without a Load_balancer), so
+/// it never refuses a save (spec/nacl.md, "Verdicts equal the reference's").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in a NaCl: 1-based line, 0-based column (the reference
-/// tool's convention), and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// tool's convention), what is wrong, and how bad it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Diagnostic {
     pub line: u32,
     pub column: u32,
     pub message: String,
+    pub severity: Severity,
 }
 
 impl Diagnostic {
+    /// An error at `span`.
     pub fn at(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             line: span.line,
             column: span.column,
             message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// A warning at `span`.
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::at(span, message)
         }
     }
 }
@@ -37,11 +69,13 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
-/// A NaCl's verdict: valid, or the problems found, sorted.
+/// A NaCl's verdict: valid (no errors), the errors found and the
+/// warnings, each list sorted. Warnings never make a file invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub valid: bool,
     pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The syntax tree of `source` and its syntax errors, sorted.
@@ -54,14 +88,18 @@ pub fn parse(source: &str) -> (syntax::File<'_>, Vec<Diagnostic>) {
 /// semantic error, sorted by position, each once.
 pub fn check(source: &str) -> Verdict {
     let (file, mut errors) = parse(source);
+    let mut warnings = Vec::new();
     if errors.is_empty() {
-        errors = check::check(&file);
-        errors.sort_by_key(|d| (d.line, d.column));
-        errors.dedup();
+        (errors, warnings) = check::check(&file);
+        for list in [&mut errors, &mut warnings] {
+            list.sort_by_key(|d| (d.line, d.column));
+            list.dedup();
+        }
     }
     Verdict {
         valid: errors.is_empty(),
         errors,
+        warnings,
     }
 }
 
@@ -78,6 +116,7 @@ pub fn parse_reference_output(output: &str) -> Vec<Diagnostic> {
                 line: line.parse().ok()?,
                 column: column.trim_end_matches(':').parse().ok()?,
                 message: message.trim().to_string(),
+                severity: Severity::Error,
             })
         })
         .collect()
@@ -96,17 +135,20 @@ mod tests {
                 Diagnostic {
                     line: 3,
                     column: 4,
-                    message: "Invalid type Ifacee".into()
+                    message: "Invalid type Ifacee".into(),
+                    severity: Severity::Error
                 },
                 Diagnostic {
                     line: 10,
                     column: 0,
-                    message: "Missing }".into()
+                    message: "Missing }".into(),
+                    severity: Severity::Error
                 },
                 Diagnostic {
                     line: 2,
                     column: 5,
-                    message: "colon after".into()
+                    message: "colon after".into(),
+                    severity: Severity::Error
                 },
             ]
         );

@@ -152,7 +152,8 @@ impl<'f> Checker<'f> {
                         }
                         Kind::Unknown => None,
                         _ => {
-                            self.error(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
+                            // The reference takes any index value.
+                            self.warn(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
                             None
                         }
                     };

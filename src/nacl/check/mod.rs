@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use super::syntax::{Assignment, File, Function, Ident, Item, Span, Typed, Value, ValueKind};
 use super::Diagnostic;
 
-/// The errors of a parsed file, unsorted.
-pub fn check(file: &File) -> Vec<Diagnostic> {
+/// The errors and the warnings of a parsed file, unsorted.
+pub fn check(file: &File) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut c = Checker::new(file);
     c.register();
     // The reference registers every element before it checks any: a
@@ -29,7 +29,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     if c.errors.is_empty() {
         c.check_elements();
     }
-    c.errors
+    (c.errors, c.warnings)
 }
 
 /// The top-level types (lower case) and what checks them.
@@ -136,6 +136,8 @@ pub(crate) struct Checker<'f> {
     load_balancer_layers: std::collections::HashSet<String>,
     has_load_balancer: bool,
     pub errors: Vec<Diagnostic>,
+    /// What the reference does not check but a user would want to know.
+    pub warnings: Vec<Diagnostic>,
     /// While above zero, errors are not recorded: a value is being
     /// resolved where it is used, and was checked where it is written.
     quiet: u32,
@@ -158,6 +160,7 @@ impl<'f> Checker<'f> {
             load_balancer_layers: Default::default(),
             has_load_balancer: false,
             errors: Vec::new(),
+            warnings: Vec::new(),
             quiet: 0,
             resolving: Vec::new(),
             resolved: HashMap::new(),
@@ -167,6 +170,13 @@ impl<'f> Checker<'f> {
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         if self.quiet == 0 {
             self.errors.push(Diagnostic::at(span, message));
+        }
+    }
+
+    /// A check the reference does not make: reported, never refusing.
+    pub fn warn(&mut self, span: Span, message: impl Into<String>) {
+        if self.quiet == 0 {
+            self.warnings.push(Diagnostic::warning(span, message));
         }
     }
 

@@ -365,11 +365,20 @@ impl<'f> Checker<'f> {
         for m in kept {
             let v = m.value;
             if m.lower == "interval" {
-                if !self
-                    .check_value(v, None)
-                    .fits(|k| matches!(k, Kind::Int(1..)))
-                {
-                    self.error(v.span, format!("Invalid interval value ({}). It needs to resolve to a positive number (number of seconds)", v.text()));
+                let kind = self.check_value(v, None);
+                if !kind.fits(|k| matches!(k, Kind::Int(1..))) {
+                    let message = format!("Invalid interval value ({}). It needs to resolve to a positive number (number of seconds)", v.text());
+                    // The reference tests the resolved text: digits, and
+                    // not "0"; so `00` passes it, and is only a warning.
+                    let text = self.resolved_text(v);
+                    if kind == Kind::Int(0)
+                        && text != "0"
+                        && text.bytes().all(|b| b.is_ascii_digit())
+                    {
+                        self.warn(v.span, message);
+                    } else {
+                        self.error(v.span, message);
+                    }
                 }
                 continue;
             }
@@ -421,7 +430,8 @@ impl<'f> Checker<'f> {
                         ),
                     );
                 } else if name == "lb" && !self.has_load_balancer {
-                    self.error(d.span, "Timer data lb needs a Load_balancer");
+                    // The reference (and its own timers example) accepts it.
+                    self.warn(d.span, "Timer data lb needs a Load_balancer");
                 }
             }
         }

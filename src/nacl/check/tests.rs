@@ -29,6 +29,15 @@ fn errors(src: &str) -> Vec<String> {
         .collect()
 }
 
+/// The warnings of `src`, each as `line L:C message`.
+fn warnings(src: &str) -> Vec<String> {
+    check(src)
+        .warnings
+        .iter()
+        .map(Diagnostic::to_string)
+        .collect()
+}
+
 fn first(src: &str) -> String {
     errors(src)
         .into_iter()
@@ -186,10 +195,33 @@ fn gateway_load_balancer_syslog_timer_conntrack() {
         first("Timer t { interval: 0, data: [stats] }"),
         "line 1:20 Invalid interval value (0). It needs to resolve to a positive number (number of seconds)"
     );
+    // The reference accepts these (its timers example has the first):
+    // warnings, not errors.
+    let lb = "Timer t { interval: 5, data: [lb] }";
+    assert_eq!(first(lb), "valid");
     assert_eq!(
-        first("Timer t { interval: 5, data: [lb] }"),
-        "line 1:30 Timer data lb needs a Load_balancer"
+        warnings(lb),
+        ["line 1:30 Timer data lb needs a Load_balancer"]
     );
+    let zeros = "Timer t { interval: 00, data: [stats] }";
+    assert_eq!(first(zeros), "valid");
+    assert_eq!(warnings(zeros).len(), 1, "{:?}", warnings(zeros));
+    assert_eq!(
+        first("Timer t { interval: (-1), data: [stats] }"),
+        "line 1:20 Invalid interval value ((-1)). It needs to resolve to a positive number (number of seconds)"
+    );
+    let vlan = format!(
+        "{IFACE}Iface v {{ index: 0, vlan: 5000, address: 10.0.1.1, netmask: 255.255.255.0 }}"
+    );
+    assert_eq!(first(&vlan), "valid");
+    assert_eq!(
+        warnings(&vlan),
+        ["line 2:26 Invalid value of vlan (5000). It must be a VLAN tag, an integer from 1 to 4094"]
+    );
+    assert!(check(&vlan)
+        .warnings
+        .iter()
+        .all(|w| w.severity == crate::nacl::Severity::Warning));
     assert_eq!(
         first("Conntrack c { limit: 10, timeout: { established: { tcp: 30, sctp: 5 } } }"),
         "line 1:60 Invalid Conntrack member sctp"
