@@ -87,6 +87,15 @@ pub fn parse(source: &str) -> (syntax::File<'_>, Vec<Diagnostic>) {
 /// item would make the rules report what is not there), else every
 /// semantic error, sorted by position, each once.
 pub fn check(source: &str) -> Verdict {
+    // The reference reads its input as ASCII and dies on anything else,
+    // comments included: a real build fails, so the file is refused.
+    if let Some(d) = non_ascii(source) {
+        return Verdict {
+            valid: false,
+            errors: vec![d],
+            warnings: Vec::new(),
+        };
+    }
     let (file, mut errors) = parse(source);
     let mut warnings = Vec::new();
     if errors.is_empty() {
@@ -101,6 +110,27 @@ pub fn check(source: &str) -> Verdict {
         errors,
         warnings,
     }
+}
+
+/// An error at the first character of `source` that is not ASCII.
+fn non_ascii(source: &str) -> Option<Diagnostic> {
+    let at = source.find(|c: char| !c.is_ascii())?;
+    let before = &source[..at];
+    let line = before.matches('\n').count() as u32 + 1;
+    let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+        .chars()
+        .count() as u32;
+    let c = source[at..]
+        .chars()
+        .next()
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    Some(Diagnostic::at(
+        Span { line, column },
+        format!(
+            "Non-ASCII character '{c}' (U+{:04X}): the NaCl transpiler reads ASCII only",
+            c as u32
+        ),
+    ))
 }
 
 /// The `line L:C message` lines of a reference tool's output, in order;
@@ -153,5 +183,14 @@ mod tests {
             ]
         );
         assert!(parse_reference_output("").is_empty());
+    }
+
+    #[test]
+    fn non_ascii_anywhere_is_an_error_at_its_character() {
+        let v = check("x: 1\n// caf\u{e9}\n");
+        assert!(!v.valid);
+        assert_eq!((v.errors[0].line, v.errors[0].column), (2, 6));
+        assert!(v.errors[0].message.contains("U+00E9"), "{:?}", v.errors);
+        assert!(check("x: 1 // cafe\n").valid);
     }
 }

@@ -249,26 +249,33 @@ impl<'f> Checker<'f> {
                 if left == Kind::Unknown || right == Kind::Unknown {
                     return;
                 }
-                let is_in = op.text.eq_ignore_ascii_case("in");
-                if right.is_set() && !is_in {
-                    self.error(
-                        op.span,
-                        format!(
-                            "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
-                            op.text
-                        ),
-                    );
-                } else if left.is_set() && is_in {
-                    self.error(lhs.span, "The left hand side of a comparison can not resolve to a set of values, e.g. a range, cidr, list or object");
-                } else if left.is_set() {
-                    self.error(
-                        op.span,
-                        format!(
-                            "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
-                            op.text
-                        ),
-                    );
-                } else if is_in && !right.is_set() {
+                // As the reference: ranges, lists and objects resolve to
+                // lists, and need `in` exactly (`IN` is refused there); a
+                // single CIDR needs `in` in any case; otherwise `in` is wrong.
+                let is_list = |k: Kind| matches!(k, Kind::Range | Kind::Object | Kind::List);
+                if is_list(left) || is_list(right) {
+                    if op.text != "in" {
+                        self.error(
+                            op.span,
+                            format!(
+                                "Invalid operator ({}). Only the 'in' operator is valid when comparing a value to a range, cidr, list or object",
+                                op.text
+                            ),
+                        );
+                    } else if is_list(left) {
+                        self.error(lhs.span, "The left hand side of a comparison can not resolve to a set of values, e.g. a range, cidr, list or object");
+                    }
+                } else if right == Kind::Cidr {
+                    if !op.text.eq_ignore_ascii_case("in") {
+                        self.error(
+                            op.span,
+                            format!(
+                                "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
+                                op.text
+                            ),
+                        );
+                    }
+                } else if op.text.eq_ignore_ascii_case("in") {
                     self.error(op.span, "The 'in' operator can only be used when comparing a property to a range, cidr, list or object");
                 }
             }

@@ -146,7 +146,8 @@ impl<'f> Checker<'f> {
             match m.lower.as_ref() {
                 "index" => {
                     index = match self.check_value(v, None) {
-                        Kind::Int(n) => Some(n.to_string()),
+                        // The reference compares the text: (-0) is not 0.
+                        Kind::Int(_) => Some(self.resolved_text(v)),
                         Kind::Str if is_mac(v.text().trim_matches('"')) => {
                             Some(v.text().to_ascii_lowercase())
                         }
@@ -465,7 +466,7 @@ impl<'f> Checker<'f> {
                         v.span,
                         format!("Gateway route member iface contains an invalid value ({text})"),
                     );
-                } else if self.is_typed(&text, TypeName::Iface).is_none() {
+                } else if !self.may_be_iface(&text) {
                     self.error(v.span, format!("No Iface with the name {text} exists"));
                 }
             }

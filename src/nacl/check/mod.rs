@@ -193,6 +193,17 @@ impl<'f> Checker<'f> {
         }
     }
 
+    /// Whether the reference takes `name` where an Iface is due: an Iface,
+    /// or an untyped constant (it only refuses other typed elements).
+    pub fn may_be_iface(&self, name: &str) -> bool {
+        self.element(name).is_some_and(|i| {
+            matches!(
+                self.elements[i].body,
+                Body::Typed(TypeName::Iface, _) | Body::Constant(_)
+            )
+        })
+    }
+
     /// Whether `name` is an element of type `ty`.
     pub fn is_typed(&self, name: &str, ty: TypeName) -> Option<usize> {
         let i = self.element(name)?;
@@ -377,11 +388,38 @@ impl<'f> Checker<'f> {
         // unless it is an object, whose members it checks up front.
         if let ValueKind::Object(_) = a.value.kind {
             self.check_unique_keys(&a.value);
-            for ext in self.extensions_of(root) {
-                if walk(&a.value, &ext.path[1..]).is_some() {
+            let extensions = self.extensions_of(root);
+            for (i, ext) in extensions.iter().enumerate() {
+                let path = &ext.path[1..];
+                if walk(&a.value, path).is_some() {
                     self.error(
                         ext.span(),
                         format!("Member {} has already been set", ext.name()),
+                    );
+                    continue;
+                }
+                // `x.b.c: v` needs `b` in x's object, or assigned before
+                // it (shorter names first, as the reference takes them).
+                let parent = &path[..path.len() - 1];
+                let assigned = extensions[..i].iter().any(|e| {
+                    e.path.len() <= ext.path.len() - 1
+                        && walk(&e.value, &parent[e.path.len() - 1..]).is_some()
+                        && e.path[1..]
+                            .iter()
+                            .zip(parent)
+                            .all(|(x, y)| x.text == y.text)
+                });
+                if a.path.len() == 1
+                    && !parent.is_empty()
+                    && walk(&a.value, parent).is_none()
+                    && !assigned
+                {
+                    let missing = (1..=parent.len())
+                        .find(|&k| walk(&a.value, &parent[..k]).is_none())
+                        .map_or(parent[0].text, |k| parent[k - 1].text);
+                    self.error(
+                        ext.value.span,
+                        format!("Trying to add to a member ({missing}) that doesn't exist"),
                     );
                 }
             }

@@ -3,8 +3,8 @@
 //! assignments at any depth.
 
 use super::values::{is_bool, is_ipv4, is_port, Kind};
-use super::{lower, Checker, Member, TypeName};
-use crate::nacl::syntax::{Ident, Span, Typed, Value, ValueKind};
+use super::{lower, Checker, Member};
+use crate::nacl::syntax::{Assignment, Ident, Typed, Value, ValueKind};
 
 const TIMER_DATA: &[&str] = &[
     "timestamp",
@@ -22,7 +22,24 @@ const TIMER_DATA_LIST: &str = "timestamp, stats, memory, cpu, lb, stack-sampling
 struct Extension<'f> {
     path: &'f [Ident<'f>],
     value: &'f Value<'f>,
-    span: Span,
+    /// The whole assignment, e.g. `lb.clients.port: 80`.
+    assignment: &'f Assignment<'f>,
+}
+
+/// Whether `class`'s member names are case-sensitive: the reference keeps
+/// the keys of a Load_balancer, Conntrack or Syslog as written and
+/// compares them exactly; a Timer's it lower-cases.
+fn exact_keys(class: &str) -> bool {
+    matches!(class, "Load_balancer" | "Conntrack" | "Syslog")
+}
+
+/// A member name as `class` compares it.
+fn key_of<'k>(class: &str, key: &'k str) -> std::borrow::Cow<'k, str> {
+    if exact_keys(class) {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        lower(key)
+    }
 }
 
 impl<'f> Checker<'f> {
@@ -46,7 +63,10 @@ impl<'f> Checker<'f> {
             return (members, Vec::new());
         };
         for p in pairs {
-            let m = Member::of_pair(&p.key, &p.value);
+            let m = Member {
+                lower: key_of(class, p.key.text),
+                ..Member::of_pair(&p.key, &p.value)
+            };
             if members.iter().any(|o| o.lower == m.lower) {
                 self.error(
                     m.span,
@@ -59,10 +79,11 @@ impl<'f> Checker<'f> {
         let mut deeper = Vec::new();
         for e in extensions {
             if e.path.len() > 1 {
-                let parent = lower(e.path[0].text);
+                let parent = key_of(class, e.path[0].text);
                 if !members.iter().any(|m| m.lower == parent) {
+                    // The reference reports this at the value.
                     self.error(
-                        e.span,
+                        e.value.span,
                         format!("Trying to add to a member ({parent}) that doesn't exist"),
                     );
                 } else {
@@ -70,16 +91,17 @@ impl<'f> Checker<'f> {
                 }
                 continue;
             }
+            // The reference validates an assigned member at its value.
             let m = Member {
                 key: &e.path[0],
-                lower: lower(e.path[0].text),
+                lower: key_of(class, e.path[0].text),
                 value: e.value,
-                span: e.span,
+                span: e.value.span,
             };
             if members.iter().any(|o| o.lower == m.lower) {
                 self.error(
-                    e.span,
-                    format!("Member {} has already been set", m.key.text),
+                    e.assignment.span(),
+                    format!("Member {} has already been set", e.assignment.name()),
                 );
             } else {
                 members.push(m);
@@ -100,27 +122,42 @@ impl<'f> Checker<'f> {
             .map(|a| Extension {
                 path: &a.path[1..],
                 value: &a.value,
-                span: a.span(),
+                assignment: a,
             })
             .collect();
         self.members(class, &t.value, &extensions)
     }
 
-    /// The members of nested object `m`, with the extensions below it.
+    /// The members of nested object `m`, with the extensions below it;
+    /// extensions deeper still are reported as invalid members.
     fn nested(&mut self, class: &str, m: &Member<'f>, deeper: &[Extension<'f>]) -> Vec<Member<'f>> {
+        let (members, deeper) = self.nested_deep(class, m, deeper);
+        for e in deeper {
+            self.error(
+                e.value.span,
+                format!("Invalid {class} member {}", e.path[0].text),
+            );
+        }
+        members
+    }
+
+    /// The members of nested object `m`, with the extensions one level
+    /// below it, and those deeper, for `m`'s own nested objects.
+    fn nested_deep(
+        &mut self,
+        class: &str,
+        m: &Member<'f>,
+        deeper: &[Extension<'f>],
+    ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let below: Vec<Extension<'f>> = deeper
             .iter()
-            .filter(|e| e.path[0].text.eq_ignore_ascii_case(m.key.text))
+            .filter(|e| key_of(class, e.path[0].text) == m.lower)
             .map(|e| Extension {
                 path: &e.path[1..],
                 ..*e
             })
             .collect();
-        let (members, deeper) = self.members(class, m.value, &below);
-        for e in deeper {
-            self.error(e.span, format!("Invalid {class} member {}", e.path[0].text));
-        }
-        members
+        self.members(class, m.value, &below)
     }
 
     /// Reports members outside `allowed`, keeps the others.
@@ -158,13 +195,15 @@ impl<'f> Checker<'f> {
                     self.expect_kind(&m.lower, m.value, "true or false", is_bool);
                 }
                 _ => {
-                    let states = self.nested("Conntrack", m, &deeper);
+                    // `c.timeout.established.tcp: 100` reaches two levels
+                    // down (the reference's golden example does it).
+                    let (states, below) = self.nested_deep("Conntrack", m, &deeper);
                     for s in self.known(
                         "Conntrack",
                         &states,
                         &["established", "unconfirmed", "confirmed"],
                     ) {
-                        let protocols = self.nested("Conntrack", s, &[]);
+                        let protocols = self.nested("Conntrack", s, &below);
                         for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"]) {
                             let key = format!("timeout.{}.{}", s.lower, p.lower);
                             self.expect_kind(&key, p.value, "a positive integer (seconds)", |k| {
@@ -201,12 +240,12 @@ impl<'f> Checker<'f> {
                     if layer != "tcp" {
                         self.error(
                             m.value.span,
-                            format!("Invalid layer {}. Valid layers are: tcp", m.value.text()),
+                            format!("Invalid layer value ({})", m.value.text()),
                         );
                     } else if !self.load_balancer_layers.insert(layer) {
                         self.error(
                             t.type_name.span,
-                            "A Load_balancer with layer tcp has already been defined",
+                            "A TCP Load_balancer has already been defined",
                         );
                     }
                 }
@@ -250,17 +289,19 @@ impl<'f> Checker<'f> {
     fn balancer_member(&mut self, m: &Member<'f>) {
         let v = m.value;
         match m.lower.as_ref() {
-            "iface" => {
-                if v.name_text()
-                    .and_then(|n| self.is_typed(&n, TypeName::Iface))
-                    .is_none()
-                {
-                    self.error(
-                        v.span,
-                        format!("No Iface with the name {} exists", v.text()),
-                    );
+            "iface" => match v.name_text() {
+                None => self.error(
+                    v.span,
+                    format!(
+                        "Load_balancer member iface contains an invalid value ({})",
+                        v.text()
+                    ),
+                ),
+                Some(n) if !self.may_be_iface(&n) => {
+                    self.error(v.span, format!("No Iface with the name {n} exists"))
                 }
-            }
+                Some(_) => {}
+            },
             "port" => {
                 self.expect_kind("port", v, "a port number", is_port);
             }

@@ -29,11 +29,6 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// Ranges, CIDRs, lists and objects: what only `in` compares against.
-    pub fn is_set(self) -> bool {
-        matches!(self, Kind::Range | Kind::Cidr | Kind::Object | Kind::List)
-    }
-
     /// Whether a value of this kind may be where `want` is asked for.
     pub fn fits(self, want: fn(Kind) -> bool) -> bool {
         self == Kind::Unknown || want(self)
