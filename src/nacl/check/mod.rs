@@ -402,7 +402,7 @@ impl<'f> Checker<'f> {
                 // it (shorter names first, as the reference takes them).
                 let parent = &path[..path.len() - 1];
                 let assigned = extensions[..i].iter().any(|e| {
-                    e.path.len() <= ext.path.len() - 1
+                    e.path.len() < ext.path.len()
                         && walk(&e.value, &parent[e.path.len() - 1..]).is_some()
                         && e.path[1..]
                             .iter()
