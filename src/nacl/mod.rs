@@ -2,6 +2,7 @@
 //! front end (lexer, parser, checker) that gives a file its verdict, and
 //! how the reference tool's output reads as one.
 
+mod antlr;
 mod check;
 mod lexer;
 mod parser;
@@ -90,6 +91,15 @@ pub fn check(source: &str) -> Verdict {
     // The reference reads its input as ASCII and dies on anything else,
     // comments included: a real build fails, so the file is refused.
     if let Some(d) = non_ascii(source) {
+        return Verdict {
+            valid: false,
+            errors: vec![d],
+            warnings: Vec::new(),
+        };
+    }
+    // The reference's own parser decides what is a syntax error, and
+    // its first one is the answer (it stops there).
+    if let Some(d) = antlr::first_error(source) {
         return Verdict {
             valid: false,
             errors: vec![d],
