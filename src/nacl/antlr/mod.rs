@@ -25,8 +25,36 @@ fn atn() -> &'static atn::Atn {
 /// text), if any.
 pub fn first_error(source: &str) -> Option<Diagnostic> {
     let (tokens, lex_errors) = lexer::tokenize(source);
+    // Prediction looks across a whole nested value, its stacks as deep as
+    // the nesting: hostile nesting is refused before it starts.
+    if let Some(d) = too_deep(&tokens) {
+        return Some(d);
+    }
     let mut r = recognizer::Recognizer::new(atn(), source, &tokens, &lex_errors);
     r.run().err().map(|stop| stop.0)
+}
+
+/// An error at the first bracket nested deeper than the parser allows.
+fn too_deep(tokens: &[lexer::Token]) -> Option<Diagnostic> {
+    use lexer::t;
+    let max = super::parser::MAX_NESTING;
+    let mut depth = 0usize;
+    for tk in tokens {
+        match tk.ty {
+            t::LBRACE | t::LBRACKET | t::LPAREN => {
+                depth += 1;
+                if depth > max {
+                    return Some(Diagnostic::at(
+                        tk.span,
+                        format!("nesting deeper than {max} levels"),
+                    ));
+                }
+            }
+            t::RBRACE | t::RBRACKET | t::RPAREN => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
