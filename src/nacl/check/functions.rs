@@ -236,6 +236,24 @@ impl<'f> Checker<'f> {
     fn check_condition(&mut self, cx: Context<'_>, c: &'f Condition<'f>) {
         match c {
             Condition::Value(v) => {
+                // The reference transpiles a lone operand without the
+                // function's subtype: a packet property there fails.
+                if let Some(parts) = v.as_name() {
+                    let object = super::lower(parts[0].text);
+                    if parts.len() > 1
+                        && self.element(parts[0].text).is_none()
+                        && matches!(object.as_ref(), "tcp" | "udp" | "ip" | "icmp" | "ct")
+                    {
+                        self.error(
+                            v.span,
+                            format!(
+                                "Trying to transpile protocol object ({}), but the function's subtype has not been given",
+                                parts[0].text
+                            ),
+                        );
+                        return;
+                    }
+                }
                 self.check_value(v, Some(cx.scope));
             }
             Condition::Not(_, inner) => self.check_condition(cx, inner),

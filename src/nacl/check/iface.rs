@@ -152,6 +152,12 @@ impl<'f> Checker<'f> {
                             Some(v.text().to_ascii_lowercase())
                         }
                         Kind::Unknown => None,
+                        // The reference takes int() of it and crashes on
+                        // the list a range or list resolves to.
+                        Kind::Range | Kind::List => {
+                            self.error(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
+                            None
+                        }
                         _ => {
                             // The reference takes any index value.
                             self.warn(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));

@@ -53,10 +53,21 @@ impl<'f> Checker<'f> {
         extensions: &[Extension<'f>],
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let mut members: Vec<Member<'f>> = Vec::new();
-        // An object may be given by the name of a constant.
-        let value = match &value.kind {
-            ValueKind::Name(parts) => self.lookup(parts).unwrap_or(value),
-            _ => value,
+        // An object may be given by the name of a constant, whose keys
+        // the reference has lower-cased (it keeps an untyped element's so).
+        let (value, via_constant) = match &value.kind {
+            ValueKind::Name(parts) => match self.lookup(parts) {
+                Some(v) => (v, true),
+                None => (value, false),
+            },
+            _ => (value, false),
+        };
+        let key_of = |class: &str, key: &'f str| {
+            if via_constant {
+                lower(key)
+            } else {
+                key_of(class, key)
+            }
         };
         let ValueKind::Object(pairs) = &value.kind else {
             self.error(value.span, format!("{class} must be an object"));
