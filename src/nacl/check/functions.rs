@@ -2,7 +2,7 @@
 //! functions and conditions, and the rules for functions on chains.
 
 use super::values::{is_ipv4, is_port, Kind, Scope};
-use super::{lower, Checker, Subtype, TypeName};
+use super::{lower, Body, Checker, Subtype, TypeName};
 use crate::nacl::syntax::{Action, Condition, Function, Statement, Value, ValueKind};
 
 const SEVERITIES: &[&str] = &[
@@ -85,7 +85,10 @@ impl<'f> Checker<'f> {
         let Some(subtype) = Subtype::parse(f.subtype.text) else {
             self.error(
                 f.subtype.span,
-                format!("Invalid subtype {}", f.subtype.text),
+                format!(
+                    "You cannot create a function of subtype {} inside a function of subtype {}",
+                    f.subtype.text, cx.scope.written
+                ),
             );
             return;
         };
@@ -98,10 +101,11 @@ impl<'f> Checker<'f> {
                 ),
             );
         }
+        // The reference names a nested function's subtype in lower case.
         let inner = Context {
             scope: Scope {
                 subtype,
-                written: f.subtype.text,
+                written: subtype.lower_name(),
             },
             ..cx
         };
@@ -156,7 +160,9 @@ impl<'f> Checker<'f> {
                         args[0].span,
                         format!(
                             "Invalid syslog severity level. Valid severity levels are {}",
-                            SEVERITIES.join(", ")
+                            // The reference lists them in its (Python 2)
+                            // dict's order.
+                            "info, debug, notice, emerg, err, crit, warning, alert"
                         ),
                     );
                 }
@@ -205,6 +211,18 @@ impl<'f> Checker<'f> {
     /// A call of another function by name: same type, allowed subtype.
     fn check_call(&mut self, cx: Context<'_>, a: &'f Action<'f>) {
         let name = &a.name.text;
+        if let Some(i) = self.element(name) {
+            if let Body::OddFunction(f) = self.elements[i].body {
+                self.error(
+                    a.name.span,
+                    format!(
+                        "Cannot call a function of subtype {} inside a function of subtype {}",
+                        f.subtype.text, cx.scope.written
+                    ),
+                );
+                return;
+            }
+        }
         let Some((_, ty, subtype, f)) = self.function(name) else {
             self.error(
                 a.name.span,

@@ -89,6 +89,16 @@ impl Subtype {
         })
     }
 
+    /// The subtype as the reference names a nested function's.
+    fn lower_name(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Icmp => "icmp",
+        }
+    }
+
     /// Whether a function of this subtype may nest or call one of `inner`.
     fn may_contain(self, inner: Subtype) -> bool {
         self == Self::Ip || inner == Self::Ip || inner == self
@@ -107,6 +117,9 @@ pub(crate) enum Body<'f> {
     Constant(&'f Assignment<'f>),
     Typed(TypeName, &'f Typed<'f>),
     Function(TypeName, Subtype, &'f Function<'f>),
+    /// A function whose subtype is none the reference knows: it fails
+    /// when transpiled (with the functions, last) or called.
+    OddFunction(&'f Function<'f>),
     /// Registered with an error (unknown type or subtype): its name is
     /// taken, nothing more is checked.
     Broken,
@@ -259,13 +272,7 @@ impl<'f> Checker<'f> {
                             );
                             Body::Broken
                         }
-                        (Some(_), _) => {
-                            self.error(
-                                f.subtype.span,
-                                format!("Invalid subtype {}", f.subtype.text),
-                            );
-                            Body::Broken
-                        }
+                        (Some(_), _) => Body::OddFunction(f),
                         (None, _) => Body::Broken,
                     };
                     ((Cow::Borrowed(name.text), name.span), body)
@@ -352,7 +359,7 @@ impl<'f> Checker<'f> {
                     TypeName::Timer => self.check_timer(t),
                     TypeName::Filter | TypeName::Nat => {}
                 },
-                Body::Function(..) => functions.push(i),
+                Body::Function(..) | Body::OddFunction(_) => functions.push(i),
                 Body::Broken => {}
             }
         }
@@ -362,8 +369,14 @@ impl<'f> Checker<'f> {
             return;
         }
         for i in functions {
-            if let Body::Function(ty, sub, f) = self.elements[i].body {
-                self.check_function(i, ty, sub, f);
+            match self.elements[i].body {
+                Body::Function(ty, sub, f) => self.check_function(i, ty, sub, f),
+                // The reference crashes there (C1b): our own message.
+                Body::OddFunction(f) => self.error(
+                    f.subtype.span,
+                    format!("Invalid subtype {}", f.subtype.text),
+                ),
+                _ => {}
             }
         }
     }

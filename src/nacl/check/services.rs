@@ -177,13 +177,17 @@ impl<'f> Checker<'f> {
         class: &str,
         members: &'m [Member<'f>],
         allowed: &[&str],
+        suffix: &str,
     ) -> Vec<&'m Member<'f>> {
         let mut kept = Vec::new();
         for m in members {
             if allowed.contains(&m.lower.as_ref()) {
                 kept.push(m);
             } else {
-                self.error(m.span, format!("Invalid {class} member {}", m.key.text));
+                self.error(
+                    m.span,
+                    format!("Invalid {class} member {}{suffix}", m.key.text),
+                );
             }
         }
         kept
@@ -195,6 +199,7 @@ impl<'f> Checker<'f> {
             "Conntrack",
             &members,
             &["limit", "reserve", "stateful_tcp", "timeout"],
+            "",
         ) {
             match m.lower.as_ref() {
                 "limit" | "reserve" => {
@@ -209,13 +214,15 @@ impl<'f> Checker<'f> {
                     // `c.timeout.established.tcp: 100` reaches two levels
                     // down (the reference's golden example does it).
                     let (states, below) = self.nested_deep("Conntrack", m, &deeper);
+                    let suffix = format!(" in {}.{}", t.name.text, m.key.text);
                     for s in self.known(
                         "Conntrack",
                         &states,
                         &["established", "unconfirmed", "confirmed"],
+                        &suffix,
                     ) {
                         let protocols = self.nested("Conntrack", s, &below);
-                        for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"]) {
+                        for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"], "") {
                             let key = format!("timeout.{}.{}", s.lower, p.lower);
                             self.expect_kind(&key, p.value, "a positive integer (seconds)", |k| {
                                 matches!(k, Kind::Int(1..))
@@ -227,73 +234,70 @@ impl<'f> Checker<'f> {
         }
     }
 
+    /// As the reference: every member's name and value in order, then
+    /// (only if those are right) the members it needs, the first missing
+    /// one reported at the element.
     pub(super) fn check_load_balancer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, deeper) = self.element_members("Load_balancer", t);
         let class = "Load_balancer";
-        let kept = self.known(class, &members, &["layer", "clients", "servers"]);
-        if kept.len() < 3 && self.errors.len() == errors_before {
-            let missing: Vec<&str> = ["layer", "clients", "servers"]
-                .into_iter()
-                .filter(|k| !kept.iter().any(|m| m.lower == *k))
-                .collect();
-            if !missing.is_empty() {
-                self.error(
-                    t.value.span,
-                    "The Load_balancer members layer, clients and servers must be set",
-                );
-            }
-        }
+        let kept = self.known(class, &members, &["layer", "clients", "servers"], "");
+        let mut present: Vec<String> = kept.iter().map(|m| m.lower.to_string()).collect();
+        let mut duplicate_layer = false;
         for m in kept {
             match m.lower.as_ref() {
                 "layer" => {
                     let layer = m.value.text().to_ascii_lowercase();
-                    if layer != "tcp" {
+                    if layer != "tcp" || m.value.as_name().is_none() {
                         self.error(
                             m.value.span,
                             format!("Invalid layer value ({})", m.value.text()),
                         );
                     } else if !self.load_balancer_layers.insert(layer) {
-                        self.error(
-                            t.type_name.span,
-                            "A TCP Load_balancer has already been defined",
-                        );
+                        duplicate_layer = true;
                     }
                 }
-                "clients" => {
-                    let clients = self.nested(class, m, &deeper);
-                    let kept = self.known(
-                        class,
-                        &clients,
-                        &["iface", "port", "wait_queue_limit", "session_limit"],
-                    );
-                    if !["iface", "port"]
-                        .iter()
-                        .all(|k| kept.iter().any(|c| c.lower == *k))
-                    {
-                        self.error(
-                            m.value.span,
-                            "The Load_balancer clients members iface and port must be set",
-                        );
-                    }
-                    for c in kept {
+                "clients" | "servers" => {
+                    let inner = self.nested(class, m, &deeper);
+                    let allowed: &[&str] = if m.lower == "clients" {
+                        &["iface", "port", "wait_queue_limit", "session_limit"]
+                    } else {
+                        &["iface", "algorithm", "pool"]
+                    };
+                    let suffix = format!(" in {}.{}", t.name.text, m.key.text);
+                    for c in self.known(class, &inner, allowed, &suffix) {
+                        present.push(format!("{}.{}", m.lower, c.lower));
                         self.balancer_member(c);
                     }
                 }
-                _ => {
-                    let servers = self.nested(class, m, &deeper);
-                    let kept = self.known(class, &servers, &["iface", "algorithm", "pool"]);
-                    if !["iface", "algorithm", "pool"]
-                        .iter()
-                        .all(|k| kept.iter().any(|c| c.lower == *k))
-                    {
-                        self.error(m.value.span, "The Load_balancer servers members iface, algorithm and pool must be set");
-                    }
-                    for s in kept {
-                        self.balancer_member(s);
-                    }
-                }
+                _ => {}
             }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        if duplicate_layer {
+            self.error(
+                t.type_name.span,
+                "A TCP Load_balancer has already been defined",
+            );
+            return;
+        }
+        let required = [
+            "layer",
+            "clients",
+            "servers",
+            "clients.iface",
+            "clients.port",
+            "servers.iface",
+            "servers.algorithm",
+            "servers.pool",
+        ];
+        if let Some(missing) = required.iter().find(|k| !present.iter().any(|p| p == *k)) {
+            self.error(
+                t.type_name.span,
+                format!("Load_balancer member {missing} has not been set"),
+            );
         }
     }
 
@@ -350,17 +354,33 @@ impl<'f> Checker<'f> {
             return;
         };
         let own = std::ptr::eq(list.unwrap_or(v), v);
-        for s in servers {
+        for (i, node) in servers.iter().enumerate() {
             // A server may be given by the name of an object constant.
-            let s = match &s.kind {
-                ValueKind::Name(parts) => self.lookup(parts).unwrap_or(s),
-                _ => s,
+            let s = match &node.kind {
+                ValueKind::Name(parts) => match self.element(parts[0].text) {
+                    None => {
+                        self.error(
+                            node.span,
+                            format!("No element with the name {} exists", node.text()),
+                        );
+                        continue;
+                    }
+                    Some(_) => self.lookup(parts).unwrap_or(node),
+                },
+                _ => node,
             };
             let ValueKind::Object(pairs) = &s.kind else {
-                self.error(s.span, format!("Invalid value of pool ({}). It must be a list of objects with address and port", v.text()));
+                let message = if node.as_name().is_some() {
+                    format!("Element {} must be an object", node.text())
+                } else {
+                    "Invalid pool value. It needs to be a list of objects containing address, port"
+                        .to_string()
+                };
+                self.error(node.span, message);
                 continue;
             };
             let mut seen = Vec::new();
+            let errors_before = self.errors.len();
             for p in pairs {
                 let key = lower(p.key.text);
                 match key.as_ref() {
@@ -373,15 +393,17 @@ impl<'f> Checker<'f> {
                     "address" | "port" => {}
                     _ => self.error(
                         p.key.span,
-                        format!("Invalid Load_balancer member {}", p.key.text),
+                        format!("Invalid member in node {i} in servers.pool"),
                     ),
                 }
                 seen.push(key);
             }
-            if !(seen.iter().any(|k| k == "address") && seen.iter().any(|k| k == "port")) {
+            let complete = seen.iter().any(|k| k == "address") && seen.iter().any(|k| k == "port");
+            if !complete && self.errors.len() == errors_before {
+                // At the node as written (a name, or the object).
                 self.error(
-                    s.span,
-                    "A Load_balancer pool member must have an address and a port",
+                    node.span,
+                    "An object in a pool needs to specify address, port",
                 );
             }
         }
@@ -390,7 +412,7 @@ impl<'f> Checker<'f> {
     pub(super) fn check_syslog(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Syslog", t);
-        let kept = self.known("Syslog", &members, &["address", "port"]);
+        let kept = self.known("Syslog", &members, &["address", "port"], "");
         let complete = kept.len() == 2;
         for m in kept {
             if m.lower == "address" {
@@ -410,7 +432,7 @@ impl<'f> Checker<'f> {
     pub(super) fn check_timer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Timer", t);
-        let kept = self.known("Timer", &members, &["interval", "data"]);
+        let kept = self.known("Timer", &members, &["interval", "data"], "");
         if !kept.iter().any(|m| m.lower == "data") && self.errors.len() == errors_before {
             self.error(t.type_name.span, format!("Invalid value of Timer member data. It needs to be a list containing one or more of these values: {TIMER_DATA_LIST}"));
         }
