@@ -426,9 +426,10 @@ impl<'f> Checker<'f> {
                 let vlan = self.iface_is_vlan(i);
                 match vlan_routes {
                     None => vlan_routes = Some(vlan),
+                    // Reported at the Gateway, as the reference does.
                     Some(first) if first != vlan => self.error(
-                        v.span,
-                        "The routes of a Gateway must all go through VLAN Ifaces, or all through Ifaces without vlan",
+                        t.type_name.span,
+                        "All iface members in a Gateway's routes must be of the same type (either only Ifaces with the vlan member set or only regular Ifaces)",
                     ),
                     Some(_) => {}
                 }

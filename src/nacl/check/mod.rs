@@ -217,6 +217,13 @@ impl<'f> Checker<'f> {
         })
     }
 
+    /// Whether an element of type `ty` is registered.
+    fn has_typed(&self, ty: TypeName) -> bool {
+        self.elements
+            .iter()
+            .any(|e| matches!(e.body, Body::Typed(t, _) if t == ty))
+    }
+
     /// Whether `name` is an element of type `ty`.
     pub fn is_typed(&self, name: &str, ty: TypeName) -> Option<usize> {
         let i = self.element(name)?;
@@ -262,6 +269,8 @@ impl<'f> Checker<'f> {
                         Subtype::parse(f.subtype.text),
                     ) {
                         (Some(ty), Some(sub)) if ty.is_function() => Body::Function(ty, sub, f),
+                        // A second singleton is reported as one first.
+                        (Some(ty), _) if ty.is_singleton() && self.has_typed(ty) => Body::Broken,
                         (Some(ty), _) if !ty.is_function() => {
                             self.error(
                                 f.type_name.span,

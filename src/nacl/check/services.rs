@@ -180,9 +180,19 @@ impl<'f> Checker<'f> {
         suffix: &str,
     ) -> Vec<&'m Member<'f>> {
         let mut kept = Vec::new();
+        // The reference checks the element's own object before the
+        // assignments to it: those are judged only if it is clean.
+        let errors_before = self.errors.len();
         for m in members {
+            let assigned = m.span == m.value.span;
+            if assigned && self.errors.len() > errors_before {
+                continue;
+            }
             if allowed.contains(&m.lower.as_ref()) {
                 kept.push(m);
+            } else if m.span == m.value.span && matches!(m.value.kind, ValueKind::Object(_)) {
+                // An assignment of an object: the reference never
+                // validates its name (V6), nor uses it.
             } else {
                 self.error(
                     m.span,
