@@ -152,9 +152,9 @@ impl<'f> Checker<'f> {
                             Some(v.text().to_ascii_lowercase())
                         }
                         Kind::Unknown => None,
-                        // The reference takes int() of it and crashes on
-                        // the list a range or list resolves to.
-                        Kind::Range | Kind::List => {
+                        // The reference takes int() of a VLAN's index and
+                        // crashes on the list a range or list resolves to.
+                        Kind::Range | Kind::List if get("vlan").is_some() => {
                             self.error(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
                             None
                         }
