@@ -484,16 +484,21 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         self.number_plus()?;
         let mut groups = 1;
+        // An address's bytes are one Number each (`ipv4_addr` in the
+        // grammar); an integer's and a decimal's parts may be several.
+        let mut one_number_each = self.pos - start == 1;
         while groups < 4 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
             self.next();
+            let part = self.pos;
             self.number_plus()?;
+            one_number_each &= self.pos - part == 1;
             groups += 1;
         }
         let text = self.text_of(start, self.pos);
         let kind = match groups {
             1 => ValueKind::Integer(text),
             2 => ValueKind::Decimal(text),
-            4 => ValueKind::Ipv4(text),
+            4 if one_number_each => ValueKind::Ipv4(text),
             _ => return self.unexpected("'.'"),
         };
         Ok(Value { span, kind })

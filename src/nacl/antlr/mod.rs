@@ -34,6 +34,96 @@ pub fn first_error(source: &str) -> Option<Diagnostic> {
     r.run().err().map(|stop| stop.0)
 }
 
+/// Whether the reference's lexer cuts `source` into the tokens jetpack's
+/// own lexer does (a string being the run of tokens between its quotes,
+/// nothing skipped inside it), with no character it cannot take. Then a
+/// file jetpack's parser accepts is one the reference's accepts too, and
+/// the costly emulation of its parser can be skipped.
+pub fn tokens_agree(source: &str) -> bool {
+    use super::lexer::Tok;
+    use lexer::t;
+    let (ours, our_errors) = super::lexer::tokenize(source);
+    let (theirs, their_errors) = lexer::tokenize(source);
+    if !our_errors.is_empty() || !their_errors.is_empty() {
+        return false;
+    }
+    let base = source.as_ptr() as usize;
+    let mut j = 0;
+    let next_visible = |j: &mut usize| -> Option<lexer::Token> {
+        while let Some(tk) = theirs.get(*j) {
+            *j += 1;
+            if !tk.hidden {
+                return Some(*tk);
+            }
+        }
+        None
+    };
+    for tok in ours.iter().filter(|tk| tk.kind != Tok::Eof) {
+        let start = tok.text.as_ptr() as usize - base;
+        let end = start + tok.text.len();
+        let Some(first) = next_visible(&mut j) else {
+            return false;
+        };
+        if first.start != start {
+            return false;
+        }
+        if tok.kind == Tok::Str {
+            // Quotes, then tokens (hidden ones included) that cover the
+            // rest without a gap (a gap is a comment), then quotes.
+            if first.ty != t::QUOTES {
+                return false;
+            }
+            let mut at = first.end;
+            loop {
+                let Some(tk) = theirs.get(j) else {
+                    return false;
+                };
+                j += 1;
+                if tk.start != at {
+                    return false;
+                }
+                at = tk.end;
+                if tk.ty == t::QUOTES {
+                    break;
+                }
+            }
+            if at != end {
+                return false;
+            }
+            continue;
+        }
+        let same = first.end == end
+            && match tok.kind {
+                Tok::Number => first.ty == t::NUMBER,
+                Tok::Ident => first.ty == t::IDENTIFIER,
+                Tok::Hyphen => first.ty == t::HYPHEN,
+                Tok::Slash => first.ty == t::SLASH,
+                Tok::Dot => first.ty == t::DOT,
+                Tok::Colon => first.ty == t::COLON,
+                Tok::Comma => first.ty == t::COMMA,
+                Tok::LBrace => first.ty == t::LBRACE,
+                Tok::RBrace => first.ty == t::RBRACE,
+                Tok::LBracket => first.ty == t::LBRACKET,
+                Tok::RBracket => first.ty == t::RBRACKET,
+                Tok::LParen => first.ty == t::LPAREN,
+                Tok::RParen => first.ty == t::RPAREN,
+                Tok::Compare => (t::EQUALS..=t::IN).contains(&first.ty),
+                Tok::And => first.ty == t::AND,
+                Tok::Or => first.ty == t::OR,
+                Tok::Not => first.ty == t::NOT,
+                Tok::If => first.ty == t::IF,
+                Tok::Else => first.ty == t::ELSE,
+                Tok::True => first.ty == t::TRUE,
+                Tok::False => first.ty == t::FALSE,
+                Tok::Str | Tok::Eof => false,
+            };
+        if !same {
+            return false;
+        }
+    }
+    next_visible(&mut j).is_none_or(|tk| tk.ty == t::EOF)
+}
+
 /// An error at the first bracket nested deeper than the parser allows.
 fn too_deep(tokens: &[lexer::Token]) -> Option<Diagnostic> {
     use lexer::t;

@@ -49,3 +49,21 @@ fn antlr_messages_and_positions() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn the_fast_path_only_where_both_lexers_agree() {
+    use super::tokens_agree;
+    assert!(tokens_agree(
+        "x: { a: \"some text\" } // c\nIface e dhcp # c\n"
+    ));
+    assert!(tokens_agree(
+        "if (a in 10.0.0.0/24 && !b) { log(\"a\\n\") }"
+    ));
+    // A comment start inside a string, a character the reference's lexer
+    // cannot take, a lone `#` or `//` at a line's end: not the same.
+    assert!(!tokens_agree("f(\"see http://x\")\n"));
+    assert!(!tokens_agree("f(\"50% done\")\n"));
+    assert!(!tokens_agree("x: 1 #\ny: 2\n"));
+    assert!(!tokens_agree("x: 1 //\n"));
+    assert!(!tokens_agree("x: 1\n/* open\n"));
+}
