@@ -70,7 +70,14 @@ impl<'f> Checker<'f> {
             }
         };
         let ValueKind::Object(pairs) = &value.kind else {
-            self.error(value.span, format!("{class} must be an object"));
+            let message = match value.as_name() {
+                Some(parts) if self.element(parts[0].text).is_none() => {
+                    format!("No element with the name {} exists", value.text())
+                }
+                Some(_) => format!("Element {} must be an object", value.text()),
+                None => format!("{class} must be an object"),
+            };
+            self.error(value.span, message);
             return (members, Vec::new());
         };
         for p in pairs {
