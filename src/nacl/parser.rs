@@ -485,14 +485,19 @@ impl<'a> Parser<'a> {
         self.number_plus()?;
         let mut groups = 1;
         // An address's bytes are one Number each (`ipv4_addr` in the
-        // grammar); an integer's and a decimal's parts may be several.
-        let mut one_number_each = self.pos - start == 1;
+        // grammar); an integer's and a decimal's parts may be several:
+        // each part after the first is one Number, and a decimal's second
+        // part takes the Numbers after it once no third part follows.
+        let one_number_each = self.pos - start == 1;
         while groups < 4 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
             self.next();
-            let part = self.pos;
-            self.number_plus()?;
-            one_number_each &= self.pos - part == 1;
+            self.next();
             groups += 1;
+            let more = self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number;
+            if groups == 2 && !more {
+                while self.eat(Tok::Number) {}
+                break;
+            }
         }
         let text = self.text_of(start, self.pos);
         let kind = match groups {

@@ -270,3 +270,15 @@ fn syntax_errors_come_alone_and_at_the_offending_token() {
     let deep = format!("a: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(first(&deep).contains("nesting deeper than"));
 }
+
+#[test]
+fn numbers_are_number_plus_as_the_grammar_has_them() {
+    // An address, then a top-level integer; a decimal of several Numbers.
+    assert_eq!(first("a: 1.2.3.4 5\n"), "valid");
+    assert_eq!(first("a: 1 2.3 4\nb: 0 0\n"), "valid");
+    // An address's bytes are one Number each.
+    assert_eq!(
+        first("a: 1.2 3.4.5\n"),
+        "line 1:8 extraneous input '.' expecting {<EOF>, Number, '(', Identifier}"
+    );
+}
