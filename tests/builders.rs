@@ -539,7 +539,8 @@ fn validation_by_builder_maps_errors_to_lines() {
         &["-H", "Content-Type: text/plain", "--data-binary", NACL],
         "/v1/nacls/validate/builders/test-builder",
     );
-    assert_eq!((status, v), (200, json!({"valid": true})));
+    // A builder runs the reference: its verdict has no warnings.
+    assert_eq!((status, v), (200, json!({"valid": true, "warnings": []})));
     let bad = "Iface eth0 {\n  index: 0\n}\nIfacee eth1 {\n}\n}\n";
     let (status, v) = b.post(
         "/v1/nacls/validate/builders/test-builder",
@@ -549,8 +550,8 @@ fn validation_by_builder_maps_errors_to_lines() {
     assert_eq!(
         v["errors"],
         json!([
-            {"line": 4, "column": 0, "message": "Invalid type Ifacee"},
-            {"line": 6, "column": 0, "message": "Unmatched }"},
+            {"line": 4, "column": 0, "message": "Invalid type Ifacee", "severity": "error"},
+            {"line": 6, "column": 0, "message": "Unmatched }", "severity": "error"},
         ])
     );
     // push-nacl with a builder validates first and stores nothing invalid.

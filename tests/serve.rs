@@ -409,6 +409,9 @@ fn nacls_are_checked_natively_on_validate_and_on_save() {
     let server = TestServer::start(&[], &[]);
     let good = "Iface eth0 dhcp\neth0.index: 0\n";
     let bad = "Iface eth0 {\n  index: 0,\n  config: dhcp\n}\nFilter::IP f {\n  if (ip.saddr == 10.0.0.0/24) { accept }\n  drop\n}\neth0.input: [f, g]\n";
+    let warned = "Iface a { index: 0, address: 10.0.0.1, netmask: 255.255.255.0 }\nIface v { index: 0, vlan: 5000, address: 10.0.1.1, netmask: 255.255.255.0 }\n";
+    let vlan_warning = json!({"line": 2, "column": 26, "severity": "warning",
+        "message": "Invalid value of vlan (5000). It must be a VLAN tag, an integer from 1 to 4094"});
     let text = |body: &str| {
         vec![
             "-H".to_string(),
@@ -431,7 +434,7 @@ fn nacls_are_checked_natively_on_validate_and_on_save() {
     };
     assert_eq!(
         call(text(good), "/v1/nacls/validate"),
-        (200, json!({"valid": true}))
+        (200, json!({"valid": true, "warnings": []}))
     );
     let (status, v) = call(json_body(json!({"content": bad})), "/v1/nacls/validate");
     assert_eq!(status, 422, "{v}");
@@ -440,9 +443,30 @@ fn nacls_are_checked_natively_on_validate_and_on_save() {
         // The reference checks functions after the rest: the Filter's own
         // error comes once the Iface's chain is right.
         json!([
-            {"line": 9, "column": 16, "message": "No function with the name g exists"},
+            {"line": 9, "column": 16, "message": "No function with the name g exists", "severity": "error"},
         ])
     );
+    assert_eq!(v["warnings"], json!([]), "{v}");
+    // What the reference does not check is a warning: valid, and told;
+    // beside errors, a warning stays out of `errors`.
+    let (status, v) = call(text(warned), "/v1/nacls/validate");
+    assert_eq!(
+        (status, v["valid"].clone(), v["warnings"].clone()),
+        (200, json!(true), json!([vlan_warning.clone()])),
+        "{v}"
+    );
+    let (status, v) = call(
+        text(&format!("{warned}Iface eth1 dhcpp\n")),
+        "/v1/nacls/validate",
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(
+        v["errors"][0]["message"],
+        json!("Invalid Iface value dhcpp"),
+        "{v}"
+    );
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["warnings"], json!([vlan_warning.clone()]), "{v}");
     let (status, v) = call(text("Iface eth0 {\n  index: 0\n"), "/v1/nacls/validate");
     assert_eq!(
         (status, v["errors"][0]["line"].clone()),
@@ -477,6 +501,23 @@ fn nacls_are_checked_natively_on_validate_and_on_save() {
     };
     assert_eq!(put("Iface eth0 dhcpp", "").0, 422);
     assert_eq!(server.json(&[], "/v1/nacls/edge").1["content"], bad);
+    assert_eq!(put(good, "").0, 200);
+    // A NaCl with warnings only is saved, and they come back with it.
+    let (status, saved) = put(warned, "");
+    assert_eq!(
+        (status, saved["warnings"].clone()),
+        (200, json!([vlan_warning.clone()])),
+        "{saved}"
+    );
+    let (status, made) = call(
+        json_body(json!({"name": "warned", "content": warned})),
+        "/v1/nacls",
+    );
+    assert_eq!(
+        (status, made["warnings"].clone()),
+        (201, json!([vlan_warning])),
+        "{made}"
+    );
     assert_eq!(put(good, "").0, 200);
     assert_eq!(put("Iface eth0 dhcpp", "?force=true").0, 200);
     // A saved NaCl validates by id.

@@ -17,7 +17,7 @@ use super::error::ErrorBody;
 use super::{
     blocking, time, wants_raw, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, ListParams, State,
 };
-use crate::catalog::NaclPolicy;
+use crate::catalog::{NaclPolicy, Saved};
 pub use crate::model::documents::Document;
 use crate::nacl::{self, Verdict};
 use crate::store::catalog::{DocumentKind, DocumentRow};
@@ -38,6 +38,16 @@ impl From<DocumentRow> for Document {
             content: r.content,
             created: time(r.created_at),
             updated: time(r.updated_at),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl From<Saved> for Document {
+    fn from(s: Saved) -> Self {
+        Document {
+            warnings: s.warnings,
+            ..s.row.into()
         }
     }
 }
@@ -80,10 +90,13 @@ pub struct ValidateBody {
     pub nacl_id: Option<String>,
 }
 
-/// The verdict on a valid NaCl.
+/// The verdict on a valid NaCl, and what jetpack checks that the
+/// reference does not (never a reason to refuse it).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Valid {
     pub valid: bool,
+    #[serde(default)]
+    pub warnings: Vec<nacl::Diagnostic>,
 }
 
 /// The NaCl a validation request names: a `text/plain` body, or JSON
@@ -107,12 +120,15 @@ pub fn nacl_to_validate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> A
     }
 }
 
-/// 200 `{valid: true}`, or 422 with the errors.
+/// 200 `{valid: true, warnings}`, or 422 with the errors and warnings.
 pub fn verdict_answer(verdict: Verdict) -> ApiResult<Json<Valid>> {
     if verdict.valid {
-        Ok(Json(Valid { valid: true }))
+        Ok(Json(Valid {
+            valid: true,
+            warnings: verdict.warnings,
+        }))
     } else {
-        Err(ApiError::invalid_nacl(&verdict.errors))
+        Err(ApiError::invalid_nacl(verdict))
     }
 }
 
@@ -238,14 +254,15 @@ async fn list_nacls(
 }
 
 /// Create a NaCl (JSON, or text/plain with ?name=); one jetpack's checker
-/// finds errors in is refused with 422 and the errors, unless ?force=true
+/// finds errors in is refused with 422 and the errors, unless ?force=true;
+/// warnings never refuse it and come back in the document's `warnings`
 #[utoipa::path(post, path = "/v1/nacls", tag = "nacls", params(NaclSaveParams),
     request_body(content(
         (DocumentRequest = "application/json"),
         (String = "text/plain"))),
     responses((status = 201, body = Document), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column and message")))]
+        (status = 422, body = ErrorBody, description = "invalid: `errors` lists line, column, message and severity; `warnings` beside")))]
 async fn create_nacl(
     state: State,
     headers: HeaderMap,
@@ -256,9 +273,9 @@ async fn create_nacl(
 }
 
 /// Validate a NaCl with jetpack's own checker: the NaCl as a `text/plain`
-/// body, or JSON `{content}` or `{naclId}`. 200 `{valid: true}`, or 422
-/// with `errors: [{line, column, message}]`, sorted, the first the one the
-/// reference tool would print.
+/// body, or JSON `{content}` or `{naclId}`. 200 `{valid: true, warnings}`,
+/// or 422 with `errors: [{line, column, message, severity}]` (errors only,
+/// the first the one the reference tool would print) and `warnings` beside.
 #[utoipa::path(post, path = "/v1/nacls/validate", tag = "nacls",
     request_body(content((String = "text/plain"), (ValidateBody = "application/json"))),
     responses((status = 200, body = Valid), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),

@@ -14,6 +14,7 @@ use crate::hangar::deploy::DeployError;
 use crate::hangar::fleet::FleetError;
 use crate::hangar::upgrade::UpgradeError;
 use crate::jobs::JobError;
+use crate::nacl::{Diagnostic, Verdict};
 use crate::runtime::RuntimeError;
 use crate::store::blobs::BlobError;
 use crate::store::StoreError;
@@ -25,9 +26,13 @@ pub struct ErrorBody {
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
-    /// Per-line problems (NaCl validation).
+    /// Per-line problems (NaCl validation): the errors only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<serde_json::Value>>,
+    pub errors: Option<Vec<Diagnostic>>,
+    /// Beside the errors of a NaCl: what jetpack checks and the reference
+    /// does not (never a reason to refuse it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<Diagnostic>>,
 }
 
 #[derive(Debug)]
@@ -36,7 +41,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     /// Per-line problems, for a NaCl found invalid.
-    pub errors: Option<Vec<serde_json::Value>>,
+    pub errors: Option<Vec<Diagnostic>>,
+    pub warnings: Option<Vec<Diagnostic>>,
 }
 
 impl ApiError {
@@ -46,25 +52,25 @@ impl ApiError {
             code,
             message: message.into(),
             errors: None,
+            warnings: None,
         }
     }
-    /// 422 for a NaCl with problems, listed in `errors`.
-    pub fn invalid_nacl(errors: &[crate::nacl::Diagnostic]) -> Self {
-        let first = errors
+    /// 422 for a NaCl with errors, listed in `errors`, its warnings in
+    /// `warnings`.
+    pub fn invalid_nacl(verdict: Verdict) -> Self {
+        let first = verdict
+            .errors
             .first()
             .map(|d| format!(": line {}:{} {}", d.line, d.column, d.message))
             .unwrap_or_default();
+        let message = format!(
+            "the NaCl is invalid ({} error(s)){first}",
+            verdict.errors.len()
+        );
         ApiError {
-            errors: Some(
-                errors
-                    .iter()
-                    .filter_map(|d| serde_json::to_value(d).ok())
-                    .collect(),
-            ),
-            ..Self::unprocessable(format!(
-                "the NaCl is invalid ({} error(s)){first}",
-                errors.len()
-            ))
+            errors: Some(verdict.errors),
+            warnings: Some(verdict.warnings),
+            ..Self::unprocessable(message)
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -113,6 +119,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: self.message,
             errors: self.errors,
+            warnings: self.warnings,
         };
         (self.status, Json(body)).into_response()
     }
@@ -149,7 +156,7 @@ impl From<CatalogError> for ApiError {
             }
             CatalogError::NameTaken { .. } => ApiError::conflict(e.to_string()),
             CatalogError::NotAnImage(_) => ApiError::unprocessable(e.to_string()),
-            CatalogError::InvalidNacl(errors) => ApiError::invalid_nacl(&errors),
+            CatalogError::InvalidNacl(verdict) => ApiError::invalid_nacl(verdict),
             CatalogError::Store(e) => e.into(),
             CatalogError::Blob(e) => e.into(),
         }

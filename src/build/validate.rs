@@ -44,6 +44,7 @@ impl Builders {
             return Ok(Verdict {
                 valid: true,
                 errors: Vec::new(),
+                warnings: Vec::new(),
             });
         }
         if errors.is_empty() {
@@ -55,12 +56,15 @@ impl Builders {
                     "the builder's validator failed (status {code}) without a `line L:C message` line{}",
                     last.map(|l| format!(": {}", l.trim())).unwrap_or_default()
                 ),
+                severity: nacl::Severity::Error,
             });
         }
         errors.sort_by_key(|d| (d.line, d.column));
+        // A builder's validator is the reference: it has no warnings.
         Ok(Verdict {
             valid: false,
             errors,
+            warnings: Vec::new(),
         })
     }
 }

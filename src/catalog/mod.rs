@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub mod token;
 
+use crate::nacl::Diagnostic;
 use crate::names::{BuilderId, ImageId, NaclId, Name, Tag, UplinkId};
 use crate::store::blobs::{BlobError, Blobs, StagedBlob};
 use crate::store::catalog::{DocumentKind, DocumentRow, ImageRow, ListQuery, UplinkRow};
@@ -33,12 +34,20 @@ pub enum CatalogError {
     Invalid(String),
     #[error("not an image: {0}")]
     NotAnImage(String),
-    #[error("the NaCl has {} error(s), the first {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
-    InvalidNacl(Vec<crate::nacl::Diagnostic>),
+    #[error("the NaCl has {} error(s), the first {}", .0.errors.len(), .0.errors.first().map(ToString::to_string).unwrap_or_default())]
+    InvalidNacl(crate::nacl::Verdict),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+}
+
+/// A stored document, and the warnings jetpack's checker had on it (a
+/// NaCl with only warnings is stored).
+#[derive(Debug)]
+pub struct Saved {
+    pub row: DocumentRow,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Whether a NaCl is checked before it is stored (snippets never are:
@@ -348,7 +357,7 @@ impl Catalog {
         name: &str,
         content: &str,
         policy: NaclPolicy,
-    ) -> Result<Name, CatalogError> {
+    ) -> Result<(Name, Vec<Diagnostic>), CatalogError> {
         let name = Name::new(
             if kind == DocumentKind::Nacl {
                 "NaCl name"
@@ -363,13 +372,16 @@ impl Catalog {
                 kind_name(kind)
             )));
         }
+        // Warnings never refuse a save (checks the reference does not
+        // make); they go back to the caller with the stored document.
         if kind == DocumentKind::Nacl && policy == NaclPolicy::Check {
             let verdict = crate::nacl::check(content);
             if !verdict.valid {
-                return Err(CatalogError::InvalidNacl(verdict.errors));
+                return Err(CatalogError::InvalidNacl(verdict));
             }
+            return Ok((name, verdict.warnings));
         }
-        Ok(name)
+        Ok((name, Vec::new()))
     }
 
     pub fn create_document(
@@ -378,8 +390,8 @@ impl Catalog {
         name: &str,
         content: String,
         policy: NaclPolicy,
-    ) -> Result<DocumentRow, CatalogError> {
-        let name = Self::check_document(kind, name, &content, policy)?;
+    ) -> Result<Saved, CatalogError> {
+        let (name, warnings) = Self::check_document(kind, name, &content, policy)?;
         let now = store::now();
         let row = DocumentRow {
             id: NaclId::random(),
@@ -391,7 +403,7 @@ impl Catalog {
         self.store()
             .put_document(kind, &row)
             .map_err(CatalogError::from_store(kind_name(kind)))?;
-        Ok(row)
+        Ok(Saved { row, warnings })
     }
 
     /// Replaces a document's content, and its name when one is given.
@@ -402,9 +414,10 @@ impl Catalog {
         name: Option<&str>,
         content: String,
         policy: NaclPolicy,
-    ) -> Result<DocumentRow, CatalogError> {
+    ) -> Result<Saved, CatalogError> {
         let old = self.document(kind, reference)?;
-        let name = Self::check_document(kind, name.unwrap_or(&old.name), &content, policy)?;
+        let (name, warnings) =
+            Self::check_document(kind, name.unwrap_or(&old.name), &content, policy)?;
         let row = DocumentRow {
             name: name.to_string(),
             content,
@@ -414,7 +427,7 @@ impl Catalog {
         self.store()
             .put_document(kind, &row)
             .map_err(CatalogError::from_store(kind_name(kind)))?;
-        Ok(row)
+        Ok(Saved { row, warnings })
     }
 
     pub fn delete_document(

@@ -10,6 +10,7 @@ mod init;
 mod mds;
 mod nacl;
 pub mod output;
+mod pipe;
 mod pod;
 mod remote;
 mod user;
@@ -75,12 +76,34 @@ pub fn main() -> i32 {
     if let Command::CellInit { name } = &cli.command {
         return run_cell_init(name);
     }
-    match run(cli) {
+    let policy = pipe_policy(&cli);
+    pipe::run(policy, || match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("jetpack: {e}");
             1
         }
+    })
+}
+
+/// How a command takes a closed standard output (see `pipe`).
+fn pipe_policy(cli: &Cli) -> pipe::PipePolicy {
+    use pipe::PipePolicy::{Client, Daemon, Host};
+    let remote = cli.server.host.is_some();
+    match &cli.command {
+        Command::Serve(_)
+        | Command::Mds { cmd: None }
+        | Command::SuperviseInstance { .. }
+        | Command::CellInit { .. }
+        | Command::Sim(_)
+        | Command::Pod(PodCommand::Supervise { .. }) => Daemon,
+        Command::Remote(_)
+        | Command::Nacl(_)
+        | Command::Config { .. }
+        | Command::User(_)
+        | Command::Mds { cmd: Some(_) } => Client,
+        Command::Base(_) | Command::Pod(_) if remote => Client,
+        Command::Init | Command::Base(_) | Command::Pod(_) => Host,
     }
 }
 

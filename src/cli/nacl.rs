@@ -12,7 +12,8 @@ use crate::nacl;
 #[derive(Debug, Subcommand)]
 pub enum NaclCommand {
     /// Check a NaCl file (`-` for stdin): each error as `line L:C message`,
-    /// exit status 1 if there is one
+    /// each warning as `line L:C warning: message`; exit status 1 if there
+    /// is an error (warnings alone exit 0)
     Check { file: PathBuf },
 }
 
@@ -26,8 +27,14 @@ pub fn run(cmd: NaclCommand, format: Format) -> Result<i32, CliError> {
             serde_json::to_string_pretty(&verdict).map_err(|e| CliError::Failed(e.to_string()))?
         ),
         Format::Table | Format::Id => {
+            // Errors first (the first is the reference's), then warnings,
+            // each `line L:C warning: message` so no tool reading
+            // `line L:C message` takes one for an error.
             for e in &verdict.errors {
                 println!("{e}");
+            }
+            for w in &verdict.warnings {
+                println!("line {}:{} warning: {}", w.line, w.column, w.message);
             }
             if verdict.valid {
                 eprintln!("{}: valid", file.display());

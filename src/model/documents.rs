@@ -11,4 +11,8 @@ pub struct Document {
     pub content: String,
     pub created: String,
     pub updated: String,
+    /// On a NaCl just saved: what jetpack's checker warns about (checks
+    /// the reference does not make); absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::nacl::Diagnostic>,
 }

@@ -442,14 +442,12 @@ impl<'a> Parser<'a> {
 
     /// A number, decimal or address, then maybe `/mask` or `-end`.
     fn numeric_value(&mut self) -> Parsed<Value<'a>> {
+        let start = self.pos;
         let first = self.numeric()?;
         if matches!(first.kind, ValueKind::Ipv4(_)) && self.at(Tok::Slash) {
             self.next();
-            let mask = self.expect(Tok::Number, "Number")?;
-            let ValueKind::Ipv4(addr) = &first.kind else {
-                unreachable!("checked above")
-            };
-            let text = self.joined(addr, &["/", mask.text]);
+            self.number_plus()?;
+            let text = self.text_of(start, self.pos);
             return Ok(Value {
                 span: first.span,
                 kind: ValueKind::Cidr(text),
@@ -466,58 +464,74 @@ impl<'a> Parser<'a> {
         Ok(first)
     }
 
-    /// `n`, `n.m`, `a.b.c.d`, `(-n)`, `(-n.m)`.
+    /// `n`, `n.m`, `a.b.c.d`, `(-n)`, `(-n.m)`; a number is one or more
+    /// Number tokens (`Number+` in the grammar: `0 0` is `00`).
     fn numeric(&mut self) -> Parsed<Value<'a>> {
         let span = self.peek().span;
         if self.eat(Tok::LParen) {
             self.expect(Tok::Hyphen, "'-'")?;
-            let int = self.expect(Tok::Number, "Number")?;
+            let int = self.number_plus()?;
             let kind = if self.at(Tok::Dot) {
                 self.next();
-                let frac = self.expect(Tok::Number, "Number")?;
-                ValueKind::Decimal(format!("(-{}.{})", int.text, frac.text).into())
+                let frac = self.number_plus()?;
+                ValueKind::Decimal(format!("(-{int}.{frac})").into())
             } else {
-                ValueKind::Integer(format!("(-{})", int.text).into())
+                ValueKind::Integer(format!("(-{int})").into())
             };
             self.expect(Tok::RParen, "')'")?;
             return Ok(Value { span, kind });
         }
-        let first = self.expect(Tok::Number, "Number")?.text;
-        let mut rest: [&str; 6] = [""; 6];
-        let mut n = 0;
-        while n < 6 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
-            rest[n] = self.next().text;
-            rest[n + 1] = self.next().text;
-            n += 2;
+        let start = self.pos;
+        self.number_plus()?;
+        let mut groups = 1;
+        // An address's bytes are one Number each (`ipv4_addr` in the
+        // grammar); an integer's and a decimal's parts may be several:
+        // each part after the first is one Number, and a decimal's second
+        // part takes the Numbers after it once no third part follows.
+        let one_number_each = self.pos - start == 1;
+        while groups < 4 && self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number {
+            self.next();
+            self.next();
+            groups += 1;
+            let more = self.at(Tok::Dot) && self.peek_at(1).kind == Tok::Number;
+            if groups == 2 && !more {
+                while self.eat(Tok::Number) {}
+                break;
+            }
         }
-        let kind = match n {
-            0 => ValueKind::Integer(Cow::Borrowed(first)),
-            2 => ValueKind::Decimal(self.joined(&Cow::Borrowed(first), &rest[..n])),
-            6 => ValueKind::Ipv4(self.joined(&Cow::Borrowed(first), &rest[..n])),
+        let text = self.text_of(start, self.pos);
+        let kind = match groups {
+            1 => ValueKind::Integer(text),
+            2 => ValueKind::Decimal(text),
+            4 if one_number_each => ValueKind::Ipv4(text),
             _ => return self.unexpected("'.'"),
         };
         Ok(Value { span, kind })
     }
 
-    /// `first` followed by the texts of the tokens `rest`, as ANTLR's
-    /// getText has them: the source itself when they are contiguous there
-    /// (the rule), else joined without what came between.
-    fn joined(&self, first: &Cow<'a, str>, rest: &[&'a str]) -> Cow<'a, str> {
+    /// `Number+`, as one text.
+    fn number_plus(&mut self) -> Parsed<Cow<'a, str>> {
+        let start = self.pos;
+        self.expect(Tok::Number, "Number")?;
+        while self.eat(Tok::Number) {}
+        Ok(self.text_of(start, self.pos))
+    }
+
+    /// The texts of tokens `from..to` joined as ANTLR's getText joins
+    /// them: without what lies between (borrowed when nothing does).
+    fn text_of(&self, from: usize, to: usize) -> Cow<'a, str> {
+        let toks = &self.tokens[from..to];
+        let [first, .., last] = toks else {
+            return Cow::Borrowed(toks.first().map_or("", |t| t.text));
+        };
         let base = self.source.as_ptr() as usize;
-        let len = first.len() + rest.iter().map(|t| t.len()).sum::<usize>();
-        if let (Cow::Borrowed(f), Some(last)) = (first, rest.last()) {
-            let start = f.as_ptr() as usize - base;
-            let end = last.as_ptr() as usize - base + last.len();
-            if end - start == len {
-                return Cow::Borrowed(&self.source[start..end]);
-            }
+        let a = first.text.as_ptr() as usize - base;
+        let b = last.text.as_ptr() as usize - base + last.text.len();
+        let len: usize = toks.iter().map(|t| t.text.len()).sum();
+        if b - a == len {
+            return Cow::Borrowed(&self.source[a..b]);
         }
-        let mut owned = String::with_capacity(len);
-        owned.push_str(first);
-        for t in rest {
-            owned.push_str(t);
-        }
-        Cow::Owned(owned)
+        Cow::Owned(toks.iter().map(|t| t.text).collect())
     }
 }
 

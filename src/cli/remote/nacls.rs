@@ -116,6 +116,18 @@ pub(super) fn push_nacl(
             a
         }
     };
+    // Warnings never refuse a save: shown, and the push succeeds.
+    if let Ok(doc) = a.decode::<Document>() {
+        for w in &doc.warnings {
+            eprintln!(
+                "{}: line {}:{} warning: {}",
+                file.display(),
+                w.line,
+                w.column,
+                w.message
+            );
+        }
+    }
     made::<Document>(format, &a)
 }
 

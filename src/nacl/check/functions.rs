@@ -2,7 +2,7 @@
 //! functions and conditions, and the rules for functions on chains.
 
 use super::values::{is_ipv4, is_port, Kind, Scope};
-use super::{lower, Checker, Subtype, TypeName};
+use super::{lower, Body, Checker, Subtype, TypeName};
 use crate::nacl::syntax::{Action, Condition, Function, Statement, Value, ValueKind};
 
 const SEVERITIES: &[&str] = &[
@@ -85,7 +85,10 @@ impl<'f> Checker<'f> {
         let Some(subtype) = Subtype::parse(f.subtype.text) else {
             self.error(
                 f.subtype.span,
-                format!("Invalid subtype {}", f.subtype.text),
+                format!(
+                    "You cannot create a function of subtype {} inside a function of subtype {}",
+                    f.subtype.text, cx.scope.written
+                ),
             );
             return;
         };
@@ -98,10 +101,11 @@ impl<'f> Checker<'f> {
                 ),
             );
         }
+        // The reference names a nested function's subtype in lower case.
         let inner = Context {
             scope: Scope {
                 subtype,
-                written: f.subtype.text,
+                written: subtype.lower_name(),
             },
             ..cx
         };
@@ -156,7 +160,9 @@ impl<'f> Checker<'f> {
                         args[0].span,
                         format!(
                             "Invalid syslog severity level. Valid severity levels are {}",
-                            SEVERITIES.join(", ")
+                            // The reference lists them in its (Python 2)
+                            // dict's order.
+                            "info, debug, notice, emerg, err, crit, warning, alert"
                         ),
                     );
                 }
@@ -205,6 +211,18 @@ impl<'f> Checker<'f> {
     /// A call of another function by name: same type, allowed subtype.
     fn check_call(&mut self, cx: Context<'_>, a: &'f Action<'f>) {
         let name = &a.name.text;
+        if let Some(i) = self.element(name) {
+            if let Body::OddFunction(f) = self.elements[i].body {
+                self.error(
+                    a.name.span,
+                    format!(
+                        "Cannot call a function of subtype {} inside a function of subtype {}",
+                        f.subtype.text, cx.scope.written
+                    ),
+                );
+                return;
+            }
+        }
         let Some((_, ty, subtype, f)) = self.function(name) else {
             self.error(
                 a.name.span,
@@ -236,6 +254,24 @@ impl<'f> Checker<'f> {
     fn check_condition(&mut self, cx: Context<'_>, c: &'f Condition<'f>) {
         match c {
             Condition::Value(v) => {
+                // The reference transpiles a lone operand without the
+                // function's subtype: a packet property there fails.
+                if let Some(parts) = v.as_name() {
+                    let object = super::lower(parts[0].text);
+                    if parts.len() > 1
+                        && self.element(parts[0].text).is_none()
+                        && matches!(object.as_ref(), "tcp" | "udp" | "ip" | "icmp" | "ct")
+                    {
+                        self.error(
+                            v.span,
+                            format!(
+                                "Trying to transpile protocol object ({}), but the function's subtype has not been given",
+                                parts[0].text
+                            ),
+                        );
+                        return;
+                    }
+                }
                 self.check_value(v, Some(cx.scope));
             }
             Condition::Not(_, inner) => self.check_condition(cx, inner),
@@ -249,26 +285,33 @@ impl<'f> Checker<'f> {
                 if left == Kind::Unknown || right == Kind::Unknown {
                     return;
                 }
-                let is_in = op.text.eq_ignore_ascii_case("in");
-                if right.is_set() && !is_in {
-                    self.error(
-                        op.span,
-                        format!(
-                            "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
-                            op.text
-                        ),
-                    );
-                } else if left.is_set() && is_in {
-                    self.error(lhs.span, "The left hand side of a comparison can not resolve to a set of values, e.g. a range, cidr, list or object");
-                } else if left.is_set() {
-                    self.error(
-                        op.span,
-                        format!(
-                            "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
-                            op.text
-                        ),
-                    );
-                } else if is_in && !right.is_set() {
+                // As the reference: ranges, lists and objects resolve to
+                // lists, and need `in` exactly (`IN` is refused there); a
+                // single CIDR needs `in` in any case; otherwise `in` is wrong.
+                let is_list = |k: Kind| matches!(k, Kind::Range | Kind::Object | Kind::List);
+                if is_list(left) || is_list(right) {
+                    if op.text != "in" {
+                        self.error(
+                            op.span,
+                            format!(
+                                "Invalid operator ({}). Only the 'in' operator is valid when comparing a value to a range, cidr, list or object",
+                                op.text
+                            ),
+                        );
+                    } else if is_list(left) {
+                        self.error(lhs.span, "The left hand side of a comparison can not resolve to a set of values, e.g. a range, cidr, list or object");
+                    }
+                } else if right == Kind::Cidr {
+                    if !op.text.eq_ignore_ascii_case("in") {
+                        self.error(
+                            op.span,
+                            format!(
+                                "Invalid operator ({}). Only the 'in' operator is valid when comparing a property to a range, cidr, list or object",
+                                op.text
+                            ),
+                        );
+                    }
+                } else if op.text.eq_ignore_ascii_case("in") {
                     self.error(op.span, "The 'in' operator can only be used when comparing a property to a range, cidr, list or object");
                 }
             }

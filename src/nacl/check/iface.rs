@@ -146,13 +146,21 @@ impl<'f> Checker<'f> {
             match m.lower.as_ref() {
                 "index" => {
                     index = match self.check_value(v, None) {
-                        Kind::Int(n) => Some(n.to_string()),
+                        // The reference compares the text: (-0) is not 0.
+                        Kind::Int(_) => Some(self.resolved_text(v)),
                         Kind::Str if is_mac(v.text().trim_matches('"')) => {
                             Some(v.text().to_ascii_lowercase())
                         }
                         Kind::Unknown => None,
-                        _ => {
+                        // The reference takes int() of a VLAN's index and
+                        // crashes on the list a range or list resolves to.
+                        Kind::Range | Kind::List if get("vlan").is_some() => {
                             self.error(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
+                            None
+                        }
+                        _ => {
+                            // The reference takes any index value.
+                            self.warn(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
                             None
                         }
                     };
@@ -418,9 +426,10 @@ impl<'f> Checker<'f> {
                 let vlan = self.iface_is_vlan(i);
                 match vlan_routes {
                     None => vlan_routes = Some(vlan),
+                    // Reported at the Gateway, as the reference does.
                     Some(first) if first != vlan => self.error(
-                        v.span,
-                        "The routes of a Gateway must all go through VLAN Ifaces, or all through Ifaces without vlan",
+                        t.type_name.span,
+                        "All iface members in a Gateway's routes must be of the same type (either only Ifaces with the vlan member set or only regular Ifaces)",
                     ),
                     Some(_) => {}
                 }
@@ -464,7 +473,7 @@ impl<'f> Checker<'f> {
                         v.span,
                         format!("Gateway route member iface contains an invalid value ({text})"),
                     );
-                } else if self.is_typed(&text, TypeName::Iface).is_none() {
+                } else if !self.may_be_iface(&text) {
                     self.error(v.span, format!("No Iface with the name {text} exists"));
                 }
             }

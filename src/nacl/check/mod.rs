@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use super::syntax::{Assignment, File, Function, Ident, Item, Span, Typed, Value, ValueKind};
 use super::Diagnostic;
 
-/// The errors of a parsed file, unsorted.
-pub fn check(file: &File) -> Vec<Diagnostic> {
+/// The errors and the warnings of a parsed file, unsorted.
+pub fn check(file: &File) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut c = Checker::new(file);
     c.register();
     // The reference registers every element before it checks any: a
@@ -29,7 +29,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     if c.errors.is_empty() {
         c.check_elements();
     }
-    c.errors
+    (c.errors, c.warnings)
 }
 
 /// The top-level types (lower case) and what checks them.
@@ -89,6 +89,16 @@ impl Subtype {
         })
     }
 
+    /// The subtype as the reference names a nested function's.
+    fn lower_name(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Icmp => "icmp",
+        }
+    }
+
     /// Whether a function of this subtype may nest or call one of `inner`.
     fn may_contain(self, inner: Subtype) -> bool {
         self == Self::Ip || inner == Self::Ip || inner == self
@@ -107,6 +117,9 @@ pub(crate) enum Body<'f> {
     Constant(&'f Assignment<'f>),
     Typed(TypeName, &'f Typed<'f>),
     Function(TypeName, Subtype, &'f Function<'f>),
+    /// A function whose subtype is none the reference knows: it fails
+    /// when transpiled (with the functions, last) or called.
+    OddFunction(&'f Function<'f>),
     /// Registered with an error (unknown type or subtype): its name is
     /// taken, nothing more is checked.
     Broken,
@@ -136,6 +149,8 @@ pub(crate) struct Checker<'f> {
     load_balancer_layers: std::collections::HashSet<String>,
     has_load_balancer: bool,
     pub errors: Vec<Diagnostic>,
+    /// What the reference does not check but a user would want to know.
+    pub warnings: Vec<Diagnostic>,
     /// While above zero, errors are not recorded: a value is being
     /// resolved where it is used, and was checked where it is written.
     quiet: u32,
@@ -158,6 +173,7 @@ impl<'f> Checker<'f> {
             load_balancer_layers: Default::default(),
             has_load_balancer: false,
             errors: Vec::new(),
+            warnings: Vec::new(),
             quiet: 0,
             resolving: Vec::new(),
             resolved: HashMap::new(),
@@ -167,6 +183,13 @@ impl<'f> Checker<'f> {
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         if self.quiet == 0 {
             self.errors.push(Diagnostic::at(span, message));
+        }
+    }
+
+    /// A check the reference does not make: reported, never refusing.
+    pub fn warn(&mut self, span: Span, message: impl Into<String>) {
+        if self.quiet == 0 {
+            self.warnings.push(Diagnostic::warning(span, message));
         }
     }
 
@@ -181,6 +204,24 @@ impl<'f> Checker<'f> {
             Body::Function(t, s, f) => Some((i, t, s, f)),
             _ => None,
         }
+    }
+
+    /// Whether the reference takes `name` where an Iface is due: an Iface,
+    /// or an untyped constant (it only refuses other typed elements).
+    pub fn may_be_iface(&self, name: &str) -> bool {
+        self.element(name).is_some_and(|i| {
+            matches!(
+                self.elements[i].body,
+                Body::Typed(TypeName::Iface, _) | Body::Constant(_)
+            )
+        })
+    }
+
+    /// Whether an element of type `ty` is registered.
+    fn has_typed(&self, ty: TypeName) -> bool {
+        self.elements
+            .iter()
+            .any(|e| matches!(e.body, Body::Typed(t, _) if t == ty))
     }
 
     /// Whether `name` is an element of type `ty`.
@@ -228,6 +269,8 @@ impl<'f> Checker<'f> {
                         Subtype::parse(f.subtype.text),
                     ) {
                         (Some(ty), Some(sub)) if ty.is_function() => Body::Function(ty, sub, f),
+                        // A second singleton is reported as one first.
+                        (Some(ty), _) if ty.is_singleton() && self.has_typed(ty) => Body::Broken,
                         (Some(ty), _) if !ty.is_function() => {
                             self.error(
                                 f.type_name.span,
@@ -238,13 +281,7 @@ impl<'f> Checker<'f> {
                             );
                             Body::Broken
                         }
-                        (Some(_), _) => {
-                            self.error(
-                                f.subtype.span,
-                                format!("Invalid subtype {}", f.subtype.text),
-                            );
-                            Body::Broken
-                        }
+                        (Some(_), _) => Body::OddFunction(f),
                         (None, _) => Body::Broken,
                     };
                     ((Cow::Borrowed(name.text), name.span), body)
@@ -331,7 +368,7 @@ impl<'f> Checker<'f> {
                     TypeName::Timer => self.check_timer(t),
                     TypeName::Filter | TypeName::Nat => {}
                 },
-                Body::Function(..) => functions.push(i),
+                Body::Function(..) | Body::OddFunction(_) => functions.push(i),
                 Body::Broken => {}
             }
         }
@@ -341,8 +378,14 @@ impl<'f> Checker<'f> {
             return;
         }
         for i in functions {
-            if let Body::Function(ty, sub, f) = self.elements[i].body {
-                self.check_function(i, ty, sub, f);
+            match self.elements[i].body {
+                Body::Function(ty, sub, f) => self.check_function(i, ty, sub, f),
+                // The reference crashes there (C1b): our own message.
+                Body::OddFunction(f) => self.error(
+                    f.subtype.span,
+                    format!("Invalid subtype {}", f.subtype.text),
+                ),
+                _ => {}
             }
         }
     }
@@ -367,11 +410,38 @@ impl<'f> Checker<'f> {
         // unless it is an object, whose members it checks up front.
         if let ValueKind::Object(_) = a.value.kind {
             self.check_unique_keys(&a.value);
-            for ext in self.extensions_of(root) {
-                if walk(&a.value, &ext.path[1..]).is_some() {
+            let extensions = self.extensions_of(root);
+            for (i, ext) in extensions.iter().enumerate() {
+                let path = &ext.path[1..];
+                if walk(&a.value, path).is_some() {
                     self.error(
                         ext.span(),
                         format!("Member {} has already been set", ext.name()),
+                    );
+                    continue;
+                }
+                // `x.b.c: v` needs `b` in x's object, or assigned before
+                // it (shorter names first, as the reference takes them).
+                let parent = &path[..path.len() - 1];
+                let assigned = extensions[..i].iter().any(|e| {
+                    e.path.len() < ext.path.len()
+                        && walk(&e.value, &parent[e.path.len() - 1..]).is_some()
+                        && e.path[1..]
+                            .iter()
+                            .zip(parent)
+                            .all(|(x, y)| x.text == y.text)
+                });
+                if a.path.len() == 1
+                    && !parent.is_empty()
+                    && walk(&a.value, parent).is_none()
+                    && !assigned
+                {
+                    let missing = (1..=parent.len())
+                        .find(|&k| walk(&a.value, &parent[..k]).is_none())
+                        .map_or(parent[0].text, |k| parent[k - 1].text);
+                    self.error(
+                        ext.value.span,
+                        format!("Trying to add to a member ({missing}) that doesn't exist"),
                     );
                 }
             }

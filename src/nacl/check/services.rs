@@ -3,8 +3,8 @@
 //! assignments at any depth.
 
 use super::values::{is_bool, is_ipv4, is_port, Kind};
-use super::{lower, Checker, Member, TypeName};
-use crate::nacl::syntax::{Ident, Span, Typed, Value, ValueKind};
+use super::{lower, Checker, Member};
+use crate::nacl::syntax::{Assignment, Ident, Typed, Value, ValueKind};
 
 const TIMER_DATA: &[&str] = &[
     "timestamp",
@@ -22,7 +22,24 @@ const TIMER_DATA_LIST: &str = "timestamp, stats, memory, cpu, lb, stack-sampling
 struct Extension<'f> {
     path: &'f [Ident<'f>],
     value: &'f Value<'f>,
-    span: Span,
+    /// The whole assignment, e.g. `lb.clients.port: 80`.
+    assignment: &'f Assignment<'f>,
+}
+
+/// Whether `class`'s member names are case-sensitive: the reference keeps
+/// the keys of a Load_balancer, Conntrack or Syslog as written and
+/// compares them exactly; a Timer's it lower-cases.
+fn exact_keys(class: &str) -> bool {
+    matches!(class, "Load_balancer" | "Conntrack" | "Syslog")
+}
+
+/// A member name as `class` compares it.
+fn key_of<'k>(class: &str, key: &'k str) -> std::borrow::Cow<'k, str> {
+    if exact_keys(class) {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        lower(key)
+    }
 }
 
 impl<'f> Checker<'f> {
@@ -36,17 +53,38 @@ impl<'f> Checker<'f> {
         extensions: &[Extension<'f>],
     ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let mut members: Vec<Member<'f>> = Vec::new();
-        // An object may be given by the name of a constant.
-        let value = match &value.kind {
-            ValueKind::Name(parts) => self.lookup(parts).unwrap_or(value),
-            _ => value,
+        // An object may be given by the name of a constant, whose keys
+        // the reference has lower-cased (it keeps an untyped element's so).
+        let (value, via_constant) = match &value.kind {
+            ValueKind::Name(parts) => match self.lookup(parts) {
+                Some(v) => (v, true),
+                None => (value, false),
+            },
+            _ => (value, false),
+        };
+        let key_of = |class: &str, key: &'f str| {
+            if via_constant {
+                lower(key)
+            } else {
+                key_of(class, key)
+            }
         };
         let ValueKind::Object(pairs) = &value.kind else {
-            self.error(value.span, format!("{class} must be an object"));
+            let message = match value.as_name() {
+                Some(parts) if self.element(parts[0].text).is_none() => {
+                    format!("No element with the name {} exists", value.text())
+                }
+                Some(_) => format!("Element {} must be an object", value.text()),
+                None => format!("{class} must be an object"),
+            };
+            self.error(value.span, message);
             return (members, Vec::new());
         };
         for p in pairs {
-            let m = Member::of_pair(&p.key, &p.value);
+            let m = Member {
+                lower: key_of(class, p.key.text),
+                ..Member::of_pair(&p.key, &p.value)
+            };
             if members.iter().any(|o| o.lower == m.lower) {
                 self.error(
                     m.span,
@@ -59,10 +97,11 @@ impl<'f> Checker<'f> {
         let mut deeper = Vec::new();
         for e in extensions {
             if e.path.len() > 1 {
-                let parent = lower(e.path[0].text);
+                let parent = key_of(class, e.path[0].text);
                 if !members.iter().any(|m| m.lower == parent) {
+                    // The reference reports this at the value.
                     self.error(
-                        e.span,
+                        e.value.span,
                         format!("Trying to add to a member ({parent}) that doesn't exist"),
                     );
                 } else {
@@ -70,16 +109,17 @@ impl<'f> Checker<'f> {
                 }
                 continue;
             }
+            // The reference validates an assigned member at its value.
             let m = Member {
                 key: &e.path[0],
-                lower: lower(e.path[0].text),
+                lower: key_of(class, e.path[0].text),
                 value: e.value,
-                span: e.span,
+                span: e.value.span,
             };
             if members.iter().any(|o| o.lower == m.lower) {
                 self.error(
-                    e.span,
-                    format!("Member {} has already been set", m.key.text),
+                    e.assignment.span(),
+                    format!("Member {} has already been set", e.assignment.name()),
                 );
             } else {
                 members.push(m);
@@ -100,27 +140,42 @@ impl<'f> Checker<'f> {
             .map(|a| Extension {
                 path: &a.path[1..],
                 value: &a.value,
-                span: a.span(),
+                assignment: a,
             })
             .collect();
         self.members(class, &t.value, &extensions)
     }
 
-    /// The members of nested object `m`, with the extensions below it.
+    /// The members of nested object `m`, with the extensions below it;
+    /// extensions deeper still are reported as invalid members.
     fn nested(&mut self, class: &str, m: &Member<'f>, deeper: &[Extension<'f>]) -> Vec<Member<'f>> {
+        let (members, deeper) = self.nested_deep(class, m, deeper);
+        for e in deeper {
+            self.error(
+                e.value.span,
+                format!("Invalid {class} member {}", e.path[0].text),
+            );
+        }
+        members
+    }
+
+    /// The members of nested object `m`, with the extensions one level
+    /// below it, and those deeper, for `m`'s own nested objects.
+    fn nested_deep(
+        &mut self,
+        class: &str,
+        m: &Member<'f>,
+        deeper: &[Extension<'f>],
+    ) -> (Vec<Member<'f>>, Vec<Extension<'f>>) {
         let below: Vec<Extension<'f>> = deeper
             .iter()
-            .filter(|e| e.path[0].text.eq_ignore_ascii_case(m.key.text))
+            .filter(|e| key_of(class, e.path[0].text) == m.lower)
             .map(|e| Extension {
                 path: &e.path[1..],
                 ..*e
             })
             .collect();
-        let (members, deeper) = self.members(class, m.value, &below);
-        for e in deeper {
-            self.error(e.span, format!("Invalid {class} member {}", e.path[0].text));
-        }
-        members
+        self.members(class, m.value, &below)
     }
 
     /// Reports members outside `allowed`, keeps the others.
@@ -129,13 +184,27 @@ impl<'f> Checker<'f> {
         class: &str,
         members: &'m [Member<'f>],
         allowed: &[&str],
+        suffix: &str,
     ) -> Vec<&'m Member<'f>> {
         let mut kept = Vec::new();
+        // The reference checks the element's own object before the
+        // assignments to it: those are judged only if it is clean.
+        let errors_before = self.errors.len();
         for m in members {
+            let assigned = m.span == m.value.span;
+            if assigned && self.errors.len() > errors_before {
+                continue;
+            }
             if allowed.contains(&m.lower.as_ref()) {
                 kept.push(m);
+            } else if m.span == m.value.span && matches!(m.value.kind, ValueKind::Object(_)) {
+                // An assignment of an object: the reference never
+                // validates its name (V6), nor uses it.
             } else {
-                self.error(m.span, format!("Invalid {class} member {}", m.key.text));
+                self.error(
+                    m.span,
+                    format!("Invalid {class} member {}{suffix}", m.key.text),
+                );
             }
         }
         kept
@@ -147,6 +216,7 @@ impl<'f> Checker<'f> {
             "Conntrack",
             &members,
             &["limit", "reserve", "stateful_tcp", "timeout"],
+            "",
         ) {
             match m.lower.as_ref() {
                 "limit" | "reserve" => {
@@ -158,14 +228,18 @@ impl<'f> Checker<'f> {
                     self.expect_kind(&m.lower, m.value, "true or false", is_bool);
                 }
                 _ => {
-                    let states = self.nested("Conntrack", m, &deeper);
+                    // `c.timeout.established.tcp: 100` reaches two levels
+                    // down (the reference's golden example does it).
+                    let (states, below) = self.nested_deep("Conntrack", m, &deeper);
+                    let suffix = format!(" in {}.{}", t.name.text, m.key.text);
                     for s in self.known(
                         "Conntrack",
                         &states,
                         &["established", "unconfirmed", "confirmed"],
+                        &suffix,
                     ) {
-                        let protocols = self.nested("Conntrack", s, &[]);
-                        for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"]) {
+                        let protocols = self.nested("Conntrack", s, &below);
+                        for p in self.known("Conntrack", &protocols, &["tcp", "udp", "icmp"], "") {
                             let key = format!("timeout.{}.{}", s.lower, p.lower);
                             self.expect_kind(&key, p.value, "a positive integer (seconds)", |k| {
                                 matches!(k, Kind::Int(1..))
@@ -177,90 +251,89 @@ impl<'f> Checker<'f> {
         }
     }
 
+    /// As the reference: every member's name and value in order, then
+    /// (only if those are right) the members it needs, the first missing
+    /// one reported at the element.
     pub(super) fn check_load_balancer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, deeper) = self.element_members("Load_balancer", t);
         let class = "Load_balancer";
-        let kept = self.known(class, &members, &["layer", "clients", "servers"]);
-        if kept.len() < 3 && self.errors.len() == errors_before {
-            let missing: Vec<&str> = ["layer", "clients", "servers"]
-                .into_iter()
-                .filter(|k| !kept.iter().any(|m| m.lower == *k))
-                .collect();
-            if !missing.is_empty() {
-                self.error(
-                    t.value.span,
-                    "The Load_balancer members layer, clients and servers must be set",
-                );
-            }
-        }
+        let kept = self.known(class, &members, &["layer", "clients", "servers"], "");
+        let mut present: Vec<String> = kept.iter().map(|m| m.lower.to_string()).collect();
+        let mut duplicate_layer = false;
         for m in kept {
             match m.lower.as_ref() {
                 "layer" => {
                     let layer = m.value.text().to_ascii_lowercase();
-                    if layer != "tcp" {
+                    if layer != "tcp" || m.value.as_name().is_none() {
                         self.error(
                             m.value.span,
-                            format!("Invalid layer {}. Valid layers are: tcp", m.value.text()),
+                            format!("Invalid layer value ({})", m.value.text()),
                         );
                     } else if !self.load_balancer_layers.insert(layer) {
-                        self.error(
-                            t.type_name.span,
-                            "A Load_balancer with layer tcp has already been defined",
-                        );
+                        duplicate_layer = true;
                     }
                 }
-                "clients" => {
-                    let clients = self.nested(class, m, &deeper);
-                    let kept = self.known(
-                        class,
-                        &clients,
-                        &["iface", "port", "wait_queue_limit", "session_limit"],
-                    );
-                    if !["iface", "port"]
-                        .iter()
-                        .all(|k| kept.iter().any(|c| c.lower == *k))
-                    {
-                        self.error(
-                            m.value.span,
-                            "The Load_balancer clients members iface and port must be set",
-                        );
-                    }
-                    for c in kept {
+                "clients" | "servers" => {
+                    let inner = self.nested(class, m, &deeper);
+                    let allowed: &[&str] = if m.lower == "clients" {
+                        &["iface", "port", "wait_queue_limit", "session_limit"]
+                    } else {
+                        &["iface", "algorithm", "pool"]
+                    };
+                    let suffix = format!(" in {}.{}", t.name.text, m.key.text);
+                    for c in self.known(class, &inner, allowed, &suffix) {
+                        present.push(format!("{}.{}", m.lower, c.lower));
                         self.balancer_member(c);
                     }
                 }
-                _ => {
-                    let servers = self.nested(class, m, &deeper);
-                    let kept = self.known(class, &servers, &["iface", "algorithm", "pool"]);
-                    if !["iface", "algorithm", "pool"]
-                        .iter()
-                        .all(|k| kept.iter().any(|c| c.lower == *k))
-                    {
-                        self.error(m.value.span, "The Load_balancer servers members iface, algorithm and pool must be set");
-                    }
-                    for s in kept {
-                        self.balancer_member(s);
-                    }
-                }
+                _ => {}
             }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        if duplicate_layer {
+            self.error(
+                t.type_name.span,
+                "A TCP Load_balancer has already been defined",
+            );
+            return;
+        }
+        let required = [
+            "layer",
+            "clients",
+            "servers",
+            "clients.iface",
+            "clients.port",
+            "servers.iface",
+            "servers.algorithm",
+            "servers.pool",
+        ];
+        if let Some(missing) = required.iter().find(|k| !present.iter().any(|p| p == *k)) {
+            self.error(
+                t.type_name.span,
+                format!("Load_balancer member {missing} has not been set"),
+            );
         }
     }
 
     fn balancer_member(&mut self, m: &Member<'f>) {
         let v = m.value;
         match m.lower.as_ref() {
-            "iface" => {
-                if v.name_text()
-                    .and_then(|n| self.is_typed(&n, TypeName::Iface))
-                    .is_none()
-                {
-                    self.error(
-                        v.span,
-                        format!("No Iface with the name {} exists", v.text()),
-                    );
+            "iface" => match v.name_text() {
+                None => self.error(
+                    v.span,
+                    format!(
+                        "Load_balancer member iface contains an invalid value ({})",
+                        v.text()
+                    ),
+                ),
+                Some(n) if !self.may_be_iface(&n) => {
+                    self.error(v.span, format!("No Iface with the name {n} exists"))
                 }
-            }
+                Some(_) => {}
+            },
             "port" => {
                 self.expect_kind("port", v, "a port number", is_port);
             }
@@ -298,17 +371,33 @@ impl<'f> Checker<'f> {
             return;
         };
         let own = std::ptr::eq(list.unwrap_or(v), v);
-        for s in servers {
+        for (i, node) in servers.iter().enumerate() {
             // A server may be given by the name of an object constant.
-            let s = match &s.kind {
-                ValueKind::Name(parts) => self.lookup(parts).unwrap_or(s),
-                _ => s,
+            let s = match &node.kind {
+                ValueKind::Name(parts) => match self.element(parts[0].text) {
+                    None => {
+                        self.error(
+                            node.span,
+                            format!("No element with the name {} exists", node.text()),
+                        );
+                        continue;
+                    }
+                    Some(_) => self.lookup(parts).unwrap_or(node),
+                },
+                _ => node,
             };
             let ValueKind::Object(pairs) = &s.kind else {
-                self.error(s.span, format!("Invalid value of pool ({}). It must be a list of objects with address and port", v.text()));
+                let message = if node.as_name().is_some() {
+                    format!("Element {} must be an object", node.text())
+                } else {
+                    "Invalid pool value. It needs to be a list of objects containing address, port"
+                        .to_string()
+                };
+                self.error(node.span, message);
                 continue;
             };
             let mut seen = Vec::new();
+            let errors_before = self.errors.len();
             for p in pairs {
                 let key = lower(p.key.text);
                 match key.as_ref() {
@@ -321,15 +410,17 @@ impl<'f> Checker<'f> {
                     "address" | "port" => {}
                     _ => self.error(
                         p.key.span,
-                        format!("Invalid Load_balancer member {}", p.key.text),
+                        format!("Invalid member in node {i} in servers.pool"),
                     ),
                 }
                 seen.push(key);
             }
-            if !(seen.iter().any(|k| k == "address") && seen.iter().any(|k| k == "port")) {
+            let complete = seen.iter().any(|k| k == "address") && seen.iter().any(|k| k == "port");
+            if !complete && self.errors.len() == errors_before {
+                // At the node as written (a name, or the object).
                 self.error(
-                    s.span,
-                    "A Load_balancer pool member must have an address and a port",
+                    node.span,
+                    "An object in a pool needs to specify address, port",
                 );
             }
         }
@@ -338,7 +429,7 @@ impl<'f> Checker<'f> {
     pub(super) fn check_syslog(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Syslog", t);
-        let kept = self.known("Syslog", &members, &["address", "port"]);
+        let kept = self.known("Syslog", &members, &["address", "port"], "");
         let complete = kept.len() == 2;
         for m in kept {
             if m.lower == "address" {
@@ -358,18 +449,27 @@ impl<'f> Checker<'f> {
     pub(super) fn check_timer(&mut self, t: &'f Typed<'f>) {
         let errors_before = self.errors.len();
         let (members, _) = self.element_members("Timer", t);
-        let kept = self.known("Timer", &members, &["interval", "data"]);
+        let kept = self.known("Timer", &members, &["interval", "data"], "");
         if !kept.iter().any(|m| m.lower == "data") && self.errors.len() == errors_before {
             self.error(t.type_name.span, format!("Invalid value of Timer member data. It needs to be a list containing one or more of these values: {TIMER_DATA_LIST}"));
         }
         for m in kept {
             let v = m.value;
             if m.lower == "interval" {
-                if !self
-                    .check_value(v, None)
-                    .fits(|k| matches!(k, Kind::Int(1..)))
-                {
-                    self.error(v.span, format!("Invalid interval value ({}). It needs to resolve to a positive number (number of seconds)", v.text()));
+                let kind = self.check_value(v, None);
+                if !kind.fits(|k| matches!(k, Kind::Int(1..))) {
+                    let message = format!("Invalid interval value ({}). It needs to resolve to a positive number (number of seconds)", v.text());
+                    // The reference tests the resolved text: digits, and
+                    // not "0"; so `00` passes it, and is only a warning.
+                    let text = self.resolved_text(v);
+                    if kind == Kind::Int(0)
+                        && text != "0"
+                        && text.bytes().all(|b| b.is_ascii_digit())
+                    {
+                        self.warn(v.span, message);
+                    } else {
+                        self.error(v.span, message);
+                    }
                 }
                 continue;
             }
@@ -421,7 +521,8 @@ impl<'f> Checker<'f> {
                         ),
                     );
                 } else if name == "lb" && !self.has_load_balancer {
-                    self.error(d.span, "Timer data lb needs a Load_balancer");
+                    // The reference (and its own timers example) accepts it.
+                    self.warn(d.span, "Timer data lb needs a Load_balancer");
                 }
             }
         }

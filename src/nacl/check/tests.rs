@@ -29,6 +29,15 @@ fn errors(src: &str) -> Vec<String> {
         .collect()
 }
 
+/// The warnings of `src`, each as `line L:C message`.
+fn warnings(src: &str) -> Vec<String> {
+    check(src)
+        .warnings
+        .iter()
+        .map(Diagnostic::to_string)
+        .collect()
+}
+
 fn first(src: &str) -> String {
     errors(src)
         .into_iter()
@@ -186,10 +195,33 @@ fn gateway_load_balancer_syslog_timer_conntrack() {
         first("Timer t { interval: 0, data: [stats] }"),
         "line 1:20 Invalid interval value (0). It needs to resolve to a positive number (number of seconds)"
     );
+    // The reference accepts these (its timers example has the first):
+    // warnings, not errors.
+    let lb = "Timer t { interval: 5, data: [lb] }";
+    assert_eq!(first(lb), "valid");
     assert_eq!(
-        first("Timer t { interval: 5, data: [lb] }"),
-        "line 1:30 Timer data lb needs a Load_balancer"
+        warnings(lb),
+        ["line 1:30 Timer data lb needs a Load_balancer"]
     );
+    let zeros = "Timer t { interval: 00, data: [stats] }";
+    assert_eq!(first(zeros), "valid");
+    assert_eq!(warnings(zeros).len(), 1, "{:?}", warnings(zeros));
+    assert_eq!(
+        first("Timer t { interval: (-1), data: [stats] }"),
+        "line 1:20 Invalid interval value ((-1)). It needs to resolve to a positive number (number of seconds)"
+    );
+    let vlan = format!(
+        "{IFACE}Iface v {{ index: 0, vlan: 5000, address: 10.0.1.1, netmask: 255.255.255.0 }}"
+    );
+    assert_eq!(first(&vlan), "valid");
+    assert_eq!(
+        warnings(&vlan),
+        ["line 2:26 Invalid value of vlan (5000). It must be a VLAN tag, an integer from 1 to 4094"]
+    );
+    assert!(check(&vlan)
+        .warnings
+        .iter()
+        .all(|w| w.severity == crate::nacl::Severity::Warning));
     assert_eq!(
         first("Conntrack c { limit: 10, timeout: { established: { tcp: 30, sctp: 5 } } }"),
         "line 1:60 Invalid Conntrack member sctp"
@@ -224,13 +256,29 @@ fn constants_resolve_across_the_file_and_cycles_are_errors() {
 fn syntax_errors_come_alone_and_at_the_offending_token() {
     let v = check("Iface eth0 {\n  index 0\n}\nIface x dhcpp");
     assert_eq!(v.errors.len(), 1, "{:?}", v.errors);
-    assert_eq!(v.errors[0].to_string(), "line 2:8 missing ':' at '0'");
+    // As the reference (ANTLR) words them.
+    assert_eq!(
+        v.errors[0].to_string(),
+        "line 2:8 no viable alternative at input 'index 0'"
+    );
     assert_eq!(
         first("Iface eth0 { index: 0"),
-        "line 1:21 mismatched input <EOF> expecting {',', '}'}"
+        "line 1:21 missing '}' at '<EOF>'"
     );
     assert_eq!(first("a: 1 @"), "line 1:5 token recognition error at: '@'");
     // Hostile nesting is an error, not a stack overflow.
     let deep = format!("a: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(first(&deep).contains("nesting deeper than"));
+}
+
+#[test]
+fn numbers_are_number_plus_as_the_grammar_has_them() {
+    // An address, then a top-level integer; a decimal of several Numbers.
+    assert_eq!(first("a: 1.2.3.4 5\n"), "valid");
+    assert_eq!(first("a: 1 2.3 4\nb: 0 0\n"), "valid");
+    // An address's bytes are one Number each.
+    assert_eq!(
+        first("a: 1.2 3.4.5\n"),
+        "line 1:8 extraneous input '.' expecting {<EOF>, Number, '(', Identifier}"
+    );
 }
