@@ -1,0 +1,1 @@
+export function PodsPage() { return <section><h1>Pods</h1></section>; }
