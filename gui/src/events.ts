@@ -13,6 +13,7 @@ const handlers = new Map<EventType, Set<Handler>>();
 let source: EventSource | null = null;
 let retry: ReturnType<typeof setTimeout> | undefined;
 let wanted = false;
+let backoff = 2000;
 
 /** 'live' when the stream is open, 'connecting' otherwise. */
 export const streamState = signal<'live' | 'connecting' | 'off'>('off');
@@ -35,7 +36,12 @@ function open() {
   const es = new EventSource('/v1/events', { withCredentials: true });
   source = es;
   streamState.set('connecting');
-  es.onopen = () => streamState.set('live');
+  es.onopen = () => {
+    // After a refused stream, what happened while away is unknown: reload what is shown.
+    if (backoff > 2000) dispatch('resync', {});
+    backoff = 2000;
+    streamState.set('live');
+  };
   for (const t of TYPES) {
     es.addEventListener(t, (ev) => {
       let data: any = {};
@@ -64,9 +70,8 @@ function open() {
           }
         }
         open();
-        // What happened while away is unknown: reload what is shown.
-        dispatch('resync', {});
-      }, 3000);
+      }, backoff);
+      backoff = Math.min(backoff * 2, 60_000);
     } else {
       streamState.set('connecting');
     }
