@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod conformance;
 pub mod hangar;
 pub mod jails;

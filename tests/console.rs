@@ -1,0 +1,691 @@
+//! The web console (docs/CONSOLE.md) against the real server with TLS and
+//! auth on, users made by `htpasswd -B`: the session and CSRF rules and the
+//! served bundle over HTTP with curl, then the pages in a real headless
+//! Chromium (tests/common/browser.rs), found by their `data-testid` hooks.
+//! Every page visited leaves a screenshot in target/console-screenshots/
+//! and must pass axe-core with no serious or critical violation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::browser::{self, Browser};
+use common::server::TestServer;
+use serde_json::{json, Value};
+
+const USER: &str = "ada";
+const PASSWORD: &str = "lovelace 1815";
+const OTHER: &str = "bob";
+const OTHER_PASSWORD: &str = "b0b-b0b";
+const NAME: &str = "console-test";
+const NACL: &str =
+    "Iface eth0 {\n  index: 0,\n  address: 10.0.0.42,\n  netmask: 255.255.255.0\n}\n";
+
+/// One Chromium at a time: on two cores, browsers side by side would make
+/// the timed checks (2 s for a status change) measure the machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+fn peers() -> bool {
+    common::tool("curl") && common::tool("htpasswd")
+}
+
+/// A server with TLS and auth on, whose users file (made by htpasswd -B)
+/// holds USER and OTHER.
+struct Console {
+    server: TestServer,
+    users: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn htpasswd(file: &Path, create: bool, user: &str, password: &str) {
+    let mut cmd = Command::new("htpasswd");
+    cmd.arg(if create { "-Bbc" } else { "-Bb" });
+    let made = cmd
+        .args([file.to_str().unwrap(), user, password])
+        .output()
+        .expect("running htpasswd");
+    assert!(
+        made.status.success(),
+        "htpasswd: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+fn console(flags: &[&str]) -> Console {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("htpasswd");
+    htpasswd(&users, true, USER, PASSWORD);
+    htpasswd(&users, false, OTHER, OTHER_PASSWORD);
+    let option = format!("server.htpasswd={}", users.display());
+    let mut all = vec!["--name", NAME];
+    all.extend_from_slice(flags);
+    let mut server = TestServer::start(&[&option], &all);
+    assert!(server.tls, "the console is tested with TLS on");
+    server.user = USER.into();
+    server.password = PASSWORD.into();
+    Console {
+        server,
+        users,
+        _dir: dir,
+    }
+}
+
+/// An answer as curl saw it: status, headers (names lower-cased), body.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+}
+
+/// curl without stored credentials (add `-u` or a cookie in `args`).
+fn fetch(server: &TestServer, args: &[&str], path: &str) -> Resp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (head, body) = (dir.path().join("head"), dir.path().join("body"));
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "--http1.1", "-D"])
+        .arg(&head)
+        .arg("-o")
+        .arg(&body)
+        .args(args)
+        .arg(server.url(path))
+        .output()
+        .expect("running curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = std::fs::read_to_string(&head).expect("curl's headers");
+    // The last block of headers (after any 100 Continue).
+    let block = head
+        .split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .last()
+        .unwrap_or("");
+    let mut lines = block.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
+}
+
+/// A browser session made over HTTP: the cookie and the CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Session {
+    fn cookie_header(&self) -> String {
+        format!("Cookie: {}", self.cookie)
+    }
+}
+
+fn login(server: &TestServer, user: &str, password: &str) -> (Resp, Option<Session>) {
+    let body = json!({"username": user, "password": password}).to_string();
+    let r = fetch(
+        server,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+        ],
+        "/v1/session",
+    );
+    let session = (r.status == 200).then(|| {
+        let set = r.header("set-cookie").expect("the login sets a cookie");
+        Session {
+            cookie: set.split(';').next().unwrap().trim().to_string(),
+            csrf: r.json()["csrf"].as_str().expect("csrf").to_string(),
+        }
+    });
+    (r, session)
+}
+
+fn nacl_names(server: &TestServer) -> Vec<String> {
+    let (status, list) = server.json(&[], "/v1/nacls");
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// POST /v1/nacls named `name`, with the cookie and these extra headers.
+fn post_nacl(server: &TestServer, session: &Session, extra: &[&str], name: &str) -> Resp {
+    let body = json!({"name": name, "content": NACL}).to_string();
+    let cookie = session.cookie_header();
+    let mut args = vec![
+        "-X",
+        "POST",
+        "-H",
+        &cookie,
+        "-H",
+        "Content-Type: application/json",
+    ];
+    for h in extra {
+        args.extend(["-H", h]);
+    }
+    args.extend(["--data-binary", &body]);
+    fetch(server, &args, "/v1/nacls")
+}
+
+#[test]
+fn login_sets_a_strict_cookie_and_mutations_need_the_csrf_token() {
+    if !peers() {
+        return;
+    }
+    let c = console(&[]);
+    let s = &c.server;
+
+    let (bad, none) = login(s, USER, "wrong");
+    assert_eq!(bad.status, 401, "{}", bad.text());
+    assert!(none.is_none());
+    let (r, session) = login(s, USER, PASSWORD);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let session = session.unwrap();
+    let set = r.header("set-cookie").unwrap();
+    assert!(session.cookie.starts_with("jetpack_session="), "{set}");
+    let attrs: Vec<String> = set
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for want in ["httponly", "samesite=strict", "secure", "path=/"] {
+        assert!(attrs.iter().any(|a| a == want), "no {want} in {set}");
+    }
+    let answer = r.json();
+    assert_eq!(answer["user"], USER, "{answer}");
+    assert_eq!(answer["auth"], true, "{answer}");
+    assert!(session.csrf.len() >= 16, "{answer}");
+    assert!(answer["expires"].is_string() || answer["expires"].is_number());
+
+    // The cookie alone reads; GET /v1/session gives the same token back.
+    let cookie = session.cookie_header();
+    let again = fetch(s, &["-H", &cookie], "/v1/session");
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["csrf"], session.csrf.as_str());
+    assert_eq!(fetch(s, &["-H", &cookie], "/v1/info").status, 200);
+
+    // A mutation with the cookie and no token, or a wrong one: 403, nothing made.
+    let refused = post_nacl(s, &session, &[], "no-token");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "csrf");
+    let wrong = post_nacl(
+        s,
+        &session,
+        &["X-CSRF-Token: 0123456789abcdef"],
+        "bad-token",
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.text());
+    assert_eq!(wrong.json()["code"], "csrf");
+    let names = nacl_names(s);
+    assert!(
+        !names.iter().any(|n| n == "no-token" || n == "bad-token"),
+        "a refused request changed something: {names:?}"
+    );
+    // With the token it works.
+    let token = format!("X-CSRF-Token: {}", session.csrf);
+    let made = post_nacl(s, &session, &[&token], "with-token");
+    assert_eq!(made.status, 201, "{}", made.text());
+    assert!(nacl_names(s).contains(&"with-token".to_string()));
+
+    // API clients: Basic auth, unchanged, needs no token.
+    let (status, body) = s.curl(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &json!({"name": "basic", "content": NACL}).to_string(),
+        ],
+        "/v1/nacls",
+    );
+    assert_eq!(status, 201, "{body}");
+    // The console's requests get no Basic challenge on 401 (no popup).
+    let quiet = fetch(s, &["-H", "X-Requested-With: jetpack"], "/v1/session");
+    assert_eq!(quiet.status, 401);
+    assert_eq!(quiet.header("www-authenticate"), None);
+    let loud = fetch(s, &[], "/v1/instances");
+    assert_eq!(loud.status, 401);
+    assert!(loud.header("www-authenticate").is_some());
+
+    // Logout ends the session on the server, and clears the cookie.
+    let out = fetch(
+        s,
+        &["-X", "DELETE", "-H", &cookie, "-H", &token],
+        "/v1/session",
+    );
+    assert_eq!(out.status, 204, "{}", out.text());
+    let cleared = out.header("set-cookie").unwrap_or("");
+    assert!(cleared.starts_with("jetpack_session="), "{cleared:?}");
+    assert_eq!(fetch(s, &["-H", &cookie], "/v1/session").status, 401);
+    assert_eq!(fetch(s, &["-H", &cookie], "/v1/info").status, 401);
+}
+
+#[test]
+fn removing_the_user_from_the_htpasswd_file_ends_their_session() {
+    if !peers() {
+        return;
+    }
+    let c = console(&[]);
+    let s = &c.server;
+    let (_, ada) = login(s, USER, PASSWORD);
+    let (_, bob) = login(s, OTHER, OTHER_PASSWORD);
+    let (ada, bob) = (ada.expect("ada's session"), bob.expect("bob's session"));
+    let alive = |who: &Session| fetch(s, &["-H", &who.cookie_header()], "/v1/instances").status;
+    assert_eq!((alive(&ada), alive(&bob)), (200, 200));
+    // Rewritten without ada (a new file renamed over, as editors do).
+    let text = std::fs::read_to_string(&c.users).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{USER}:")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = c.users.with_extension("new");
+    std::fs::write(&tmp, kept).unwrap();
+    std::fs::rename(&tmp, &c.users).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(&ada) != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "ada's session outlived her removal from the users file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(alive(&bob), 200, "bob's session must survive ada's removal");
+    assert_eq!(
+        s.curl_as(Some(&format!("{OTHER}:{OTHER_PASSWORD}")), &[], "/v1/info")
+            .0,
+        200
+    );
+}
+
+/// The assets `index.html` names (`/assets/NAME-HASH.EXT`).
+fn asset_paths(index: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = index;
+    while let Some(at) = rest.find("/assets/") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c == '"' || c == '\'' || c == ')' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_bundle_is_served_with_csp_cache_headers_and_brotli() {
+    if !peers() {
+        return;
+    }
+    let c = console(&[]);
+    let s = &c.server;
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("gui/dist");
+    // No credentials needed for the page (it holds no data).
+    let page = fetch(s, &[], "/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(!csp.contains("http:") && !csp.contains("https:"), "{csp}");
+    assert_eq!(page.body, std::fs::read(dist.join("index.html")).unwrap());
+    let index = page.text();
+    assert!(!index.contains("<script>"), "no inline script: {index}");
+    let assets = asset_paths(&index);
+    assert!(
+        assets.iter().any(|a| a.ends_with(".js")) && assets.iter().any(|a| a.ends_with(".css")),
+        "{assets:?}"
+    );
+    for asset in &assets {
+        let plain = fetch(s, &[], asset);
+        assert_eq!(plain.status, 200, "{asset}");
+        let cache = plain.header("cache-control").unwrap_or("");
+        assert!(
+            cache.contains("max-age=31536000") && cache.contains("immutable"),
+            "{asset}: {cache}"
+        );
+        assert!(plain.header("content-security-policy").is_some(), "{asset}");
+        assert_eq!(plain.header("content-encoding"), None, "{asset}");
+        let file = dist.join(asset.trim_start_matches('/'));
+        assert_eq!(plain.body, std::fs::read(&file).unwrap(), "{asset}");
+        let br = fetch(s, &["-H", "Accept-Encoding: gzip, deflate, br"], asset);
+        assert_eq!(br.header("content-encoding"), Some("br"), "{asset}");
+        assert!(
+            br.header("vary")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
+            "{asset}: {:?}",
+            br.headers
+        );
+        let mut br_file = file.into_os_string();
+        br_file.push(".br");
+        assert_eq!(br.body, std::fs::read(&br_file).unwrap(), "{asset}.br");
+        let gz = fetch(s, &["-H", "Accept-Encoding: gzip"], asset);
+        assert_eq!(gz.header("content-encoding"), Some("gzip"), "{asset}");
+    }
+    let br = fetch(s, &["-H", "Accept-Encoding: br"], "/");
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    // The API under /v1/ still needs credentials.
+    assert_eq!(fetch(s, &[], "/v1/instances").status, 401);
+}
+
+// ---- in the browser ----
+
+/// The console in a browser, logged in as USER.
+fn logged_in(c: &Console, test: &str) -> Browser {
+    let b = Browser::start(test, &c.server.url(""));
+    b.goto("/");
+    b.wait_present("[data-testid=login]");
+    b.fill("[data-testid=login-username]", USER);
+    b.fill("[data-testid=login-password]", PASSWORD);
+    b.click("[data-testid=login-submit]");
+    b.wait_text("[data-testid=user-name]", USER);
+    b
+}
+
+#[test]
+fn log_in_fail_log_out_in_the_browser() {
+    if !peers() || !browser::available() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let c = console(&[]);
+    let b = Browser::start("login", &c.server.url(""));
+    b.goto("/");
+    b.wait_present("[data-testid=login]");
+    b.page("login");
+    b.fill("[data-testid=login-username]", USER);
+    b.fill("[data-testid=login-password]", "not the password");
+    b.click("[data-testid=login-submit]");
+    b.wait_for("login-error to say why", browser::WAIT, |b| {
+        match b.text("[data-testid=login-error]") {
+            Some(t) if !t.trim().is_empty() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(b.count("[data-testid=logout]"), 0, "a failed login got in");
+    b.page("login-error");
+    b.fill("[data-testid=login-password]", PASSWORD);
+    b.click("[data-testid=login-submit]");
+    b.wait_text("[data-testid=user-name]", USER);
+    b.wait_text("[data-testid=server-name]", NAME);
+    b.wait_present("[data-testid=count-total]");
+    b.page("instances-empty");
+    // The cookie is not readable by the page (HttpOnly).
+    let cookies = b.js("return document.cookie;", vec![]);
+    assert!(
+        !cookies.as_str().unwrap_or("").contains("jetpack_session"),
+        "{cookies}"
+    );
+    b.click("[data-testid=logout]");
+    b.wait_present("[data-testid=login]");
+    // Gone on the server too: a reload shows the login again.
+    b.goto("/#/instances");
+    b.wait_present("[data-testid=login]");
+    assert_eq!(b.count("[data-testid=user-name]"), 0);
+}
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn uplink_token(server: &TestServer) -> String {
+    let (status, list) = server.json(&[], "/v1/uplinks");
+    assert_eq!(status, 200, "{list}");
+    list[0]["token"]
+        .as_str()
+        .expect("the default uplink's token")
+        .to_string()
+}
+
+/// `jetpack sim` docking `count` instances of `seed` (plain hangar).
+fn sim(server: &TestServer, seed: &str, count: usize, extra: &[&str]) -> Sim {
+    let url = format!("http://127.0.0.1:{}", server.uplink_port);
+    let child = Command::new(common::JETPACK)
+        .args(["sim", "--url", &url, "--token", &uplink_token(server)])
+        .args([
+            "--count",
+            &count.to_string(),
+            "--seed",
+            seed,
+            "--report-ms",
+            "0",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting jetpack sim");
+    Sim(child)
+}
+
+fn sim_id(seed: &str, index: usize) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(format!("{seed}-{index}").as_bytes()))[..32].to_string()
+}
+
+fn wait_summary(server: &TestServer, connected: u64, disconnected: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = server.json(&[], "/v1/instances/summary");
+        if s["connected"] == connected && s["disconnected"] == disconnected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "summary never got there: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const ROW: &str = "[data-testid=instance-row]";
+
+fn row_ids(b: &Browser) -> Vec<String> {
+    b.attrs(ROW, "data-id")
+}
+
+/// Waits until the rows shown are `want`, in that order.
+fn wait_rows(b: &Browser, want: &[String]) {
+    b.wait_for(&format!("rows {want:?}"), browser::WAIT, |b| {
+        let ids = row_ids(b);
+        if ids == want {
+            Ok(())
+        } else {
+            Err(format!("{ids:?}"))
+        }
+    });
+}
+
+#[test]
+fn instances_page_counts_filters_sorts_pages_and_deletes_50_sims() {
+    if !peers() || !browser::available() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let c = console(&["--nouplinktls"]);
+    let s = &c.server;
+    let (stay, leave) = ("stay", "leave");
+    let _staying = sim(s, stay, 40, &[]);
+    let mut leaving = sim(s, leave, 10, &[]);
+    wait_summary(s, 50, 0);
+    let mut all: Vec<String> = (0..40).map(|i| sim_id(stay, i)).collect();
+    let gone: Vec<String> = (0..10).map(|i| sim_id(leave, i)).collect();
+    all.extend(gone.iter().cloned());
+    all.sort();
+
+    let b = logged_in(&c, "instances");
+    b.goto("/#/instances");
+    b.wait_text("[data-testid=count-total]", "50");
+    b.wait_text("[data-testid=count-connected]", "50");
+    b.wait_text("[data-testid=count-disconnected]", "0");
+    // The default order is by id: the first page is the first 20 ids.
+    wait_rows(&b, &all[..20]);
+    b.wait_text("[data-testid=page-info]", "1–20 of 50");
+    b.page("instances");
+
+    // 10 disconnect: the counts follow within 2 s, without a reload.
+    b.js("window.__sameDocument = 'yes'; return 1;", vec![]);
+    let t0 = Instant::now();
+    let _ = leaving.0.kill();
+    let _ = leaving.0.wait();
+    b.wait_text_within(
+        "[data-testid=count-connected]",
+        "40",
+        Duration::from_secs(2),
+    );
+    b.wait_text_within(
+        "[data-testid=count-disconnected]",
+        "10",
+        Duration::from_secs(2),
+    );
+    let seen = t0.elapsed();
+    eprintln!("10 disconnects shown in the counts after {seen:?}");
+    assert!(seen <= Duration::from_secs(2), "{seen:?}");
+    assert_eq!(
+        b.js("return window.__sameDocument || null;", vec![]),
+        "yes",
+        "the page was reloaded"
+    );
+    b.wait_text("[data-testid=count-total]", "50");
+
+    // Search: a part of an id finds the instances whose id has it.
+    let needle = &gone[3][..7];
+    let mut want: Vec<String> = all
+        .iter()
+        .filter(|id| id.contains(needle))
+        .cloned()
+        .collect();
+    want.sort();
+    b.fill("[data-testid=instances-search]", needle);
+    wait_rows(&b, &want);
+    b.fill(
+        "[data-testid=instances-search]",
+        "no-such-instance-anywhere",
+    );
+    wait_rows(&b, &[]);
+    b.fill("[data-testid=instances-search]", "");
+    wait_rows(&b, &all[..20]);
+
+    // Filter by status.
+    let mut left = gone.clone();
+    left.sort();
+    b.select("[data-testid=instances-status]", "disconnected");
+    wait_rows(&b, &left);
+    b.wait_text("[data-testid=page-info]", "1–10 of 10");
+    // Sort by id, reversed by a second click.
+    b.click("[data-testid=sort-id]");
+    let reversed: Vec<String> = left.iter().rev().cloned().collect();
+    b.wait_for("a sort by id, either way", browser::WAIT, |b| {
+        let ids = row_ids(b);
+        if ids == left || ids == reversed {
+            Ok(())
+        } else {
+            Err(format!("{ids:?}"))
+        }
+    });
+    let first = row_ids(&b);
+    b.click("[data-testid=sort-id]");
+    let other: Vec<String> = first.iter().rev().cloned().collect();
+    wait_rows(&b, &other);
+    b.select("[data-testid=instances-status]", "connected");
+    b.wait_text("[data-testid=page-info]", "1–20 of 40");
+    b.select("[data-testid=instances-status]", "");
+    b.wait_text("[data-testid=page-info]", "1–20 of 50");
+
+    // Paging: 20 a page.
+    let by_id: Vec<String> = {
+        // The sort may still be by id (either way): go back to ascending.
+        if row_ids(&b).first() != all.first() {
+            b.click("[data-testid=sort-id]");
+        }
+        all.clone()
+    };
+    wait_rows(&b, &by_id[..20]);
+    b.click("[data-testid=page-next]");
+    b.wait_text("[data-testid=page-info]", "21–40 of 50");
+    wait_rows(&b, &by_id[20..40]);
+    b.click("[data-testid=page-next]");
+    b.wait_text("[data-testid=page-info]", "41–50 of 50");
+    wait_rows(&b, &by_id[40..]);
+    b.click("[data-testid=page-prev]");
+    b.wait_text("[data-testid=page-info]", "21–40 of 50");
+
+    // Select 3 (disconnected ones) and delete them.
+    b.select("[data-testid=instances-status]", "disconnected");
+    wait_rows(&b, &left);
+    let doomed: Vec<String> = left[..3].to_vec();
+    for id in &doomed {
+        b.click(&format!("{ROW}[data-id='{id}'] [data-testid=select-row]"));
+    }
+    b.click("[data-testid=delete-selected]");
+    b.wait_present("[data-testid=confirm]");
+    b.page("instances-confirm-delete");
+    b.click("[data-testid=confirm]");
+    wait_rows(&b, &left[3..]);
+    b.wait_text("[data-testid=count-total]", "47");
+    let (status, listed) = s.json(&[], "/v1/instances");
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 47, "{ids:?}");
+    for id in &doomed {
+        assert!(!ids.contains(&id.as_str()), "{id} is still listed");
+    }
+}
