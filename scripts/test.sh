@@ -13,7 +13,8 @@ install_debian() {
     local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
-                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3)
+                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3
+                    chromium chromium-driver)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +24,14 @@ install_debian() {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    # The console's bundle is rebuilt from gui/package-lock.json, and its
+    # browser tests load axe-core: node and npm (unless the machine has them).
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        log "installing nodejs npm"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends nodejs npm
     fi
     # The launch tests' VM (images/linux-vm/make.sh) downloads Debian's cloud
     # kernel: the package index must know it.
@@ -54,6 +63,31 @@ fi
 if command -v rustup >/dev/null; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
+
+# The console's bundle (gui/dist) is committed and embedded in the binary:
+# rebuilt here from the locked packages, it must be the committed one.
+if [ -f gui/package.json ]; then
+    log "gui: npm ci && npm run build"
+    (cd gui && npm ci --no-audit --no-fund && npm run build)
+    if ! git diff --quiet --exit-code -- gui/dist \
+        || [ -n "$(git ls-files --others --exclude-standard -- gui/dist)" ]; then
+        git status --short -- gui/dist >&2
+        echo "gui/dist is stale: it differs from what gui/ builds; run (cd gui && npm ci && npm run build) and commit gui/dist" >&2
+        exit 1
+    fi
+fi
+# axe-core for the console's browser tests (tests/common/browser.rs reads
+# target/axe/node_modules/axe-core/axe.min.js), outside gui's own packages.
+AXE_VERSION=4.14.1
+target_dir="${CARGO_TARGET_DIR:-target}"
+if [ ! -f "$target_dir/axe/node_modules/axe-core/axe.min.js" ] \
+    || ! grep -q "\"version\": \"$AXE_VERSION\"" "$target_dir/axe/node_modules/axe-core/package.json"; then
+    log "axe-core $AXE_VERSION into $target_dir/axe"
+    mkdir -p "$target_dir/axe"
+    npm install --no-save --no-audit --no-fund --no-package-lock --prefix "$target_dir/axe" "axe-core@$AXE_VERSION"
+fi
+export JETPACK_AXE="$PWD/$target_dir/axe/node_modules/axe-core/axe.min.js"
+case "$target_dir" in /*) export JETPACK_AXE="$target_dir/axe/node_modules/axe-core/axe.min.js" ;; esac
 
 log "cargo fmt --check"
 cargo fmt --check
