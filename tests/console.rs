@@ -926,3 +926,103 @@ fn nacl_editor_marks_the_checkers_errors_saves_snippets_and_reverts() {
         Some(edited.trim_end())
     );
 }
+
+/// The highest `tick N` in a sim's log text.
+fn last_tick(log: &str) -> Option<u64> {
+    log.lines()
+        .filter_map(|l| l.split("tick ").nth(1)?.split(':').next()?.parse().ok())
+        .max()
+}
+
+#[test]
+fn instance_page_log_follows_and_statistics_draw_a_chart() {
+    if !peers() || !browser::available() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let c = console(&["--nouplinktls"]);
+    let s = &c.server;
+    let seed = "page";
+    let id = sim_id(seed, 0);
+    let _sim = sim(s, seed, 1, &["--log-ms", "200", "--stats-ms", "300"]);
+    wait_summary(s, 1, 0);
+
+    let b = logged_in(&c, "instance");
+    b.goto(&format!("/#/instances/{id}"));
+    b.wait_present("[data-testid=instance-alias]");
+    b.wait_present("[data-testid=tab-overview]");
+    b.page("instance-overview");
+
+    // The log follows: lines sent after it opened appear, without a reload.
+    b.click("[data-testid=tab-log]");
+    b.js("window.__sameDocument = 'yes'; return 1;", vec![]);
+    let first = b.wait_for("a LOG line", browser::WAIT, |b| {
+        let t = b.text("[data-testid=instance-log]").unwrap_or_default();
+        last_tick(&t).ok_or(format!("{t:?}"))
+    });
+    b.wait_for("later LOG lines", browser::WAIT, |b| {
+        let t = b.text("[data-testid=instance-log]").unwrap_or_default();
+        match last_tick(&t) {
+            Some(n) if n >= first + 3 => Ok(()),
+            n => Err(format!("last tick {n:?}, first {first}")),
+        }
+    });
+    assert_eq!(
+        b.js("return window.__sameDocument || null;", vec![]),
+        "yes",
+        "the page was reloaded"
+    );
+    b.page("instance-log");
+
+    // Statistics: the STATS history drawn as charts (canvases).
+    b.click("[data-testid=tab-stats]");
+    b.wait_present("[data-testid=stats-chart] canvas");
+    b.page("instance-stats");
+}
+
+#[test]
+fn an_upload_shows_its_progress_and_the_image_appears() {
+    if !peers() || !browser::available() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let c = console(&[]);
+    let s = &c.server;
+    let file = c.server.dir.path().join("console-upload.elf");
+    let size = 4 << 20;
+    common::server::fake_elf(&file, size, "console upload");
+
+    let b = logged_in(&c, "images");
+    b.goto("/#/images");
+    b.wait_present("[data-testid=image-upload]");
+    b.page("images");
+    b.type_keys("[data-testid=image-upload]", file.to_str().unwrap());
+    // The bar knows the size, and ends full.
+    b.wait_for(
+        "the upload's progress bar, full",
+        Duration::from_secs(30),
+        |b| {
+            let v = b.js(
+                "const p = document.querySelector('[data-testid=upload-progress]');
+             return p ? [p.value, p.max] : null;",
+                vec![],
+            );
+            match v.as_array().map(|a| (a[0].as_f64(), a[1].as_f64())) {
+                Some((Some(value), Some(max))) if max == size as f64 && value == max => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    let (status, images) = s.json(&[], "/v1/images");
+    assert_eq!(status, 200);
+    let image = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "console-upload")
+        .unwrap_or_else(|| panic!("no image named console-upload: {images}"))
+        .clone();
+    let id = image["id"].as_str().unwrap();
+    b.wait_present(&format!("[data-testid=image-row][data-id='{id}']"));
+    b.page("images-uploaded");
+}
