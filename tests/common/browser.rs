@@ -79,6 +79,11 @@ impl Browser {
     /// Starts chromedriver on a free port, waits for its /status, and opens
     /// a headless Chromium session with a fresh profile.
     pub fn start(name: &str, base: &str) -> Browser {
+        Self::start_with(name, base, json!({}))
+    }
+
+    /// `start`, with these capabilities added (e.g. `pageLoadStrategy`).
+    pub fn start_with(name: &str, base: &str, extra: Value) -> Browser {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -149,8 +154,12 @@ impl Browser {
                 ],
             },
         });
-        let caps = match caps {
-            Value::Object(m) => m,
+        let caps = match (caps, extra) {
+            (Value::Object(mut m), Value::Object(more)) => {
+                m.extend(more);
+                m
+            }
+            (Value::Object(m), _) => m,
             _ => unreachable!(),
         };
         let url = format!("http://127.0.0.1:{port}");
@@ -210,6 +219,20 @@ impl Browser {
         self.call("running a script", self.client().execute(script, args))
     }
 
+    /// `js`, with the error returned (a page still loading, a navigation).
+    pub fn try_js(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
+        self.rt
+            .block_on(self.client().execute(script, args))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Opens `path` in a new tab and switches to it.
+    pub fn new_tab(&self, path: &str) {
+        let tab = self.call("opening a tab", self.client().new_window(true));
+        self.call("switching tabs", self.client().switch_to_window(tab.handle));
+        self.goto(path);
+    }
+
     /// Polls `probe` every 25 ms until it gives Some, for up to `within`;
     /// then fails with `what`, the last thing `describe` said, and a
     /// screenshot.
@@ -233,30 +256,34 @@ impl Browser {
 
     /// The text of the first element matching `css`, or None.
     pub fn text(&self, css: &str) -> Option<String> {
-        self.js(
+        self.try_js(
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
             vec![json!(css)],
         )
+        .ok()?
         .as_str()
         .map(str::to_string)
     }
 
     /// How many elements match `css`.
     pub fn count(&self, css: &str) -> usize {
-        self.js(
+        self.try_js(
             "return document.querySelectorAll(arguments[0]).length;",
             vec![json!(css)],
         )
-        .as_u64()
+        .ok()
+        .and_then(|v| v.as_u64())
         .unwrap_or(0) as usize
     }
 
     /// `attr` of every element matching `css`, in document order.
     pub fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
-        let v = self.js(
-            "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]));",
-            vec![json!(css), json!(attr)],
-        );
+        let v = self
+            .try_js(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]));",
+                vec![json!(css), json!(attr)],
+            )
+            .unwrap_or(Value::Null);
         v.as_array()
             .map(|a| {
                 a.iter()
@@ -269,12 +296,12 @@ impl Browser {
     /// Waits until an element matches `css` (and is displayed).
     pub fn wait_present(&self, css: &str) {
         self.wait_for(&format!("{css} to be shown"), WAIT, |b| {
-            let shown = b.js(
+            let shown = b.try_js(
                 "const e = document.querySelector(arguments[0]);
                  return !!e && e.getClientRects().length > 0;",
                 vec![json!(css)],
             );
-            if shown == true {
+            if shown == Ok(Value::Bool(true)) {
                 Ok(())
             } else {
                 Err(format!("{} match(es)", b.count(css)))
