@@ -11,7 +11,25 @@ const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, 'dist');
 const assets = join(dist, 'assets');
 
+// CodeMirror's style-mod puts its styles in a <style> element unless the
+// root is a shadow root; the console's Content-Security-Policy (style-src
+// 'self') refuses inline <style>, so make it use a constructed stylesheet
+// adopted by the document (CSSOM, which the policy allows) in every browser
+// that has document.adoptedStyleSheets.
+const adoptedStyles = {
+  name: 'style-mod-adopted',
+  setup(build) {
+    build.onLoad({ filter: /style-mod[\\/]src[\\/]style-mod\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const from = '!root.head && root.adoptedStyleSheets && win.CSSStyleSheet';
+      if (!src.includes(from)) throw new Error('style-mod changed: review the adoptedStyleSheets patch in build.mjs');
+      return { contents: src.replace(from, 'root.adoptedStyleSheets && win.CSSStyleSheet'), loader: 'js' };
+    });
+  },
+};
+
 const result = await esbuild.build({
+  plugins: [adoptedStyles],
   entryPoints: { app: join(root, 'src/main.tsx') },
   bundle: true,
   minify: true,
@@ -45,9 +63,9 @@ files.set(names.js, js);
 files.set(names.css, css);
 files.set(names.icon, icon);
 const html = readFileSync(join(root, 'src/index.html'), 'utf8')
-  .replace('%JS%', names.js)
-  .replace('%CSS%', names.css)
-  .replace('%ICON%', names.icon);
+  .replace("%JS%", "/" + names.js)
+  .replace("%CSS%", "/" + names.css)
+  .replace("%ICON%", "/" + names.icon);
 files.set('index.html', Buffer.from(html));
 
 rmSync(dist, { recursive: true, force: true });

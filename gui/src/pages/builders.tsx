@@ -51,7 +51,6 @@ export function BuildersPage() {
     }
   };
   const remove = async (b: any) => {
-    if (!(await ask(`Delete the builder ${b.name} ${b.version} and its base?`))) return;
     try {
       await del(`/v1/builders/${enc(b.id)}`);
       builders.reload();

@@ -34,7 +34,6 @@ export function ImagesPage() {
   useEvent('job', (d) => d.state === 'succeeded' && later());
 
   const remove = async (i: Image) => {
-    if (!(await ask(`Delete the image “${i.name}${i.tag ? ' · ' + i.tag : ''}” (${short(i.id)})?`))) return;
     try {
       await del(`/v1/images/${enc(i.id)}`);
       reload();

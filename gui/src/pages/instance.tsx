@@ -220,6 +220,7 @@ function Update({ inst }: { inst: Detail }) {
             <label>
               Image
               <select data-testid="deploy-image" value={imageId} onChange={(e) => { setImageId(e.currentTarget.value); setRefused(null); }}>
+                {images?.length === 0 && <option value="">no images</option>}
                 {(images ?? []).map((i) => (
                   <option value={i.id}>
                     {i.name}{i.tag ? ` · ${i.tag}` : ''} ({short(i.id, 8)})
@@ -252,6 +253,7 @@ function Update({ inst }: { inst: Detail }) {
             <label>
               Builder
               <select data-testid="upgrade-builder" value={builderId} onChange={(e) => setBuilderId(e.currentTarget.value)}>
+                {builders?.length === 0 && <option value="">no builders</option>}
                 {(builders ?? []).map((b) => (
                   <option value={b.id}>{b.name} {b.version}</option>
                 ))}
@@ -360,21 +362,28 @@ function Chart({ name, data }: { name: string; data: [number[], number[]] }) {
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     plot.current = new uPlot(
       {
-        width: Math.max(300, el.clientWidth - 4),
-        height: 160,
-        legend: { show: true },
+        width: Math.max(240, el.clientWidth),
+        height: 150,
+        legend: { show: false },
         series: [{}, { label: name, stroke: accent, width: 1.5, fill: accent + '22', points: { show: data[0].length < 40 } }],
         axes: [axis, { ...axis, size: 60 }],
       },
       data,
       el,
     );
-    return () => plot.current?.destroy();
+    const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(240, el.clientWidth), height: 150 }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      plot.current?.destroy();
+    };
   }, [name]);
   useEffect(() => plot.current?.setData(data), [data]);
   return (
     <figure class="chart" aria-label={`Chart of ${name}`}>
-      <h3>{name}</h3>
+      <h3>
+        {name} <span class="muted">{data[1].length ? data[1][data[1].length - 1] : ''}</span>
+      </h3>
       <div ref={ref} />
     </figure>
   );

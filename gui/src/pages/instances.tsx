@@ -184,11 +184,12 @@ export function InstancesPage() {
                   </button>
                 </th>
               ))}
+              <th scope="col">Version</th>
               <th scope="col">Addresses</th>
             </tr>
           </thead>
           <tbody>
-            {rows.length === 0 && !loading && <Empty cols={8}>No instances{dq || status || panicked ? ' match' : ' have docked yet'}.</Empty>}
+            {rows.length === 0 && !loading && <Empty cols={9}>No instances{dq || status || panicked ? ' match' : ' have docked yet'}.</Empty>}
             {rows.map((r) => (
               <tr data-testid="instance-row" data-id={r.id} class={selected.has(r.id) ? 'sel' : ''}>
                 <td class="chk">
@@ -205,9 +206,10 @@ export function InstancesPage() {
                 <td>
                   <a href={`#/instances/${enc(r.id)}`} class="mono">{short(r.id, 32)}</a>
                 </td>
-                <td>{r.tag ?? ''}{r.version && <div class="sub">{r.version}</div>}</td>
+                <td>{r.tag ?? ''}</td>
                 <td title={r.firstSeen}>{r.launched ? <Badge kind="info">{r.launched.hypervisor}</Badge> : null} {ago(r.firstSeen)}</td>
                 <td title={r.lastSeen}>{ago(r.lastSeen)}</td>
+                <td class="small">{r.version ?? ''}</td>
                 <td class="mono small">{r.addresses.join(', ')}</td>
               </tr>
             ))}

@@ -6,6 +6,7 @@ import { Badge, Empty, fmtTime, JobLog, jobEnded, short, useLoad, useThrottled, 
 export function JobsPage() {
   const [state, setState] = useState('');
   const [kind, setKind] = useState('');
+  const [open, setOpen] = useState<string | null>(null);
   const { data, reload, setData } = useLoad((s) => get<Job[]>('/v1/jobs' + qs({ state, kind, limit: 200 }), s), [state, kind]);
   const later = useThrottled(reload, 1000);
   useResync(reload);
@@ -40,7 +41,8 @@ export function JobsPage() {
           </select>
         </label>
       </div>
-      <JobTable rows={data ?? []} onChange={reload} />
+      <JobTable rows={data ?? []} onChange={reload} onLog={setOpen} />
+      {open && <JobLog jobId={open} key={open} title="Log of job" />}
     </section>
   );
 }
@@ -54,7 +56,7 @@ async function cancel(j: Job, then: () => void) {
   }
 }
 
-function JobTable({ rows, onChange }: { rows: Job[]; onChange: () => void }) {
+function JobTable({ rows, onChange, onLog }: { rows: Job[]; onChange: () => void; onLog: (id: string) => void }) {
   return (
     <div class="table-wrap">
       <table class="grid">
@@ -82,6 +84,7 @@ function JobTable({ rows, onChange }: { rows: Job[]; onChange: () => void }) {
               <td>{fmtTime(j.created)}</td>
               <td>{fmtTime(j.finished)}</td>
               <td class="row-actions">
+                <button type="button" data-testid="job-log-open" onClick={() => onLog(j.id)} aria-label={`Log of ${j.id}`}>Log</button>{' '}
                 {!jobEnded(j.state) && (
                   <button type="button" class="danger" data-testid="job-cancel" onClick={() => cancel(j, onChange)} aria-label={`Cancel ${j.id}`}>Cancel</button>
                 )}

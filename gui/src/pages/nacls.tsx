@@ -1,4 +1,4 @@
-import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from '@codemirror/autocomplete';
+import { autocompletion, completionKeymap } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
 import { bracketMatching, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { lintGutter, linter, type Diagnostic as CmDiagnostic } from '@codemirror/lint';
@@ -159,7 +159,6 @@ export function NaclEditorPage({ id }: { id: string }) {
           drawSelection(),
           indentOnInput(),
           bracketMatching(),
-          closeBrackets(),
           autocompletion(),
           highlightActiveLine(),
           syntaxHighlighting(classHighlighter),
@@ -169,7 +168,6 @@ export function NaclEditorPage({ id }: { id: string }) {
           EditorView.contentAttributes.of({ 'aria-label': 'NaCl source' }),
           keymap.of([
             { key: 'Mod-s', run: () => (document.querySelector<HTMLButtonElement>('[data-testid=nacl-save]')?.click(), true) },
-            ...closeBracketsKeymap,
             ...defaultKeymap,
             ...historyKeymap,
             ...completionKeymap,
@@ -389,7 +387,6 @@ function Snippets({ insert, selection }: { insert: (s: string) => void; selectio
     }
   };
   const remove = async (d: Doc) => {
-    if (!(await ask(`Delete the snippet “${d.name}”?`))) return;
     try {
       await del(`/v1/snippets/${enc(d.id)}`);
       reload();

@@ -37,13 +37,18 @@ export function PodsPage() {
     }
   };
   const removePod = async (p: any) => {
-    const running = p.state === 'running';
-    if (!(await ask(`Remove the pod ${p.name ?? short(p.id)} and its clone?${running ? ' It is running: it will be stopped.' : ''}`, 'Remove'))) return;
     try {
-      await del(`/v1/pods/${enc(p.id)}` + qs({ force: running || undefined }));
+      await del(`/v1/pods/${enc(p.id)}`);
       pods.reload();
     } catch (e) {
-      showError(e);
+      if (e instanceof ApiError && e.status === 409 && (await ask(`${e.message}. Stop and remove it (force)?`, 'Force remove'))) {
+        try {
+          await del(`/v1/pods/${enc(p.id)}?force=true`);
+          pods.reload();
+        } catch (e2) {
+          showError(e2);
+        }
+      } else showError(e);
     }
   };
   const showLog = async (p: any) => {
@@ -55,7 +60,6 @@ export function PodsPage() {
     }
   };
   const removeBase = async (b: any) => {
-    if (!(await ask(`Remove the base ${b.name}?`, 'Remove'))) return;
     try {
       await del(`/v1/bases/${enc(b.id)}`);
       bases.reload();
