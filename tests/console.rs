@@ -1026,3 +1026,73 @@ fn an_upload_shows_its_progress_and_the_image_appears() {
     b.wait_present(&format!("[data-testid=image-row][data-id='{id}']"));
     b.page("images-uploaded");
 }
+
+#[test]
+fn deploy_from_the_instance_page_warns_of_the_uplink_and_forces() {
+    if !peers() || !browser::available() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let c = console(&["--nouplinktls"]);
+    let s = &c.server;
+    // An uploaded image: its uplink is unknown, so a deploy needs force.
+    let file = s.dir.path().join("deploy.elf");
+    common::server::fake_elf(&file, 200_000, "console deploy");
+    let (status, image) = s.json(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+        "/v1/images?name=console-deploy",
+    );
+    assert_eq!(status, 201, "{image}");
+    let image = image["id"].as_str().unwrap().to_string();
+    let seed = "deploy";
+    let id = sim_id(seed, 0);
+    let _sim = sim(s, seed, 1, &[]);
+    wait_summary(s, 1, 0);
+    let image_of = || s.json(&[], &format!("/v1/instances/{id}")).1["imageId"].clone();
+    let before = image_of();
+
+    let b = logged_in(&c, "deploy");
+    b.goto(&format!("/#/instances/{id}"));
+    b.wait_present("[data-testid=deploy-image]");
+    b.select("[data-testid=deploy-image]", &image);
+    b.wait_present("[data-testid=deploy-mismatch]");
+    b.page("instance-deploy-mismatch");
+    // Not forced: refused, nothing deployed.
+    b.click("[data-testid=deploy]");
+    b.wait_for("the refusal shown", browser::WAIT, |b| {
+        let t = b.text("[data-testid=deploy-mismatch]").unwrap_or_default();
+        if t.to_lowercase().contains("force") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    let (_, jobs) = s.json(&[], "/v1/jobs");
+    assert!(
+        jobs.as_array().is_none_or(|j| j.is_empty()),
+        "a refused deploy made a job: {jobs}"
+    );
+    assert_eq!(image_of(), before);
+    // Forced: the job's log, and the instance runs the image.
+    b.click("[data-testid=deploy-force]");
+    b.click("[data-testid=deploy]");
+    b.wait_for("the job's log", Duration::from_secs(30), |b| {
+        match b.text("[data-testid=job-log]") {
+            Some(t) if !t.trim().is_empty() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while image_of() != image.as_str() {
+        if Instant::now() > deadline {
+            b.fail(&format!("{id} never ran {image}: {}", image_of()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.page("instance-deployed");
+}
