@@ -320,6 +320,23 @@ impl Users {
         true
     }
 
+    /// A digest of `user`'s line in the file as it is now (None when the
+    /// user is gone): a browser session made with one digest ends when it
+    /// changes, i.e. when the user is removed or the password changed.
+    pub fn fingerprint(&self, user: &str) -> Option<[u8; 32]> {
+        self.reload_if_changed();
+        let s = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let (_, hash) = s.file.entries.iter().find(|(u, _)| u == user)?;
+        Some(
+            Sha256::new()
+                .chain_update(user.as_bytes())
+                .chain_update([0u8])
+                .chain_update(hash.as_bytes())
+                .finalize()
+                .into(),
+        )
+    }
+
     /// Whether `user` with `password` may in. Blocking: may run bcrypt.
     pub fn verify(&self, user: &str, password: &str) -> bool {
         if self.cached(user, password) {

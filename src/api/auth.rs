@@ -1,32 +1,39 @@
-//! HTTP Basic on every route (unless the server runs with auth off):
-//! decode the header, ask `access::logins` whether the user and password
-//! tried from the source address get in, and map its verdict to the
-//! request going on, 401 with a challenge, or 429 with Retry-After. The
-//! rules themselves (throttles, the bcrypt pool) live in `access`, which
-//! knows no HTTP.
+//! Auth on every API route (unless the server runs with auth off): a
+//! browser's session cookie, with its CSRF token on every request that
+//! changes something (docs/CONSOLE.md), or HTTP Basic: decode the header,
+//! ask `access::logins` whether the user and password tried from the
+//! source address get in, and map its verdict to the request going on, 401
+//! with a challenge, or 429 with Retry-After. The rules themselves
+//! (throttles, the bcrypt pool, sessions) live in `access`, which knows no
+//! HTTP.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use super::{ApiError, AppState};
 use crate::access::logins::{shown_addr, shown_name, throttled_addr, Verdict};
+use crate::access::sessions::SessionUser;
 
 /// The source address as throttled (`access::logins::throttled_addr`);
 /// None when the listener gave none.
 pub fn source(req: &Request) -> Option<IpAddr> {
-    let ConnectInfo(addr) = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    source_of(req.extensions())
+}
+
+pub fn source_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    let ConnectInfo(addr) = extensions.get::<ConnectInfo<SocketAddr>>()?;
     Some(throttled_addr(addr.ip()))
 }
 
-fn credentials(req: &Request) -> Option<(String, String)> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -39,9 +46,20 @@ fn credentials(req: &Request) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-fn challenge(message: &str) -> Response {
+/// The header the web console sends with every request.
+pub const FROM_CONSOLE: &str = "x-requested-with";
+/// The header that repeats a session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A 401; with a Basic challenge unless the web console asked (a browser
+/// would answer the challenge with its own login popup, over the
+/// console's).
+pub fn challenge(headers: &HeaderMap, message: &str) -> Response {
     let mut response =
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    if headers.contains_key(FROM_CONSOLE) || super::session::cookie(headers).is_some() {
+        return response;
+    }
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"jetpack\", charset=\"UTF-8\""),
@@ -49,7 +67,7 @@ fn challenge(message: &str) -> Response {
     response
 }
 
-fn too_many(wait: Duration) -> Response {
+pub fn too_many(wait: Duration) -> Response {
     // Whole seconds, rounded up (Retry-After has no fractions), at least 1.
     let secs = wait
         .as_secs()
@@ -69,12 +87,56 @@ fn too_many(wait: Duration) -> Response {
     response
 }
 
-pub async fn require(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Whether a request may change something: only these need the CSRF
+/// token (GET and HEAD must not change anything).
+fn mutates(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether the request repeats its session's CSRF token.
+pub fn csrf_ok(headers: &HeaderMap, session: &SessionUser) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|token| session.csrf_matches(token))
+}
+
+pub fn csrf_refused() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "a request with the session cookie that changes something must carry the session's \
+         X-CSRF-Token header",
+    )
+    .into_response()
+}
+
+pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let Some(users) = state.users.clone() else {
         return next.run(req).await;
     };
-    let Some((user, password)) = credentials(&req) else {
-        return challenge("authentication required (HTTP Basic)");
+    if req.uri().path() == super::session::PATH {
+        // Logging in needs no credentials; the session routes check
+        // their own.
+        return next.run(req).await;
+    }
+    if let Some(id) = super::session::cookie(req.headers()) {
+        match state.sessions.check(&users, id) {
+            Some(session) => {
+                if mutates(req.method()) && !csrf_ok(req.headers(), &session) {
+                    return csrf_refused();
+                }
+                req.extensions_mut().insert(session);
+                return next.run(req).await;
+            }
+            None if credentials(req.headers()).is_none() => {
+                return challenge(req.headers(), "the session has ended: log in again");
+            }
+            None => {}
+        }
+    }
+    let Some((user, password)) = credentials(req.headers()) else {
+        return challenge(req.headers(), "authentication required (HTTP Basic)");
     };
     let from = source(&req);
     match state.logins.check(&users, from, &user, &password).await {
@@ -85,7 +147,7 @@ pub async fn require(State(state): State<Arc<AppState>>, req: Request, next: Nex
                 from = %shown_addr(from),
                 "refused: bad user or password"
             );
-            challenge("bad user or password")
+            challenge(req.headers(), "bad user or password")
         }
         Verdict::Throttled(wait) => too_many(wait),
     }

@@ -8,8 +8,10 @@ mod apidocs;
 mod auth;
 mod bases;
 mod builders;
+mod console;
 mod documents;
 pub mod error;
+mod events;
 mod form;
 pub mod guard;
 mod images;
@@ -20,6 +22,7 @@ mod jobs;
 mod openapi_snapshot;
 mod pods;
 pub mod serve;
+mod session;
 mod uplinks;
 mod upload;
 
@@ -36,8 +39,10 @@ use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::access::logins::Logins;
+use crate::access::sessions::Sessions;
 use crate::access::users::Users;
 use crate::catalog::Catalog;
+use crate::events::Events;
 use crate::jobs::Jobs;
 use crate::logging::LogRing;
 use crate::runtime::Host;
@@ -61,6 +66,10 @@ pub struct AppState {
     pub users: Option<Arc<Users>>,
     /// Failed-login throttles and the bcrypt pool (`server.login.*`).
     pub logins: Logins,
+    /// The web console's logins.
+    pub sessions: Sessions,
+    /// What `/v1/events` streams.
+    pub events: Arc<Events>,
     pub log: Arc<LogRing>,
     pub max_body: usize,
     pub max_upload: u64,
@@ -114,6 +123,8 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = builders::routes(router);
     let router = pods::routes(router);
     let router = instances::routes(router);
+    let router = session::routes(router);
+    let router = events::routes(router);
     router.split_for_parts()
 }
 
@@ -137,6 +148,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::require,
         ))
+        // After the auth layer: the console's files need no credentials.
+        .merge(console::routes())
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,

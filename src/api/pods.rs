@@ -116,6 +116,7 @@ async fn create_pod(
     state: State,
     ApiJson(req): ApiJson<PodRequest>,
 ) -> ApiResult<(StatusCode, Json<Pod>)> {
+    let events = state.events.clone();
     if req.env.as_ref().is_some_and(|e| !e.is_empty())
         || req.volumes.as_ref().is_some_and(|v| !v.is_empty())
     {
@@ -145,7 +146,9 @@ async fn create_pod(
         Ok::<_, ApiError>(pod)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(pod.into())))
+    let pod = Pod::from(pod);
+    events.pod(&pod.id, &pod.state);
+    Ok((StatusCode::CREATED, Json(pod)))
 }
 
 /// Show a pod (by id, name or id prefix)
@@ -167,6 +170,7 @@ async fn patch_pod(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<PodPatch>,
 ) -> ApiResult<Json<Pod>> {
+    let events = state.events.clone();
     let pod = blocking(move || {
         let host = &state.host;
         let pod = host.pod(&id)?;
@@ -182,7 +186,9 @@ async fn patch_pod(
         }
     })
     .await?;
-    Ok(Json(pod.into()))
+    let pod = Pod::from(pod);
+    events.pod(&pod.id, &pod.state);
+    Ok(Json(pod))
 }
 
 /// Remove a pod and its clone; 409 while it runs, unless `force`
@@ -194,13 +200,16 @@ async fn delete_pod(
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<ForceParam>,
 ) -> ApiResult<Json<Pod>> {
+    let events = state.events.clone();
     let pod = blocking(move || {
         let pod = state.host.pod(&id)?;
         state.host.remove_pod(&pod, p.force)?;
         Ok::<_, ApiError>(pod)
     })
     .await?;
-    Ok(Json(pod.into()))
+    let pod = Pod::from(pod);
+    events.pod_removed(&pod.id);
+    Ok(Json(pod))
 }
 
 /// The pod's console output (what its detached command wrote)

@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::Catalog;
+use crate::events::Events;
 use crate::names::JobId;
 use crate::runtime::fetch_policy::redact_urls;
 // The state and kind are the API's words (model::jobs), which the store
@@ -107,6 +108,8 @@ pub struct JobContext {
     log: Mutex<File>,
     cancel: Arc<AtomicBool>,
     last_progress: Mutex<(f64, Instant)>,
+    kind: JobKind,
+    events: Option<Arc<Events>>,
 }
 
 impl JobContext {
@@ -137,6 +140,18 @@ impl JobContext {
             let _ = self
                 .catalog
                 .with_store(|s| s.job_progress(&self.id, fraction));
+            self.announce(JobState::Running, fraction);
+        }
+    }
+
+    fn announce(&self, state: JobState, progress: f64) {
+        if let Some(events) = &self.events {
+            events.job(
+                self.id.as_str(),
+                self.kind.as_str(),
+                state.as_str(),
+                progress,
+            );
         }
     }
 
@@ -149,6 +164,8 @@ pub struct Jobs {
     catalog: Arc<Catalog>,
     log_dir: PathBuf,
     cancels: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
+    /// Where jobs' states and progress are announced.
+    events: std::sync::OnceLock<Arc<Events>>,
 }
 
 fn one(mut found: Vec<JobRow>, reference: &str) -> Result<JobRow, JobError> {
@@ -201,7 +218,13 @@ impl Jobs {
             catalog,
             log_dir,
             cancels: Mutex::new(HashMap::new()),
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets where jobs are announced (once; later calls are ignored).
+    pub fn publish_to(&self, events: Arc<Events>) {
+        let _ = self.events.set(events);
     }
 
     pub fn log_path(&self, id: &JobId) -> PathBuf {
@@ -281,7 +304,10 @@ impl Jobs {
             log: Mutex::new(log),
             cancel,
             last_progress: Mutex::new((0.0, Instant::now() - Duration::from_secs(1))),
+            kind,
+            events: self.events.get().cloned(),
         };
+        ctx.announce(JobState::Queued, 0.0);
         let jobs = self.clone();
         tokio::task::spawn_blocking(move || jobs.run(ctx, slots.as_deref(), work));
         Ok(row)
@@ -297,6 +323,7 @@ impl Jobs {
             (JobState::Cancelled, None, Some("cancelled".to_string()))
         } else {
             let _ = self.catalog.with_store(|s| s.job_started(&id));
+            ctx.announce(JobState::Running, 0.0);
             // A panic in the work is the job's failure, not the server's.
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
                 Ok(Ok(value)) => (JobState::Succeeded, Some(value), None),
@@ -322,6 +349,12 @@ impl Jobs {
         {
             tracing::error!(job = %id, "recording the end of a job: {e}");
         }
+        let progress = if state == JobState::Succeeded {
+            1.0
+        } else {
+            ctx.last_progress.lock().map(|l| l.0).unwrap_or(0.0)
+        };
+        ctx.announce(state, progress);
         // Only now, so the next queued job starts after this one has ended.
         drop(slot);
         self.cancels

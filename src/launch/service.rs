@@ -300,32 +300,32 @@ impl Launches {
     /// The fleet's instances as listed: annotated, and of `status` as shown
     /// (a launched instance's `launching` and `stopped` are not the fleet's
     /// own, so the filter and then the page come after the annotation).
+    /// A page of instances and how many matched in all.
     pub fn list(
         &self,
         mut query: InstanceQuery,
         status: Option<InstanceStatus>,
-    ) -> Result<Vec<Instance>, ServiceError> {
+    ) -> Result<(Vec<Instance>, usize), ServiceError> {
         let page = (query.offset as usize, query.limit.map(|l| l as usize));
         if status.is_some() {
             (query.status, query.offset, query.limit) = (None, 0, None);
         }
-        let mut list: Vec<Instance> = self
-            .fleet
-            .query(&query)?
-            .into_iter()
-            .map(Instance::from)
-            .collect();
+        let (views, total) = self.fleet.query_counted(&query)?;
+        let mut list: Vec<Instance> = views.into_iter().map(Instance::from).collect();
         self.annotate(&mut list)?;
         let Some(status) = status else {
-            return Ok(list);
+            return Ok((list, total));
         };
         let (offset, limit) = page;
-        Ok(list
-            .into_iter()
-            .filter(|i| i.status == status)
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect())
+        list.retain(|i| i.status == status);
+        let total = list.len();
+        Ok((
+            list.into_iter()
+                .skip(offset)
+                .take(limit.unwrap_or(usize::MAX))
+                .collect(),
+            total,
+        ))
     }
 
     pub fn annotate(&self, instances: &mut [Instance]) -> Result<(), ServiceError> {

@@ -58,6 +58,9 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
 
 /// How long SIGTERM waits for requests (and blob writes) in flight.
 const DRAIN: Duration = Duration::from_secs(30);
+/// The web console's counts change at most this often, however many
+/// instances change (docs/CONSOLE.md).
+const COUNTS_EVERY: Duration = Duration::from_millis(250);
 
 /// Makes the first user when the htpasswd file has none: `admin` with a
 /// random password written once to `admin.password` beside it (0600).
@@ -289,7 +292,11 @@ pub fn serve(
             .map_err(|e| format!("its pod still boots the image it had: {e}")),
         None => Ok(()),
     }));
+    let events = Arc::new(crate::events::Events::new());
+    fleet.publish_to(events.clone());
+    jobs.publish_to(events.clone());
     let state = Arc::new(AppState {
+        events,
         launches,
         name: server.name.clone(),
         started: Instant::now(),
@@ -301,6 +308,7 @@ pub fn serve(
         fleet,
         users: users.clone(),
         logins: Logins::new(&server.login),
+        sessions: Default::default(),
         log: ring,
         max_body: server.max_body,
         max_upload: server.max_upload,
@@ -330,10 +338,17 @@ async fn run(
     hangar: Arc<Hangar>,
     hangar_tls: Option<Arc<openssl::ssl::SslAcceptor>>,
 ) -> Result<(), ServeError> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let fleet = state.fleet.clone();
+    tokio::spawn(crate::events::publish_counts(
+        state.events.clone(),
+        COUNTS_EVERY,
+        move || fleet.summary(),
+        stop.clone(),
+    ));
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
     let tls = tls_config.map(api::serve::ReloadableTls::new);
-    let stop = tokio_util::sync::CancellationToken::new();
     let fd_limit = match crate::net::raise_fd_limit() {
         Some(limit) => {
             if limit < 65536 {

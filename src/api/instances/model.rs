@@ -28,19 +28,6 @@ impl From<&StatsSample> for StatsReading {
     }
 }
 
-impl InstanceSummary {
-    pub(super) fn count(&mut self, status: Status, panicked: bool) {
-        match status {
-            Status::Connected => self.connected += 1,
-            Status::Disconnected => self.disconnected += 1,
-            Status::Connecting => self.connecting += 1,
-            Status::Unknown => self.unknown += 1,
-        }
-        self.panicked += usize::from(panicked);
-        self.total += 1;
-    }
-}
-
 impl InstancePatch {
     pub(super) fn check(&self) -> ApiResult<()> {
         if let Some(Some(alias)) = &self.alias {

@@ -358,6 +358,9 @@ pub enum RemoteCommand {
     },
     /// List jobs (newest first)
     Jobs,
+    /// Print the server's events as they happen (instance status changes
+    /// and counts, panics, jobs, pods) until interrupted
+    Events,
     /// Show a job, or follow its log until it ends (exit 0 if it succeeded)
     Job {
         /// Job id or a prefix of it

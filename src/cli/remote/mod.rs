@@ -10,6 +10,7 @@
 mod args;
 mod bases;
 mod builders;
+mod events;
 mod images;
 mod info;
 mod instances;
@@ -159,6 +160,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             )
         }
         R::Jobs => jobs::table(c, format)?,
+        R::Events => events::follow(c, format)?,
         R::Job { id, follow } => return jobs::show(c, id, follow, format),
     }
     Ok(0)

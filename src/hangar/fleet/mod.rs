@@ -29,6 +29,7 @@ use writer::Writer;
 
 use super::token::InstanceId;
 use crate::catalog::Catalog;
+use crate::events::Events;
 use crate::store::instances::{InstanceWrite, PanicRow};
 use crate::store::{self, StoreError};
 
@@ -63,6 +64,8 @@ pub struct Fleet {
     /// Told when an instance runs a new image (after an acknowledged
     /// deploy): the launch layer makes it the image a restart boots.
     on_image: std::sync::OnceLock<ImageListener>,
+    /// Where status changes, panics and removals are announced.
+    events: std::sync::OnceLock<Arc<Events>>,
 }
 
 /// Who hears of an instance's new image; its failure is only logged (the
@@ -115,6 +118,7 @@ impl Fleet {
             renaming: Mutex::new(()),
             deploys: DeployLocks::default(),
             on_image: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
         })
     }
 
@@ -233,6 +237,9 @@ impl Fleet {
         if let Some(s) = lock(&removed).session.take() {
             let _ = s.tx.try_send(Outgoing::Close("deleted"));
         }
+        if let Some(events) = self.events.get() {
+            events.instance_removed(id.as_str());
+        }
         self.writer
             .write(InstanceWrite::Delete { id: id.to_string() });
         self.sync()
@@ -259,7 +266,10 @@ impl Fleet {
 
     /// Records the image an instance runs after a deploy. Blocking.
     pub fn set_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
-        self.with(id, |live| live.image_id = Some(image_id.to_string()))?;
+        self.with(id, |live| {
+            live.image_id = Some(image_id.to_string());
+            self.announce(id, live);
+        })?;
         self.writer.write(InstanceWrite::Image {
             id: id.to_string(),
             image_id: image_id.to_string(),
@@ -271,6 +281,18 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// Sets where changes are announced (once; later calls are ignored).
+    pub fn publish_to(&self, events: Arc<Events>) {
+        let _ = self.events.set(events);
+    }
+
+    /// Announces an instance's status, panic flag, names or image.
+    fn announce(&self, id: &InstanceId, live: &Live) {
+        if let Some(events) = self.events.get() {
+            events.instance(id.as_str(), live.status.as_str(), live.panicked);
+        }
     }
 
     /// Sets who hears of new images (once; later calls are ignored).
@@ -315,6 +337,7 @@ impl Fleet {
         let mut live = lock(&live);
         live.alias = alias;
         live.description = description;
+        self.announce(id, &live);
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Fleet, FleetError, IdentFields, Live, Status};
 use crate::hangar::token::InstanceId;
+use crate::model::instances::InstanceSummary;
 use crate::store::catalog::{ImageRow, ListQuery};
 
 /// Above this many distinct images on one page, one list of every image
@@ -224,11 +225,32 @@ fn is_sha1(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+impl InstanceSummary {
+    fn count(&mut self, status: Status, panicked: bool) {
+        match status {
+            Status::Connected => self.connected += 1,
+            Status::Disconnected => self.disconnected += 1,
+            Status::Connecting => self.connecting += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+        self.panicked += usize::from(panicked);
+        self.total += 1;
+    }
+}
+
 impl Fleet {
     /// The instances `q` asks for: the fleet is searched and ordered in
     /// place, and only the page is copied out. Blocking (reads the
     /// catalog for NaCls).
     pub fn query(&self, q: &InstanceQuery) -> Result<Vec<InstanceView>, FleetError> {
+        Ok(self.query_counted(q)?.0)
+    }
+
+    /// `query`, and how many instances matched before the page was cut.
+    pub fn query_counted(
+        &self,
+        q: &InstanceQuery,
+    ) -> Result<(Vec<InstanceView>, usize), FleetError> {
         let needle = q.q.as_deref().filter(|q| !q.is_empty()).map(Needle::new);
         let order = q.sort.order;
         let mut places = Vec::new();
@@ -254,7 +276,14 @@ impl Fleet {
             .filter_map(|p| self.with(&p.id, |l| InstanceView::of(&p.id, l)).ok())
             .collect();
         self.add_nacls(&mut views)?;
-        Ok(views)
+        Ok((views, places.len()))
+    }
+
+    /// The instances per status.
+    pub fn summary(&self) -> InstanceSummary {
+        let mut summary = InstanceSummary::default();
+        self.each(|_, live| summary.count(live.status, live.panicked));
+        summary
     }
 
     /// One instance's view. Blocking.
@@ -380,6 +409,26 @@ pub(crate) mod tests {
             sort: Sort::parse(field, desc).unwrap(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_summary_counts_each_status_and_panics() {
+        let mut s = InstanceSummary::default();
+        s.count(Status::Connected, false);
+        s.count(Status::Connected, true);
+        s.count(Status::Unknown, true);
+        s.count(Status::Connecting, false);
+        assert_eq!(
+            s,
+            InstanceSummary {
+                connected: 2,
+                disconnected: 0,
+                connecting: 1,
+                unknown: 1,
+                panicked: 2,
+                total: 4,
+            }
+        );
     }
 
     #[test]

@@ -21,8 +21,12 @@ impl Fleet {
     pub fn connecting(&self, id: &InstanceId, uplink_id: &str) {
         let live = self.get_or_insert(id);
         let mut live = lock(&live);
+        let before = live.status;
         live.status = live.status.on_auth();
         live.uplink_id = Some(uplink_id.to_string());
+        if live.status != before {
+            self.announce(id, &live);
+        }
     }
 
     /// A dock is open: returns its generation. A previous session of the
@@ -41,6 +45,7 @@ impl Fleet {
         live.last_seen = now;
         live.session = Some(SessionHandle { generation, tx });
         live.event(&self.limits, "docked", remote.to_string());
+        self.announce(id, &live);
         self.writer.write(InstanceWrite::Docked {
             id: id.to_string(),
             uplink_id: live.uplink_id.clone(),
@@ -61,6 +66,7 @@ impl Fleet {
         live.session = None;
         live.status = Status::Disconnected;
         live.event(&self.limits, "disconnected", why.to_string());
+        self.announce(id, &live);
     }
 
     /// Records a transport from a docked instance. Never blocks.
@@ -150,6 +156,10 @@ impl Fleet {
                 let panic_id = format!("panic_{}.txt", rfc3339_ms(now_ms()));
                 live.panicked = true;
                 live.event(&self.limits, "panicked", panic_id.clone());
+                self.announce(id, &live);
+                if let Some(events) = self.events.get() {
+                    events.panic(id.as_str(), &panic_id);
+                }
                 tracing::warn!(instance = %id, "instance reports a panic: {panic_id}");
                 self.writer.write(InstanceWrite::Panic(PanicRow {
                     id: panic_id,

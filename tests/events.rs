@@ -1,0 +1,142 @@
+//! The event stream (`GET /v1/events`, docs/CONSOLE.md) against a real
+//! server with TLS and auth: `jetpack events -o json` reads it while
+//! `jetpack sim` instances dock and go away, and curl resumes it with
+//! `Last-Event-ID`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::server::TestServer;
+use common::JETPACK;
+use serde_json::Value;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token(server: &TestServer) -> String {
+    let (status, list) = server.json(&[], "/v1/uplinks");
+    assert_eq!(status, 200);
+    list[0]["token"].as_str().expect("a token").to_string()
+}
+
+fn sim(server: &TestServer, seed: &str, count: usize) -> Killed {
+    let url = format!("https://127.0.0.1:{}", server.uplink_port);
+    let child = Command::new(JETPACK)
+        .args(["sim", "--url", &url, "--token", &token(server)])
+        .args(["--count", &count.to_string(), "--seed", seed])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting jetpack sim");
+    Killed(child)
+}
+
+/// `jetpack events -o json`, its lines parsed as they come.
+fn events(server: &TestServer) -> (Killed, mpsc::Receiver<Value>) {
+    let mut child = Command::new(JETPACK)
+        .args(["--host", "127.0.0.1", "--port", &server.port.to_string()])
+        .args(["--username", "admin", "--password", &server.password])
+        .args(["--tlsInsecureSkipVerify", "-o", "json", "events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting jetpack events");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            let value: Value = serde_json::from_str(&line).expect("one JSON object per line");
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    (Killed(child), rx)
+}
+
+/// The next event for which `f` holds, within `secs`.
+fn until(rx: &mpsc::Receiver<Value>, secs: u64, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) if f(&v) => return v,
+            Ok(_) => {}
+            Err(_) => panic!("no event {what} within {secs} s"),
+        }
+    }
+}
+
+#[test]
+fn the_stream_tells_counts_and_status_changes_and_resumes() {
+    let server = TestServer::start(&[], &[]);
+    let (_events, rx) = events(&server);
+    let first = until(&rx, 20, "counts first", |_| true);
+    assert_eq!(first["event"], "counts", "{first}");
+    assert_eq!(first["data"]["total"], 0, "{first}");
+    let resume_from = first["id"].as_str().expect("an id").to_string();
+
+    let mut sims = sim(&server, "events", 5);
+    // Each instance's change comes as it happens, the counts after.
+    let one = until(&rx, 30, "of an instance", |v| v["event"] == "instance");
+    assert_eq!(one["data"]["id"].as_str().map(str::len), Some(32), "{one}");
+    let docked = until(&rx, 30, "of 5 connected", |v| {
+        v["event"] == "counts" && v["data"]["connected"] == 5
+    });
+    assert_eq!(docked["data"]["total"], 5, "{docked}");
+
+    // They go away: the counts follow within the stream, without polling.
+    let _ = sims.0.kill();
+    let _ = sims.0.wait();
+    let gone = until(&rx, 60, "of 5 disconnected", |v| {
+        v["event"] == "counts" && v["data"]["disconnected"] == 5
+    });
+    assert_eq!(gone["data"]["connected"], 0, "{gone}");
+
+    // A client that comes back with the id it saw last gets what it missed
+    // in order, the counts included.
+    let (status, text) = server.curl(
+        &[
+            "-N",
+            "--max-time",
+            "3",
+            "-H",
+            &format!("Last-Event-ID: {resume_from}"),
+        ],
+        "/v1/events",
+    );
+    assert!(status == 200 || status == 0, "{status} {text}");
+    let ids: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|id| id.parse().expect("numeric ids"))
+        .collect();
+    assert!(ids.len() > 5, "the missed events come again: {text}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+    assert!(text.contains("event: instance\n"), "{text}");
+    // An id this server never gave: the client must reload.
+    let (_, text) = server.curl(
+        &["-N", "--max-time", "2", "-H", "Last-Event-ID: 1"],
+        "/v1/events",
+    );
+    assert!(text.starts_with("event: resync\n"), "{text}");
+}
+
+#[test]
+fn the_stream_needs_credentials() {
+    let server = TestServer::start(&[], &[]);
+    let (status, _) = server.curl_as(None, &["--max-time", "5"], "/v1/events");
+    assert_eq!(status, 401);
+}
