@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::browser::{self, Browser};
+use common::browser::{self, Browser, BACKSPACE, CTRL_END};
 use common::server::TestServer;
 use serde_json::{json, Value};
 
@@ -373,7 +373,23 @@ fn the_bundle_is_served_with_csp_cache_headers_and_brotli() {
     );
     assert_eq!(page.header("cache-control"), Some("no-cache"));
     let csp = page.header("content-security-policy").expect("a CSP");
-    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .map(str::to_string)
+    };
+    let default = directive("default-src").expect("default-src");
+    assert!(
+        default == "default-src 'none'" || default == "default-src 'self'",
+        "{csp}"
+    );
+    if let Some(script) = directive("script-src") {
+        assert_eq!(script, "script-src 'self'", "{csp}");
+    }
+    if let Some(style) = directive("style-src") {
+        assert_eq!(style, "style-src 'self'", "{csp}");
+    }
     assert!(
         !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
         "{csp}"
@@ -731,9 +747,6 @@ fn diagnostics(b: &Browser) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const CTRL_END: &str = "\u{E009}\u{E010}\u{E009}";
-const BACKSPACE: &str = "\u{E003}";
-
 #[test]
 fn nacl_editor_marks_the_checkers_errors_saves_snippets_and_reverts() {
     if !peers() || !browser::available() {
@@ -997,22 +1010,29 @@ fn an_upload_shows_its_progress_and_the_image_appears() {
     b.wait_present("[data-testid=image-upload]");
     b.page("images");
     b.type_keys("[data-testid=image-upload]", file.to_str().unwrap());
-    // The bar knows the size, and ends full.
-    b.wait_for(
-        "the upload's progress bar, full",
-        Duration::from_secs(30),
-        |b| {
-            let v = b.js(
+    // The bar knows the size, and ends full when the server has it.
+    let seen = b.wait_for("the upload to end", Duration::from_secs(30), |b| {
+        let v = b
+            .try_js(
                 "const p = document.querySelector('[data-testid=upload-progress]');
-             return p ? [p.value, p.max] : null;",
+                 const done = [...document.querySelectorAll('[role=status]')]
+                   .some(e => e.textContent.includes('Uploaded'));
+                 const err = document.querySelector('[data-testid=error-banner]');
+                 return [p ? p.value : null, p ? p.max : null, done, err ? err.textContent : null];",
                 vec![],
-            );
-            match v.as_array().map(|a| (a[0].as_f64(), a[1].as_f64())) {
-                Some((Some(value), Some(max))) if max == size as f64 && value == max => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    );
+            )
+            .map_err(|e| e.to_string())?;
+        if let Some(e) = v[3].as_str() {
+            b.fail(&format!("the upload failed: {e}"));
+        }
+        if v[2] == true {
+            Ok(v)
+        } else {
+            Err(format!("{v}"))
+        }
+    });
+    assert_eq!(seen[1].as_f64(), Some(size as f64), "the bar's max: {seen}");
+    assert_eq!(seen[0], seen[1], "the bar ends full: {seen}");
     let (status, images) = s.json(&[], "/v1/images");
     assert_eq!(status, 200);
     let image = images

@@ -23,6 +23,12 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(25);
 
+/// WebDriver keys: Control+A (Control pressed, a, Control released).
+pub const SELECT_ALL: &str = "\u{E009}a\u{E009}";
+pub const BACKSPACE: &str = "\u{E003}";
+/// Control+End: the end of a text.
+pub const CTRL_END: &str = "\u{E009}\u{E010}\u{E009}";
+
 /// Where screenshots go: `target/console-screenshots/` (not committed).
 pub fn screenshot_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -355,12 +361,19 @@ impl Browser {
         self.call(&format!("clicking {css}"), e.click());
     }
 
-    /// Clears the input matching `css` and types `text` into it.
+    /// Empties the input matching `css` and types `text` into it, as a
+    /// user does (select all, delete, type), so that the page sees input
+    /// events (WebDriver's clear fires none).
     pub fn fill(&self, css: &str, text: &str) {
         let e = self.element(css);
-        self.call(&format!("clearing {css}"), e.clear());
-        if !text.is_empty() {
-            self.call(&format!("typing into {css}"), e.send_keys(text));
+        let keys = format!("{SELECT_ALL}{BACKSPACE}{text}");
+        self.call(&format!("typing into {css}"), e.send_keys(&keys));
+        let value = self.try_js(
+            "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+            vec![json!(css)],
+        );
+        if value != Ok(json!(text)) {
+            self.fail(&format!("{css} holds {value:?} after typing {text:?}"));
         }
     }
 
@@ -370,13 +383,28 @@ impl Browser {
         self.call(&format!("typing into {css}"), e.send_keys(text));
     }
 
-    /// Picks the option of value `value` in the select matching `css`.
+    /// Picks the option of value `value` in the select matching `css`
+    /// (once it has that option), as a change by the user.
     pub fn select(&self, css: &str, value: &str) {
-        let e = self.element(css);
-        self.call(
-            &format!("choosing {value:?} in {css}"),
-            e.select_by_value(value),
-        );
+        self.wait_for(&format!("{value:?} chosen in {css}"), WAIT, |b| {
+            let v = b.try_js(
+                "const e = document.querySelector(arguments[0]);
+                 if (!e) return 'no such select';
+                 if (![...e.options].some(o => o.value === arguments[1]))
+                   return 'options: ' + [...e.options].map(o => JSON.stringify(o.value)).join(' ');
+                 e.focus();
+                 e.value = arguments[1];
+                 e.dispatchEvent(new Event('input', { bubbles: true }));
+                 e.dispatchEvent(new Event('change', { bubbles: true }));
+                 return 'ok';",
+                vec![json!(css), json!(value)],
+            )?;
+            if v == "ok" {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            }
+        })
     }
 
     /// Saves a screenshot as `NAME-LABEL.png`; returns its path.
