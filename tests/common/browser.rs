@@ -214,9 +214,14 @@ impl Browser {
         panic!("{message}\n  page: {url}\n  screenshot: {}", shot.display())
     }
 
-    /// Opens `path` (e.g. `/#/instances`) on the server.
+    /// Opens `path` (e.g. `/#/instances`) on the server, or a whole URL
+    /// (`about:blank`).
     pub fn goto(&self, path: &str) {
-        let url = format!("{}{path}", self.base);
+        let url = if path.starts_with('/') {
+            format!("{}{path}", self.base)
+        } else {
+            path.to_string()
+        };
         self.call(&format!("opening {url}"), self.client().goto(&url));
     }
 
