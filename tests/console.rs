@@ -1116,3 +1116,147 @@ fn deploy_from_the_instance_page_warns_of_the_uplink_and_forces() {
     }
     b.page("instance-deployed");
 }
+
+/// The `local` provider folder holding the test builder, made by its real
+/// build script (shared with tests/builders.rs: the same name, made once).
+fn provider_dir() -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder");
+    let mut files = Vec::new();
+    let mut pending = vec![src.clone()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("reading images/test-builder") {
+            let path = entry.expect("reading images/test-builder").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(
+            file.strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash.update([0]);
+        hash.update(std::fs::read(&file).expect("reading images/test-builder"));
+        hash.update([0]);
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bobs-{}", hex::encode(&hash.finalize()[..8])));
+    // Test binaries run at once: one of them makes it.
+    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("bobs.lock"))
+        .expect("the provider's lock");
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("locking the provider");
+    if !out.join("test-builder.tar.gz").exists() {
+        let status = Command::new(src.join("make.sh"))
+            .arg(&out)
+            .status()
+            .expect("running images/test-builder/make.sh");
+        assert!(status.success(), "images/test-builder/make.sh failed");
+    }
+    out
+}
+
+#[test]
+fn builders_page_prepares_the_test_builder_and_images_page_builds_with_it() {
+    if !peers() || !browser::available() || !common::tool("as") || !common::tool("ld") {
+        return;
+    }
+    let Some(host) = common::TestHost::new(common::Driver::ZfsCli) else {
+        return;
+    };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bobs = dir.path().join("bobs");
+    std::fs::create_dir_all(&bobs).unwrap();
+    for f in ["test-builder.tar.gz", "test-builder.json"] {
+        std::fs::copy(provider_dir().join(f), bobs.join(f)).unwrap();
+    }
+    let users = dir.path().join("htpasswd");
+    htpasswd(&users, true, USER, PASSWORD);
+    let provider = format!("bob.provider.local=local {}", bobs.display());
+    let users_option = format!("server.htpasswd={}", users.display());
+    let mut server =
+        TestServer::on_host_with(&host, &[&provider, &users_option], &["--name", NAME]);
+    server.user = USER.into();
+    server.password = PASSWORD.into();
+    let (status, nacl) = server.json(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &json!({"name": "build-me", "content": NACL}).to_string(),
+        ],
+        "/v1/nacls",
+    );
+    assert_eq!(status, 201, "{nacl}");
+    let nacl = nacl["id"].as_str().unwrap().to_string();
+    let c = Console {
+        server,
+        users,
+        _dir: dir,
+    };
+    let s = &c.server;
+
+    let b = logged_in(&c, "builders");
+    b.goto("/#/builders");
+    let local = "[data-testid=provider-row][data-id='local']";
+    b.wait_present(local);
+    b.click(&format!("{local} [data-testid=provider-update]"));
+    let bob = "[data-testid=bob-row][data-id='test-builder']";
+    b.wait_present(bob);
+    b.page("builders");
+    b.click(&format!("{bob} [data-testid=bob-prepare]"));
+    b.wait_for(
+        "the prepared builder",
+        Duration::from_secs(120),
+        |b| match b.count("[data-testid=builder-row][data-id='test-builder']") {
+            0 => Err(format!(
+                "rows: {:?}",
+                b.attrs("[data-testid=builder-row]", "data-id")
+            )),
+            _ => Ok(()),
+        },
+    );
+    let (_, builders) = s.json(&[], "/v1/builders");
+    assert_eq!(builders[0]["id"], "test-builder", "{builders}");
+    b.page("builders-prepared");
+
+    // A build from the Images page: its log streams, the image appears.
+    let (_, before) = s.json(&[], "/v1/images");
+    b.goto("/#/images");
+    b.select("[data-testid=build-builder]", "test-builder");
+    b.select("[data-testid=build-service]", "Starbase");
+    b.select("[data-testid=build-nacl]", &nacl);
+    b.fill("[data-testid=build-tag]", "from-console");
+    b.click("[data-testid=build-submit]");
+    b.wait_for("the build's log", Duration::from_secs(30), |b| {
+        match b.text("[data-testid=job-log]") {
+            Some(t) if !t.trim().is_empty() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let image = b.wait_for("the built image", Duration::from_secs(150), |_| {
+        let (_, after) = s.json(&[], "/v1/images");
+        after
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["tag"] == "from-console" && !before.as_array().unwrap().contains(i))
+            .and_then(|i| i["id"].as_str().map(str::to_string))
+            .ok_or_else(|| format!("{after}"))
+    });
+    b.wait_present(&format!("[data-testid=image-row][data-id='{image}']"));
+    b.page("images-built");
+    drop(b);
+    drop(c);
+    drop(host);
+}
