@@ -430,25 +430,7 @@ impl Browser {
     /// Runs axe-core in the page; fails listing the serious and critical
     /// violations.
     pub fn assert_accessible(&self, label: &str) {
-        let path = axe_path().expect("axe-core (checked by browser::available)");
-        let source = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        self.js(
-            &format!("if (!window.axe) {{ {source}\n; }} return !!window.axe;"),
-            vec![],
-        );
-        let script = "const done = arguments[arguments.length - 1];
-            axe.run(document, { resultTypes: ['violations'] })
-              .then(r => done(r.violations
-                .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                .map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                             nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))
-              .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));";
-        let found = self.call(
-            "running axe-core",
-            self.client().execute_async(script, vec![]),
-        );
-        let list = found.as_array().cloned().unwrap_or_default();
+        let list = self.axe_violations();
         if !list.is_empty() {
             let text: Vec<String> = list
                 .iter()
@@ -467,6 +449,30 @@ impl Browser {
                 text.join("\n")
             ));
         }
+    }
+
+    /// axe-core's serious and critical violations on the page: `{id,
+    /// impact, help, nodes}` each.
+    pub fn axe_violations(&self) -> Vec<Value> {
+        let path = axe_path().expect("axe-core (checked by browser::available)");
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        self.js(
+            &format!("if (!window.axe) {{ {source}\n; }} return !!window.axe;"),
+            vec![],
+        );
+        let script = "const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] })
+              .then(r => done(r.violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                             nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))
+              .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));";
+        let found = self.call(
+            "running axe-core",
+            self.client().execute_async(script, vec![]),
+        );
+        found.as_array().cloned().unwrap_or_default()
     }
 
     /// Every page a test visits: a screenshot, then axe-core.
