@@ -987,7 +987,17 @@ fn instance_page_log_follows_and_statistics_draw_a_chart() {
     );
     b.page("instance-log");
 
-    // Statistics: the STATS history drawn as charts (canvases).
+    // Statistics: the STATS history drawn as charts (canvases), once the
+    // server has some.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, stats) = s.json(&[], &format!("/v1/instances/{id}/stats"));
+        if !stats["latest"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no STATS from the sim: {stats}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     b.click("[data-testid=tab-stats]");
     b.wait_present("[data-testid=stats-chart] canvas");
     b.page("instance-stats");
