@@ -157,6 +157,14 @@ function Upload({ onDone }: { onDone: (id: string) => void }) {
   );
 }
 
+const SAMPLE_NACL = `Iface eth0 {
+  index: 0,
+  address: 10.0.0.42,
+  netmask: 255.255.255.0,
+  gateway: 10.0.0.1
+}
+`;
+
 function Build({ onDone }: { onDone: (id: string) => void }) {
   const { data: builders } = useLoad((s) => get<any[]>('/v1/builders', s), []);
   const { data: nacls } = useLoad((s) => get<any[]>('/v1/nacls' + qs({ limit: 1000 }), s), []);
@@ -164,6 +172,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
   const [builderId, setBuilderId] = useState('');
   const [service, setService] = useState('');
   const [naclId, setNaclId] = useState('');
+  const [naclText, setNaclText] = useState(SAMPLE_NACL);
   const [uplinkId, setUplinkId] = useState('');
   const [tag, setTag] = useState('');
   const [name, setName] = useState('');
@@ -179,9 +188,6 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
   useEffect(() => {
     if (!uplinkId && uplinks?.length) setUplinkId((uplinks.find((u) => u.name === 'default') ?? uplinks[0]).id);
   }, [uplinks]);
-  useEffect(() => {
-    if (!naclId && nacls?.length) setNaclId(nacls[0].id);
-  }, [nacls]);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -189,6 +195,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
     try {
       const j = await post<Job>(`/v1/images/build/services/${enc(service)}/builders/${enc(builderId)}`, {
         naclId: naclId || null,
+        nacl: naclId ? null : naclText,
         uplinkId: uplinkId || null,
         tag: tag.trim() || null,
         name: name.trim() || null,
@@ -229,7 +236,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
         <label>
           NaCl
           <select data-testid="build-nacl" value={naclId} onChange={(e) => setNaclId(e.currentTarget.value)}>
-            <option value="">none</option>
+            <option value="">written here</option>
             {(nacls ?? []).map((n) => (
               <option value={n.id}>{n.name}</option>
             ))}
@@ -254,7 +261,14 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
         </label>
         <button type="submit" class="primary" data-testid="build-submit" disabled={!builderId || !service}>Build</button>
       </div>
-      {naclId && <p class="small"><a href={`#/nacls/${enc(naclId)}`}>Edit this NaCl</a></p>}
+      {naclId ? (
+        <p class="small"><a href={`#/nacls/${enc(naclId)}`}>Edit this NaCl</a></p>
+      ) : (
+        <label class="block">
+          NaCl text
+          <textarea data-testid="build-nacl-text" rows={6} value={naclText} onInput={(e) => setNaclText(e.currentTarget.value)} spellcheck={false} />
+        </label>
+      )}
       {result && <p role="status">{result}</p>}
       {job && <JobLog jobId={job} key={job} title="Build" onDone={done} />}
     </form>
