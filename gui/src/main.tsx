@@ -229,7 +229,7 @@ function App() {
           ))}
         </nav>
         <span class="spacer" />
-        <span class={`live ${live}`} title={live === 'live' ? 'Live updates on' : 'Connecting to the event stream'} role="status">
+        <span class={`live is-${live}`} title={live === 'live' ? 'Live updates on' : 'Connecting to the event stream'} role="status">
           <span class="dot" aria-hidden="true" />
           {live === 'live' ? 'live' : 'reconnecting'}
         </span>
