@@ -240,7 +240,7 @@ export function NaclEditorPage({ id }: { id: string }) {
   };
   const saveAs = async (force = false) => {
     let newName = name.trim();
-    if (!newName || (doc && newName === doc.name)) newName = (newName || 'nacl') + ' copy';
+    if (!newName || (doc && newName === doc.name)) newName = (newName || 'nacl') + '-copy';
     try {
       const d = await api<Doc>('/v1/nacls' + qs({ force: force || undefined }), { method: 'POST', body: { name: newName, content: text() } });
       after(d);
@@ -303,7 +303,7 @@ export function NaclEditorPage({ id }: { id: string }) {
       <div class="toolbar">
         <label>
           Name{' '}
-          <input data-testid="nacl-name" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
+          <input data-testid="nacl-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
         </label>
         <button type="button" class="primary" data-testid="nacl-save" onClick={() => save()}>Save</button>
         <button type="button" data-testid="nacl-save-as" onClick={() => saveAs()}>Save as</button>
@@ -377,7 +377,13 @@ function Snippets({ insert, selection }: { insert: (s: string) => void; selectio
   const saveSnippet = async () => {
     const content = selection();
     if (!content.trim()) return;
-    const n = name.trim() || `snippet ${(data?.length ?? 0) + 1}`;
+    let n = name.trim();
+    if (!n) {
+      const taken = new Set((data ?? []).map((s) => s.name));
+      let i = (data?.length ?? 0) + 1;
+      while (taken.has(`snippet-${i}`)) i++;
+      n = `snippet-${i}`;
+    }
     try {
       await post('/v1/snippets', { name: n, content });
       setName('');
@@ -411,7 +417,7 @@ function Snippets({ insert, selection }: { insert: (s: string) => void; selectio
       <div class="inline-form">
         <label>
           Snippet name
-          <input data-testid="snippet-name" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="new snippet" size={16} />
+          <input data-testid="snippet-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="new snippet" size={16} />
         </label>
         <button type="button" data-testid="snippet-save" onClick={saveSnippet} title="Save the selection (or the whole text) as a snippet">
           Save as snippet
