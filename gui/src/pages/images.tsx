@@ -55,7 +55,7 @@ export function ImagesPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search images</span>
-          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
         <span class="muted">{data ? `${data.length} image${data.length === 1 ? '' : 's'}` : ''}</span>
       </div>

@@ -91,11 +91,11 @@ export function InstancePage({ id }: { id: string }) {
       <form class="inline-form panel" onSubmit={save} aria-label="Alias and description">
         <label>
           Alias
-          <input data-testid="instance-alias" value={alias} onInput={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} size={24} />
+          <input data-testid="instance-alias" value={alias} onInput={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} size={24} />
         </label>
         <label class="grow">
           Description
-          <input data-testid="instance-description" value={desc} onInput={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} size={60} />
+          <input data-testid="instance-description" value={desc} onInput={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} size={60} />
         </label>
         <button type="submit" class="primary" data-testid="instance-save" disabled={!dirty}>Save</button>
       </form>

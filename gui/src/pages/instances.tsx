@@ -146,7 +146,7 @@ export function InstancesPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search instances</span>
-          <input type="search" data-testid="instances-search" placeholder="Search id, alias, description, addresses, image, devices…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" data-testid="instances-search" placeholder="Search id, alias, description, addresses, image, devices…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
         <label>
           Status{' '}

@@ -45,7 +45,7 @@ export function NaclsPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search NaCls</span>
-          <input type="search" placeholder="Search by name or content…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" placeholder="Search by name or content…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
       </div>
       <NaclTable rows={data ?? []} onDelete={remove} />
@@ -303,7 +303,7 @@ export function NaclEditorPage({ id }: { id: string }) {
       <div class="toolbar">
         <label>
           Name{' '}
-          <input data-testid="nacl-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
+          <input data-testid="nacl-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
         </label>
         <button type="button" class="primary" data-testid="nacl-save" onClick={() => save()}>Save</button>
         <button type="button" data-testid="nacl-save-as" onClick={() => saveAs()}>Save as</button>
