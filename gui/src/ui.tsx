@@ -263,6 +263,16 @@ export function Tabs<T extends string>({ tabs, current, onChange, label }: { tab
   );
 }
 
+/** A row's click that did not land on a control of its own (for rows that open something). */
+export function rowClick(fn: () => void) {
+  return (e: MouseEvent) => {
+    const t = e.target as HTMLElement;
+    if (t.closest('a, button, input, select, textarea, label')) return;
+    if (window.getSelection()?.toString()) return;
+    fn();
+  };
+}
+
 export function Empty({ cols, children }: { cols: number; children: ComponentChildren }) {
   return (
     <tr>

@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, del, enc, get, post, put, qs, request, showError, type Diagnostic } from '../api';
 import { useResync } from '../events';
 import { nacl } from '../nacl-lang';
-import { Empty, fmtTime, Modal, short, useConfirm, useLoad } from '../ui';
+import { Empty, fmtTime, Modal, rowClick, short, useConfirm, useLoad } from '../ui';
 
 interface Doc {
   id: string;
@@ -70,7 +70,7 @@ export function NaclTable({ rows, onDelete }: { rows: Doc[]; onDelete?: (d: Doc)
         <tbody>
           {rows.length === 0 && <Empty cols={5}>No NaCls yet.</Empty>}
           {rows.map((d) => (
-            <tr data-testid="nacl-row" data-id={d.id}>
+            <tr data-testid="nacl-row" data-id={d.id} class="clickable" onClick={rowClick(() => (location.hash = `#/nacls/${enc(d.id)}`))}>
               <td><a href={`#/nacls/${enc(d.id)}`}>{d.name}</a></td>
               <td class="mono">{short(d.id)}</td>
               <td>{fmtTime(d.updated)}</td>
