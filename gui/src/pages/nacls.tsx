@@ -240,8 +240,14 @@ export function NaclEditorPage({ id }: { id: string }) {
   };
   const saveAs = async (force = false) => {
     let newName = name.trim();
-    if (!newName || (doc && newName === doc.name)) newName = (newName || 'nacl') + '-copy';
     try {
+      if (!newName || (doc && newName === doc.name)) {
+        // The first free NAME-copy, NAME-copy-2, ...
+        const stem = (newName || 'nacl') + '-copy';
+        const taken = new Set((await get<Doc[]>('/v1/nacls' + qs({ q: stem, limit: 1000 }))).map((d) => d.name));
+        newName = stem;
+        for (let i = 2; taken.has(newName); i++) newName = `${stem}-${i}`;
+      }
       const d = await api<Doc>('/v1/nacls' + qs({ force: force || undefined }), { method: 'POST', body: { name: newName, content: text() } });
       after(d);
       location.hash = `#/nacls/${enc(d.id)}`;
