@@ -183,6 +183,19 @@ function App() {
     }
   }, [u401]);
   useEffect(() => {
+    if (phase !== 'in' || !session.auth) return;
+    // The event stream of an ended session may stay open: ask again when the page comes back into view.
+    const recheck = () => {
+      if (document.visibilityState === 'visible') request('/v1/session').catch(() => {});
+    };
+    addEventListener('focus', recheck);
+    document.addEventListener('visibilitychange', recheck);
+    return () => {
+      removeEventListener('focus', recheck);
+      document.removeEventListener('visibilitychange', recheck);
+    };
+  }, [phase]);
+  useEffect(() => {
     if (phase === 'in') {
       startEvents();
       get<Info>('/v1/info').then(setInfo, () => {});
