@@ -55,6 +55,15 @@ export function useThrottled(fn: () => void, ms: number) {
   }, [ms]);
 }
 
+/** Re-renders every `ms` (for "3 min ago" texts; no request is made). */
+export function useTick(ms = 30_000) {
+  const [, set] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => set((n) => n + 1), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+}
+
 export function fmtBytes(n: number | null | undefined): string {
   if (n == null) return '';
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

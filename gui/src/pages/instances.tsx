@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { del, enc, get, list, qs, showError } from '../api';
 import { counts as countsSignal, useEvent, useResync } from '../events';
 import { useSignal } from '../state';
-import { ago, Badge, Empty, rowClick, short, useConfirm, useLoad, useThrottled } from '../ui';
+import { ago, Badge, Empty, rowClick, useTick, short, useConfirm, useLoad, useThrottled } from '../ui';
 
 export interface Instance {
   id: string;
@@ -74,6 +74,7 @@ export function InstancesPage() {
   const [page, setPage] = useState(0);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [dialog, ask] = useConfirm();
+  useTick();
 
   useEffect(() => {
     const t = setTimeout(() => setDq(q), 250);
