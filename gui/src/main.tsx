@@ -109,9 +109,7 @@ function ErrorBanner() {
   return (
     <div class="error-banner" role="alert" data-testid="error-banner">
       <span>{err}</span>
-      <button type="button" class="icon" aria-label="Dismiss the error" onClick={() => lastError.set(null)}>
-        ✕
-      </button>
+      <button type="button" class="icon x" aria-label="Dismiss the error" onClick={() => lastError.set(null)} />
     </div>
   );
 }
