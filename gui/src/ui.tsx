@@ -230,7 +230,7 @@ export function JobLog({ jobId, onDone, title }: { jobId: string; onDone?: (job:
           {title ?? 'Job'} <a href={`#/jobs/${jobId}`}><code>{short(jobId)}</code></a>
         </span>
         {job && <Badge kind={job.state}>{job.state}</Badge>}
-        <progress max={100} value={pct} aria-label="Job progress">{pct}%</progress>
+        <progress max={100} value={pct} aria-label="Job progress" />
         <span class="muted">{pct}%</span>
       </div>
       {job?.error && <p class="err-text">{job.error}</p>}
