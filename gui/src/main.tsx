@@ -109,9 +109,7 @@ function ErrorBanner() {
   return (
     <div class="error-banner" role="alert" data-testid="error-banner">
       <span>{err}</span>
-      <button type="button" class="icon" aria-label="Dismiss the error" onClick={() => lastError.set(null)}>
-        ✕
-      </button>
+      <button type="button" class="icon x" aria-label="Dismiss the error" onClick={() => lastError.set(null)} />
     </div>
   );
 }
@@ -182,6 +180,19 @@ function App() {
       setPhase('login');
     }
   }, [u401]);
+  useEffect(() => {
+    if (phase !== 'in' || !session.auth) return;
+    // The event stream of an ended session may stay open: ask again when the page comes back into view.
+    const recheck = () => {
+      if (document.visibilityState === 'visible') request('/v1/session').catch(() => {});
+    };
+    addEventListener('focus', recheck);
+    document.addEventListener('visibilitychange', recheck);
+    return () => {
+      removeEventListener('focus', recheck);
+      document.removeEventListener('visibilitychange', recheck);
+    };
+  }, [phase]);
   useEffect(() => {
     if (phase === 'in') {
       startEvents();

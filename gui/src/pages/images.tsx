@@ -55,7 +55,7 @@ export function ImagesPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search images</span>
-          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
         <span class="muted">{data ? `${data.length} image${data.length === 1 ? '' : 's'}` : ''}</span>
       </div>
@@ -284,8 +284,10 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
   const [publish, setPublish] = useState('');
   const [job, setJob] = useState<string | null>(null);
   const [instance, setInstance] = useState<string | null>(null);
+  const [err, setErr] = useState<string | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
+    setErr(null);
     try {
       const j = await post<Job>('/v1/instances', {
         imageId: image.id,
@@ -297,8 +299,9 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
         publish: publish.split(/[\s,]+/).filter(Boolean),
       });
       setJob(j.id);
-    } catch (err) {
-      showError(err);
+    } catch (e) {
+      setErr(e instanceof Error ? e.message : String(e));
+      showError(e);
     }
   };
   return (
@@ -329,6 +332,7 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
           <button type="submit" class="primary" data-testid="launch-submit" disabled={!!job}>Launch</button>
         </div>
       </form>
+      {err && <p class="err-text" role="alert">{err}</p>}
       {instance && <p role="status">Launched: <a href={`#/instances/${enc(instance)}`} onClick={onClose}>the instance {short(instance)}</a></p>}
       {job && <JobLog jobId={job} key={job} title="Launch" onDone={(j) => j.state === 'succeeded' && setInstance(j.result?.id ?? null)} />}
     </Modal>
