@@ -272,8 +272,8 @@ impl Events {
 }
 
 /// Publishes the counts that `count` gives whenever an instance changed,
-/// at most every `every`, until `stop`: once for all clients, however many
-/// instances changed in between.
+/// at most every `every`: once for all clients, however many instances
+/// changed in between. At `stop` it closes every stream.
 pub async fn publish_counts<T: Serialize + PartialEq>(
     events: Arc<Events>,
     every: std::time::Duration,

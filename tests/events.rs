@@ -140,3 +140,56 @@ fn the_stream_needs_credentials() {
     let (status, _) = server.curl_as(None, &["--max-time", "5"], "/v1/events");
     assert_eq!(status, 401);
 }
+
+#[test]
+fn a_browsers_stream_ends_with_its_session() {
+    let server = TestServer::start(&[], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("cookies");
+    let jar = jar.to_str().unwrap();
+    let body = format!(r#"{{"username":"admin","password":"{}"}}"#, server.password);
+    let (status, _) = server.curl_as(
+        None,
+        &[
+            "-c",
+            jar,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+        ],
+        "/v1/session",
+    );
+    assert_eq!(status, 200);
+    let mut stream = Killed(
+        Command::new("curl")
+            .args(["-sSkN", "-b", jar, &server.url("/v1/events")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl"),
+    );
+    let mut lines = BufReader::new(stream.0.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").expect("text");
+    assert!(first.starts_with("id: "), "{first}");
+    // The user goes: another one takes the file.
+    let htpasswd = server.keys_dir().join("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-B", "-b", "-c"])
+        .arg(&htpasswd)
+        .args(["someone", "else"])
+        .output()
+        .expect("htpasswd");
+    assert!(out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = stream.0.try_wait().unwrap() {
+            assert!(status.success(), "the server ended the stream: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream outlived its session");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = server.curl_as(None, &["-b", jar], "/v1/info");
+    assert_eq!(status, 401, "and the session is over for every request");
+}

@@ -109,9 +109,7 @@ function ErrorBanner() {
   return (
     <div class="error-banner" role="alert" data-testid="error-banner">
       <span>{err}</span>
-      <button type="button" class="icon" aria-label="Dismiss the error" onClick={() => lastError.set(null)}>
-        ✕
-      </button>
+      <button type="button" class="icon x" aria-label="Dismiss the error" onClick={() => lastError.set(null)} />
     </div>
   );
 }
@@ -183,6 +181,19 @@ function App() {
     }
   }, [u401]);
   useEffect(() => {
+    if (phase !== 'in' || !session.auth) return;
+    // The event stream of an ended session may stay open: ask again when the page comes back into view.
+    const recheck = () => {
+      if (document.visibilityState === 'visible') request('/v1/session').catch(() => {});
+    };
+    addEventListener('focus', recheck);
+    document.addEventListener('visibilitychange', recheck);
+    return () => {
+      removeEventListener('focus', recheck);
+      document.removeEventListener('visibilitychange', recheck);
+    };
+  }, [phase]);
+  useEffect(() => {
     if (phase === 'in') {
       startEvents();
       get<Info>('/v1/info').then(setInfo, () => {});
@@ -229,7 +240,7 @@ function App() {
           ))}
         </nav>
         <span class="spacer" />
-        <span class={`live ${live}`} title={live === 'live' ? 'Live updates on' : 'Connecting to the event stream'} role="status">
+        <span class={`live is-${live}`} title={live === 'live' ? 'Live updates on' : 'Connecting to the event stream'} role="status">
           <span class="dot" aria-hidden="true" />
           {live === 'live' ? 'live' : 'reconnecting'}
         </span>

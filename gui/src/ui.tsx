@@ -55,6 +55,15 @@ export function useThrottled(fn: () => void, ms: number) {
   }, [ms]);
 }
 
+/** Re-renders every `ms` (for "3 min ago" texts; no request is made). */
+export function useTick(ms = 30_000) {
+  const [, set] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => set((n) => n + 1), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+}
+
 export function fmtBytes(n: number | null | undefined): string {
   if (n == null) return '';
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -221,7 +230,7 @@ export function JobLog({ jobId, onDone, title }: { jobId: string; onDone?: (job:
           {title ?? 'Job'} <a href={`#/jobs/${jobId}`}><code>{short(jobId)}</code></a>
         </span>
         {job && <Badge kind={job.state}>{job.state}</Badge>}
-        <progress max={100} value={pct} aria-label="Job progress">{pct}%</progress>
+        <progress max={100} value={pct} aria-label="Job progress" />
         <span class="muted">{pct}%</span>
       </div>
       {job?.error && <p class="err-text">{job.error}</p>}
@@ -261,6 +270,16 @@ export function Tabs<T extends string>({ tabs, current, onChange, label }: { tab
       ))}
     </div>
   );
+}
+
+/** A row's click that did not land on a control of its own (for rows that open something). */
+export function rowClick(fn: () => void) {
+  return (e: MouseEvent) => {
+    const t = e.target as HTMLElement;
+    if (t.closest('a, button, input, select, textarea, label')) return;
+    if (window.getSelection()?.toString()) return;
+    fn();
+  };
 }
 
 export function Empty({ cols, children }: { cols: number; children: ComponentChildren }) {

@@ -24,6 +24,8 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 
 /// A comment this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a browser's stream looks whether its session still holds.
+const SESSION_RECHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,26 +60,44 @@ async fn stream_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .or(p.last_event_id);
+    // A browser's stream lasts as long as its session: a removed user's
+    // open page must not go on hearing of the fleet.
+    let session = match (state.users.clone(), super::session::cookie(&headers)) {
+        (Some(users), Some(id)) => Some((users, id.to_string())),
+        _ => None,
+    };
     let (start, rx) = state.events.subscribe(last);
     let first: Vec<Event> = match start {
         Start::Replay(records) => records.iter().map(|r| sse(r)).collect(),
         Start::Resync => vec![resync()],
     };
     let closed = state.events.closed();
-    let live = futures_util::stream::unfold(rx, move |mut rx| {
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let live = futures_util::stream::unfold((rx, recheck), move |(mut rx, mut recheck)| {
         let closed = closed.clone();
+        let state = state.clone();
+        let session = session.clone();
         async move {
-            let received = tokio::select! {
-                _ = closed.cancelled() => return None,
-                received = rx.recv() => received,
+            let received = loop {
+                tokio::select! {
+                    _ = closed.cancelled() => return None,
+                    received = rx.recv() => break received,
+                    _ = recheck.tick() => {
+                        if let Some((users, id)) = &session {
+                            state.sessions.check(users, id)?;
+                        }
+                    }
+                }
             };
-            match received {
-                Ok(record) => Some((sse(&record), rx)),
+            let event = match received {
+                Ok(record) => sse(&record),
                 // It fell behind: what it shows is stale; it goes on from
                 // the present.
-                Err(RecvError::Lagged(_)) => Some((resync(), rx)),
-                Err(RecvError::Closed) => None,
-            }
+                Err(RecvError::Lagged(_)) => resync(),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((event, (rx, recheck)))
         }
     });
     let stream = futures_util::stream::iter(first).chain(live).map(Ok);

@@ -55,7 +55,7 @@ export function ImagesPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search images</span>
-          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" data-testid="images-search" placeholder="Search id, name, tag, OS version, NaCl, uplink…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
         <span class="muted">{data ? `${data.length} image${data.length === 1 ? '' : 's'}` : ''}</span>
       </div>
@@ -157,6 +157,14 @@ function Upload({ onDone }: { onDone: (id: string) => void }) {
   );
 }
 
+const SAMPLE_NACL = `Iface eth0 {
+  index: 0,
+  address: 10.0.0.42,
+  netmask: 255.255.255.0,
+  gateway: 10.0.0.1
+}
+`;
+
 function Build({ onDone }: { onDone: (id: string) => void }) {
   const { data: builders } = useLoad((s) => get<any[]>('/v1/builders', s), []);
   const { data: nacls } = useLoad((s) => get<any[]>('/v1/nacls' + qs({ limit: 1000 }), s), []);
@@ -164,6 +172,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
   const [builderId, setBuilderId] = useState('');
   const [service, setService] = useState('');
   const [naclId, setNaclId] = useState('');
+  const [naclText, setNaclText] = useState(SAMPLE_NACL);
   const [uplinkId, setUplinkId] = useState('');
   const [tag, setTag] = useState('');
   const [name, setName] = useState('');
@@ -179,9 +188,6 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
   useEffect(() => {
     if (!uplinkId && uplinks?.length) setUplinkId((uplinks.find((u) => u.name === 'default') ?? uplinks[0]).id);
   }, [uplinks]);
-  useEffect(() => {
-    if (!naclId && nacls?.length) setNaclId(nacls[0].id);
-  }, [nacls]);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -189,6 +195,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
     try {
       const j = await post<Job>(`/v1/images/build/services/${enc(service)}/builders/${enc(builderId)}`, {
         naclId: naclId || null,
+        nacl: naclId ? null : naclText,
         uplinkId: uplinkId || null,
         tag: tag.trim() || null,
         name: name.trim() || null,
@@ -229,7 +236,7 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
         <label>
           NaCl
           <select data-testid="build-nacl" value={naclId} onChange={(e) => setNaclId(e.currentTarget.value)}>
-            <option value="">none</option>
+            <option value="">written here</option>
             {(nacls ?? []).map((n) => (
               <option value={n.id}>{n.name}</option>
             ))}
@@ -254,7 +261,14 @@ function Build({ onDone }: { onDone: (id: string) => void }) {
         </label>
         <button type="submit" class="primary" data-testid="build-submit" disabled={!builderId || !service}>Build</button>
       </div>
-      {naclId && <p class="small"><a href={`#/nacls/${enc(naclId)}`}>Edit this NaCl</a></p>}
+      {naclId ? (
+        <p class="small"><a href={`#/nacls/${enc(naclId)}`}>Edit this NaCl</a></p>
+      ) : (
+        <label class="block">
+          NaCl text
+          <textarea data-testid="build-nacl-text" rows={6} value={naclText} onInput={(e) => setNaclText(e.currentTarget.value)} spellcheck={false} />
+        </label>
+      )}
       {result && <p role="status">{result}</p>}
       {job && <JobLog jobId={job} key={job} title="Build" onDone={done} />}
     </form>
@@ -270,8 +284,10 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
   const [publish, setPublish] = useState('');
   const [job, setJob] = useState<string | null>(null);
   const [instance, setInstance] = useState<string | null>(null);
+  const [err, setErr] = useState<string | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
+    setErr(null);
     try {
       const j = await post<Job>('/v1/instances', {
         imageId: image.id,
@@ -283,8 +299,9 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
         publish: publish.split(/[\s,]+/).filter(Boolean),
       });
       setJob(j.id);
-    } catch (err) {
-      showError(err);
+    } catch (e) {
+      setErr(e instanceof Error ? e.message : String(e));
+      showError(e);
     }
   };
   return (
@@ -315,6 +332,7 @@ function Launch({ image, onClose }: { image: Image; onClose: () => void }) {
           <button type="submit" class="primary" data-testid="launch-submit" disabled={!!job}>Launch</button>
         </div>
       </form>
+      {err && <p class="err-text" role="alert">{err}</p>}
       {instance && <p role="status">Launched: <a href={`#/instances/${enc(instance)}`} onClick={onClose}>the instance {short(instance)}</a></p>}
       {job && <JobLog jobId={job} key={job} title="Launch" onDone={(j) => j.state === 'succeeded' && setInstance(j.result?.id ?? null)} />}
     </Modal>

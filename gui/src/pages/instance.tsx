@@ -91,11 +91,11 @@ export function InstancePage({ id }: { id: string }) {
       <form class="inline-form panel" onSubmit={save} aria-label="Alias and description">
         <label>
           Alias
-          <input data-testid="instance-alias" value={alias} onInput={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} size={24} />
+          <input data-testid="instance-alias" value={alias} onInput={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setAlias(e.currentTarget.value); setDirty(true); }} size={24} />
         </label>
         <label class="grow">
           Description
-          <input data-testid="instance-description" value={desc} onInput={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} size={60} />
+          <input data-testid="instance-description" value={desc} onInput={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setDesc(e.currentTarget.value); setDirty(true); }} size={60} />
         </label>
         <button type="submit" class="primary" data-testid="instance-save" disabled={!dirty}>Save</button>
       </form>
@@ -106,7 +106,7 @@ export function InstancePage({ id }: { id: string }) {
         {tab === 'stats' && <Stats id={id} />}
         {tab === 'panics' && <Panics id={id} />}
         {tab === 'history' && <History id={id} />}
-        {tab === 'console' && <StreamTab path={`/v1/instances/${enc(id)}/console${qs({ follow: true, tail: 1000 })}`} testid="instance-console" label="Serial console" />}
+        {tab === 'console' && <StreamTab path={`/v1/instances/${enc(id)}/console${qs({ follow: true, tail: 65536 })}`} testid="instance-console" label="Serial console" />}
       </div>
       {dialog}
     </section>
@@ -183,6 +183,10 @@ function Update({ inst }: { inst: Detail }) {
   useEffect(() => {
     if (!builderId && builders?.length) setBuilderId(builders[0].id);
   }, [builders]);
+  useEffect(() => {
+    // Without a NaCl of its own (not built here), the rebuild needs one.
+    if (!inst.naclId && !naclId && nacls?.length) setNaclId(nacls[0].id);
+  }, [nacls]);
 
   const image = images?.find((i) => i.id === imageId);
   const mismatch = !!image && (!image.uplinkUrl || !inst.uplinkUrl || image.uplinkUrl !== inst.uplinkUrl);
@@ -262,7 +266,7 @@ function Update({ inst }: { inst: Detail }) {
             <label>
               NaCl
               <select value={naclId} onChange={(e) => setNaclId(e.currentTarget.value)}>
-                <option value="">the instance's own</option>
+                <option value="">{inst.naclId ? "the instance's own" : 'none (the instance has none known)'}</option>
                 {(nacls ?? []).map((n) => (
                   <option value={n.id}>{n.name}</option>
                 ))}

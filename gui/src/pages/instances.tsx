@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { del, enc, get, list, qs, showError } from '../api';
 import { counts as countsSignal, useEvent, useResync } from '../events';
 import { useSignal } from '../state';
-import { ago, Badge, Empty, short, useConfirm, useLoad, useThrottled } from '../ui';
+import { ago, Badge, Empty, rowClick, useTick, short, useConfirm, useLoad, useThrottled } from '../ui';
 
 export interface Instance {
   id: string;
@@ -74,6 +74,7 @@ export function InstancesPage() {
   const [page, setPage] = useState(0);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [dialog, ask] = useConfirm();
+  useTick();
 
   useEffect(() => {
     const t = setTimeout(() => setDq(q), 250);
@@ -146,7 +147,7 @@ export function InstancesPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search instances</span>
-          <input type="search" data-testid="instances-search" placeholder="Search id, alias, description, addresses, image, devices…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" data-testid="instances-search" placeholder="Search id, alias, description, addresses, image, devices…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
         <label>
           Status{' '}
@@ -191,7 +192,7 @@ export function InstancesPage() {
           <tbody>
             {rows.length === 0 && !loading && <Empty cols={9}>No instances{dq || status || panicked ? ' match' : ' have docked yet'}.</Empty>}
             {rows.map((r) => (
-              <tr data-testid="instance-row" data-id={r.id} class={selected.has(r.id) ? 'sel' : ''}>
+              <tr data-testid="instance-row" data-id={r.id} class={selected.has(r.id) ? 'sel clickable' : 'clickable'} onClick={rowClick(() => (location.hash = `#/instances/${enc(r.id)}`))}>
                 <td class="chk">
                   <input type="checkbox" data-testid="select-row" aria-label={`Select ${r.alias || r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} />
                 </td>

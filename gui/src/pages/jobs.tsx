@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { del, enc, get, qs, showError } from '../api';
 import { useEvent, useResync } from '../events';
-import { Badge, Empty, fmtTime, JobLog, jobEnded, short, useLoad, useThrottled, type Job } from '../ui';
+import { Badge, Empty, fmtTime, JobLog, jobEnded, rowClick, short, useLoad, useThrottled, type Job } from '../ui';
 
 export function JobsPage() {
   const [state, setState] = useState('');
@@ -75,7 +75,7 @@ function JobTable({ rows, onChange, onLog }: { rows: Job[]; onChange: () => void
         <tbody>
           {rows.length === 0 && <Empty cols={8}>No jobs.</Empty>}
           {rows.map((j) => (
-            <tr data-testid="job-row" data-id={j.id}>
+            <tr data-testid="job-row" data-id={j.id} class="clickable" onClick={rowClick(() => onLog(j.id))}>
               <td><a href={`#/jobs/${enc(j.id)}`} class="mono">{short(j.id)}</a></td>
               <td>{j.kind}</td>
               <td class="small">{j.target ?? ''}</td>

@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, del, enc, get, post, put, qs, request, showError, type Diagnostic } from '../api';
 import { useResync } from '../events';
 import { nacl } from '../nacl-lang';
-import { Empty, fmtTime, Modal, short, useConfirm, useLoad } from '../ui';
+import { Empty, fmtTime, Modal, rowClick, short, useConfirm, useLoad } from '../ui';
 
 interface Doc {
   id: string;
@@ -45,7 +45,7 @@ export function NaclsPage() {
       <div class="toolbar">
         <label class="grow">
           <span class="sr-only">Search NaCls</span>
-          <input type="search" placeholder="Search by name or content…" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+          <input type="search" placeholder="Search by name or content…" value={q} onInput={(e) => setQ(e.currentTarget.value)} onChange={(e) => setQ(e.currentTarget.value)} />
         </label>
       </div>
       <NaclTable rows={data ?? []} onDelete={remove} />
@@ -70,7 +70,7 @@ export function NaclTable({ rows, onDelete }: { rows: Doc[]; onDelete?: (d: Doc)
         <tbody>
           {rows.length === 0 && <Empty cols={5}>No NaCls yet.</Empty>}
           {rows.map((d) => (
-            <tr data-testid="nacl-row" data-id={d.id}>
+            <tr data-testid="nacl-row" data-id={d.id} class="clickable" onClick={rowClick(() => (location.hash = `#/nacls/${enc(d.id)}`))}>
               <td><a href={`#/nacls/${enc(d.id)}`}>{d.name}</a></td>
               <td class="mono">{short(d.id)}</td>
               <td>{fmtTime(d.updated)}</td>
@@ -240,8 +240,14 @@ export function NaclEditorPage({ id }: { id: string }) {
   };
   const saveAs = async (force = false) => {
     let newName = name.trim();
-    if (!newName || (doc && newName === doc.name)) newName = (newName || 'nacl') + ' copy';
     try {
+      if (!newName || (doc && newName === doc.name)) {
+        // The first free NAME-copy, NAME-copy-2, ...
+        const stem = (newName || 'nacl') + '-copy';
+        const taken = new Set((await get<Doc[]>('/v1/nacls' + qs({ q: stem, limit: 1000 }))).map((d) => d.name));
+        newName = stem;
+        for (let i = 2; taken.has(newName); i++) newName = `${stem}-${i}`;
+      }
       const d = await api<Doc>('/v1/nacls' + qs({ force: force || undefined }), { method: 'POST', body: { name: newName, content: text() } });
       after(d);
       location.hash = `#/nacls/${enc(d.id)}`;
@@ -303,7 +309,7 @@ export function NaclEditorPage({ id }: { id: string }) {
       <div class="toolbar">
         <label>
           Name{' '}
-          <input data-testid="nacl-name" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
+          <input data-testid="nacl-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} onChange={(e) => { setName(e.currentTarget.value); setDirty(true); }} size={28} />
         </label>
         <button type="button" class="primary" data-testid="nacl-save" onClick={() => save()}>Save</button>
         <button type="button" data-testid="nacl-save-as" onClick={() => saveAs()}>Save as</button>
@@ -377,7 +383,13 @@ function Snippets({ insert, selection }: { insert: (s: string) => void; selectio
   const saveSnippet = async () => {
     const content = selection();
     if (!content.trim()) return;
-    const n = name.trim() || `snippet ${(data?.length ?? 0) + 1}`;
+    let n = name.trim();
+    if (!n) {
+      const taken = new Set((data ?? []).map((s) => s.name));
+      let i = (data?.length ?? 0) + 1;
+      while (taken.has(`snippet-${i}`)) i++;
+      n = `snippet-${i}`;
+    }
     try {
       await post('/v1/snippets', { name: n, content });
       setName('');
@@ -411,7 +423,7 @@ function Snippets({ insert, selection }: { insert: (s: string) => void; selectio
       <div class="inline-form">
         <label>
           Snippet name
-          <input data-testid="snippet-name" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="new snippet" size={16} />
+          <input data-testid="snippet-name" pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' and '.'" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="new snippet" size={16} />
         </label>
         <button type="button" data-testid="snippet-save" onClick={saveSnippet} title="Save the selection (or the whole text) as a snippet">
           Save as snippet

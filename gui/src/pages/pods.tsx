@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, del, enc, get, patch, post, qs, request, showError, upload } from '../api';
 import { useEvent, useResync } from '../events';
 import { Badge, Empty, fmtBytes, fmtTime, JobLog, short, useConfirm, useLoad, useThrottled, type Job } from '../ui';
@@ -31,10 +31,10 @@ export function PodsPage() {
   const setState = async (p: any, state: 'running' | 'exited') => {
     try {
       await patch(`/v1/pods/${enc(p.id)}`, { state });
-      pods.reload();
     } catch (e) {
       showError(e);
     }
+    pods.reload();
   };
   const removePod = async (p: any) => {
     try {
@@ -173,6 +173,9 @@ export function PodsPage() {
 function CreatePod({ bases, onDone }: { bases: any[]; onDone: () => void }) {
   const [base, setBase] = useState('');
   const [name, setName] = useState('');
+  useEffect(() => {
+    if (!bases.some((b) => b.id === base) && bases.length) setBase(bases[0].id);
+  }, [bases]);
   const [command, setCommand] = useState('');
   const [start, setStart] = useState(true);
   const submit = async (e: Event) => {
