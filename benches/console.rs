@@ -19,7 +19,9 @@
 //!   Instances page watching the event stream; the ratio is the stream's
 //!   cost.
 //!
-//! Targets (issue 17) are printed, never enforced. `cargo test` (no
+//! Where the descriptor limit cannot be raised, N is what the hangar's
+//! share of it holds (printed). Targets (issue 17) are printed, never
+//! enforced. `cargo test` (no
 //! `--bench`) runs it tiny (50 instances, 2 tabs, 3 s) as a check that it
 //! works.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -100,7 +102,7 @@ fn main() {
     if !browser::available() || !common::tool("htpasswd") || !common::tool("curl") {
         return;
     }
-    let count: usize = if bench {
+    let mut count: usize = if bench {
         env_or("JETPACK_BENCH_INSTANCES", 20_000)
     } else {
         50
@@ -115,12 +117,19 @@ fn main() {
     } else {
         3
     });
-    // The server holds a descriptor per docked instance.
-    let _ = nix::sys::resource::setrlimit(
-        nix::sys::resource::Resource::RLIMIT_NOFILE,
-        1 << 20,
-        1 << 20,
-    );
+    // The server holds a descriptor per docked instance: where the limit
+    // cannot be raised (no CAP_SYS_RESOURCE), the hangar's share of it
+    // (less the probe and the churn) is what can dock.
+    let limit = jetpack::net::raise_fd_limit().unwrap_or(1024);
+    let room = jetpack::net::budget(limit, None, None)
+        .hangar
+        .saturating_sub(200);
+    if count > room {
+        eprintln!(
+            "the descriptor limit is {limit} and cannot be raised here: {room} instances, not {count}"
+        );
+        count = room;
+    }
 
     let dir = tempfile::tempdir().expect("tempdir");
     let users = dir.path().join("htpasswd");
