@@ -76,18 +76,18 @@ if [ -f gui/package.json ]; then
         exit 1
     fi
 fi
-# axe-core for the console's browser tests (tests/common/browser.rs reads
-# target/axe/node_modules/axe-core/axe.min.js), outside gui's own packages.
+# axe-core for the console's browser tests, outside gui's own packages:
+# into the target folder, where tests/common/browser.rs finds it (and
+# JETPACK_AXE says where).
 AXE_VERSION=4.14.1
-target_dir="${CARGO_TARGET_DIR:-target}"
-if [ ! -f "$target_dir/axe/node_modules/axe-core/axe.min.js" ] \
-    || ! grep -q "\"version\": \"$AXE_VERSION\"" "$target_dir/axe/node_modules/axe-core/package.json"; then
-    log "axe-core $AXE_VERSION into $target_dir/axe"
-    mkdir -p "$target_dir/axe"
-    npm install --no-save --no-audit --no-fund --no-package-lock --prefix "$target_dir/axe" "axe-core@$AXE_VERSION"
+axe_dir="${CARGO_TARGET_DIR:-target}/axe"
+case "$axe_dir" in /*) ;; *) axe_dir="$PWD/$axe_dir" ;; esac
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" "$axe_dir/node_modules/axe-core/package.json"; then
+    log "axe-core $AXE_VERSION into $axe_dir"
+    mkdir -p "$axe_dir"
+    npm install --no-save --no-audit --no-fund --no-package-lock --prefix "$axe_dir" "axe-core@$AXE_VERSION"
 fi
-export JETPACK_AXE="$PWD/$target_dir/axe/node_modules/axe-core/axe.min.js"
-case "$target_dir" in /*) export JETPACK_AXE="$target_dir/axe/node_modules/axe-core/axe.min.js" ;; esac
+export JETPACK_AXE="$axe_dir/node_modules/axe-core/axe.min.js"
 
 log "cargo fmt --check"
 cargo fmt --check
