@@ -311,15 +311,15 @@ fn removing_the_user_from_the_htpasswd_file_ends_their_session() {
     let alive = |who: &Session| fetch(s, &["-H", &who.cookie_header()], "/v1/instances").status;
     assert_eq!((alive(&ada), alive(&bob)), (200, 200));
     // Rewritten without ada (a new file renamed over, as editors do).
-    let text = std::fs::read_to_string(&c.users).unwrap();
+    let text = std::fs::read_to_string(&c.users).expect("reading the users file");
     let kept: String = text
         .lines()
         .filter(|l| !l.starts_with(&format!("{USER}:")))
         .map(|l| format!("{l}\n"))
         .collect();
     let tmp = c.users.with_extension("new");
-    std::fs::write(&tmp, kept).unwrap();
-    std::fs::rename(&tmp, &c.users).unwrap();
+    std::fs::write(&tmp, kept).expect("writing the new users file");
+    std::fs::rename(&tmp, &c.users).expect("replacing the users file");
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(&ada) != 401 {
         assert!(
@@ -395,7 +395,10 @@ fn the_bundle_is_served_with_csp_cache_headers_and_brotli() {
         "{csp}"
     );
     assert!(!csp.contains("http:") && !csp.contains("https:"), "{csp}");
-    assert_eq!(page.body, std::fs::read(dist.join("index.html")).unwrap());
+    assert_eq!(
+        page.body,
+        std::fs::read(dist.join("index.html")).expect("gui/dist/index.html")
+    );
     let index = page.text();
     assert!(!index.contains("<script>"), "no inline script: {index}");
     let assets = asset_paths(&index);
@@ -414,7 +417,11 @@ fn the_bundle_is_served_with_csp_cache_headers_and_brotli() {
         assert!(plain.header("content-security-policy").is_some(), "{asset}");
         assert_eq!(plain.header("content-encoding"), None, "{asset}");
         let file = dist.join(asset.trim_start_matches('/'));
-        assert_eq!(plain.body, std::fs::read(&file).unwrap(), "{asset}");
+        assert_eq!(
+            plain.body,
+            std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+            "{asset}"
+        );
         let br = fetch(s, &["-H", "Accept-Encoding: gzip, deflate, br"], asset);
         assert_eq!(br.header("content-encoding"), Some("br"), "{asset}");
         assert!(
@@ -425,7 +432,11 @@ fn the_bundle_is_served_with_csp_cache_headers_and_brotli() {
         );
         let mut br_file = file.into_os_string();
         br_file.push(".br");
-        assert_eq!(br.body, std::fs::read(&br_file).unwrap(), "{asset}.br");
+        assert_eq!(
+            br.body,
+            std::fs::read(&br_file).unwrap_or_else(|e| panic!("{br_file:?}: {e}")),
+            "{asset}.br"
+        );
         let gz = fetch(s, &["-H", "Accept-Encoding: gzip"], asset);
         assert_eq!(gz.header("content-encoding"), Some("gzip"), "{asset}");
     }
@@ -1184,11 +1195,11 @@ fn builders_page_prepares_the_test_builder_and_images_page_builds_with_it() {
         return;
     };
     let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let bobs = dir.path().join("bobs");
-    std::fs::create_dir_all(&bobs).unwrap();
+    std::fs::create_dir_all(&bobs).expect("the provider folder");
     for f in ["test-builder.tar.gz", "test-builder.json"] {
-        std::fs::copy(provider_dir().join(f), bobs.join(f)).unwrap();
+        std::fs::copy(provider_dir().join(f), bobs.join(f)).expect("copying the test builder");
     }
     let users = dir.path().join("htpasswd");
     htpasswd(&users, true, USER, PASSWORD);
