@@ -13,7 +13,7 @@ install_debian() {
     local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
-                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3)
+                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3 prometheus)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
