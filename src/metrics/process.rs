@@ -59,9 +59,13 @@ pub fn read_process() -> Process {
         let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
         p.cpu_seconds = Some(secs(u.user_time()) + secs(u.system_time()));
     }
-    p.max_fds = getrlimit(Resource::RLIMIT_NOFILE)
-        .ok()
-        .map(|(soft, _)| soft);
+    // rlim_t is signed on FreeBSD; RLIM_INFINITY (-1 there) is no figure.
+    #[allow(clippy::useless_conversion)]
+    {
+        p.max_fds = getrlimit(Resource::RLIMIT_NOFILE)
+            .ok()
+            .and_then(|(soft, _)| u64::try_from(soft).ok());
+    }
     p
 }
 
