@@ -283,7 +283,7 @@ impl<'f> Checker<'f> {
             // maximum recursion depth exceeded): a real build fails.
             self.error(
                 a.name.span,
-                format!("Function {name} calls itself: a call cycle never ends"),
+                format!("Function {name} calls itself (directly or through other functions): the call never ends"),
             );
         } else {
             self.walk_callee(

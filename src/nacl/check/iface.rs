@@ -425,6 +425,9 @@ impl<'f> Checker<'f> {
                 else {
                     continue;
                 };
+                // The reference processes the Iface here if it has not yet:
+                // its errors come before the Gateway's next ones.
+                self.check_element_once(i);
                 let vlan = self.iface_is_vlan(i);
                 match vlan_routes {
                     None => vlan_routes = Some(vlan),

@@ -183,6 +183,8 @@ pub(crate) struct Checker<'f> {
     pub walked: std::collections::HashSet<(usize, Subtype)>,
     /// Each element's place in the reference's dict order.
     dict_position: Vec<usize>,
+    /// Which elements have been checked (`check_element_once`).
+    checked: Vec<bool>,
     /// What the reference does not check but a user would want to know.
     pub warnings: Vec<Diagnostic>,
     /// While above zero, errors are not recorded: a value is being
@@ -212,6 +214,7 @@ impl<'f> Checker<'f> {
             calls: Vec::new(),
             walked: Default::default(),
             dict_position: Vec::new(),
+            checked: Vec::new(),
             warnings: Vec::new(),
             quiet: 0,
             resolving: Vec::new(),
@@ -403,25 +406,16 @@ impl<'f> Checker<'f> {
             .any(|e| matches!(e.body, Body::Typed(TypeName::LoadBalancer, _)));
         let order = py2dict::iteration_order(self.elements.iter().map(|e| e.name.as_ref()));
         self.dict_position = vec![0; self.elements.len()];
+        self.checked = vec![false; self.elements.len()];
         for (position, &i) in order.iter().enumerate() {
             self.dict_position[i] = position;
         }
         let mut functions = Vec::new();
         for i in order {
-            self.next_rank();
-            match self.elements[i].body {
-                Body::Constant(a) => self.check_constant(a),
-                Body::Typed(ty, t) => match ty {
-                    TypeName::Iface => self.check_iface(t),
-                    TypeName::Gateway => self.check_gateway(t),
-                    TypeName::Conntrack => self.check_conntrack(t),
-                    TypeName::LoadBalancer => self.check_load_balancer(t),
-                    TypeName::Syslog => self.check_syslog(t),
-                    TypeName::Timer => self.check_timer(t),
-                    TypeName::Filter | TypeName::Nat | TypeName::Rewrite => {}
-                },
-                Body::Function(..) | Body::OddFunction(_) => functions.push(i),
-                Body::Broken => {}
+            if let Body::Function(..) | Body::OddFunction(_) = self.elements[i].body {
+                functions.push(i);
+            } else {
+                self.check_element_once(i);
             }
         }
         // Functions come last in the reference, so their errors only
@@ -441,6 +435,31 @@ impl<'f> Checker<'f> {
                 _ => {}
             }
         }
+    }
+
+    /// Element `i` (not a function) in a stretch of its own, unless it was
+    /// checked already: the reference processes an element once, the first
+    /// time it is needed (a Gateway needs its routes' Ifaces).
+    pub fn check_element_once(&mut self, i: usize) {
+        if std::mem::replace(&mut self.checked[i], true) {
+            return;
+        }
+        self.next_rank();
+        match self.elements[i].body {
+            Body::Constant(a) => self.check_constant(a),
+            Body::Typed(ty, t) => match ty {
+                TypeName::Iface => self.check_iface(t),
+                TypeName::Gateway => self.check_gateway(t),
+                TypeName::Conntrack => self.check_conntrack(t),
+                TypeName::LoadBalancer => self.check_load_balancer(t),
+                TypeName::Syslog => self.check_syslog(t),
+                TypeName::Timer => self.check_timer(t),
+                TypeName::Filter | TypeName::Nat | TypeName::Rewrite => {}
+            },
+            Body::Function(..) | Body::OddFunction(_) | Body::Broken => {}
+        }
+        // What follows belongs to whoever needed this element.
+        self.next_rank();
     }
 
     /// A constant, or an assignment that extends an element: the element
