@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod launch;
 pub mod logging;
 pub mod mds;
+pub mod metrics;
 pub mod model;
 pub mod nacl;
 pub mod names;

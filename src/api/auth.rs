@@ -20,6 +20,11 @@ use base64::Engine;
 use super::{ApiError, AppState};
 use crate::access::logins::{shown_addr, shown_name, throttled_addr, Verdict};
 use crate::access::sessions::SessionUser;
+use crate::metrics::figures::AuthFailure;
+
+fn failed(why: AuthFailure) {
+    crate::metrics::figures().api.auth_failed(why);
+}
 
 /// The source address as throttled (`access::logins::throttled_addr`);
 /// None when the listener gave none.
@@ -124,24 +129,28 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
         match state.sessions.check(&users, id) {
             Some(session) => {
                 if mutates(req.method()) && !csrf_ok(req.headers(), &session) {
+                    failed(AuthFailure::Csrf);
                     return csrf_refused();
                 }
                 req.extensions_mut().insert(session);
                 return next.run(req).await;
             }
             None if credentials(req.headers()).is_none() => {
+                failed(AuthFailure::SessionEnded);
                 return challenge(req.headers(), "the session has ended: log in again");
             }
             None => {}
         }
     }
     let Some((user, password)) = credentials(req.headers()) else {
+        failed(AuthFailure::Missing);
         return challenge(req.headers(), "authentication required (HTTP Basic)");
     };
     let from = source(&req);
     match state.logins.check(&users, from, &user, &password).await {
         Verdict::In => next.run(req).await,
         Verdict::Refused => {
+            failed(AuthFailure::Refused);
             tracing::info!(
                 user = %shown_name(&user),
                 from = %shown_addr(from),
@@ -149,7 +158,10 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
             );
             challenge(req.headers(), "bad user or password")
         }
-        Verdict::Throttled(wait) => too_many(wait),
+        Verdict::Throttled(wait) => {
+            failed(AuthFailure::Throttled);
+            too_many(wait)
+        }
     }
 }
 

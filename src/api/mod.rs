@@ -18,6 +18,7 @@ mod images;
 mod info;
 mod instances;
 mod jobs;
+pub mod metrics;
 #[cfg(test)]
 mod openapi_snapshot;
 mod pods;
@@ -137,6 +138,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         move || async move { axum::Json(doc.as_ref().clone()) }
     };
     let html = apidocs::render(&openapi);
+    // /metrics is behind the auth layer unless metrics.auth = none.
+    let metrics_auth = state.host.config().metrics.auth;
+    let router = if metrics_auth {
+        router.merge(metrics::routes())
+    } else {
+        router
+    };
     router
         .route("/v1/openapi.json", axum::routing::get(json))
         .route(
@@ -150,10 +158,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         ))
         // After the auth layer: the console's files need no credentials.
         .merge(console::routes())
+        .merge(if metrics_auth {
+            Router::new()
+        } else {
+            metrics::routes()
+        })
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        // Outermost, so that refusals by auth and panics are counted too.
+        .layer(axum::middleware::from_fn(metrics::count))
         .with_state(state)
 }
 

@@ -296,6 +296,26 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "bcrypt verifications at once (auto: half the cores, at least 1)",
     ),
     (
+        "metrics.auth",
+        "api",
+        "who may read /metrics: api (the API's auth, server.auth) | none (any scraper that reaches it)",
+    ),
+    (
+        "metrics.listen",
+        "",
+        "ADDR:PORT of a separate plain-HTTP listener serving /metrics alone (empty: none)",
+    ),
+    (
+        "metrics.instances.max",
+        "1000",
+        "instances whose per-instance series (jetpack_instance_*) a scrape shows (?instances=all: every one)",
+    ),
+    (
+        "metrics.instances.stats",
+        "500",
+        "stats per instance a scrape shows (STATS entries beyond are dropped and counted)",
+    ),
+    (
         "base.import.allow",
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",

@@ -17,6 +17,7 @@ mod keys;
 mod launch;
 mod limits;
 mod mds;
+mod metrics;
 mod parse;
 mod server;
 mod store;
@@ -27,6 +28,7 @@ pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
 pub use launch::LaunchConfig;
 pub use limits::{ConnLimits, LoginLimits};
+pub use metrics::MetricsConfig;
 pub use server::ServerConfig;
 pub use store::DatasetsDriver;
 
@@ -90,6 +92,7 @@ pub struct Config {
     pub base_import_allow: Vec<String>,
     pub server: ServerConfig,
     pub launch: LaunchConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -133,6 +136,7 @@ impl Config {
         let server = server::read(&values)?;
         let build = build::read(&values)?;
         let launch = launch::read(&values)?;
+        let metrics = metrics::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -157,6 +161,7 @@ impl Config {
             base_import_allow: store.base_import_allow,
             server,
             launch,
+            metrics,
             values,
         })
     }

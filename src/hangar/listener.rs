@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ws::{self, WsError};
 use super::{AuthError, Hangar};
+use crate::metrics::figures::AuthOutcome;
 use crate::net::{Admitted, ConnGate, GatedListener};
 
 /// Largest request head, and largest `/auth` body.
@@ -235,6 +236,12 @@ where
                     Ok(a) => a,
                     Err(e) => Err(AuthError::Store(e.to_string())),
                 };
+                crate::metrics::figures().hangar.auth(match &answer {
+                    Ok(_) => AuthOutcome::Accepted,
+                    Err(AuthError::RateLimited(_)) => AuthOutcome::RateLimited,
+                    Err(AuthError::Store(_)) => AuthOutcome::Error,
+                    Err(_) => AuthOutcome::Refused,
+                });
                 let sent = match answer {
                     Ok(token) => respond(&mut io, 200, "OK", token.as_bytes(), keep_alive).await,
                     Err(e) => {

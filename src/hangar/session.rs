@@ -17,6 +17,7 @@ use super::frame::Assembler;
 use super::token::InstanceId;
 use super::ws::{OpCode, WsError, WsStream};
 use super::Hangar;
+use crate::metrics::figures::Disconnect;
 
 /// Transports waiting to go out to one instance.
 const QUEUE: usize = 8;
@@ -37,6 +38,8 @@ pub async fn run<S>(
     let fleet = hangar.fleet.clone();
     let (tx, mut rx) = mpsc::channel(QUEUE);
     let generation = fleet.docked(&id, peer, tx);
+    let figures = &crate::metrics::figures().hangar;
+    figures.docked();
     tracing::debug!(instance = %id, "docked from {peer}");
     let every = hangar.settings.ping;
     let write_timeout = every * SILENT_PINGS;
@@ -44,17 +47,18 @@ pub async fn run<S>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heard = Instant::now();
     let mut assembler = Assembler::new(hangar.settings.max_transport);
-    let why: String = loop {
+    let (cause, why): (Disconnect, String) = loop {
         tokio::select! {
             frame = ws.read_frame() => {
                 let frame = match frame {
                     Ok(f) => f,
-                    Err(WsError::Closed) => break "connection closed".into(),
+                    Err(WsError::Closed) => break (Disconnect::Closed, "connection closed".into()),
                     Err(e) => {
                         tracing::warn!(instance = %id, "closing the dock from {peer}: {e}");
                         let code = if matches!(e, WsError::TooLarge { .. }) { 1009 } else { 1002 };
                         let _ = ws.close(code, "protocol error").await;
-                        break e.to_string();
+                        let cause = if matches!(e, WsError::Io(_)) { Disconnect::Closed } else { Disconnect::Protocol };
+                        break (cause, e.to_string());
                     }
                 };
                 heard = Instant::now();
@@ -63,55 +67,57 @@ pub async fn run<S>(
                         match assembler.push(&frame.payload) {
                             Ok(transports) => {
                                 for t in transports {
+                                    figures.received(t.code.as_u8(), t.payload.len());
                                     fleet.received(&id, t);
                                 }
                             }
                             Err(e) => {
                                 tracing::warn!(instance = %id, "closing the dock from {peer}: {e}");
                                 let _ = ws.close(1009, "bad transport").await;
-                                break e.to_string();
+                                break (Disconnect::Protocol, e.to_string());
                             }
                         }
                     }
                     OpCode::Ping => {
                         if let Err(e) = send(&mut ws, OpCode::Pong, &frame.payload, write_timeout).await {
-                            break e.to_string();
+                            break (Disconnect::Write, e.to_string());
                         }
                     }
                     OpCode::Pong => {}
                     OpCode::Close => {
                         let _ = ws.close(1000, "").await;
-                        break "closed by the instance".into();
+                        break (Disconnect::Closed, "closed by the instance".into());
                     }
                 }
             }
             out = rx.recv() => match out {
                 Some(Outgoing::Transport(bytes)) => {
                     if let Err(e) = send(&mut ws, OpCode::Binary, &bytes, write_timeout).await {
-                        break e.to_string();
+                        break (Disconnect::Write, e.to_string());
                     }
                 }
                 Some(Outgoing::Close(why)) => {
                     let _ = ws.close(1000, why).await;
-                    break why.into();
+                    break (Disconnect::Replaced, why.into());
                 }
-                None => break "the session was dropped".into(),
+                None => break (Disconnect::Replaced, "the session was dropped".into()),
             },
             _ = ping.tick() => {
                 if heard.elapsed() > every * SILENT_PINGS {
                     let _ = ws.close(1001, "heartbeat lost").await;
-                    break format!("heartbeat lost: nothing heard for {}s", heard.elapsed().as_secs());
+                    break (Disconnect::Heartbeat, format!("heartbeat lost: nothing heard for {}s", heard.elapsed().as_secs()));
                 }
                 if let Err(e) = send(&mut ws, OpCode::Ping, &[], write_timeout).await {
-                    break e.to_string();
+                    break (Disconnect::Write, e.to_string());
                 }
             }
             _ = stop.cancelled() => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(1001, "server stopping")).await;
-                break "the server stopped".into();
+                break (Disconnect::ServerStop, "the server stopped".into());
             }
         }
     };
+    figures.disconnected(cause);
     tracing::debug!(instance = %id, "undocked: {why}");
     fleet.undocked(&id, generation, &why);
 }

@@ -319,6 +319,7 @@ impl Jobs {
     {
         let id = ctx.id.clone();
         let slot = wait_for_slot(slots, &ctx);
+        let ran = std::time::Instant::now();
         let (state, result, error) = if ctx.cancelled() || slot.is_err() {
             (JobState::Cancelled, None, Some("cancelled".to_string()))
         } else {
@@ -355,6 +356,14 @@ impl Jobs {
             ctx.last_progress.lock().map(|l| l.0).unwrap_or(0.0)
         };
         ctx.announce(state, progress);
+        let seconds = if slot.is_ok() {
+            ran.elapsed().as_secs_f64()
+        } else {
+            0.0
+        };
+        crate::metrics::figures()
+            .jobs
+            .ended(ctx.kind, state, seconds);
         // Only now, so the next queued job starts after this one has ended.
         drop(slot);
         self.cancels

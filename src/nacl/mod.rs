@@ -70,8 +70,9 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
-/// A NaCl's verdict: valid (no errors), the errors found and the
-/// warnings, each list sorted. Warnings never make a file invalid.
+/// A NaCl's verdict: valid (no errors), the errors found (in the order the
+/// reference meets them) and the warnings (by position). Warnings never
+/// make a file invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub valid: bool,
@@ -86,7 +87,8 @@ pub fn parse(source: &str) -> (syntax::File<'_>, Vec<Diagnostic>) {
 
 /// The verdict on `source`: its syntax errors if it has any (a broken
 /// item would make the rules report what is not there), else every
-/// semantic error, sorted by position, each once.
+/// semantic error, each once, in the order the reference transpiler meets
+/// them (so the first is the one it reports).
 pub fn check(source: &str) -> Verdict {
     // The reference reads its input as ASCII and dies on anything else,
     // comments included: a real build fails, so the file is refused.
@@ -121,10 +123,8 @@ pub fn check(source: &str) -> Verdict {
     let mut warnings = Vec::new();
     if errors.is_empty() {
         (errors, warnings) = check::check(&file);
-        for list in [&mut errors, &mut warnings] {
-            list.sort_by_key(|d| (d.line, d.column));
-            list.dedup();
-        }
+        warnings.sort_by_key(|d| (d.line, d.column));
+        warnings.dedup();
     }
     Verdict {
         valid: errors.is_empty(),

@@ -346,6 +346,10 @@ async fn run(
         move || fleet.summary(),
         stop.clone(),
     ));
+    let metrics_listen = state.host.config().metrics.listen;
+    if let Some(at) = metrics_listen {
+        serve_metrics(state.clone(), at, &server, stop.clone()).await?;
+    }
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
     let tls = tls_config.map(api::serve::ReloadableTls::new);
@@ -430,6 +434,44 @@ async fn run(
     )
     .await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Connections the `metrics.listen` listener holds at once (and per
+/// address): scrapers are few; its descriptors come on top of the API's
+/// and the hangar's shares.
+const METRICS_CONNS: usize = 64;
+const METRICS_CONNS_PER_IP: usize = 16;
+
+/// `metrics.listen`: /metrics alone over plain HTTP, bounded by its own
+/// gate and the API's clocks.
+async fn serve_metrics(
+    state: Arc<AppState>,
+    at: SocketAddr,
+    server: &ServerConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(io(format!("binding the metrics listener on {at}")))?;
+    tracing::info!(
+        "metrics listening on http://{at}/metrics ({})",
+        if state.host.config().metrics.auth {
+            "the API's auth"
+        } else {
+            "no auth: metrics.auth = none"
+        }
+    );
+    let gate = crate::net::ConnGate::new("metrics", METRICS_CONNS, METRICS_CONNS_PER_IP, true);
+    tokio::spawn(api::serve::serve(
+        api::metrics::listener_app(state),
+        listener,
+        None,
+        server.api_limits.clone(),
+        gate,
+        stop,
+        DRAIN,
+    ));
     Ok(())
 }
 

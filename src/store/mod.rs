@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod instances;
 pub mod jobs;
 pub mod launches;
+pub mod metrics;
 pub mod private;
 
 use std::net::Ipv4Addr;

@@ -211,7 +211,11 @@ impl Fleet {
             .as_ref()
             .map(|s| s.tx.clone())
             .ok_or_else(|| FleetError::NotDocked(id.to_string()))?;
+        let figures = &crate::metrics::figures().hangar;
+        let code = bytes.first().copied();
+        let len = bytes.len();
         tx.try_send(Outgoing::Transport(bytes))
+            .map(|()| figures.sent(code, len))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => FleetError::Busy(id.to_string()),
                 mpsc::error::TrySendError::Closed(_) => FleetError::NotDocked(id.to_string()),

@@ -71,6 +71,7 @@ fn run(catalog: Arc<Catalog>, rx: mpsc::Receiver<WriterMsg>) {
             }
         }
         if !writes.is_empty() {
+            crate::metrics::figures().hangar.batch(writes.len());
             let batch = catalog.with_store(|s| s.apply_instance_writes(&writes));
             if let Err(e) = batch {
                 // One bad write (a panic of an instance deleted meanwhile)

@@ -1,5 +1,9 @@
-//! Functions (Filter and Nat): their bodies' actions, calls, nested
+//! Functions (Filter, Nat, Rewrite): their bodies' actions, calls, nested
 //! functions and conditions, and the rules for functions on chains.
+//!
+//! The reference transpiles a called function where it is called (again at
+//! every call, in the caller's scope), so a callee's errors come at its
+//! first call, before the rest of the caller's body.
 
 use super::values::{is_ipv4, is_port, Kind, Scope};
 use super::{lower, Body, Checker, Subtype, TypeName};
@@ -15,6 +19,21 @@ struct Context<'a> {
     ty: TypeName,
     ty_written: &'a str,
     scope: Scope<'a>,
+}
+
+/// The scope the reference transpiles a nested or called function's body
+/// in: an IP function sees its parent's packet (so `tcp.dport` is fine in
+/// an IP function inside a TCP one), its subtype named in lower case; any
+/// other function sees its own, named as written.
+fn inner_scope<'a>(outer: Scope<'a>, subtype: Subtype, written: &'a str) -> Scope<'a> {
+    if subtype == Subtype::Ip {
+        Scope {
+            subtype: outer.subtype,
+            written: outer.subtype.lower_name(),
+        }
+    } else {
+        Scope { subtype, written }
+    }
 }
 
 impl<'f> Checker<'f> {
@@ -34,7 +53,9 @@ impl<'f> Checker<'f> {
                 written: f.subtype.text,
             },
         };
+        self.calls.push(i);
         self.check_body(cx, &f.body);
+        self.calls.pop();
         // The reference judges a function on a chain after its body.
         if self.errors.len() > errors_before {
             return;
@@ -101,12 +122,8 @@ impl<'f> Checker<'f> {
                 ),
             );
         }
-        // The reference names a nested function's subtype in lower case.
         let inner = Context {
-            scope: Scope {
-                subtype,
-                written: subtype.lower_name(),
-            },
+            scope: inner_scope(cx.scope, subtype, f.subtype.text),
             ..cx
         };
         self.check_body(inner, &f.body);
@@ -122,6 +139,18 @@ impl<'f> Checker<'f> {
         };
         if !["accept", "drop", "log", "syslog", "snat", "dnat"].contains(&lower.as_ref()) {
             self.check_call(cx, a);
+            return;
+        }
+        if cx.ty == TypeName::Rewrite {
+            // The reference has no list of legal actions for a Rewrite and
+            // crashes (KeyError) on any action: a real build fails.
+            self.error(
+                a.name.span,
+                format!(
+                    "Error transpiling action {name}: A function of type {} can have no actions (the NaCl transpiler fails on it)",
+                    cx.ty_written
+                ),
+            );
             return;
         }
         if !legal.contains(&lower.as_ref()) {
@@ -208,7 +237,8 @@ impl<'f> Checker<'f> {
         }
     }
 
-    /// A call of another function by name: same type, allowed subtype.
+    /// A call of another function by name: same type, allowed subtype; the
+    /// callee's body is walked here, as the reference transpiles it here.
     fn check_call(&mut self, cx: Context<'_>, a: &'f Action<'f>) {
         let name = &a.name.text;
         if let Some(i) = self.element(name) {
@@ -223,7 +253,7 @@ impl<'f> Checker<'f> {
                 return;
             }
         }
-        let Some((_, ty, subtype, f)) = self.function(name) else {
+        let Some((callee, ty, subtype, f)) = self.function(name) else {
             self.error(
                 a.name.span,
                 format!("Couldn't identify action or function name {name}"),
@@ -248,7 +278,40 @@ impl<'f> Checker<'f> {
                     f.subtype.text, cx.scope.written
                 ),
             );
+        } else if self.calls.contains(&callee) {
+            // The reference recurses until Python gives up (RuntimeError:
+            // maximum recursion depth exceeded): a real build fails.
+            self.error(
+                a.name.span,
+                format!("Function {name} calls itself (directly or through other functions): the call never ends"),
+            );
+        } else {
+            self.walk_callee(
+                callee,
+                ty,
+                f,
+                inner_scope(cx.scope, subtype, f.subtype.text),
+            );
         }
+    }
+
+    /// The body of function `i` as the reference transpiles it at a call,
+    /// its errors in a stretch of their own between the caller's.
+    fn walk_callee(&mut self, i: usize, ty: TypeName, f: &'f Function<'f>, scope: Scope<'_>) {
+        // A callee's scope follows from its subtype there (`inner_scope`).
+        if !self.walked.insert((i, scope.subtype)) {
+            return;
+        }
+        let cx = Context {
+            ty,
+            ty_written: f.type_name.text,
+            scope,
+        };
+        self.next_rank();
+        self.calls.push(i);
+        self.check_body(cx, &f.body);
+        self.calls.pop();
+        self.next_rank();
     }
 
     fn check_condition(&mut self, cx: Context<'_>, c: &'f Condition<'f>) {

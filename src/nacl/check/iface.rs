@@ -146,11 +146,6 @@ impl<'f> Checker<'f> {
             match m.lower.as_ref() {
                 "index" => {
                     index = match self.check_value(v, None) {
-                        // The reference compares the text: (-0) is not 0.
-                        Kind::Int(_) => Some(self.resolved_text(v)),
-                        Kind::Str if is_mac(v.text().trim_matches('"')) => {
-                            Some(v.text().to_ascii_lowercase())
-                        }
                         Kind::Unknown => None,
                         // The reference takes int() of a VLAN's index and
                         // crashes on the list a range or list resolves to.
@@ -158,10 +153,15 @@ impl<'f> Checker<'f> {
                             self.error(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
                             None
                         }
-                        _ => {
-                            // The reference takes any index value.
-                            self.warn(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
-                            None
+                        kind => {
+                            let mac = kind == Kind::Str && is_mac(v.text().trim_matches('"'));
+                            if !matches!(kind, Kind::Int(_)) && !mac {
+                                // The reference takes any index value.
+                                self.warn(v.span, format!("Invalid value of index ({}). It must be an integer or a MAC address string", v.text()));
+                            }
+                            // It compares the transpiled texts, whatever
+                            // their kind: (-0) is not 0, "AA" is not "aa".
+                            self.transpiled(v).text()
                         }
                     };
                 }
@@ -395,7 +395,9 @@ impl<'f> Checker<'f> {
                     v.span,
                     format!(
                         "Invalid value of send_time_exceeded ({}). Must be set to true or false",
-                        v.text()
+                        // The reference shows the value it transpiled; where
+                        // it cannot (a list, a port number) it crashes.
+                        self.transpiled(v).text().unwrap_or_else(|| v.text())
                     ),
                 );
             }
@@ -423,6 +425,9 @@ impl<'f> Checker<'f> {
                 else {
                     continue;
                 };
+                // The reference processes the Iface here if it has not yet:
+                // its errors come before the Gateway's next ones.
+                self.check_element_once(i);
                 let vlan = self.iface_is_vlan(i);
                 match vlan_routes {
                     None => vlan_routes = Some(vlan),

@@ -3,14 +3,17 @@
 //!
 //! It runs as the reference does: first every top-level element is
 //! registered in file order (names, types, singletons), then each element
-//! is checked, the functions last. Unlike the reference, which stops at
-//! its first error and visits elements in hash order, it goes on and
-//! reports every error; the caller sorts them. Each value of the file is
-//! checked once where it is written; a name that refers to it resolves
-//! quietly, so one mistake is one error.
+//! is checked in the order Python 2.7 iterates the reference's dict of
+//! elements (`py2dict`), the functions last, each function's callees where
+//! they are called. Unlike the reference, which stops at its first error,
+//! it goes on and reports every error, in the order the reference would
+//! meet them (see `Checker::rank`). Each value of the file is checked once
+//! where it is written; a name that refers to it resolves quietly, so one
+//! mistake is one error.
 
 mod functions;
 mod iface;
+mod py2dict;
 mod services;
 mod values;
 
@@ -20,7 +23,8 @@ use std::collections::HashMap;
 use super::syntax::{Assignment, File, Function, Ident, Item, Span, Typed, Value, ValueKind};
 use super::Diagnostic;
 
-/// The errors and the warnings of a parsed file, unsorted.
+/// The errors of a parsed file in the order the reference meets them
+/// (its first error first), each once; and the warnings, unsorted.
 pub fn check(file: &File) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut c = Checker::new(file);
     c.register();
@@ -29,7 +33,18 @@ pub fn check(file: &File) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     if c.errors.is_empty() {
         c.check_elements();
     }
-    (c.errors, c.warnings)
+    // Within one stretch of the reference's walk (one element, one
+    // function body between calls) errors come in the order of the file.
+    let mut ranked: Vec<(u32, Diagnostic)> = c.error_ranks.into_iter().zip(c.errors).collect();
+    ranked.sort_by_key(|(rank, d)| (*rank, d.line, d.column));
+    // A callee walked at several calls repeats its errors: the first counts.
+    let mut seen = std::collections::HashSet::new();
+    let errors = ranked
+        .into_iter()
+        .map(|(_, d)| d)
+        .filter(|d| seen.insert((d.line, d.column, d.message.clone())))
+        .collect();
+    (errors, c.warnings)
 }
 
 /// The top-level types (lower case) and what checks them.
@@ -43,6 +58,8 @@ pub(crate) enum TypeName {
     Timer,
     Filter,
     Nat,
+    /// A function type the reference registers but has no actions for.
+    Rewrite,
 }
 
 impl TypeName {
@@ -56,6 +73,7 @@ impl TypeName {
             "timer" => Self::Timer,
             "filter" => Self::Filter,
             "nat" => Self::Nat,
+            "rewrite" => Self::Rewrite,
             _ => return None,
         })
     }
@@ -65,7 +83,7 @@ impl TypeName {
     }
 
     fn is_function(self) -> bool {
-        matches!(self, Self::Filter | Self::Nat)
+        matches!(self, Self::Filter | Self::Nat | Self::Rewrite)
     }
 }
 
@@ -149,6 +167,24 @@ pub(crate) struct Checker<'f> {
     load_balancer_layers: std::collections::HashSet<String>,
     has_load_balancer: bool,
     pub errors: Vec<Diagnostic>,
+    /// The `rank` at which each of `errors` was found.
+    error_ranks: Vec<u32>,
+    /// Which stretch of the reference's walk is being emulated: bumped at
+    /// each element and at each entry to and return from a called
+    /// function, so that sorting errors by it (then by position) gives
+    /// the order in which the reference, which stops at its first error,
+    /// would meet them.
+    rank: u32,
+    /// The functions whose bodies are being walked, outermost first: a
+    /// call of one of them is endless recursion in the reference.
+    pub calls: Vec<usize>,
+    /// The (function, scope) pairs walked at a call already: a second
+    /// walk would find the same errors, later.
+    pub walked: std::collections::HashSet<(usize, Subtype)>,
+    /// Each element's place in the reference's dict order.
+    dict_position: Vec<usize>,
+    /// Which elements have been checked (`check_element_once`).
+    checked: Vec<bool>,
     /// What the reference does not check but a user would want to know.
     pub warnings: Vec<Diagnostic>,
     /// While above zero, errors are not recorded: a value is being
@@ -173,6 +209,12 @@ impl<'f> Checker<'f> {
             load_balancer_layers: Default::default(),
             has_load_balancer: false,
             errors: Vec::new(),
+            error_ranks: Vec::new(),
+            rank: 0,
+            calls: Vec::new(),
+            walked: Default::default(),
+            dict_position: Vec::new(),
+            checked: Vec::new(),
             warnings: Vec::new(),
             quiet: 0,
             resolving: Vec::new(),
@@ -183,6 +225,7 @@ impl<'f> Checker<'f> {
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         if self.quiet == 0 {
             self.errors.push(Diagnostic::at(span, message));
+            self.error_ranks.push(self.rank);
         }
     }
 
@@ -348,28 +391,31 @@ impl<'f> Checker<'f> {
         });
     }
 
+    /// Start a new stretch of the reference's walk (see `rank`).
+    pub fn next_rank(&mut self) {
+        self.rank += 1;
+    }
+
     /// Pass 2: every element, the functions last (they need the chains
-    /// the others push them onto).
+    /// the others push them onto), each list in the order the reference
+    /// takes them: its Python 2.7 dict's, keyed by element name.
     fn check_elements(&mut self) {
         self.has_load_balancer = self
             .elements
             .iter()
             .any(|e| matches!(e.body, Body::Typed(TypeName::LoadBalancer, _)));
+        let order = py2dict::iteration_order(self.elements.iter().map(|e| e.name.as_ref()));
+        self.dict_position = vec![0; self.elements.len()];
+        self.checked = vec![false; self.elements.len()];
+        for (position, &i) in order.iter().enumerate() {
+            self.dict_position[i] = position;
+        }
         let mut functions = Vec::new();
-        for i in 0..self.elements.len() {
-            match self.elements[i].body {
-                Body::Constant(a) => self.check_constant(a),
-                Body::Typed(ty, t) => match ty {
-                    TypeName::Iface => self.check_iface(t),
-                    TypeName::Gateway => self.check_gateway(t),
-                    TypeName::Conntrack => self.check_conntrack(t),
-                    TypeName::LoadBalancer => self.check_load_balancer(t),
-                    TypeName::Syslog => self.check_syslog(t),
-                    TypeName::Timer => self.check_timer(t),
-                    TypeName::Filter | TypeName::Nat => {}
-                },
-                Body::Function(..) | Body::OddFunction(_) => functions.push(i),
-                Body::Broken => {}
+        for i in order {
+            if let Body::Function(..) | Body::OddFunction(_) = self.elements[i].body {
+                functions.push(i);
+            } else {
+                self.check_element_once(i);
             }
         }
         // Functions come last in the reference, so their errors only
@@ -378,6 +424,7 @@ impl<'f> Checker<'f> {
             return;
         }
         for i in functions {
+            self.next_rank();
             match self.elements[i].body {
                 Body::Function(ty, sub, f) => self.check_function(i, ty, sub, f),
                 // The reference crashes there (C1b): our own message.
@@ -388,6 +435,31 @@ impl<'f> Checker<'f> {
                 _ => {}
             }
         }
+    }
+
+    /// Element `i` (not a function) in a stretch of its own, unless it was
+    /// checked already: the reference processes an element once, the first
+    /// time it is needed (a Gateway needs its routes' Ifaces).
+    pub fn check_element_once(&mut self, i: usize) {
+        if std::mem::replace(&mut self.checked[i], true) {
+            return;
+        }
+        self.next_rank();
+        match self.elements[i].body {
+            Body::Constant(a) => self.check_constant(a),
+            Body::Typed(ty, t) => match ty {
+                TypeName::Iface => self.check_iface(t),
+                TypeName::Gateway => self.check_gateway(t),
+                TypeName::Conntrack => self.check_conntrack(t),
+                TypeName::LoadBalancer => self.check_load_balancer(t),
+                TypeName::Syslog => self.check_syslog(t),
+                TypeName::Timer => self.check_timer(t),
+                TypeName::Filter | TypeName::Nat | TypeName::Rewrite => {}
+            },
+            Body::Function(..) | Body::OddFunction(_) | Body::Broken => {}
+        }
+        // What follows belongs to whoever needed this element.
+        self.next_rank();
     }
 
     /// A constant, or an assignment that extends an element: the element
@@ -452,20 +524,21 @@ impl<'f> Checker<'f> {
     }
 
     /// The assignments that extend element `name`, shortest name first (so
-    /// `a.b: {...}` comes before `a.b.c: 1`), as the reference takes them.
+    /// `a.b: {...}` comes before `a.b.c: 1`), as the reference takes them:
+    /// its dict's order, sorted (stably) by the number of name parts.
     pub fn extensions_of(&self, name: &str) -> Vec<&'f Assignment<'f>> {
-        let mut found: Vec<&'f Assignment<'f>> = self
+        let mut found: Vec<(usize, &'f Assignment<'f>)> = self
             .extensions
             .get(name)
             .into_iter()
             .flatten()
             .filter_map(|&i| match self.elements[i].body {
-                Body::Constant(a) => Some(a),
+                Body::Constant(a) => Some((i, a)),
                 _ => None,
             })
             .collect();
-        found.sort_by_key(|a| a.path.len());
-        found
+        found.sort_by_key(|(i, a)| (a.path.len(), self.dict_position.get(*i).copied()));
+        found.into_iter().map(|(_, a)| a).collect()
     }
 
     /// Duplicate keys in the objects of an untyped value.

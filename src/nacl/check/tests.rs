@@ -93,7 +93,8 @@ fn iface_members_and_values() {
         first(&format!(
             "{IFACE}Iface eth1 {{ index: 0, address: 10.0.0.3, netmask: 255.255.255.0 }}"
         )),
-        "line 2:20 Another Iface has been defined with index 0"
+        // The reference's dict holds eth1 before eth0: eth0 is the second.
+        "line 1:20 Another Iface has been defined with index 0"
     );
     assert_eq!(
         first("Iface eth0 { index: 0, address: 10.0.0.256, netmask: 255.255.255.0 }"),

@@ -22,6 +22,8 @@ pub(crate) enum Kind {
     CtState,
     TcpFlag,
     Algorithm,
+    /// `oif`, `oifname`, `iif`, `iifname`.
+    Interface,
     /// A packet property such as `tcp.dport`.
     Property,
     /// Not resolvable; its error has been reported where it is written.
@@ -105,8 +107,79 @@ fn predefined(name: &str) -> Option<Kind> {
         "established" | "new" | "related" | "invalid" => Kind::CtState,
         "fin" | "syn" | "rst" | "psh" | "ack" | "urg" | "cwr" | "ece" | "ns" => Kind::TcpFlag,
         "round_robin" => Kind::Algorithm,
+        // Interfaces of the packet (IncludeOS stack calls), undocumented.
+        "oif" | "oifname" | "iif" | "iifname" => Kind::Interface,
         _ => return None,
     })
+}
+
+/// The C++ the reference transpiles a predefined name to (its
+/// `predefined_values_cpp`, keyed in lower case). `None`: not predefined;
+/// the named ports are Python integers, which a message cannot hold.
+fn predefined_cpp(name: &str) -> Option<Transpiled> {
+    let text = match name {
+        "ssh" => return Some(Transpiled::Number(22)),
+        "dns" => return Some(Transpiled::Number(53)),
+        "http" => return Some(Transpiled::Number(80)),
+        "https" => return Some(Transpiled::Number(443)),
+        "tcp" => "Protocol::TCP",
+        "udp" => "Protocol::UDP",
+        "icmp" => "Protocol::ICMPv4",
+        "ip" => "Protocol::IPv4",
+        "echo-reply" => "icmp4::Type::ECHO_REPLY",
+        "destination-unreachable" => "icmp4::Type::DEST_UNREACHABLE",
+        "redirect" => "icmp4::Type::REDIRECT",
+        "echo-request" => "icmp4::Type::ECHO",
+        "time-exceeded" => "icmp4::Type::TIME_EXCEEDED",
+        "parameter-problem" => "icmp4::Type::PARAMETER_PROBLEM",
+        "timestamp-request" => "icmp4::Type::TIMESTAMP",
+        "timestamp-reply" => "icmp4::Type::TIMESTAMP_REPLY",
+        "established" => "Conntrack::State::ESTABLISHED",
+        "new" => "Conntrack::State::NEW",
+        "related" => "Conntrack::State::RELATED",
+        "invalid" => "Conntrack::State::INVALID",
+        "fin" => "tcp::Flag::FIN",
+        "syn" => "tcp::Flag::SYN",
+        "rst" => "tcp::Flag::RST",
+        "psh" => "tcp::Flag::PSH",
+        "ack" => "tcp::Flag::ACK",
+        "urg" => "tcp::Flag::URG",
+        "cwr" => "tcp::Flag::CWR",
+        "ece" => "tcp::Flag::ECE",
+        "ns" => "tcp::Flag::NS",
+        "round_robin" => "round_robin",
+        "oif" => "stack2.oif()",
+        "oifname" => "stack2.oifname()",
+        "iif" => "stack.iif()",
+        "iifname" => "stack.iifname()",
+        _ => return None,
+    };
+    Some(Transpiled::Text(text.to_owned()))
+}
+
+/// What the reference's value transpiler makes of a value outside a
+/// function: the C++ text some of its messages print.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Transpiled {
+    /// C++ source, e.g. `IP4::addr{10,0,0,1}`.
+    Text(String),
+    /// A Python integer (a named port): joining it to a message crashes.
+    Number(i64),
+    /// A Python list (a range, list or object): likewise.
+    List,
+    /// An error, reported where the value is checked.
+    Failed,
+}
+
+impl Transpiled {
+    /// The text as the reference shows it; a Python integer as its digits.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Transpiled::Text(t) => Some(t.clone()),
+            Transpiled::Number(n) => Some(n.to_string()),
+            Transpiled::List | Transpiled::Failed => None,
+        }
+    }
 }
 
 /// An integer as written (`42`, `(-5)`); too large saturates.
@@ -136,6 +209,27 @@ impl<'f> Checker<'f> {
             }
         }
         v.text()
+    }
+
+    /// What the reference transpiles `v` to outside a function (its
+    /// `Cpp_value_transpiler.transpile` without a subtype), names followed.
+    pub fn transpiled(&self, v: &'f Value<'f>) -> Transpiled {
+        let mut v = v;
+        // Bounded: a cycle of names is reported elsewhere.
+        for _ in 0..64 {
+            let Some(parts) = v.as_name() else {
+                return transpiled_literal(v);
+            };
+            if let Some(next) = self.element(parts[0].text).and_then(|_| self.lookup(parts)) {
+                v = next;
+                continue;
+            }
+            if self.element(parts[0].text).is_some() || parts.len() > 1 {
+                return Transpiled::Failed;
+            }
+            return predefined_cpp(&lower(parts[0].text)).unwrap_or(Transpiled::Failed);
+        }
+        Transpiled::Failed
     }
 
     /// Checks `v` where it is written and says what it resolves to.
@@ -350,4 +444,20 @@ pub(crate) fn is_bool(k: Kind) -> bool {
 
 pub(crate) fn is_port(k: Kind) -> bool {
     matches!(k, Kind::Int(0..=65535))
+}
+
+/// A literal as the reference transpiles it: numbers as written, an IPv4
+/// address or CIDR as the IncludeOS constructor, a string with its quotes.
+fn transpiled_literal(v: &Value) -> Transpiled {
+    match &v.kind {
+        ValueKind::Integer(t) | ValueKind::Decimal(t) => Transpiled::Text(t.to_string()),
+        ValueKind::Str(t) => Transpiled::Text(t.to_string()),
+        ValueKind::Bool(b) => Transpiled::Text(b.to_string()),
+        ValueKind::Ipv4(t) => Transpiled::Text(format!("IP4::addr{{{}}}", t.replace('.', ","))),
+        ValueKind::Cidr(t) => {
+            Transpiled::Text(format!("ip4::Cidr{{{}}}", t.replace(['.', '/'], ",")))
+        }
+        ValueKind::Range(..) | ValueKind::Object(_) | ValueKind::List(_) => Transpiled::List,
+        ValueKind::Name(_) => Transpiled::Failed,
+    }
 }
