@@ -113,6 +113,9 @@ pub(super) struct ServeArgs {
     /// basic or none [server.auth]
     #[arg(long, value_parser = ["basic", "none"])]
     pub(super) serverauth: Option<String>,
+    /// Push figures and STATS to: influxdb (INFLUXDB_ADDR ...) or none [metrics.reporter]
+    #[arg(long, value_parser = ["influxdb", "none"])]
+    pub(super) metricsreporter: Option<String>,
     /// Erase every pod, base, image, NaCl, uplink and job first (needs --yes)
     #[arg(long)]
     pub(super) clean: bool,
@@ -152,6 +155,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.serverauth {
             set("server.auth", v.clone());
+        }
+        if let Some(v) = &self.metricsreporter {
+            set("metrics.reporter", v.clone());
         }
         if self.verboselogging {
             set("server.verboselogging", "on".into());

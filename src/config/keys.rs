@@ -316,6 +316,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "stats per instance a scrape shows (STATS entries beyond are dropped and counted)",
     ),
     (
+        "metrics.reporter",
+        "none",
+        "push figures to: none | influxdb (Mothership's: INFLUXDB_ADDR, INFLUXDB_USERNAME, INFLUXDB_PASSWORD; databases instance_stats and mothership)",
+    ),
+    (
+        "metrics.interval",
+        "10",
+        "seconds between the server's figures pushed by metrics.reporter",
+    ),
+    (
         "base.import.allow",
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",

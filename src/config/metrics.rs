@@ -14,6 +14,10 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     pub instances_max: usize,
     pub stats_max: usize,
+    /// `metrics.reporter = influxdb`: push to InfluxDB.
+    pub influxdb: bool,
+    /// `metrics.interval`, seconds.
+    pub interval: u64,
 }
 
 pub(super) fn read(v: &Values) -> Result<MetricsConfig, ConfigError> {
@@ -34,6 +38,12 @@ pub(super) fn read(v: &Values) -> Result<MetricsConfig, ConfigError> {
         },
         instances_max: v.number("metrics.instances.max")? as usize,
         stats_max: v.positive("metrics.instances.stats")? as usize,
+        influxdb: match v.str("metrics.reporter") {
+            "none" | "" => false,
+            "influxdb" => true,
+            _ => return Err(v.bad("metrics.reporter", "expected none or influxdb".into())),
+        },
+        interval: v.positive("metrics.interval")?,
     })
 }
 
@@ -59,5 +69,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("metrics.listen"), "{e}");
+        assert!(!c.metrics.influxdb);
+        let c = load_text("metrics.reporter = influxdb\nmetrics.interval = 2\n", &[]).unwrap();
+        assert!(c.metrics.influxdb);
+        assert_eq!(c.metrics.interval, 2);
+        assert!(load_text("metrics.reporter = graphite\n", &[]).is_err());
+        assert!(load_text("metrics.interval = 0\n", &[]).is_err());
     }
 }

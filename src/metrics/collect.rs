@@ -50,6 +50,7 @@ pub fn snapshot(src: &Sources, scrape: &Scrape) -> Snapshot {
     );
     out.add(info);
     super::figures().read(&mut out);
+    super::influx::read(&mut out);
     fleet_counts(&src.fleet, &mut out);
     store_counts(&src.catalog, &mut out);
     blobs(&src.data_dir.join("blobs"), &mut out);

@@ -13,10 +13,12 @@
 //! - `instances`: instance STATS flattened into bounded gauges
 //! - `process`: CPU, memory and descriptors of this process
 //! - `encode`: a snapshot as Prometheus text 0.0.4 or OpenMetrics
+//! - `influx`: the InfluxDB reporter (STATS and the figures, pushed)
 
 pub mod collect;
 pub mod encode;
 pub mod figures;
+pub mod influx;
 pub mod instances;
 pub mod process;
 pub mod snapshot;

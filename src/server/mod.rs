@@ -37,6 +37,8 @@ pub enum ServeError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
+    Influx(#[from] crate::metrics::influx::InfluxError),
+    #[error(transparent)]
     Jobs(#[from] JobError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -346,6 +348,7 @@ async fn run(
         move || fleet.summary(),
         stop.clone(),
     ));
+    start_reporter(&state)?;
     let metrics_listen = state.host.config().metrics.listen;
     if let Some(at) = metrics_listen {
         serve_metrics(state.clone(), at, &server, stop.clone()).await?;
@@ -434,6 +437,31 @@ async fn run(
     )
     .await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `metrics.reporter = influxdb`: Mothership's InfluxDB reporter, on a
+/// thread of its own, fed STATS by the hangar through a bounded queue.
+fn start_reporter(state: &Arc<AppState>) -> Result<(), ServeError> {
+    use crate::metrics::influx;
+    let config = state.host.config();
+    if !config.metrics.influxdb {
+        return Ok(());
+    }
+    influx::start(influx::Settings {
+        target: influx::Target::from_env(|k| std::env::var(k).ok())?,
+        interval: Duration::from_secs(config.metrics.interval),
+        stats: crate::metrics::instances::StatLimits {
+            max_keys: config.metrics.stats_max,
+            ..Default::default()
+        },
+        sources: crate::metrics::Sources {
+            fleet: state.fleet.clone(),
+            catalog: state.catalog.clone(),
+            data_dir: config.data_dir.clone(),
+            started_at: state.started_at,
+        },
+    })?;
     Ok(())
 }
 

@@ -103,6 +103,8 @@ impl Fleet {
                     at_ms: now_ms(),
                     json: text.into(),
                 };
+                // A bounded try_send: the reporter, if any, never holds us.
+                crate::metrics::influx::stats(id, &live, sample.at_ms, text);
                 if let Some(old) = live.stats.replace(sample) {
                     if self.limits.stats_history > 0 {
                         if live.stats_history.len() >= self.limits.stats_history {
