@@ -20,8 +20,9 @@ use crate::metrics::collect::{self, Scrape};
 use crate::metrics::instances::{self, Selection};
 use crate::metrics::snapshot::{Kind, Snapshot, Value};
 
-/// The measurement of every STATS point in `instance_stats`.
-pub const STATS_MEASUREMENT: &str = "stats";
+/// The measurement of every STATS point in `instance_stats` (not
+/// `stats`: a keyword of InfluxQL, which every query would have to quote).
+pub const STATS_MEASUREMENT: &str = "includeos_stats";
 /// Points per write at most (InfluxDB's advice: 5,000 to 10,000).
 const MAX_BATCH: usize = 5_000;
 /// STATS points wait this long at most before they are sent.
@@ -308,7 +309,7 @@ mod tests {
         ));
         assert_eq!(
             s,
-            "stats,instance_id=i-1,alias=web\\ server\\,\\ \"a\",service=svc\\=x,version=v1_ \
+            "includeos_stats,instance_id=i-1,alias=web\\ server\\,\\ \"a\",service=svc\\=x,version=v1_ \
              eth0.ethernet.packets_rx=3 7\n"
         );
         assert!(!stats_point(&mut String::new(), &doc("[]"), &limits));

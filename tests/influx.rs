@@ -1,0 +1,283 @@
+//! The InfluxDB reporter against a real InfluxDB 1.x (Debian's `influxdb`,
+//! `influxd` on loopback with its own ports and directories, databases
+//! created by the test with Debian's `influx` CLI, as Mothership's users
+//! create them): `jetpack serve --metricsreporter influxdb` with a
+//! `jetpack sim` fleet sending STATS; the points arrive in
+//! `instance_stats` round after round, the server's figures in
+//! `mothership`; killing influxd leaves the hangar and the API serving and
+//! the dropped-points counter rising; restarting it resumes the writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server::{free_port, TestServer};
+use common::JETPACK;
+use serde_json::Value;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private influxd: its config, directories and ports.
+struct Influxd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Killed>,
+}
+
+impl Influxd {
+    fn start() -> Influxd {
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-influxd-")
+            .tempdir()
+            .expect("tempdir");
+        let (port, rpc) = (free_port(), free_port());
+        let d = dir.path().display();
+        let conf = format!(
+            "reporting-disabled = true\n\
+             bind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+             [http]\n  enabled = true\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n\
+             [continuous_queries]\n  enabled = false\n"
+        );
+        std::fs::write(dir.path().join("influxd.conf"), conf).expect("writing influxd.conf");
+        let mut i = Influxd {
+            dir,
+            port,
+            child: None,
+        };
+        i.spawn();
+        i
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("influxd.log")
+    }
+
+    /// Starts (or restarts: same directories, same port) and waits until
+    /// it answers queries.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("influxd log");
+        let child = Command::new("influxd")
+            .arg("-config")
+            .arg(self.dir.path().join("influxd.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting influxd");
+        self.child = Some(Killed(child));
+        until(30, "influxd answers", || {
+            self.query("", "SHOW DATABASES").ok().map(|_| ())
+        });
+    }
+
+    fn kill(&mut self) {
+        self.child = None;
+    }
+
+    /// `influx -execute`, as JSON.
+    fn query(&self, db: &str, q: &str) -> Result<Value, String> {
+        let mut cmd = Command::new("influx");
+        cmd.args(["-host", "127.0.0.1", "-port", &self.port.to_string()])
+            .args(["-format", "json", "-execute", q]);
+        if !db.is_empty() {
+            cmd.args(["-database", db]);
+        }
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// The largest number in the first series of a query's answer (for
+    /// `count(*)`, the count of the most frequent field).
+    fn number(&self, db: &str, q: &str) -> Option<f64> {
+        let v = self.query(db, q).ok()?;
+        let values = v["results"][0]["series"][0]["values"].as_array()?.clone();
+        values
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .skip(1)
+            })
+            .filter_map(|x| x.as_f64())
+            .reduce(f64::max)
+    }
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Polls `f` every 100 ms until it gives a value, for at most `secs`.
+fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn token(server: &TestServer) -> String {
+    let (status, list) = server.json(&[], "/v1/uplinks");
+    assert_eq!(status, 200);
+    list[0]["token"].as_str().expect("a token").to_string()
+}
+
+fn sim(server: &TestServer, count: usize) -> Killed {
+    let url = format!("http://127.0.0.1:{}", server.uplink_port);
+    let child = Command::new(JETPACK)
+        .args(["sim", "--url", &url, "--token", &token(server)])
+        .args(["--count", &count.to_string(), "--seed", "influx"])
+        .args(["--stats-ms", "500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting jetpack sim");
+    Killed(child)
+}
+
+/// A sample of /metrics (the first line starting with `series `).
+fn metric(server: &TestServer, series: &str) -> Option<f64> {
+    let (status, body) = server.curl(&[], "/metrics");
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+const STATS_COUNT: &str = "SELECT count(*) FROM includeos_stats";
+const FLEET: usize = 3;
+
+#[test]
+fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
+    if !common::tool("influxd") || !common::tool("influx") {
+        return;
+    }
+    let mut influx = Influxd::start();
+    for db in ["instance_stats", "mothership"] {
+        influx
+            .query("", &format!("CREATE DATABASE {db}"))
+            .unwrap_or_else(|e| panic!("creating {db}: {e}"));
+    }
+    // The variables Mothership's users set; serve inherits them. This
+    // binary has one test, so nothing else reads the environment.
+    std::env::set_var("INFLUXDB_ADDR", format!("http://127.0.0.1:{}", influx.port));
+    std::env::set_var("INFLUXDB_USERNAME", "");
+    std::env::set_var("INFLUXDB_PASSWORD", "");
+    let server = TestServer::start(
+        &["metrics.interval=1"],
+        &["--nouplinktls", "--metricsreporter", "influxdb"],
+    );
+    let _fleet = sim(&server, FLEET);
+    let connected = format!("jetpack_instances{{status=\"connected\"}}");
+    until(30, "the sims dock", || {
+        metric(&server, &connected).filter(|n| *n == FLEET as f64)
+    });
+
+    // Every STATS round adds points: the count grows, and grows again.
+    let mut last = 0.0;
+    for round in 0..3 {
+        let what = format!(
+            "instance_stats grows (round {round}) past {last}; query: {:?}; serve's log: {}",
+            influx.query("instance_stats", STATS_COUNT),
+            server.log()
+        );
+        last = until(30, &what, || {
+            influx
+                .number("instance_stats", STATS_COUNT)
+                .filter(|n| *n > last)
+        });
+    }
+    let tagged = influx
+        .query(
+            "instance_stats",
+            "SHOW TAG VALUES FROM includeos_stats WITH KEY = instance_id",
+        )
+        .expect("tag values");
+    assert_eq!(
+        tagged["results"][0]["series"][0]["values"]
+            .as_array()
+            .map(Vec::len),
+        Some(FLEET),
+        "one instance_id per sim: {tagged}"
+    );
+
+    // The server's own figures, every metrics.interval.
+    until(30, "mothership has the fleet's count", || {
+        influx
+            .number(
+                "mothership",
+                "SELECT last(value) FROM jetpack_instances WHERE status = 'connected'",
+            )
+            .filter(|n| *n == FLEET as f64)
+    });
+    until(30, "mothership has counters", || {
+        influx.number(
+            "mothership",
+            "SELECT count(value) FROM jetpack_hangar_docks_total",
+        )
+    });
+
+    // InfluxDB goes away: the hangar and the API do not notice.
+    let dropped = "jetpack_influx_dropped_points_total";
+    let before = metric(&server, dropped).expect("the dropped counter on /metrics");
+    influx.kill();
+    until(30, "points are dropped while InfluxDB is down", || {
+        metric(&server, dropped).filter(|n| *n > before + FLEET as f64)
+    });
+    let asked = Instant::now();
+    let (status, _) = server.json(&[], "/v1/instances");
+    assert_eq!(status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the API took {:?} with InfluxDB down",
+        asked.elapsed()
+    );
+    assert_eq!(metric(&server, &connected), Some(FLEET as f64));
+    assert!(
+        server.log().contains("point(s) dropped"),
+        "the drops are logged: {}",
+        server.log()
+    );
+
+    // Back, with the same data and port: the writes resume.
+    influx.spawn();
+    let at_restart = influx
+        .number("instance_stats", STATS_COUNT)
+        .unwrap_or_else(|| panic!("the data survived: {}", log_of(&influx.log_path())));
+    until(30, "the writes resume", || {
+        influx
+            .number("instance_stats", STATS_COUNT)
+            .filter(|n| *n > at_restart)
+    });
+    let written = metric(&server, "jetpack_influx_written_points_total").expect("written");
+    assert!(written > 0.0);
+    // Logged as at most one line per interval, never with the password.
+    let warnings = server.log().matches("point(s) dropped").count();
+    assert!(warnings < 60, "{warnings} warnings");
+}
