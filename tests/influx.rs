@@ -194,9 +194,9 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
         &["--nouplinktls", "--metricsreporter", "influxdb"],
     );
     let _fleet = sim(&server, FLEET);
-    let connected = format!("jetpack_instances{{status=\"connected\"}}");
+    let connected = "jetpack_instances{status=\"connected\"}";
     until(30, "the sims dock", || {
-        metric(&server, &connected).filter(|n| *n == FLEET as f64)
+        metric(&server, connected).filter(|n| *n == FLEET as f64)
     });
 
     // Every STATS round adds points: the count grows, and grows again.
@@ -258,7 +258,7 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
         "the API took {:?} with InfluxDB down",
         asked.elapsed()
     );
-    assert_eq!(metric(&server, &connected), Some(FLEET as f64));
+    assert_eq!(metric(&server, connected), Some(FLEET as f64));
     assert!(
         server.log().contains("point(s) dropped"),
         "the drops are logged: {}",
