@@ -361,6 +361,19 @@ pub enum RemoteCommand {
     /// Print the server's events as they happen (instance status changes
     /// and counts, panics, jobs, pods) until interrupted
     Events,
+    /// A live view of the fleet: counts per status, the busiest docked
+    /// instances by a stat, recent panics (Ctrl-C quits)
+    Top {
+        /// The stat that ranks the instances (a dotted STATS name)
+        #[arg(long, default_value = "eth0.ethernet.packets_rx")]
+        stat: String,
+        /// How many docked instances to show (1..=1000)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print one frame and exit (what a non-terminal stdout gets anyway)
+        #[arg(long)]
+        once: bool,
+    },
     /// Show a job, or follow its log until it ends (exit 0 if it succeeded)
     Job {
         /// Job id or a prefix of it

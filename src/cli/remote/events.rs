@@ -12,23 +12,23 @@ use crate::client::{Client, ClientError};
 
 /// One event as the stream's lines build it up.
 #[derive(Debug, Default, PartialEq)]
-struct Pending {
-    id: Option<String>,
-    event: Option<String>,
-    data: Vec<String>,
+pub(super) struct Pending {
+    pub(super) id: Option<String>,
+    pub(super) event: Option<String>,
+    pub(super) data: Vec<String>,
 }
 
 /// Reads Server-Sent Events from chunks of text: lines ending in `\n`
 /// (or `\r\n`), fields `id`, `event` and `data`, a blank line ending an
 /// event, comments (`:`) skipped.
 #[derive(Default)]
-struct SseReader {
+pub(super) struct SseReader {
     partial: Vec<u8>,
     pending: Pending,
 }
 
 impl SseReader {
-    fn feed(&mut self, chunk: &[u8], each: &mut dyn FnMut(Pending)) {
+    pub(super) fn feed(&mut self, chunk: &[u8], each: &mut dyn FnMut(Pending)) {
         self.partial.extend_from_slice(chunk);
         while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
@@ -95,7 +95,7 @@ pub fn follow(c: &Client, format: Format) -> Result<(), CliError> {
 }
 
 /// A writer that hands each write to a function.
-struct Lines<'a>(&'a mut dyn FnMut(&[u8]) -> std::io::Result<()>);
+pub(super) struct Lines<'a>(pub(super) &'a mut dyn FnMut(&[u8]) -> std::io::Result<()>);
 
 impl Write for Lines<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

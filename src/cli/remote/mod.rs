@@ -21,6 +21,7 @@ mod nacls;
 mod pods;
 mod print;
 mod progress;
+mod top;
 mod uplinks;
 
 pub use args::{RemoteCommand, ServerFlags};
@@ -161,6 +162,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         }
         R::Jobs => jobs::table(c, format)?,
         R::Events => events::follow(c, format)?,
+        R::Top { stat, limit, once } => return top::top(c, flags, (&stat, limit, once), format),
         R::Job { id, follow } => return jobs::show(c, id, follow, format),
     }
     Ok(0)
