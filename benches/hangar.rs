@@ -16,6 +16,12 @@
 //!   the first API answer showing that STATS (the poll interval bounds the
 //!   resolution), p50/p99.
 //!
+//! - a `/metrics` scrape through the API with the fleet docked: the
+//!   default instance cap and `?instances=all`, time and size.
+//!
+//! JETPACK_BENCH_INFLUX=1 runs the server with the InfluxDB reporter on
+//! (`--metricsreporter influxdb`, a private influxd on loopback), so its
+//! figures can be set against a run without it.
 //! JETPACK_BENCH_TLS=1 runs the hangar with TLS (the sim then speaks TLS
 //! 1.2 AES256-SHA as an instance does). `cargo test` (no `--bench`) runs it
 //! tiny (50 instances, 3 s) as a check that it works. Targets are printed,
@@ -32,6 +38,9 @@ use sha1::{Digest, Sha1};
 #[allow(dead_code)]
 #[path = "support/http.rs"]
 mod http;
+#[allow(dead_code)]
+#[path = "support/influxd.rs"]
+mod influxd;
 #[allow(dead_code)]
 #[path = "support/measure.rs"]
 mod measure;
@@ -107,12 +116,28 @@ fn main() {
         3
     });
     let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
+    let influx = (env_or("JETPACK_BENCH_INFLUX", 0) == 1).then(|| {
+        let influx = influxd::Influxd::start(free_port(), free_port());
+        influx.create_databases(&["instance_stats", "mothership"]);
+        influx
+    });
 
     let (api_port, hangar_port) = (free_port(), free_port());
     let (dir, mut serve) = serve::command(&SERVE, api_port, hangar_port);
+    // The descriptors to the hangar: `auto` would keep a quarter for the
+    // API, which this bench hardly uses, and fewer instances would fit.
+    let hangar_conns = format!("uplink.maxconns={count}");
+    serve.args(["-o", &hangar_conns, "-o", "server.maxconns=32"]);
     serve.args(["--noservertls", "--serverauth", "none"]);
     if !tls {
         serve.arg("--nouplinktls");
+    }
+    if let Some(influx) = &influx {
+        serve
+            .args(["--metricsreporter", "influxdb"])
+            .env("INFLUXDB_ADDR", format!("http://127.0.0.1:{}", influx.port))
+            .env("INFLUXDB_USERNAME", "")
+            .env("INFLUXDB_PASSWORD", "");
     }
     let log = std::fs::File::create(dir.path().join("serve.log")).expect("server log");
     let server = Proc(
@@ -188,7 +213,7 @@ fn main() {
         let lines = sim_lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap()[share].push(line);
+                lines.lock().unwrap_or_else(|p| p.into_inner())[share].push(line);
             }
         });
         sims.push(sim);
@@ -207,17 +232,20 @@ fn main() {
         if connected as usize >= count {
             break sim_start.elapsed();
         }
-        assert!(
-            sim_start.elapsed() < dock_limit,
-            "only {connected}/{count} docked after {:?}: {:?}",
-            dock_limit,
-            sim_lines
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|l| l.last().cloned())
-                .collect::<Vec<_>>()
-        );
+        if sim_start.elapsed() >= dock_limit {
+            let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "only {connected}/{count} docked after {dock_limit:?}: {:?}\nserve.log (last lines, newest first):\n{}",
+                sim_lines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|l| l.last().cloned())
+                    .collect::<Vec<_>>(),
+                tail.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     };
     let (docked_rss, _) = memory(pid);
@@ -270,6 +298,39 @@ fn main() {
     let (end_rss, hwm) = memory(pid);
     let sim_rss: u64 = sim_pids.iter().map(|p| memory(*p).0).sum();
     let end = summary(&agent).unwrap_or_default();
+    let scrapes: Vec<(&str, Duration, usize)> = ["", "?instances=all"]
+        .into_iter()
+        .map(|query| {
+            let asked = Instant::now();
+            let body = agent
+                .get(format!("{api}/metrics{query}"))
+                .call()
+                .ok()
+                .and_then(|mut r| {
+                    r.body_mut()
+                        .with_config()
+                        .limit(1 << 30)
+                        .read_to_string()
+                        .ok()
+                })
+                .unwrap_or_default();
+            (query, asked.elapsed(), body.len())
+        })
+        .collect();
+    let figures = agent
+        .get(format!("{api}/metrics?instances=none"))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    let figure = |name: &str| {
+        figures
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or("-")
+            .to_string()
+    };
     drop(sims);
     let lines = sim_lines.lock().unwrap().clone();
     let reports: Vec<String> = lines
@@ -297,9 +358,10 @@ fn main() {
     let held = hold.as_secs_f64();
 
     println!(
-        "\n### Hangar ({count} instances, hold {}s, hangar TLS {})\n",
+        "\n### Hangar ({count} instances, hold {}s, hangar TLS {}, InfluxDB reporter {})\n",
         hold.as_secs(),
-        if tls { "on" } else { "off" }
+        if tls { "on" } else { "off" },
+        if influx.is_some() { "on" } else { "off" }
     );
     println!("| measure | jetpack | baseline | target |");
     println!("|---|---|---|---|");
@@ -343,6 +405,25 @@ fn main() {
         cpu.1 / held * 100.0
     );
     println!("| sim RSS | {:.0} MiB | | |", sim_rss as f64 / 1024.0);
+    for (query, took, size) in &scrapes {
+        println!(
+            "| GET /metrics{query} | {:.0} ms, {:.1} MiB | | {} |",
+            took.as_secs_f64() * 1000.0,
+            *size as f64 / (1024.0 * 1024.0),
+            if query.is_empty() {
+                format!("< 200 ms: {}", measure::met(took.as_millis() < 200))
+            } else {
+                String::new()
+            }
+        );
+    }
+    if influx.is_some() {
+        println!(
+            "| InfluxDB points written, dropped | {}, {} | | |",
+            figure("jetpack_influx_written_points_total"),
+            figure("jetpack_influx_dropped_points_total")
+        );
+    }
     println!("\nsim: {sim_report}");
     if !bench {
         assert!(

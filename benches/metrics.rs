@@ -68,6 +68,7 @@ fn main() {
         catalog,
         data_dir: dir.path().to_path_buf(),
         started_at: 0,
+        mds_socket: None,
     };
     println!("instances={n} (docked, 40 stats each)");
     for (what, selection) in [
@@ -79,18 +80,22 @@ fn main() {
             cap: 1000,
             stats: StatLimits::default(),
         };
-        let mut times = Vec::new();
+        let (mut times, mut snapshots) = (Vec::new(), Vec::new());
         let mut size = 0;
         for _ in 0..if tiny { 1 } else { 5 } {
             let t = Instant::now();
-            let text = encode(snapshot(&sources, &scrape), Format::Prometheus).unwrap();
+            let snap = snapshot(&sources, &scrape);
+            snapshots.push(t.elapsed().as_secs_f64() * 1000.0);
+            let text = encode(snap, Format::Prometheus).unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             size = text.len();
         }
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        times.sort_by(|a, b| a.total_cmp(b));
+        snapshots.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "scrape {what}: median {:.1} ms, max {:.1} ms, {:.2} MiB",
+            "scrape {what}: median {:.1} ms (snapshot {:.1} ms, then encoding), max {:.1} ms, {:.2} MiB",
             times[times.len() / 2],
+            snapshots[snapshots.len() / 2],
             times[times.len() - 1],
             size as f64 / (1 << 20) as f64
         );

@@ -7,7 +7,7 @@
 //! behind, is told to resync. Nothing here knows HTTP: the API turns
 //! subscriptions into Server-Sent Events, the CLI prints them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -73,6 +73,9 @@ pub struct Events {
     tx: broadcast::Sender<Arc<Record>>,
     /// Set when an instance changed: the counts may have.
     instances_changed: AtomicBool,
+    /// The state last announced per pod: pods are announced by the API's
+    /// handlers and by the store's watcher, and a state is said once.
+    pods: Mutex<HashMap<String, String>>,
     /// Cancelled when the server stops: streams end instead of holding
     /// the shutdown's drain.
     closed: tokio_util::sync::CancellationToken,
@@ -140,6 +143,7 @@ impl Events {
             }),
             tx,
             instances_changed: AtomicBool::new(false),
+            pods: Mutex::new(HashMap::new()),
             closed: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -251,12 +255,33 @@ impl Events {
         );
     }
 
+    /// Announces a pod's state, unless it is the one last announced.
     pub fn pod(&self, id: &str, state: &str) {
+        let mut pods = self.pods.lock().unwrap_or_else(|p| p.into_inner());
+        if pods.get(id).is_some_and(|s| s == state) {
+            return;
+        }
+        pods.insert(id.to_string(), state.to_string());
         self.publish(Kind::Pod, &PodData { id, state });
     }
 
+    /// Announces a pod's removal.
     pub fn pod_removed(&self, id: &str) {
+        let mut pods = self.pods.lock().unwrap_or_else(|p| p.into_inner());
+        pods.remove(id);
         self.publish(Kind::PodRemoved, &Removed { id });
+    }
+
+    /// Takes `pods` as already known, without announcing them: the pods
+    /// that exist when the server starts.
+    pub fn pods_known(&self, pods: impl IntoIterator<Item = (String, String)>) {
+        let mut known = self.pods.lock().unwrap_or_else(|p| p.into_inner());
+        known.extend(pods);
+    }
+
+    /// The pods announced and not removed, with their states.
+    pub fn pods_announced(&self) -> HashMap<String, String> {
+        self.pods.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether an instance changed since the last call: the counts must be
@@ -359,13 +384,35 @@ mod tests {
             Start::Resync
         ));
         for i in 0..BACKLOG {
-            events.pod(&format!("p{i}"), "running");
+            events.pod(&format!("q{i}"), "running");
         }
         assert!(
             matches!(events.subscribe(Some(counts_id + 1)).0, Start::Resync),
             "gone from the backlog"
         );
         assert!(matches!(events.subscribe(Some(0)).0, Start::Resync));
+    }
+
+    #[test]
+    fn a_pod_state_is_said_once() {
+        let events = Events::new();
+        let (_, mut rx) = events.subscribe(None);
+        events.pod("p1", "running");
+        events.pod("p1", "running");
+        events.pod("p1", "exited");
+        events.pod_removed("p1");
+        let mut kinds = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            kinds.push((r.kind, r.data.to_string()));
+        }
+        assert_eq!(
+            kinds,
+            vec![
+                (Kind::Pod, r#"{"id":"p1","state":"running"}"#.to_string()),
+                (Kind::Pod, r#"{"id":"p1","state":"exited"}"#.to_string()),
+                (Kind::PodRemoved, r#"{"id":"p1"}"#.to_string()),
+            ]
+        );
     }
 
     #[tokio::test]

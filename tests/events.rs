@@ -193,3 +193,39 @@ fn a_browsers_stream_ends_with_its_session() {
     let (status, _) = server.curl_as(None, &["-b", jar], "/v1/info");
     assert_eq!(status, 401, "and the session is over for every request");
 }
+
+#[test]
+fn a_pod_whose_command_ends_by_itself_is_announced() {
+    let Some(host) = common::TestHost::with_busybox(common::Driver::Dir) else {
+        return;
+    };
+    let server = TestServer::on_host(&host, &[]);
+    let (_events, rx) = events(&server);
+    until(&rx, 20, "counts first", |v| v["event"] == "counts");
+    // The pod's command ends on its own: no handler sees that, its
+    // supervisor (another process) records it, and the stream says it.
+    let body = r#"{"base":"busybox","name":"brief","command":["true"],"state":"running"}"#;
+    let (status, pod) = server.json(
+        &["-H", "Content-Type: application/json", "-d", body],
+        "/v1/pods",
+    );
+    assert_eq!(status, 201, "{pod}");
+    let id = pod["id"].as_str().expect("an id").to_string();
+    until(&rx, 30, "of the pod exited", |v| {
+        v["event"] == "pod" && v["data"]["id"] == id.as_str() && v["data"]["state"] == "exited"
+    });
+    // Removed by a host command, not through the API: said too.
+    let out = server
+        .jetpack()
+        .args(["pod", "rm", "brief"])
+        .output()
+        .expect("jetpack pod rm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    until(&rx, 30, "of the pod removed", |v| {
+        v["event"] == "pod-removed" && v["data"]["id"] == id.as_str()
+    });
+}

@@ -9,14 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "../benches/support/influxd.rs"]
+mod influxd;
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::{free_port, TestServer};
 use common::JETPACK;
-use serde_json::Value;
+use influxd::Influxd;
 
 struct Killed(Child);
 
@@ -25,107 +26,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A private influxd: its config, directories and ports.
-struct Influxd {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Killed>,
-}
-
-impl Influxd {
-    fn start() -> Influxd {
-        let dir = tempfile::Builder::new()
-            .prefix("jetpack-influxd-")
-            .tempdir()
-            .expect("tempdir");
-        let (port, rpc) = (free_port(), free_port());
-        let d = dir.path().display();
-        let conf = format!(
-            "reporting-disabled = true\n\
-             bind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  enabled = true\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-             [monitor]\n  store-enabled = false\n\
-             [continuous_queries]\n  enabled = false\n"
-        );
-        std::fs::write(dir.path().join("influxd.conf"), conf).expect("writing influxd.conf");
-        let mut i = Influxd {
-            dir,
-            port,
-            child: None,
-        };
-        i.spawn();
-        i
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("influxd.log")
-    }
-
-    /// Starts (or restarts: same directories, same port) and waits until
-    /// it answers queries.
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("influxd log");
-        let child = Command::new("influxd")
-            .arg("-config")
-            .arg(self.dir.path().join("influxd.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting influxd");
-        self.child = Some(Killed(child));
-        until(30, "influxd answers", || {
-            self.query("", "SHOW DATABASES").ok().map(|_| ())
-        });
-    }
-
-    fn kill(&mut self) {
-        self.child = None;
-    }
-
-    /// `influx -execute`, as JSON.
-    fn query(&self, db: &str, q: &str) -> Result<Value, String> {
-        let mut cmd = Command::new("influx");
-        cmd.args(["-host", "127.0.0.1", "-port", &self.port.to_string()])
-            .args(["-format", "json", "-execute", q]);
-        if !db.is_empty() {
-            cmd.args(["-database", db]);
-        }
-        let out = cmd.output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-    }
-
-    /// The largest number in the first series of a query's answer (for
-    /// `count(*)`, the count of the most frequent field).
-    fn number(&self, db: &str, q: &str) -> Option<f64> {
-        let v = self.query(db, q).ok()?;
-        let values = v["results"][0]["series"][0]["values"].as_array()?.clone();
-        values
-            .iter()
-            .flat_map(|row| {
-                row.as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .skip(1)
-            })
-            .filter_map(|x| x.as_f64())
-            .reduce(f64::max)
-    }
-}
-
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Polls `f` every 100 ms until it gives a value, for at most `secs`.
@@ -178,12 +78,8 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
     if !common::tool("influxd") || !common::tool("influx") {
         return;
     }
-    let mut influx = Influxd::start();
-    for db in ["instance_stats", "mothership"] {
-        influx
-            .query("", &format!("CREATE DATABASE {db}"))
-            .unwrap_or_else(|e| panic!("creating {db}: {e}"));
-    }
+    let mut influx = Influxd::start(free_port(), free_port());
+    influx.create_databases(&["instance_stats", "mothership"]);
     // The variables Mothership's users set; serve inherits them. This
     // binary has one test, so nothing else reads the environment.
     std::env::set_var("INFLUXDB_ADDR", format!("http://127.0.0.1:{}", influx.port));
@@ -269,7 +165,7 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
     influx.spawn();
     let at_restart = influx
         .number("instance_stats", STATS_COUNT)
-        .unwrap_or_else(|| panic!("the data survived: {}", log_of(&influx.log_path())));
+        .unwrap_or_else(|| panic!("the data survived: {}", influx.log()));
     until(30, "the writes resume", || {
         influx
             .number("instance_stats", STATS_COUNT)

@@ -570,6 +570,25 @@ fn serve_starts_the_mds_for_its_pods_and_stops_it() {
         String::from_utf8_lossy(&got.stdout),
         shown["id"].as_str().unwrap()
     );
+    // The server's /metrics has the MDS's own counts, asked of it over
+    // its control socket: that answer, and no refusal.
+    let (code, metrics) = server.curl(&[], "/metrics");
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        "jetpack_mds_up 1",
+        "jetpack_mds_requests_total{endpoint=\"uuid\",code=\"200\"} 1",
+        "jetpack_mds_refusals_total{reason=\"token\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} in {}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("mds"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     let _ = run(&["pod", "rm", "-f", "s"]);
     // It ends with the server.
     assert!(server.stop());

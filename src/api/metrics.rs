@@ -46,12 +46,7 @@ async fn metrics(
             ..StatLimits::default()
         },
     };
-    let sources = Sources {
-        fleet: state.fleet.clone(),
-        catalog: state.catalog.clone(),
-        data_dir: config.data_dir.clone(),
-        started_at: state.started_at,
-    };
+    let sources = sources(&state);
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     // The store, a directory walk and every included instance's STATS:
     // off the async workers.
@@ -69,6 +64,17 @@ async fn metrics(
 }
 
 /// The `/metrics` route alone; the caller puts it behind auth or not.
+/// What a scrape (and the InfluxDB reporter) reads of the server.
+pub(crate) fn sources(state: &AppState) -> Sources {
+    Sources {
+        fleet: state.fleet.clone(),
+        catalog: state.catalog.clone(),
+        data_dir: state.host.config().data_dir.clone(),
+        started_at: state.started_at,
+        mds_socket: state.host.mds_link().map(|l| l.socket().to_path_buf()),
+    }
+}
+
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route(PATH, axum::routing::get(metrics))
 }

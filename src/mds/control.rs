@@ -31,6 +31,8 @@ pub enum Request {
         address: Ipv4Addr,
     },
     Status,
+    /// What it counted of its requests (`counts.rs`), for `/metrics`.
+    Figures,
     /// End the MDS: it answers, then stops serving and exits.
     Stop,
 }
@@ -81,10 +83,31 @@ impl Status {
     }
 }
 
+/// What `figures` answers: counters since the MDS started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub answered: Vec<Answered>,
+    pub refused: Vec<Refused>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answered {
+    pub endpoint: String,
+    pub code: u16,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    pub reason: String,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Answer {
     Status(Status),
+    Figures(Figures),
     Done { ok: bool },
 }
 
@@ -105,12 +128,18 @@ pub enum ControlError {
 
 /// Sends `request` to the MDS at `socket` and reads its answer.
 pub fn send(socket: &Path, request: &Request) -> Result<Answer, ControlError> {
+    ask(socket, request, Duration::from_secs(5))
+}
+
+/// `send`, waiting at most `within` for each read and write (a scrape
+/// must not hang on a stuck MDS).
+pub fn ask(socket: &Path, request: &Request, within: Duration) -> Result<Answer, ControlError> {
     let stream = UnixStream::connect(socket).map_err(|source| ControlError::NotRunning {
         path: socket.display().to_string(),
         source,
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(within))?;
+    stream.set_write_timeout(Some(within))?;
     let mut line =
         serde_json::to_string(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
     line.push('\n');

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use std::sync::Arc;
+
 use super::control::{Answer, Request, Status};
+use super::counts::Counts;
 use super::{lifeline, router, Index, KeyError, Keys, PodRecord};
 
 /// How long a client may take to send its request headers (slow loris).
@@ -137,9 +140,15 @@ pub fn run(d: Daemon) -> Result<(), MdsError> {
         .enable_all()
         .build()
         .map_err(MdsError::Serve)?;
+    let counts = Arc::new(Counts::default());
     runtime.block_on(async move {
         let control = tokio::net::UnixListener::from_std(control).map_err(MdsError::Serve)?;
-        tokio::spawn(control_loop(control, index.clone(), status, handle.clone()));
+        let kept = Kept {
+            index: index.clone(),
+            counts: counts.clone(),
+            status,
+        };
+        tokio::spawn(control_loop(control, kept, handle.clone()));
         tokio::spawn(stop_on_signal(handle.clone()));
         let mut server = axum_server::from_tcp(listener).map_err(MdsError::Serve)?;
         server
@@ -149,7 +158,9 @@ pub fn run(d: Daemon) -> Result<(), MdsError> {
             .header_read_timeout(HEADER_TIMEOUT);
         server
             .handle(handle)
-            .serve(router(index, d.keys).into_make_service_with_connect_info::<SocketAddr>())
+            .serve(
+                router(index, d.keys, counts).into_make_service_with_connect_info::<SocketAddr>(),
+            )
             .await
             .map_err(MdsError::Serve)
     })
@@ -191,17 +202,24 @@ async fn stop_on_signal(handle: axum_server::Handle<SocketAddr>) {
     handle.graceful_shutdown(Some(STOP_GRACE));
 }
 
+/// What the control socket reads and changes.
+#[derive(Clone)]
+struct Kept {
+    index: Index,
+    counts: Arc<Counts>,
+    status: Status,
+}
+
 async fn control_loop(
     listener: tokio::net::UnixListener,
-    index: Index,
-    status: Status,
+    kept: Kept,
     handle: axum_server::Handle<SocketAddr>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (index, status, handle) = (index.clone(), status.clone(), handle.clone());
+        let (kept, handle) = (kept.clone(), handle.clone());
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).take(MAX_CONTROL_LINE as u64).lines();
@@ -209,7 +227,7 @@ async fn control_loop(
                 let request = serde_json::from_str::<Request>(&line);
                 let stop = matches!(request, Ok(Request::Stop));
                 let answer = match request {
-                    Ok(request) => apply(&index, &status, request),
+                    Ok(request) => apply(&kept, request),
                     Err(e) => {
                         tracing::warn!("MDS control: bad request: {e}");
                         Answer::Done { ok: false }
@@ -231,7 +249,8 @@ async fn control_loop(
     }
 }
 
-fn apply(index: &Index, status: &Status, request: Request) -> Answer {
+fn apply(kept: &Kept, request: Request) -> Answer {
+    let index = &kept.index;
     match request {
         Request::Replace { pods } => index.replace(pods),
         Request::Insert { pod } => index.insert(pod),
@@ -239,9 +258,10 @@ fn apply(index: &Index, status: &Status, request: Request) -> Answer {
         Request::Status => {
             return Answer::Status(Status {
                 pods: index.len(),
-                ..status.clone()
+                ..kept.status.clone()
             })
         }
+        Request::Figures => return Answer::Figures(kept.counts.read()),
         // `control_loop` stops the server once this is answered.
         Request::Stop => {}
     }

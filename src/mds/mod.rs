@@ -7,6 +7,7 @@
 //! starts to that server.
 
 pub mod control;
+pub mod counts;
 pub mod daemon;
 pub mod keys;
 pub mod lifeline;

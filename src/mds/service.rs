@@ -15,6 +15,7 @@ use axum::Router;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::counts::{endpoint_label, Counts, Refusal};
 use super::{Index, Keys, PodRecord};
 
 /// The largest request body (sign and verify) the MDS reads.
@@ -23,19 +24,25 @@ pub const MAX_BODY: usize = 64 * 1024;
 struct Mds {
     index: Index,
     keys: Keys,
+    counts: Arc<Counts>,
 }
 
-/// The service over `index`, signing with `keys`.
-pub fn router(index: Index, keys: Keys) -> Router {
+/// The service over `index`, signing with `keys`, counting into `counts`.
+pub fn router(index: Index, keys: Keys, counts: Arc<Counts>) -> Router {
     Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Arc::new(Mds { index, keys }))
+        .with_state(Arc::new(Mds {
+            index,
+            keys,
+            counts,
+        }))
 }
 
-fn forbidden(source: SocketAddr, why: &str) -> Response {
+fn forbidden(mds: &Mds, source: SocketAddr, why: Refusal, detail: &str) -> Response {
+    mds.counts.refused(why);
     // The path may hold a token: only the reason is logged.
-    tracing::warn!(%source, "MDS refused a request: {why}");
+    tracing::warn!(%source, "MDS refused a request: {detail}");
     (StatusCode::FORBIDDEN, "forbidden\n").into_response()
 }
 
@@ -60,26 +67,44 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let IpAddr::V4(address) = source.ip() else {
-        return forbidden(source, "not an IPv4 pod address");
+        return forbidden(&mds, source, Refusal::Address, "not an IPv4 pod address");
     };
     let Some(pod) = mds.index.get(address) else {
-        return forbidden(source, "no pod has this address");
+        return forbidden(&mds, source, Refusal::Address, "no pod has this address");
     };
     let Some((token, rest)) = uri
         .path()
         .strip_prefix("/~")
         .and_then(|p| p.split_once('/'))
     else {
-        return forbidden(source, "no token in the path");
+        return forbidden(&mds, source, Refusal::Token, "no token in the path");
     };
     if !mds.keys.token_is(&pod.uuid, token) {
-        return forbidden(source, "not this pod's token");
+        return forbidden(&mds, source, Refusal::Token, "not this pod's token");
     }
-    let Some(endpoint) = rest.strip_prefix("acMetadata/v1/") else {
+    let endpoint = rest.strip_prefix("acMetadata/v1/");
+    let parts: Vec<&str> = endpoint.map_or_else(Vec::new, |e| e.split('/').collect());
+    let response = respond(&mds, &pod, endpoint, &parts, method, &headers, &body);
+    mds.counts
+        .answered(endpoint_label(&parts), response.status().as_u16());
+    response
+}
+
+/// The answer to an authorized request for `endpoint` (None: not under
+/// `acMetadata/v1/`), `parts` its segments.
+fn respond(
+    mds: &Mds,
+    pod: &PodRecord,
+    endpoint: Option<&str>,
+    parts: &[&str],
+    method: Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Some(endpoint) = endpoint else {
         return answer(StatusCode::NOT_FOUND, "not an appc metadata path\n");
     };
-    let parts: Vec<&str> = endpoint.split('/').collect();
-    let post = matches!(parts.as_slice(), ["pod", "hmac", "sign" | "verify"]);
+    let post = matches!(parts, ["pod", "hmac", "sign" | "verify"]);
     let allowed = if post { Method::POST } else { Method::GET };
     if method != allowed {
         return (
@@ -89,13 +114,13 @@ async fn handle(
         )
             .into_response();
     }
-    match parts.as_slice() {
+    match parts {
         ["pod", "uuid"] => answer(StatusCode::OK, pod.uuid.hyphenated().to_string()),
         ["pod", "manifest"] => json(&pod.manifest),
         ["pod", "annotations"] => json(&pod.annotations),
-        ["pod", "hmac", "sign"] => sign(&mds, &pod, &headers, &body),
-        ["pod", "hmac", "verify"] => verify(&mds, &headers, &body),
-        ["apps", app, rest @ ..] => app_endpoint(&pod, app, rest),
+        ["pod", "hmac", "sign"] => sign(mds, pod, headers, body),
+        ["pod", "hmac", "verify"] => verify(mds, headers, body),
+        ["apps", app, rest @ ..] => app_endpoint(pod, app, rest),
         _ => answer(StatusCode::NOT_FOUND, "no such metadata\n"),
     }
 }
@@ -223,6 +248,7 @@ mod tests {
     struct Fixture {
         index: Index,
         keys: Keys,
+        counts: Arc<Counts>,
         a: PodRecord,
         b: PodRecord,
     }
@@ -235,6 +261,7 @@ mod tests {
         Fixture {
             index,
             keys: Keys::new(K, &K.replace('0', "f")).unwrap(),
+            counts: Arc::default(),
             a,
             b,
         }
@@ -249,7 +276,7 @@ mod tests {
             body: &str,
         ) -> (u16, String) {
             let keys = Keys::new(K, &K.replace('0', "f")).unwrap();
-            let app = router(self.index.clone(), keys)
+            let app = router(self.index.clone(), keys, self.counts.clone())
                 .layer(MockConnectInfo(SocketAddr::from((from, 40000))));
             let req = Request::builder()
                 .method(method)
@@ -330,6 +357,29 @@ mod tests {
             f.call(a.address, "GET", &f.url(a, "pod/uuid"), "").await,
             refused
         );
+        // Counted: answers by endpoint and status, refusals by reason.
+        let figures = f.counts.read();
+        let answered = |endpoint: &str, code: u16| {
+            figures
+                .answered
+                .iter()
+                .find(|x| x.endpoint == endpoint && x.code == code)
+                .map_or(0, |x| x.count)
+        };
+        assert_eq!(
+            (
+                answered("uuid", 200),
+                answered("apps", 200),
+                answered("other", 404)
+            ),
+            (1, 1, 1)
+        );
+        let refused: Vec<(String, u64)> = figures
+            .refused
+            .into_iter()
+            .map(|r| (r.reason, r.count))
+            .collect();
+        assert_eq!(refused, vec![("address".into(), 2), ("token".into(), 3)]);
     }
 
     #[tokio::test]

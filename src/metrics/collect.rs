@@ -21,6 +21,8 @@ pub struct Sources {
     pub data_dir: PathBuf,
     /// Unix time the server started.
     pub started_at: i64,
+    /// The MDS's control socket, when an MDS serves this host's pods.
+    pub mds_socket: Option<PathBuf>,
 }
 
 /// How one scrape shows the instances.
@@ -55,6 +57,7 @@ pub fn snapshot(src: &Sources, scrape: &Scrape) -> Snapshot {
     store_counts(&src.catalog, &mut out);
     blobs(&src.data_dir.join("blobs"), &mut out);
     super::process::read(src.started_at, &mut out);
+    super::mds::read(src.mds_socket.as_deref(), &mut out);
     instances::read(
         &src.fleet,
         scrape.instances,

@@ -25,6 +25,7 @@ pub struct Figures {
     pub api: ApiFigures,
     pub hangar: HangarFigures,
     pub jobs: JobFigures,
+    pub pods: PodFigures,
 }
 
 /// A histogram over fixed bounds, lock-free: one atomic per bucket, the
@@ -83,6 +84,11 @@ pub const JOB_BOUNDS: &[f64] = &[
 /// Writes per store transaction of the hangar's writer (at most 1024).
 pub const BATCH_BOUNDS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// Pod starts, seconds: from 5 ms (a jail) to a minute.
+pub const POD_START_BOUNDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Why an API request was refused before its handler.
@@ -550,12 +556,53 @@ impl JobFigures {
     }
 }
 
+/// Pod starts: how long making a pod's cell took, and how many failed.
+pub struct PodFigures {
+    starts: AtomicHistogram,
+    failed: AtomicU64,
+}
+
+impl Default for PodFigures {
+    fn default() -> Self {
+        PodFigures {
+            starts: AtomicHistogram::new(POD_START_BOUNDS),
+            failed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PodFigures {
+    pub fn started(&self, seconds: f64) {
+        self.starts.observe(seconds);
+    }
+
+    pub fn start_failed(&self) {
+        self.failed.fetch_add(1, Relaxed);
+    }
+
+    fn read(&self, out: &mut Snapshot) {
+        out.add(Family::single(
+            "jetpack_pod_start_seconds",
+            "How long starting a pod took: its cell made (jail or namespaces) and recorded",
+            Kind::Histogram,
+            Value::Histogram(self.starts.read()),
+        ));
+        out.add(Family::single(
+            "jetpack_pod_start_failures",
+            "Pod starts that failed (the cell could not be made or recorded)",
+            Kind::Counter,
+            Value::Int(self.failed.load(Relaxed)),
+        ));
+    }
+}
+
 impl Figures {
     /// Every kept figure, read now.
     pub fn read(&self, out: &mut Snapshot) {
         self.api.read(out);
         self.hangar.read(out);
         self.jobs.read(out);
+        self.pods.read(out);
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `snapshot`: the neutral form of one scrape
 //! - `collect`: what a scrape computes from the layers (fleet, store, blobs)
 //! - `instances`: instance STATS flattened into bounded gauges
+//! - `mds`: the metadata service's figures, asked over its control socket
 //! - `process`: CPU, memory and descriptors of this process
 //! - `encode`: a snapshot as Prometheus text 0.0.4 or OpenMetrics
 //! - `influx`: the InfluxDB reporter (STATS and the figures, pushed)
@@ -20,6 +21,7 @@ pub mod encode;
 pub mod figures;
 pub mod influx;
 pub mod instances;
+pub mod mds;
 pub mod process;
 pub mod snapshot;
 

@@ -189,6 +189,20 @@ impl Host {
         if !pod.row.state.can_start() {
             return Err(RuntimeError::PodCannotStart(pod.label(), pod.row.state));
         }
+        let began = std::time::Instant::now();
+        let figures = &crate::metrics::figures().pods;
+        let cell = self
+            .make_cell(pod, spec)
+            .inspect_err(|_| figures.start_failed())?;
+        figures.started(began.elapsed().as_secs_f64());
+        if let Some(record) = self.mds_record(pod) {
+            self.tell_mds(crate::mds::control::Request::Insert { pod: record });
+        }
+        Ok(cell)
+    }
+
+    /// The cell made and recorded as the pod's, or neither.
+    fn make_cell(&self, pod: &Pod, spec: &CellSpec) -> Result<Cell, RuntimeError> {
         let cell = self.jails.create(spec)?;
         let mut undo = Undo::new();
         undo.push(format!("cell {}", cell.0), || {
@@ -200,9 +214,6 @@ impl Host {
                 .map_err(RuntimeError::from),
         )?;
         undo.commit();
-        if let Some(record) = self.mds_record(pod) {
-            self.tell_mds(crate::mds::control::Request::Insert { pod: record });
-        }
         Ok(cell)
     }
 

@@ -6,6 +6,7 @@
 //! users, TLS identities and login rules, `logging` for the log ring).
 
 mod mds;
+mod pod_watch;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -348,6 +349,11 @@ async fn run(
         move || fleet.summary(),
         stop.clone(),
     ));
+    tokio::spawn(pod_watch::watch(
+        state.host.clone(),
+        state.events.clone(),
+        stop.clone(),
+    ));
     start_reporter(&state)?;
     let metrics_listen = state.host.config().metrics.listen;
     if let Some(at) = metrics_listen {
@@ -455,12 +461,7 @@ fn start_reporter(state: &Arc<AppState>) -> Result<(), ServeError> {
             max_keys: config.metrics.stats_max,
             ..Default::default()
         },
-        sources: crate::metrics::Sources {
-            fleet: state.fleet.clone(),
-            catalog: state.catalog.clone(),
-            data_dir: config.data_dir.clone(),
-            started_at: state.started_at,
-        },
+        sources: crate::api::metrics::sources(state),
     })?;
     Ok(())
 }
