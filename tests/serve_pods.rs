@@ -133,6 +133,14 @@ fn bases_pods_and_jobs_over_the_api() {
     }
     let (_, running) = server.json(&[], "/v1/pods?state=running");
     assert_eq!(running.as_array().unwrap().len(), 1);
+    // Its start was timed: one observation, none failed.
+    let (_, metrics) = server.curl(&[], "/metrics");
+    for line in [
+        "jetpack_pod_start_seconds_count 1",
+        "jetpack_pod_start_failures_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+    }
     assert_eq!(server.json(&[], "/v1/pods?q=nomatch").1, json!([]));
 
     // Conflicts: a running pod, a base in use, a taken name.
