@@ -88,9 +88,16 @@ fn test_kernel(elf64: bool) -> PathBuf {
 
 /// Whether every peer these tests need is here (skips, or fails in CI).
 fn peers() -> bool {
-    ["qemu-system-x86_64", "qemu-img", "grub-mkrescue", "xorriso", "as", "ld"]
-        .into_iter()
-        .all(tool)
+    [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "grub-mkrescue",
+        "xorriso",
+        "as",
+        "ld",
+    ]
+    .into_iter()
+    .all(tool)
         && common::facility(
             "GRUB's i386-pc files",
             if Path::new("/usr/lib/grub/i386-pc/boot_hybrid.img").exists() {
@@ -144,7 +151,10 @@ fn download(server: &TestServer, path: &str, into: &Path) -> Download {
         .arg(server.url(path))
         .output()
         .expect("running curl");
-    let status = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
     Download {
         status,
         headers: std::fs::read_to_string(&headers).unwrap_or_default(),
@@ -163,8 +173,14 @@ fn boots(how: &[&str], dir: &Path, label: &str) {
     let serial = dir.join(format!("{label}.serial"));
     let _ = std::fs::remove_file(&serial);
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-m", "64", "-display", "none", "-monitor", "none"])
-        .args(["-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args([
+            "-accel", "tcg", "-m", "64", "-display", "none", "-monitor", "none",
+        ])
+        .args([
+            "-no-reboot",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .args(how)
@@ -217,7 +233,11 @@ fn qemu_img_format(path: &Path) -> String {
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     info["format"].as_str().unwrap().to_string()
 }
@@ -237,7 +257,12 @@ fn disks_boot_under_qemu_and_are_cached() {
         &format!("/v1/images/{id}/disk?format=raw"),
         &work.path().join("k.img"),
     );
-    assert_eq!(raw.status, 200, "{}", std::fs::read_to_string(&raw.file).unwrap_or_default());
+    assert_eq!(
+        raw.status,
+        200,
+        "{}",
+        std::fs::read_to_string(&raw.file).unwrap_or_default()
+    );
     let size = std::fs::metadata(&raw.file).unwrap().len();
     assert_eq!(raw.header("content-length"), Some(size.to_string()));
     assert_eq!(
@@ -272,7 +297,10 @@ fn disks_boot_under_qemu_and_are_cached() {
     assert_eq!(again.status, 200);
     assert_eq!(sha256_of(&again.file), sha256_of(&raw.file));
     let after = std::fs::metadata(&cached).unwrap();
-    assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()));
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
     assert_eq!(before.mode() & 0o777, 0o600, "the cache is private");
     assert_eq!(server.log().matches("made the raw disk").count(), 1);
     // ETag revalidation.
@@ -292,7 +320,10 @@ fn disks_boot_under_qemu_and_are_cached() {
     assert_eq!(qcow2.status, 200);
     assert_eq!(qemu_img_format(&qcow2.file), "qcow2");
     boots(
-        &["-drive", &format!("file={},format=qcow2", qcow2.file.display())],
+        &[
+            "-drive",
+            &format!("file={},format=qcow2", qcow2.file.display()),
+        ],
         work.path(),
         "qcow2",
     );
@@ -351,7 +382,10 @@ fn disks_boot_under_qemu_and_are_cached() {
     );
     assert_eq!(raw64.status, 200);
     boots(
-        &["-drive", &format!("file={},format=raw", raw64.file.display())],
+        &[
+            "-drive",
+            &format!("file={},format=raw", raw64.file.display()),
+        ],
         work.path(),
         "raw64",
     );
@@ -387,7 +421,10 @@ fn bad_requests_are_refused_and_make_nothing() {
     assert_eq!(status, 404, "{body}");
     for traversal in ["..%2F..%2Fetc", "%2e%2e", "..", "a%00b", "%2Fetc%2Fpasswd"] {
         let (status, body) = status_of(&format!("/v1/images/{traversal}/disk?format=raw"));
-        assert!(status == 400 || status == 404, "{traversal}: {status} {body}");
+        assert!(
+            status == 400 || status == 404,
+            "{traversal}: {status} {body}"
+        );
     }
     // An ELF that is no multiboot image cannot boot from GRUB: 422.
     let fake = work.path().join("fake");
@@ -441,12 +478,27 @@ fn pull_image_disk_writes_the_disk_with_its_name() {
     };
     // -f FILE.
     let target = work.path().join("mine.qcow2");
-    let out = cli(&["pull-image", &id[..10], "--disk", "qcow2", "-f", target.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&[
+        "pull-image",
+        &id[..10],
+        "--disk",
+        "qcow2",
+        "-f",
+        target.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(qemu_img_format(&target), "qcow2");
     // No file: the server's name, in the current folder.
     let out = cli(&["pull-image", &id, "--disk", "vdi"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(qemu_img_format(&work.path().join("kernel32-v2.vdi")), "vdi");
     // A bad format is refused before any request, in one line.
     let out = cli(&["pull-image", &id, "--disk", "vhdx"]);
@@ -457,7 +509,11 @@ fn pull_image_disk_writes_the_disk_with_its_name() {
     // The plain pull still takes a positional FILE.
     let elf = work.path().join("k.elf");
     let out = cli(&["pull-image", &id, elf.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         std::fs::read(&elf).unwrap(),
         std::fs::read(test_kernel(false)).unwrap()

@@ -273,7 +273,11 @@ impl From<DiskError> for ApiError {
             // client too, since it names no secret.
             DiskError::Unavailable(_) => {
                 tracing::warn!("{e}");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                )
             }
             DiskError::Catalog(e) => e.into(),
             DiskError::Blob(e) => e.into(),

@@ -57,7 +57,10 @@ pub fn make(job: &Job) -> Result<PathBuf, DiskError> {
     private::create_dir(&grub).map_err(io_err(format!("creating {}", grub.display())))?;
     let elf = tree.join("boot").join(&elf_name);
     copy(job.blob, &elf)?;
-    write_file(&grub.join("grub.cfg"), grub_cfg(loader, &elf_name).as_bytes())?;
+    write_file(
+        &grub.join("grub.cfg"),
+        grub_cfg(loader, &elf_name).as_bytes(),
+    )?;
 
     let iso = job.staging.join("disk.iso");
     let mkrescue_args: Vec<String> = vec![
@@ -74,12 +77,7 @@ pub fn make(job: &Job) -> Result<PathBuf, DiskError> {
         "--compress=xz".into(),
         tree.display().to_string(),
     ];
-    run::run(
-        &job.config.mkrescue,
-        &mkrescue_args,
-        job.staging,
-        job.limit,
-    )?;
+    run::run(&job.config.mkrescue, &mkrescue_args, job.staging, job.limit)?;
 
     let ready = job.staging.join("ready");
     private::create_dir(&ready).map_err(io_err(format!("creating {}", ready.display())))?;
@@ -220,7 +218,8 @@ fn sha256_and_sync(path: &Path) -> Result<String, DiskError> {
         }
         hasher.update(&buf[..n]);
     }
-    f.sync_all().map_err(io_err(format!("flushing {}", path.display())))?;
+    f.sync_all()
+        .map_err(io_err(format!("flushing {}", path.display())))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
@@ -247,11 +246,15 @@ mod tests {
             qemu_img: "/nonexistent/qemu-img".into(),
             timeout: 1,
         };
-        let err = check_tools(&config, DiskFormat::Qcow2).unwrap_err().to_string();
+        let err = check_tools(&config, DiskFormat::Qcow2)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("disks.grub.dir"), "{err}");
         assert!(err.contains("disks.grub.mkrescue"), "{err}");
         assert!(err.contains("disks.qemu-img"), "{err}");
-        let err = check_tools(&config, DiskFormat::Iso).unwrap_err().to_string();
+        let err = check_tools(&config, DiskFormat::Iso)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("qemu-img"), "{err}");
     }
 }

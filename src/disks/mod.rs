@@ -224,8 +224,7 @@ impl Disks {
         }
         let blob = catalog.blobs().path(&image.sha256)?;
         let staging = self.root.join(".staging").join(random_name()?);
-        private::create_dir(&staging)
-            .map_err(io_err(format!("creating {}", staging.display())))?;
+        private::create_dir(&staging).map_err(io_err(format!("creating {}", staging.display())))?;
         let made = make::make(&make::Job {
             config: &self.config,
             image: &image,
@@ -266,8 +265,8 @@ impl Disks {
     /// Removes the disks of images not in `keep` (deleted while no server
     /// ran, or by a `--clean`); returns how many images' disks went.
     pub fn sweep(&self, keep: &HashSet<String>) -> Result<usize, DiskError> {
-        let entries = fs::read_dir(&self.root)
-            .map_err(io_err(format!("reading {}", self.root.display())))?;
+        let entries =
+            fs::read_dir(&self.root).map_err(io_err(format!("reading {}", self.root.display())))?;
         let mut removed = 0;
         for entry in entries {
             let entry = entry.map_err(io_err(format!("reading {}", self.root.display())))?;
@@ -345,12 +344,7 @@ impl Disks {
     }
 
     /// Moves a made disk's folder into the cache in one rename.
-    fn publish(
-        &self,
-        id: &ImageId,
-        format: DiskFormat,
-        ready: &Path,
-    ) -> Result<(), DiskError> {
+    fn publish(&self, id: &ImageId, format: DiskFormat, ready: &Path) -> Result<(), DiskError> {
         let image_dir = self.root.join(id.as_str());
         private::create_dir(&image_dir)
             .map_err(io_err(format!("creating {}", image_dir.display())))?;

@@ -143,15 +143,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("no such module") && err.to_string().contains("exit status: 3"),
+            err.to_string().contains("no such module")
+                && err.to_string().contains("exit status: 3"),
             "{err}"
         );
         let started = Instant::now();
         let err = run("sleep", &["30"], dir.path(), Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
-        let err = run("/nonexistent/tool", &[] as &[&str], dir.path(), Duration::from_secs(1))
-            .unwrap_err();
+        let err = run(
+            "/nonexistent/tool",
+            &[] as &[&str],
+            dir.path(),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert!(matches!(err, RunError::Spawn { .. }), "{err}");
     }
 }
