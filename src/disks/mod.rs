@@ -24,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -179,7 +178,6 @@ pub struct Disks {
     root: PathBuf,
     config: DisksConfig,
     locks: Mutex<HashMap<Key, Weak<Mutex<()>>>>,
-    made: AtomicU64,
 }
 
 impl Disks {
@@ -198,13 +196,7 @@ impl Disks {
             root,
             config,
             locks: Mutex::new(HashMap::new()),
-            made: AtomicU64::new(0),
         })
-    }
-
-    /// How many disks this process made (not served from the cache).
-    pub fn made(&self) -> u64 {
-        self.made.load(Ordering::Relaxed)
     }
 
     /// The disk of the image `reference` (an id or a prefix of one) in
@@ -238,7 +230,6 @@ impl Disks {
         // published (renamed away) or useless.
         let _ = fs::remove_dir_all(&staging);
         made?;
-        self.made.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             "made the {format} disk of image {} ({})",
             image.id,
