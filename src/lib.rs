@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod disks;
 pub mod events;
 pub mod hangar;
 pub mod hypervisor;

@@ -1011,6 +1011,7 @@ fn every_route_is_in_the_openapi_document() {
         ("/v1/snippets/{id}", &["get", "put", "delete"]),
         ("/v1/images", &["get", "post"]),
         ("/v1/images/{id}", &["get", "delete"]),
+        ("/v1/images/{id}/disk", &["get"]),
         ("/v1/jobs", &["get"]),
         ("/v1/jobs/{id}", &["get", "delete"]),
         ("/v1/jobs/{id}/log", &["get"]),

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::build::BuildError;
 use crate::catalog::CatalogError;
+use crate::disks::DiskError;
 use crate::hangar::deploy::DeployError;
 use crate::hangar::fleet::FleetError;
 use crate::hangar::upgrade::UpgradeError;
@@ -259,6 +260,28 @@ impl From<BuildError> for ApiError {
             B::Store(e) => e.into(),
             B::Archive(_) => ApiError::unprocessable(e.to_string()),
             B::Io { .. } => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<DiskError> for ApiError {
+    fn from(e: DiskError) -> Self {
+        match e {
+            DiskError::UnknownFormat(_) => ApiError::bad_request(e.to_string()),
+            DiskError::NotBootable { .. } => ApiError::unprocessable(e.to_string()),
+            // The operator's to fix (a package, a key): said to the
+            // client too, since it names no secret.
+            DiskError::Unavailable(_) => {
+                tracing::warn!("{e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                )
+            }
+            DiskError::Catalog(e) => e.into(),
+            DiskError::Blob(e) => e.into(),
+            DiskError::Tool(_) | DiskError::Io { .. } => ApiError::internal(e),
         }
     }
 }

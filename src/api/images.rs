@@ -145,6 +145,14 @@ async fn get_image(
     params(("id" = String, Path, description = "image id (SHA-1) or a prefix of it")),
     responses((status = 200, body = Image), (status = 404, body = ErrorBody)))]
 async fn delete_image(state: State, Path(id): Path<String>) -> ApiResult<Json<Image>> {
-    let row = blocking(move || state.catalog.delete_image(&id)).await?;
+    let row = blocking(move || {
+        let row = state.catalog.delete_image(&id)?;
+        // Its disks go with it; one left behind is swept at the next start.
+        if let Err(e) = state.disks.forget(&row.id) {
+            tracing::warn!("the disks of deleted image {} stay: {e}", row.id);
+        }
+        Ok::<_, CatalogError>(row)
+    })
+    .await?;
     Ok(Json(row.into()))
 }

@@ -9,6 +9,7 @@ mod auth;
 mod bases;
 mod builders;
 mod console;
+mod disks;
 mod documents;
 pub mod error;
 mod events;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub builders: Arc<crate::build::Builders>,
     /// The instances the hangar knows.
     pub fleet: Arc<crate::hangar::fleet::Fleet>,
+    /// Hypervisor disks made from images, cached.
+    pub disks: Arc<crate::disks::Disks>,
     /// The instances jetpack launched, in pods.
     pub launches: Arc<crate::launch::service::Launches>,
     /// None when auth is off (`--serverauth none`).
@@ -119,6 +122,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = uplinks::routes(router);
     let router = documents::routes(router);
     let router = images::routes(router);
+    let router = disks::routes(router);
     let router = jobs::routes(router);
     let router = bases::routes(router);
     let router = builders::routes(router);

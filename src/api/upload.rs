@@ -338,7 +338,6 @@ pub async fn download(
     content_type: &'static str,
     file_name: Option<String>,
 ) -> ApiResult<Response> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let etag = format!("\"{sha256}\"");
     if headers
         .get(header::IF_NONE_MATCH)
@@ -348,6 +347,29 @@ pub async fn download(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let (file, size) = blobs.open_blob(sha256)?;
+    send_file(file, size, sha256, headers, content_type, file_name).await
+}
+
+/// Answers with an open file whose sha256 is `sha256` (the ETag): 304 for
+/// a matching `If-None-Match`, 206 for a satisfiable Range, 416 for one
+/// that is not. Blobs and made files (hypervisor disks) alike.
+pub async fn send_file(
+    file: std::fs::File,
+    size: u64,
+    sha256: &str,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    file_name: Option<String>,
+) -> ApiResult<Response> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let etag = format!("\"{sha256}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
     let mut file = tokio::fs::File::from_std(file);
     let whole_if_changed = headers
         .get(header::IF_RANGE)

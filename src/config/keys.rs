@@ -330,6 +330,27 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",
     ),
+    (
+        "disks.grub.dir",
+        super::disks::DEFAULT_GRUB_DIR,
+        "GRUB's i386-pc directory for hypervisor disks: /usr/lib/grub/i386-pc (Debian's grub-pc-bin) | /usr/local/lib/grub/i386-pc (FreeBSD's grub2-pcbsd)",
+    ),
+    (
+        "disks.grub.mkrescue",
+        "grub-mkrescue",
+        "the grub-mkrescue program that makes hypervisor disks (a name on PATH or a path)",
+    ),
+    ("disks.xorriso", "xorriso", "the xorriso program grub-mkrescue runs"),
+    (
+        "disks.qemu-img",
+        "qemu-img",
+        "the qemu-img program that converts disks to qcow2, vmdk and vdi",
+    ),
+    (
+        "disks.timeout",
+        "120",
+        "seconds one tool making a disk may run before it is killed",
+    ),
 ];
 
 #[cfg(target_os = "freebsd")]
@@ -375,9 +396,11 @@ pub fn sample() -> String {
          # (for example bob.provider.includeos = oci https://registry-1.docker.io/includeos/builder).\n",
     );
     for (k, v, help) in KEYS {
-        // The one default that differs by platform is shown for both.
+        // The defaults that differ by platform are shown for both.
         let v = if *k == "jail.interface" {
             "lo1 (FreeBSD) | jetpack0 (Linux)"
+        } else if *k == "disks.grub.dir" {
+            "/usr/local/lib/grub/i386-pc (FreeBSD) | /usr/lib/grub/i386-pc (Linux)"
         } else {
             v
         };

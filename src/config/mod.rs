@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 mod build;
+mod disks;
 mod jail;
 mod keys;
 mod launch;
@@ -24,6 +25,7 @@ mod store;
 mod values;
 
 pub use build::{BobProviderConfig, BobProviderKind};
+pub use disks::DisksConfig;
 pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
 pub use launch::LaunchConfig;
@@ -93,6 +95,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub launch: LaunchConfig,
     pub metrics: MetricsConfig,
+    /// `disks.*`: hypervisor disks made from images.
+    pub disks: DisksConfig,
 }
 
 impl Config {
@@ -137,6 +141,7 @@ impl Config {
         let build = build::read(&values)?;
         let launch = launch::read(&values)?;
         let metrics = metrics::read(&values)?;
+        let disks = disks::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -162,6 +167,7 @@ impl Config {
             server,
             launch,
             metrics,
+            disks,
             values,
         })
     }

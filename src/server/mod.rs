@@ -45,6 +45,8 @@ pub enum ServeError {
     Fleet(#[from] FleetError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Disks(#[from] crate::disks::DiskError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -212,6 +214,19 @@ pub fn serve(
     if swept > 0 {
         tracing::info!("removed {swept} blob(s) no image refers to");
     }
+    let disks = Arc::new(crate::disks::Disks::open(
+        &config.data_dir,
+        config.disks.clone(),
+    )?);
+    let images: std::collections::HashSet<String> = catalog
+        .images(&Default::default())?
+        .into_iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    let swept = disks.sweep(&images)?;
+    if swept > 0 {
+        tracing::info!("removed the disks of {swept} image(s) that are gone");
+    }
     let uploads = config.data_dir.join("uploads");
     let _ = std::fs::remove_dir_all(&uploads);
     let default_url = hangar_url(&server);
@@ -299,6 +314,7 @@ pub fn serve(
     fleet.publish_to(events.clone());
     jobs.publish_to(events.clone());
     let state = Arc::new(AppState {
+        disks,
         events,
         launches,
         name: server.name.clone(),

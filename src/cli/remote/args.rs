@@ -138,12 +138,20 @@ pub enum RemoteCommand {
         #[arg(long)]
         tag: Option<String>,
     },
-    /// Download an image's binary into FILE
+    /// Download an image's binary into FILE, or with --disk a bootable
+    /// disk made of it for a hypervisor
     PullImage {
         /// Image id (SHA-1) or a prefix of it
         id: String,
         /// Where to write it (replaced only once the download is complete)
-        file: PathBuf,
+        #[arg(required_unless_present_any = ["disk", "file_flag"], conflicts_with = "file_flag")]
+        file: Option<PathBuf>,
+        /// Where to write it (with --disk, the default is NAME-TAG-VERSION.EXT here)
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file_flag: Option<PathBuf>,
+        /// A GRUB-bootable disk: raw | qcow2 | vmdk | vdi | iso
+        #[arg(long, value_name = "FORMAT")]
+        disk: Option<String>,
     },
     /// Show an image's metadata
     InspectImage {

@@ -58,15 +58,55 @@ pub fn push(
     Ok(())
 }
 
-/// `pull-image`: a download with a progress bar.
-pub fn pull(c: &Client, id: String, file: PathBuf) -> Result<(), CliError> {
+/// `pull-image`: a download with a progress bar; with `--disk FORMAT`,
+/// the image made into a bootable disk by the server (its first request
+/// takes a second or two before bytes flow).
+pub fn pull(
+    c: &Client,
+    id: String,
+    file: Option<PathBuf>,
+    disk: Option<String>,
+) -> Result<(), CliError> {
+    let (path, accept, file) = match disk {
+        None => {
+            let file = file.ok_or_else(|| CliError::Usage("pull-image needs a FILE".into()))?;
+            (
+                format!("/v1/images/{}", enc(&id)),
+                "application/octet-stream",
+                file,
+            )
+        }
+        Some(format) => {
+            // Refused here with the server's own words before any request.
+            let format = crate::disks::DiskFormat::parse(&format)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let file = match file {
+                Some(f) => f,
+                None => {
+                    let i: Image = c.get(&format!("/v1/images/{}", enc(&id)))?.decode()?;
+                    PathBuf::from(crate::disks::file_name(
+                        &i.name,
+                        i.tag.as_deref(),
+                        i.includeos_version.as_deref(),
+                        format,
+                    ))
+                }
+            };
+            let accept = if format == crate::disks::DiskFormat::Iso {
+                "application/x-iso9660-image"
+            } else {
+                "application/octet-stream"
+            };
+            eprintln!("the server makes the {format} disk of {id} (once, then it is cached)");
+            (
+                format!("/v1/images/{}/disk?format={format}", enc(&id)),
+                accept,
+                file,
+            )
+        }
+    };
     let mut bar = Progress::new(format!("pulling {id}"));
-    let got = c.download_to(
-        &file,
-        &format!("/v1/images/{}", enc(&id)),
-        "application/octet-stream",
-        &mut |d, t| bar.update(d, t),
-    );
+    let got = c.download_to(&file, &path, accept, &mut |d, t| bar.update(d, t));
     bar.finish();
     let n = got?;
     eprintln!("wrote {} ({})", file.display(), output::bytes(n));

@@ -73,7 +73,12 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         R::DeleteNacl { id } => delete::<Document>(c, ("nacls", "NaCl"), &id, format)?,
         R::Images => images::table(c, format)?,
         R::PushImage { file, name, tag } => images::push(c, file, name, tag, format)?,
-        R::PullImage { id, file } => images::pull(c, id, file)?,
+        R::PullImage {
+            id,
+            file,
+            file_flag,
+            disk,
+        } => images::pull(c, id, file.or(file_flag), disk)?,
         R::InspectImage { id } => images::inspect(c, id, format)?,
         R::DeleteImage { id } => delete::<Image>(c, ("images", "image"), &id, format)?,
         R::Instances { status } => instances::table(c, status, format)?,
