@@ -63,6 +63,9 @@ mod command;
 #[path = "support/http.rs"]
 mod http;
 #[allow(dead_code)]
+#[path = "support/kernel.rs"]
+mod kernel;
+#[allow(dead_code)]
 #[path = "support/measure.rs"]
 mod measure;
 #[allow(dead_code)]
@@ -108,49 +111,12 @@ fn qemu_base() -> PathBuf {
 /// does (the builder's kernel.S, its paths pointed at a folder here).
 fn test_kernel() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("launch-bench-kernel");
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("nacl.txt"), "Iface eth0 {\n  index: 0\n}\n").unwrap();
-    std::fs::write(
-        input.join("config.json"),
+    kernel::assemble(
+        &dir,
         r#"{"uplink":{"url":"https://10.0.0.1:9090","token":"abc"}}"#,
+        "Launched",
     )
-    .unwrap();
-    std::fs::write(input.join("service"), "Launched").unwrap();
-    let source = std::fs::read_to_string(format!("{ROOT}/images/test-builder/kernel.S"))
-        .unwrap()
-        .replace("\"/build/in/", &format!("\"{}/", input.display()))
-        .replace(
-            "\"/tmp/jetpack-service\"",
-            &format!("\"{}\"", input.join("service").display()),
-        );
-    std::fs::write(dir.join("kernel.S"), source).unwrap();
-    let (obj, kernel) = (dir.join("k32.o"), dir.join("kernel32"));
-    run(
-        "as",
-        &[
-            "--32",
-            "-o",
-            obj.to_str().unwrap(),
-            dir.join("kernel.S").to_str().unwrap(),
-        ],
-    )
-    .expect("as");
-    run(
-        "ld",
-        &[
-            "-m",
-            "elf_i386",
-            "--no-warn-rwx-segments",
-            "-T",
-            &format!("{ROOT}/images/test-builder/kernel.ld"),
-            "-o",
-            kernel.to_str().unwrap(),
-            obj.to_str().unwrap(),
-        ],
-    )
-    .expect("ld");
-    kernel
+    .elf32
 }
 
 /// A process as /proc shows it.

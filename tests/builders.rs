@@ -15,58 +15,9 @@ use common::server::TestServer;
 use common::{tool, Driver, TestHost, JETPACK};
 use serde_json::{json, Value};
 
-/// A `local` provider directory holding the test builder, made once by
-/// its real build script. Kept between runs under a name derived from
-/// images/test-builder's files, so a change there makes a new one.
 fn provider_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("bobs-{}", test_builder_sources_digest()));
-        if !out.join("test-builder.tar.gz").exists() {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder/make.sh");
-            let status = Command::new(script)
-                .arg(&out)
-                .status()
-                .expect("running images/test-builder/make.sh");
-            assert!(status.success(), "images/test-builder/make.sh failed");
-        }
-        out
-    })
-    .clone()
-}
-
-/// The sha256 of every file of images/test-builder (names and contents,
-/// in name order), short.
-fn test_builder_sources_digest() -> String {
-    use sha2::{Digest, Sha256};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder");
-    let mut files = Vec::new();
-    let mut pending = vec![dir.clone()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).expect("reading images/test-builder") {
-            let path = entry.expect("reading images/test-builder").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut hash = Sha256::new();
-    for file in files {
-        hash.update(
-            file.strip_prefix(&dir)
-                .unwrap()
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hash.update([0]);
-        hash.update(std::fs::read(&file).expect("reading images/test-builder"));
-        hash.update([0]);
-    }
-    hex::encode(&hash.finalize()[..8])
+    DIR.get_or_init(common::bobs::provider_dir).clone()
 }
 
 /// A copy of the provider directory a test may change.

@@ -9,12 +9,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::browser::{self, Browser, BACKSPACE, CTRL_END};
 use common::server::TestServer;
+use common::sims::{sim_command, sim_id, Killed};
 use serde_json::{json, Value};
 
 const USER: &str = "ada";
@@ -502,48 +503,16 @@ fn log_in_fail_log_out_in_the_browser() {
     assert_eq!(b.count("[data-testid=user-name]"), 0);
 }
 
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn uplink_token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200, "{list}");
-    list[0]["token"]
-        .as_str()
-        .expect("the default uplink's token")
-        .to_string()
-}
-
 /// `jetpack sim` docking `count` instances of `seed` (plain hangar).
-fn sim(server: &TestServer, seed: &str, count: usize, extra: &[&str]) -> Sim {
-    let url = format!("http://127.0.0.1:{}", server.uplink_port);
-    let child = Command::new(common::JETPACK)
-        .args(["sim", "--url", &url, "--token", &uplink_token(server)])
-        .args([
-            "--count",
-            &count.to_string(),
-            "--seed",
-            seed,
-            "--report-ms",
-            "0",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting jetpack sim");
-    Sim(child)
-}
-
-fn sim_id(seed: &str, index: usize) -> String {
-    use sha1::{Digest, Sha1};
-    hex::encode(Sha1::digest(format!("{seed}-{index}").as_bytes()))[..32].to_string()
+fn sim(server: &TestServer, seed: &str, count: usize, extra: &[&str]) -> Killed {
+    Killed::spawn(
+        sim_command(server, false)
+            .args(["--count", &count.to_string(), "--seed", seed])
+            .args(["--report-ms", "0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    )
 }
 
 fn wait_summary(server: &TestServer, connected: u64, disconnected: u64) {
@@ -1138,54 +1107,6 @@ fn deploy_from_the_instance_page_warns_of_the_uplink_and_forces() {
     b.page("instance-deployed");
 }
 
-/// The `local` provider folder holding the test builder, made by its real
-/// build script (shared with tests/builders.rs: the same name, made once).
-fn provider_dir() -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/test-builder");
-    let mut files = Vec::new();
-    let mut pending = vec![src.clone()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).expect("reading images/test-builder") {
-            let path = entry.expect("reading images/test-builder").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut hash = Sha256::new();
-    for file in files {
-        hash.update(
-            file.strip_prefix(&src)
-                .unwrap()
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hash.update([0]);
-        hash.update(std::fs::read(&file).expect("reading images/test-builder"));
-        hash.update([0]);
-    }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("bobs-{}", hex::encode(&hash.finalize()[..8])));
-    // Test binaries run at once: one of them makes it.
-    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("bobs.lock"))
-        .expect("the provider's lock");
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .expect("locking the provider");
-    if !out.join("test-builder.tar.gz").exists() {
-        let status = Command::new(src.join("make.sh"))
-            .arg(&out)
-            .status()
-            .expect("running images/test-builder/make.sh");
-        assert!(status.success(), "images/test-builder/make.sh failed");
-    }
-    out
-}
-
 #[test]
 fn builders_page_prepares_the_test_builder_and_images_page_builds_with_it() {
     if !peers() || !browser::available() || !common::tool("as") || !common::tool("ld") {
@@ -1199,7 +1120,8 @@ fn builders_page_prepares_the_test_builder_and_images_page_builds_with_it() {
     let bobs = dir.path().join("bobs");
     std::fs::create_dir_all(&bobs).expect("the provider folder");
     for f in ["test-builder.tar.gz", "test-builder.json"] {
-        std::fs::copy(provider_dir().join(f), bobs.join(f)).expect("copying the test builder");
+        std::fs::copy(common::bobs::provider_dir().join(f), bobs.join(f))
+            .expect("copying the test builder");
     }
     let users = dir.path().join("htpasswd");
     htpasswd(&users, true, USER, PASSWORD);

@@ -7,39 +7,22 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::server::TestServer;
+use common::sims::{sim_command, Killed};
 use common::JETPACK;
 use serde_json::Value;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    list[0]["token"].as_str().expect("a token").to_string()
-}
-
 fn sim(server: &TestServer, seed: &str, count: usize) -> Killed {
-    let url = format!("https://127.0.0.1:{}", server.uplink_port);
-    let child = Command::new(JETPACK)
-        .args(["sim", "--url", &url, "--token", &token(server)])
-        .args(["--count", &count.to_string(), "--seed", seed])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting jetpack sim");
-    Killed(child)
+    Killed::spawn(
+        sim_command(server, true)
+            .args(["--count", &count.to_string(), "--seed", seed])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 /// `jetpack events -o json`, its lines parsed as they come.

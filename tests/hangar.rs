@@ -7,25 +7,17 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::hangar::{auth, auth_request, dock, is_identified, request, RawInstance};
 use common::server::{fake_elf, TestServer};
+use common::sims::{sim_command, sim_id, uplink_token, Killed};
 use common::JETPACK;
 use jetpack::hangar::frame::Code;
 use serde_json::Value;
 
 const ID: &str = "0123456789abcdef0123456789abcdef";
-
-fn token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    list[0]["token"]
-        .as_str()
-        .expect("the default uplink's token")
-        .to_string()
-}
 
 fn instance(server: &TestServer, id: &str) -> (u16, Value) {
     server.json(&[], &format!("/v1/instances/{id}"))
@@ -62,19 +54,9 @@ fn wait_identified(server: &TestServer, id: &str, secs: u64) -> Value {
     )
 }
 
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `jetpack sim` against this server's hangar.
-fn sim(server: &TestServer, tls: bool, args: &[&str]) -> Sim {
-    let scheme = if tls { "https" } else { "http" };
-    let url = format!("{scheme}://127.0.0.1:{}", server.uplink_port);
+/// `jetpack sim` against this server's hangar, its reports in a log file
+/// in the server's folder.
+fn sim(server: &TestServer, tls: bool, args: &[&str]) -> Killed {
     let log = std::fs::File::create(
         server
             .dir
@@ -82,28 +64,13 @@ fn sim(server: &TestServer, tls: bool, args: &[&str]) -> Sim {
             .join(format!("sim-{}.log", Instant::now().elapsed().as_nanos())),
     )
     .expect("sim log");
-    let child = Command::new(JETPACK)
-        .args([
-            "sim",
-            "--url",
-            &url,
-            "--token",
-            &token(server),
-            "--report-ms",
-            "500",
-        ])
-        .args(args)
-        .stdout(log)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting jetpack sim");
-    Sim(child)
-}
-
-/// The ids `jetpack sim --seed SEED` gives its instances.
-fn sim_id(seed: &str, index: usize) -> String {
-    use sha1::{Digest, Sha1};
-    hex::encode(Sha1::digest(format!("{seed}-{index}").as_bytes()))[..32].to_string()
+    Killed::spawn(
+        sim_command(server, tls)
+            .args(["--report-ms", "500"])
+            .args(args)
+            .stdout(log)
+            .stderr(Stdio::inherit()),
+    )
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -352,7 +319,7 @@ fn openssl_with_only_aes256_sha_and_no_sni_can_auth() {
         return;
     }
     let server = TestServer::start(&[], &[]);
-    let body = String::from_utf8(auth_request(ID, &token(&server))).unwrap();
+    let body = String::from_utf8(auth_request(ID, &uplink_token(&server))).unwrap();
     let request = body.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
     let mut child = Command::new("openssl")
         .args([
@@ -392,7 +359,7 @@ fn openssl_with_only_aes256_sha_and_no_sni_can_auth() {
 #[test]
 fn frames_are_bytes_not_utf8() {
     let server = TestServer::start(&[], &["--nouplinktls"]);
-    let key = token(&server);
+    let key = uplink_token(&server);
     rt().block_on(async {
         let raw = RawInstance::dock(server.uplink_port, ID, &key, false).await;
         // IDENT padded to 0x80 bytes: its header holds 0x80, not UTF-8.
@@ -427,7 +394,7 @@ fn bad_auth_and_docks_are_refused_and_logged() {
         &["uplink.authrate=1", "uplink.authburst=3"],
         &["--nouplinktls"],
     );
-    let key = token(&server);
+    let key = uplink_token(&server);
     let port = server.uplink_port;
     rt().block_on(async {
         let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
@@ -493,7 +460,7 @@ fn bad_frames_close_only_their_own_dock() {
         &["uplink.maxtransport=4096", "uplink.ping=1"],
         &["--nouplinktls"],
     );
-    let key = token(&server);
+    let key = uplink_token(&server);
     let port = server.uplink_port;
     let good = "00000000000000000000000000000001";
     rt().block_on(async {

@@ -12,62 +12,22 @@ mod common;
 #[path = "../benches/support/influxd.rs"]
 mod influxd;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::server::{free_port, TestServer};
-use common::JETPACK;
+use common::sims::{sim_command, Killed};
+use common::until;
 use influxd::Influxd;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `f` every 100 ms until it gives a value, for at most `secs`.
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    list[0]["token"].as_str().expect("a token").to_string()
-}
-
 fn sim(server: &TestServer, count: usize) -> Killed {
-    let url = format!("http://127.0.0.1:{}", server.uplink_port);
-    let child = Command::new(JETPACK)
-        .args(["sim", "--url", &url, "--token", &token(server)])
-        .args(["--count", &count.to_string(), "--seed", "influx"])
-        .args(["--stats-ms", "500"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting jetpack sim");
-    Killed(child)
-}
-
-/// A sample of /metrics (the first line starting with `series `).
-fn metric(server: &TestServer, series: &str) -> Option<f64> {
-    let (status, body) = server.curl(&[], "/metrics");
-    if status != 200 {
-        return None;
-    }
-    body.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    Killed::spawn(
+        sim_command(server, false)
+            .args(["--count", &count.to_string(), "--seed", "influx"])
+            .args(["--stats-ms", "500"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 const STATS_COUNT: &str = "SELECT count(*) FROM includeos_stats";
@@ -92,7 +52,7 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
     let _fleet = sim(&server, FLEET);
     let connected = "jetpack_instances{status=\"connected\"}";
     until(30, "the sims dock", || {
-        metric(&server, connected).filter(|n| *n == FLEET as f64)
+        server.metric(connected).filter(|n| *n == FLEET as f64)
     });
 
     // Every STATS round adds points: the count grows, and grows again.
@@ -141,10 +101,14 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
 
     // InfluxDB goes away: the hangar and the API do not notice.
     let dropped = "jetpack_influx_dropped_points_total";
-    let before = metric(&server, dropped).expect("the dropped counter on /metrics");
+    let before = server
+        .metric(dropped)
+        .expect("the dropped counter on /metrics");
     influx.kill();
     until(30, "points are dropped while InfluxDB is down", || {
-        metric(&server, dropped).filter(|n| *n > before + FLEET as f64)
+        server
+            .metric(dropped)
+            .filter(|n| *n > before + FLEET as f64)
     });
     let asked = Instant::now();
     let (status, _) = server.json(&[], "/v1/instances");
@@ -154,7 +118,7 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
         "the API took {:?} with InfluxDB down",
         asked.elapsed()
     );
-    assert_eq!(metric(&server, connected), Some(FLEET as f64));
+    assert_eq!(server.metric(connected), Some(FLEET as f64));
     assert!(
         server.log().contains("point(s) dropped"),
         "the drops are logged: {}",
@@ -171,7 +135,9 @@ fn stats_and_figures_reach_influxdb_and_survive_its_outage() {
             .number("instance_stats", STATS_COUNT)
             .filter(|n| *n > at_restart)
     });
-    let written = metric(&server, "jetpack_influx_written_points_total").expect("written");
+    let written = server
+        .metric("jetpack_influx_written_points_total")
+        .expect("written");
     assert!(written > 0.0);
     // Logged as at most one line per interval, never with the password.
     let warnings = server.log().matches("point(s) dropped").count();

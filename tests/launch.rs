@@ -40,65 +40,19 @@ fn qemu_base() -> PathBuf {
 /// The test kernel with sample inputs, as the builder assembles it:
 /// ELF32 (`-kernel`) or ELF64 (through the chainloader).
 fn test_kernel(elf64: bool) -> PathBuf {
-    static KERNELS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    let (k32, k64) = KERNELS.get_or_init(|| {
+    static KERNELS: OnceLock<common::kernel::Kernels> = OnceLock::new();
+    let k = KERNELS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("launch-kernels");
-        let input = dir.join("in");
-        std::fs::create_dir_all(&input).unwrap();
-        std::fs::write(input.join("nacl.txt"), "Iface eth0 {\n  index: 0\n}\n").unwrap();
-        std::fs::write(
-            input.join("config.json"),
+        common::kernel::assemble(
+            &dir,
             r#"{"uplink":{"url":"https://10.0.0.1:9090","token":"abc"}}"#,
+            "Launched",
         )
-        .unwrap();
-        std::fs::write(input.join("service"), "Launched").unwrap();
-        let source = std::fs::read_to_string(Path::new(ROOT).join("images/test-builder/kernel.S"))
-            .unwrap()
-            .replace("\"/build/in/", &format!("\"{}/", input.display()))
-            .replace(
-                "\"/tmp/jetpack-service\"",
-                &format!("\"{}\"", input.join("service").display()),
-            );
-        std::fs::write(dir.join("kernel.S"), source).unwrap();
-        let run = |argv: &[&str]| {
-            let status = Command::new(argv[0])
-                .args(&argv[1..])
-                .current_dir(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success(), "{argv:?}");
-        };
-        let ld = |script: &str| format!("{ROOT}/images/test-builder/{script}");
-        run(&["as", "--32", "-o", "k32.o", "kernel.S"]);
-        run(&[
-            "ld",
-            "-m",
-            "elf_i386",
-            "--no-warn-rwx-segments",
-            "-T",
-            &ld("kernel.ld"),
-            "-o",
-            "kernel32",
-            "k32.o",
-        ]);
-        run(&["as", "--64", "-o", "k64.o", "kernel.S"]);
-        run(&[
-            "ld",
-            "-m",
-            "elf_x86_64",
-            "--no-warn-rwx-segments",
-            "-T",
-            &ld("kernel64.ld"),
-            "-o",
-            "kernel64",
-            "k64.o",
-        ]);
-        (dir.join("kernel32"), dir.join("kernel64"))
     });
     if elf64 {
-        k64.clone()
+        k.elf64.clone()
     } else {
-        k32.clone()
+        k.elf32.clone()
     }
 }
 

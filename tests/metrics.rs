@@ -8,61 +8,24 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::hangar::RawInstance;
+use common::server::sample;
 use common::server::{free_port, TestServer};
-use common::JETPACK;
+use common::sims::{sim_command, uplink_token, Killed};
+use common::until;
 use jetpack::hangar::frame::Code;
 use serde_json::Value;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    list[0]["token"].as_str().expect("a token").to_string()
-}
-
 fn sim(server: &TestServer, tls: bool, count: usize, stats_ms: u64) -> Killed {
-    let scheme = if tls { "https" } else { "http" };
-    let url = format!("{scheme}://127.0.0.1:{}", server.uplink_port);
-    let child = Command::new(JETPACK)
-        .args(["sim", "--url", &url, "--token", &token(server)])
-        .args(["--count", &count.to_string(), "--seed", "metrics"])
-        .args(["--stats-ms", &stats_ms.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting jetpack sim");
-    Killed(child)
-}
-
-/// Polls `f` every 100 ms until it gives a value, for at most `secs`.
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The value of the first sample line that starts with `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    Killed::spawn(
+        sim_command(server, tls)
+            .args(["--count", &count.to_string(), "--seed", "metrics"])
+            .args(["--stats-ms", &stats_ms.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 fn scrape(server: &TestServer, query: &str) -> String {
@@ -192,7 +155,7 @@ fn promtool_passes_with_a_fleet_and_hostile_stats() {
     // A raw instance sends a hostile STATS document: names with quotes
     // and newlines, 10,000 keys, and deep nesting.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let key = token(&server);
+    let key = uplink_token(&server);
     let raw = rt.block_on(RawInstance::dock(
         server.uplink_port,
         "00000000000000000000000000000bad",

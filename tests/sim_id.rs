@@ -6,44 +6,25 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::TestServer;
+use common::sims::{sim_command, Killed};
 use common::JETPACK;
 
 /// The id qemu -uuid 11223344-5566-7788-99aa-bbccddeeff00 gives.
 const ID: &str = "443322116655887799aabbccddeeff00";
 
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(server: &TestServer) -> String {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    list[0]["token"]
-        .as_str()
-        .expect("the default uplink's token")
-        .to_string()
-}
-
 #[test]
 fn a_sim_with_an_id_docks_as_that_id() {
     let server = TestServer::start(&[], &[]);
-    let url = format!("https://127.0.0.1:{}", server.uplink_port);
-    let _sim = Sim(Command::new(JETPACK)
-        .args(["sim", "--url", &url, "--token", &token(&server)])
-        .args(["--count", "1", "--report-ms", "0", "--id", ID])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting jetpack sim"));
+    let _sim = Killed::spawn(
+        sim_command(&server, true)
+            .args(["--count", "1", "--report-ms", "0", "--id", ID])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (code, v) = server.json(&[], &format!("/v1/instances/{ID}"));

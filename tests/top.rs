@@ -7,37 +7,23 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::TestServer;
+use common::sims::{sim_command, Killed};
 use common::JETPACK;
 use serde_json::Value;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn sim(server: &TestServer, seed: &str, count: usize, extra: &[&str]) -> Killed {
-    let (status, list) = server.json(&[], "/v1/uplinks");
-    assert_eq!(status, 200);
-    let token = list[0]["token"].as_str().expect("a token").to_string();
-    let url = format!("https://127.0.0.1:{}", server.uplink_port);
-    let child = Command::new(JETPACK)
-        .args(["sim", "--url", &url, "--token", &token])
-        .args(["--count", &count.to_string(), "--seed", seed])
-        .args(["--stats-ms", "300"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting jetpack sim");
-    Killed(child)
+    Killed::spawn(
+        sim_command(server, true)
+            .args(["--count", &count.to_string(), "--seed", seed])
+            .args(["--stats-ms", "300"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 fn top(server: &TestServer, args: &[&str]) -> Output {

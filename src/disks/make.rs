@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use super::{io_err, run, DiskError, DiskFormat};
+use super::{io_err, DiskError, DiskFormat};
 use crate::config::DisksConfig;
 use crate::hypervisor::boot::{self, ImageProblem};
 use crate::names::Name;
+use crate::runtime::tool;
 use crate::store::catalog::ImageRow;
 use crate::store::private;
 
@@ -77,7 +78,7 @@ pub fn make(job: &Job) -> Result<PathBuf, DiskError> {
         "--compress=xz".into(),
         tree.display().to_string(),
     ];
-    run::run(&job.config.mkrescue, &mkrescue_args, job.staging, job.limit)?;
+    tool::run_limited(&job.config.mkrescue, &mkrescue_args, job.staging, job.limit)?;
 
     let ready = job.staging.join("ready");
     private::create_dir(&ready).map_err(io_err(format!("creating {}", ready.display())))?;
@@ -98,7 +99,7 @@ pub fn make(job: &Job) -> Result<PathBuf, DiskError> {
                 iso.display().to_string(),
                 disk.display().to_string(),
             ];
-            run::run(&job.config.qemu_img, &args, job.staging, job.limit)?;
+            tool::run_limited(&job.config.qemu_img, &args, job.staging, job.limit)?;
         }
     }
     // The tools made it with the process's umask (077 in the server):
@@ -159,11 +160,11 @@ fn check_tools(config: &DisksConfig, format: DiskFormat) -> Result<(), DiskError
         (&config.mkrescue, "disks.grub.mkrescue"),
         (&config.xorriso, "disks.xorriso"),
     ] {
-        if !run::found(program) {
+        if !tool::exists(program) {
             missing.push(format!("{program} ({key})"));
         }
     }
-    if format.qemu_img_format().is_some() && !run::found(&config.qemu_img) {
+    if format.qemu_img_format().is_some() && !tool::exists(&config.qemu_img) {
         missing.push(format!("{} (disks.qemu-img)", config.qemu_img));
     }
     if missing.is_empty() {

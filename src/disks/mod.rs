@@ -3,7 +3,8 @@
 //! cached by image id and format under `<data.dir>/disks`, so that a second
 //! request is a file already there. This module owns the formats, the
 //! cache (its layout, the per-disk locks, publishing and forgetting) and
-//! the download's file name; make.rs makes one disk, run.rs runs its tools.
+//! the download's file name; make.rs makes one disk (its tools run by
+//! `runtime::tool::run_limited`).
 //! Nothing here knows HTTP.
 //!
 //! Cache layout (0700 folders, 0600 files, like the rest of data.dir):
@@ -18,7 +19,6 @@
 //! folder into place, so a reader sees a whole disk or none.
 
 mod make;
-pub mod run;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -33,8 +33,6 @@ use crate::names::ImageId;
 use crate::store::blobs::BlobError;
 use crate::store::catalog::ImageRow;
 use crate::store::private;
-
-pub use run::RunError;
 
 /// What a disk can be made as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +112,7 @@ pub enum DiskError {
     #[error("this server cannot make disks: {0}")]
     Unavailable(String),
     #[error(transparent)]
-    Tool(#[from] RunError),
+    Tool(#[from] crate::runtime::tool::ToolError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error(transparent)]

@@ -5,11 +5,15 @@
 
 #![allow(dead_code)]
 
+pub mod bobs;
 pub mod browser;
 pub mod conformance;
 pub mod hangar;
 pub mod jails;
+#[path = "../../benches/support/kernel.rs"]
+pub mod kernel;
 pub mod server;
+pub mod sims;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -437,5 +441,20 @@ pub fn left_after(within: Duration, find: impl Fn() -> Vec<Process>) -> Vec<Proc
 pub fn assert_none_left(what: &str, left: &[Process]) {
     if !left.is_empty() && !std::thread::panicking() {
         panic!("{what} left behind (now killed): {left:#?}");
+    }
+}
+
+/// Polls `f` every 100 ms until it gives a value, for at most `secs`.
+pub fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {secs} s: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -262,6 +262,24 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body:?}"));
         (status, value)
     }
+
+    /// A sample of this server's /metrics (see `sample`); None when the
+    /// scrape fails.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (status, body) = self.curl(&[], "/metrics");
+        if status != 200 {
+            return None;
+        }
+        sample(&body, series)
+    }
+}
+
+/// The value of the first line of a Prometheus exposition that is
+/// `series` (name and labels as written) followed by a space.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 /// Splits curl's output into the body and the status it appended.
