@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod events;
+pub mod files;
 pub mod hangar;
 pub mod hypervisor;
 pub mod jobs;

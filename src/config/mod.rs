@@ -7,11 +7,12 @@
 //! reads a value as a type; each area's keys are read by its own section:
 //! store.rs (root dataset, datasets driver, data.dir), jail.rs, mds.rs,
 //! server.rs (the API and the hangar; limits.rs their bounds), build.rs
-//! (builds and bob providers).
+//! (builds and bob providers), files.rs (the southbound file server).
 
 use std::path::{Path, PathBuf};
 
 mod build;
+mod files;
 mod jail;
 mod keys;
 mod launch;
@@ -24,6 +25,7 @@ mod store;
 mod values;
 
 pub use build::{BobProviderConfig, BobProviderKind};
+pub use files::FilesConfig;
 pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
 pub use launch::LaunchConfig;
@@ -93,6 +95,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub launch: LaunchConfig,
     pub metrics: MetricsConfig,
+    pub files: FilesConfig,
 }
 
 impl Config {
@@ -137,6 +140,7 @@ impl Config {
         let build = build::read(&values)?;
         let launch = launch::read(&values)?;
         let metrics = metrics::read(&values)?;
+        let files = files::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -162,6 +166,7 @@ impl Config {
             server,
             launch,
             metrics,
+            files,
             values,
         })
     }
