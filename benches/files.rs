@@ -284,7 +284,8 @@ fn main() {
         }
     }
     let rss_one = memory_mib(pid, "VmRSS");
-    for _ in 0..rounds.min(2).max(1) {
+    // One round: 100 clients of 1 GiB each are 100 GiB per server.
+    for _ in 0..rounds.div_ceil(3) {
         many.0.push(fetch(&jetpack.url(), clients, size));
         if let Some(n) = &nginx {
             many.1.push(fetch(&n.url(), clients, size));
