@@ -132,8 +132,13 @@ pub fn ranges(value: Option<&str>, size: u64) -> Ranges {
         };
         out.extend(range);
     }
+    // Overlapping ranges could ask for many times the file in one small
+    // request; like nginx, more bytes than the file holds get the file.
+    let total: u64 = out.iter().map(ByteRange::len).sum();
     if out.is_empty() {
         Ranges::Unsatisfiable
+    } else if total > size {
+        Ranges::Whole
     } else {
         Ranges::Some(out)
     }
@@ -380,6 +385,12 @@ mod tests {
         }
         let many = format!("bytes={}", vec!["0-0"; MAX_RANGES + 1].join(","));
         assert_eq!(ranges(Some(&many), 10), Ranges::Whole);
+        // More bytes than the file (overlaps): the file once.
+        assert_eq!(ranges(Some("bytes=0-,0-"), 10), Ranges::Whole);
+        assert_eq!(
+            ranges(Some("bytes=0-3,2-5"), 10),
+            Ranges::Some(vec![r(0, 3), r(2, 5)])
+        );
     }
 
     #[test]
