@@ -551,3 +551,34 @@ fn serve_serves_uploaded_images_by_id_and_by_tag() {
         assert_eq!(get(&path).0, want, "{path}");
     }
 }
+
+#[test]
+fn files_tls_serves_with_the_apis_certificate() {
+    if !have_curl() {
+        return;
+    }
+    let server = common::server::TestServer::start(&["files.tls=on"], &[]);
+    assert!(
+        server.log().contains("file server listening on https://"),
+        "{}",
+        server.log()
+    );
+    let url = |p: &str| format!("https://127.0.0.1:{}{p}", server.files_port);
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "-D", "/dev/stderr", "-o", "-"])
+        .args(["-H", "Accept: application/json"])
+        .arg(url("/"))
+        .output()
+        .unwrap();
+    let (status, _, body) = parse_curl(out);
+    assert_eq!(status, 200);
+    let root: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(root["entries"][0]["name"], "isos");
+    // Plain HTTP on the TLS port gets no listing.
+    let plain = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}/", server.files_port))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+}
