@@ -234,6 +234,7 @@ impl Jetpack {
             format!("launch.kernels={}", kernels.display()),
             format!("server.port={port}"),
             format!("uplink.port={uplink}"),
+            "files.listen=off".into(),
             format!("jail.interface=jpl{n}"),
             format!("jail.namePrefix={prefix}"),
             format!("jail.ip4.range=10.246.{}.0/24", n % 250),

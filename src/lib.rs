@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod disks;
 pub mod events;
+pub mod files;
 pub mod hangar;
 pub mod hypervisor;
 pub mod jobs;

@@ -44,6 +44,8 @@ pub fn command(bench: &Bench, port: u16, uplink_port: u16) -> (tempfile::TempDir
         "server.listen=127.0.0.1".into(),
         format!("server.port={port}"),
         format!("uplink.port={uplink_port}"),
+        // Its default port is fixed; benches side by side would meet there.
+        "files.listen=off".into(),
         format!("jail.interface={tag}{n}"),
         format!("jail.namePrefix={tag}{n}-"),
     ];

@@ -109,11 +109,7 @@ fn serve(path: &str, cache: &'static str, headers: &HeaderMap) -> Response {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     );
-    let mut response = if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
+    let mut response = if crate::net::conditional::if_none_match(headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let compressed = accepted(headers)

@@ -339,11 +339,7 @@ pub async fn download(
     file_name: Option<String>,
 ) -> ApiResult<Response> {
     let etag = format!("\"{sha256}\"");
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if crate::net::conditional::if_none_match(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let (file, size) = blobs.open_blob(sha256)?;

@@ -326,6 +326,31 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between the server's figures pushed by metrics.reporter",
     ),
     (
+        "files.listen",
+        "0.0.0.0:9091",
+        "ADDR:PORT of the southbound file server booting machines read from (read-only, no auth) | off",
+    ),
+    (
+        "files.allow",
+        "",
+        "source ranges (CIDR) or addresses allowed to the file server, comma-separated (empty: any; others get 403)",
+    ),
+    (
+        "files.tls",
+        "off",
+        "serve files over TLS with the API's certificate (booting firmware rarely speaks TLS)",
+    ),
+    (
+        "files.maxconns",
+        "1024",
+        "file server connections at once",
+    ),
+    (
+        "files.maxconnsperip",
+        "256",
+        "file server connections at once from one source address",
+    ),
+    (
         "base.import.allow",
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",

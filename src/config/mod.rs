@@ -7,12 +7,13 @@
 //! reads a value as a type; each area's keys are read by its own section:
 //! store.rs (root dataset, datasets driver, data.dir), jail.rs, mds.rs,
 //! server.rs (the API and the hangar; limits.rs their bounds), build.rs
-//! (builds and bob providers).
+//! (builds and bob providers), files.rs (the southbound file server).
 
 use std::path::{Path, PathBuf};
 
 mod build;
 mod disks;
+mod files;
 mod jail;
 mod keys;
 mod launch;
@@ -26,6 +27,7 @@ mod values;
 
 pub use build::{BobProviderConfig, BobProviderKind};
 pub use disks::DisksConfig;
+pub use files::FilesConfig;
 pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
 pub use launch::LaunchConfig;
@@ -97,6 +99,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `disks.*`: hypervisor disks made from images.
     pub disks: DisksConfig,
+    pub files: FilesConfig,
 }
 
 impl Config {
@@ -142,6 +145,7 @@ impl Config {
         let launch = launch::read(&values)?;
         let metrics = metrics::read(&values)?;
         let disks = disks::read(&values)?;
+        let files = files::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -168,6 +172,7 @@ impl Config {
             launch,
             metrics,
             disks,
+            files,
             values,
         })
     }

@@ -4,9 +4,11 @@
 //! between the API and the hangar so that neither can starve the other,
 //! and the accept both listeners share (`accept.rs`: admission through the
 //! gate, TCP_NODELAY, errors logged once per interval rather than per
-//! attempt, a pause when out of descriptors).
+//! attempt, a pause when out of descriptors), and the HTTP validators of
+//! the listeners that serve files (`conditional.rs`).
 
 mod accept;
+pub mod conditional;
 mod gate;
 pub mod publish;
 

@@ -375,9 +375,10 @@ async fn run(
     if let Some(at) = metrics_listen {
         serve_metrics(state.clone(), at, &server, stop.clone()).await?;
     }
+    let tls = tls_config.map(api::serve::ReloadableTls::new);
+    serve_files(&state, tls.clone(), &server, stop.clone()).await?;
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
-    let tls = tls_config.map(api::serve::ReloadableTls::new);
     let fd_limit = match crate::net::raise_fd_limit() {
         Some(limit) => {
             if limit < 65536 {
@@ -512,6 +513,59 @@ async fn serve_metrics(
         api::metrics::listener_app(state),
         listener,
         None,
+        server.api_limits.clone(),
+        gate,
+        stop,
+        DRAIN,
+    ));
+    Ok(())
+}
+
+/// `files.listen`: the southbound file server (read-only, no auth) over
+/// the catalog, on its own gate and the API's clocks; TLS (the API's
+/// certificate, reloaded with it) only when `files.tls` is on.
+async fn serve_files(
+    state: &Arc<AppState>,
+    api_tls: Option<api::serve::ReloadableTls>,
+    server: &ServerConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let files = state.host.config().files.clone();
+    let Some(at) = files.listen else {
+        tracing::info!("file server off (files.listen = off)");
+        return Ok(());
+    };
+    let tls = if files.tls {
+        match api_tls {
+            Some(tls) => Some(tls),
+            None => {
+                tracing::warn!("files.tls is on but the API has no TLS (server.tls off): serving files without TLS");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(io(format!(
+        "binding the file server on {at} (files.listen)"
+    )))?;
+    tracing::info!(
+        "file server listening on {}://{at} (read-only, no auth; {})",
+        if tls.is_some() { "https" } else { "http" },
+        if files.allow.is_empty() {
+            "any source".to_string()
+        } else {
+            format!("{} allowed source range(s)", files.allow.len())
+        }
+    );
+    // Booting machines fetch big files and keep few connections: no
+    // eviction, so a long download is never cut for a newcomer.
+    let gate = crate::net::ConnGate::new("files", files.max_conns, files.max_conns_per_ip, false);
+    let trees = Arc::new(crate::files::CatalogTrees::new(state.catalog.clone()));
+    tokio::spawn(api::serve::serve(
+        crate::files::app(trees, files.allow),
+        listener,
+        tls,
         server.api_limits.clone(),
         gate,
         stop,

@@ -14,6 +14,8 @@ pub struct TestServer {
     pub port: u16,
     /// The hangar's port.
     pub uplink_port: u16,
+    /// The file server's port (0: `files.listen=off`).
+    pub files_port: u16,
     pub conf: PathBuf,
     pub options: Vec<String>,
     pub child: Option<Child>,
@@ -100,12 +102,26 @@ impl TestServer {
                 p
             }
         };
+        // The file server's default port is fixed (9091): tests side by
+        // side each take their own unless the caller chose.
+        let files_port = match options.iter().find_map(|o| o.strip_prefix("files.listen=")) {
+            Some(at) => at
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or(0),
+            None => {
+                let p = free_port();
+                options.push(format!("files.listen=127.0.0.1:{p}"));
+                p
+            }
+        };
         let tls =
             !flags.contains(&"--noservertls") && !options.iter().any(|o| o == "server.tls=off");
         let mut server = TestServer {
             dir,
             port,
             uplink_port,
+            files_port,
             conf,
             options,
             child: None,
