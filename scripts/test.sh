@@ -13,7 +13,7 @@ install_debian() {
     local packages=(zfs-fuse busybox-static iproute2 util-linux file xz-utils zstd tar coreutils
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
-                    binutils qemu-system-x86 docker-registry skopeo jq nftables python3 prometheus influxdb influxdb-client
+                    binutils qemu-system-x86 xorriso libarchive-tools docker-registry skopeo jq nftables python3 prometheus influxdb influxdb-client
                     chromium chromium-driver)
     local missing=()
     for p in "${packages[@]}"; do

@@ -7,6 +7,7 @@
 mod apidocs;
 mod auth;
 mod bases;
+mod bootfiles;
 mod builders;
 mod console;
 mod documents;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub fleet: Arc<crate::hangar::fleet::Fleet>,
     /// The instances jetpack launched, in pods.
     pub launches: Arc<crate::launch::service::Launches>,
+    /// The ISO and microkernel stores and OS images.
+    pub bootfiles: Arc<crate::bootfiles::BootFiles>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
     /// Failed-login throttles and the bcrypt pool (`server.login.*`).
@@ -121,6 +124,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = images::routes(router);
     let router = jobs::routes(router);
     let router = bases::routes(router);
+    let router = bootfiles::routes(router);
     let router = builders::routes(router);
     let router = pods::routes(router);
     let router = instances::routes(router);

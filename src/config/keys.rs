@@ -326,6 +326,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between the server's figures pushed by metrics.reporter",
     ),
     (
+        "bootfiles.maxupload",
+        "17179869184",
+        "largest ISO, microkernel or OS image upload, bytes (413 beyond)",
+    ),
+    (
+        "bootfiles.fetch.stall",
+        "60",
+        "seconds an OS image download may receive nothing before it fails",
+    ),
+    (
         "base.import.allow",
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",

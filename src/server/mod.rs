@@ -44,6 +44,8 @@ pub enum ServeError {
     Fleet(#[from] FleetError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    BootFiles(#[from] crate::bootfiles::BootFilesError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -226,6 +228,17 @@ pub fn serve(
         }
     }
     let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir)?);
+    // After the jobs: their runner has failed the jobs of OS images a
+    // previous server left in work; this marks those images failed too.
+    let bootfiles = Arc::new(crate::bootfiles::BootFiles::open(
+        host.clone(),
+        catalog.clone(),
+        jobs.clone(),
+    )?);
+    if clean_first {
+        // The catalog's clear swept the stores' blobs: their rows go too.
+        bootfiles.clear()?;
+    }
     let fleet = Arc::new(Fleet::load(
         catalog.clone(),
         Limits {
@@ -300,6 +313,7 @@ pub fn serve(
     let state = Arc::new(AppState {
         events,
         launches,
+        bootfiles,
         name: server.name.clone(),
         started: Instant::now(),
         started_at: crate::store::now(),
