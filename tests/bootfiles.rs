@@ -315,15 +315,23 @@ fn stores_and_osimages_from_every_source_and_every_bad_input() {
     let (status, again) = upload(&server, "/v1/isos?name=test.iso", &fx.iso);
     assert_eq!(status, 409, "{again}");
     let back = work.path().join("back.iso");
-    let (status, _) = server.curl(&["-o", back.to_str().unwrap()], "/v1/isos/test.iso");
-    assert_eq!(status, 200);
+    let got = Command::new("curl")
+        .args(["-sSfk", "-u", &format!("admin:{}", server.password), "-o"])
+        .arg(&back)
+        .arg(server.url("/v1/isos/test.iso"))
+        .status()
+        .unwrap();
+    assert!(got.success());
     assert_eq!(sha256_of(&back), sha256_of(&fx.iso));
     let (status, part) = server.curl(&["-r", "32769-32773"], "/v1/isos/test.iso");
     assert_eq!((status, part.as_str()), (206, "CD001"));
     let etag = format!("If-None-Match: \"{}\"", sha256_of(&fx.iso));
     assert_eq!(server.curl(&["-H", &etag], "/v1/isos/test.iso").0, 304);
     let (status, meta) = server.json(&["-H", "Accept: application/json"], "/v1/isos/test.iso");
-    assert_eq!((status, meta["size"].as_u64()), (200, Some(fs_len(&fx.iso))));
+    assert_eq!(
+        (status, meta["size"].as_u64()),
+        (200, Some(fs_len(&fx.iso)))
+    );
 
     // ---- the microkernel store: multipart ----
     let kernel = work.path().join("vmlinuz");
@@ -487,7 +495,11 @@ fn stores_and_osimages_from_every_source_and_every_bad_input() {
             assert!(started.elapsed() < Duration::from_secs(30), "{reason}");
         }
     }
-    assert_eq!(datasets(&server).len(), 5, "a failed download left a dataset");
+    assert_eq!(
+        datasets(&server).len(),
+        5,
+        "a failed download left a dataset"
+    );
     assert_eq!(staged(&server), 0, "a failed download left its file");
     drop(stall);
 
@@ -533,11 +545,19 @@ fn stores_and_osimages_from_every_source_and_every_bad_input() {
         );
         assert_eq!(status, 400, "{name:?} {version:?}: {v}");
     }
-    for query in ["name=..&version=1", "name=a%2Fb&version=1", "name=a%00b&version=1"] {
+    for query in [
+        "name=..&version=1",
+        "name=a%2Fb&version=1",
+        "name=a%00b&version=1",
+    ] {
         let (status, v) = upload(&server, &format!("/v1/osimages/upload?{query}"), &junk);
         assert_eq!(status, 400, "{query}: {v}");
     }
-    for path in ["/v1/isos?name=..", "/v1/isos?name=x%2F..%2Fy", "/v1/isos?name=a%00"] {
+    for path in [
+        "/v1/isos?name=..",
+        "/v1/isos?name=x%2F..%2Fy",
+        "/v1/isos?name=a%00",
+    ] {
         let (status, v) = upload(&server, path, &junk);
         assert_eq!(status, 400, "{path}: {v}");
     }
@@ -604,7 +624,10 @@ fn a_restart_during_a_download_leaves_every_os_image_truthful() {
     let v = osimage(&server, "cut", "1");
     assert_eq!(v["state"], "failed", "{v}");
     assert!(
-        v["reason"].as_str().unwrap().contains("interrupted by a restart"),
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by a restart"),
         "{v}"
     );
     let kept = osimage(&server, "kept", "1");
@@ -667,7 +690,16 @@ fn the_cli_pushes_lists_makes_and_deletes() {
     let (code, out, err) = cli(&["add-osimage", "os", "1", "--iso", "cli.iso", "--wait"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "os/1");
-    let (code, out, err) = cli(&["add-osimage", "up", "1", "--file", iso, "--wait", "-o", "json"]);
+    let (code, out, err) = cli(&[
+        "add-osimage",
+        "up",
+        "1",
+        "--file",
+        iso,
+        "--wait",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["state"], "ready");

@@ -83,6 +83,19 @@ struct OsImageParams {
     version: Option<String>,
 }
 
+/// A refusal before the body is read: what the client is still sending is
+/// read and dropped for a moment, so that the answer reaches it (a reset
+/// would overtake it). `req` comes back when there is no refusal.
+fn refuse_early(checked: ApiResult<()>, req: Request) -> ApiResult<Request> {
+    match checked {
+        Ok(()) => Ok(req),
+        Err(e) => {
+            upload::linger(req.into_body().into_data_stream());
+            Err(e)
+        }
+    }
+}
+
 // ---- the stores, shared by both ----
 
 async fn list(state: State, kind: StoreKind) -> ApiResult<Json<Vec<StoredFile>>> {
@@ -98,17 +111,19 @@ async fn put(
 ) -> ApiResult<(StatusCode, Json<StoredFile>)> {
     // A name given in the query is judged, and found free, before a byte
     // of the body is read.
-    if let Some(name) = name.clone() {
-        let service = state.bootfiles.clone();
-        blocking(move || service.check_free(kind, &name)).await?;
-    }
+    let req = match name.clone() {
+        Some(name) => {
+            let service = state.bootfiles.clone();
+            refuse_early(blocking(move || service.check_free(kind, &name)).await, req)?
+        }
+        None => req,
+    };
     let limit = state.bootfiles.settings().max_upload;
     let upload = upload::receive(state.catalog.blobs(), limit, req).await?;
     let name = name
         .or_else(|| upload.field("name"))
         .ok_or_else(|| ApiError::bad_request("a name is required (?name=)"))?;
-    let row =
-        blocking(move || state.bootfiles.put(kind, &name, upload.blob, "upload")).await?;
+    let row = blocking(move || state.bootfiles.put(kind, &name, upload.blob, "upload")).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -121,7 +136,12 @@ fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("application/octet-stream")
 }
 
-async fn get(state: State, kind: StoreKind, name: String, headers: HeaderMap) -> ApiResult<Response> {
+async fn get(
+    state: State,
+    kind: StoreKind,
+    name: String,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let service = state.bootfiles.clone();
     let row = blocking(move || service.get(kind, &name)).await?;
     if wants_json(&headers) {
@@ -173,7 +193,11 @@ async fn upload_iso(
     responses((status = 200, content((Vec<u8> = "application/octet-stream"), (StoredFile = "application/json"))),
         (status = 206, description = "the requested range"), (status = 304, description = "not modified"),
         (status = 404, body = ErrorBody), (status = 416, description = "bad range")))]
-async fn get_iso(state: State, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
+async fn get_iso(
+    state: State,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     get(state, StoreKind::Iso, name, headers).await
 }
 
@@ -233,7 +257,10 @@ async fn delete_microkernel(state: State, Path(name): Path<String>) -> ApiResult
 
 // ---- OS images ----
 
-fn accepted(row: OsImageRow, job: crate::store::jobs::JobRow) -> (StatusCode, Json<OsImageAccepted>) {
+fn accepted(
+    row: OsImageRow,
+    job: crate::store::jobs::JobRow,
+) -> (StatusCode, Json<OsImageAccepted>) {
     (
         StatusCode::ACCEPTED,
         Json(OsImageAccepted {
@@ -262,9 +289,7 @@ async fn create_osimage(
 ) -> ApiResult<(StatusCode, Json<OsImageAccepted>)> {
     let (row, job) = blocking(move || {
         let source = match req.source {
-            OsImageSource::Path { path } => {
-                Source::Path(crate::bootfiles::check_path(&path)?)
-            }
+            OsImageSource::Path { path } => Source::Path(crate::bootfiles::check_path(&path)?),
             OsImageSource::Url { url, sha256 } => {
                 crate::bootfiles::check_url(&url)?;
                 let sha256 = sha256
@@ -298,10 +323,16 @@ async fn upload_osimage(
     ApiQuery(p): ApiQuery<OsImageParams>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<OsImageAccepted>)> {
-    if let (Some(name), Some(version)) = (p.name.clone(), p.version.clone()) {
-        let service = state.bootfiles.clone();
-        blocking(move || service.check_osimage_free(&name, &version)).await?;
-    }
+    let req = match (p.name.clone(), p.version.clone()) {
+        (Some(name), Some(version)) => {
+            let service = state.bootfiles.clone();
+            refuse_early(
+                blocking(move || service.check_osimage_free(&name, &version)).await,
+                req,
+            )?
+        }
+        _ => req,
+    };
     let limit = state.bootfiles.settings().max_upload;
     let upload = upload::receive(state.catalog.blobs(), limit, req).await?;
     let name = p

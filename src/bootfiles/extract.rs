@@ -33,8 +33,8 @@ fn program() -> &'static str {
 /// discs) or `BEA01` (a UDF volume recognition sequence). bsdtar would
 /// unpack a tar or zip as well; an OS image is made from an ISO only.
 pub fn looks_like_iso(path: &Path) -> Result<bool, BootFilesError> {
-    let file = std::fs::File::open(path)
-        .map_err(super::io_err(format!("reading {}", path.display())))?;
+    let file =
+        std::fs::File::open(path).map_err(super::io_err(format!("reading {}", path.display())))?;
     let mut id = [0u8; 5];
     match file.read_exact_at(&mut id, 16 * 2048 + 1) {
         Ok(()) => Ok(&id == b"CD001" || &id == b"BEA01"),

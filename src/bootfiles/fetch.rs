@@ -179,7 +179,9 @@ mod tests {
     fn only_http_urls_are_taken_and_ftp_is_refused_clearly() {
         assert!(check_url("http://example.org/x.iso").is_ok());
         assert!(check_url("https://example.org/x.iso").is_ok());
-        let e = check_url("ftp://example.org/x.iso").unwrap_err().to_string();
+        let e = check_url("ftp://example.org/x.iso")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ftp URLs are not supported"), "{e}");
         assert!(check_url("file:///etc/passwd").is_err());
         assert!(check_url("gopher://x/").is_err());

@@ -166,10 +166,8 @@ impl BootFiles {
         let policy = Arc::new(FetchPolicy::parse(&config.base_import_allow)?);
         let staging = config.data_dir.join("tmp").join("bootfiles");
         let _ = std::fs::remove_dir_all(&staging);
-        store::private::create_dir(&staging).map_err(io_err(format!(
-            "creating {}",
-            staging.display()
-        )))?;
+        store::private::create_dir(&staging)
+            .map_err(io_err(format!("creating {}", staging.display())))?;
         let parent = DatasetName::new(OSIMAGES).map_err(BootFilesError::from)?;
         if !host.datasets().exists(&parent)? {
             let path = host.datasets().create(&parent)?;

@@ -36,7 +36,10 @@ pub enum Source {
     Upload(StagedBlob),
     /// A regular file on the server.
     Path(PathBuf),
-    Url { url: String, sha256: Option<String> },
+    Url {
+        url: String,
+        sha256: Option<String>,
+    },
     /// An ISO of the store, by name.
     Iso(Tag),
 }
@@ -205,7 +208,12 @@ impl BootFiles {
     }
 
     /// The job's work: on failure the row says why and nothing is left.
-    fn make(&self, row: &OsImageRow, source: Source, ctx: &JobContext) -> Result<(), BootFilesError> {
+    fn make(
+        &self,
+        row: &OsImageRow,
+        source: Source,
+        ctx: &JobContext,
+    ) -> Result<(), BootFilesError> {
         let made = self.make_inner(row, source, ctx);
         if let Err(e) = &made {
             ctx.log(&format!("failed: {e}"));
@@ -331,10 +339,16 @@ impl BootFiles {
         Ok(staged)
     }
 
-    fn set_state(&self, row: &OsImageRow, state: OsImageState, progress: f64, reason: Option<&str>) {
-        if let Err(e) = self.with_store(|s| {
-            s.set_osimage_state(&row.name, &row.version, state, progress, reason)
-        }) {
+    fn set_state(
+        &self,
+        row: &OsImageRow,
+        state: OsImageState,
+        progress: f64,
+        reason: Option<&str>,
+    ) {
+        if let Err(e) = self
+            .with_store(|s| s.set_osimage_state(&row.name, &row.version, state, progress, reason))
+        {
             tracing::error!(
                 "recording OS image {} {} {}: {e}",
                 row.name,
@@ -374,7 +388,10 @@ impl BootFiles {
             }
             let reason = match self.host.datasets().destroy(&row.dataset) {
                 Ok(()) | Err(DatasetError::NotFound(_)) => INTERRUPTED.to_string(),
-                Err(e) => format!("{INTERRUPTED} (and left behind: dataset {}: {e})", row.dataset),
+                Err(e) => format!(
+                    "{INTERRUPTED} (and left behind: dataset {}: {e})",
+                    row.dataset
+                ),
             };
             tracing::warn!(
                 "OS image {} {} was {} when the server stopped: marked failed",

@@ -414,7 +414,9 @@ pub fn open_with(
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_recv_response(Some(stall.unwrap_or(RESPONSE_TIMEOUT).min(RESPONSE_TIMEOUT)))
+        .timeout_recv_response(Some(
+            stall.unwrap_or(RESPONSE_TIMEOUT).min(RESPONSE_TIMEOUT),
+        ))
         .timeout_per_read(stall)
         .build();
     let agent = ureq::Agent::with_parts(

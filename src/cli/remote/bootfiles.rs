@@ -13,7 +13,9 @@ use super::progress::Progress;
 use super::CliError;
 use crate::cli::output::{self, Format};
 use crate::client::{enc, Answer, Client};
-use crate::model::bootfiles::{OsImage, OsImageAccepted, OsImageRequest, OsImageSource, StoredFile};
+use crate::model::bootfiles::{
+    OsImage, OsImageAccepted, OsImageRequest, OsImageSource, StoredFile,
+};
 
 /// A store's collection and its word in messages.
 fn store(microkernel: bool) -> (&'static str, &'static str) {

@@ -187,9 +187,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             };
             return bootfiles::add(c, name, version, from, wait, format);
         }
-        R::DeleteOsimage { name, version } => {
-            bootfiles::delete_osimage(c, name, version, format)?
-        }
+        R::DeleteOsimage { name, version } => bootfiles::delete_osimage(c, name, version, format)?,
         R::Jobs => jobs::table(c, format)?,
         R::Events => events::follow(c, format)?,
         R::Top { stat, limit, once } => return top::top(c, flags, (&stat, limit, once), format),
