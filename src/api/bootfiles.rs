@@ -346,7 +346,7 @@ async fn upload_osimage(
     let (row, job) = blocking(move || {
         state
             .bootfiles
-            .create_osimage(&name, &version, Source::Upload(upload.blob))
+            .create_osimage(&name, &version, Source::Upload(Box::new(upload.blob)))
     })
     .await?;
     Ok(accepted(row, job))

@@ -33,7 +33,7 @@ pub const INTERRUPTED: &str = "interrupted by a restart of the server";
 /// Where an OS image's ISO comes from, checked.
 pub enum Source {
     /// Received by the API (the request body), staged in the blob store.
-    Upload(StagedBlob),
+    Upload(Box<StagedBlob>),
     /// A regular file on the server.
     Path(PathBuf),
     Url {
