@@ -610,15 +610,7 @@ fn a_restart_during_a_download_leaves_every_os_image_truthful() {
                "source": {"url": format!("http://127.0.0.1:{}/x.iso", slow.port)}}),
     );
     assert_eq!(status, 202, "{v}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = osimage(&server, "cut", "1");
-        if v["state"] == "downloading" && v["progress"].as_f64().unwrap() > 0.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {v}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_progress(&server, "cut", "1");
     server.kill();
     server.spawn(&[]);
     let v = osimage(&server, "cut", "1");
@@ -638,6 +630,50 @@ fn a_restart_during_a_download_leaves_every_os_image_truthful() {
     assert_eq!(staged(&server), 0);
     // The failed one can be deleted and made again under its name.
     assert_eq!(server.json(&["-X", "DELETE"], "/v1/osimages/cut/1").0, 200);
+
+    // SIGTERM during a download: the server ends at once (the download does
+    // not hold its exit) and the image is failed, interrupted.
+    let (status, v) = post_json(
+        &server,
+        "/v1/osimages",
+        json!({"name": "cut", "version": "1",
+               "source": {"url": format!("http://127.0.0.1:{}/x.iso", slow.port)}}),
+    );
+    assert_eq!(status, 202, "{v}");
+    wait_for_progress(&server, "cut", "1");
+    let stopping = Instant::now();
+    assert!(server.stop(), "the server ends cleanly: {}", server.log());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "the download held the server's exit for {:?}",
+        stopping.elapsed()
+    );
+    server.spawn(&[]);
+    let v = osimage(&server, "cut", "1");
+    assert_eq!(v["state"], "failed", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by a restart"),
+        "{v}"
+    );
+    assert_eq!(datasets(&server).len(), 1);
+    assert_eq!(staged(&server), 0);
+    assert_eq!(osimage(&server, "kept", "1")["state"], "ready");
+}
+
+/// Waits until an OS image is downloading and has made progress.
+fn wait_for_progress(server: &TestServer, name: &str, version: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = osimage(server, name, version);
+        if v["state"] == "downloading" && v["progress"].as_f64().unwrap() > 0.0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no progress: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

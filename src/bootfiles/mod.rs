@@ -12,6 +12,7 @@ mod fetch;
 mod osimages;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -135,6 +136,8 @@ pub struct BootFiles {
     policy: Arc<FetchPolicy>,
     /// Where downloads are staged until they are extracted.
     staging: PathBuf,
+    /// The server is stopping: work in flight ends now (`stop`).
+    stopping: AtomicBool,
 }
 
 /// What a store is called in messages.
@@ -182,9 +185,22 @@ impl BootFiles {
             settings,
             policy,
             staging,
+            stopping: AtomicBool::new(false),
         };
         service.settle()?;
         Ok(service)
+    }
+
+    /// Ends the work in flight (the server is stopping): downloads and
+    /// extractions stop at once instead of holding the server's exit (its
+    /// runtime waits for blocking work), and their OS images become
+    /// `failed`, interrupted, with nothing half-made.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &Settings {

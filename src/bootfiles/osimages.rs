@@ -221,9 +221,14 @@ impl BootFiles {
                 Ok(()) | Err(DatasetError::NotFound(_)) => None,
                 Err(d) => Some(d.to_string()),
             };
+            let cause = if self.is_stopping() {
+                INTERRUPTED.to_string()
+            } else {
+                e.to_string()
+            };
             let reason = match left {
-                None => e.to_string(),
-                Some(d) => format!("{e} (and left behind: dataset {}: {d})", row.dataset),
+                None => cause,
+                Some(d) => format!("{cause} (and left behind: dataset {}: {d})", row.dataset),
             };
             self.set_state(row, OsImageState::Failed, 0.0, Some(&reason));
         }
@@ -295,7 +300,7 @@ impl BootFiles {
         // The root of what booting machines read, as the ISO's own would be.
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(io_err(format!("creating {}", root.display())))?;
-        extract::extract(iso.path(), &root, &|| ctx.cancelled())?;
+        extract::extract(iso.path(), &root, &|| ctx.cancelled() || self.is_stopping())?;
         drop(iso);
         self.host.datasets().seal(&row.dataset)?;
         self.set_state(row, OsImageState::Ready, 1.0, None);
@@ -323,7 +328,7 @@ impl BootFiles {
                         .with_store(|s| s.set_osimage_progress(&row.name, &row.version, fraction));
                 }
             }
-            !ctx.cancelled()
+            !ctx.cancelled() && !self.is_stopping()
         };
         let staged = fetch::download(
             url,

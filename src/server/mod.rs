@@ -336,14 +336,18 @@ pub fn serve(
         .enable_all()
         .build()
         .map_err(io("starting the async runtime"))?;
-    runtime.block_on(run(
+    let bootfiles = state.bootfiles.clone();
+    let ran = runtime.block_on(run(
         state,
         server,
         identity.map(|i| i.config),
         users,
         hangar,
         hangar_tls,
-    ))
+    ));
+    // The runtime's end waits for blocking work: OS images in work stop now.
+    bootfiles.stop();
+    ran
 }
 
 async fn run(
