@@ -86,3 +86,33 @@ pub struct OsImageAccepted {
     pub osimage: OsImage,
     pub job: super::jobs::Job,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_exactly_one_of_path_url_iso() {
+        let one = |v: serde_json::Value| serde_json::from_value::<OsImageSource>(v);
+        assert!(matches!(
+            one(serde_json::json!({"path": "/x.iso"})),
+            Ok(OsImageSource::Path { .. })
+        ));
+        assert!(matches!(
+            one(serde_json::json!({"url": "http://h/x.iso", "sha256": "ab"})),
+            Ok(OsImageSource::Url { .. })
+        ));
+        assert!(matches!(
+            one(serde_json::json!({"iso": "x.iso"})),
+            Ok(OsImageSource::Iso { .. })
+        ));
+        for bad in [
+            serde_json::json!({"path": "/x.iso", "url": "http://h/"}),
+            serde_json::json!({"iso": "x.iso", "sha256": "ab"}),
+            serde_json::json!({}),
+            serde_json::json!("upload"),
+        ] {
+            assert!(one(bad.clone()).is_err(), "{bad} accepted");
+        }
+    }
+}
