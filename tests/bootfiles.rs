@@ -491,6 +491,7 @@ fn stores_and_osimages_from_every_source_and_every_bad_input() {
         assert_eq!(v["state"], "failed", "{v}");
         let reason = v["reason"].as_str().unwrap();
         assert!(reason.contains(why), "{name}: {reason}");
+        assert!(!reason.contains("left behind"), "{name}: {reason}");
         if *name == "stalled" {
             assert!(started.elapsed() < Duration::from_secs(30), "{reason}");
         }
