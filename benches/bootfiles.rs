@@ -221,8 +221,11 @@ fn main() {
         &[
             "-H",
             "Content-Type: application/octet-stream",
-            "--data-binary",
-            &format!("@{}", iso.display()),
+            // -T streams the file (--data-binary would read it into memory).
+            "-X",
+            "POST",
+            "-T",
+            iso.to_str().unwrap(),
         ],
         "/v1/osimages/upload?name=uploaded&version=1",
     );
