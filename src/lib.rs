@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod api;
+pub mod bootfiles;
 pub mod build;
 pub mod catalog;
 pub mod cli;

@@ -64,10 +64,10 @@ impl Trees for DirTrees {
         out
     }
     fn stored(&self, store: StoreKind, name: &str) -> Option<StoredFile> {
-        Self::stored_file(&self.0.join(store.folder()).join(name))
+        Self::stored_file(&self.0.join(jetpack::files::folder(store)).join(name))
     }
     fn stored_list(&self, store: StoreKind) -> Vec<StoredFile> {
-        std::fs::read_dir(self.0.join(store.folder()))
+        std::fs::read_dir(self.0.join(jetpack::files::folder(store)))
             .into_iter()
             .flatten()
             .flatten()

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::bootfiles::BootFilesError;
 use crate::build::BuildError;
 use crate::catalog::CatalogError;
 use crate::disks::DiskError;
@@ -282,6 +283,23 @@ impl From<DiskError> for ApiError {
             DiskError::Catalog(e) => e.into(),
             DiskError::Blob(e) => e.into(),
             DiskError::Tool(_) | DiskError::Io { .. } => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<BootFilesError> for ApiError {
+    fn from(e: BootFilesError) -> Self {
+        use BootFilesError as B;
+        match e {
+            B::NotFound { .. } => ApiError::not_found(e.to_string()),
+            B::Name(_) | B::Invalid(_) => ApiError::bad_request(e.to_string()),
+            B::Taken { .. } | B::InUse { .. } | B::Busy(_) => ApiError::conflict(e.to_string()),
+            B::Store(e) => e.into(),
+            B::Blob(e) => e.into(),
+            B::Job(e) => e.into(),
+            // The job's failures (fetch, digest, extract) are recorded on
+            // the OS image, not answered; anything else here is ours.
+            e => ApiError::internal(e),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod apidocs;
 mod auth;
 mod bases;
+mod bootfiles;
 mod builders;
 mod console;
 mod disks;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub disks: Arc<crate::disks::Disks>,
     /// The instances jetpack launched, in pods.
     pub launches: Arc<crate::launch::service::Launches>,
+    /// The ISO and microkernel stores and OS images.
+    pub bootfiles: Arc<crate::bootfiles::BootFiles>,
     /// None when auth is off (`--serverauth none`).
     pub users: Option<Arc<Users>>,
     /// Failed-login throttles and the bcrypt pool (`server.login.*`).
@@ -125,6 +128,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = disks::routes(router);
     let router = jobs::routes(router);
     let router = bases::routes(router);
+    let router = bootfiles::routes(router);
     let router = builders::routes(router);
     let router = pods::routes(router);
     let router = instances::routes(router);

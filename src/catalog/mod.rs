@@ -217,7 +217,14 @@ impl Catalog {
     /// Start-up housekeeping: blobs no image owns (a crash between a blob's
     /// commit and its row) go; returns how many.
     pub fn sweep_blobs(&self) -> Result<usize, CatalogError> {
-        let keep: HashSet<String> = self.store().image_blobs()?.into_iter().collect();
+        let store = self.store();
+        // The boot files' stores (ISOs, microkernels) keep blobs too.
+        let keep: HashSet<String> = store
+            .image_blobs()?
+            .into_iter()
+            .chain(store.bootfile_blobs()?)
+            .collect();
+        drop(store);
         Ok(self.blobs.sweep(&keep)?)
     }
 

@@ -351,6 +351,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "file server connections at once from one source address",
     ),
     (
+        "bootfiles.maxupload",
+        "17179869184",
+        "largest ISO, microkernel or OS image upload, bytes (413 beyond)",
+    ),
+    (
+        "bootfiles.fetch.stall",
+        "60",
+        "seconds an OS image download may receive nothing before it fails",
+    ),
+    (
         "base.import.allow",
         "",
         "private networks (CIDR) and hosts base imports may fetch from, comma-separated",

@@ -1,24 +1,38 @@
 //! The server's `Trees`: unikernel images from the catalog (a row by id or
-//! the newest by tag, its blob by sha256). OS images and the ISO and
-//! microkernel stores are not wired yet: they answer nothing until their
-//! module fills them in.
+//! the newest by tag, its blob by sha256), OS images and the ISO and
+//! microkernel stores from the boot files. A lookup that fails is logged
+//! and served as not found: a booting machine learns nothing more.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{StoreKind, StoredFile, Trees};
+use crate::bootfiles::{BootFiles, BootFilesError};
 use crate::catalog::Catalog;
 use crate::names::{ImageId, Tag};
 use crate::store::catalog::{ImageRow, ListQuery};
 
 pub struct CatalogTrees {
     catalog: Arc<Catalog>,
+    bootfiles: Arc<BootFiles>,
+}
+
+/// Some(value), or None with a log line unless the thing is simply absent.
+fn found<T>(what: &str, r: Result<T, BootFilesError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(BootFilesError::NotFound { .. }) => None,
+        Err(e) => {
+            tracing::warn!("files: {what}: {e}");
+            None
+        }
+    }
 }
 
 impl CatalogTrees {
-    pub fn new(catalog: Arc<Catalog>) -> CatalogTrees {
-        CatalogTrees { catalog }
+    pub fn new(catalog: Arc<Catalog>, bootfiles: Arc<BootFiles>) -> CatalogTrees {
+        CatalogTrees { catalog, bootfiles }
     }
 
     fn file_of(&self, row: ImageRow) -> Option<StoredFile> {
@@ -40,20 +54,20 @@ impl CatalogTrees {
 }
 
 impl Trees for CatalogTrees {
-    fn os_image(&self, _name: &str, _version: &str) -> Option<PathBuf> {
-        None
+    fn os_image(&self, name: &str, version: &str) -> Option<PathBuf> {
+        found("OS image", self.bootfiles.osimage_root(name, version))
     }
 
     fn os_images(&self) -> Vec<(String, String)> {
-        Vec::new()
+        found("OS images", self.bootfiles.ready_osimages()).unwrap_or_default()
     }
 
-    fn stored(&self, _store: StoreKind, _name: &str) -> Option<StoredFile> {
-        None
+    fn stored(&self, store: StoreKind, name: &str) -> Option<StoredFile> {
+        found("stored file", self.bootfiles.stored_file(store, name))
     }
 
-    fn stored_list(&self, _store: StoreKind) -> Vec<StoredFile> {
-        Vec::new()
+    fn stored_list(&self, store: StoreKind) -> Vec<StoredFile> {
+        found("stored files", self.bootfiles.stored_files(store)).unwrap_or_default()
     }
 
     fn image(&self, id: &str) -> Option<StoredFile> {

@@ -25,7 +25,6 @@ pub use catalog_trees::CatalogTrees;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -53,32 +52,16 @@ pub trait Trees: Send + Sync + 'static {
     fn image_by_tag(&self, tag: &str) -> Option<StoredFile>;
 }
 
-/// The two stores of boot files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    Isos,
-    Microkernels,
-}
+/// The stores and their files are the boot files' (`bootfiles`); a
+/// store's folder on this server is the first segment of its paths.
+pub use crate::bootfiles::{StoreKind, StoredFile};
 
-impl StoreKind {
-    /// Its folder on the server: the first segment of its paths.
-    pub fn folder(self) -> &'static str {
-        match self {
-            StoreKind::Isos => "isos",
-            StoreKind::Microkernels => "microkernels",
-        }
+/// The first segment of a store's paths on this server.
+pub fn folder(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::Iso => "isos",
+        StoreKind::Microkernel => "microkernels",
     }
-}
-
-/// One stored file (an ISO, a microkernel, an image's blob).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredFile {
-    pub name: String,
-    pub path: PathBuf,
-    pub size: u64,
-    /// Hex; also the file's ETag.
-    pub sha256: String,
-    pub modified: SystemTime,
 }
 
 /// Why a request found nothing to serve; each is one status.

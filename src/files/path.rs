@@ -109,8 +109,8 @@ pub fn route(path: &str) -> Result<Route, FilesError> {
     let slash = || Route::AddSlash(format!("{path}/"));
     let first = segments[0].as_str();
     let store = match first {
-        "isos" => Some(StoreKind::Isos),
-        "microkernels" => Some(StoreKind::Microkernels),
+        "isos" => Some(StoreKind::Iso),
+        "microkernels" => Some(StoreKind::Microkernel),
         _ => None,
     };
     Ok(match (store, first, &segments[1..], dir) {
@@ -150,11 +150,11 @@ mod tests {
     #[test]
     fn routes_each_family() {
         assert_eq!(route("/").unwrap(), Route::Root);
-        assert_eq!(route("/isos/").unwrap(), Route::StoreList(StoreKind::Isos));
+        assert_eq!(route("/isos/").unwrap(), Route::StoreList(StoreKind::Iso));
         assert_eq!(route("/isos").unwrap(), Route::AddSlash("/isos/".into()));
         assert_eq!(
             route("/microkernels/vmlinuz").unwrap(),
-            Route::Stored(StoreKind::Microkernels, "vmlinuz".into())
+            Route::Stored(StoreKind::Microkernel, "vmlinuz".into())
         );
         assert_eq!(route("/images/abc").unwrap(), Route::Image("abc".into()));
         assert_eq!(

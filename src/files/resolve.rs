@@ -101,7 +101,7 @@ pub fn find(trees: &dyn Trees, route: &Route) -> Result<Found, FilesError> {
                 .collect();
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(Found::Dir(Listing {
-                path: format!("/{}/", kind.folder()),
+                path: format!("/{}/", super::folder(*kind)),
                 entries,
             }))
         }

@@ -480,8 +480,8 @@ impl HangarFigures {
 
 /// Jobs that ended, by kind and state, and their durations by kind.
 pub struct JobFigures {
-    ended: [[AtomicU64; 5]; 6],
-    durations: [AtomicHistogram; 6],
+    ended: [[AtomicU64; JobState::ALL.len()]; JobKind::ALL.len()],
+    durations: [AtomicHistogram; JobKind::ALL.len()],
 }
 
 impl Default for JobFigures {

@@ -30,6 +30,8 @@ pub enum JobKind {
     Deploy,
     Upgrade,
     Launch,
+    /// An OS image made from an ISO (download, extract, seal).
+    OsImage,
 }
 
 /// A word that is no job state or kind this build knows (a database
@@ -75,13 +77,14 @@ impl JobState {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Import,
         JobKind::Build,
         JobKind::Prepare,
         JobKind::Deploy,
         JobKind::Upgrade,
         JobKind::Launch,
+        JobKind::OsImage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl JobKind {
             JobKind::Deploy => "deploy",
             JobKind::Upgrade => "upgrade",
             JobKind::Launch => "launch",
+            JobKind::OsImage => "osimage",
         }
     }
 }

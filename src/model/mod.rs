@@ -9,6 +9,7 @@
 //! document's (docs/openapi.json), and so are field order and doc comments.
 
 pub mod bases;
+pub mod bootfiles;
 pub mod builders;
 pub mod documents;
 pub mod images;

@@ -392,13 +392,32 @@ pub enum FetchFailure {
 /// GETs `url` under `policy`, following up to `MAX_REDIRECTS` redirects
 /// (each checked like the first); the body of the final answer.
 pub fn open(url: &str, policy: &Arc<FetchPolicy>) -> Result<Box<dyn Read>, FetchFailure> {
+    open_with(url, policy, None).map(|f| f.body)
+}
+
+/// A body being fetched, with its announced length when the server gave one.
+pub struct Fetched {
+    pub body: Box<dyn Read>,
+    pub length: Option<u64>,
+}
+
+/// `open`, where `stall` bounds each read of the body as well (a server
+/// that stops sending fails the fetch instead of holding it forever).
+pub fn open_with(
+    url: &str,
+    policy: &Arc<FetchPolicy>,
+    stall: Option<Duration>,
+) -> Result<Fetched, FetchFailure> {
     let config = ureq::Agent::config_builder()
         // A proxy would resolve and connect for us, unchecked.
         .proxy(None)
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+        .timeout_recv_response(Some(
+            stall.unwrap_or(RESPONSE_TIMEOUT).min(RESPONSE_TIMEOUT),
+        ))
+        .timeout_per_read(stall)
         .build();
     let agent = ureq::Agent::with_parts(
         config,
@@ -415,7 +434,15 @@ pub fn open(url: &str, policy: &Arc<FetchPolicy>) -> Result<Box<dyn Read>, Fetch
             .map_err(|e| FetchFailure::Unreachable(format!("{current}: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(Box::new(response.into_body().into_reader()));
+            let length = response
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            return Ok(Fetched {
+                body: Box::new(response.into_body().into_reader()),
+                length,
+            });
         }
         let location = response
             .headers()

@@ -47,6 +47,8 @@ pub enum ServeError {
     Token(#[from] TokenError),
     #[error(transparent)]
     Disks(#[from] crate::disks::DiskError),
+    #[error(transparent)]
+    BootFiles(#[from] crate::bootfiles::BootFilesError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -242,6 +244,17 @@ pub fn serve(
         }
     }
     let jobs = Arc::new(Jobs::open(catalog.clone(), &config.data_dir)?);
+    // After the jobs: their runner has failed the jobs of OS images a
+    // previous server left in work; this marks those images failed too.
+    let bootfiles = Arc::new(crate::bootfiles::BootFiles::open(
+        host.clone(),
+        catalog.clone(),
+        jobs.clone(),
+    )?);
+    if clean_first {
+        // The catalog's clear swept the stores' blobs: their rows go too.
+        bootfiles.clear()?;
+    }
     let fleet = Arc::new(Fleet::load(
         catalog.clone(),
         Limits {
@@ -317,6 +330,7 @@ pub fn serve(
         disks,
         events,
         launches,
+        bootfiles,
         name: server.name.clone(),
         started: Instant::now(),
         started_at: crate::store::now(),
@@ -339,14 +353,18 @@ pub fn serve(
         .enable_all()
         .build()
         .map_err(io("starting the async runtime"))?;
-    runtime.block_on(run(
+    let bootfiles = state.bootfiles.clone();
+    let ran = runtime.block_on(run(
         state,
         server,
         identity.map(|i| i.config),
         users,
         hangar,
         hangar_tls,
-    ))
+    ));
+    // The runtime's end waits for blocking work: OS images in work stop now.
+    bootfiles.stop();
+    ran
 }
 
 async fn run(
@@ -561,7 +579,10 @@ async fn serve_files(
     // Booting machines fetch big files and keep few connections: no
     // eviction, so a long download is never cut for a newcomer.
     let gate = crate::net::ConnGate::new("files", files.max_conns, files.max_conns_per_ip, false);
-    let trees = Arc::new(crate::files::CatalogTrees::new(state.catalog.clone()));
+    let trees = Arc::new(crate::files::CatalogTrees::new(
+        state.catalog.clone(),
+        state.bootfiles.clone(),
+    ));
     tokio::spawn(api::serve::serve(
         crate::files::app(trees, files.allow),
         listener,

@@ -399,8 +399,11 @@ impl Store {
     pub fn delete_image(&self, id: &ImageId, sha256: &str) -> Result<bool, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("DELETE FROM images WHERE id = ?1", [id.as_str()])?;
+        // The boot files' stores share the blob store: an ISO with the
+        // same bytes keeps the blob too.
         let others: i64 = tx.query_row(
-            "SELECT count(*) FROM images WHERE sha256 = ?1",
+            "SELECT (SELECT count(*) FROM images WHERE sha256 = ?1)
+                  + (SELECT count(*) FROM bootfiles WHERE sha256 = ?1)",
             [sha256],
             |r| r.get(0),
         )?;

@@ -198,7 +198,7 @@ mod tests {
         let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(
             kinds,
-            ["import", "build", "prepare", "deploy", "upgrade", "launch"]
+            ["import", "build", "prepare", "deploy", "upgrade", "launch", "osimage"]
         );
         for s in JobState::ALL {
             assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);

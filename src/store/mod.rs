@@ -5,6 +5,7 @@
 //! (`blobs`); it knows nothing of datasets, jails or HTTP.
 
 pub mod blobs;
+pub mod bootfiles;
 pub mod builders;
 pub mod catalog;
 pub mod instances;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_instances.sql"),
     include_str!("migrations/0004_builders.sql"),
     include_str!("migrations/0005_launches.sql"),
+    include_str!("migrations/0006_bootfiles.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -125,6 +125,71 @@ pub enum RemoteCommand {
         /// Id, name or id prefix
         id: String,
     },
+    /// List the ISO store
+    Isos,
+    /// Store an ISO file on the server
+    PushIso {
+        /// The ISO file
+        file: PathBuf,
+        /// Its name in the store
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete an ISO (refused while an OS image is made from it)
+    DeleteIso {
+        /// Its name in the store
+        name: String,
+    },
+    /// List the microkernel store (kernels, initrds, squashfs and overlay images)
+    Microkernels,
+    /// Store a microkernel file on the server
+    PushMicrokernel {
+        /// The file
+        file: PathBuf,
+        /// Its name in the store
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a microkernel file
+    DeleteMicrokernel {
+        /// Its name in the store
+        name: String,
+    },
+    /// List OS images (ISOs extracted for booting machines)
+    Osimages,
+    /// Make an OS image from an ISO: a stored one, a URL, a file here, or a path on the server
+    #[command(group = clap::ArgGroup::new("from").required(true).args(["iso", "url", "file", "path"]))]
+    AddOsimage {
+        /// The OS image's name
+        name: String,
+        /// Its version
+        version: String,
+        /// An ISO of the server's store
+        #[arg(long)]
+        iso: Option<String>,
+        /// An http(s) URL the server downloads
+        #[arg(long)]
+        url: Option<String>,
+        /// Refuse the download unless its sha256 is this
+        #[arg(long, requires = "url")]
+        sha256: Option<String>,
+        /// An ISO file here, uploaded
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// An ISO file on the server
+        #[arg(long)]
+        path: Option<String>,
+        /// Follow the job until the OS image is ready (or failed)
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Delete an OS image and its contents
+    DeleteOsimage {
+        /// The OS image's name
+        name: String,
+        /// Its version
+        version: String,
+    },
     /// List images
     Images,
     /// Upload an image (an IncludeOS ELF binary)

@@ -9,6 +9,7 @@
 
 mod args;
 mod bases;
+mod bootfiles;
 mod builders;
 mod events;
 mod images;
@@ -165,6 +166,33 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
                 format,
             )
         }
+        R::Isos => bootfiles::table(c, false, format)?,
+        R::PushIso { file, name } => bootfiles::push(c, false, file, name, format)?,
+        R::DeleteIso { name } => bootfiles::delete(c, false, name, format)?,
+        R::Microkernels => bootfiles::table(c, true, format)?,
+        R::PushMicrokernel { file, name } => bootfiles::push(c, true, file, name, format)?,
+        R::DeleteMicrokernel { name } => bootfiles::delete(c, true, name, format)?,
+        R::Osimages => bootfiles::osimages(c, format)?,
+        R::AddOsimage {
+            name,
+            version,
+            iso,
+            url,
+            sha256,
+            file,
+            path,
+            wait,
+        } => {
+            let from = bootfiles::From {
+                iso,
+                url,
+                sha256,
+                file,
+                path,
+            };
+            return bootfiles::add(c, name, version, from, wait, format);
+        }
+        R::DeleteOsimage { name, version } => bootfiles::delete_osimage(c, name, version, format)?,
         R::Jobs => jobs::table(c, format)?,
         R::Events => events::follow(c, format)?,
         R::Top { stat, limit, once } => return top::top(c, flags, (&stat, limit, once), format),

@@ -1,0 +1,191 @@
+//! An OS image's ISO fetched from a URL into a staging file, hashed on
+//! the way. The URL is checked by the runtime's SSRF policy
+//! (`fetch_policy`: the addresses connected to, every redirect, no
+//! scheme but http(s)); each read of the body is bounded by
+//! `bootfiles.fetch.stall`, so a server that stops sending fails the job
+//! instead of holding it. ftp is refused when the job is asked for: no
+//! crate here does it through the same policy, and an unchecked client
+//! would reach what the policy keeps out. A download does not resume
+//! (after a restart the OS image is failed and made again by the user):
+//! the file is staged under a new name each time.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::BootFilesError;
+use crate::runtime::archive::UNREACHABLE;
+use crate::runtime::fetch_policy::{self, redact_url, redact_urls, FetchFailure, FetchPolicy};
+use crate::store::private;
+
+/// A staged file, removed when dropped.
+pub struct Staged {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Checks a URL a user gave before a job is made for it.
+pub fn check_url(url: &str) -> Result<(), BootFilesError> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("ftp://") || lower.starts_with("ftps://") {
+        return Err(BootFilesError::Invalid(
+            "ftp URLs are not supported (no FTP client here goes through the address \
+             policy); download the ISO and upload it, or serve it over http(s)"
+                .into(),
+        ));
+    }
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(BootFilesError::Invalid(format!(
+            "{:?} is not an http(s) URL",
+            redact_url(url)
+        )));
+    }
+    if url.parse::<ureq::http::Uri>().is_err() {
+        return Err(BootFilesError::Invalid(format!(
+            "{:?} is not a valid URL",
+            redact_url(url)
+        )));
+    }
+    Ok(())
+}
+
+/// A sha256 a user gave: 64 hex digits, kept lower-case.
+pub fn check_sha256(s: &str) -> Result<String, BootFilesError> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(BootFilesError::Invalid(format!(
+            "{s:?} is not a sha256 (64 hex digits)"
+        )))
+    }
+}
+
+/// Downloads `url` into a new file of `staging`; `progress` gets (bytes,
+/// announced length) and may stop it (`false`: cancelled).
+pub fn download(
+    url: &str,
+    policy: &Arc<FetchPolicy>,
+    stall: Duration,
+    staging: &Path,
+    progress: &mut dyn FnMut(u64, Option<u64>) -> bool,
+) -> Result<Staged, BootFilesError> {
+    let name = redact_url(url);
+    let fetch_err = |why: String| BootFilesError::Fetch {
+        url: name.clone(),
+        why,
+    };
+    let fetched = fetch_policy::open_with(url, policy, Some(stall)).map_err(|f| match f {
+        FetchFailure::Unreachable(detail) => {
+            tracing::debug!("cannot fetch {name}: {}", redact_urls(&detail));
+            if is_timeout_text(&detail) {
+                BootFilesError::Stalled {
+                    url: name.clone(),
+                    seconds: stall.as_secs(),
+                }
+            } else {
+                fetch_err(UNREACHABLE.into())
+            }
+        }
+        FetchFailure::Status(status) => fetch_err(format!("the server answered {status}")),
+        FetchFailure::TooManyRedirects => fetch_err(format!(
+            "more than {} redirects",
+            fetch_policy::MAX_REDIRECTS
+        )),
+        FetchFailure::BadRedirect => fetch_err("redirected to a URL that is not http(s)".into()),
+    })?;
+    let path = staging.join(format!("{}.iso", uuid::Uuid::new_v4().simple()));
+    let mut out = private::file_options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(super::io_err(format!("staging {}", path.display())))?;
+    let mut staged = Staged {
+        path,
+        sha256: String::new(),
+        size: 0,
+    };
+    let mut body = fetched.body;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => {
+                return Err(BootFilesError::Stalled {
+                    url: name,
+                    seconds: stall.as_secs(),
+                })
+            }
+            Err(e) => {
+                return Err(fetch_err(format!(
+                    "the transfer broke off: {}",
+                    redact_urls(&e.to_string())
+                )))
+            }
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(super::io_err(format!("staging {}", staged.path.display())))?;
+        staged.size += n as u64;
+        if !progress(staged.size, fetched.length) {
+            return Err(BootFilesError::Cancelled);
+        }
+    }
+    if let Some(length) = fetched.length {
+        if staged.size != length {
+            return Err(fetch_err(format!(
+                "the transfer broke off after {} of {length} bytes",
+                staged.size
+            )));
+        }
+    }
+    out.sync_all()
+        .map_err(super::io_err(format!("staging {}", staged.path.display())))?;
+    staged.sha256 = hex::encode(hasher.finalize());
+    Ok(staged)
+}
+
+/// ureq reports a read timeout as an io error of kind TimedOut (or
+/// WouldBlock where the platform's socket says so), sometimes wrapped.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || is_timeout_text(&e.to_string())
+}
+
+fn is_timeout_text(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("timeout") || t.contains("timed out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_taken_and_ftp_is_refused_clearly() {
+        assert!(check_url("http://example.org/x.iso").is_ok());
+        assert!(check_url("https://example.org/x.iso").is_ok());
+        let e = check_url("ftp://example.org/x.iso")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ftp URLs are not supported"), "{e}");
+        assert!(check_url("file:///etc/passwd").is_err());
+        assert!(check_url("gopher://x/").is_err());
+        assert!(check_sha256(&"A".repeat(64)).is_ok());
+        assert!(check_sha256("abc").is_err());
+    }
+}
