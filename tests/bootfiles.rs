@@ -454,6 +454,52 @@ fn stores_and_osimages_from_every_source_and_every_bad_input() {
         assert!(escape.file_type().is_symlink());
     }
 
+    // ---- the southbound file server serves them, as RackHD reads a repo ----
+    let south = |args: &[&str], path: &str| -> (u16, Vec<u8>) {
+        let out = Command::new("curl")
+            .args(["-sS", "--path-as-is", "-o", "-", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(format!("http://127.0.0.1:{}{path}", server.files_port))
+            .output()
+            .expect("curl");
+        let text = out.stdout;
+        let cut = text.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+        let code = String::from_utf8_lossy(&text[cut + 1..])
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        (code, text[..cut].to_vec())
+    };
+    let (code, big) = south(&[], "/local/1/pool/main/z/big.bin");
+    assert_eq!(code, 200);
+    assert!(big == noise(BIG, 42), "the big file, byte-exact");
+    let (code, part) = south(&["-r", "100-199"], "/stored/1/boot/grub/i386/deep.mod");
+    assert_eq!((code, part), (206, noise(3000, 7)[100..200].to_vec()));
+    let (code, listing) = south(&["-H", "Accept: application/json"], "/local/1/boot/");
+    assert_eq!(code, 200);
+    let listing = String::from_utf8_lossy(&listing);
+    assert!(listing.contains("grub"), "{listing}");
+    assert_eq!(
+        south(&[], "/local/1/escape").0,
+        403,
+        "a symlink out is not followed"
+    );
+    // Wherever `boot/up` (../../../../etc) lands, nothing is served through it.
+    assert!(matches!(south(&[], "/local/1/boot/up/passwd").0, 403 | 404));
+    let (code, iso) = south(&[], "/isos/test.iso");
+    assert_eq!(code, 200);
+    assert!(
+        iso == std::fs::read(&fx.iso).unwrap(),
+        "the stored ISO, byte-exact"
+    );
+    let (code, top) = south(&["-H", "Accept: application/json"], "/");
+    assert_eq!(code, 200);
+    assert!(
+        String::from_utf8_lossy(&top).contains("local"),
+        "the OS images at /"
+    );
+    assert_eq!(south(&[], "/local/9/README.txt").0, 404, "no such version");
+
     // ---- downloads that fail leave nothing ----
     let fast = http_peer(Serve::File {
         bytes: bytes.clone(),
