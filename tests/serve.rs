@@ -1081,9 +1081,13 @@ fn sigterm_lets_an_upload_in_flight_finish() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
-    let staged = walk(&server.data_dir().join("blobs/staging"));
-    assert_eq!(staged.len(), 1, "the upload is under way");
+    // SIGTERM once the body is arriving (its staged blob exists), however
+    // long curl takes to start on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while walk(&server.data_dir().join("blobs/staging")).len() != 1 {
+        assert!(Instant::now() < deadline, "the upload never got under way");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, body) = common::server::curl_result(upload.wait_with_output().unwrap());
     assert_eq!(status, 201, "{body}");
