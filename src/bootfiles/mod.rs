@@ -172,11 +172,10 @@ impl BootFiles {
         store::private::create_dir(&staging)
             .map_err(io_err(format!("creating {}", staging.display())))?;
         let parent = DatasetName::new(OSIMAGES).map_err(BootFilesError::from)?;
+        // Private like the rest of jetpack's files: the trees below keep
+        // the ISO's own modes, and only the file server (root) reads them.
         if !host.datasets().exists(&parent)? {
-            let path = host.datasets().create(&parent)?;
-            // Readable as the extracted trees below it are.
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .map_err(io_err(format!("creating {}", path.display())))?;
+            host.datasets().create(&parent)?;
         }
         let service = BootFiles {
             host,

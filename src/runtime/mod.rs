@@ -303,8 +303,10 @@ const OWN_STATE: &[(&str, Depth)] = &[
     ("logs", Depth::Tree),
     ("tmp", Depth::Tree),
     ("uploads", Depth::Tree),
+    ("disks", Depth::Tree),
     ("bases", Depth::Files),
     ("pods", Depth::Files),
+    ("osimages", Depth::Files),
 ];
 
 /// Takes group and other permissions off jetpack's own state (see

@@ -110,7 +110,7 @@ fn own_paths(root: &Path) -> Vec<PathBuf> {
         let datasets = path.parent() == Some(root)
             && matches!(
                 path.file_name().and_then(|n| n.to_str()),
-                Some("bases" | "pods")
+                Some("bases" | "pods" | "osimages")
             );
         for entry in std::fs::read_dir(&path).expect("read_dir").flatten() {
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
