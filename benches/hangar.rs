@@ -21,7 +21,8 @@
 //!
 //! JETPACK_BENCH_INFLUX=1 runs the server with the InfluxDB reporter on
 //! (`--metricsreporter influxdb`, a private influxd on loopback), so its
-//! figures can be set against a run without it.
+//! figures can be set against a run without it; =2 aims the reporter at a
+//! port nobody listens on (its own cost, without influxd on the cores).
 //! JETPACK_BENCH_TLS=1 runs the hangar with TLS (the sim then speaks TLS
 //! 1.2 AES256-SHA as an instance does). `cargo test` (no `--bench`) runs it
 //! tiny (50 instances, 3 s) as a check that it works. Targets are printed,
@@ -116,11 +117,15 @@ fn main() {
         3
     });
     let tls = env_or("JETPACK_BENCH_TLS", 0) == 1;
-    let influx = (env_or("JETPACK_BENCH_INFLUX", 0) == 1).then(|| {
+    // 1: a private influxd; 2: the reporter aimed at a port nobody
+    // listens on, for the reporter's own cost without influxd's.
+    let reporter = env_or("JETPACK_BENCH_INFLUX", 0);
+    let influx = (reporter == 1).then(|| {
         let influx = influxd::Influxd::start(free_port(), free_port());
         influx.create_databases(&["instance_stats", "mothership"]);
         influx
     });
+    let influx_port = influx.as_ref().map_or_else(free_port, |i| i.port);
 
     let (api_port, hangar_port) = (free_port(), free_port());
     let (dir, mut serve) = serve::command(&SERVE, api_port, hangar_port);
@@ -132,10 +137,10 @@ fn main() {
     if !tls {
         serve.arg("--nouplinktls");
     }
-    if let Some(influx) = &influx {
+    if reporter > 0 {
         serve
             .args(["--metricsreporter", "influxdb"])
-            .env("INFLUXDB_ADDR", format!("http://127.0.0.1:{}", influx.port))
+            .env("INFLUXDB_ADDR", format!("http://127.0.0.1:{influx_port}"))
             .env("INFLUXDB_USERNAME", "")
             .env("INFLUXDB_PASSWORD", "");
     }
@@ -361,7 +366,11 @@ fn main() {
         "\n### Hangar ({count} instances, hold {}s, hangar TLS {}, InfluxDB reporter {})\n",
         hold.as_secs(),
         if tls { "on" } else { "off" },
-        if influx.is_some() { "on" } else { "off" }
+        match reporter {
+            0 => "off",
+            1 => "on",
+            _ => "on, InfluxDB absent",
+        }
     );
     println!("| measure | jetpack | baseline | target |");
     println!("|---|---|---|---|");
@@ -417,7 +426,7 @@ fn main() {
             }
         );
     }
-    if influx.is_some() {
+    if reporter > 0 {
         println!(
             "| InfluxDB points written, dropped | {}, {} | | |",
             figure("jetpack_influx_written_points_total"),
