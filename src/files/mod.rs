@@ -12,7 +12,7 @@
 //! leave a tree), resolve.rs (finding the file or directory, symlinks kept
 //! inside their tree), respond.rs (validators, ranges, streamed bodies),
 //! listing.rs (directory listings as HTML or JSON), catalog_trees.rs (the
-//! server's `Trees` over the catalog).
+//! server's `Trees` over the catalog and the boot files).
 
 mod catalog_trees;
 mod listing;
