@@ -10,29 +10,19 @@
 //! the file is staged under a new name each time.
 
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::BootFilesError;
+/// A staged file (removed when dropped) and its digest: the same as a
+/// base import's fetched archive.
+pub use crate::runtime::archive::Staged;
 use crate::runtime::archive::UNREACHABLE;
 use crate::runtime::fetch_policy::{self, redact_url, redact_urls, FetchFailure, FetchPolicy};
 use crate::store::private;
-
-/// A staged file, removed when dropped.
-pub struct Staged {
-    pub path: PathBuf,
-    pub sha256: String,
-    pub size: u64,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// Checks a URL a user gave before a job is made for it.
 pub fn check_url(url: &str) -> Result<(), BootFilesError> {
