@@ -313,6 +313,17 @@ pub fn curl_result(out: Output) -> (u16, String) {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // A failing test shows why the server answered as it did: CI keeps
+        // nothing but the test's output.
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!("---- the server's log (last {} lines) ----", tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
         self.kill();
     }
 }
