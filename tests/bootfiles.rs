@@ -107,6 +107,23 @@ enum Serve {
     Stall { length: usize },
     /// A redirect to this location.
     Redirect(String),
+    /// The file with an ETag and byte ranges (`Range: bytes=N-` honoured
+    /// when `If-Range` names the current ETag), each answer cut off after
+    /// `cut` bytes of its body; answer k has `etags[k]` (the last after).
+    Ranges {
+        bytes: Arc<Vec<u8>>,
+        cut: usize,
+        etags: Arc<Vec<&'static str>>,
+        answers: Arc<std::sync::atomic::AtomicUsize>,
+    },
+}
+
+/// The value of a request header, from the head's text.
+fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 struct Peer {
@@ -181,6 +198,40 @@ fn http_peer(serve: Serve) -> Peer {
                             conn,
                             "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                         );
+                    }
+                    Serve::Ranges {
+                        bytes,
+                        cut,
+                        etags,
+                        answers,
+                    } => {
+                        let head = String::from_utf8_lossy(&head).into_owned();
+                        let k = answers.fetch_add(1, Ordering::SeqCst);
+                        let etag = etags[k.min(etags.len() - 1)];
+                        let from = header_of(&head, "range")
+                            .and_then(|r| r.strip_prefix("bytes="))
+                            .and_then(|r| r.strip_suffix('-'))
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .filter(|_| header_of(&head, "if-range") == Some(etag));
+                        let len = bytes.len();
+                        let (status, start) = match from {
+                            Some(n) => (
+                                format!(
+                                    "206 Partial Content\r\nContent-Range: bytes {n}-{}/{len}",
+                                    len - 1
+                                ),
+                                n,
+                            ),
+                            None => ("200 OK".to_string(), 0),
+                        };
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 {status}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            len - start
+                        );
+                        let end = (start + cut).min(len);
+                        let _ = conn.write_all(&bytes[start..end]);
+                        // Dropping the connection here cuts the body short.
                     }
                 }
             });
@@ -811,4 +862,72 @@ fn the_cli_pushes_lists_makes_and_deletes() {
     }
     let (_, out, _) = cli(&["-o", "json", "osimages"]);
     assert_eq!(out.trim(), "[]");
+}
+
+#[test]
+fn a_broken_download_resumes_where_it_stopped_or_anew_when_the_file_changed() {
+    if !available() {
+        return;
+    }
+    let fx = fixture();
+    let server = TestServer::start(&["base.import.allow=127.0.0.1"], &[]);
+    let bytes = Arc::new(std::fs::read(&fx.iso).unwrap());
+    let expected = contents(&fx.tree);
+
+    // Cut every 6 MiB: resumed each time from where it stopped.
+    let answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peer = http_peer(Serve::Ranges {
+        bytes: bytes.clone(),
+        cut: 6 << 20,
+        etags: Arc::new(vec!["\"v1\""]),
+        answers: answers.clone(),
+    });
+    let (status, v) = post_json(
+        &server,
+        "/v1/osimages",
+        json!({"name": "resumed", "version": "1", "source": {
+            "url": format!("http://127.0.0.1:{}/x.iso", peer.port),
+            "sha256": sha256_of(&fx.iso)}}),
+    );
+    assert_eq!(status, 202, "{v}");
+    let job = v["job"]["id"].as_str().unwrap().to_string();
+    let (v, _) = settle(&server, "resumed", "1");
+    assert_eq!(v["state"], "ready", "{v}");
+    let pieces = bytes.len().div_ceil(6 << 20);
+    assert_eq!(answers.load(Ordering::SeqCst), pieces);
+    let log = job_log(&server, &job);
+    assert_eq!(log.matches("resuming at byte").count(), pieces - 1, "{log}");
+    assert!(
+        log.contains(&format!("resuming at byte {}", 6 << 20)),
+        "{log}"
+    );
+
+    // The file changes after the first answer: If-Range no longer matches,
+    // the server answers whole and the download starts over.
+    let answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peer = http_peer(Serve::Ranges {
+        bytes: bytes.clone(),
+        cut: bytes.len() * 2 / 3,
+        etags: Arc::new(vec!["\"v1\"", "\"v2\""]),
+        answers: answers.clone(),
+    });
+    let (status, v) = post_json(
+        &server,
+        "/v1/osimages",
+        json!({"name": "changed", "version": "1", "source": {
+            "url": format!("http://127.0.0.1:{}/x.iso", peer.port),
+            "sha256": sha256_of(&fx.iso)}}),
+    );
+    assert_eq!(status, 202, "{v}");
+    let (v, _) = settle(&server, "changed", "1");
+    assert_eq!(v["state"], "ready", "{v}");
+    // Whole (cut), whole again (cut: the ETag changed), then the rest.
+    assert_eq!(answers.load(Ordering::SeqCst), 3);
+
+    let roots = datasets(&server);
+    assert_eq!(roots.len(), 2, "{roots:?}");
+    for root in &roots {
+        assert_eq!(contents(root), expected);
+    }
+    assert_eq!(staged(&server), 0);
 }

@@ -5,14 +5,19 @@
 //! `bootfiles.fetch.stall`, so a server that stops sending fails the job
 //! instead of holding it. ftp is refused when the job is asked for: no
 //! crate here does it through the same policy, and an unchecked client
-//! would reach what the policy keeps out. A download does not resume
-//! (after a restart the OS image is failed and made again by the user):
-//! the file is staged under a new name each time.
+//! would reach what the policy keeps out.
+//!
+//! A transfer that breaks off is resumed where it stopped (`Range` with
+//! `If-Range`, so a file that changed meanwhile starts over whole) when
+//! the server offers byte ranges, up to `RESUMES` times; the hash runs on
+//! over the bytes kept. A restart of the server does not resume: the OS
+//! image is failed and made again by the user (its staging file went with
+//! the job).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -21,7 +26,9 @@ use super::BootFilesError;
 /// base import's fetched archive.
 pub use crate::runtime::archive::Staged;
 use crate::runtime::archive::UNREACHABLE;
-use crate::runtime::fetch_policy::{self, redact_url, redact_urls, FetchFailure, FetchPolicy};
+use crate::runtime::fetch_policy::{
+    self, redact_url, redact_urls, FetchFailure, FetchPolicy, Resume,
+};
 use crate::store::private;
 
 /// Checks a URL a user gave before a job is made for it.
@@ -60,26 +67,166 @@ pub fn check_sha256(s: &str) -> Result<String, BootFilesError> {
     }
 }
 
+/// How many times one download is resumed after its transfer broke off.
+pub const RESUMES: u32 = 10;
+
 /// Downloads `url` into a new file of `staging`; `progress` gets (bytes,
-/// announced length) and may stop it (`false`: cancelled).
+/// announced length) and may stop it (`false`: cancelled); `note` hears
+/// of each resumption (for the job's log).
 pub fn download(
     url: &str,
     policy: &Arc<FetchPolicy>,
     stall: Duration,
     staging: &Path,
     progress: &mut dyn FnMut(u64, Option<u64>) -> bool,
+    note: &mut dyn FnMut(&str),
 ) -> Result<Staged, BootFilesError> {
     let name = redact_url(url);
+    let path = staging.join(format!("{}.iso", uuid::Uuid::new_v4().simple()));
+    let mut out = private::file_options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(super::io_err(format!("staging {}", path.display())))?;
+    // Made now so that every way out below removes the file.
+    let mut staged = Staged {
+        path,
+        sha256: String::new(),
+        size: 0,
+    };
+    let staging_err = |p: &Path| super::io_err(format!("staging {}", p.display()));
+    let mut hasher = Sha256::new();
+    let mut validator: Option<String> = None;
+    let mut resumes = 0;
+    loop {
+        let resume = validator
+            .as_deref()
+            .filter(|_| staged.size > 0)
+            .map(|v| Resume {
+                from: staged.size,
+                validator: v,
+            });
+        let fetched = fetch_policy::open_from(url, policy, Some(stall), resume.as_ref())
+            .map_err(|f| failure(&name, stall, f))?;
+        if fetched.offset != staged.size {
+            // Answered whole: the file changed, or ranges were refused.
+            out.set_len(0).map_err(staging_err(&staged.path))?;
+            out.seek(SeekFrom::Start(0))
+                .map_err(staging_err(&staged.path))?;
+            hasher = Sha256::new();
+            staged.size = 0;
+        }
+        let total = fetched.length.map(|l| l + fetched.offset);
+        validator = fetched.validator;
+        let broke = match copy(
+            fetched.body,
+            &mut out,
+            &mut hasher,
+            &mut staged,
+            total,
+            progress,
+        ) {
+            Ok(()) => match total {
+                Some(total) if staged.size < total => {
+                    format!(
+                        "the transfer broke off after {} of {total} bytes",
+                        staged.size
+                    )
+                }
+                _ => break,
+            },
+            Err(Copy::Broke(why)) => why,
+            Err(Copy::Stalled) => {
+                return Err(BootFilesError::Stalled {
+                    url: name,
+                    seconds: stall.as_secs(),
+                })
+            }
+            Err(Copy::Failed(e)) => return Err(e),
+        };
+        if validator.is_none() || resumes >= RESUMES {
+            return Err(BootFilesError::Fetch {
+                url: name,
+                why: broke,
+            });
+        }
+        resumes += 1;
+        note(&format!(
+            "{broke}; resuming at byte {} ({resumes} of {RESUMES})",
+            staged.size
+        ));
+        // A moment's pause, longer each time, that a cancel still ends.
+        let until = Instant::now() + Duration::from_millis(250 * u64::from(resumes));
+        while Instant::now() < until {
+            if !progress(staged.size, total) {
+                return Err(BootFilesError::Cancelled);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    out.sync_all().map_err(staging_err(&staged.path))?;
+    staged.sha256 = hex::encode(hasher.finalize());
+    Ok(staged)
+}
+
+/// How one transfer ended, short of its whole body.
+enum Copy {
+    /// The connection broke or closed early: worth resuming.
+    Broke(String),
+    Stalled,
+    Failed(BootFilesError),
+}
+
+/// Appends a body to the staging file until it ends.
+fn copy(
+    mut body: Box<dyn Read>,
+    out: &mut std::fs::File,
+    hasher: &mut Sha256,
+    staged: &mut Staged,
+    total: Option<u64>,
+    progress: &mut dyn FnMut(u64, Option<u64>) -> bool,
+) -> Result<(), Copy> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(Copy::Stalled),
+            Err(e) => {
+                return Err(Copy::Broke(format!(
+                    "the transfer broke off: {}",
+                    redact_urls(&e.to_string())
+                )))
+            }
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| {
+            Copy::Failed(BootFilesError::Io {
+                what: format!("staging {}", staged.path.display()),
+                source: e,
+            })
+        })?;
+        staged.size += n as u64;
+        if !progress(staged.size, total) {
+            return Err(Copy::Failed(BootFilesError::Cancelled));
+        }
+    }
+}
+
+/// A fetch that got no body, as the job's error.
+fn failure(name: &str, stall: Duration, f: FetchFailure) -> BootFilesError {
     let fetch_err = |why: String| BootFilesError::Fetch {
-        url: name.clone(),
+        url: name.to_string(),
         why,
     };
-    let fetched = fetch_policy::open_with(url, policy, Some(stall)).map_err(|f| match f {
+    match f {
         FetchFailure::Unreachable(detail) => {
             tracing::debug!("cannot fetch {name}: {}", redact_urls(&detail));
             if is_timeout_text(&detail) {
                 BootFilesError::Stalled {
-                    url: name.clone(),
+                    url: name.to_string(),
                     seconds: stall.as_secs(),
                 }
             } else {
@@ -92,59 +239,7 @@ pub fn download(
             fetch_policy::MAX_REDIRECTS
         )),
         FetchFailure::BadRedirect => fetch_err("redirected to a URL that is not http(s)".into()),
-    })?;
-    let path = staging.join(format!("{}.iso", uuid::Uuid::new_v4().simple()));
-    let mut out = private::file_options()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(super::io_err(format!("staging {}", path.display())))?;
-    let mut staged = Staged {
-        path,
-        sha256: String::new(),
-        size: 0,
-    };
-    let mut body = fetched.body;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => {
-                return Err(BootFilesError::Stalled {
-                    url: name,
-                    seconds: stall.as_secs(),
-                })
-            }
-            Err(e) => {
-                return Err(fetch_err(format!(
-                    "the transfer broke off: {}",
-                    redact_urls(&e.to_string())
-                )))
-            }
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(super::io_err(format!("staging {}", staged.path.display())))?;
-        staged.size += n as u64;
-        if !progress(staged.size, fetched.length) {
-            return Err(BootFilesError::Cancelled);
-        }
     }
-    if let Some(length) = fetched.length {
-        if staged.size != length {
-            return Err(fetch_err(format!(
-                "the transfer broke off after {} of {length} bytes",
-                staged.size
-            )));
-        }
-    }
-    out.sync_all()
-        .map_err(super::io_err(format!("staging {}", staged.path.display())))?;
-    staged.sha256 = hex::encode(hasher.finalize());
-    Ok(staged)
 }
 
 /// ureq reports a read timeout as an io error of kind TimedOut (or

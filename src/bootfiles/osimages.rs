@@ -336,6 +336,7 @@ impl BootFiles {
             self.settings.stall,
             &self.staging,
             &mut progress,
+            &mut |line| ctx.log(line),
         )?;
         ctx.log(&format!(
             "downloaded {} bytes, sha256 {}",

@@ -399,6 +399,19 @@ pub fn open(url: &str, policy: &Arc<FetchPolicy>) -> Result<Box<dyn Read>, Fetch
 pub struct Fetched {
     pub body: Box<dyn Read>,
     pub length: Option<u64>,
+    /// Where the body starts in the whole file: the `from` of a resumed
+    /// fetch the server honoured (206), else 0.
+    pub offset: u64,
+    /// What a later fetch can resume against (`If-Range`): a strong ETag,
+    /// else Last-Modified; None when the server offers no byte ranges.
+    pub validator: Option<String>,
+}
+
+/// Where to resume a fetch: the bytes from `from` of the file `validator`
+/// named; a server whose file changed answers it whole (200).
+pub struct Resume<'a> {
+    pub from: u64,
+    pub validator: &'a str,
 }
 
 /// `open`, where `stall` bounds each read of the body as well (a server
@@ -407,6 +420,16 @@ pub fn open_with(
     url: &str,
     policy: &Arc<FetchPolicy>,
     stall: Option<Duration>,
+) -> Result<Fetched, FetchFailure> {
+    open_from(url, policy, stall, None)
+}
+
+/// `open_with`, asking for the rest of a file when `resume` is given.
+pub fn open_from(
+    url: &str,
+    policy: &Arc<FetchPolicy>,
+    stall: Option<Duration>,
+    resume: Option<&Resume>,
 ) -> Result<Fetched, FetchFailure> {
     let config = ureq::Agent::config_builder()
         // A proxy would resolve and connect for us, unchecked.
@@ -428,20 +451,42 @@ pub fn open_with(
     );
     let mut current = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let response = agent
-            .get(&current)
+        let mut request = agent.get(&current);
+        if let Some(r) = resume {
+            request = request
+                .header("range", format!("bytes={}-", r.from))
+                .header("if-range", r.validator);
+        }
+        let response = request
             .call()
             .map_err(|e| FetchFailure::Unreachable(format!("{current}: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            let length = response
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
+            let headers = response.headers();
+            let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let length = text("content-length").and_then(|v| v.trim().parse().ok());
+            // A 206 counts only when it starts where it was asked to.
+            let offset = match (status.as_u16(), resume) {
+                (206, Some(r)) if content_range_start(text("content-range")) == Some(r.from) => {
+                    r.from
+                }
+                (206, _) => return Err(FetchFailure::Status(206)),
+                _ => 0,
+            };
+            let ranges = text("accept-ranges").is_some_and(|v| v.contains("bytes")) || offset > 0;
+            let validator = ranges
+                .then(|| {
+                    text("etag")
+                        .filter(|e| !e.starts_with("W/"))
+                        .or(text("last-modified"))
+                })
+                .flatten()
+                .map(str::to_string);
             return Ok(Fetched {
                 body: Box::new(response.into_body().into_reader()),
                 length,
+                offset,
+                validator,
             });
         }
         let location = response
@@ -456,6 +501,12 @@ pub fn open_with(
         }
     }
     Err(FetchFailure::TooManyRedirects)
+}
+
+/// The first byte of `Content-Range: bytes FIRST-LAST/TOTAL`.
+fn content_range_start(value: Option<&str>) -> Option<u64> {
+    let spec = value?.trim().strip_prefix("bytes ")?;
+    spec.split('-').next()?.trim().parse().ok()
 }
 
 /// A redirect's `location` made absolute against `base` (RFC 3986's forms
@@ -546,6 +597,15 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_content_range_gives_where_its_bytes_start() {
+        assert_eq!(content_range_start(Some("bytes 100-199/200")), Some(100));
+        assert_eq!(content_range_start(Some(" bytes 0-0/1")), Some(0));
+        assert_eq!(content_range_start(Some("bytes */200")), None);
+        assert_eq!(content_range_start(Some("items 1-2/3")), None);
+        assert_eq!(content_range_start(None), None);
     }
 
     #[test]
