@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::home::Home;
 use common::server::TestServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -784,33 +785,8 @@ fn the_cli_pushes_lists_makes_and_deletes() {
     }
     let fx = fixture();
     let server = TestServer::start(&[], &[]);
-    let home = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| {
-        let out = Command::new(common::jetpack_bin())
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join("xdg"))
-            .env_remove("JETPACK_HOST")
-            .env_remove("JETPACK_PASSWORD")
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &server.port.to_string(),
-                "--username",
-                "admin",
-                "--password",
-                &server.password,
-                "--tlsInsecureSkipVerify",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let home = Home::new();
+    let cli = |args: &[&str]| home.texts(&server, args);
     let iso = fx.iso.to_str().unwrap();
     let (code, out, err) = cli(&["push-iso", iso, "--name", "cli.iso"]);
     assert_eq!(code, 0, "{err}");

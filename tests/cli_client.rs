@@ -7,79 +7,12 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::home::Home;
 use common::server::{fake_elf, TestServer};
-use common::JETPACK;
 use serde_json::Value;
-
-/// A user's home for the CLI: HOME and XDG_CONFIG_HOME inside a temporary
-/// folder, and none of the caller's JETPACK_* variables.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::Builder::new()
-                .prefix("jetpack-cli-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn xdg(&self) -> PathBuf {
-        self.path().join("xdg")
-    }
-
-    fn login_file(&self) -> PathBuf {
-        self.xdg().join("jetpack").join("login.json")
-    }
-
-    /// jetpack with this home, no flags.
-    fn bare(&self) -> Command {
-        let mut cmd = Command::new(JETPACK);
-        cmd.env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.xdg())
-            .current_dir(self.path());
-        for var in [
-            "JETPACK_HOST",
-            "JETPACK_USERNAME",
-            "JETPACK_PASSWORD",
-            "JETPACK_CONF",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-
-    /// jetpack with the server's address and admin's credentials.
-    fn cli(&self, server: &TestServer) -> Command {
-        let mut cmd = self.bare();
-        cmd.args(server_flags(server));
-        cmd
-    }
-}
-
-fn server_flags(server: &TestServer) -> Vec<String> {
-    vec![
-        "--host".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        server.port.to_string(),
-        "--username".into(),
-        "admin".into(),
-        "--password".into(),
-        server.password.clone(),
-        "--tlsInsecureSkipVerify".into(),
-    ]
-}
 
 fn run(mut cmd: Command, args: &[&str]) -> Output {
     cmd.args(args).output().expect("running jetpack")

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::home::Home;
 use common::server::{fake_elf, TestServer};
 use common::tool;
 use sha2::Digest;
@@ -413,33 +414,12 @@ fn pull_image_disk_writes_the_disk_with_its_name() {
         return;
     }
     let server = TestServer::start(&[], &[]);
-    let work = tempfile::tempdir().unwrap();
+    // The CLI's home is its working folder too: a disk pulled without -f lands there.
+    let home = Home::new();
     let id = push(&server, &test_kernel(false), "kernel32", "v2");
-    let cli = |args: &[&str]| {
-        Command::new(common::JETPACK)
-            .env("HOME", work.path())
-            .env("XDG_CONFIG_HOME", work.path().join("xdg"))
-            .env_remove("JETPACK_HOST")
-            .env_remove("JETPACK_USERNAME")
-            .env_remove("JETPACK_PASSWORD")
-            .current_dir(work.path())
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &server.port.to_string(),
-                "--username",
-                "admin",
-                "--password",
-                &server.password,
-                "--tlsInsecureSkipVerify",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| home.run(&server, args);
     // -f FILE.
-    let target = work.path().join("mine.qcow2");
+    let target = home.path().join("mine.qcow2");
     let out = cli(&[
         "pull-image",
         &id[..10],
@@ -461,7 +441,7 @@ fn pull_image_disk_writes_the_disk_with_its_name() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(qemu_img_format(&work.path().join("kernel32-v2.vdi")), "vdi");
+    assert_eq!(qemu_img_format(&home.path().join("kernel32-v2.vdi")), "vdi");
     // A bad format is refused before any request, in one line.
     let out = cli(&["pull-image", &id, "--disk", "vhdx"]);
     assert!(!out.status.success());
@@ -469,7 +449,7 @@ fn pull_image_disk_writes_the_disk_with_its_name() {
     assert!(err.contains("unknown disk format \"vhdx\""), "{err}");
     assert_eq!(server.log().matches(" disk of image ").count(), 2);
     // The plain pull still takes a positional FILE.
-    let elf = work.path().join("k.elf");
+    let elf = home.path().join("k.elf");
     let out = cli(&["pull-image", &id, elf.to_str().unwrap()]);
     assert!(
         out.status.success(),

@@ -9,6 +9,7 @@ pub mod bobs;
 pub mod browser;
 pub mod conformance;
 pub mod hangar;
+pub mod home;
 pub mod jails;
 #[path = "../../benches/support/kernel.rs"]
 pub mod kernel;
