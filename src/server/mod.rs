@@ -583,8 +583,10 @@ async fn serve_files(
         state.catalog.clone(),
         state.bootfiles.clone(),
     ));
+    let boots = Arc::new(crate::netboot::Netboot::new(state.catalog.clone()));
+    let https = tls.is_some();
     tokio::spawn(api::serve::serve(
-        crate::files::app(trees, files.allow),
+        crate::files::app_with_netboot(trees, files.allow, Some(boots), https),
         listener,
         tls,
         server.api_limits.clone(),
