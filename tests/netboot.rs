@@ -1,7 +1,8 @@
 //! Netboot (issue 19, item 4) against a real `jetpack serve`: a qemu VM
 //! (TCG, user-mode networking, loopback only) boots with iPXE (Debian's
 //! ipxe-qemu ROMs) from a TFTP folder whose `boot.ipxe` chains to the file
-//! server's `/boot/ipxe?mac=${net0/mac}` (then `?tag=`), and runs the test
+//! server's `/boot/ipxe?mac=${net0/mac}` (then `?tag=`, then that URL as
+//! the DHCP boot file itself, as dnsmasq hands it), and runs the test
 //! kernel (images/test-builder/kernel.S) uploaded as an image, whose line
 //! appears on the serial port. And the API: mappings set, listed, shown,
 //! deleted (curl and the CLI), bad MACs and command lines refused, misses
@@ -90,13 +91,28 @@ fn files_get(server: &TestServer, args: &[&str], path: &str) -> (u16, String, St
     (status.parse().unwrap(), ctype.to_string(), body.to_string())
 }
 
-/// Boots a VM with `boot.ipxe` as its TFTP boot file until the test
-/// kernel's line is on the serial port (it then exits qemu through
-/// isa-debug-exit), or fails after two minutes.
-fn netboots(dir: &Path, label: &str, script: &str) {
+/// What qemu's DHCP hands iPXE as its boot file.
+enum BootFile<'a> {
+    /// `boot.ipxe` from qemu's TFTP folder, holding this script.
+    Script(&'a str),
+    /// A URL iPXE fetches itself (settings such as `${net0/mac}` in it
+    /// expanded by iPXE), as dnsmasq's `dhcp-boot=tag:ipxe,URL` gives it.
+    Url(&'a str),
+}
+
+/// Boots a VM from `boot` until the test kernel's line is on the serial
+/// port (it then exits qemu through isa-debug-exit), or fails after two
+/// minutes.
+fn netboots(dir: &Path, label: &str, boot: BootFile) {
     let tftp = dir.join(format!("{label}-tftp"));
     std::fs::create_dir_all(&tftp).unwrap();
-    std::fs::write(tftp.join("boot.ipxe"), script).unwrap();
+    let bootfile = match boot {
+        BootFile::Script(script) => {
+            std::fs::write(tftp.join("boot.ipxe"), script).unwrap();
+            "boot.ipxe"
+        }
+        BootFile::Url(url) => url,
+    };
     let serial = dir.join(format!("{label}.serial"));
     let _ = std::fs::remove_file(&serial);
     let mut child = Command::new("qemu-system-x86_64")
@@ -107,7 +123,7 @@ fn netboots(dir: &Path, label: &str, script: &str) {
         .arg(format!("file:{}", serial.display()))
         .arg("-netdev")
         .arg(format!(
-            "user,id=n0,tftp={},bootfile=boot.ipxe",
+            "user,id=n0,tftp={},bootfile={bootfile}",
             tftp.display()
         ))
         .args(["-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"])
@@ -117,7 +133,8 @@ fn netboots(dir: &Path, label: &str, script: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting qemu");
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(120);
     let seen = |serial: &Path| {
         std::fs::read(serial)
             .map(|b| String::from_utf8_lossy(&b).contains(SERIAL_LINE))
@@ -150,12 +167,16 @@ fn netboots(dir: &Path, label: &str, script: &str) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    eprintln!(
+        "{label}: the kernel's line after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
 
 #[test]
-fn a_vm_netboots_the_test_kernel_by_mac_and_by_tag() {
+fn a_vm_netboots_the_test_kernel_by_mac_by_tag_and_by_url() {
     if !qemu_peers() {
         return;
     }
@@ -192,8 +213,17 @@ fn a_vm_netboots_the_test_kernel_by_mac_and_by_tag() {
             server.files_port
         )
     };
-    netboots(dir.path(), "by-mac", &chain("mac=${net0/mac}"));
-    netboots(dir.path(), "by-tag", &chain("tag=nb"));
+    netboots(
+        dir.path(),
+        "by-mac",
+        BootFile::Script(&chain("mac=${net0/mac}")),
+    );
+    netboots(dir.path(), "by-tag", BootFile::Script(&chain("tag=nb")));
+    let url = format!(
+        "http://10.0.2.2:{}/boot/ipxe?mac=${{net0/mac}}",
+        server.files_port
+    );
+    netboots(dir.path(), "by-url", BootFile::Url(&url));
 }
 
 #[test]
