@@ -515,3 +515,24 @@ fn scripts_say_https_when_the_file_server_has_tls() {
         )
     );
 }
+
+/// Mappings survive a restart; `serve --clean` erases them with the images.
+#[test]
+fn mappings_survive_a_restart_and_go_with_clean() {
+    if !tool("curl") {
+        return;
+    }
+    let mut server = TestServer::start(&[], &[]);
+    let (status, _) = server.json(
+        &["-X", "PUT", "--json", r#"{"tag":"web","append":"x=1"}"#],
+        "/v1/netboot/52:54:00:00:00:01",
+    );
+    assert_eq!(status, 201);
+    assert!(server.stop(), "SIGTERM should end the server cleanly");
+    server.spawn(&[]);
+    let (status, m) = server.json(&[], "/v1/netboot/52:54:00:00:00:01");
+    assert_eq!((status, m["append"].as_str()), (200, Some("x=1")), "{m}");
+    server.stop();
+    server.spawn(&["--clean", "--yes"]);
+    assert_eq!(server.json(&[], "/v1/netboot").1, serde_json::json!([]));
+}

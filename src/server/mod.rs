@@ -254,6 +254,10 @@ pub fn serve(
     if clean_first {
         // The catalog's clear swept the stores' blobs: their rows go too.
         bootfiles.clear()?;
+        // Netboot mappings name the images just erased.
+        catalog
+            .with_store(|s| s.clear_netboot())
+            .map_err(CatalogError::Store)?;
     }
     let fleet = Arc::new(Fleet::load(
         catalog.clone(),

@@ -98,6 +98,12 @@ impl Store {
             > 0)
     }
 
+    /// Deletes every mapping (`serve --clean`: the images they name go).
+    pub fn clear_netboot(&self) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM netboot", [])?;
+        Ok(())
+    }
+
     /// The id of the newest image with `tag`. Times are seconds, so two
     /// images stored in the same second are told apart by insertion
     /// order (the rowid): the one stored last is the newest.
