@@ -222,9 +222,9 @@ impl Boots for Netboot {
                 tracing::warn!("netboot: {e}");
                 Err(BootMiss::Internal)
             }
-            Err(e @ (NetbootError::BadMac(_) | NetbootError::Name(_))) => {
-                Err(BootMiss::Bad(e.to_string()))
-            }
+            Err(
+                e @ (NetbootError::BadMac(_) | NetbootError::Name(_) | NetbootError::Ambiguous(_)),
+            ) => Err(BootMiss::Bad(e.to_string())),
             Err(e) => Err(BootMiss::NotFound(e.to_string())),
         }
     }
