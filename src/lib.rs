@@ -28,6 +28,7 @@ pub mod model;
 pub mod nacl;
 pub mod names;
 pub mod net;
+pub mod netboot;
 pub mod runtime;
 pub mod server;
 pub mod sim;

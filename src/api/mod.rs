@@ -21,6 +21,7 @@ mod info;
 mod instances;
 mod jobs;
 pub mod metrics;
+mod netboot;
 #[cfg(test)]
 mod openapi_snapshot;
 mod pods;
@@ -129,6 +130,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = jobs::routes(router);
     let router = bases::routes(router);
     let router = bootfiles::routes(router);
+    let router = netboot::routes(router);
     let router = builders::routes(router);
     let router = pods::routes(router);
     let router = instances::routes(router);

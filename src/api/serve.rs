@@ -44,6 +44,11 @@ impl ReloadableTls {
     }
 }
 
+/// The local address of a request's connection (a request extension):
+/// the address the client reached, for answers that name this server.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
+
 /// Serves `app` on `listener` until `stop`, then drains for up to `drain`.
 pub async fn serve(
     app: Router,
@@ -100,11 +105,12 @@ async fn connection(
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
+    let local = tcp.local_addr().ok();
     let io = GuardedIo::new(tcp, phase.clone(), limits.clone());
     match tls {
         None => {
             phase.waiting();
-            http(app, io, peer, phase, limits, stop).await
+            http(app, io, (peer, local), phase, limits, stop).await
         }
         Some(tls) => {
             // The handshake has its own clock; the head's starts after it.
@@ -126,7 +132,7 @@ async fn connection(
                 },
             };
             phase.waiting();
-            http(app, stream, peer, phase, limits, stop).await
+            http(app, stream, (peer, local), phase, limits, stop).await
         }
     }
 }
@@ -134,7 +140,7 @@ async fn connection(
 async fn http<S>(
     app: Router,
     io: S,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, Option<SocketAddr>),
     phase: Arc<Phase>,
     limits: ConnLimits,
     stop: CancellationToken,
@@ -145,6 +151,9 @@ async fn http<S>(
         phase.busy();
         let mut req = req.map(|body| axum::body::Body::new(GuardedBody::new(body, &limits)));
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(local) = local {
+            req.extensions_mut().insert(LocalAddr(local));
+        }
         let app = app.clone();
         let phase = phase.clone();
         async move {

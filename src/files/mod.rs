@@ -12,15 +12,19 @@
 //! leave a tree), resolve.rs (finding the file or directory, symlinks kept
 //! inside their tree), respond.rs (validators, ranges, streamed bodies),
 //! listing.rs (directory listings as HTML or JSON), catalog_trees.rs (the
-//! server's `Trees` over the catalog and the boot files).
+//! server's `Trees` over the catalog and the boot files), netboot.rs
+//! (`/boot/ipxe`: the iPXE script that boots a unikernel, chosen by a
+//! `Boots`).
 
 mod catalog_trees;
 mod listing;
+mod netboot;
 mod path;
 mod resolve;
 mod respond;
 
 pub use catalog_trees::CatalogTrees;
+pub use netboot::{BootAsk, BootImage, BootMiss, Boots};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -98,14 +102,32 @@ const MAX_TARGET: usize = 4096;
 struct Served {
     trees: Arc<dyn Trees>,
     allow: Vec<Net>,
+    /// Who chooses the image of `/boot/ipxe` (none: not served).
+    boots: Option<Arc<dyn Boots>>,
+    /// The scripts' URLs are https (`files.tls`).
+    https: bool,
 }
 
 /// The file server's application, for `api::serve::serve`. `allow`: the
 /// source ranges let in (empty: all); others are answered 403.
 pub fn app(trees: Arc<dyn Trees>, allow: Vec<Net>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .with_state(Arc::new(Served { trees, allow }))
+    app_with_netboot(trees, allow, None, false)
+}
+
+/// `app`, also answering `/boot/ipxe` with what `boots` chooses; `https`:
+/// the server has TLS, so the scripts' kernel URLs say https.
+pub fn app_with_netboot(
+    trees: Arc<dyn Trees>,
+    allow: Vec<Net>,
+    boots: Option<Arc<dyn Boots>>,
+    https: bool,
+) -> Router {
+    Router::new().fallback(handle).with_state(Arc::new(Served {
+        trees,
+        allow,
+        boots,
+        https,
+    }))
 }
 
 async fn handle(State(served): State<Arc<Served>>, req: Request) -> Response {
@@ -134,6 +156,9 @@ async fn handle(State(served): State<Arc<Served>>, req: Request) -> Response {
     let target = req.uri().path();
     if target.len() > MAX_TARGET {
         return plain(StatusCode::URI_TOO_LONG, "the path is too long");
+    }
+    if target == netboot::PATH {
+        return netboot::respond(served.boots.clone(), served.https, req, head).await;
     }
     let route = match path::route(target) {
         Ok(route) => route,

@@ -16,5 +16,6 @@ pub mod images;
 pub mod info;
 pub mod instances;
 pub mod jobs;
+pub mod netboot;
 pub mod pods;
 pub mod uplinks;

@@ -254,6 +254,10 @@ pub fn serve(
     if clean_first {
         // The catalog's clear swept the stores' blobs: their rows go too.
         bootfiles.clear()?;
+        // Netboot mappings name the images just erased.
+        catalog
+            .with_store(|s| s.clear_netboot())
+            .map_err(CatalogError::Store)?;
     }
     let fleet = Arc::new(Fleet::load(
         catalog.clone(),
@@ -583,8 +587,10 @@ async fn serve_files(
         state.catalog.clone(),
         state.bootfiles.clone(),
     ));
+    let boots = Arc::new(crate::netboot::Netboot::new(state.catalog.clone()));
+    let https = tls.is_some();
     tokio::spawn(api::serve::serve(
-        crate::files::app(trees, files.allow),
+        crate::files::app_with_netboot(trees, files.allow, Some(boots), https),
         listener,
         tls,
         server.api_limits.clone(),

@@ -12,6 +12,7 @@ pub mod instances;
 pub mod jobs;
 pub mod launches;
 pub mod metrics;
+pub mod netboot;
 pub mod private;
 
 use std::net::Ipv4Addr;
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_builders.sql"),
     include_str!("migrations/0005_launches.sql"),
     include_str!("migrations/0006_bootfiles.sql"),
+    include_str!("migrations/0007_netboot.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -365,6 +365,11 @@ pub enum RemoteCommand {
         #[command(subcommand)]
         cmd: BobCommand,
     },
+    /// Netboot: which image a machine booting with iPXE gets, by its MAC
+    Netboot {
+        #[command(subcommand)]
+        cmd: NetbootCommand,
+    },
     /// List builders
     Builders,
     /// Show a builder
@@ -474,4 +479,29 @@ pub enum BobCommand {
     },
     /// List bob providers
     Providers,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetbootCommand {
+    /// Map a machine (by MAC) to an image or a tag (its newest image at boot time)
+    #[command(group = clap::ArgGroup::new("what").required(true).args(["tag", "image"]))]
+    Set {
+        /// aa:bb:cc:dd:ee:ff (or with '-', any case)
+        mac: String,
+        /// Boot the newest image with this tag
+        #[arg(long)]
+        tag: Option<String>,
+        /// Boot this image (id or unique prefix)
+        #[arg(long)]
+        image: Option<String>,
+        /// The kernel command line
+        #[arg(long, allow_hyphen_values = true)]
+        append: Option<String>,
+    },
+    /// List netboot mappings
+    List,
+    /// Show a machine's mapping
+    Show { mac: String },
+    /// Delete a machine's mapping
+    Rm { mac: String },
 }

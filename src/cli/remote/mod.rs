@@ -19,6 +19,7 @@ mod jobs;
 mod launch;
 mod login;
 mod nacls;
+mod netboot;
 mod pods;
 mod print;
 mod progress;
@@ -143,6 +144,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             wait,
         } => instances::upgrade(c, instance, (builder, nacl, service), (force, wait), format)?,
         R::Bob { cmd } => return builders::bob(c, cmd, format),
+        R::Netboot { cmd } => return netboot::netboot(c, cmd, format),
         R::Builders => builders::table(c, format)?,
         R::InspectBuilder { id } => builders::inspect(c, id, format)?,
         R::DeleteBuilder { id } => delete::<BuilderModel>(c, ("builders", "builder"), &id, format)?,
