@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::home::Home;
 use common::server::{fake_elf, TestServer};
 use common::tool;
 
@@ -434,24 +435,8 @@ fn the_cli_sets_lists_and_removes_mappings() {
     let elf = dir.path().join("a.elf");
     fake_elf(&elf, 4096, "cli");
     let id = push(&server, &elf, "svc", "web");
-    let cli = |args: &[&str]| {
-        let out = Command::new(common::JETPACK)
-            .env("HOME", dir.path())
-            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
-            .env_remove("JETPACK_HOST")
-            .env_remove("JETPACK_PASSWORD")
-            .args(["--host", "127.0.0.1", "--port", &server.port.to_string()])
-            .args(["--username", &server.user, "--password", &server.password])
-            .arg("--tlsInsecureSkipVerify")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let home = Home::new();
+    let cli = |args: &[&str]| home.texts(&server, args);
     let (code, out, err) = cli(&[
         "netboot",
         "set",
@@ -463,34 +448,34 @@ fn the_cli_sets_lists_and_removes_mappings() {
         "-o",
         "json",
     ]);
-    assert_eq!(code, Some(0), "{out} {err}");
+    assert_eq!(code, 0, "{out} {err}");
     let m: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(m["mac"], "52:54:00:aa:bb:cc");
     assert_eq!(m["imageId"], id.as_str());
     assert_eq!(m["append"], "-v console=ttyS0");
     let (code, out, err) = cli(&["netboot", "set", "52:54:00:aa:bb:cd", "--tag", "web"]);
-    assert_eq!(code, Some(0), "{out} {err}");
+    assert_eq!(code, 0, "{out} {err}");
     assert_eq!(out.trim(), "52:54:00:aa:bb:cd");
     let (code, out, _) = cli(&["netboot", "list"]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, 0);
     assert!(
         out.contains("52:54:00:aa:bb:cc") && out.contains("tag web"),
         "{out}"
     );
     let (code, out, _) = cli(&["netboot", "list", "-o", "json"]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     let (code, out, _) = cli(&["netboot", "show", "52:54:00:AA:BB:CD"]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, 0);
     assert!(out.contains("web"), "{out}");
     let (code, out, _) = cli(&["netboot", "rm", "52:54:00:aa:bb:cd", "-o", "id"]);
-    assert_eq!((code, out.trim()), (Some(0), "52:54:00:aa:bb:cd"));
+    assert_eq!((code, out.trim()), (0, "52:54:00:aa:bb:cd"));
     let (code, _, err) = cli(&["netboot", "rm", "52:54:00:aa:bb:cd"]);
-    assert_ne!(code, Some(0));
+    assert_ne!(code, 0);
     assert!(err.contains("no netboot mapping"), "{err}");
     let (code, _, err) = cli(&["netboot", "set", "nope", "--tag", "web"]);
-    assert_ne!(code, Some(0));
+    assert_ne!(code, 0);
     assert!(err.contains("not a MAC address"), "{err}");
 }
 
