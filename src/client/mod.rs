@@ -145,6 +145,10 @@ impl Client {
             .http_status_as_error(false)
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
+            // The server answers `Expect: 100-continue` once it has judged
+            // the headers (a bcrypt check among them, slow on a busy host);
+            // sending the body sooner turns its refusal into a broken pipe.
+            .timeout_await_100(Some(Duration::from_secs(15)))
             .user_agent(format!("jetpack/{}", env!("CARGO_PKG_VERSION")))
             // The server never redirects; following one would carry the
             // credentials somewhere we were not told to go.
