@@ -205,7 +205,7 @@ impl Store {
         name: &Tag,
         sha256: &str,
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         if kind == StoreKind::Iso {
             let mut stmt = tx.prepare(
                 "SELECT name || ' ' || version FROM osimages WHERE iso = ?1 ORDER BY name, version",
@@ -245,7 +245,7 @@ impl Store {
     /// When it is made from a stored ISO, that ISO must exist, checked in
     /// the same transaction so that a delete of it cannot slip between.
     pub fn insert_osimage(&self, row: &OsImageRow) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         if let Some(iso) = &row.iso {
             let found: Option<String> = tx
                 .query_row(

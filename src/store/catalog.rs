@@ -397,7 +397,7 @@ impl Store {
 
     /// Deletes an image row; returns whether another image still uses its blob.
     pub fn delete_image(&self, id: &ImageId, sha256: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         tx.execute("DELETE FROM images WHERE id = ?1", [id.as_str()])?;
         // The boot files' stores share the blob store: an ISO with the
         // same bytes keeps the blob too.
@@ -420,7 +420,7 @@ impl Store {
 
     /// Empties every server table (`jetpack serve --clean`).
     pub fn clear_catalog(&self) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         for table in ["uplinks", "nacls", "snippets", "images", "jobs"] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }

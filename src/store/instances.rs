@@ -100,7 +100,7 @@ impl Store {
     /// what thousands of sessions report so that a docking storm costs a
     /// commit per batch, not per message.
     pub fn apply_instance_writes(&self, writes: &[InstanceWrite]) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         for w in writes {
             match w {
                 InstanceWrite::Docked { id, uplink_id, at } => {

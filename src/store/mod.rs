@@ -273,6 +273,14 @@ pub(crate) fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
 }
 
 impl Store {
+    /// A transaction that takes the write lock at once (waiting out the
+    /// busy timeout). A deferred one that reads and then writes fails at
+    /// once with SQLITE_BUSY when another connection (a pod's supervisor,
+    /// the CLI, the runtime's) wrote in between: its snapshot is stale.
+    pub(crate) fn write_tx(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// A new database is made 0600 first: SQLite would make it 0644, and
     /// its WAL and SHM files take the database's mode.

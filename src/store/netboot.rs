@@ -52,7 +52,7 @@ impl Store {
             NetbootTarget::Image(id) => (Some(id.as_str()), None),
             NetbootTarget::Tag(tag) => (None, Some(tag.as_str())),
         };
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         let replaced = tx.execute(
             "UPDATE netboot SET image_id = ?2, tag = ?3, append = ?4, updated_at = ?5
              WHERE mac = ?1",
