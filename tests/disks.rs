@@ -11,7 +11,7 @@ mod common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -119,65 +119,10 @@ fn sha256_of(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-/// Boots `drive` (qemu's -drive arguments, or `-cdrom FILE`) under TCG and
-/// waits until the test kernel's line is on the serial port (it then asks
-/// qemu to exit through isa-debug-exit), or fails after a minute.
+/// Boots `how` (qemu's -drive arguments, or `-cdrom FILE`) to the test
+/// kernel's line, within a minute.
 fn boots(how: &[&str], dir: &Path, label: &str) {
-    let serial = dir.join(format!("{label}.serial"));
-    let _ = std::fs::remove_file(&serial);
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel", "tcg", "-m", "64", "-display", "none", "-monitor", "none",
-        ])
-        .args([
-            "-no-reboot",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .args(how)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting qemu");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = |serial: &Path| {
-        std::fs::read(serial)
-            .map(|b| String::from_utf8_lossy(&b).contains(SERIAL_LINE))
-            .unwrap_or(false)
-    };
-    loop {
-        if seen(&serial) {
-            break;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            // The line may have been written just before the exit.
-            if seen(&serial) {
-                break;
-            }
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            panic!(
-                "{label}: qemu ended ({status}) without the kernel's line; serial: {:?}; stderr: {err}",
-                std::fs::read_to_string(&serial).unwrap_or_default()
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{label}: no serial line within a minute: {:?}",
-                std::fs::read_to_string(&serial).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    common::qemu::boots_to(how, dir, label, SERIAL_LINE, Duration::from_secs(60));
 }
 
 fn qemu_img_format(path: &Path) -> String {

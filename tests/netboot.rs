@@ -12,9 +12,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::home::Home;
 use common::server::{fake_elf, TestServer};
@@ -114,66 +114,20 @@ fn netboots(dir: &Path, label: &str, boot: BootFile) {
         }
         BootFile::Url(url) => url,
     };
-    let serial = dir.join(format!("{label}.serial"));
-    let _ = std::fs::remove_file(&serial);
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-m", "128", "-display", "none"])
-        .args(["-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .arg("-netdev")
-        .arg(format!(
-            "user,id=n0,tftp={},bootfile={bootfile}",
-            tftp.display()
-        ))
-        .args(["-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"])
-        .args(["-boot", "n"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting qemu");
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(120);
-    let seen = |serial: &Path| {
-        std::fs::read(serial)
-            .map(|b| String::from_utf8_lossy(&b).contains(SERIAL_LINE))
-            .unwrap_or(false)
-    };
-    loop {
-        if seen(&serial) {
-            break;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            if seen(&serial) {
-                break;
-            }
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            panic!(
-                "{label}: qemu ended ({status}) without the kernel's line; serial: {:?}; stderr: {err}",
-                std::fs::read_to_string(&serial).unwrap_or_default()
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{label}: no kernel line within two minutes; serial: {:?}",
-                std::fs::read_to_string(&serial).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let netdev = format!("user,id=n0,tftp={},bootfile={bootfile}", tftp.display());
+    let how = [
+        "-netdev",
+        &netdev,
+        "-device",
+        "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56",
+        "-boot",
+        "n",
+    ];
+    let took = common::qemu::boots_to(&how, dir, label, SERIAL_LINE, Duration::from_secs(120));
     eprintln!(
         "{label}: the kernel's line after {:.1} s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

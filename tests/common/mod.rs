@@ -13,6 +13,7 @@ pub mod home;
 pub mod jails;
 #[path = "../../benches/support/kernel.rs"]
 pub mod kernel;
+pub mod qemu;
 pub mod server;
 pub mod sims;
 
