@@ -25,7 +25,6 @@ use super::BootFilesError;
 /// A staged file (removed when dropped) and its digest: the same as a
 /// base import's fetched archive.
 pub use crate::runtime::archive::Staged;
-use crate::runtime::archive::UNREACHABLE;
 use crate::runtime::fetch_policy::{
     self, redact_url, redact_urls, FetchFailure, FetchPolicy, Resume,
 };
@@ -217,28 +216,15 @@ fn copy(
 
 /// A fetch that got no body, as the job's error.
 fn failure(name: &str, stall: Duration, f: FetchFailure) -> BootFilesError {
-    let fetch_err = |why: String| BootFilesError::Fetch {
-        url: name.to_string(),
-        why,
-    };
     match f {
-        FetchFailure::Unreachable(detail) => {
-            tracing::debug!("cannot fetch {name}: {}", redact_urls(&detail));
-            if is_timeout_text(&detail) {
-                BootFilesError::Stalled {
-                    url: name.to_string(),
-                    seconds: stall.as_secs(),
-                }
-            } else {
-                fetch_err(UNREACHABLE.into())
-            }
-        }
-        FetchFailure::Status(status) => fetch_err(format!("the server answered {status}")),
-        FetchFailure::TooManyRedirects => fetch_err(format!(
-            "more than {} redirects",
-            fetch_policy::MAX_REDIRECTS
-        )),
-        FetchFailure::BadRedirect => fetch_err("redirected to a URL that is not http(s)".into()),
+        FetchFailure::Unreachable(detail) if is_timeout_text(&detail) => BootFilesError::Stalled {
+            url: name.to_string(),
+            seconds: stall.as_secs(),
+        },
+        f => BootFilesError::Fetch {
+            url: name.to_string(),
+            why: f.why(name),
+        },
     }
 }
 

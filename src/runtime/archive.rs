@@ -15,12 +15,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::fetch_policy::{self, redact_url, redact_urls, FetchFailure, FetchPolicy};
+use super::fetch_policy::{self, redact_url, redact_urls, FetchPolicy};
 use crate::store::private;
-
-/// What a refused or unreachable URL gets, whichever it was: telling them
-/// apart would tell which of the server's neighbours' ports are open.
-pub const UNREACHABLE: &str = "not allowed or unreachable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -118,18 +114,7 @@ fn open_url(url: &str, name: &str, urls: Urls) -> Result<Box<dyn Read>, ArchiveE
         }
         Urls::Checked(policy) => policy,
     };
-    fetch_policy::open(url, policy).map_err(|failure| match failure {
-        FetchFailure::Unreachable(detail) => {
-            tracing::debug!("cannot fetch {name}: {}", redact_urls(&detail));
-            fetch_err(UNREACHABLE.into())
-        }
-        FetchFailure::Status(status) => fetch_err(format!("the server answered {status}")),
-        FetchFailure::TooManyRedirects => fetch_err(format!(
-            "more than {} redirects",
-            fetch_policy::MAX_REDIRECTS
-        )),
-        FetchFailure::BadRedirect => fetch_err("redirected to a URL that is not http(s)".into()),
-    })
+    fetch_policy::open(url, policy).map_err(|failure| fetch_err(failure.why(&name)))
 }
 
 /// Copies `input` (read from `source`, named so in errors, redacted) into
@@ -460,6 +445,7 @@ pub fn name_from_source(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fetch_policy::UNREACHABLE;
 
     #[test]
     fn magic_bytes() {

@@ -389,6 +389,26 @@ pub enum FetchFailure {
     BadRedirect,
 }
 
+impl FetchFailure {
+    /// What a user is told (`name`: the URL, redacted). Why an address was
+    /// unreachable or refused goes to the debug log only.
+    pub fn why(&self, name: &str) -> String {
+        match self {
+            FetchFailure::Unreachable(detail) => {
+                tracing::debug!("cannot fetch {name}: {}", redact_urls(detail));
+                UNREACHABLE.into()
+            }
+            FetchFailure::Status(status) => format!("the server answered {status}"),
+            FetchFailure::TooManyRedirects => format!("more than {MAX_REDIRECTS} redirects"),
+            FetchFailure::BadRedirect => "redirected to a URL that is not http(s)".into(),
+        }
+    }
+}
+
+/// What a refused or unreachable URL gets, whichever it was: telling them
+/// apart would tell which of the server's neighbours' ports are open.
+pub const UNREACHABLE: &str = "not allowed or unreachable";
+
 /// GETs `url` under `policy`, following up to `MAX_REDIRECTS` redirects
 /// (each checked like the first); the body of the final answer.
 pub fn open(url: &str, policy: &Arc<FetchPolicy>) -> Result<Box<dyn Read>, FetchFailure> {
