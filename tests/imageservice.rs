@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -459,7 +459,13 @@ fn the_apis_users_and_tls_by_default() {
         return;
     }
     let port = free_port();
-    let server = TestServer::start(&[&format!("imageservice.port={port}")], &[]);
+    let server = TestServer::start(
+        &[
+            &format!("imageservice.port={port}"),
+            "bootfiles.maxupload=1000000",
+        ],
+        &[],
+    );
     let url = base(port, true);
     let (status, _, _) = curl(&[], &format!("{url}/iso"));
     assert_eq!(status, 401);
@@ -487,6 +493,46 @@ fn the_apis_users_and_tls_by_default() {
     assert_progress(&body);
     let (_, v) = server.json(&[], "/v1/microkernels");
     assert_eq!(v[0]["name"], "initrd.img", "{v}");
+    // Over bootfiles.maxupload: a declared length is a 413 before the
+    // body; a chunked body is cut where it passes the limit, the answer
+    // saying why and curl exiting non-zero; nothing is stored either way.
+    let big = dir.path().join("big.img");
+    std::fs::write(&big, noise(3 << 20, 4)).unwrap();
+    let (status, body, _) = curl(
+        &[
+            "-u",
+            &userpass,
+            "-X",
+            "PUT",
+            "--upload-file",
+            &big.display().to_string(),
+        ],
+        &format!("{url}/microkernel?name=big.img"),
+    );
+    assert_eq!(status, 413, "{body}");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "-u",
+            &userpass,
+            "-X",
+            "PUT",
+            "--upload-file",
+            "-",
+        ])
+        .arg(format!("{url}/microkernel?name=big.img"))
+        .stdin(std::fs::File::open(&big).unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Upload failed: the body is larger than the limit"),
+        "{text}"
+    );
+    let (_, v) = server.json(&[], "/v1/microkernels");
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
     // Plain HTTP is not spoken there.
     let (status, _, ok) = curl(&[], &format!("http://127.0.0.1:{port}/iso"));
     assert!(!ok || status != 200);

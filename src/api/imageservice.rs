@@ -337,6 +337,11 @@ fn refuse_early<T>(checked: ApiResult<T>, req: Request) -> ApiResult<(T, Request
     }
 }
 
+/// How long a refused upload's answer waits for the client to finish
+/// sending before the connection is cut: upload::linger's own bound, and a
+/// little more.
+const LINGER_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The declared body length, if any.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -416,6 +421,17 @@ where
         tenths: 0,
         lines: lines.clone(),
     };
+    // Told when the body has been read to its end (or dropped), so that a
+    // refusal cuts the connection only once the client has sent it all:
+    // a reset while it still sends would overtake the refusal's text.
+    let (ended, read_out) = tokio::sync::oneshot::channel::<()>();
+    let mut ended = Some(ended);
+    let end = futures_util::stream::poll_fn(move |_| {
+        if let Some(ended) = ended.take() {
+            let _ = ended.send(());
+        }
+        std::task::Poll::Ready(None::<Result<Bytes, axum::Error>>)
+    });
     let counted = futures_util::stream::iter(first)
         .chain(body)
         .map(move |chunk| {
@@ -423,7 +439,8 @@ where
                 progress.add(bytes.len());
             }
             chunk
-        });
+        })
+        .chain(end);
     let req = Request::from_parts(parts, Body::from_stream(counted));
     let blobs_state = state.clone();
     tracing::info!("image-service: receiving {what}");
@@ -441,6 +458,9 @@ where
             Err(e) => {
                 tracing::warn!("image-service: {what}: {}", e.message);
                 let _ = lines.send(Ok(Bytes::from(format!("Upload failed: {}\n", e.message))));
+                // What is left of the body is read and dropped (bounded:
+                // upload::linger); then the cut.
+                let _ = tokio::time::timeout(LINGER_BOUND, read_out).await;
                 let _ = lines.send(Err(std::io::Error::other(e.message)));
             }
         }
