@@ -117,9 +117,9 @@ fn required(value: Option<String>, what: &str) -> ApiResult<String> {
 /// name and version was its 400 ("Image already exists").
 fn compat(e: BootFilesError) -> ApiError {
     match e {
-        BootFilesError::Taken { what, .. } if what == "OS image" => {
-            ApiError::bad_request(format!("Image already exists: {e}"))
-        }
+        BootFilesError::Taken {
+            what: "OS image", ..
+        } => ApiError::bad_request(format!("Image already exists: {e}")),
         e => e.into(),
     }
 }
