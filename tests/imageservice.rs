@@ -568,3 +568,54 @@ fn the_listener_is_off_by_default() {
     );
     assert!(!server.log().contains("image-service API listening"));
 }
+
+/// A weaker listener than asked for is refused at start, not served:
+/// TLS without the API's certificate, auth without the API's users.
+#[test]
+fn auth_or_tls_the_api_lacks_is_refused_at_start() {
+    let mut server = TestServer::start(&[], &[]);
+    assert!(server.stop());
+    for (extra, expected) in [
+        (
+            ["server.tls=off", "imageservice.tls=on"],
+            "imageservice.tls",
+        ),
+        (
+            ["server.auth=none", "imageservice.tls=off"],
+            "imageservice.auth",
+        ),
+    ] {
+        let mut child = server
+            .jetpack()
+            .arg("-o")
+            .arg(format!("imageservice.port={}", free_port()))
+            .args(extra.iter().flat_map(|e| ["-o", e]))
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("jetpack serve started with {extra:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            !status.success() && err.contains(expected),
+            "{extra:?}: {err}"
+        );
+    }
+}

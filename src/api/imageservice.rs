@@ -540,3 +540,47 @@ async fn put_microkernel(
 async fn delete_microkernel(state: State, ApiQuery(p): ApiQuery<Params>) -> ApiResult<Json<Entry>> {
     delete(state, StoreKind::Microkernel, p.name).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_names_and_words_as_the_image_service_had_them() {
+        assert_eq!(pretty_size(4_150_000_000), "4.15 GB");
+        assert_eq!(pretty_size(61_110_000), "61.11 MB");
+        assert_eq!(pretty_size(1_000), "1000 Byte");
+        assert_eq!(pretty_size(1_024), "1.02 KB");
+        assert_eq!(
+            file_name("http://h:9090/iso/photon-1.0.iso?x=/y#z"),
+            "photon-1.0.iso"
+        );
+        assert_eq!(file_name("/srv/iso/centos-7.0.iso"), "centos-7.0.iso");
+        assert_eq!(status_word(OsImageState::Ready), "OK");
+        assert_eq!(status_word(OsImageState::Downloading), "downloading iso");
+    }
+
+    #[test]
+    fn exactly_one_source_with_a_name_and_version() {
+        let p = |q: &str| -> Params { query_of(q) };
+        assert!(check_image_request(&p("name=u&version=1&isostore=x.iso")).is_ok());
+        for bad in [
+            "name=u&version=1",
+            "name=u&version=1&isostore=x.iso&isoweb=http://h/x.iso",
+            "version=1&isostore=x.iso",
+            "name=u&isostore=x.iso",
+            "name=u&version=1&isoclient=",
+        ] {
+            let e = check_image_request(&p(bad)).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    /// A query as the router's extractor reads it.
+    fn query_of(q: &str) -> Params {
+        let uri: axum::http::Uri = format!("/images?{q}").parse().unwrap();
+        axum::extract::Query::<Params>::try_from_uri(&uri)
+            .unwrap()
+            .0
+    }
+}
