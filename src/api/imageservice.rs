@@ -259,18 +259,10 @@ async fn put_image(
         let service = state.bootfiles.clone();
         let what = format!("the ISO {file} of the OS image {name} {version}");
         return stream_upload(&state, req, what, move |blob| {
-            let tag = check_name("ISO name", &file)?;
-            service.put(StoreKind::Iso, &file, blob, "upload")?;
-            match service.create_osimage(&name, &version, Source::Iso(tag)) {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    // The ISO was stored for this image alone: it goes too.
-                    if let Err(undo) = service.delete(StoreKind::Iso, &file) {
-                        tracing::warn!("image-service: removing the ISO {file} again: {undo}");
-                    }
-                    Err(compat(e))
-                }
-            }
+            service
+                .create_osimage_with_iso(&name, &version, &file, blob)
+                .map(drop)
+                .map_err(compat)
         })
         .await;
     }
