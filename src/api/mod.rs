@@ -17,6 +17,7 @@ mod events;
 mod form;
 pub mod guard;
 mod images;
+pub mod imageservice;
 mod info;
 mod instances;
 mod jobs;

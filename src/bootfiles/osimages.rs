@@ -207,6 +207,28 @@ impl BootFiles {
         Ok((row, job))
     }
 
+    /// Stores an uploaded ISO under `iso` in the ISO store, then makes an
+    /// OS image from it (the image-service's `isoclient`, which kept the
+    /// ISO in its store). The ISO was stored for this image alone: when
+    /// the image cannot be made, it goes again.
+    pub fn create_osimage_with_iso(
+        self: &Arc<Self>,
+        name: &str,
+        version: &str,
+        iso: &str,
+        staged: StagedBlob,
+    ) -> Result<(OsImageRow, JobRow), BootFilesError> {
+        let tag = check_name("ISO name", iso)?;
+        names(name, version)?;
+        self.put(super::StoreKind::Iso, iso, staged, "upload")?;
+        self.create_osimage(name, version, Source::Iso(tag))
+            .inspect_err(|_| {
+                if let Err(undo) = self.delete(super::StoreKind::Iso, iso) {
+                    tracing::warn!("removing the ISO {iso} again: {undo}");
+                }
+            })
+    }
+
     /// The job's work: on failure the row says why and nothing is left.
     fn make(
         &self,

@@ -351,6 +351,41 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "file server connections at once from one source address",
     ),
     (
+        "imageservice.port",
+        "off",
+        "port of the RackHD image-service compatibility listener (its scripts used 7070) | off",
+    ),
+    (
+        "imageservice.listen",
+        "127.0.0.1",
+        "address the image-service compatibility listener binds",
+    ),
+    (
+        "imageservice.auth",
+        "basic",
+        "image-service listener auth: basic (the API's users) | none (its scripts as they are)",
+    ),
+    (
+        "imageservice.tls",
+        "${server.tls}",
+        "image-service listener over the API's certificate: on | off (plain-http scripts); follows server.tls",
+    ),
+    (
+        "imageservice.allow",
+        "",
+        "source ranges (CIDR) or addresses allowed to the image-service listener, comma-separated (empty: any; others get 403)",
+    ),
+    (
+        "imageservice.maxconns",
+        "256",
+        "image-service listener connections at once",
+    ),
+    (
+        "imageservice.maxconnsperip",
+        "64",
+        "image-service listener connections at once from one source address",
+    ),
+    (
         "bootfiles.maxupload",
         "17179869184",
         "largest ISO, microkernel or OS image upload, bytes (413 beyond)",

@@ -7,13 +7,15 @@
 //! reads a value as a type; each area's keys are read by its own section:
 //! store.rs (root dataset, datasets driver, data.dir), jail.rs, mds.rs,
 //! server.rs (the API and the hangar; limits.rs their bounds), build.rs
-//! (builds and bob providers), files.rs (the southbound file server).
+//! (builds and bob providers), files.rs (the southbound file server),
+//! imageservice.rs (the image-service compatibility listener).
 
 use std::path::{Path, PathBuf};
 
 mod build;
 mod disks;
 mod files;
+mod imageservice;
 mod jail;
 mod keys;
 mod launch;
@@ -28,6 +30,7 @@ mod values;
 pub use build::{BobProviderConfig, BobProviderKind};
 pub use disks::DisksConfig;
 pub use files::FilesConfig;
+pub use imageservice::ImageServiceConfig;
 pub use jail::{Ipv4Net, JailsDriver};
 pub use keys::{sample, BOB_PROVIDER_PREFIX, JAIL_PARAM_PREFIX, KEYS};
 pub use launch::LaunchConfig;
@@ -100,6 +103,8 @@ pub struct Config {
     /// `disks.*`: hypervisor disks made from images.
     pub disks: DisksConfig,
     pub files: FilesConfig,
+    /// `imageservice.*`: the RackHD image-service compatibility listener.
+    pub imageservice: ImageServiceConfig,
 }
 
 impl Config {
@@ -146,6 +151,7 @@ impl Config {
         let metrics = metrics::read(&values)?;
         let disks = disks::read(&values)?;
         let files = files::read(&values)?;
+        let imageservice = imageservice::read(&values)?;
         Ok(Config {
             root_zfs: store.root_zfs,
             root_mountpoint: store.root_mountpoint,
@@ -173,6 +179,7 @@ impl Config {
             metrics,
             disks,
             files,
+            imageservice,
             values,
         })
     }

@@ -54,6 +54,8 @@ pub enum ServeError {
         what: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    ImageService(&'static str),
     #[error("--clean erases every pod, base, image, NaCl, uplink and job: add --yes to confirm")]
     CleanNotConfirmed,
 }
@@ -399,6 +401,7 @@ async fn run(
     }
     let tls = tls_config.map(api::serve::ReloadableTls::new);
     serve_files(&state, tls.clone(), &server, stop.clone()).await?;
+    serve_imageservice(&state, tls.clone(), &server, stop.clone()).await?;
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
     let fd_limit = match crate::net::raise_fd_limit() {
@@ -591,6 +594,66 @@ async fn serve_files(
     let https = tls.is_some();
     tokio::spawn(api::serve::serve(
         crate::files::app_with_netboot(trees, files.allow, Some(boots), https),
+        listener,
+        tls,
+        server.api_limits.clone(),
+        gate,
+        stop,
+        DRAIN,
+    ));
+    Ok(())
+}
+
+/// `imageservice.port`: RackHD image-service's northbound routes on their
+/// own gate and the API's clocks; the API's users and TLS unless told
+/// `imageservice.auth = none` / `imageservice.tls = off`, which are refused
+/// rather than silently weakened when the API has no users or certificate.
+async fn serve_imageservice(
+    state: &Arc<AppState>,
+    api_tls: Option<api::serve::ReloadableTls>,
+    server: &ServerConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let conf = state.host.config().imageservice.clone();
+    let Some(port) = conf.port else {
+        return Ok(());
+    };
+    if conf.auth && state.users.is_none() {
+        return Err(ServeError::ImageService(
+            "imageservice.auth = basic needs the API's users, but server.auth = none: set imageservice.auth = none to serve it without auth",
+        ));
+    }
+    let tls = match (conf.tls, api_tls) {
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
+            return Err(ServeError::ImageService(
+                "imageservice.tls = on needs the API's certificate, but server.tls = off: set imageservice.tls = off to serve it over plain HTTP",
+            ))
+        }
+        (false, _) => None,
+    };
+    let at = SocketAddr::new(conf.listen, port);
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(io(format!(
+        "binding the image-service listener on {at} (imageservice.port)"
+    )))?;
+    tracing::info!(
+        "image-service API listening on {}://{at} ({}; {})",
+        if tls.is_some() { "https" } else { "http" },
+        if conf.auth {
+            "the API's users"
+        } else {
+            "no auth"
+        },
+        if conf.allow.is_empty() {
+            "any source".to_string()
+        } else {
+            format!("{} allowed source range(s)", conf.allow.len())
+        }
+    );
+    let gate =
+        crate::net::ConnGate::new("imageservice", conf.max_conns, conf.max_conns_per_ip, false);
+    tokio::spawn(api::serve::serve(
+        api::imageservice::app(state.clone(), conf.allow, conf.auth),
         listener,
         tls,
         server.api_limits.clone(),
