@@ -114,7 +114,7 @@ fn open_url(url: &str, name: &str, urls: Urls) -> Result<Box<dyn Read>, ArchiveE
         }
         Urls::Checked(policy) => policy,
     };
-    fetch_policy::open(url, policy).map_err(|failure| fetch_err(failure.why(&name)))
+    fetch_policy::open(url, policy).map_err(|failure| fetch_err(failure.why(name)))
 }
 
 /// Copies `input` (read from `source`, named so in errors, redacted) into
