@@ -28,6 +28,10 @@ pub struct FileTarget {
     pub etag: String,
     /// The file's name: its Content-Type comes from its extension.
     pub name: String,
+    /// A store's blob: written once and only ever replaced by a rename or
+    /// unlinked, never truncated in place, so its bytes can be sent from
+    /// a mapping (a file cut short under a mapping would fault the server).
+    pub written_once: bool,
 }
 
 /// One line of a listing.
@@ -159,6 +163,7 @@ fn stored(file: Option<StoredFile>) -> Result<Found, FilesError> {
         modified: f.modified,
         etag: format!("\"{}\"", f.sha256),
         name: f.name,
+        written_once: true,
     }))
 }
 
@@ -221,6 +226,9 @@ fn in_tree(
         etag: tree_etag(&meta),
         name: rest.last().cloned().unwrap_or_default(),
         file,
+        // An OS image's tree: on the dir driver an operator may edit it
+        // by hand (`cp` over a file truncates it), so it is read, not mapped.
+        written_once: false,
     }))
 }
 
