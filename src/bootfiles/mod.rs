@@ -337,6 +337,12 @@ impl BootFiles {
         Ok(self.host.datasets().path(&row.dataset))
     }
 
+    /// Whether a ready OS image's files cannot change under the server
+    /// (its dataset is read-only to root too).
+    pub fn osimages_read_only(&self) -> bool {
+        self.host.datasets().seals_read_only()
+    }
+
     /// Every ready OS image, as (name, version).
     pub fn ready_osimages(&self) -> Result<Vec<(String, String)>, BootFilesError> {
         Ok(self

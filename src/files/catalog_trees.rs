@@ -58,6 +58,10 @@ impl Trees for CatalogTrees {
         found("OS image", self.bootfiles.osimage_root(name, version))
     }
 
+    fn os_images_read_only(&self) -> bool {
+        self.bootfiles.osimages_read_only()
+    }
+
     fn os_images(&self) -> Vec<(String, String)> {
         found("OS images", self.bootfiles.ready_osimages()).unwrap_or_default()
     }

@@ -45,6 +45,12 @@ use crate::runtime::fetch_policy::Net;
 pub trait Trees: Send + Sync + 'static {
     /// `/<name>/<version>/...`: the content root directory of a ready OS image.
     fn os_image(&self, name: &str, version: &str) -> Option<PathBuf>;
+    /// Whether OS image trees cannot change under the server (sealed
+    /// read-only even to root): their files may then be sent from a
+    /// mapping, like a store's blobs.
+    fn os_images_read_only(&self) -> bool {
+        false
+    }
     /// Ready OS images (name, version) for the listing at `/`.
     fn os_images(&self) -> Vec<(String, String)>;
     /// `/isos/<name>` and `/microkernels/<name>`: one stored file.

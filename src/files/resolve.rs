@@ -141,7 +141,11 @@ pub fn find(trees: &dyn Trees, route: &Route) -> Result<Found, FilesError> {
             dir,
         } => {
             let root = trees.os_image(name, version).ok_or(FilesError::NotFound)?;
-            in_tree(&root, name, version, rest, *dir)
+            let mut found = in_tree(&root, name, version, rest, *dir)?;
+            if let Found::File(f) = &mut found {
+                f.written_once = trees.os_images_read_only();
+            }
+            Ok(found)
         }
         Route::AddSlash(to) => Ok(Found::Redirect(to.clone())),
     }
@@ -226,8 +230,9 @@ fn in_tree(
         etag: tree_etag(&meta),
         name: rest.last().cloned().unwrap_or_default(),
         file,
-        // An OS image's tree: on the dir driver an operator may edit it
-        // by hand (`cp` over a file truncates it), so it is read, not mapped.
+        // Unless its dataset is read-only even to root (the caller knows):
+        // on the dir driver an operator may edit a tree by hand, and `cp`
+        // over a file truncates it in place.
         written_once: false,
     }))
 }
@@ -294,11 +299,14 @@ mod tests {
     use super::super::StoreKind;
     use super::*;
 
-    struct One(PathBuf);
+    struct One(PathBuf, bool);
 
     impl Trees for One {
         fn os_image(&self, name: &str, version: &str) -> Option<PathBuf> {
             (name == "os" && version == "1").then(|| self.0.clone())
+        }
+        fn os_images_read_only(&self) -> bool {
+            self.1
         }
         fn os_images(&self) -> Vec<(String, String)> {
             vec![("os".into(), "1".into())]
@@ -336,10 +344,15 @@ mod tests {
         std::os::unix::fs::symlink("sub/a.txt", root.join("inside")).unwrap();
         std::os::unix::fs::symlink("../secret", root.join("outside")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
-        let trees = One(root);
+        let trees = One(root.clone(), false);
         assert!(matches!(
             find(&trees, &tree(&["inside"], false)),
-            Ok(Found::File(f)) if f.size == 1
+            Ok(Found::File(f)) if f.size == 1 && !f.written_once
+        ));
+        // Trees read-only even to root are sent from a mapping.
+        assert!(matches!(
+            find(&One(root, true), &tree(&["inside"], false)),
+            Ok(Found::File(f)) if f.written_once
         ));
         for p in [&["outside"][..], &["etc", "passwd"], &["etc"]] {
             assert!(

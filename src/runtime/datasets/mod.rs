@@ -105,6 +105,12 @@ pub trait Datasets: Send + Sync {
     /// Snapshots `name@sealed` and makes `name` read-only.
     fn seal(&self, name: &DatasetName) -> Result<(), DatasetError>;
 
+    /// Whether a sealed dataset's files cannot change at all, not even by
+    /// root (ZFS's readonly=on), rather than only by agreement (dir).
+    fn seals_read_only(&self) -> bool {
+        false
+    }
+
     /// A writable clone of `origin@sealed`; returns its mountpoint.
     fn clone_sealed(
         &self,

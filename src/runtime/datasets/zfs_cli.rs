@@ -67,6 +67,10 @@ pub(super) fn classify(e: ToolError, name: &str) -> DatasetError {
 }
 
 impl Datasets for ZfsCliDatasets {
+    fn seals_read_only(&self) -> bool {
+        true
+    }
+
     fn driver(&self) -> &'static str {
         "zfs-cli"
     }

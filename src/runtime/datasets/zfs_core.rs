@@ -134,6 +134,10 @@ fn panicked(what: String) -> DatasetError {
 }
 
 impl Datasets for ZfsDatasets {
+    fn seals_read_only(&self) -> bool {
+        true
+    }
+
     fn driver(&self) -> &'static str {
         "zfs"
     }
