@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/iso.rs"]
+mod iso;
 #[allow(dead_code)]
 #[path = "support/measure.rs"]
 mod measure;
@@ -27,23 +29,11 @@ mod measure;
 #[path = "support/serve.rs"]
 mod serve;
 
+use iso::noise;
 use measure::{cpu_model, env_or};
 use serve::{Bench, Server};
 
 const MIB: u64 = 1024 * 1024;
-
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    seed |= 1;
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().unwrap();
@@ -54,7 +44,7 @@ fn run(program: &str, args: &[&str]) {
     );
 }
 
-fn make_iso(dir: &Path, mib: u64, files: usize) -> std::path::PathBuf {
+fn bench_iso(dir: &Path, mib: u64, files: usize) -> std::path::PathBuf {
     let tree = dir.join("tree");
     let each = (mib * MIB / files as u64) as usize;
     for i in 0..files {
@@ -65,19 +55,7 @@ fn make_iso(dir: &Path, mib: u64, files: usize) -> std::path::PathBuf {
         std::fs::write(folder.join(format!("f{i:05}.bin")), noise(each, i as u64)).unwrap();
     }
     let iso = dir.join("bench.iso");
-    run(
-        "xorriso",
-        &[
-            "-as",
-            "mkisofs",
-            "-R",
-            "-J",
-            "-quiet",
-            "-o",
-            iso.to_str().unwrap(),
-            tree.to_str().unwrap(),
-        ],
-    );
+    iso::make_iso(&tree, &iso);
     std::fs::remove_dir_all(&tree).unwrap();
     iso
 }
@@ -175,7 +153,7 @@ fn main() {
         .tempdir()
         .unwrap();
     let made = Instant::now();
-    let iso = make_iso(scratch.path(), mib, files);
+    let iso = bench_iso(scratch.path(), mib, files);
     let size = std::fs::metadata(&iso).unwrap().len();
     println!(
         "bootfiles: ISO of {} MiB, {files} files, made by xorriso in {:.1} s; {}",

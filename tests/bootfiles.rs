@@ -19,25 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::home::Home;
+use common::iso::{make_iso, noise};
 use common::server::TestServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// The big file's size: large enough that a slow download shows progress.
 const BIG: usize = 20 << 20;
-
-/// Bytes that do not compress (xorshift), the same for the same seed.
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// The tree an ISO is made of: nested folders, a big file, a symlink out.
 fn make_tree(dir: &Path) {
@@ -49,20 +37,6 @@ fn make_tree(dir: &Path) {
     std::fs::write(dir.join("pool/main/z/big.bin"), noise(BIG, 42)).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.join("escape")).unwrap();
     std::os::unix::fs::symlink("../../../../etc", dir.join("boot/up")).unwrap();
-}
-
-fn make_iso(tree: &Path, iso: &Path) {
-    let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-R", "-J", "-quiet", "-o"])
-        .arg(iso)
-        .arg(tree)
-        .output()
-        .expect("running xorriso");
-    assert!(
-        out.status.success(),
-        "xorriso: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn sha256_of(path: &Path) -> String {

@@ -17,25 +17,13 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::iso::{make_iso, noise};
 use common::server::{free_port, TestServer};
 use serde_json::Value;
 
 /// Over curl's threshold for `Expect: 100-continue` (1 MiB), so the
 /// streamed answer is tried against a client that waits for it.
 const BIG: usize = 3 << 20;
-
-/// Bytes that do not compress (xorshift), the same for the same seed.
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -53,17 +41,7 @@ fn fixture() -> Fixture {
     std::fs::write(tree.join("pool/main/u/big.bin"), &big).unwrap();
     // A real path, no symlink on the way (isolocal refuses those).
     let iso = std::fs::canonicalize(dir.path()).unwrap().join("x.iso");
-    let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-R", "-J", "-quiet", "-o"])
-        .arg(&iso)
-        .arg(&tree)
-        .output()
-        .expect("running xorriso");
-    assert!(
-        out.status.success(),
-        "xorriso: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_iso(&tree, &iso);
     Fixture { dir, iso, big }
 }
 

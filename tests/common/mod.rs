@@ -10,6 +10,8 @@ pub mod browser;
 pub mod conformance;
 pub mod hangar;
 pub mod home;
+#[path = "../../benches/support/iso.rs"]
+pub mod iso;
 pub mod jails;
 #[path = "../../benches/support/kernel.rs"]
 pub mod kernel;
