@@ -373,3 +373,79 @@ fn bad_input_is_one_error_and_leaves_nothing() {
         host.leftovers()
     );
 }
+
+#[test]
+fn env_and_volumes_through_the_api() {
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let server = common::server::TestServer::on_host(&host, &[]);
+    let post = |path: &str, body: serde_json::Value| {
+        server.json(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ],
+            path,
+        )
+    };
+    let (status, v) = post("/v1/volumes", serde_json::json!({"name": "shared"}));
+    assert_eq!(status, 201, "{v}");
+    let (status, pod) = post(
+        "/v1/pods",
+        serde_json::json!({
+            "base": "busybox", "name": "api",
+            "env": {"GREETING": "hello"},
+            "volumes": ["shared:/shared"],
+            "command": ["/bin/sh", "-c", "echo $GREETING > /shared/out"],
+            "state": "running"
+        }),
+    );
+    assert_eq!(status, 201, "{pod}");
+    assert_eq!(pod["env"]["GREETING"], "hello");
+    assert_eq!(pod["volumes"][0]["source"], "shared");
+    common::until(30, "the pod to exit", || {
+        let (_, p) = server.json(&[], "/v1/pods/api");
+        (p["state"] == "exited").then_some(())
+    });
+    let out = host.root.join("volumes/shared/out");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n");
+    let (status, body) = server.curl(&["-X", "DELETE"], "/v1/volumes/shared");
+    assert_eq!(status, 409, "{body}");
+    let (_, list) = server.json(&[], "/v1/volumes");
+    assert_eq!(list[0]["pods"][0], pod["id"]);
+    for (body, expected) in [
+        (
+            serde_json::json!({"base": "busybox", "env": {"1X": "y"}}),
+            400,
+        ),
+        (
+            serde_json::json!({"base": "busybox", "env": {"X": "a\u{0}b"}}),
+            400,
+        ),
+        (
+            serde_json::json!({"base": "busybox", "volumes": ["/no/such/dir:/x"]}),
+            400,
+        ),
+        (
+            serde_json::json!({"base": "busybox", "volumes": ["/tmp:/a/../b"]}),
+            400,
+        ),
+        (
+            serde_json::json!({"base": "busybox", "volumes": ["gone:/x"]}),
+            404,
+        ),
+    ] {
+        let (status, answer) = post("/v1/pods", body.clone());
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+    let (_, pods) = server.json(&[], "/v1/pods");
+    assert_eq!(pods.as_array().unwrap().len(), 1, "{pods}");
+    let (status, _) = server.curl(&["-X", "DELETE"], "/v1/pods/api");
+    assert_eq!(status, 200);
+    let (status, _) = server.curl(&["-X", "DELETE"], "/v1/volumes/shared");
+    assert_eq!(status, 200);
+    assert!(!out.exists());
+}
