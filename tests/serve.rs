@@ -1020,6 +1020,8 @@ fn every_route_is_in_the_openapi_document() {
         ("/v1/pods", &["get", "post"]),
         ("/v1/pods/{id}", &["get", "patch", "delete"]),
         ("/v1/pods/{id}/log", &["get"]),
+        ("/v1/volumes", &["get", "post"]),
+        ("/v1/volumes/{name}", &["delete"]),
         ("/v1/netboot", &["get"]),
         ("/v1/netboot/{mac}", &["get", "put", "delete"]),
     ];

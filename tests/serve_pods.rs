@@ -172,10 +172,10 @@ fn bases_pods_and_jobs_over_the_api() {
         post_json(
             &server,
             "/v1/pods",
-            json!({"base": "busybox", "env": {"A": "1"}})
+            json!({"base": "busybox", "env": {"A-B": "1"}})
         )
         .0,
-        422
+        400
     );
     assert_eq!(
         server.json(&[], "/v1/pods").1.as_array().unwrap().len(),

@@ -17,6 +17,7 @@ use crate::hangar::fleet::FleetError;
 use crate::hangar::upgrade::UpgradeError;
 use crate::jobs::JobError;
 use crate::nacl::{Diagnostic, Verdict};
+use crate::runtime::volumes::VolumeError;
 use crate::runtime::RuntimeError;
 use crate::store::blobs::BlobError;
 use crate::store::StoreError;
@@ -131,6 +132,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NameTaken(_) => ApiError::conflict(e.to_string()),
+            StoreError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
             StoreError::NoAddress(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_address", e.to_string())
             }
@@ -182,7 +184,12 @@ impl From<RuntimeError> for ApiError {
         use RuntimeError as R;
         match e {
             R::NoSuchBase(_) | R::NoSuchPod(_) => ApiError::not_found(e.to_string()),
-            R::Name(_) | R::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
+            R::Name(_) | R::Ambiguous { .. } | R::Env(_) => ApiError::bad_request(e.to_string()),
+            R::Volume(ref v) => match v {
+                VolumeError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
+                VolumeError::InUse { .. } => ApiError::conflict(e.to_string()),
+                _ => ApiError::bad_request(e.to_string()),
+            },
             R::BaseInUse { .. }
             | R::BaseHeld { .. }
             | R::BaseNotReady(_)

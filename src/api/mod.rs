@@ -30,6 +30,7 @@ pub mod serve;
 mod session;
 mod uplinks;
 mod upload;
+mod volumes;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,6 +135,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = netboot::routes(router);
     let router = builders::routes(router);
     let router = pods::routes(router);
+    let router = volumes::routes(router);
     let router = instances::routes(router);
     let router = session::routes(router);
     let router = events::routes(router);

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
-pub use crate::model::pods::{Pod, PodPatch, PodRequest, WantedState};
-use crate::runtime::{Host, Pod as RuntimePod};
+pub use crate::model::pods::{Pod, PodPatch, PodRequest, PodVolume, WantedState};
+use crate::runtime::{Host, Pod as RuntimePod, PodOptions};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_pods, create_pod))
@@ -39,6 +39,16 @@ impl From<RuntimePod> for Pod {
             created: time(r.created_at),
             started: r.started_at.map(time),
             finished: r.finished_at.map(time),
+            env: r.env,
+            volumes: r
+                .volumes
+                .into_iter()
+                .map(|v| PodVolume {
+                    source: v.source,
+                    target: v.target,
+                    read_only: v.read_only,
+                })
+                .collect(),
         }
     }
 }
@@ -117,13 +127,6 @@ async fn create_pod(
     ApiJson(req): ApiJson<PodRequest>,
 ) -> ApiResult<(StatusCode, Json<Pod>)> {
     let events = state.events.clone();
-    if req.env.as_ref().is_some_and(|e| !e.is_empty())
-        || req.volumes.as_ref().is_some_and(|v| !v.is_empty())
-    {
-        return Err(ApiError::unprocessable(
-            "env and volumes are not supported by this runtime yet",
-        ));
-    }
     let wanted = req.state.unwrap_or(WantedState::Created);
     if wanted == WantedState::Exited {
         return Err(ApiError::bad_request(
@@ -132,10 +135,15 @@ async fn create_pod(
     }
     let pod = blocking(move || {
         let host = &state.host;
-        let pod = host.create_pod(
+        let options = PodOptions {
+            env: req.env.unwrap_or_default(),
+            volumes: req.volumes.unwrap_or_default(),
+        };
+        let pod = host.create_pod_with(
             &req.base,
             req.name.as_deref(),
             req.command.unwrap_or_default(),
+            &options,
         )?;
         if wanted == WantedState::Running {
             // A pod that cannot start is not left behind half-made.

@@ -54,6 +54,9 @@ pub(super) enum Command {
     /// Jails (or namespace cells) on clones of a base
     #[command(subcommand)]
     Pod(PodCommand),
+    /// Named volumes: datasets pods mount with --volume NAME:/path
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Serve the REST API v1 and the hangar until SIGTERM
     Serve(ServeArgs),
     /// Users of the API (the htpasswd file, bcrypt)
@@ -205,6 +208,38 @@ pub(super) enum BaseCommand {
     Rm { base: String },
 }
 
+/// What a new pod is given besides its base, name and command.
+#[derive(Debug, Default, clap::Args)]
+pub(super) struct PodSetup {
+    /// An environment variable of the pod, KEY=VALUE (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub(super) env: Vec<String>,
+    /// A file of KEY=VALUE lines (# comments, blank lines skipped), read here
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub(super) env_files: Vec<std::path::PathBuf>,
+    /// A volume: a host directory or a named volume seen at TARGET in the pod (repeatable)
+    #[arg(short = 'v', long = "volume", value_name = "SOURCE:TARGET[:ro]")]
+    pub(super) volumes: Vec<String>,
+}
+
+impl PodSetup {
+    pub(super) fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.env_files.is_empty() && self.volumes.is_empty()
+    }
+}
+
+/// `jetpack volume`: named volumes.
+#[derive(Debug, Subcommand)]
+pub(super) enum VolumeCommand {
+    /// Make a named volume (a dataset that outlives pods)
+    Create { name: String },
+    /// List named volumes
+    #[command(alias = "ls")]
+    List,
+    /// Remove a named volume and its data (refused while a pod names it)
+    Rm { name: String },
+}
+
 #[derive(Debug, Subcommand)]
 pub(super) enum PodCommand {
     /// Clone a base into a new pod (not started)
@@ -212,6 +247,8 @@ pub(super) enum PodCommand {
         base: String,
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        setup: PodSetup,
         /// The pod's command [default: /bin/sh]
         #[arg(last = true)]
         command: Vec<String>,
@@ -230,6 +267,8 @@ pub(super) enum PodCommand {
         /// Name of the pod created when TARGET is a base
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        setup: PodSetup,
         /// A pod, or a base to create a pod from
         target: String,
         #[arg(last = true)]

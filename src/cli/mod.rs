@@ -14,6 +14,7 @@ mod pipe;
 mod pod;
 mod remote;
 mod user;
+mod volume;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -102,8 +103,8 @@ fn pipe_policy(cli: &Cli) -> pipe::PipePolicy {
         | Command::Config { .. }
         | Command::User(_)
         | Command::Mds { cmd: Some(_) } => Client,
-        Command::Base(_) | Command::Pod(_) if remote => Client,
-        Command::Init | Command::Base(_) | Command::Pod(_) => Host,
+        Command::Base(_) | Command::Pod(_) | Command::Volume(_) if remote => Client,
+        Command::Init | Command::Base(_) | Command::Pod(_) | Command::Volume(_) => Host,
     }
 }
 
@@ -138,6 +139,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Sim(args) => return Ok(crate::sim::run(args)?),
         Command::Nacl(cmd) => return nacl::run(cmd, format),
         Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
+        Command::Volume(cmd) if remote => return remote::volume(&cli.server, cmd, format),
         Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
             return remote::pod(&cli.server, cmd, format)
         }
@@ -178,6 +180,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         } => mds::check(&config, format),
         Command::Base(cmd) => base::base(&Host::open(config, env)?, cmd, format),
         Command::Pod(cmd) => pod::pod(&Host::open(config, env)?, cmd, format),
+        Command::Volume(cmd) => volume::volume(&Host::open(config, env)?, cmd, format),
         Command::SuperviseInstance { id } => {
             let host = Host::open(config, env)?;
             Ok(crate::launch::supervise::main(&host, &id))

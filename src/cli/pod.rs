@@ -8,11 +8,12 @@
 
 use std::path::PathBuf;
 
-use super::args::PodCommand;
+use super::args::{PodCommand, PodSetup};
 use super::output::{ago_at, short, text, Format, Shown};
 use super::CliError;
 use crate::model::pods::Pod;
-use crate::runtime::{Attach, Host, Pod as RuntimePod, RuntimeError};
+use crate::runtime::env as runtime_env;
+use crate::runtime::{Attach, Host, Pod as RuntimePod, PodOptions, RuntimeError};
 
 /// Where the pods are: what `jetpack pod` asks of this host or a server.
 pub(super) trait Pods {
@@ -25,6 +26,7 @@ pub(super) trait Pods {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Shown<Pod>, CliError>;
     /// The pod `target` names (id, name or id prefix), if there is one.
     fn find(&self, target: &str) -> Result<Option<Shown<Pod>>, CliError>;
@@ -38,6 +40,7 @@ pub(super) trait Pods {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Option<Started>, CliError>;
     fn list(&self) -> Result<Shown<Vec<Pod>>, CliError>;
     /// Cells that run without a pod owning them (warned of under the table).
@@ -74,28 +77,29 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
         PodCommand::Create {
             base,
             name,
+            setup,
             command,
         } => {
-            let p = side.create(&base, name.as_deref(), command)?;
+            let p = side.create(&base, name.as_deref(), command, &options(&setup)?)?;
             p.print_made(format, &p.item.id);
         }
         PodCommand::Run {
             detach: true,
             name,
+            setup,
             target,
             command,
             ..
         } => {
+            let options = options(&setup)?;
             // TARGET names a pod if one matches, else a base to create one from.
             let started = match side.find(&target)? {
-                Some(_) if name.is_some() => {
-                    return Err(CliError::Usage(format!(
-                        "{target} is a pod; --name is for creating one from a base"
-                    )))
+                Some(_) if name.is_some() || !setup.is_empty() => {
+                    return Err(for_new_pods(&target))
                 }
                 Some(_) => side.start(&target, (!command.is_empty()).then_some(command))?,
                 None => side
-                    .create_started(&target, name.as_deref(), command)?
+                    .create_started(&target, name.as_deref(), command, &options)?
                     .ok_or_else(|| CliError::Usage(format!("no pod or base {target:?}")))?,
             };
             let p = &started.pod.item;
@@ -109,12 +113,14 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
             tty,
             rm,
             name,
+            setup,
             target,
             command,
             ..
         } => {
             let host = side.host("pod run (attached)")?;
-            return run_attached(host, (tty, rm), name, &target, command);
+            let new = (name, options(&setup)?);
+            return run_attached(host, (tty, rm), new, &target, command);
         }
         PodCommand::List => {
             side.list()?.print_list(
@@ -155,6 +161,8 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ("state", text(Some(&p.state))),
                 ("address", text(p.address.as_deref())),
                 ("command", command_line(p)),
+                ("env", env_line(p)),
+                ("volumes", volumes_line(p)),
                 ("exit code", or_dash(p.exit_code)),
                 ("created", ago_at(Some(&p.created))),
                 ("started", ago_at(p.started.as_deref())),
@@ -193,6 +201,62 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
     Ok(0)
 }
 
+fn for_new_pods(target: &str) -> CliError {
+    CliError::Usage(format!(
+        "{target} is a pod; --name, --env, --env-file and --volume are for creating one from a base"
+    ))
+}
+
+/// The pod's environment and volumes from the command line: env files in
+/// order, then `--env` words (a later key wins); each checked here, so a
+/// bad line is named before anything is asked of a host or a server.
+fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
+    let mut env = std::collections::BTreeMap::new();
+    for file in &setup.env_files {
+        let shown = file.display().to_string();
+        let size = std::fs::metadata(file)
+            .map_err(|e| CliError::Usage(format!("--env-file {shown}: {e}")))?
+            .len();
+        if size > runtime_env::MAX_FILE {
+            return Err(CliError::Usage(format!(
+                "--env-file {shown}: larger than {} bytes",
+                runtime_env::MAX_FILE
+            )));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| CliError::Usage(format!("--env-file {shown}: {e}")))?;
+        let pairs =
+            runtime_env::parse_file(&shown, &text).map_err(|e| CliError::Usage(e.to_string()))?;
+        env.extend(pairs);
+    }
+    for word in &setup.env {
+        let (k, v) = runtime_env::parse_pair(word).map_err(|e| CliError::Usage(e.to_string()))?;
+        env.insert(k, v);
+    }
+    runtime_env::check(&env).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(PodOptions {
+        env,
+        volumes: setup.volumes.clone(),
+    })
+}
+
+fn env_line(p: &Pod) -> String {
+    let pairs: Vec<String> = p.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    text(Some(&pairs.join(" ")))
+}
+
+fn volumes_line(p: &Pod) -> String {
+    let vols: Vec<String> = p
+        .volumes
+        .iter()
+        .map(|v| {
+            let ro = if v.read_only { ":ro" } else { "" };
+            format!("{}:{}{ro}", v.source, v.target)
+        })
+        .collect();
+    text(Some(&vols.join(" ")))
+}
+
 fn attach(tty: bool) -> Attach {
     if tty {
         Attach::Terminal
@@ -206,19 +270,16 @@ fn attach(tty: bool) -> Attach {
 fn run_attached(
     host: &Host,
     (tty, rm): (bool, bool),
-    name: Option<String>,
+    (name, options): (Option<String>, PodOptions),
     target: &str,
     command: Vec<String>,
 ) -> Result<i32, CliError> {
+    let fresh = name.is_none() && options.env.is_empty() && options.volumes.is_empty();
     let (pod, created) = match host.pod(target) {
-        Ok(p) if name.is_none() => (p, false),
-        Ok(_) => {
-            return Err(CliError::Usage(format!(
-                "{target} is a pod; --name is for creating one from a base"
-            )))
-        }
+        Ok(p) if fresh => (p, false),
+        Ok(_) => return Err(for_new_pods(target)),
         Err(RuntimeError::NoSuchPod(_)) => {
-            match host.create_pod(target, name.as_deref(), command.clone()) {
+            match host.create_pod_with(target, name.as_deref(), command.clone(), &options) {
                 Ok(p) => (p, true),
                 Err(RuntimeError::NoSuchBase(_)) => {
                     return Err(CliError::Usage(format!("no pod or base {target:?}")))
@@ -282,8 +343,9 @@ impl Pods for Host {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Shown<Pod>, CliError> {
-        local(self.create_pod(base, name, command)?)
+        local(self.create_pod_with(base, name, command, options)?)
     }
 
     fn find(&self, target: &str) -> Result<Option<Shown<Pod>>, CliError> {
@@ -308,8 +370,9 @@ impl Pods for Host {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Option<Started>, CliError> {
-        let pod = match self.create_pod(base, name, command) {
+        let pod = match self.create_pod_with(base, name, command, options) {
             Ok(p) => p,
             Err(RuntimeError::NoSuchBase(_)) => return Ok(None),
             Err(e) => return Err(e.into()),

@@ -19,3 +19,4 @@ pub mod jobs;
 pub mod netboot;
 pub mod pods;
 pub mod uplinks;
+pub mod volumes;

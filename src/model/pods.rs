@@ -21,6 +21,23 @@ pub struct Pod {
     pub created: String,
     pub started: Option<String>,
     pub finished: Option<String>,
+    /// The pod's own environment variables (not a secret store: shown to
+    /// whoever may read the pod)
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub volumes: Vec<PodVolume>,
+}
+
+/// A volume of a pod.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodVolume {
+    /// A host directory (absolute, canonical) or a named volume
+    pub source: String,
+    /// Where the pod sees it
+    pub target: String,
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -39,9 +56,11 @@ pub struct PodRequest {
     pub name: Option<String>,
     /// Command and arguments [default: /bin/sh]
     pub command: Option<Vec<String>>,
-    /// Environment (not supported yet: must be empty)
+    /// Environment variables: POSIX names, values without NUL (at most
+    /// 256 of them, 32 KiB a value)
     pub env: Option<std::collections::BTreeMap<String, String>>,
-    /// Volumes (not supported yet: must be empty)
+    /// Volumes, `SOURCE:TARGET[:ro]`: SOURCE an absolute host directory
+    /// or a named volume, TARGET an absolute path in the pod
     pub volumes: Option<Vec<String>>,
     /// `created` (default) or `running`
     pub state: Option<WantedState>,

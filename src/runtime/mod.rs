@@ -7,12 +7,14 @@
 //! `Host` is split by verb, one file each: `bases` (import, list, remove),
 //! `pods` (create, start, stop, remove, reconcile), `process` (exec, run,
 //! supervise, bounded and detached runs), `mds_link` (telling a running MDS
-//! of pods). This file keeps `Host` itself, its construction, its errors and
+//! of pods), `volumes` (a pod's volumes, named volumes; `env` checks a
+//! pod's environment). This file keeps `Host` itself, its construction, its errors and
 //! the types the verbs share.
 
 pub mod archive;
 mod bases;
 pub mod datasets;
+pub mod env;
 pub mod fetch_policy;
 pub mod jails;
 mod mds_link;
@@ -21,9 +23,11 @@ mod process;
 pub mod terminal;
 pub mod tool;
 mod undo;
+pub mod volumes;
 
 pub use bases::{BaseHolds, Holder, NoHolds};
 pub use mds_link::{mds_socket, MdsLink};
+pub use pods::PodOptions;
 pub use undo::LeftBehind;
 
 use std::ffi::OsString;
@@ -57,6 +61,10 @@ pub enum RuntimeError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Env(#[from] env::EnvError),
+    #[error(transparent)]
+    Volume(#[from] volumes::VolumeError),
     #[error("no base {0:?}")]
     NoSuchBase(String),
     #[error("no pod {0:?}")]

@@ -15,6 +15,15 @@ use super::{Host, Pod, RuntimeError};
 use crate::names::{DatasetName, Name, PodId};
 use crate::store::{self, BaseRow, BaseState, PodRow, PodState};
 
+/// What a new pod may be given besides its base, name and command.
+#[derive(Debug, Clone, Default)]
+pub struct PodOptions {
+    /// Its own environment variables (checked by `env::check`).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Its volumes, `SOURCE:TARGET[:ro]` (`volumes::parse_spec`).
+    pub volumes: Vec<String>,
+}
+
 impl Host {
     /// Makes the pod network's host side exist; its address, which the
     /// MDS binds.
@@ -88,6 +97,20 @@ impl Host {
         name: Option<&str>,
         command: Vec<String>,
     ) -> Result<Pod, RuntimeError> {
+        self.create_pod_with(base, name, command, &PodOptions::default())
+    }
+
+    /// `create_pod` with the pod's own environment and volumes, checked
+    /// before anything is made.
+    pub fn create_pod_with(
+        &self,
+        base: &str,
+        name: Option<&str>,
+        command: Vec<String>,
+        options: &PodOptions,
+    ) -> Result<Pod, RuntimeError> {
+        super::env::check(&options.env)?;
+        let volumes = self.pod_volumes(&options.volumes)?;
         let base = self.base(base)?;
         if base.state != BaseState::Ready {
             return Err(RuntimeError::BaseNotReady(base.name.to_string()));
@@ -110,6 +133,8 @@ impl Host {
             created_at: store::now(),
             started_at: None,
             finished_at: None,
+            env: options.env.clone(),
+            volumes,
         };
         let range = self.config.ip4_range;
         row.address = Some(self.store().insert_pod(
@@ -177,6 +202,7 @@ impl Host {
             linux_abi: cfg!(target_os = "freebsd") && holds_linux_programs(&pod.root),
             params: self.config.jail_params.clone(),
             devices: Vec::new(),
+            volumes: self.cell_volumes(&pod.row.volumes),
         }
     }
 

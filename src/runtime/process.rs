@@ -43,7 +43,10 @@ impl Host {
     }
 
     fn process(&self, pod: &Pod, argv: Vec<String>, terminal: bool) -> Process {
-        let mut env = jails::base_env(&pod.label());
+        let own: Vec<(String, String)> = pod.row.env.clone().into_iter().collect();
+        // The pod's variables override jetpack's defaults; the metadata
+        // URL below is jetpack's to say.
+        let mut env = super::env::merge(jails::base_env(&pod.label()), &own);
         if let Some(url) = self.metadata_url(pod) {
             env.push(("AC_METADATA_URL".into(), url));
         }

@@ -14,6 +14,7 @@ pub mod launches;
 pub mod metrics;
 pub mod netboot;
 pub mod private;
+pub mod volumes;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -49,6 +50,8 @@ pub enum StoreError {
     NoAddress(String),
     #[error("the name {0:?} is taken")]
     NameTaken(String),
+    #[error("no volume {0:?}")]
+    NoSuchVolume(String),
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
@@ -60,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_launches.sql"),
     include_str!("migrations/0006_bootfiles.sql"),
     include_str!("migrations/0007_netboot.sql"),
+    include_str!("migrations/0008_volumes.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -170,7 +174,12 @@ pub struct PodRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The pod's own environment variables.
+    pub env: std::collections::BTreeMap<String, String>,
+    pub volumes: Vec<PodVolume>,
 }
+
+pub use volumes::{PodVolume, VolumeRow};
 
 pub struct Store {
     conn: Connection,
@@ -181,6 +190,10 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
@@ -250,6 +263,8 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
         created_at: r.get("created_at")?,
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
+        env: serde_json::from_str(&r.get::<_, String>("env")?).map_err(corrupt)?,
+        volumes: serde_json::from_str(&r.get::<_, String>("volumes")?).map_err(corrupt)?,
     })
 }
 
@@ -429,8 +444,12 @@ impl Store {
             .into_iter()
             .find(|a| !used.contains(&a.to_string()))
             .ok_or_else(|| StoreError::NoAddress(range_text.to_string()))?;
+        // Checked in the transaction: a named volume cannot be removed
+        // between this check and the pod's row (`delete_volume` reads
+        // the pods in its own).
+        volumes::check_named(&tx, &pod.volumes)?;
         tx.execute(
-            "INSERT INTO pods (id, name, base_id, command, address, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 pod.id.as_str(),
                 pod.name.as_ref().map(|n| n.as_str()),
@@ -439,6 +458,8 @@ impl Store {
                 address.to_string(),
                 PodState::Creating.as_str(),
                 pod.created_at,
+                to_json(&pod.env)?,
+                to_json(&pod.volumes)?,
             ],
         )
         .map_err(|e| name_taken(e, pod.name.as_ref().map(|n| n.as_str()).unwrap_or("")))?;
@@ -587,6 +608,8 @@ mod tests {
             created_at: now(),
             started_at: None,
             finished_at: None,
+            env: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

@@ -32,6 +32,7 @@ pub fn spec(
         linux_abi: false,
         params: Vec::new(),
         devices: Vec::new(),
+        volumes: Vec::new(),
     }
 }
 

@@ -25,10 +25,11 @@ mod print;
 mod progress;
 mod top;
 mod uplinks;
+mod volumes;
 
 pub use args::{RemoteCommand, ServerFlags};
 
-use super::args::{BaseCommand, PodCommand};
+use super::args::{BaseCommand, PodCommand, VolumeCommand};
 use super::output::Format;
 use super::CliError;
 use crate::model::builders::BuilderModel;
@@ -45,6 +46,11 @@ pub fn base(flags: &ServerFlags, cmd: BaseCommand, format: Format) -> Result<i32
 /// `pod` on the server (`cli/pod.rs` over the API client).
 pub fn pod(flags: &ServerFlags, cmd: PodCommand, format: Format) -> Result<i32, CliError> {
     super::pod::pod(&flags.connect()?, cmd, format)
+}
+
+/// `volume` on the server (`cli/volume.rs` over the API client).
+pub fn volume(flags: &ServerFlags, cmd: VolumeCommand, format: Format) -> Result<i32, CliError> {
+    super::volume::volume(&flags.connect()?, cmd, format)
 }
 
 /// Runs one of the client commands.

@@ -10,7 +10,7 @@ use crate::cli::output::Shown;
 use crate::cli::pod::{Pods, Started};
 use crate::client::{enc, Client};
 use crate::model::pods::{Pod, PodPatch, PodRequest, WantedState};
-use crate::runtime::Host;
+use crate::runtime::{Host, PodOptions};
 
 impl Pods for Client {
     /// What cannot be done through the API, said once, the same way.
@@ -26,8 +26,9 @@ impl Pods for Client {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Shown<Pod>, CliError> {
-        let body = pod_request(base, name, command, WantedState::Created);
+        let body = pod_request(base, name, command, options, WantedState::Created);
         shown(&self.send(Method::POST, "/v1/pods", &body)?)
     }
 
@@ -56,14 +57,16 @@ impl Pods for Client {
         base: &str,
         name: Option<&str>,
         command: Vec<String>,
+        options: &PodOptions,
     ) -> Result<Option<Started>, CliError> {
-        let body = pod_request(base, name, command, WantedState::Running);
+        let body = pod_request(base, name, command, options, WantedState::Running);
         match self.send(Method::POST, "/v1/pods", &body) {
             Ok(a) => Ok(Some(Started {
                 pod: shown(&a)?,
                 log: None,
             })),
-            Err(e) if e.status() == Some(404) => Ok(None),
+            // A missing named volume is its own 404, said as it is.
+            Err(e) if e.status() == Some(404) && !e.to_string().contains("volume") => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -108,14 +111,15 @@ fn pod_request(
     base: &str,
     name: Option<&str>,
     command: Vec<String>,
+    options: &PodOptions,
     state: WantedState,
 ) -> PodRequest {
     PodRequest {
         base: base.to_string(),
         name: name.map(str::to_string),
         command: (!command.is_empty()).then_some(command),
-        env: None,
-        volumes: None,
+        env: (!options.env.is_empty()).then(|| options.env.clone()),
+        volumes: (!options.volumes.is_empty()).then(|| options.volumes.clone()),
         state: (state != WantedState::Created).then_some(state),
     }
 }

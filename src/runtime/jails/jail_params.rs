@@ -178,6 +178,7 @@ mod tests {
             devfs_ruleset: 4,
             linux_abi: false,
             devices: Vec::new(),
+            volumes: Vec::new(),
             // Unchecked, so that the guard against owned names is seen.
             params: params
                 .iter()

@@ -16,6 +16,7 @@ pub mod jail_params;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod vnet;
+pub mod volume_mounts;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -82,6 +83,10 @@ pub struct CellSpec {
     /// cell's /dev; FreeBSD unhides them through `devfs_ruleset`.
     #[serde(default)]
     pub devices: Vec<Device>,
+    /// Host directories mounted in the cell's root (the pod's volumes),
+    /// never through a symlink (`volume_mounts`).
+    #[serde(default)]
+    pub volumes: Vec<volume_mounts::Bind>,
 }
 
 /// A host device a cell may be given: a closed set, so that no request

@@ -151,6 +151,7 @@ mod tests {
             linux_abi: false,
             params: vec![],
             devices,
+            volumes: Vec::new(),
         }
     }
 

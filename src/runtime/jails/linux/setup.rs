@@ -1,13 +1,15 @@
 //! The cell made from inside, by the holder (PID 1 of its new pid
 //! namespace): new mount, UTS, IPC and network namespaces, the pod's clone
 //! bound and pivoted into as root, /proc, a tmpfs /dev with its few device
-//! nodes, its own devpts and /dev/shm, and the hostname.
+//! nodes, its own devpts and /dev/shm, the hostname, and the pod's volumes
+//! (bind mounts, `mount_volume`).
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
+use crate::runtime::jails::volume_mounts::{fd_path, open_host_dir, open_pod_dir, Bind};
 use crate::runtime::jails::CellSpec;
 
 pub(super) fn setup(spec: &CellSpec) -> Result<(), String> {
@@ -34,6 +36,12 @@ pub(super) fn setup(spec: &CellSpec) -> Result<(), String> {
         none,
     )
     .map_err(step("binding the pod root"))?;
+    // Before /proc and /dev: the pod's volumes are on its bound root,
+    // mounted through the host's /proc/self/fd, and a volume may not
+    // cover what the cell mounts next (the runtime refuses such targets).
+    for bind in &spec.volumes {
+        mount_volume(root, bind)?;
+    }
     for dir in ["proc", "dev"] {
         std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("creating /{dir}: {e}"))?;
     }
@@ -127,5 +135,36 @@ pub(super) fn setup(spec: &CellSpec) -> Result<(), String> {
     umount2(".", MntFlags::MNT_DETACH).map_err(step("detaching the host root"))?;
     chdir("/").map_err(step("chdir /"))?;
     sethostname(&spec.hostname).map_err(step("sethostname"))?;
+    Ok(())
+}
+
+/// Binds a volume between two descriptors opened without following a
+/// symlink, so a symlink planted in either path cannot send the mount
+/// elsewhere; read-only is a second, remounting step (a bind ignores
+/// MS_RDONLY). The mount lives in the cell's mount namespace: it goes
+/// with the cell, and the host's mount table never holds it.
+fn mount_volume(root: &std::path::Path, bind: &Bind) -> Result<(), String> {
+    let none: Option<&str> = None;
+    let source = open_host_dir(&bind.source)?;
+    let target = open_pod_dir(root, &bind.target)?;
+    mount(
+        Some(fd_path(&source).as_str()),
+        fd_path(&target.dir).as_str(),
+        none,
+        MsFlags::MS_BIND,
+        none,
+    )
+    .map_err(|e| format!("mounting volume {}: {e}", bind.target))?;
+    if bind.read_only {
+        let mounted = target.reopen()?;
+        mount(
+            none,
+            fd_path(&mounted).as_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            none,
+        )
+        .map_err(|e| format!("making volume {} read-only: {e}", bind.target))?;
+    }
     Ok(())
 }
