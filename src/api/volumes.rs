@@ -22,17 +22,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 
 /// The volume as the API shows it, with the pods that name it.
 fn view(host: &Host, row: VolumeRow) -> Result<Volume, crate::runtime::RuntimeError> {
-    let pods = host
-        .pods()?
-        .into_iter()
-        .filter(|p| {
-            p.row
-                .volumes
-                .iter()
-                .any(|v| v.named() == Some(row.name.as_str()))
-        })
-        .map(|p| p.row.id.to_string())
-        .collect();
+    let pods = host.volume_users(&row.name)?;
     Ok(Volume {
         name: row.name.to_string(),
         created: time(row.created_at),

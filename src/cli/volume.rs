@@ -52,17 +52,7 @@ pub(super) fn volume(
 }
 
 fn model(host: &Host, row: VolumeRow) -> Result<Volume, CliError> {
-    let pods = host
-        .pods()?
-        .into_iter()
-        .filter(|p| {
-            p.row
-                .volumes
-                .iter()
-                .any(|v| v.named() == Some(row.name.as_str()))
-        })
-        .map(|p| p.row.id.to_string())
-        .collect();
+    let pods = host.volume_users(&row.name)?;
     Ok(Volume {
         name: row.name.to_string(),
         created: crate::api::time(row.created_at),

@@ -229,6 +229,21 @@ impl Host {
         Ok(self.store().volumes()?)
     }
 
+    /// The pods (running or not) that name the volume `name`, by id.
+    pub fn volume_users(&self, name: &Name) -> Result<Vec<String>, RuntimeError> {
+        Ok(self
+            .pods()?
+            .into_iter()
+            .filter(|p| {
+                p.row
+                    .volumes
+                    .iter()
+                    .any(|v| v.named() == Some(name.as_str()))
+            })
+            .map(|p| p.row.id.to_string())
+            .collect())
+    }
+
     /// Where a named volume's data lives on this host.
     pub fn volume_path(&self, name: &Name) -> Result<PathBuf, RuntimeError> {
         Ok(self
