@@ -85,11 +85,7 @@ fn the_host_tells_pods_apart_by_source_address() {
     host.ok(&["pod", "create", "busybox", "--name", "two"]);
     // The bridge exists once a pod has run; run one so the host side is up.
     host.ok(&["pod", "run", "one", "--", "/bin/true"]);
-    let gateway = format!(
-        "10.{}.{}.1",
-        200 + (host.subnet / 256) % 50,
-        host.subnet % 256
-    );
+    let gateway = format!("{}.1", host.net);
     let listener =
         std::net::TcpListener::bind((gateway.as_str(), 0)).expect("bind on the bridge address");
     let port = listener.local_addr().unwrap().port();

@@ -163,6 +163,30 @@ pub fn busybox_tarball() -> PathBuf {
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
+/// A /24 in 10.200.0.0/14 that no other host of this process took and no
+/// interface on the machine holds: a bridge left behind by a killed run
+/// would otherwise take the pods' traffic.
+fn free_net() -> String {
+    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let held = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let start = (std::process::id() % 200) * 5;
+    for i in 0..1024 {
+        let k = (start + i) % 1024;
+        let net = format!("10.{}.{}", 200 + k / 256, k % 256);
+        let dotted = format!(" {net}.");
+        if !taken.contains(&net) && !held.contains(&dotted) {
+            taken.push(net.clone());
+            return net;
+        }
+    }
+    panic!("no free /24 in 10.200.0.0/14 on this machine");
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
     Dir,
@@ -176,7 +200,8 @@ pub struct TestHost {
     pub root: PathBuf,
     pub dataset: Option<String>,
     pub bridge: String,
-    pub subnet: u32,
+    /// The first three octets of this host's /24 ("10.a.b").
+    pub net: String,
     options: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -195,17 +220,11 @@ impl TestHost {
             .expect("tempdir");
         let root = dir.path().join("root");
         let bridge = format!("jpt{}x{n}", pid % 100000);
-        // One /24 per host, distinct within this process; hosts of earlier
-        // test binaries are gone (their bridges with them).
-        let subnet = 100 + (pid % 50) * 2 + n;
+        let net = free_net();
         let mut options = vec![
             format!("root.zfs.mountpoint={}", root.display()),
             format!("jail.interface={bridge}"),
-            format!(
-                "jail.ip4.range=10.{}.{}.0/24",
-                200 + (subnet / 256) % 50,
-                subnet % 256
-            ),
+            format!("jail.ip4.range={net}.0/24"),
             "jail.stop.timeout=2".to_string(),
             format!("jail.namePrefix=jpt{pid}-{n}-"),
         ];
@@ -226,7 +245,7 @@ impl TestHost {
             root,
             dataset,
             bridge,
-            subnet,
+            net,
             options,
             _dir: dir,
         })
