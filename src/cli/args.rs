@@ -220,11 +220,25 @@ pub(super) struct PodSetup {
     /// A volume: a host directory or a named volume seen at TARGET in the pod (repeatable)
     #[arg(short = 'v', long = "volume", value_name = "SOURCE:TARGET[:ro]")]
     pub(super) volumes: Vec<String>,
+    /// When a detached run's command ends: no, on-failure or always (backoff 1 s to 30 s)
+    #[arg(long, value_name = "POLICY")]
+    pub(super) restart: Option<String>,
+    /// Start the pod when the host boots and when `jetpack serve` starts
+    #[arg(long)]
+    pub(super) autostart: bool,
+    /// Forward a host port to the pod while it runs detached (repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]")]
+    pub(super) publish: Vec<String>,
 }
 
 impl PodSetup {
     pub(super) fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.env_files.is_empty() && self.volumes.is_empty()
+        self.env.is_empty()
+            && self.env_files.is_empty()
+            && self.volumes.is_empty()
+            && self.restart.is_none()
+            && !self.autostart
+            && self.publish.is_empty()
     }
 }
 
@@ -301,6 +315,12 @@ pub(super) enum PodCommand {
         #[arg(short = 'f', long)]
         force: bool,
         pod: String,
+    },
+    /// Start the pods marked --autostart that are not running (at boot: rc.d/jetpack_pods)
+    Autostart {
+        /// Stop the running ones instead (at shutdown)
+        #[arg(long)]
+        stop: bool,
     },
     /// Run a detached pod's command and record its exit (internal)
     #[command(name = "__supervise", hide = true)]

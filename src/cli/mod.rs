@@ -140,7 +140,10 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Nacl(cmd) => return nacl::run(cmd, format),
         Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
         Command::Volume(cmd) if remote => return remote::volume(&cli.server, cmd, format),
-        Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
+        Command::Pod(cmd)
+            if remote
+                && !matches!(cmd, PodCommand::Supervise { .. } | PodCommand::Autostart { .. }) =>
+        {
             return remote::pod(&cli.server, cmd, format)
         }
         other => other,
