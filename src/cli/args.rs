@@ -227,7 +227,11 @@ pub(super) struct PodSetup {
     #[arg(long)]
     pub(super) autostart: bool,
     /// Forward a host port to the pod while it runs detached (repeatable)
-    #[arg(short = 'p', long = "publish", value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]")]
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]"
+    )]
     pub(super) publish: Vec<String>,
 }
 

@@ -142,7 +142,10 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Volume(cmd) if remote => return remote::volume(&cli.server, cmd, format),
         Command::Pod(cmd)
             if remote
-                && !matches!(cmd, PodCommand::Supervise { .. } | PodCommand::Autostart { .. }) =>
+                && !matches!(
+                    cmd,
+                    PodCommand::Supervise { .. } | PodCommand::Autostart { .. }
+                ) =>
         {
             return remote::pod(&cli.server, cmd, format)
         }

@@ -166,7 +166,10 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ("volumes", volumes_line(p)),
                 ("publish", text(Some(&p.publish.join(" ")))),
                 ("restart", restart_line(p)),
-                ("autostart", (if p.autostart { "yes" } else { "no" }).to_string()),
+                (
+                    "autostart",
+                    (if p.autostart { "yes" } else { "no" }).to_string(),
+                ),
                 ("exit code", or_dash(p.exit_code)),
                 ("created", ago_at(Some(&p.created))),
                 ("started", ago_at(p.started.as_deref())),
@@ -270,7 +273,11 @@ fn volumes_line(p: &Pod) -> String {
 fn restart_line(p: &Pod) -> String {
     match p.restarts {
         0 => p.restart.clone(),
-        n => format!("{} ({n} restart{} since it started)", p.restart, if n == 1 { "" } else { "s" }),
+        n => format!(
+            "{} ({n} restart{} since it started)",
+            p.restart,
+            if n == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -302,9 +309,13 @@ fn autostart(host: &Host, stop: bool, format: Format) -> Result<i32, CliError> {
     }
     // People read the lines above; scripts get the outcomes.
     if format != Format::Table {
-        super::output::list(format, &shown, &[], |_| vec![], |v| {
-            v["id"].as_str().unwrap_or_default().to_string()
-        });
+        super::output::list(
+            format,
+            &shown,
+            &[],
+            |_| vec![],
+            |v| v["id"].as_str().unwrap_or_default().to_string(),
+        );
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }

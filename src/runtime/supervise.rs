@@ -55,10 +55,10 @@ impl Host {
                     wait.as_secs()
                 ),
             );
-            self.store().pod_restarted(&pod.row.id, code)?;
             if !self.running_after(pod, wait)? {
                 break ran;
             }
+            self.store().pod_restarted(&pod.row.id, code)?;
         };
         drop(published);
         let cell = self.running_cell(pod)?;
@@ -89,7 +89,13 @@ impl Host {
         };
         let publisher = Publisher::bind(specs, address)?;
         for (spec, bound) in publisher.bound() {
-            note(log, &format!("publishing {bound}/{} to {address}:{}", spec.proto, spec.port));
+            note(
+                log,
+                &format!(
+                    "publishing {bound}/{} to {address}:{}",
+                    spec.proto, spec.port
+                ),
+            );
         }
         Ok(Some(publisher.start()?))
     }

@@ -179,6 +179,7 @@ pub struct PodRow {
     /// The pod's own environment variables.
     pub env: std::collections::BTreeMap<String, String>,
     pub volumes: Vec<PodVolume>,
+    #[serde(flatten)]
     pub policy: PodPolicy,
     /// How often its supervisor ran its command again since it started.
     pub restarts: u32,

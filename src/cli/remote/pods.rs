@@ -124,8 +124,14 @@ fn pod_request(
         restart: (options.policy.restart != RestartPolicy::No)
             .then(|| options.policy.restart.to_string()),
         autostart: options.policy.autostart.then_some(true),
-        publish: (!options.policy.publish.is_empty())
-            .then(|| options.policy.publish.iter().map(|p| p.to_string()).collect()),
+        publish: (!options.policy.publish.is_empty()).then(|| {
+            options
+                .policy
+                .publish
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        }),
         state: (state != WantedState::Created).then_some(state),
     }
 }
