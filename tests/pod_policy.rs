@@ -199,12 +199,13 @@ fn autostart_pods_start_with_the_host_and_the_server_and_stop_at_shutdown() {
     };
     let (status, pod) = post(serde_json::json!({
         "base": "busybox", "name": "api", "restart": "on-failure",
-        "autostart": true, "publish": ["127.0.0.1:8099:80/udp"],
+        "autostart": true, "publish": ["127.0.0.1:8099:80/udp"], "vnet": true,
     }));
     assert_eq!(status, 201, "{pod}");
     assert_eq!(pod["restart"], "on-failure");
     assert_eq!(pod["autostart"], true);
     assert_eq!(pod["restarts"], 0);
+    assert_eq!(pod["vnet"], true);
     assert_eq!(pod["publish"], serde_json::json!(["127.0.0.1:8099:80/udp"]));
     let (status, err) =
         post(serde_json::json!({"base": "busybox", "name": "nope", "restart": "never"}));

@@ -54,6 +54,7 @@ impl From<RuntimePod> for Pod {
             restarts: r.restarts,
             autostart: r.policy.autostart,
             publish: r.policy.publish.iter().map(|p| p.to_string()).collect(),
+            vnet: r.policy.vnet,
         }
     }
 }
@@ -142,6 +143,7 @@ async fn create_pod(
         req.restart.as_deref(),
         req.autostart.unwrap_or(false),
         req.publish.as_deref().unwrap_or_default(),
+        req.vnet.unwrap_or(false),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let pod = blocking(move || {

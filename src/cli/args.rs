@@ -233,6 +233,9 @@ pub(super) struct PodSetup {
         value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]"
     )]
     pub(super) publish: Vec<String>,
+    /// Give the pod its own network stack (FreeBSD VNET: an epair); Linux cells always have one
+    #[arg(long)]
+    pub(super) vnet: bool,
 }
 
 impl PodSetup {
@@ -243,6 +246,7 @@ impl PodSetup {
             && self.restart.is_none()
             && !self.autostart
             && self.publish.is_empty()
+            && !self.vnet
     }
 }
 

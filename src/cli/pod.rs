@@ -213,7 +213,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
 
 fn for_new_pods(target: &str) -> CliError {
     CliError::Usage(format!(
-        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart and --publish are for creating one from a base"
+        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart, --publish and --vnet are for creating one from a base"
     ))
 }
 
@@ -244,8 +244,13 @@ fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
         env.insert(k, v);
     }
     runtime_env::check(&env).map_err(|e| CliError::Usage(e.to_string()))?;
-    let policy = PodPolicy::parse(setup.restart.as_deref(), setup.autostart, &setup.publish)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let policy = PodPolicy::parse(
+        setup.restart.as_deref(),
+        setup.autostart,
+        &setup.publish,
+        setup.vnet,
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(PodOptions {
         env,
         volumes: setup.volumes.clone(),

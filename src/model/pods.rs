@@ -40,6 +40,9 @@ pub struct Pod {
     /// Host ports forwarded to the pod, `ADDR:HOSTPORT:PORT/PROTO`
     #[serde(default)]
     pub publish: Vec<String>,
+    /// Its own network stack (FreeBSD VNET); Linux cells always have one
+    #[serde(default)]
+    pub vnet: bool,
 }
 
 /// A volume of a pod.
@@ -82,6 +85,9 @@ pub struct PodRequest {
     /// Host ports forwarded to the pod while it runs detached,
     /// `[ADDR:]HOSTPORT:PORT[/tcp|udp]`
     pub publish: Option<Vec<String>>,
+    /// Its own network stack on FreeBSD (VNET: an epair) instead of an
+    /// address on the shared interface; Linux cells always have one
+    pub vnet: Option<bool>,
     /// `created` (default) or `running`
     pub state: Option<WantedState>,
 }

@@ -214,6 +214,7 @@ impl Host {
             params: self.config.jail_params.clone(),
             devices: Vec::new(),
             volumes: self.cell_volumes(&pod.row.volumes),
+            vnet: pod.row.policy.vnet,
         }
     }
 

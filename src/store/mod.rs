@@ -458,7 +458,7 @@ impl Store {
         // the pods in its own).
         volumes::check_named(&tx, &pod.volumes)?;
         tx.execute(
-            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, restart, autostart, publish) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 pod.id.as_str(),
                 pod.name.as_ref().map(|n| n.as_str()),
@@ -472,6 +472,7 @@ impl Store {
                 pod.policy.restart.as_str(),
                 pod.policy.autostart,
                 pod.policy.publish_json()?,
+                pod.policy.vnet,
             ],
         )
         .map_err(|e| name_taken(e, pod.name.as_ref().map(|n| n.as_str()).unwrap_or("")))?;

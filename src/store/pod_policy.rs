@@ -17,6 +17,8 @@ pub struct PodPolicy {
     pub restart: RestartPolicy,
     pub autostart: bool,
     pub publish: Vec<PublishSpec>,
+    /// Its own network stack on FreeBSD (VNET); Linux cells always have one.
+    pub vnet: bool,
 }
 
 /// Why a pod's policy was refused.
@@ -38,6 +40,7 @@ impl PodPolicy {
         restart: Option<&str>,
         autostart: bool,
         publish: &[String],
+        vnet: bool,
     ) -> Result<PodPolicy, PolicyError> {
         let restart = restart.map(str::parse).transpose()?.unwrap_or_default();
         let mut specs: Vec<PublishSpec> = Vec::new();
@@ -59,6 +62,7 @@ impl PodPolicy {
             restart,
             autostart,
             publish: specs,
+            vnet,
         })
     }
 
@@ -69,6 +73,7 @@ impl PodPolicy {
             restart: restart.parse().map_err(corrupt)?,
             autostart: r.get("autostart")?,
             publish: serde_json::from_str(&publish).map_err(corrupt)?,
+            vnet: r.get("vnet")?,
         })
     }
 

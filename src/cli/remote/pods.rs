@@ -132,6 +132,7 @@ fn pod_request(
                 .map(|p| p.to_string())
                 .collect()
         }),
+        vnet: options.policy.vnet.then_some(true),
         state: (state != WantedState::Created).then_some(state),
     }
 }
