@@ -72,6 +72,10 @@ pub(super) enum Command {
         #[command(subcommand)]
         cmd: Option<MdsCommand>,
     },
+    /// Write the manual pages (jetpack.1, jetpack-pod.1, ...) into DIR; read one with `man -l`
+    Man { dir: PathBuf },
+    /// Print a completion script: `source <(jetpack completions bash)`
+    Completions { shell: clap_complete::Shell },
     /// The supervisor of a launched instance (internal)
     #[command(name = "__supervise-instance", hide = true)]
     SuperviseInstance { id: String },
