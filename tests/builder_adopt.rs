@@ -200,12 +200,22 @@ fn a_stock_includeos_builder_is_adopted_and_builds_and_validates() {
     assert_eq!(bobs[0]["services"], json!(["Starbase"]));
 
     // Prepared without /jetpack/builder.json: adopted, and the job says so.
-    let (status, job) = post(&server, "/v1/bobproviders/hub/prepare/bobs/v0.13.0", json!({}));
+    let (status, job) = post(
+        &server,
+        "/v1/bobproviders/hub/prepare/bobs/v0.13.0",
+        json!({}),
+    );
     assert_eq!(status, 202, "{job}");
     let job = wait_job(&server, job["id"].as_str().unwrap());
     assert_eq!(job["state"], "succeeded", "{job}");
-    let (_, log) = server.curl(&[], &format!("/v1/jobs/{}/log", job["id"].as_str().unwrap()));
-    assert!(log.contains("adopted as a stock includeos/builder"), "{log}");
+    let (_, log) = server.curl(
+        &[],
+        &format!("/v1/jobs/{}/log", job["id"].as_str().unwrap()),
+    );
+    assert!(
+        log.contains("adopted as a stock includeos/builder"),
+        "{log}"
+    );
     let (status, builder) = server.json(&[], "/v1/builders/v0.13.0");
     assert_eq!(status, 200, "{builder}");
     // The version is the image's own /ios_version.txt (IncludeOS's git describe).
@@ -216,22 +226,40 @@ fn a_stock_includeos_builder_is_adopted_and_builds_and_validates() {
 
     // A build: jetpack's entry point runs NaCl.py, cmake and make of the
     // image; the stored image is the ELF its make wrote.
-    let (status, nacl) = post(&server, "/v1/nacls", json!({"name": "adopted", "content": NACL}));
+    let (status, nacl) = post(
+        &server,
+        "/v1/nacls",
+        json!({"name": "adopted", "content": NACL}),
+    );
     assert_eq!(status, 201, "{nacl}");
     let nacl_id = nacl["id"].as_str().unwrap();
     let image = ok(
         &server,
         home,
-        &["build", "Starbase", "v0.13.0", "--nacl", nacl_id, "--waitAndPrint"],
+        &[
+            "build",
+            "Starbase",
+            "v0.13.0",
+            "--nacl",
+            nacl_id,
+            "--waitAndPrint",
+        ],
     );
     assert_eq!(image.len(), 40, "{image}");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("image.elf");
-    ok(&server, home, &["pull-image", &image, file.to_str().unwrap()]);
+    ok(
+        &server,
+        home,
+        &["pull-image", &image, file.to_str().unwrap()],
+    );
     let bytes = std::fs::read(&file).unwrap();
     let elf = std::fs::read("/bin/busybox").unwrap();
     assert!(bytes.starts_with(b"\x7fELF"));
-    assert!(bytes.starts_with(&elf), "the image is not the look-alike's ELF");
+    assert!(
+        bytes.starts_with(&elf),
+        "the image is not the look-alike's ELF"
+    );
     assert_eq!(
         String::from_utf8_lossy(&bytes[elf.len()..]),
         transpiled(NACL),
@@ -253,7 +281,10 @@ fn a_stock_includeos_builder_is_adopted_and_builds_and_validates() {
     assert_eq!(status, 202, "{job}");
     let job = wait_job(&server, job["id"].as_str().unwrap());
     assert_eq!(job["state"], "failed", "{job}");
-    let (_, log) = server.curl(&[], &format!("/v1/jobs/{}/log", job["id"].as_str().unwrap()));
+    let (_, log) = server.curl(
+        &[],
+        &format!("/v1/jobs/{}/log", job["id"].as_str().unwrap()),
+    );
     assert!(log.contains("line 4:0 Invalid type Ifacee"), "{log}");
     let (_, images) = server.json(&[], "/v1/images");
     assert_eq!(images.as_array().map(Vec::len), Some(1), "{images}");
@@ -343,7 +374,10 @@ fn the_dockerhub_provider_is_there_from_the_start_unless_disabled() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("provider local: 0 bob(s)"), "{err}");
-    assert!(err.contains("could not update provider(s) DockerHub"), "{err}");
+    assert!(
+        err.contains("could not update provider(s) DockerHub"),
+        "{err}"
+    );
     let (_, providers) = server.json(&[], "/v1/bobproviders");
     let local = providers
         .as_array()

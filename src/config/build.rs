@@ -102,7 +102,11 @@ mod tests {
     #[test]
     fn the_dockerhub_provider_is_on_unless_turned_off() {
         assert!(load_text("", &[]).unwrap().builders_dockerhub);
-        assert!(!load_text("builders.dockerhub = off\n", &[]).unwrap().builders_dockerhub);
+        assert!(
+            !load_text("builders.dockerhub = off\n", &[])
+                .unwrap()
+                .builders_dockerhub
+        );
         assert!(load_text("", &["builders.dockerhub=maybe"]).is_err());
     }
 

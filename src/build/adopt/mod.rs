@@ -54,10 +54,7 @@ pub fn manifest_for(root: &Path, bob: &Bob, adoptable: bool) -> Result<Manifest,
     if own.is_ok() || !adoptable || !manifest_absent(root) {
         return own;
     }
-    if let Some(missing) = REQUIRED
-        .iter()
-        .find(|(rel, dir)| !holds(root, rel, *dir))
-    {
+    if let Some(missing) = REQUIRED.iter().find(|(rel, dir)| !holds(root, rel, *dir)) {
         return Err(BuildError::Manifest {
             origin: format!("/{} of the builder", manifest::PATH),
             why: format!(
@@ -146,7 +143,11 @@ fn holds(root: &Path, rel: &str, dir: bool) -> bool {
         };
         let last = i + 1 == parts.len();
         let ft = meta.file_type();
-        let fits = if !last || dir { ft.is_dir() } else { ft.is_file() };
+        let fits = if !last || dir {
+            ft.is_dir()
+        } else {
+            ft.is_file()
+        };
         if !fits {
             return false;
         }
@@ -208,7 +209,10 @@ mod tests {
         let m = manifest_for(&root, &bob(), true).unwrap();
         assert_eq!(m.adopted.as_deref(), Some(LAYOUT));
         assert_eq!(m.version, "v0.13.0-42-gabcdef0");
-        assert_eq!((m.vcs_ref.as_str(), m.build_date.as_str()), ("abc1234", "unknown"));
+        assert_eq!(
+            (m.vcs_ref.as_str(), m.build_date.as_str()),
+            ("abc1234", "unknown")
+        );
         assert_eq!(m.vendor, "IncludeOS");
         assert!(m.offers("Starbase"));
         assert_eq!(m.build, ["/bin/sh", "/build/in/jetpack-build"]);
@@ -218,7 +222,10 @@ mod tests {
         assert_eq!(again, m);
         // Without the version file, the label's.
         std::fs::remove_file(root.join(VERSION_FILE)).unwrap();
-        assert_eq!(manifest_for(&root, &bob(), true).unwrap().version, "v0.13.0");
+        assert_eq!(
+            manifest_for(&root, &bob(), true).unwrap().version,
+            "v0.13.0"
+        );
     }
 
     #[test]
@@ -257,12 +264,13 @@ mod tests {
         .unwrap();
         let m = manifest_for(&root, &bob(), true).unwrap();
         assert_eq!((m.adopted, m.services), (None, vec!["Acorn".to_string()]));
-        assert!(with_entry_points(&Manifest::parse(
-            &std::fs::read(root.join(manifest::PATH)).unwrap(),
-            "t"
-        )
-        .unwrap(), &[("nacl.txt", b"x")])
-        .len()
-            == 1);
+        assert!(
+            with_entry_points(
+                &Manifest::parse(&std::fs::read(root.join(manifest::PATH)).unwrap(), "t").unwrap(),
+                &[("nacl.txt", b"x")]
+            )
+            .len()
+                == 1
+        );
     }
 }

@@ -8,7 +8,6 @@ mod http;
 mod local;
 mod oci;
 
-
 use std::fmt::Display;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -207,14 +206,23 @@ mod tests {
         };
         let all = with_default(std::slice::from_ref(&own), true);
         assert_eq!(all.len(), 2);
-        assert_eq!((all[1].name.as_str(), all[1].kind), (DOCKERHUB, BobProviderKind::Oci));
+        assert_eq!(
+            (all[1].name.as_str(), all[1].kind),
+            (DOCKERHUB, BobProviderKind::Oci)
+        );
         assert_eq!(all[1].location, DOCKERHUB_LOCATION);
-        assert_eq!(with_default(std::slice::from_ref(&own), false), vec![own.clone()]);
+        assert_eq!(
+            with_default(std::slice::from_ref(&own), false),
+            vec![own.clone()]
+        );
         let mirror = BobProviderConfig {
             name: DOCKERHUB.into(),
             kind: BobProviderKind::Oci,
             location: "http://127.0.0.1:5000/includeos/builder".into(),
         };
-        assert_eq!(with_default(std::slice::from_ref(&mirror), true), vec![mirror]);
+        assert_eq!(
+            with_default(std::slice::from_ref(&mirror), true),
+            vec![mirror]
+        );
     }
 }
