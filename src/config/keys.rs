@@ -221,6 +221,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between pings to docked instances (they expect one within 10)",
     ),
     (
+        "builders.dockerhub",
+        "on",
+        "the default bob provider DockerHub (Docker Hub's includeos/builder, as in Mothership); off removes it",
+    ),
+    (
         "build.concurrency",
         "2",
         "builds and builder validations running at once; the rest queue",

@@ -88,6 +88,8 @@ pub struct Config {
     /// `jail.param.*`, checked.
     pub jail_params: Vec<JailParam>,
     pub bob_providers: Vec<BobProviderConfig>,
+    /// `builders.dockerhub`: the default `DockerHub` provider is there.
+    pub builders_dockerhub: bool,
     pub build_concurrency: usize,
     pub build_timeout: u64,
     pub build_validate_timeout: u64,
@@ -168,6 +170,7 @@ impl Config {
             jail_autostart: jail.jail_autostart,
             jail_params: jail.jail_params,
             bob_providers: build.bob_providers,
+            builders_dockerhub: build.builders_dockerhub,
             build_concurrency: build.build_concurrency,
             build_timeout: build.build_timeout,
             build_validate_timeout: build.build_validate_timeout,
