@@ -206,6 +206,34 @@ pub(super) enum BaseCommand {
     Show { base: String },
     /// Remove a base (refused while pods use it)
     Rm { base: String },
+    #[command(flatten)]
+    Move(BaseMoveCommand),
+}
+
+/// `jetpack base export` (this host only; `base import` reads what it writes).
+#[derive(Debug, Subcommand)]
+pub(super) enum BaseMoveCommand {
+    /// Write a base to FILE (`-`: stdout) for `base import` on another host
+    Export { base: String, file: String },
+}
+
+/// A pod's snapshots and clones (this host only).
+#[derive(Debug, Subcommand)]
+pub(super) enum PodKeepCommand {
+    /// Keep the pod's files as they are now as snapshot NAME
+    Snapshot { pod: String, name: String },
+    /// Put a stopped pod's files back as they were at snapshot NAME
+    Rollback { pod: String, name: String },
+    /// List a pod's snapshots
+    Snapshots { pod: String },
+    /// A new pod (not started) from the pod's files now, or from one of its snapshots
+    Clone {
+        pod: String,
+        new_name: String,
+        /// Clone this snapshot instead of the pod's current files
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
 }
 
 /// What a new pod is given besides its base, name and command.
@@ -302,6 +330,8 @@ pub(super) enum PodCommand {
         force: bool,
         pod: String,
     },
+    #[command(flatten)]
+    Keep(PodKeepCommand),
     /// Run a detached pod's command and record its exit (internal)
     #[command(name = "__supervise", hide = true)]
     Supervise {

@@ -7,6 +7,7 @@ mod args;
 mod base;
 mod conf;
 mod init;
+mod keep;
 mod mds;
 mod nacl;
 pub mod output;
