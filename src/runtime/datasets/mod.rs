@@ -46,6 +46,8 @@ pub enum DatasetError {
     NotSealed(String),
     #[error("dataset {0} has no snapshot {1:?}")]
     NoSnapshot(String, String),
+    #[error("dataset {0} cannot go back to snapshot {1:?}: later snapshots of it have clones (pods cloned since); remove those first")]
+    LaterClones(String, String),
     #[error("dataset {0} already has a snapshot {1:?}")]
     SnapshotExists(String, String),
     #[error("no space left for dataset {0}")]

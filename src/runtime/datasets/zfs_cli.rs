@@ -334,7 +334,9 @@ impl Datasets for ZfsCliDatasets {
 impl ZfsCliDatasets {
     /// zfs(8)'s complaint about `name@snap`, in the snapshot's words.
     fn snapshot_error(&self, e: ToolError, name: &DatasetName, snap: &Name) -> DatasetError {
+        let later_clones = e.stderr().contains("clones of previous snapshots");
         match classify(e, &format!("{}@{snap}", self.full(name))) {
+            _ if later_clones => DatasetError::LaterClones(name.to_string(), snap.to_string()),
             DatasetError::NotFound(_) => {
                 DatasetError::NoSnapshot(name.to_string(), snap.to_string())
             }
