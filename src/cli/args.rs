@@ -57,6 +57,10 @@ pub(super) enum Command {
     /// Named volumes: datasets pods mount with --volume NAME:/path
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Write the server's catalog (store, blobs, users) to FILE (`-`: stdout); safe while it runs
+    Backup { file: String },
+    /// Put a backup from FILE (`-`: stdin) in place here (refused while a server runs)
+    Restore { file: String },
     /// Serve the REST API v1 and the hangar until SIGTERM
     Serve(ServeArgs),
     /// Users of the API (the htpasswd file, bcrypt)
