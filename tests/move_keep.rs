@@ -240,3 +240,121 @@ fn pod_snapshots_rollback_and_clones_on_zfs() {
 fn pod_snapshots_rollback_and_clones_on_dir() {
     snapshots_rollback_clone(Driver::Dir);
 }
+
+/// Every file under `dir` with its bytes' sha256 (for "nothing changed").
+fn tree_digest(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for entry in std::fs::read_dir(&p).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else if entry.file_type().unwrap().is_file() {
+                out.push((path.display().to_string(), sha256_of(&path)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_backup_restores_the_catalog_on_another_host() {
+    use common::server::{fake_elf, TestServer};
+    if !(common::tool("curl") && common::tool("htpasswd") && common::tool("openssl")) {
+        return;
+    }
+    let mut a = TestServer::start(&[], &[]);
+    let json_post = |s: &TestServer, body: serde_json::Value, path: &str| {
+        let body = body.to_string();
+        let (status, made) = s.json(&["-H", "Content-Type: application/json", "-d", &body], path);
+        assert_eq!(status, 201, "{path}: {made}");
+    };
+    json_post(
+        &a,
+        serde_json::json!({"name": "lab", "url": "https://10.0.0.9:9090"}),
+        "/v1/uplinks",
+    );
+    json_post(
+        &a,
+        serde_json::json!({"name": "edge", "content": "Iface eth0 dhcp\neth0.index: 0\n"}),
+        "/v1/nacls",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("service.elf");
+    fake_elf(&elf, 200_000, "backup");
+    let (status, img) = a.json(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", elf.display()),
+        ],
+        "/v1/images?name=service&tag=v1",
+    );
+    assert_eq!(status, 201, "{img}");
+    let lists = |s: &TestServer| -> Vec<serde_json::Value> {
+        ["/v1/nacls", "/v1/images", "/v1/uplinks"]
+            .iter()
+            .map(|p| {
+                let (status, v) = s.json(&[], p);
+                assert_eq!(status, 200, "{p}: {v}");
+                v
+            })
+            .collect()
+    };
+    let before = lists(&a);
+
+    // Taken while A runs.
+    let file = dir.path().join("catalog.tar");
+    let out = a
+        .jetpack()
+        .args(["backup", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let password = a.password.clone();
+    assert!(a.stop());
+
+    // A fresh host B: a truncated backup, or any restore while B's server
+    // runs, is refused and changes nothing.
+    let mut b = TestServer::start(&[], &[]);
+    let restore = |s: &TestServer, f: &Path| {
+        s.jetpack()
+            .args(["restore", f.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let refused = restore(&b, &file);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("holds"), "{err}");
+    assert!(b.stop());
+    let untouched = (tree_digest(&b.data_dir()), tree_digest(&b.keys_dir()));
+    let bytes = std::fs::read(&file).unwrap();
+    // Cut in the middle, in the last member, in the first one. (A cut in
+    // the two zero blocks that end a tar loses no byte of any member: the
+    // manifest checks what is there, and that is all of it.)
+    for cut_at in [bytes.len() / 2, bytes.len() - 1024 - 100, 700] {
+        let cut = dir.path().join("cut.tar");
+        std::fs::write(&cut, &bytes[..cut_at]).unwrap();
+        let out = restore(&b, &cut);
+        assert!(
+            !out.status.success(),
+            "a backup cut at {cut_at} was restored"
+        );
+        assert_eq!(
+            (tree_digest(&b.data_dir()), tree_digest(&b.keys_dir())),
+            untouched,
+            "a refused restore (cut at {cut_at}) changed B"
+        );
+    }
+
+    let out = restore(&b, &file);
+    assert!(out.status.success(), "{out:?}");
+    b.spawn(&[]);
+    // A's users came along: A's admin password opens B.
+    b.password = password;
+    assert_eq!(lists(&b), before);
+}
