@@ -358,3 +358,58 @@ fn a_backup_restores_the_catalog_on_another_host() {
     b.password = password;
     assert_eq!(lists(&b), before);
 }
+
+#[test]
+fn a_base_moves_through_the_api() {
+    use common::server::TestServer;
+    if !common::tool("curl") {
+        return;
+    }
+    let Some(a) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    let b = TestHost::new(Driver::Dir).unwrap();
+    b.ok(&["init"]);
+    let (sa, sb) = (TestServer::on_host(&a, &[]), TestServer::on_host(&b, &[]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("busybox.jpb");
+    let got = Command::new("curl")
+        .args(["-sSfk", "-u", &format!("{}:{}", sa.user, sa.password), "-o"])
+        .arg(&file)
+        .arg(sa.url("/v1/bases/busybox/export"))
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{got:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    payload_start(&bytes);
+    assert_eq!(sa.curl(&[], "/v1/bases/nope/export").0, 404);
+
+    let post = |s: &TestServer| {
+        let (status, job) = s.json(
+            &[
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
+            ],
+            "/v1/bases/import",
+        );
+        assert_eq!(status, 202, "{job}");
+        let id = job["id"].as_str().unwrap().to_string();
+        common::until(60, "the import job to end", || {
+            let (_, job) = s.json(&[], &format!("/v1/jobs/{id}"));
+            let state = job["state"].as_str().unwrap_or_default().to_string();
+            matches!(state.as_str(), "succeeded" | "failed").then_some(job)
+        })
+    };
+    let done = post(&sb);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["result"]["name"], "busybox");
+    let (_, base_a) = sa.json(&[], "/v1/bases/busybox");
+    let (_, base_b) = sb.json(&[], "/v1/bases/busybox");
+    assert_eq!(base_a, base_b);
+    // Twice: the job fails, saying the base exists.
+    let again = post(&sb);
+    assert_eq!(again["state"], "failed", "{again}");
+    assert!(again.to_string().contains("already exists"), "{again}");
+}
