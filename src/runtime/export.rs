@@ -255,8 +255,11 @@ impl Host {
             }
             .into());
         }
+        // A dataset without a row (a crash's leftover) counts too: the undo
+        // below removes the dataset on failure, and it must be ours.
         let taken = self.store().base_by_id(&id)?.is_some()
-            || !self.store().find_bases(name.as_str())?.is_empty();
+            || !self.store().find_bases(name.as_str())?.is_empty()
+            || self.datasets.exists(&DatasetName::base(&id))?;
         if taken {
             return Err(ExportError::Exists {
                 name: header.name.clone(),
