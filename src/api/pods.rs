@@ -17,6 +17,7 @@ use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
 pub use crate::model::pods::{Pod, PodPatch, PodRequest, PodVolume, WantedState};
 use crate::runtime::{Host, Pod as RuntimePod, PodOptions};
+use crate::store::PodPolicy;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_pods, create_pod))
@@ -49,6 +50,11 @@ impl From<RuntimePod> for Pod {
                     read_only: v.read_only,
                 })
                 .collect(),
+            restart: r.policy.restart.to_string(),
+            restarts: r.restarts,
+            autostart: r.policy.autostart,
+            publish: r.policy.publish.iter().map(|p| p.to_string()).collect(),
+            vnet: r.policy.vnet,
         }
     }
 }
@@ -133,11 +139,19 @@ async fn create_pod(
             "a new pod's state is created or running",
         ));
     }
+    let policy = PodPolicy::parse(
+        req.restart.as_deref(),
+        req.autostart.unwrap_or(false),
+        req.publish.as_deref().unwrap_or_default(),
+        req.vnet.unwrap_or(false),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let pod = blocking(move || {
         let host = &state.host;
         let options = PodOptions {
             env: req.env.unwrap_or_default(),
             volumes: req.volumes.unwrap_or_default(),
+            policy,
         };
         let pod = host.create_pod_with(
             &req.base,

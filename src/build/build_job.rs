@@ -139,13 +139,18 @@ impl Builders {
             "name": plan.name.as_str(),
             "tag": plan.tag,
         });
+        let config = config.to_string();
+        let parameters = parameters.to_string();
         workspace::write_inputs(
             &pod.root,
-            &[
-                ("nacl.txt", plan.nacl.as_bytes()),
-                ("config.json", config.to_string().as_bytes()),
-                ("build.json", parameters.to_string().as_bytes()),
-            ],
+            &super::adopt::with_entry_points(
+                manifest,
+                &[
+                    ("nacl.txt", plan.nacl.as_bytes()),
+                    ("config.json", config.as_bytes()),
+                    ("build.json", parameters.as_bytes()),
+                ],
+            ),
         )?;
         ctx.log(&format!(
             "building {} {} with builder {} ({}) in pod {}",

@@ -1,6 +1,7 @@
 //! The builder manifest, `/jetpack/builder.json` in a builder's base: who
 //! the builder is (Mothership's label-schema fields), which services it
-//! builds, and its two entry points. Read from an untrusted base, so it is
+//! builds, and its two entry points (or, for a stock image jetpack
+//! adopted, the manifest `adopt` made for it). Read from an untrusted base, so it is
 //! bounded in size and never read through a symlink.
 
 use std::io::Read;
@@ -35,6 +36,11 @@ pub struct Manifest {
     /// /build/signature; a host with an MDS then requires it to verify.
     #[serde(default)]
     pub signs: bool,
+    /// Set when jetpack made this manifest for a stock image it adopted
+    /// (`adopt::LAYOUT`): jetpack then writes the entry points into each
+    /// pod. Never read from a base: a base's own manifest has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
 }
 
 impl Manifest {
@@ -74,6 +80,10 @@ impl Manifest {
                 }
             }
         }
+        match m.adopted.as_deref() {
+            None | Some(super::adopt::LAYOUT) => {}
+            Some(other) => return Err(bad(format!("adopted: unknown layout {other:?}"))),
+        }
         Ok(m)
     }
 
@@ -103,7 +113,12 @@ impl Manifest {
         if text.len() as u64 > MAX_BYTES {
             return Err(missing("it is larger than 64 KiB"));
         }
-        Manifest::parse(&text, &origin)
+        let manifest = Manifest::parse(&text, &origin)?;
+        // Adoption is jetpack's word about a base, never the base's own.
+        if manifest.adopted.is_some() {
+            return Err(missing("it may not set `adopted`"));
+        }
+        Ok(manifest)
     }
 
     pub fn offers(&self, service: &str) -> bool {

@@ -13,6 +13,7 @@
 //! holds that keep a builder in use), `build_job` (plan and run a build in
 //! its slot) and `validate` (a NaCl checked by a builder).
 
+pub mod adopt;
 mod build_job;
 mod holds;
 pub mod manifest;
@@ -151,7 +152,7 @@ pub struct Builders {
 impl Builders {
     pub fn new(host: Arc<Host>, catalog: Arc<Catalog>, config: &Config) -> Builders {
         Builders {
-            providers: config.bob_providers.clone(),
+            providers: providers::with_default(&config.bob_providers, config.builders_dockerhub),
             builds: Arc::new(Slots::new(config.build_concurrency)),
             validations: Slots::new(config.build_concurrency),
             build_timeout: Duration::from_secs(config.build_timeout),

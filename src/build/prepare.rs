@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::providers::{self, Bob, Fetched};
-use super::{BuildError, Builder, Builders, Manifest};
+use super::{BuildError, Builder, Builders};
 use crate::config::BobProviderConfig;
 use crate::jobs::JobContext;
 use crate::names::{BuilderId, Name};
@@ -177,7 +177,17 @@ impl Builders {
             }
             e
         };
-        let manifest = Manifest::read_from(&self.host.base_root(&base)).map_err(undo)?;
+        // An `oci` image without a manifest may be a stock includeos/builder.
+        let adoptable = config.kind == crate::config::BobProviderKind::Oci;
+        let manifest = super::adopt::manifest_for(&self.host.base_root(&base), &bob, adoptable)
+            .map_err(undo)?;
+        if manifest.adopted.is_some() {
+            ctx.log(&format!(
+                "no /{}: adopted as a stock {} image; jetpack supplies its build and validate entry points",
+                super::manifest::PATH,
+                super::adopt::LAYOUT
+            ));
+        }
         let row = BuilderRow {
             id: builder_id,
             base_id: base.id.clone(),

@@ -22,7 +22,10 @@ impl Builders {
             pod,
         };
         let pod = &guard.pod;
-        workspace::write_inputs(&pod.root, &[("nacl.txt", nacl.as_bytes())])?;
+        workspace::write_inputs(
+            &pod.root,
+            &super::adopt::with_entry_points(&builder.manifest, &[("nacl.txt", nacl.as_bytes())]),
+        )?;
         std::fs::create_dir_all(&self.staging).map_err(|source| BuildError::Io {
             what: format!("creating {}", self.staging.display()),
             source,

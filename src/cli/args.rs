@@ -76,6 +76,10 @@ pub(super) enum Command {
         #[command(subcommand)]
         cmd: Option<MdsCommand>,
     },
+    /// Write the manual pages (jetpack.1, jetpack-pod.1, ...) into DIR; read one with `man -l`
+    Man { dir: PathBuf },
+    /// Print a completion script: `source <(jetpack completions bash)`
+    Completions { shell: clap_complete::Shell },
     /// The supervisor of a launched instance (internal)
     #[command(name = "__supervise-instance", hide = true)]
     SuperviseInstance { id: String },
@@ -252,11 +256,33 @@ pub(super) struct PodSetup {
     /// A volume: a host directory or a named volume seen at TARGET in the pod (repeatable)
     #[arg(short = 'v', long = "volume", value_name = "SOURCE:TARGET[:ro]")]
     pub(super) volumes: Vec<String>,
+    /// When a detached run's command ends: no, on-failure or always (backoff 1 s to 30 s)
+    #[arg(long, value_name = "POLICY")]
+    pub(super) restart: Option<String>,
+    /// Start the pod when the host boots and when `jetpack serve` starts
+    #[arg(long)]
+    pub(super) autostart: bool,
+    /// Forward a host port to the pod while it runs detached (repeatable)
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]"
+    )]
+    pub(super) publish: Vec<String>,
+    /// Give the pod its own network stack (FreeBSD VNET: an epair); Linux cells always have one
+    #[arg(long)]
+    pub(super) vnet: bool,
 }
 
 impl PodSetup {
     pub(super) fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.env_files.is_empty() && self.volumes.is_empty()
+        self.env.is_empty()
+            && self.env_files.is_empty()
+            && self.volumes.is_empty()
+            && self.restart.is_none()
+            && !self.autostart
+            && self.publish.is_empty()
+            && !self.vnet
     }
 }
 
@@ -336,6 +362,12 @@ pub(super) enum PodCommand {
     },
     #[command(flatten)]
     Keep(PodKeepCommand),
+    /// Start the pods marked --autostart that are not running (at boot: rc.d/jetpack_pods)
+    Autostart {
+        /// Stop the running ones instead (at shutdown)
+        #[arg(long)]
+        stop: bool,
+    },
     /// Run a detached pod's command and record its exit (internal)
     #[command(name = "__supervise", hide = true)]
     Supervise {

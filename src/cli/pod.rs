@@ -14,6 +14,7 @@ use super::CliError;
 use crate::model::pods::Pod;
 use crate::runtime::env as runtime_env;
 use crate::runtime::{Attach, Host, Pod as RuntimePod, PodOptions, RuntimeError};
+use crate::store::PodPolicy;
 
 /// Where the pods are: what `jetpack pod` asks of this host or a server.
 pub(super) trait Pods {
@@ -163,6 +164,12 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ("command", command_line(p)),
                 ("env", env_line(p)),
                 ("volumes", volumes_line(p)),
+                ("publish", text(Some(&p.publish.join(" ")))),
+                ("restart", restart_line(p)),
+                (
+                    "autostart",
+                    (if p.autostart { "yes" } else { "no" }).to_string(),
+                ),
                 ("exit code", or_dash(p.exit_code)),
                 ("created", ago_at(Some(&p.created))),
                 ("started", ago_at(p.started.as_deref())),
@@ -195,6 +202,9 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
             }
         }
         PodCommand::Keep(cmd) => return super::keep::pod(side.host("pod snapshots")?, cmd, format),
+        PodCommand::Autostart { stop } => {
+            return autostart(side.host("pod autostart")?, stop, format)
+        }
         PodCommand::Supervise { pod, command } => {
             return supervise(side.host("__supervise")?, &pod, command)
         }
@@ -204,7 +214,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
 
 fn for_new_pods(target: &str) -> CliError {
     CliError::Usage(format!(
-        "{target} is a pod; --name, --env, --env-file and --volume are for creating one from a base"
+        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart, --publish and --vnet are for creating one from a base"
     ))
 }
 
@@ -235,9 +245,17 @@ fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
         env.insert(k, v);
     }
     runtime_env::check(&env).map_err(|e| CliError::Usage(e.to_string()))?;
+    let policy = PodPolicy::parse(
+        setup.restart.as_deref(),
+        setup.autostart,
+        &setup.publish,
+        setup.vnet,
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(PodOptions {
         env,
         volumes: setup.volumes.clone(),
+        policy,
     })
 }
 
@@ -258,6 +276,56 @@ fn volumes_line(p: &Pod) -> String {
     text(Some(&vols.join(" ")))
 }
 
+fn restart_line(p: &Pod) -> String {
+    match p.restarts {
+        0 => p.restart.clone(),
+        n => format!(
+            "{} ({n} restart{} since it started)",
+            p.restart,
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// `pod autostart [--stop]`: every marked pod's outcome; fails when one
+/// failed, after trying them all.
+fn autostart(host: &Host, stop: bool, format: Format) -> Result<i32, CliError> {
+    let outcomes = if stop {
+        host.autostop_pods()?
+    } else {
+        host.autostart_pods()?
+    };
+    let verb = if stop { "stopped" } else { "started" };
+    let mut failed = 0;
+    let mut shown = Vec::new();
+    for (pod, ran) in &outcomes {
+        let error = ran.as_ref().err().map(|e| e.to_string());
+        match &error {
+            None => eprintln!("{verb} pod {}", pod.label()),
+            Some(e) => {
+                failed += 1;
+                eprintln!("pod {}: {e}", pod.label());
+            }
+        }
+        shown.push(serde_json::json!({
+            "id": pod.row.id.to_string(),
+            "name": pod.row.name.as_ref().map(|n| n.to_string()),
+            "error": error,
+        }));
+    }
+    // People read the lines above; scripts get the outcomes.
+    if format != Format::Table {
+        super::output::list(
+            format,
+            &shown,
+            &[],
+            |_| vec![],
+            |v| v["id"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
 fn attach(tty: bool) -> Attach {
     if tty {
         Attach::Terminal
@@ -275,7 +343,7 @@ fn run_attached(
     target: &str,
     command: Vec<String>,
 ) -> Result<i32, CliError> {
-    let fresh = name.is_none() && options.env.is_empty() && options.volumes.is_empty();
+    let fresh = name.is_none() && options.is_empty();
     let (pod, created) = match host.pod(target) {
         Ok(p) if fresh => (p, false),
         Ok(_) => return Err(for_new_pods(target)),
@@ -308,18 +376,11 @@ fn run_attached(
 fn supervise(host: &Host, pod: &str, command: Vec<String>) -> Result<i32, CliError> {
     let p = host.pod(pod)?;
     let log = host.pod_log_path(&p);
-    let ran = host.supervise(&p, command, Attach::Log(log.clone()));
+    let ran = host.supervise_detached(&p, command, log.clone());
     if let Err(e) = &ran {
         // Nobody watches a detached supervisor's stderr: its own
         // failure goes to the pod's log, beside the pod's output.
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
-            let _ = writeln!(f, "jetpack: {e}");
-        }
+        crate::runtime::note_in_log(&log, &e.to_string());
     }
     Ok(ran?)
 }

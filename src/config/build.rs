@@ -71,6 +71,7 @@ impl BobProviderConfig {
 /// This section's fields of `Config`, under the same names.
 pub(super) struct Build {
     pub bob_providers: Vec<BobProviderConfig>,
+    pub builders_dockerhub: bool,
     pub build_concurrency: usize,
     pub build_timeout: u64,
     pub build_validate_timeout: u64,
@@ -86,6 +87,7 @@ pub(super) fn read(v: &Values) -> Result<Build, ConfigError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Build {
         bob_providers,
+        builders_dockerhub: v.switch("builders.dockerhub")?,
         build_concurrency: v.positive("build.concurrency")? as usize,
         build_timeout: v.positive("build.timeout")?,
         build_validate_timeout: v.positive("build.validate.timeout")?,
@@ -96,6 +98,17 @@ pub(super) fn read(v: &Values) -> Result<Build, ConfigError> {
 mod tests {
     use super::*;
     use crate::config::load_text;
+
+    #[test]
+    fn the_dockerhub_provider_is_on_unless_turned_off() {
+        assert!(load_text("", &[]).unwrap().builders_dockerhub);
+        assert!(
+            !load_text("builders.dockerhub = off\n", &[])
+                .unwrap()
+                .builders_dockerhub
+        );
+        assert!(load_text("", &["builders.dockerhub=maybe"]).is_err());
+    }
 
     #[test]
     fn bob_providers_are_checked() {

@@ -51,6 +51,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between SIGTERM and SIGKILL when a pod is stopped",
     ),
     (
+        "jail.autostart",
+        "on",
+        "`jetpack serve` starts the pods marked --autostart when it starts",
+    ),
+    (
         "launch.base",
         "qemu",
         "base instance pods are cloned from (images/qemu/make.sh makes it)",
@@ -214,6 +219,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "uplink.ping",
         "5",
         "seconds between pings to docked instances (they expect one within 10)",
+    ),
+    (
+        "builders.dockerhub",
+        "on",
+        "the default bob provider DockerHub (Docker Hub's includeos/builder, as in Mothership); off removes it",
     ),
     (
         "build.concurrency",

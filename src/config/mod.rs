@@ -83,9 +83,13 @@ pub struct Config {
     pub jail_securelevel: i32,
     pub jail_devfs_ruleset: u32,
     pub jail_stop_timeout: u64,
+    /// `jail.autostart`: serve starts the autostart pods.
+    pub jail_autostart: bool,
     /// `jail.param.*`, checked.
     pub jail_params: Vec<JailParam>,
     pub bob_providers: Vec<BobProviderConfig>,
+    /// `builders.dockerhub`: the default `DockerHub` provider is there.
+    pub builders_dockerhub: bool,
     pub build_concurrency: usize,
     pub build_timeout: u64,
     pub build_validate_timeout: u64,
@@ -163,8 +167,10 @@ impl Config {
             jail_securelevel: jail.jail_securelevel,
             jail_devfs_ruleset: jail.jail_devfs_ruleset,
             jail_stop_timeout: jail.jail_stop_timeout,
+            jail_autostart: jail.jail_autostart,
             jail_params: jail.jail_params,
             bob_providers: build.bob_providers,
+            builders_dockerhub: build.builders_dockerhub,
             build_concurrency: build.build_concurrency,
             build_timeout: build.build_timeout,
             build_validate_timeout: build.build_validate_timeout,

@@ -13,6 +13,7 @@
 //! the types the verbs share.
 
 pub mod archive;
+mod autostart;
 mod bases;
 pub mod datasets;
 pub mod env;
@@ -22,7 +23,9 @@ pub mod jails;
 mod mds_link;
 mod pods;
 mod process;
+pub mod restart;
 mod snapshots;
+mod supervise;
 pub mod terminal;
 pub mod tool;
 mod undo;
@@ -31,6 +34,7 @@ pub mod volumes;
 pub use bases::{BaseHolds, Holder, NoHolds};
 pub use mds_link::{mds_socket, MdsLink};
 pub use pods::PodOptions;
+pub use supervise::note as note_in_log;
 pub use undo::LeftBehind;
 
 use std::ffi::OsString;
@@ -60,6 +64,8 @@ pub enum RuntimeError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Jail(#[from] JailError),
+    #[error("publishing the pod's ports: {0}")]
+    Publish(#[from] crate::net::publish::PublishError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]

@@ -22,6 +22,15 @@ pub struct PodOptions {
     pub env: std::collections::BTreeMap<String, String>,
     /// Its volumes, `SOURCE:TARGET[:ro]` (`volumes::parse_spec`).
     pub volumes: Vec<String>,
+    /// Its restart policy, autostart and published ports.
+    pub policy: store::PodPolicy,
+}
+
+impl PodOptions {
+    /// Nothing asked beyond a base, a name and a command.
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.volumes.is_empty() && self.policy == store::PodPolicy::default()
+    }
 }
 
 impl Host {
@@ -135,6 +144,8 @@ impl Host {
             finished_at: None,
             env: options.env.clone(),
             volumes,
+            policy: options.policy.clone(),
+            restarts: 0,
         };
         let range = self.config.ip4_range;
         row.address = Some(self.store().insert_pod(
@@ -203,6 +214,7 @@ impl Host {
             params: self.config.jail_params.clone(),
             devices: Vec::new(),
             volumes: self.cell_volumes(&pod.row.volumes),
+            vnet: pod.row.policy.vnet,
         }
     }
 

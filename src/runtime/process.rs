@@ -227,6 +227,7 @@ impl Host {
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| pod.row.command.clone());
         self.check_program(pod, &argv[0])?;
+        self.check_published(pod)?;
         let log = self.pod_log_path(pod);
         if let Some(logs) = log.parent() {
             private::create_dir(logs).map_err(io_err(format!("creating {}", logs.display())))?;

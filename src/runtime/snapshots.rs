@@ -65,7 +65,8 @@ impl Host {
 
     /// A new pod named `new_name` (not started) whose tree is `pod`'s
     /// snapshot `snapshot`, or `pod`'s tree as it is now. It has `pod`'s
-    /// base, command, environment and volumes, and an address of its own.
+    /// base, command, environment, volumes and restart policy, an address of
+    /// its own, and neither `pod`'s published ports nor its autostart.
     /// On ZFS the new pod is a clone: `pod` cannot be removed before it.
     pub fn clone_pod(
         &self,
@@ -90,6 +91,14 @@ impl Host {
             finished_at: None,
             env: pod.row.env.clone(),
             volumes: pod.row.volumes.clone(),
+            // Host ports are one pod's, and a copy should not start at
+            // boot unasked: the restart policy and VNET come along only.
+            policy: store::PodPolicy {
+                autostart: false,
+                publish: Vec::new(),
+                ..pod.row.policy.clone()
+            },
+            restarts: 0,
         };
         let range = self.config.ip4_range;
         row.address = Some(self.store().insert_pod(

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod launches;
 pub mod metrics;
 pub mod netboot;
+pub mod pod_policy;
 pub mod private;
 pub mod volumes;
 
@@ -65,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_bootfiles.sql"),
     include_str!("migrations/0007_netboot.sql"),
     include_str!("migrations/0008_volumes.sql"),
+    include_str!("migrations/0010_pod_policy.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,8 +180,13 @@ pub struct PodRow {
     /// The pod's own environment variables.
     pub env: std::collections::BTreeMap<String, String>,
     pub volumes: Vec<PodVolume>,
+    #[serde(flatten)]
+    pub policy: PodPolicy,
+    /// How often its supervisor ran its command again since it started.
+    pub restarts: u32,
 }
 
+pub use pod_policy::PodPolicy;
 pub use volumes::{PodVolume, VolumeRow};
 
 pub struct Store {
@@ -266,6 +273,8 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
         finished_at: r.get("finished_at")?,
         env: serde_json::from_str(&r.get::<_, String>("env")?).map_err(corrupt)?,
         volumes: serde_json::from_str(&r.get::<_, String>("volumes")?).map_err(corrupt)?,
+        policy: PodPolicy::from_row(r)?,
+        restarts: r.get("restarts")?,
     })
 }
 
@@ -450,7 +459,7 @@ impl Store {
         // the pods in its own).
         volumes::check_named(&tx, &pod.volumes)?;
         tx.execute(
-            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 pod.id.as_str(),
                 pod.name.as_ref().map(|n| n.as_str()),
@@ -461,6 +470,10 @@ impl Store {
                 pod.created_at,
                 to_json(&pod.env)?,
                 to_json(&pod.volumes)?,
+                pod.policy.restart.as_str(),
+                pod.policy.autostart,
+                pod.policy.publish_json()?,
+                pod.policy.vnet,
             ],
         )
         .map_err(|e| name_taken(e, pod.name.as_ref().map(|n| n.as_str()).unwrap_or("")))?;
@@ -479,7 +492,7 @@ impl Store {
     /// Marks a pod running in `cell` and clears its last exit.
     pub fn pod_started(&self, id: &PodId, cell: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, started_at = ?3, finished_at = NULL WHERE id = ?1",
+            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, restarts = 0, started_at = ?3, finished_at = NULL WHERE id = ?1",
             params![id.as_str(), cell, now()],
         )?;
         Ok(())
@@ -611,6 +624,8 @@ mod tests {
             finished_at: None,
             env: Default::default(),
             volumes: Vec::new(),
+            policy: PodPolicy::default(),
+            restarts: 0,
         }
     }
 

@@ -86,6 +86,11 @@ impl TestServer {
     }
 
     fn start_with(dir: tempfile::TempDir, mut options: Vec<String>, flags: &[&str]) -> TestServer {
+        // Tests never reach the Internet: the default DockerHub provider
+        // is off unless a test asks for it.
+        if !options.iter().any(|o| o.starts_with("builders.dockerhub=")) {
+            options.push("builders.dockerhub=off".into());
+        }
         let conf = dir.path().join("jetpack.conf");
         std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
         // As an operator's: the MDS refuses a jetpack.conf others can read.

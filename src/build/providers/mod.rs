@@ -62,6 +62,26 @@ pub trait Provider {
     ) -> Result<Fetched, BuildError>;
 }
 
+/// The provider every server has from its first start unless
+/// `builders.dockerhub = off`, as Mothership had it: Docker Hub's
+/// `includeos/builder` repository, each tag a stock image jetpack adopts.
+pub const DOCKERHUB: &str = "DockerHub";
+pub const DOCKERHUB_LOCATION: &str = "https://registry-1.docker.io/includeos/builder";
+
+/// `configured` and, when `dockerhub` is on and no provider is named
+/// DockerHub there already (jetpack.conf's own line wins), the default.
+pub fn with_default(configured: &[BobProviderConfig], dockerhub: bool) -> Vec<BobProviderConfig> {
+    let mut all = configured.to_vec();
+    if dockerhub && !all.iter().any(|p| p.name == DOCKERHUB) {
+        all.push(BobProviderConfig {
+            name: DOCKERHUB.to_string(),
+            kind: BobProviderKind::Oci,
+            location: DOCKERHUB_LOCATION.to_string(),
+        });
+    }
+    all
+}
+
 pub fn open(config: &BobProviderConfig) -> Box<dyn Provider> {
     match config.kind {
         BobProviderKind::Local => Box::new(local::LocalProvider::new(&config.location)),
@@ -171,4 +191,38 @@ fn check_id(id: &str) -> Result<(), BuildError> {
     }
     crate::names::Name::new("bob id", id).map_err(|e| BuildError::Invalid(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerhub_is_there_unless_disabled_or_declared() {
+        let own = BobProviderConfig {
+            name: "local".into(),
+            kind: BobProviderKind::Local,
+            location: "/srv/bobs".into(),
+        };
+        let all = with_default(std::slice::from_ref(&own), true);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[1].name.as_str(), all[1].kind),
+            (DOCKERHUB, BobProviderKind::Oci)
+        );
+        assert_eq!(all[1].location, DOCKERHUB_LOCATION);
+        assert_eq!(
+            with_default(std::slice::from_ref(&own), false),
+            vec![own.clone()]
+        );
+        let mirror = BobProviderConfig {
+            name: DOCKERHUB.into(),
+            kind: BobProviderKind::Oci,
+            location: "http://127.0.0.1:5000/includeos/builder".into(),
+        };
+        assert_eq!(
+            with_default(std::slice::from_ref(&mirror), true),
+            vec![mirror]
+        );
+    }
 }

@@ -4,6 +4,8 @@
 //! digest is the manifest's. A fetch reads the manifest by that digest and
 //! each layer, checking every sha256, before the runtime unpacks them.
 //! Anonymous pulls only, with the Bearer token dance Docker Hub wants.
+//! An image without `io.jetpack.services` is listed as building Starbase:
+//! a stock `includeos/builder`, which `build::adopt` makes a builder of.
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -273,7 +275,9 @@ impl OciProvider {
                         .filter(|x| !x.is_empty())
                         .collect()
                 })
-                .unwrap_or_default(),
+                // A stock includeos/builder image names no services: it
+                // builds Starbase, as Mothership used it (build::adopt).
+                .unwrap_or_else(|| vec!["Starbase".to_string()]),
             size: manifest.layers.iter().map(|l| l.size).sum(),
             digest: digest.clone(),
             location: format!("{}/{}@{digest}", self.registry, self.repository),

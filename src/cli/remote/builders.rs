@@ -211,18 +211,39 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
             )?;
         }
         BobCommand::Update { provider } => {
+            // Updating every provider, one that cannot be reached (the
+            // default DockerHub on a host without Internet) is said and
+            // the others are still updated; the command fails at the end.
+            let one = provider.is_some();
             let mut all = Vec::new();
+            let mut failed = Vec::new();
             for p in providers(provider)? {
-                let a = c.send(
-                    Method::POST,
-                    &format!("/v1/bobproviders/{}/update", enc(&p)),
-                    &Empty {},
-                )?;
-                let bobs: Vec<BobModel> = a.decode()?;
-                eprintln!("provider {p}: {} bob(s)", bobs.len());
-                all.extend(bobs);
+                let bobs = c
+                    .send(
+                        Method::POST,
+                        &format!("/v1/bobproviders/{}/update", enc(&p)),
+                        &Empty {},
+                    )
+                    .and_then(|a| a.decode::<Vec<BobModel>>());
+                match bobs {
+                    Ok(bobs) => {
+                        eprintln!("provider {p}: {} bob(s)", bobs.len());
+                        all.extend(bobs);
+                    }
+                    Err(e) if one => return Err(e.into()),
+                    Err(e) => {
+                        eprintln!("provider {p}: {e}");
+                        failed.push(p);
+                    }
+                }
             }
             bob_table(format, all)?;
+            if !failed.is_empty() {
+                return Err(CliError::Failed(format!(
+                    "could not update provider(s) {}",
+                    failed.join(", ")
+                )));
+            }
         }
         BobCommand::List { provider } => {
             let mut all = Vec::new();

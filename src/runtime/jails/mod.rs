@@ -87,6 +87,11 @@ pub struct CellSpec {
     /// never through a symlink (`volume_mounts`).
     #[serde(default)]
     pub volumes: Vec<volume_mounts::Bind>,
+    /// A network stack of its own on FreeBSD (VNET: an epair, the pod's
+    /// end in the jail) instead of an address on the shared interface.
+    /// Linux cells always have their own (a network namespace).
+    #[serde(default)]
+    pub vnet: bool,
 }
 
 /// A host device a cell may be given: a closed set, so that no request
