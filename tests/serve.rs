@@ -1017,6 +1017,8 @@ fn every_route_is_in_the_openapi_document() {
         ("/v1/jobs/{id}/log", &["get"]),
         ("/v1/bases", &["get", "post"]),
         ("/v1/bases/{id}", &["get", "delete"]),
+        ("/v1/bases/{id}/export", &["get"]),
+        ("/v1/bases/import", &["post"]),
         ("/v1/pods", &["get", "post"]),
         ("/v1/pods/{id}", &["get", "patch", "delete"]),
         ("/v1/pods/{id}/log", &["get"]),

@@ -1,5 +1,6 @@
-//! `/v1/bases`: read-only root file systems. An import (from a URL or an
-//! uploaded archive) is a job; the API answers 202 with it.
+//! `/v1/bases`: read-only root file systems. An import (from a URL, an
+//! uploaded archive or an uploaded export) is a job; the API answers 202
+//! with it. An export (`runtime::export`) is streamed as it is made.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use crate::store::BaseRow;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(super::unlimited(routes!(list_bases, import_base)))
+        .routes(super::unlimited(routes!(import_export)))
         .routes(routes!(get_base, delete_base))
+        .routes(routes!(export_base))
 }
 
 impl From<BaseRow> for Base {
@@ -180,4 +183,92 @@ async fn delete_base(
     })
     .await?;
     Ok(Json(row.into()))
+}
+
+/// Export a base: the file `jetpack base export` writes (an envelope with
+/// the base's metadata and sha256 around the datasets driver's stream),
+/// for `POST /v1/bases/import` or `jetpack base import` on another host
+#[utoipa::path(get, path = "/v1/bases/{id}/export", tag = "bases",
+    params(("id" = String, Path, description = "base id, name or id prefix")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn export_base(state: State, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use std::io::Write;
+    // Made whole first (its header needs the payload's sha256), in the
+    // uploads folder the server empties at start.
+    let dir = state.uploads_dir();
+    let path = dir.join(format!("{}.export", uuid::Uuid::new_v4().simple()));
+    let kept = path.clone();
+    let host = state.host.clone();
+    let header = blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        let file = std::fs::File::create(&kept).map_err(ApiError::internal)?;
+        let mut out = std::io::BufWriter::new(file);
+        let made = host
+            .export_base(&id, &mut out, &mut |_| {})
+            .map_err(ApiError::from)
+            .and_then(|h| out.flush().map(|_| h).map_err(ApiError::internal));
+        if made.is_err() {
+            // Best effort: the uploads folder is emptied at start anyway.
+            let _ = std::fs::remove_file(&kept);
+        }
+        made
+    })
+    .await?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(ApiError::internal)?;
+    // Unlinked once open: the body reads the open file, and nothing stays
+    // behind however the download ends.
+    let _ = std::fs::remove_file(&path);
+    let disposition = format!("attachment; filename=\"{}.jpb\"", header.name);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        )),
+    )
+        .into_response())
+}
+
+/// Import a base export (what `GET /v1/bases/{id}/export` gives) uploaded
+/// as an `application/octet-stream` body. Answers 202 with the import job;
+/// its result is the base (it fails with 409-like words when the base's
+/// id or name is taken, and leaves nothing when the file is damaged)
+#[utoipa::path(post, path = "/v1/bases/import", tag = "bases",
+    request_body(content((Vec<u8> = "application/octet-stream"))),
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn import_export(state: State, req: Request) -> ApiResult<(StatusCode, Json<Job>)> {
+    let upload = upload::receive(state.catalog.blobs(), state.max_upload, req).await?;
+    let dir = state.uploads_dir();
+    let path = dir.join(format!("{}.import", uuid::Uuid::new_v4().simple()));
+    let kept = path.clone();
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        upload.blob.persist(&kept).map_err(ApiError::from)
+    })
+    .await?;
+    let host = state.host.clone();
+    let job = state.jobs.submit(
+        crate::jobs::JobKind::Import,
+        Some("export".into()),
+        move |ctx| {
+            ctx.log("importing the uploaded base export");
+            let result = std::fs::File::open(&path)
+                .map_err(|source| crate::runtime::RuntimeError::Io {
+                    what: "opening the uploaded export".into(),
+                    source,
+                })
+                .and_then(|f| host.import_export(&mut std::io::BufReader::new(f), &mut |_| {}));
+            let _ = std::fs::remove_file(&path);
+            Ok(serde_json::to_value(Base::from(result?.base))?)
+        },
+    )?;
+    Ok((StatusCode::ACCEPTED, Json(job.into())))
 }

@@ -196,6 +196,13 @@ impl From<RuntimeError> for ApiError {
             | R::PodRunning(_)
             | R::PodNotRunning { .. }
             | R::PodCannotStart(..) => ApiError::conflict(e.to_string()),
+            R::PodActive { .. } => ApiError::conflict(e.to_string()),
+            R::Export(ref x) => match x {
+                crate::runtime::export::ExportError::Exists { .. } => {
+                    ApiError::conflict(e.to_string())
+                }
+                _ => ApiError::unprocessable(e.to_string()),
+            },
             R::CommandNotFound { .. } | R::Archive(_) => ApiError::unprocessable(e.to_string()),
             R::Store(e) => e.into(),
             e => ApiError::internal(e),

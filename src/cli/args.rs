@@ -57,6 +57,10 @@ pub(super) enum Command {
     /// Named volumes: datasets pods mount with --volume NAME:/path
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Write the server's catalog (store, blobs, users) to FILE (`-`: stdout); safe while it runs
+    Backup { file: String },
+    /// Put a backup from FILE (`-`: stdin) in place here (refused while a server runs)
+    Restore { file: String },
     /// Serve the REST API v1 and the hangar until SIGTERM
     Serve(ServeArgs),
     /// Users of the API (the htpasswd file, bcrypt)
@@ -210,6 +214,34 @@ pub(super) enum BaseCommand {
     Show { base: String },
     /// Remove a base (refused while pods use it)
     Rm { base: String },
+    #[command(flatten)]
+    Move(BaseMoveCommand),
+}
+
+/// `jetpack base export` (this host only; `base import` reads what it writes).
+#[derive(Debug, Subcommand)]
+pub(super) enum BaseMoveCommand {
+    /// Write a base to FILE (`-`: stdout) for `base import` on another host
+    Export { base: String, file: String },
+}
+
+/// A pod's snapshots and clones (this host only).
+#[derive(Debug, Subcommand)]
+pub(super) enum PodKeepCommand {
+    /// Keep the pod's files as they are now as snapshot NAME
+    Snapshot { pod: String, name: String },
+    /// Put a stopped pod's files back as they were at snapshot NAME
+    Rollback { pod: String, name: String },
+    /// List a pod's snapshots
+    Snapshots { pod: String },
+    /// A new pod (not started) from the pod's files now, or from one of its snapshots
+    Clone {
+        pod: String,
+        new_name: String,
+        /// Clone this snapshot instead of the pod's current files
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
 }
 
 /// What a new pod is given besides its base, name and command.
@@ -328,6 +360,8 @@ pub(super) enum PodCommand {
         force: bool,
         pod: String,
     },
+    #[command(flatten)]
+    Keep(PodKeepCommand),
     /// Start the pods marked --autostart that are not running (at boot: rc.d/jetpack_pods)
     Autostart {
         /// Stop the running ones instead (at shutdown)

@@ -26,6 +26,11 @@ pub(super) trait Bases {
     fn show(&self, base: &str) -> Result<Shown<Base>, CliError>;
     /// Removes it; the base as it was.
     fn remove(&self, base: &str) -> Result<Shown<Base>, CliError>;
+    /// This host's runtime, for what only it does (exports); a server's
+    /// side has none.
+    fn host(&self) -> Option<&Host> {
+        None
+    }
 }
 
 pub(super) struct Imported {
@@ -36,6 +41,30 @@ pub(super) struct Imported {
 
 pub(super) fn base(side: &impl Bases, cmd: BaseCommand, format: Format) -> Result<i32, CliError> {
     match cmd {
+        BaseCommand::Import {
+            source,
+            name,
+            sha256,
+        } if super::keep::is_export(&source) => {
+            if name.is_some() || sha256.is_some() {
+                return Err(CliError::Usage(
+                    "a base export carries its own name and sha256: drop --name and --sha256"
+                        .into(),
+                ));
+            }
+            let host = side.host().ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{source} is a base export: import it on the host itself (without --host)"
+                ))
+            })?;
+            return super::keep::import(host, &source, format);
+        }
+        BaseCommand::Move(cmd) => {
+            let host = side.host().ok_or_else(|| {
+                CliError::Usage("base export runs on the host itself (without --host)".into())
+            })?;
+            return super::keep::base(host, cmd, format);
+        }
         BaseCommand::Import {
             source,
             name,
@@ -94,6 +123,10 @@ pub(super) fn base(side: &impl Bases, cmd: BaseCommand, format: Format) -> Resul
 /// This host: the runtime's records, shown as the runtime writes them
 /// (`-o json`) and read through the API's own conversion.
 impl Bases for Host {
+    fn host(&self) -> Option<&Host> {
+        Some(self)
+    }
+
     fn import(
         &self,
         source: &str,

@@ -4,10 +4,12 @@
 //! config, user, base, pod, mds, nacl) has its own file.
 
 mod args;
+mod backup;
 mod base;
 mod conf;
 mod docs;
 mod init;
+mod keep;
 mod mds;
 mod nacl;
 pub mod output;
@@ -53,6 +55,8 @@ pub enum CliError {
     /// A remote operation that ran and failed (a job).
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Backup(#[from] crate::store::backup::BackupError),
     #[error(transparent)]
     Mds(#[from] crate::mds::daemon::MdsError),
     #[error(transparent)]
@@ -107,7 +111,12 @@ fn pipe_policy(cli: &Cli) -> pipe::PipePolicy {
         | Command::User(_)
         | Command::Mds { cmd: Some(_) } => Client,
         Command::Base(_) | Command::Pod(_) | Command::Volume(_) if remote => Client,
-        Command::Init | Command::Base(_) | Command::Pod(_) | Command::Volume(_) => Host,
+        Command::Init
+        | Command::Base(_)
+        | Command::Pod(_)
+        | Command::Volume(_)
+        | Command::Backup { .. }
+        | Command::Restore { .. } => Host,
     }
 }
 
@@ -191,6 +200,8 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Config { keys, sample } => conf::config(&config, &keys, sample, format),
         Command::Init => init::init(config, env),
+        Command::Backup { file } => backup::backup(&config, &file, format),
+        Command::Restore { file } => backup::restore(&config, &file, format),
         Command::Serve(args) => {
             crate::server::serve(config, env, args.clean, args.yes)?;
             Ok(0)

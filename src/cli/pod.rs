@@ -201,6 +201,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 p.print_made(format, &p.item.id);
             }
         }
+        PodCommand::Keep(cmd) => return super::keep::pod(side.host("pod snapshots")?, cmd, format),
         PodCommand::Autostart { stop } => {
             return autostart(side.host("pod autostart")?, stop, format)
         }

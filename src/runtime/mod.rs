@@ -8,7 +8,8 @@
 //! `pods` (create, start, stop, remove, reconcile), `process` (exec, run,
 //! supervise, bounded and detached runs), `mds_link` (telling a running MDS
 //! of pods), `volumes` (a pod's volumes, named volumes; `env` checks a
-//! pod's environment). This file keeps `Host` itself, its construction, its errors and
+//! pod's environment), `snapshots` (a pod's snapshots, rollback, clone),
+//! `export` (a base as a file and back). This file keeps `Host` itself, its construction, its errors and
 //! the types the verbs share.
 
 pub mod archive;
@@ -16,12 +17,14 @@ mod autostart;
 mod bases;
 pub mod datasets;
 pub mod env;
+pub mod export;
 pub mod fetch_policy;
 pub mod jails;
 mod mds_link;
 mod pods;
 mod process;
 pub mod restart;
+mod snapshots;
 mod supervise;
 pub mod terminal;
 pub mod tool;
@@ -71,6 +74,8 @@ pub enum RuntimeError {
     Env(#[from] env::EnvError),
     #[error(transparent)]
     Volume(#[from] volumes::VolumeError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
     #[error("no base {0:?}")]
     NoSuchBase(String),
     #[error("no pod {0:?}")]
@@ -92,6 +97,12 @@ pub enum RuntimeError {
     PodRunning(String),
     #[error("pod {pod} is not running (it is {state})")]
     PodNotRunning { pod: String, state: PodState },
+    #[error("pod {pod} is {state}: stop it (pod kill) before {what}")]
+    PodActive {
+        pod: String,
+        state: PodState,
+        what: &'static str,
+    },
     #[error("pod {0} cannot start: it is {1}")]
     PodCannotStart(String, PodState),
     #[error("pod {pod}: command {program:?} not found in the pod")]

@@ -57,6 +57,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     ImageService(&'static str),
+    #[error(transparent)]
+    DataDir(#[from] crate::store::backup::BackupError),
     #[error("--clean erases every pod, base, image, NaCl, uplink and job: add --yes to confirm")]
     CleanNotConfirmed,
 }
@@ -167,6 +169,8 @@ pub fn serve(
     }
     // Everything the server makes (keys, users, state) is root's only.
     crate::store::private::private_umask();
+    // One server per data dir, and no restore under it (`store::backup`).
+    let _data_dir_lock = crate::store::backup::DataDirLock::take(&config.data_dir)?;
     let server = config.server.clone();
     let ring = crate::logging::init(server.verbose, server.log_lines);
     // The API's TLS identity, the users and the hangar's identity all live

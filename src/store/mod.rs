@@ -4,6 +4,7 @@
 //! builders (`builders`) and instances (`instances`), and blobs on disk
 //! (`blobs`); it knows nothing of datasets, jails or HTTP.
 
+pub mod backup;
 pub mod blobs;
 pub mod bootfiles;
 pub mod builders;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 #[cfg(target_os = "linux")]
 use super::overlay;
-use super::{io_err, DatasetError, DatasetInfo, Datasets};
-use crate::names::DatasetName;
+use super::{io_err, DatasetError, DatasetInfo, Datasets, SnapshotInfo};
+use crate::names::{DatasetName, Name};
 use crate::runtime::tool;
 use crate::runtime::undo::Undo;
 
@@ -67,6 +67,27 @@ impl DirDatasets {
         self.root.join(format!("{name}.partial"))
     }
 
+    /// Where a dataset's own snapshots are kept: `<name>.snaps/<snap>/tree`
+    /// and its creation time in `<snap>/created`. Work in progress is
+    /// `.partial-<snap>`, a name no snapshot has (they start with a letter
+    /// or digit).
+    fn snaps(&self, name: &DatasetName) -> PathBuf {
+        self.root.join(format!("{name}.snaps"))
+    }
+
+    fn snap_dir(&self, name: &DatasetName, snap: &Name) -> PathBuf {
+        self.snaps(name).join(snap.as_str())
+    }
+
+    fn existing_snap(&self, name: &DatasetName, snap: &Name) -> Result<PathBuf, DatasetError> {
+        let dir = self.snap_dir(name, snap);
+        if dir.join("tree").is_dir() {
+            Ok(dir)
+        } else {
+            Err(DatasetError::NoSnapshot(name.to_string(), snap.to_string()))
+        }
+    }
+
     fn remove_tree(path: &Path) -> Result<(), DatasetError> {
         match fs::remove_dir_all(path) {
             Ok(()) => Ok(()),
@@ -74,6 +95,24 @@ impl DirDatasets {
             Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
         }
     }
+}
+
+/// Copies the tree `from` as a new directory `to` (which must not exist),
+/// keeping modes, owners and links; reflinked where the file system can.
+fn copy_tree(from: &Path, to: &Path, name: &DatasetName) -> Result<(), DatasetError> {
+    let source = from.join(".");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["-a".as_ref()];
+    if cfg!(target_os = "linux") {
+        args.push("--reflink=auto".as_ref());
+    }
+    args.extend([source.as_os_str(), to.as_os_str()]);
+    tool::run("cp", &args).map(drop).map_err(|e| {
+        if e.stderr().contains("No space left") {
+            DatasetError::NoSpace(name.to_string())
+        } else {
+            DatasetError::Tool(e)
+        }
+    })
 }
 
 /// Removes a file that a failed step may or may not have made.
@@ -190,35 +229,7 @@ impl Datasets for DirDatasets {
         undo.push_with(format!("staging copy {}", staging.display()), || {
             Self::remove_tree(&staging)
         });
-        let source = self.path(origin).join(".");
-        let copied = if cfg!(target_os = "linux") {
-            tool::run(
-                "cp",
-                &[
-                    std::ffi::OsStr::new("-a"),
-                    "--reflink=auto".as_ref(),
-                    source.as_os_str(),
-                    staging.as_os_str(),
-                ],
-            )
-        } else {
-            tool::run(
-                "cp",
-                &[
-                    std::ffi::OsStr::new("-a"),
-                    source.as_os_str(),
-                    staging.as_os_str(),
-                ],
-            )
-        };
-        let result = copied
-            .map_err(|e| {
-                if e.stderr().contains("No space left") {
-                    DatasetError::NoSpace(name.to_string())
-                } else {
-                    DatasetError::Tool(e)
-                }
-            })
+        let result = copy_tree(&self.path(origin), &staging, name)
             .and_then(|_| {
                 fs::write(&note, origin.as_str()).map_err(io_err(format!("creating {name}")))
             })
@@ -254,7 +265,8 @@ impl Datasets for DirDatasets {
         if note.exists() {
             fs::remove_file(&note).map_err(io_err(format!("removing {name}")))?;
         }
-        Self::remove_tree(&doomed)
+        Self::remove_tree(&doomed)?;
+        Self::remove_tree(&self.snaps(name))
     }
 
     fn list(&self) -> Result<Vec<DatasetInfo>, DatasetError> {
@@ -336,6 +348,120 @@ impl Datasets for DirDatasets {
         undo.commit();
         self.seal(name)?;
         Ok(target)
+    }
+
+    fn snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let path = self.path(name);
+        if !path.is_dir() {
+            return Err(DatasetError::NotFound(name.to_string()));
+        }
+        let dir = self.snap_dir(name, snap);
+        if dir.exists() {
+            return Err(DatasetError::SnapshotExists(
+                name.to_string(),
+                snap.to_string(),
+            ));
+        }
+        let snaps = self.snaps(name);
+        let staging = snaps.join(format!(".partial-{snap}"));
+        Self::remove_tree(&staging)?;
+        let mut undo = Undo::new();
+        undo.push_with(format!("staging snapshot {}", staging.display()), || {
+            Self::remove_tree(&staging)
+        });
+        let now = crate::store::now().to_string();
+        let result = fs::create_dir_all(&staging)
+            .map_err(io_err(format!("snapshotting {name}")))
+            .and_then(|_| copy_tree(&path, &staging.join("tree"), name))
+            .and_then(|_| {
+                fs::write(staging.join("created"), now)
+                    .and_then(|_| fs::rename(&staging, &dir))
+                    .map_err(io_err(format!("snapshotting {name}")))
+            });
+        undo.check(result)?;
+        undo.commit();
+        Ok(())
+    }
+
+    fn rollback(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let tree = self.existing_snap(name, snap)?.join("tree");
+        let path = self.path(name);
+        // The dataset's directory stays (an overlay clone is mounted on
+        // it): its entries go, then the snapshot's are copied in. Not
+        // atomic: a failure half way leaves the pod between the two, and
+        // a second rollback finishes it.
+        let what = format!("rolling {name} back to {snap}");
+        for entry in fs::read_dir(&path).map_err(io_err(what.clone()))? {
+            let entry = entry.map_err(io_err(what.clone()))?;
+            let p = entry.path();
+            let kind = entry.file_type().map_err(io_err(what.clone()))?;
+            if kind.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            }
+            .map_err(io_err(what.clone()))?;
+        }
+        copy_tree(&tree, &path, name)
+    }
+
+    fn snapshots(&self, name: &DatasetName) -> Result<Vec<SnapshotInfo>, DatasetError> {
+        if !self.path(name).is_dir() {
+            return Err(DatasetError::NotFound(name.to_string()));
+        }
+        let mut out = Vec::new();
+        let Ok(rd) = fs::read_dir(self.snaps(name)) else {
+            return Ok(out);
+        };
+        for entry in rd.flatten() {
+            let file_name = entry.file_name();
+            let Some(snap) = file_name
+                .to_str()
+                .and_then(|s| Name::new("snapshot", s).ok())
+            else {
+                continue; // work in progress
+            };
+            let created = fs::read_to_string(entry.path().join("created"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            out.push(SnapshotInfo {
+                name: snap.to_string(),
+                created,
+            });
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        Ok(out)
+    }
+
+    fn destroy_snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let dir = self.existing_snap(name, snap)?;
+        Self::remove_tree(&dir)
+    }
+
+    fn clone_snapshot(
+        &self,
+        origin: &DatasetName,
+        snap: &Name,
+        target: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
+        let tree = self.existing_snap(origin, snap)?.join("tree");
+        let path = self.path(target);
+        if path.exists() {
+            return Err(DatasetError::Exists(target.to_string()));
+        }
+        let staging = self.staging(target);
+        Self::remove_tree(&staging)?;
+        let mut undo = Undo::new();
+        undo.push_with(format!("staging copy {}", staging.display()), || {
+            Self::remove_tree(&staging)
+        });
+        let result = copy_tree(&tree, &staging, target).and_then(|_| {
+            fs::rename(&staging, &path).map_err(io_err(format!("creating {target}")))
+        });
+        undo.check(result)?;
+        undo.commit();
+        Ok(path)
     }
 }
 

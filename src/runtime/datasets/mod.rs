@@ -28,7 +28,7 @@ pub use zfs_cli::ZfsCliDatasets;
 pub use zfs_core::ZfsDatasets;
 
 use crate::config::{Config, DatasetsDriver};
-use crate::names::DatasetName;
+use crate::names::{DatasetName, Name};
 use crate::runtime::tool::ToolError;
 
 /// The snapshot that makes a dataset a base.
@@ -44,6 +44,12 @@ pub enum DatasetError {
     InUse(String),
     #[error("dataset {0} is not sealed")]
     NotSealed(String),
+    #[error("dataset {0} has no snapshot {1:?}")]
+    NoSnapshot(String, String),
+    #[error("dataset {0} cannot go back to snapshot {1:?}: later snapshots of it have clones (pods cloned since); remove those first")]
+    LaterClones(String, String),
+    #[error("dataset {0} already has a snapshot {1:?}")]
+    SnapshotExists(String, String),
     #[error("no space left for dataset {0}")]
     NoSpace(String),
     #[error(transparent)]
@@ -134,6 +140,69 @@ pub trait Datasets: Send + Sync {
     /// Creates `name` from a stream made by `send` of the same driver and
     /// seals it; on failure nothing is left.
     fn receive(&self, name: &DatasetName, input: &mut dyn Read) -> Result<PathBuf, DatasetError>;
+
+    /// Which streams `send` writes and `receive` reads: "zfs" for both ZFS
+    /// drivers (plain `zfs send` streams), "dir" for tar.
+    fn stream_kind(&self) -> &'static str {
+        "dir"
+    }
+
+    // A pod's own snapshots (`runtime::snapshots`): `snapshot(pod, s)`
+    // keeps the pod's tree as it is now under the name `s` (a ZFS
+    // snapshot, a copy on the dir driver); `rollback` puts it back;
+    // `clone_snapshot` makes a new writable dataset from it. `destroy`
+    // removes a dataset's snapshots with it. Snapshot names are `Name`s,
+    // never `SEALED`. Drivers without them say so.
+
+    /// Keeps `name`'s tree as it is now as snapshot `snap`.
+    fn snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let _ = (name, snap);
+        Err(no_snapshots(self.driver()))
+    }
+
+    /// Puts `name` back as it was at `snap`; later snapshots are kept
+    /// where the driver can (dir), dropped where it cannot (ZFS `-r`).
+    fn rollback(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let _ = (name, snap);
+        Err(no_snapshots(self.driver()))
+    }
+
+    /// `name`'s own snapshots (not `SEALED`), oldest first.
+    fn snapshots(&self, name: &DatasetName) -> Result<Vec<SnapshotInfo>, DatasetError> {
+        let _ = name;
+        Err(no_snapshots(self.driver()))
+    }
+
+    /// Removes one snapshot of `name`.
+    fn destroy_snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let _ = (name, snap);
+        Err(no_snapshots(self.driver()))
+    }
+
+    /// A new writable dataset `target` holding `origin@snap`; returns its
+    /// mountpoint. On ZFS a clone (so `origin` cannot be destroyed while
+    /// `target` exists: `InUse`), on dir an independent copy.
+    fn clone_snapshot(
+        &self,
+        origin: &DatasetName,
+        snap: &Name,
+        target: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
+        let _ = (origin, snap, target);
+        Err(no_snapshots(self.driver()))
+    }
+}
+
+fn no_snapshots(driver: &'static str) -> DatasetError {
+    DatasetError::Unavailable(driver, "it has no pod snapshots".into())
+}
+
+/// One snapshot of a dataset, as `snapshots` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotInfo {
+    pub name: String,
+    /// Unix seconds.
+    pub created: i64,
 }
 
 /// Picks the driver jetpack.conf asks for; `auto` takes ZFS when the pool of

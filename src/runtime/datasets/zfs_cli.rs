@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{io_err, DatasetError, DatasetInfo, Datasets, SEALED};
-use crate::names::DatasetName;
+use super::{io_err, DatasetError, DatasetInfo, Datasets, SnapshotInfo, SEALED};
+use crate::names::{DatasetName, Name};
 use crate::runtime::tool::{self, ToolError};
 use crate::runtime::undo::Undo;
 
@@ -250,6 +250,98 @@ impl Datasets for ZfsCliDatasets {
         undo.check(result)?;
         undo.commit();
         Ok(self.path(name))
+    }
+
+    fn stream_kind(&self) -> &'static str {
+        "zfs"
+    }
+
+    fn snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let full = self.full(name);
+        let at = format!("{full}@{snap}");
+        tool::run(ZFS, &["snapshot", &at]).map_err(|e| match classify(e, &full) {
+            DatasetError::Exists(_) => {
+                DatasetError::SnapshotExists(name.to_string(), snap.to_string())
+            }
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    fn rollback(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let at = format!("{}@{snap}", self.full(name));
+        // -r: ZFS rolls back only to the newest snapshot unless the later
+        // ones go; their clones (pods) still stop it, with InUse.
+        tool::run(ZFS, &["rollback", "-r", &at]).map_err(|e| self.snapshot_error(e, name, snap))?;
+        Ok(())
+    }
+
+    fn snapshots(&self, name: &DatasetName) -> Result<Vec<SnapshotInfo>, DatasetError> {
+        let full = self.full(name);
+        let out = tool::run(
+            ZFS,
+            &["get", "-Hp", "-r", "-o", "name,value", "creation", &full],
+        )
+        .map_err(|e| classify(e, &full))?;
+        let prefix = format!("{full}@");
+        let mut snaps = Vec::new();
+        for line in out.lines().filter(|l| !l.trim().is_empty()) {
+            let bad = || DatasetError::Parse {
+                tool: "zfs get",
+                line: line.to_string(),
+            };
+            let (at, value) = line.split_once('\t').ok_or_else(bad)?;
+            let Some(snap) = at.strip_prefix(&prefix) else {
+                continue; // the dataset itself
+            };
+            if snap == SEALED {
+                continue;
+            }
+            snaps.push(SnapshotInfo {
+                name: snap.to_string(),
+                created: value.trim().parse().map_err(|_| bad())?,
+            });
+        }
+        snaps.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        Ok(snaps)
+    }
+
+    fn destroy_snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        let at = format!("{}@{snap}", self.full(name));
+        tool::run(ZFS, &["destroy", &at]).map_err(|e| self.snapshot_error(e, name, snap))?;
+        Ok(())
+    }
+
+    fn clone_snapshot(
+        &self,
+        origin: &DatasetName,
+        snap: &Name,
+        target: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
+        let at = format!("{}@{snap}", self.full(origin));
+        let full = self.full(target);
+        if !self.exists_full(&at)? {
+            return Err(DatasetError::NoSnapshot(
+                origin.to_string(),
+                snap.to_string(),
+            ));
+        }
+        tool::run(ZFS, &["clone", &at, &full]).map_err(|e| classify(e, &full))?;
+        Ok(self.path(target))
+    }
+}
+
+impl ZfsCliDatasets {
+    /// zfs(8)'s complaint about `name@snap`, in the snapshot's words.
+    fn snapshot_error(&self, e: ToolError, name: &DatasetName, snap: &Name) -> DatasetError {
+        let later_clones = e.stderr().contains("clones of previous snapshots");
+        match classify(e, &format!("{}@{snap}", self.full(name))) {
+            _ if later_clones => DatasetError::LaterClones(name.to_string(), snap.to_string()),
+            DatasetError::NotFound(_) => {
+                DatasetError::NoSnapshot(name.to_string(), snap.to_string())
+            }
+            other => other,
+        }
     }
 }
 

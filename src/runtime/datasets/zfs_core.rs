@@ -19,8 +19,8 @@ use nix::fcntl::OFlag;
 use zfs_core::{DataSetType, Defer, SendFlags, Zfs};
 
 use super::zfs_cli::{classify, ZfsCliDatasets, ZFS};
-use super::{io_err, DatasetError, DatasetInfo, Datasets, SEALED};
-use crate::names::DatasetName;
+use super::{io_err, DatasetError, DatasetInfo, Datasets, SnapshotInfo, SEALED};
+use crate::names::{DatasetName, Name};
 use crate::runtime::tool;
 use crate::runtime::undo::Undo;
 
@@ -358,5 +358,35 @@ impl Datasets for ZfsDatasets {
         undo.check(result)?;
         undo.commit();
         Ok(self.path(name))
+    }
+
+    fn stream_kind(&self) -> &'static str {
+        "zfs"
+    }
+
+    // A pod's snapshots are rare, operator-driven verbs: zfs(8) is enough.
+    fn snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        self.cli.snapshot(name, snap)
+    }
+
+    fn rollback(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        self.cli.rollback(name, snap)
+    }
+
+    fn snapshots(&self, name: &DatasetName) -> Result<Vec<SnapshotInfo>, DatasetError> {
+        self.cli.snapshots(name)
+    }
+
+    fn destroy_snapshot(&self, name: &DatasetName, snap: &Name) -> Result<(), DatasetError> {
+        self.cli.destroy_snapshot(name, snap)
+    }
+
+    fn clone_snapshot(
+        &self,
+        origin: &DatasetName,
+        snap: &Name,
+        target: &DatasetName,
+    ) -> Result<PathBuf, DatasetError> {
+        self.cli.clone_snapshot(origin, snap, target)
     }
 }
