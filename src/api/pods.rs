@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
+use crate::model::pods::{CpusValue, PodLimits, PodLimitsRequest, PodUsage, SizeValue};
 pub use crate::model::pods::{Pod, PodPatch, PodRequest, PodVolume, WantedState};
+use crate::runtime::limits::{LimitWords, Limits, Usage};
 use crate::runtime::{Host, Pod as RuntimePod, PodOptions};
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -49,8 +51,55 @@ impl From<RuntimePod> for Pod {
                     read_only: v.read_only,
                 })
                 .collect(),
+            limits: PodLimits {
+                memory: r.limits.memory,
+                cpus: r.limits.cpus,
+                pids: r.limits.pids,
+                disk: r.limits.disk,
+                maxproc: r.limits.maxproc,
+            },
+            exit_reason: r.exit_reason,
+            usage: p.usage.map(pod_usage),
         }
     }
+}
+
+fn pod_usage(u: Usage) -> PodUsage {
+    PodUsage {
+        memory_current: u.memory_current,
+        memory_max: u.memory_max,
+        pids_current: u.pids_current,
+        pids_max: u.pids_max,
+        cpu_seconds: u.cpu_seconds,
+        cpus_max: u.cpus_max,
+        oom_kills: u.oom_kills,
+        disk_used: u.disk_used,
+        disk_quota: u.disk_quota,
+    }
+}
+
+/// The create body's limits, checked (`Limits::parse`).
+pub fn limits_of(req: Option<PodLimitsRequest>) -> Result<Limits, ApiError> {
+    let Some(r) = req else {
+        return Ok(Limits::default());
+    };
+    let size = |v: Option<SizeValue>| {
+        v.map(|v| match v {
+            SizeValue::Bytes(n) => n.to_string(),
+            SizeValue::Text(t) => t,
+        })
+    };
+    let words = LimitWords {
+        memory: size(r.memory),
+        cpus: r.cpus.map(|c| match c {
+            CpusValue::Number(n) => n.to_string(),
+            CpusValue::Text(t) => t,
+        }),
+        pids: r.pids,
+        disk: size(r.disk),
+        maxproc: r.maxproc,
+    };
+    Limits::parse(&words).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -133,11 +182,13 @@ async fn create_pod(
             "a new pod's state is created or running",
         ));
     }
+    let limits = limits_of(req.limits)?;
     let pod = blocking(move || {
         let host = &state.host;
         let options = PodOptions {
             env: req.env.unwrap_or_default(),
             volumes: req.volumes.unwrap_or_default(),
+            limits,
         };
         let pod = host.create_pod_with(
             &req.base,
@@ -164,7 +215,11 @@ async fn create_pod(
     params(("id" = String, Path, description = "pod id, name or id prefix")),
     responses((status = 200, body = Pod), (status = 404, body = ErrorBody)))]
 async fn get_pod(state: State, Path(id): Path<String>) -> ApiResult<Json<Pod>> {
-    let pod = blocking(move || state.host.pod(&id)).await?;
+    let pod = blocking(move || {
+        let host = &state.host;
+        host.pod(&id).map(|p| host.with_usage(p))
+    })
+    .await?;
     Ok(Json(pod.into()))
 }
 

@@ -17,6 +17,7 @@ pub mod datasets;
 pub mod env;
 pub mod fetch_policy;
 pub mod jails;
+pub mod limits;
 mod mds_link;
 mod pods;
 mod process;
@@ -65,6 +66,8 @@ pub enum RuntimeError {
     Env(#[from] env::EnvError),
     #[error(transparent)]
     Volume(#[from] volumes::VolumeError),
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
     #[error("no base {0:?}")]
     NoSuchBase(String),
     #[error("no pod {0:?}")]
@@ -162,6 +165,9 @@ pub struct Pod {
     pub row: PodRow,
     pub base_name: String,
     pub root: PathBuf,
+    /// What it uses against its limits, when asked for (`Host::with_usage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<limits::Usage>,
 }
 
 impl Pod {

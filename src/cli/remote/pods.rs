@@ -120,6 +120,20 @@ fn pod_request(
         command: (!command.is_empty()).then_some(command),
         env: (!options.env.is_empty()).then(|| options.env.clone()),
         volumes: (!options.volumes.is_empty()).then(|| options.volumes.clone()),
+        limits: limits_request(&options.limits),
         state: (state != WantedState::Created).then_some(state),
     }
+}
+
+/// The create body's limits for checked `limits` (what a client sends).
+fn limits_request(
+    l: &crate::runtime::limits::Limits,
+) -> Option<crate::model::pods::PodLimitsRequest> {
+    (!l.is_empty()).then(|| crate::model::pods::PodLimitsRequest {
+        memory: l.memory.map(crate::model::pods::SizeValue::Bytes),
+        cpus: l.cpus.map(crate::model::pods::CpusValue::Number),
+        pids: l.pids,
+        disk: l.disk.map(crate::model::pods::SizeValue::Bytes),
+        maxproc: l.maxproc,
+    })
 }

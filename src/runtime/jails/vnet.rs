@@ -152,6 +152,7 @@ mod tests {
             params: vec![],
             devices,
             volumes: Vec::new(),
+            limits: Default::default(),
         }
     }
 
