@@ -262,9 +262,8 @@ impl Host {
     /// memory limit had the kernel kill a process. Recorded as the pod's
     /// exit reason; returned for the pod's log.
     pub(super) fn note_oom(&self, pod: &Pod, cell: &Cell) -> Option<String> {
-        if pod.row.limits.memory.is_none() {
-            return None;
-        }
+        // Only a memory limit makes the kernel kill for memory in a pod.
+        pod.row.limits.memory?;
         let usage = self.jails.usage(cell)?;
         if usage.oom_kills == 0 {
             return None;

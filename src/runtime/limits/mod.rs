@@ -211,7 +211,7 @@ pub fn show_size(bytes: u64) -> String {
     for (unit, factor) in [("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
         if bytes >= factor {
             let v = bytes as f64 / factor as f64;
-            return if bytes % factor == 0 {
+            return if bytes.is_multiple_of(factor) {
                 format!("{} {unit}", bytes / factor)
             } else {
                 format!("{v:.1} {unit}")

@@ -242,7 +242,6 @@ impl Jails for LinuxJails {
         // write, setns, chdir, prctl, fork, waitpid, close_range, _exit.
         unsafe {
             cmd.pre_exec(move || {
-                cgroups::join_self(&cgroup_procs)?;
                 for (file, flag) in &namespaces {
                     setns(file.as_fd(), *flag)?;
                 }
@@ -258,6 +257,9 @@ impl Jails for LinuxJails {
                 // spawner sees exec succeed as soon as the child execs.
                 match fork()? {
                     ForkResult::Child => {
+                        // Only the pod's process counts against its
+                        // limits, not the relay that mirrors its exit.
+                        cgroups::join_self(&cgroup_procs)?;
                         if terminal {
                             nix::unistd::setsid()?;
                             if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
