@@ -297,15 +297,16 @@ fn the_api_takes_and_shows_limits() {
         pod["limits"],
         json!({"memory": 67108864, "cpus": 0.5, "pids": 16})
     );
-    let (status, shown) = server.json(&[], "/v1/pods/api");
-    assert_eq!(status, 200, "{shown}");
+    // The detached supervisor starts the pod's process after the answer:
+    // wait for it to be counted.
+    let shown = until(30, "the pod's process in its cgroup", || {
+        let (status, shown) = server.json(&[], "/v1/pods/api");
+        assert_eq!(status, 200, "{shown}");
+        (shown["usage"]["pidsCurrent"].as_u64().unwrap_or(0) >= 1).then_some(shown)
+    });
     assert_eq!(shown["limits"]["memory"], 67108864);
     assert_eq!(shown["usage"]["memoryMax"], 67108864, "{shown}");
     assert_eq!(shown["usage"]["pidsMax"], 16, "{shown}");
-    assert!(
-        shown["usage"]["pidsCurrent"].as_u64().unwrap() >= 1,
-        "{shown}"
-    );
     let id = shown["id"].as_str().unwrap().to_string();
     assert!(!cgroup_dirs(&host, &id).is_empty());
     let (status, _) = server.curl(&["-X", "DELETE"], "/v1/pods/api?force=true");

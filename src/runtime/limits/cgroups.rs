@@ -8,10 +8,11 @@
 //! to children (the root is the exception), and a pod's cgroup must not
 //! pin the cgroup of the process that happened to start it.
 //!
-//! The jails driver makes the cgroup before the cell's holder starts,
-//! moves the holder in, and every process entering the cell joins it in
-//! its pre_exec (`join_files`) before it execs: a pod process never runs
-//! outside its limits.
+//! The jails driver makes the cgroup before the cell starts, and every
+//! process entering the cell joins it in its pre_exec (`join_files`)
+//! before it execs: a pod process never runs outside its limits, and what
+//! it forks stays in. The cell's holder (its init, which only reaps)
+//! stays out.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -207,17 +208,6 @@ impl Cgroups {
                     &self.file("cpu", cell, "cpu.cfs_quota_us")?,
                     &quota.to_string(),
                 )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves process `pid` (the cell's holder) into the cell's cgroup.
-    pub fn enter(&self, cell: &str, pid: i32) -> Result<(), LimitsError> {
-        check_cell_name(cell)?;
-        for d in self.dirs(cell) {
-            if d.is_dir() {
-                write(&d.join("cgroup.procs"), &pid.to_string())?;
             }
         }
         Ok(())

@@ -150,10 +150,12 @@ impl Jails for LinuxJails {
             name: spec.name.clone(),
             why,
         };
-        // The cgroup exists before the holder, which enters it before any
-        // pod process can start (they join it in `command`).
-        let limited = spec.limits.needs_backend();
-        if limited {
+        // The cgroup exists before the cell, and every pod process joins it
+        // before it execs (`command`). The holder stays out: it only
+        // reaps, so the pod's limits are all the pod's (it is not one of
+        // its pids, never the OOM killer's choice), and a v1 migration
+        // costs a pod start about 10 ms.
+        if spec.limits.needs_backend() {
             let limits_err = |source| JailError::Limits {
                 name: spec.name.clone(),
                 source,
@@ -179,17 +181,7 @@ impl Jails for LinuxJails {
             start: proc_stat(pid).map(|(_, s)| s).unwrap_or(0),
         };
         let cell = holder.cell();
-        let network = outcome
-            .and_then(|_| match limited {
-                true => Cgroups::host()
-                    .and_then(|g| g.enter(&spec.name, pid))
-                    .map_err(|source| JailError::Limits {
-                        name: spec.name.clone(),
-                        source,
-                    }),
-                false => Ok(()),
-            })
-            .and_then(|_| net::connect(spec, &holder));
+        let network = outcome.and_then(|_| net::connect(spec, &holder));
         if let Err(e) = network {
             // Undo: no half-made cell stays behind; should one stay, the
             // error says which (the runtime's undo stack does the same).
