@@ -327,3 +327,41 @@ fn the_api_takes_and_shows_limits() {
     let (_, pods) = server.json(&[], "/v1/pods");
     assert_eq!(pods, json!([]));
 }
+
+#[test]
+fn a_lost_cell_leaves_no_cgroup() {
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        "lost",
+        "--memory",
+        "16M",
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
+    let id = pod_id(&host, "lost");
+    assert!(!cgroup_dirs(&host, &id).is_empty());
+    // Kill the cell's holder behind jetpack's back, as a crash would.
+    let cell = format!("{}{id}", prefix(&host));
+    let holder = common::processes_mentioning(&cell)
+        .into_iter()
+        .find(|p| p.args.iter().any(|a| a == "__cell-init"))
+        .expect("the holder");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    until(30, "the lost pod's cgroup to go", || {
+        let state = host.json(&["pod", "show", "lost"])["state"].clone();
+        (state != "running" && cgroup_dirs(&host, &id).is_empty()).then_some(())
+    });
+    host.ok(&["pod", "rm", "lost"]);
+}

@@ -60,6 +60,13 @@ impl Host {
                 .as_ref()
                 .is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
             if !alive {
+                // What the lost cell leaves (its cgroup, its mounts) goes
+                // with it; a failure is no reason to misreport the pod.
+                if let Some(c) = &row.cell {
+                    if let Err(e) = self.jails.destroy(&Cell(c.clone()), Duration::ZERO) {
+                        tracing::warn!("cleaning up after lost cell {c}: {e}");
+                    }
+                }
                 self.store().pod_finished(&row.id, PodState::Dead, None)?;
                 if let Some(fresh) = self.store().pod(&row.id)? {
                     row = fresh;
