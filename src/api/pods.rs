@@ -292,3 +292,31 @@ async fn get_pod_log(state: State, Path(id): Path<String>) -> ApiResult<Response
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_read_as_text_or_numbers() {
+        let body: PodLimitsRequest = serde_json::from_value(serde_json::json!({
+            "memory": "64M", "cpus": 0.5, "pids": 16, "maxproc": 20
+        }))
+        .unwrap();
+        let l = limits_of(Some(body)).unwrap();
+        assert_eq!(l.memory, Some(64 << 20));
+        assert_eq!(l.cpus, Some(0.5));
+        assert_eq!((l.pids, l.maxproc, l.disk), (Some(16), Some(20), None));
+        let body: PodLimitsRequest =
+            serde_json::from_value(serde_json::json!({"memory": 8388608, "cpus": "2"})).unwrap();
+        let l = limits_of(Some(body)).unwrap();
+        assert_eq!(l.memory, Some(8 << 20));
+        assert!(limits_of(None).unwrap().is_empty());
+        let bad: PodLimitsRequest =
+            serde_json::from_value(serde_json::json!({"memory": "10X"})).unwrap();
+        assert!(limits_of(Some(bad)).is_err());
+        assert!(
+            serde_json::from_value::<PodLimitsRequest>(serde_json::json!({"swap": 1})).is_err()
+        );
+    }
+}
