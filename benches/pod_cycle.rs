@@ -6,7 +6,10 @@
 //! three links to it, /etc/passwd and group: 15 entries), where the fixed
 //! costs of a cycle show, and `busybox` (images/busybox: ~400 entries).
 //! The bare dir cycle mounts an overlay on the base, as the dir driver's
-//! clone does on Linux (`mount -t overlay`, `umount`, `rm -rf`).
+//! clone does on Linux (`mount -t overlay`, `umount`, `rm -rf`). A second
+//! pair of rows gives the pod three environment variables and a read-only
+//! volume; its bare baseline does the same (a bind mount in the new mount
+//! namespace, `env` before `true`).
 //!
 //! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
@@ -17,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use jetpack::config::Config;
-use jetpack::runtime::{Attach, Host, HostEnv};
+use jetpack::runtime::{Attach, Host, HostEnv, PodOptions};
 
 #[path = "support/command.rs"]
 mod command;
@@ -91,7 +94,16 @@ struct Setup {
     base_paths: Vec<(&'static str, PathBuf)>,
     zfs_root: Option<String>,
     scratch: PathBuf,
+    /// The host directory the "+env+volume" rows mount.
+    volume: PathBuf,
 }
+
+/// The environment of the "+env+volume" rows.
+const ENV: [(&str, &str); 3] = [
+    ("APP_MODE", "bench"),
+    ("APP_PORT", "8080"),
+    ("APP_NAME", "cycle"),
+];
 
 impl Setup {
     fn new(driver: &'static str, tarballs: &[(&'static str, PathBuf)], n: u32) -> Setup {
@@ -128,6 +140,8 @@ impl Setup {
                 )
             })
             .collect();
+        let volume = scratch.join("volume");
+        std::fs::create_dir_all(&volume).unwrap();
         Setup {
             interface: format!("jpbench{n}"),
             host: Some(host),
@@ -135,12 +149,27 @@ impl Setup {
             base_paths,
             zfs_root,
             scratch,
+            volume,
         }
     }
 
-    fn jetpack_library(&self, base: &str) {
+    fn jetpack_library(&self, base: &str, extras: bool) {
         let host = self.host.as_ref().expect("host");
-        let pod = host.create_pod(base, None, vec![]).expect("create");
+        let options = if extras {
+            PodOptions {
+                env: ENV
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                volumes: vec![format!("{}:/data:ro", self.volume.display())],
+                ..PodOptions::default()
+            }
+        } else {
+            PodOptions::default()
+        };
+        let pod = host
+            .create_pod_with(base, None, vec![], &options)
+            .expect("create");
         let code = host
             .run_pod(&pod, Some(vec!["/bin/true".into()]), Attach::Inherit)
             .expect("run");
@@ -161,7 +190,7 @@ impl Setup {
         assert!(status.success());
     }
 
-    fn bare(&self, base: &str, i: usize) {
+    fn bare(&self, base: &str, i: usize, extras: bool) {
         let base_path = &self
             .base_paths
             .iter()
@@ -210,21 +239,29 @@ impl Setup {
                 clone
             }
         };
-        run(
-            "unshare",
-            &[
-                "--fork",
-                "--pid",
-                "--mount",
-                "--uts",
-                "--ipc",
-                "--net",
-                "chroot",
-                clone_path.to_str().unwrap(),
-                "/bin/true",
-            ],
-        )
-        .expect("unshare chroot true");
+        let clone_arg = clone_path.to_str().unwrap();
+        let mut argv = vec!["--fork", "--pid", "--mount", "--uts", "--ipc", "--net"];
+        let env: Vec<String> = ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if extras {
+            std::fs::create_dir_all(clone_path.join("data")).unwrap();
+            // The paths are arguments of the fixed script, never part of it.
+            argv.extend([
+                "sh",
+                "-c",
+                r#"mount --bind -o ro "$1" "$2/data" && shift 2 && exec chroot "$@""#,
+                "sh",
+                self.volume.to_str().unwrap(),
+                clone_arg,
+                clone_arg,
+                "/bin/busybox",
+                "env",
+            ]);
+            argv.extend(env.iter().map(String::as_str));
+            argv.push("/bin/true");
+        } else {
+            argv.extend(["chroot", clone_arg, "/bin/true"]);
+        }
+        run("unshare", &argv).expect("unshare chroot true");
         match &self.zfs_root {
             Some(root) => zfs_destroy_retrying(&format!("{root}/pods/bare{i}")),
             None => {
@@ -289,24 +326,32 @@ fn main() {
         let setup = Setup::new(driver, &tarballs, n as u32 + 1);
         // Warm caches (page cache, the bridge) before measuring.
         for base in BASES {
-            setup.bare(base, usize::MAX);
-            setup.jetpack_library(base);
+            setup.bare(base, usize::MAX, false);
+            setup.bare(base, usize::MAX, true);
+            setup.jetpack_library(base, false);
+            setup.jetpack_library(base, true);
             setup.jetpack_cli(base);
         }
-        // Per base: bare, library, CLI.
-        let mut samples: Vec<[Vec<Duration>; 3]> =
+        // Per base: bare, library, CLI; bare and library with the extras.
+        let mut samples: Vec<[Vec<Duration>; 5]> =
             BASES.iter().map(|_| Default::default()).collect();
         for i in 0..cycles {
             for (b, base) in BASES.iter().enumerate() {
                 let t = Instant::now();
-                setup.bare(base, i);
+                setup.bare(base, i, false);
                 samples[b][0].push(t.elapsed());
                 let t = Instant::now();
-                setup.jetpack_library(base);
+                setup.jetpack_library(base, false);
                 samples[b][1].push(t.elapsed());
                 let t = Instant::now();
                 setup.jetpack_cli(base);
                 samples[b][2].push(t.elapsed());
+                let t = Instant::now();
+                setup.bare(base, i, true);
+                samples[b][3].push(t.elapsed());
+                let t = Instant::now();
+                setup.jetpack_library(base, true);
+                samples[b][4].push(t.elapsed());
             }
         }
         for (base, samples) in BASES.iter().zip(samples.iter_mut()) {
@@ -314,15 +359,20 @@ fn main() {
                 s.sort();
             }
             let bare_p50 = percentile_ms(&samples[0], 0.5);
-            for (variant, s) in [
+            let bare_extras_p50 = percentile_ms(&samples[3], 0.5);
+            for (v, (variant, s)) in [
                 "bare commands",
                 "jetpack (library)",
                 "jetpack pod run --rm (CLI)",
+                "bare +env+volume",
+                "jetpack +env+volume (lib)",
             ]
             .iter()
             .zip(samples.iter())
+            .enumerate()
             {
                 let p50 = percentile_ms(s, 0.5);
+                let bare_p50 = if v < 3 { bare_p50 } else { bare_extras_p50 };
                 println!(
                     "{driver:<8} {base:<8} {variant:<26} {p50:>8.1} {:>8.1} {:>11.2}x",
                     percentile_ms(s, 0.99),

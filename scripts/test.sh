@@ -14,7 +14,7 @@ install_debian() {
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
                     binutils qemu-system-x86 docker-registry skopeo jq nftables python3 prometheus influxdb influxdb-client
-                    chromium chromium-driver grub-pc-bin xorriso libarchive-tools qemu-utils nginx ipxe-qemu)
+                    chromium chromium-driver grub-pc-bin xorriso libarchive-tools qemu-utils nginx ipxe-qemu man-db)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -83,19 +83,6 @@ struct OsImageParams {
     version: Option<String>,
 }
 
-/// A refusal before the body is read: what the client is still sending is
-/// read and dropped for a moment, so that the answer reaches it (a reset
-/// would overtake it). `req` comes back when there is no refusal.
-fn refuse_early(checked: ApiResult<()>, req: Request) -> ApiResult<Request> {
-    match checked {
-        Ok(()) => Ok(req),
-        Err(e) => {
-            upload::linger(req.into_body().into_data_stream());
-            Err(e)
-        }
-    }
-}
-
 // ---- the stores, shared by both ----
 
 async fn list(state: State, kind: StoreKind) -> ApiResult<Json<Vec<StoredFile>>> {
@@ -114,7 +101,7 @@ async fn put(
     let req = match name.clone() {
         Some(name) => {
             let service = state.bootfiles.clone();
-            refuse_early(blocking(move || service.check_free(kind, &name)).await, req)?
+            upload::refuse_early(blocking(move || service.check_free(kind, &name)).await, req)?.1
         }
         None => req,
     };
@@ -326,10 +313,11 @@ async fn upload_osimage(
     let req = match (p.name.clone(), p.version.clone()) {
         (Some(name), Some(version)) => {
             let service = state.bootfiles.clone();
-            refuse_early(
+            upload::refuse_early(
                 blocking(move || service.check_osimage_free(&name, &version)).await,
                 req,
             )?
+            .1
         }
         _ => req,
     };

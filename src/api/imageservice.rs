@@ -242,7 +242,7 @@ async fn put_image(
     ApiQuery(p): ApiQuery<Params>,
     req: Request,
 ) -> ApiResult<Response> {
-    let ((name, version), req) = refuse_early(check_image_request(&p), req)?;
+    let ((name, version), req) = upload::refuse_early(check_image_request(&p), req)?;
     if let Some(file) = p.isoclient {
         // The body is the ISO: into the ISO store under its file name (as
         // the image-service kept it), then the OS image from the store.
@@ -255,7 +255,7 @@ async fn put_image(
                 .map_err(ApiError::from)
         })
         .await;
-        let ((), req) = refuse_early(free, req)?;
+        let ((), req) = upload::refuse_early(free, req)?;
         let service = state.bootfiles.clone();
         let what = format!("the ISO {file} of the OS image {name} {version}");
         return stream_upload(&state, req, what, move |blob| {
@@ -315,19 +315,6 @@ async fn delete_images(state: State, ApiQuery(p): ApiQuery<Params>) -> ApiResult
 }
 
 // ---- uploads ----
-
-/// A refusal before the body is read: what the client is still sending is
-/// read and dropped for a moment, so that the answer reaches it (a reset
-/// would overtake it). `req` comes back when there is no refusal.
-fn refuse_early<T>(checked: ApiResult<T>, req: Request) -> ApiResult<(T, Request)> {
-    match checked {
-        Ok(t) => Ok((t, req)),
-        Err(e) => {
-            upload::linger(req.into_body().into_data_stream());
-            Err(e)
-        }
-    }
-}
 
 /// How long a refused upload's answer waits for the client to finish
 /// sending before the connection is cut: upload::linger's own bound, and a
@@ -389,7 +376,7 @@ where
 {
     let limit = state.bootfiles.settings().max_upload;
     let total = content_length(req.headers());
-    let ((), req) = refuse_early(
+    let ((), req) = upload::refuse_early(
         match total {
             Some(len) if len > limit => Err(ApiError::too_large(limit)),
             _ => Ok(()),
@@ -478,11 +465,11 @@ async fn put(
     name: Option<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (name, req) = refuse_early(required(name, "name"), req)?;
+    let (name, req) = upload::refuse_early(required(name, "name"), req)?;
     let service = state.bootfiles.clone();
     let n = name.clone();
     let free = blocking(move || service.check_free(kind, &n)).await;
-    let ((), req) = refuse_early(free, req)?;
+    let ((), req) = upload::refuse_early(free, req)?;
     let service = state.bootfiles.clone();
     let what = format!("the {} {name}", word(kind));
     stream_upload(&state, req, what, move |blob| {

@@ -19,6 +19,7 @@ use crate::model::pods::{CpusValue, PodLimits, PodLimitsRequest, PodUsage, SizeV
 pub use crate::model::pods::{Pod, PodPatch, PodRequest, PodVolume, WantedState};
 use crate::runtime::limits::{LimitWords, Limits, Usage};
 use crate::runtime::{Host, Pod as RuntimePod, PodOptions};
+use crate::store::PodPolicy;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     r.routes(routes!(list_pods, create_pod))
@@ -60,6 +61,11 @@ impl From<RuntimePod> for Pod {
             },
             exit_reason: r.exit_reason,
             usage: p.usage.map(pod_usage),
+            restart: r.policy.restart.to_string(),
+            restarts: r.restarts,
+            autostart: r.policy.autostart,
+            publish: r.policy.publish.iter().map(|p| p.to_string()).collect(),
+            vnet: r.policy.vnet,
         }
     }
 }
@@ -183,12 +189,20 @@ async fn create_pod(
         ));
     }
     let limits = limits_of(req.limits)?;
+    let policy = PodPolicy::parse(
+        req.restart.as_deref(),
+        req.autostart.unwrap_or(false),
+        req.publish.as_deref().unwrap_or_default(),
+        req.vnet.unwrap_or(false),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let pod = blocking(move || {
         let host = &state.host;
         let options = PodOptions {
             env: req.env.unwrap_or_default(),
             volumes: req.volumes.unwrap_or_default(),
             limits,
+            policy,
         };
         let pod = host.create_pod_with(
             &req.base,

@@ -240,6 +240,19 @@ fn printable(name: &str) -> String {
     short
 }
 
+/// A refusal before the body is read: what the client is still sending is
+/// read and dropped for a moment, so that the answer reaches it (a reset
+/// would overtake it). `req` comes back when there is no refusal.
+pub(super) fn refuse_early<T>(checked: ApiResult<T>, req: Request) -> ApiResult<(T, Request)> {
+    match checked {
+        Ok(t) => Ok((t, req)),
+        Err(e) => {
+            linger(req.into_body().into_data_stream());
+            Err(e)
+        }
+    }
+}
+
 /// Reads what is left of a request body and drops it, up to `LINGER_MAX`
 /// bytes or for `LINGER_TIME`, off the handler. A connection closed with
 /// data unread is reset by the kernel, and the reset can overtake an

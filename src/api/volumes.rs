@@ -21,27 +21,27 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
 }
 
 /// The volume as the API shows it, with the pods that name it.
+impl From<(VolumeRow, Vec<String>)> for Volume {
+    fn from((row, pods): (VolumeRow, Vec<String>)) -> Self {
+        Volume {
+            name: row.name.to_string(),
+            created: time(row.created_at),
+            pods,
+        }
+    }
+}
+
 fn view(host: &Host, row: VolumeRow) -> Result<Volume, crate::runtime::RuntimeError> {
     let pods = host.volume_users(&row.name)?;
-    Ok(Volume {
-        name: row.name.to_string(),
-        created: time(row.created_at),
-        pods,
-    })
+    Ok(Volume::from((row, pods)))
 }
 
 /// List named volumes
 #[utoipa::path(get, path = "/v1/volumes", tag = "volumes",
     responses((status = 200, body = Vec<Volume>)))]
 async fn list_volumes(state: State) -> ApiResult<Json<Vec<Volume>>> {
-    let volumes = blocking(move || {
-        let host = &state.host;
-        host.volumes()?
-            .into_iter()
-            .map(|row| view(host, row))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await?;
+    let volumes = blocking(move || state.host.volumes_in_use()).await?;
+    let volumes = volumes.into_iter().map(Volume::from).collect();
     Ok(Json(volumes))
 }
 

@@ -72,6 +72,10 @@ pub(super) enum Command {
         #[command(subcommand)]
         cmd: Option<MdsCommand>,
     },
+    /// Write the manual pages (jetpack.1, jetpack-pod.1, ...) into DIR; read one with `man -l`
+    Man { dir: PathBuf },
+    /// Print a completion script: `source <(jetpack completions bash)`
+    Completions { shell: clap_complete::Shell },
     /// The supervisor of a launched instance (internal)
     #[command(name = "__supervise-instance", hide = true)]
     SuperviseInstance { id: String },
@@ -222,6 +226,22 @@ pub(super) struct PodSetup {
     pub(super) volumes: Vec<String>,
     #[command(flatten)]
     pub(super) limits: LimitArgs,
+    /// When a detached run's command ends: no, on-failure or always (backoff 1 s to 30 s)
+    #[arg(long, value_name = "POLICY")]
+    pub(super) restart: Option<String>,
+    /// Start the pod when the host boots and when `jetpack serve` starts
+    #[arg(long)]
+    pub(super) autostart: bool,
+    /// Forward a host port to the pod while it runs detached (repeatable)
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[ADDR:]HOSTPORT:PORT[/tcp|udp]"
+    )]
+    pub(super) publish: Vec<String>,
+    /// Give the pod its own network stack (FreeBSD VNET: an epair); Linux cells always have one
+    #[arg(long)]
+    pub(super) vnet: bool,
 }
 
 impl PodSetup {
@@ -230,6 +250,10 @@ impl PodSetup {
             && self.env_files.is_empty()
             && self.volumes.is_empty()
             && self.limits == LimitArgs::default()
+            && self.restart.is_none()
+            && !self.autostart
+            && self.publish.is_empty()
+            && !self.vnet
     }
 }
 
@@ -326,6 +350,12 @@ pub(super) enum PodCommand {
         #[arg(short = 'f', long)]
         force: bool,
         pod: String,
+    },
+    /// Start the pods marked --autostart that are not running (at boot: rc.d/jetpack_pods)
+    Autostart {
+        /// Stop the running ones instead (at shutdown)
+        #[arg(long)]
+        stop: bool,
     },
     /// Run a detached pod's command and record its exit (internal)
     #[command(name = "__supervise", hide = true)]

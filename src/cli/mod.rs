@@ -6,6 +6,7 @@
 mod args;
 mod base;
 mod conf;
+mod docs;
 mod init;
 mod mds;
 mod nacl;
@@ -101,6 +102,8 @@ fn pipe_policy(cli: &Cli) -> pipe::PipePolicy {
         Command::Remote(_)
         | Command::Nacl(_)
         | Command::Config { .. }
+        | Command::Man { .. }
+        | Command::Completions { .. }
         | Command::User(_)
         | Command::Mds { cmd: Some(_) } => Client,
         Command::Base(_) | Command::Pod(_) | Command::Volume(_) if remote => Client,
@@ -138,9 +141,24 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Remote(cmd) => return remote::run(&cli.server, cmd, format),
         Command::Sim(args) => return Ok(crate::sim::run(args)?),
         Command::Nacl(cmd) => return nacl::run(cmd, format),
+        Command::Man { dir } => {
+            let pages = docs::man(&dir)?;
+            eprintln!("wrote {} manual pages into {}", pages.len(), dir.display());
+            return Ok(0);
+        }
+        Command::Completions { shell } => {
+            docs::completions(shell);
+            return Ok(0);
+        }
         Command::Base(cmd) if remote => return remote::base(&cli.server, cmd, format),
         Command::Volume(cmd) if remote => return remote::volume(&cli.server, cmd, format),
-        Command::Pod(cmd) if remote && !matches!(cmd, PodCommand::Supervise { .. }) => {
+        Command::Pod(cmd)
+            if remote
+                && !matches!(
+                    cmd,
+                    PodCommand::Supervise { .. } | PodCommand::Autostart { .. }
+                ) =>
+        {
             return remote::pod(&cli.server, cmd, format)
         }
         other => other,
@@ -164,7 +182,11 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     };
     match command {
         Command::CellInit { .. } => unreachable!("handled before configuration is read"),
-        Command::Remote(_) | Command::Sim(_) | Command::Nacl(_) => {
+        Command::Remote(_)
+        | Command::Sim(_)
+        | Command::Nacl(_)
+        | Command::Man { .. }
+        | Command::Completions { .. } => {
             unreachable!("handled before configuration is read")
         }
         Command::Config { keys, sample } => conf::config(&config, &keys, sample, format),

@@ -15,6 +15,7 @@ use crate::model::pods::Pod;
 use crate::runtime::env as runtime_env;
 use crate::runtime::limits::{show_size, LimitWords, Limits};
 use crate::runtime::{Attach, Host, Pod as RuntimePod, PodOptions, RuntimeError};
+use crate::store::PodPolicy;
 
 /// Where the pods are: what `jetpack pod` asks of this host or a server.
 pub(super) trait Pods {
@@ -171,6 +172,12 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ("volumes", volumes_line(p)),
                 ("limits", limits_line(p)),
                 ("usage", usage_line(p)),
+                ("publish", text(Some(&p.publish.join(" ")))),
+                ("restart", restart_line(p)),
+                (
+                    "autostart",
+                    (if p.autostart { "yes" } else { "no" }).to_string(),
+                ),
                 ("exit code", or_dash(p.exit_code)),
                 ("exit reason", text(p.exit_reason.as_deref())),
                 ("created", ago_at(Some(&p.created))),
@@ -203,6 +210,9 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 p.print_made(format, &p.item.id);
             }
         }
+        PodCommand::Autostart { stop } => {
+            return autostart(side.host("pod autostart")?, stop, format)
+        }
         PodCommand::Supervise { pod, command } => {
             return supervise(side.host("__supervise")?, &pod, command)
         }
@@ -212,7 +222,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
 
 fn for_new_pods(target: &str) -> CliError {
     CliError::Usage(format!(
-        "{target} is a pod; --name, --env, --env-file, --volume and the limits are for creating one from a base"
+        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart, --publish, --vnet and the limits are for creating one from a base"
     ))
 }
 
@@ -252,10 +262,18 @@ fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
         maxproc: l.maxproc,
     })
     .map_err(|e| CliError::Usage(e.to_string()))?;
+    let policy = PodPolicy::parse(
+        setup.restart.as_deref(),
+        setup.autostart,
+        &setup.publish,
+        setup.vnet,
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(PodOptions {
         env,
         volumes: setup.volumes.clone(),
         limits,
+        policy,
     })
 }
 
@@ -331,6 +349,56 @@ fn usage_line(p: &Pod) -> String {
     text(Some(&parts.join(", ")))
 }
 
+fn restart_line(p: &Pod) -> String {
+    match p.restarts {
+        0 => p.restart.clone(),
+        n => format!(
+            "{} ({n} restart{} since it started)",
+            p.restart,
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// `pod autostart [--stop]`: every marked pod's outcome; fails when one
+/// failed, after trying them all.
+fn autostart(host: &Host, stop: bool, format: Format) -> Result<i32, CliError> {
+    let outcomes = if stop {
+        host.autostop_pods()?
+    } else {
+        host.autostart_pods()?
+    };
+    let verb = if stop { "stopped" } else { "started" };
+    let mut failed = 0;
+    let mut shown = Vec::new();
+    for (pod, ran) in &outcomes {
+        let error = ran.as_ref().err().map(|e| e.to_string());
+        match &error {
+            None => eprintln!("{verb} pod {}", pod.label()),
+            Some(e) => {
+                failed += 1;
+                eprintln!("pod {}: {e}", pod.label());
+            }
+        }
+        shown.push(serde_json::json!({
+            "id": pod.row.id.to_string(),
+            "name": pod.row.name.as_ref().map(|n| n.to_string()),
+            "error": error,
+        }));
+    }
+    // People read the lines above; scripts get the outcomes.
+    if format != Format::Table {
+        super::output::list(
+            format,
+            &shown,
+            &[],
+            |_| vec![],
+            |v| v["id"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
 fn attach(tty: bool) -> Attach {
     if tty {
         Attach::Terminal
@@ -348,7 +416,7 @@ fn run_attached(
     target: &str,
     command: Vec<String>,
 ) -> Result<i32, CliError> {
-    let fresh = name.is_none() && options.env.is_empty() && options.volumes.is_empty();
+    let fresh = name.is_none() && options.is_empty();
     let (pod, created) = match host.pod(target) {
         Ok(p) if fresh => (p, false),
         Ok(_) => return Err(for_new_pods(target)),
@@ -381,18 +449,11 @@ fn run_attached(
 fn supervise(host: &Host, pod: &str, command: Vec<String>) -> Result<i32, CliError> {
     let p = host.pod(pod)?;
     let log = host.pod_log_path(&p);
-    let ran = host.supervise(&p, command, Attach::Log(log.clone()));
+    let ran = host.supervise_detached(&p, command, log.clone());
     if let Err(e) = &ran {
         // Nobody watches a detached supervisor's stderr: its own
         // failure goes to the pod's log, beside the pod's output.
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
-            let _ = writeln!(f, "jetpack: {e}");
-        }
+        crate::runtime::note_in_log(&log, &e.to_string());
     }
     Ok(ran?)
 }

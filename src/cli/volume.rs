@@ -53,11 +53,7 @@ pub(super) fn volume(
 
 fn model(host: &Host, row: VolumeRow) -> Result<Volume, CliError> {
     let pods = host.volume_users(&row.name)?;
-    Ok(Volume {
-        name: row.name.to_string(),
-        created: crate::api::time(row.created_at),
-        pods,
-    })
+    Ok(Volume::from((row, pods)))
 }
 
 /// This host.
@@ -72,11 +68,11 @@ impl Volumes for Host {
     }
 
     fn list(&self) -> Result<Shown<Vec<Volume>>, CliError> {
-        let all = self
-            .volumes()?
+        let all: Vec<Volume> = self
+            .volumes_in_use()?
             .into_iter()
-            .map(|row| model(self, row))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(Volume::from)
+            .collect();
         Shown::local(all, |v| v)
     }
 

@@ -26,6 +26,7 @@ pub(super) struct Jail {
     pub jail_securelevel: i32,
     pub jail_devfs_ruleset: u32,
     pub jail_stop_timeout: u64,
+    pub jail_autostart: bool,
     pub jail_params: Vec<JailParam>,
 }
 
@@ -80,6 +81,7 @@ pub(super) fn read(v: &Values) -> Result<Jail, ConfigError> {
         jail_securelevel,
         jail_devfs_ruleset: v.number("jail.devfs.ruleset")? as u32,
         jail_stop_timeout: v.number("jail.stop.timeout")?,
+        jail_autostart: v.switch("jail.autostart")?,
         jail_params,
     })
 }

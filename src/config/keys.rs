@@ -51,6 +51,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds between SIGTERM and SIGKILL when a pod is stopped",
     ),
     (
+        "jail.autostart",
+        "on",
+        "`jetpack serve` starts the pods marked --autostart when it starts",
+    ),
+    (
         "launch.base",
         "qemu",
         "base instance pods are cloned from (images/qemu/make.sh makes it)",

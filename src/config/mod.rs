@@ -83,6 +83,8 @@ pub struct Config {
     pub jail_securelevel: i32,
     pub jail_devfs_ruleset: u32,
     pub jail_stop_timeout: u64,
+    /// `jail.autostart`: serve starts the autostart pods.
+    pub jail_autostart: bool,
     /// `jail.param.*`, checked.
     pub jail_params: Vec<JailParam>,
     pub bob_providers: Vec<BobProviderConfig>,
@@ -163,6 +165,7 @@ impl Config {
             jail_securelevel: jail.jail_securelevel,
             jail_devfs_ruleset: jail.jail_devfs_ruleset,
             jail_stop_timeout: jail.jail_stop_timeout,
+            jail_autostart: jail.jail_autostart,
             jail_params: jail.jail_params,
             bob_providers: build.bob_providers,
             build_concurrency: build.build_concurrency,

@@ -140,41 +140,17 @@ impl FromStr for HypervisorKind {
     }
 }
 
-/// When a pod brings its hypervisor back (`launch --restart`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "&'static str")]
-pub enum RestartPolicy {
-    #[default]
-    No,
-    OnFailure,
-    Always,
-}
+pub use crate::runtime::restart::{RestartPolicy, UnknownRestartPolicy};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown restart policy {0:?}: the known ones are no, on-failure, always")]
-pub struct UnknownRestartPolicy(pub String);
-
+/// What a restart policy means for a guest: a reboot it asked for counts
+/// as a failure for `on-failure`.
 impl RestartPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestartPolicy::No => "no",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Always => "always",
-        }
-    }
-
     /// Whether an instance that ended this way boots again. A reboot the
     /// guest asked for is honoured unless the policy is `no` (then the
     /// instance stops: qemu gets `-no-reboot`, bhyve's loop ends), so both
     /// hypervisors behave alike.
     pub fn should_restart(self, meaning: ExitMeaning) -> bool {
-        match self {
-            RestartPolicy::No => false,
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => meaning == ExitMeaning::Reboot || meaning.is_failure(),
-        }
+        self.restarts(meaning == ExitMeaning::Reboot || meaning.is_failure())
     }
 
     /// Whether the hypervisor should reset the guest itself on a guest
@@ -184,28 +160,6 @@ impl RestartPolicy {
     }
 }
 
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RestartPolicy {
-    type Err = UnknownRestartPolicy;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            RestartPolicy::No,
-            RestartPolicy::OnFailure,
-            RestartPolicy::Always,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
-        .ok_or_else(|| UnknownRestartPolicy(s.to_string()))
-    }
-}
-
-/// How a hypervisor process ended, as wait(2) says it.
 impl TryFrom<String> for HypervisorKind {
     type Error = UnknownHypervisor;
     fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -219,19 +173,7 @@ impl From<HypervisorKind> for &'static str {
     }
 }
 
-impl TryFrom<String> for RestartPolicy {
-    type Error = UnknownRestartPolicy;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<RestartPolicy> for &'static str {
-    fn from(p: RestartPolicy) -> &'static str {
-        p.as_str()
-    }
-}
-
+/// How a hypervisor process ended, as wait(2) says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessExit {
     Code(i32),

@@ -22,42 +22,10 @@ use crate::hypervisor::{
     boot, Console, ExitMeaning, Hypervisor, HypervisorKind, LaunchSpec, ProcessExit, Qemu,
 };
 use crate::runtime::jails::{self, Device, Process};
+use crate::runtime::restart::Backoff;
 use crate::runtime::{Host, Pod};
 use crate::store::launches::Wanted;
 use crate::store::PodState;
-
-/// Backoff between restarts: doubling from 1 s to 30 s, back to 1 s after
-/// a run that lasted a minute.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(30);
-    const STEADY: Duration = Duration::from_secs(60);
-
-    pub fn new() -> Backoff {
-        Backoff { next: Self::FIRST }
-    }
-
-    /// The wait before the next start, after a run of `ran`.
-    pub fn after(&mut self, ran: Duration) -> Duration {
-        if ran >= Self::STEADY {
-            self.next = Self::FIRST;
-        }
-        let wait = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        wait
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff::new()
-    }
-}
 
 enum Event {
     Exited(ProcessExit),
@@ -483,20 +451,5 @@ fn describe(meaning: ExitMeaning) -> String {
         ExitMeaning::GuestExit(v) => format!("the guest exited with {v}"),
         ExitMeaning::Error(code) => format!("error, status {code}"),
         ExitMeaning::Signal(s) => format!("killed by signal {s}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_its_cap_and_resets_after_a_steady_run() {
-        let mut b = Backoff::new();
-        let quick = Duration::from_millis(100);
-        let waits: Vec<u64> = (0..7).map(|_| b.after(quick).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(b.after(Duration::from_secs(61)).as_secs(), 1);
-        assert_eq!(b.after(quick).as_secs(), 2);
     }
 }

@@ -36,6 +36,22 @@ pub struct Pod {
     /// What it uses against its limits (while it runs; disk always), on GET of one pod
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<PodUsage>,
+    /// no | on-failure | always: whether its detached command runs again
+    /// when it ends (backoff 1 s doubling to 30 s)
+    #[serde(default)]
+    pub restart: String,
+    /// Runs again since it was last started
+    #[serde(default)]
+    pub restarts: u32,
+    /// Started when the host boots and when `jetpack serve` starts
+    #[serde(default)]
+    pub autostart: bool,
+    /// Host ports forwarded to the pod, `ADDR:HOSTPORT:PORT/PROTO`
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Its own network stack (FreeBSD VNET); Linux cells always have one
+    #[serde(default)]
+    pub vnet: bool,
 }
 
 /// A pod's resource limits as stored: sizes in bytes.
@@ -152,6 +168,16 @@ pub struct PodRequest {
     pub volumes: Option<Vec<String>>,
     /// Resource limits
     pub limits: Option<PodLimitsRequest>,
+    /// no (default) | on-failure | always
+    pub restart: Option<String>,
+    /// Start it when the host boots and when `jetpack serve` starts
+    pub autostart: Option<bool>,
+    /// Host ports forwarded to the pod while it runs detached,
+    /// `[ADDR:]HOSTPORT:PORT[/tcp|udp]`
+    pub publish: Option<Vec<String>>,
+    /// Its own network stack on FreeBSD (VNET: an epair) instead of an
+    /// address on the shared interface; Linux cells always have one
+    pub vnet: Option<bool>,
     /// `created` (default) or `running`
     pub state: Option<WantedState>,
 }

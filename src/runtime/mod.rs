@@ -12,6 +12,7 @@
 //! the types the verbs share.
 
 pub mod archive;
+mod autostart;
 mod bases;
 pub mod datasets;
 pub mod env;
@@ -21,6 +22,8 @@ pub mod limits;
 mod mds_link;
 mod pods;
 mod process;
+pub mod restart;
+mod supervise;
 pub mod terminal;
 pub mod tool;
 mod undo;
@@ -29,6 +32,7 @@ pub mod volumes;
 pub use bases::{BaseHolds, Holder, NoHolds};
 pub use mds_link::{mds_socket, MdsLink};
 pub use pods::PodOptions;
+pub use supervise::note as note_in_log;
 pub use undo::LeftBehind;
 
 use std::ffi::OsString;
@@ -58,6 +62,8 @@ pub enum RuntimeError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Jail(#[from] JailError),
+    #[error("publishing the pod's ports: {0}")]
+    Publish(#[from] crate::net::publish::PublishError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]

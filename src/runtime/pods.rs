@@ -25,6 +25,18 @@ pub struct PodOptions {
     pub volumes: Vec<String>,
     /// Its resource limits (`limits::Limits::parse`).
     pub limits: super::limits::Limits,
+    /// Its restart policy, autostart and published ports.
+    pub policy: store::PodPolicy,
+}
+
+impl PodOptions {
+    /// Nothing asked beyond a base, a name and a command.
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty()
+            && self.volumes.is_empty()
+            && self.policy == store::PodPolicy::default()
+            && self.limits.is_empty()
+    }
 }
 
 impl Host {
@@ -149,6 +161,8 @@ impl Host {
             volumes,
             limits: options.limits.clone(),
             exit_reason: None,
+            policy: options.policy.clone(),
+            restarts: 0,
         };
         let range = self.config.ip4_range;
         row.address = Some(self.store().insert_pod(
@@ -222,6 +236,7 @@ impl Host {
             devices: Vec::new(),
             volumes: self.cell_volumes(&pod.row.volumes),
             limits: pod.row.limits.clone(),
+            vnet: pod.row.policy.vnet,
         }
     }
 
@@ -266,15 +281,17 @@ impl Host {
     }
 
     /// After a pod's process ended, before its cell goes: whether its
-    /// memory limit had the kernel kill a process. Recorded as the pod's
-    /// exit reason; returned for the pod's log.
-    pub(super) fn note_oom(&self, pod: &Pod, cell: &Cell) -> Option<String> {
+    /// memory limit had the kernel kill a process since `seen` kills (a
+    /// restarted command's cell counts on). Recorded as the pod's exit
+    /// reason; returned for the pod's log.
+    pub(super) fn note_oom(&self, pod: &Pod, cell: &Cell, seen: &mut u64) -> Option<String> {
         // Only a memory limit makes the kernel kill for memory in a pod.
         pod.row.limits.memory?;
         let usage = self.jails.usage(cell)?;
-        if usage.oom_kills == 0 {
+        if usage.oom_kills <= *seen {
             return None;
         }
+        *seen = usage.oom_kills;
         let reason = super::limits::oom_reason(&pod.row.limits);
         if let Err(e) = self.store().set_pod_exit_reason(&pod.row.id, &reason) {
             tracing::warn!("pod {}: recording {reason:?}: {e}", pod.label());

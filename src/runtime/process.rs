@@ -154,7 +154,7 @@ impl Host {
         };
         let ran = self.exec(pod, argv, attach);
         let cell = self.running_cell(pod)?;
-        if let Some(reason) = self.note_oom(pod, &cell) {
+        if let Some(reason) = self.note_oom(pod, &cell, &mut 0) {
             say_in_log(log.as_deref(), &reason);
         }
         let stopped = self.jails.destroy(&cell, self.stop_grace());
@@ -214,7 +214,7 @@ impl Host {
             let _ = done.send(());
             (ran, watchdog.join().ok().flatten())
         });
-        if let Some(reason) = self.note_oom(&pod, &cell) {
+        if let Some(reason) = self.note_oom(&pod, &cell, &mut 0) {
             say_in_log(Some(log), &reason);
         }
         let stopped = self.jails.destroy(&cell, Duration::ZERO);
@@ -237,6 +237,7 @@ impl Host {
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| pod.row.command.clone());
         self.check_program(pod, &argv[0])?;
+        self.check_published(pod)?;
         let log = self.pod_log_path(pod);
         if let Some(logs) = log.parent() {
             private::create_dir(logs).map_err(io_err(format!("creating {}", logs.display())))?;

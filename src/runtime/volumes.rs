@@ -231,16 +231,19 @@ impl Host {
 
     /// The pods (running or not) that name the volume `name`, by id.
     pub fn volume_users(&self, name: &Name) -> Result<Vec<String>, RuntimeError> {
+        Ok(users(&self.pods()?, name))
+    }
+
+    /// Every named volume with the pods that name it (the pods read once).
+    pub fn volumes_in_use(&self) -> Result<Vec<(VolumeRow, Vec<String>)>, RuntimeError> {
+        let pods = self.pods()?;
         Ok(self
-            .pods()?
+            .volumes()?
             .into_iter()
-            .filter(|p| {
-                p.row
-                    .volumes
-                    .iter()
-                    .any(|v| v.named() == Some(name.as_str()))
+            .map(|row| {
+                let users = users(&pods, &row.name);
+                (row, users)
             })
-            .map(|p| p.row.id.to_string())
             .collect())
     }
 
@@ -282,6 +285,19 @@ impl Host {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The ids of the pods of `pods` that name the volume `name`.
+fn users(pods: &[super::Pod], name: &Name) -> Vec<String> {
+    pods.iter()
+        .filter(|p| {
+            p.row
+                .volumes
+                .iter()
+                .any(|v| v.named() == Some(name.as_str()))
+        })
+        .map(|p| p.row.id.to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -16,6 +16,32 @@ use crate::config::ServerConfig;
 const METRICS_CONNS: usize = 64;
 const METRICS_CONNS_PER_IP: usize = 16;
 
+/// Binds `at` and serves `app` there until `stop`, on `gate` and the API's
+/// clocks; `what` names the listener in a bind error.
+async fn spawn_listener(
+    at: SocketAddr,
+    what: String,
+    app: axum::Router,
+    tls: Option<api::serve::ReloadableTls>,
+    gate: Arc<crate::net::ConnGate>,
+    server: &ServerConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(io(format!("binding {what} on {at}")))?;
+    tokio::spawn(api::serve::serve(
+        app,
+        listener,
+        tls,
+        server.api_limits.clone(),
+        gate,
+        stop,
+        DRAIN,
+    ));
+    Ok(())
+}
+
 /// `metrics.listen`: /metrics alone over plain HTTP, bounded by its own
 /// gate and the API's clocks.
 pub(super) async fn serve_metrics(
@@ -24,9 +50,18 @@ pub(super) async fn serve_metrics(
     server: &ServerConfig,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(at)
-        .await
-        .map_err(io(format!("binding the metrics listener on {at}")))?;
+    let gate = crate::net::ConnGate::new("metrics", METRICS_CONNS, METRICS_CONNS_PER_IP, true);
+    let app = api::metrics::listener_app(state.clone());
+    spawn_listener(
+        at,
+        "the metrics listener".into(),
+        app,
+        None,
+        gate,
+        server,
+        stop,
+    )
+    .await?;
     tracing::info!(
         "metrics listening on http://{at}/metrics ({})",
         if state.host.config().metrics.auth {
@@ -35,16 +70,6 @@ pub(super) async fn serve_metrics(
             "no auth: metrics.auth = none"
         }
     );
-    let gate = crate::net::ConnGate::new("metrics", METRICS_CONNS, METRICS_CONNS_PER_IP, true);
-    tokio::spawn(api::serve::serve(
-        api::metrics::listener_app(state),
-        listener,
-        None,
-        server.api_limits.clone(),
-        gate,
-        stop,
-        DRAIN,
-    ));
     Ok(())
 }
 
@@ -73,18 +98,6 @@ pub(super) async fn serve_files(
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(at).await.map_err(io(format!(
-        "binding the file server on {at} (files.listen)"
-    )))?;
-    tracing::info!(
-        "file server listening on {}://{at} (read-only, no auth; {})",
-        if tls.is_some() { "https" } else { "http" },
-        if files.allow.is_empty() {
-            "any source".to_string()
-        } else {
-            format!("{} allowed source range(s)", files.allow.len())
-        }
-    );
     // Booting machines fetch big files and keep few connections: no
     // eviction, so a long download is never cut for a newcomer.
     let gate = crate::net::ConnGate::new("files", files.max_conns, files.max_conns_per_ip, false);
@@ -94,15 +107,18 @@ pub(super) async fn serve_files(
     ));
     let boots = Arc::new(crate::netboot::Netboot::new(state.catalog.clone()));
     let https = tls.is_some();
-    tokio::spawn(api::serve::serve(
-        crate::files::app_with_netboot(trees, files.allow, Some(boots), https),
-        listener,
-        tls,
-        server.api_limits.clone(),
-        gate,
-        stop,
-        DRAIN,
-    ));
+    let app = crate::files::app_with_netboot(trees, files.allow.clone(), Some(boots), https);
+    let what = "the file server (files.listen)".to_string();
+    spawn_listener(at, what, app, tls, gate, server, stop).await?;
+    tracing::info!(
+        "file server listening on {}://{at} (read-only, no auth; {})",
+        if https { "https" } else { "http" },
+        if files.allow.is_empty() {
+            "any source".to_string()
+        } else {
+            format!("{} allowed source range(s)", files.allow.len())
+        }
+    );
     Ok(())
 }
 
@@ -135,12 +151,15 @@ pub(super) async fn serve_imageservice(
         (false, _) => None,
     };
     let at = SocketAddr::new(conf.listen, port);
-    let listener = tokio::net::TcpListener::bind(at).await.map_err(io(format!(
-        "binding the image-service listener on {at} (imageservice.port)"
-    )))?;
+    let https = tls.is_some();
+    let gate =
+        crate::net::ConnGate::new("imageservice", conf.max_conns, conf.max_conns_per_ip, false);
+    let app = api::imageservice::app(state.clone(), conf.allow.clone(), conf.auth);
+    let what = "the image-service listener (imageservice.port)".to_string();
+    spawn_listener(at, what, app, tls, gate, server, stop).await?;
     tracing::info!(
         "image-service API listening on {}://{at} ({}; {})",
-        if tls.is_some() { "https" } else { "http" },
+        if https { "https" } else { "http" },
         if conf.auth {
             "the API's users"
         } else {
@@ -152,16 +171,5 @@ pub(super) async fn serve_imageservice(
             format!("{} allowed source range(s)", conf.allow.len())
         }
     );
-    let gate =
-        crate::net::ConnGate::new("imageservice", conf.max_conns, conf.max_conns_per_ip, false);
-    tokio::spawn(api::serve::serve(
-        api::imageservice::app(state.clone(), conf.allow, conf.auth),
-        listener,
-        tls,
-        server.api_limits.clone(),
-        gate,
-        stop,
-        DRAIN,
-    ));
     Ok(())
 }

@@ -318,6 +318,9 @@ pub fn serve(
         Ok(_) => {}
         Err(e) => tracing::warn!("launched instances could not all be started again: {e}"),
     }
+    if config.jail_autostart {
+        autostart(&host);
+    }
     let launches = Arc::new(crate::launch::service::Launches {
         host: host.clone(),
         catalog: catalog.clone(),
@@ -557,4 +560,20 @@ async fn signals(
     // Docked instances are told the server goes away; they re-dock to
     // the next one by themselves.
     stop.cancel();
+}
+
+/// Starts the pods marked --autostart (`jail.autostart`), each one's
+/// outcome logged: one that cannot start does not stop the server.
+fn autostart(host: &crate::runtime::Host) {
+    match host.autostart_pods() {
+        Ok(outcomes) => {
+            for (pod, ran) in outcomes {
+                match ran {
+                    Ok(()) => tracing::info!("autostart: started pod {}", pod.label()),
+                    Err(e) => tracing::warn!("autostart: pod {}: {e}", pod.label()),
+                }
+            }
+        }
+        Err(e) => tracing::warn!("autostart: {e}"),
+    }
 }

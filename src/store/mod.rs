@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod launches;
 pub mod metrics;
 pub mod netboot;
+pub mod pod_policy;
 pub mod private;
 pub mod volumes;
 
@@ -65,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_netboot.sql"),
     include_str!("migrations/0008_volumes.sql"),
     include_str!("migrations/0009_limits.sql"),
+    include_str!("migrations/0010_pod_policy.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -182,8 +184,13 @@ pub struct PodRow {
     pub limits: crate::runtime::limits::Limits,
     /// Why it ended when the kernel ended it (its memory limit).
     pub exit_reason: Option<String>,
+    #[serde(flatten)]
+    pub policy: PodPolicy,
+    /// How often its supervisor ran its command again since it started.
+    pub restarts: u32,
 }
 
+pub use pod_policy::PodPolicy;
 pub use volumes::{PodVolume, VolumeRow};
 
 pub struct Store {
@@ -272,6 +279,8 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
         volumes: serde_json::from_str(&r.get::<_, String>("volumes")?).map_err(corrupt)?,
         limits: serde_json::from_str(&r.get::<_, String>("limits")?).map_err(corrupt)?,
         exit_reason: r.get("exit_reason")?,
+        policy: PodPolicy::from_row(r)?,
+        restarts: r.get("restarts")?,
     })
 }
 
@@ -456,7 +465,7 @@ impl Store {
         // the pods in its own).
         volumes::check_named(&tx, &pod.volumes)?;
         tx.execute(
-            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, limits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, limits, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 pod.id.as_str(),
                 pod.name.as_ref().map(|n| n.as_str()),
@@ -468,6 +477,10 @@ impl Store {
                 to_json(&pod.env)?,
                 to_json(&pod.volumes)?,
                 to_json(&pod.limits)?,
+                pod.policy.restart.as_str(),
+                pod.policy.autostart,
+                pod.policy.publish_json()?,
+                pod.policy.vnet,
             ],
         )
         .map_err(|e| name_taken(e, pod.name.as_ref().map(|n| n.as_str()).unwrap_or("")))?;
@@ -486,7 +499,7 @@ impl Store {
     /// Marks a pod running in `cell` and clears its last exit.
     pub fn pod_started(&self, id: &PodId, cell: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, exit_reason = NULL, started_at = ?3, finished_at = NULL WHERE id = ?1",
+            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, exit_reason = NULL, restarts = 0, started_at = ?3, finished_at = NULL WHERE id = ?1",
             params![id.as_str(), cell, now()],
         )?;
         Ok(())
@@ -629,6 +642,8 @@ mod tests {
             volumes: Vec::new(),
             limits: Default::default(),
             exit_reason: None,
+            policy: PodPolicy::default(),
+            restarts: 0,
         }
     }
 

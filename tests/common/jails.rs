@@ -34,6 +34,7 @@ pub fn spec(
         devices: Vec::new(),
         volumes: Vec::new(),
         limits: Default::default(),
+        vnet: false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! the API. A pod started there runs its own command under the server's
 //! supervisor; what needs the pod's terminal is refused before asking.
 
+use crate::runtime::restart::RestartPolicy;
 use ureq::http::Method;
 
 use super::print::shown;
@@ -121,6 +122,18 @@ fn pod_request(
         env: (!options.env.is_empty()).then(|| options.env.clone()),
         volumes: (!options.volumes.is_empty()).then(|| options.volumes.clone()),
         limits: limits_request(&options.limits),
+        restart: (options.policy.restart != RestartPolicy::No)
+            .then(|| options.policy.restart.to_string()),
+        autostart: options.policy.autostart.then_some(true),
+        publish: (!options.policy.publish.is_empty()).then(|| {
+            options
+                .policy
+                .publish
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        }),
+        vnet: options.policy.vnet.then_some(true),
         state: (state != WantedState::Created).then_some(state),
     }
 }

@@ -180,6 +180,7 @@ mod tests {
             devices: Vec::new(),
             volumes: Vec::new(),
             limits: Default::default(),
+            vnet: false,
             // Unchecked, so that the guard against owned names is seen.
             params: params
                 .iter()

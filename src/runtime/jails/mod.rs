@@ -96,6 +96,11 @@ pub struct CellSpec {
     /// them before the cell's first process and removes them with it.
     #[serde(default)]
     pub limits: crate::runtime::limits::Limits,
+    /// A network stack of its own on FreeBSD (VNET: an epair, the pod's
+    /// end in the jail) instead of an address on the shared interface.
+    /// Linux cells always have their own (a network namespace).
+    #[serde(default)]
+    pub vnet: bool,
 }
 
 /// A host device a cell may be given: a closed set, so that no request

@@ -18,10 +18,11 @@ use std::net::Ipv4Addr;
 use super::{CellSpec, Device};
 use crate::config::Ipv4Net;
 
-/// Whether a cell gets a network stack of its own on FreeBSD: one given
-/// the tun/tap device makes its tap and pf rules inside the jail.
+/// Whether a cell gets a network stack of its own on FreeBSD: a pod made
+/// with `--vnet`, and one given the tun/tap device (it makes its tap and
+/// pf rules inside the jail).
 pub fn has_own_stack(spec: &CellSpec) -> bool {
-    spec.devices.contains(&Device::Tun)
+    spec.vnet || spec.devices.contains(&Device::Tun)
 }
 
 /// The epair of a VNET pod, named and addressed from the pod's address
@@ -153,6 +154,7 @@ mod tests {
             devices,
             volumes: Vec::new(),
             limits: Default::default(),
+            vnet: false,
         }
     }
 
@@ -161,6 +163,11 @@ mod tests {
         assert!(has_own_stack(&spec(vec![Device::Tun, Device::Kvm])));
         assert!(!has_own_stack(&spec(vec![Device::Kvm])));
         assert!(!has_own_stack(&spec(vec![])));
+        let asked = CellSpec {
+            vnet: true,
+            ..spec(vec![])
+        };
+        assert!(has_own_stack(&asked));
     }
 
     #[test]

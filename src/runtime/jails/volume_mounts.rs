@@ -130,6 +130,30 @@ impl PodDir {
     }
 }
 
+/// mount_nullfs(8)'s arguments for a volume mounted on `on` (the pod
+/// directory's path on the host) (FreeBSD).
+pub fn nullfs_args(bind: &Bind, on: &Path) -> Vec<String> {
+    let mut args = Vec::with_capacity(4);
+    if bind.read_only {
+        args.extend(["-o".to_string(), "ro".to_string()]);
+    }
+    args.push(bind.source.display().to_string());
+    args.push(on.display().to_string());
+    args
+}
+
+/// The mounts of `mounts` (mount point, anything) strictly below `root`,
+/// deepest first: the order they can be taken off in (FreeBSD, where a
+/// cell's mounts are found again from the kernel's table).
+pub fn below_deepest_first<T>(root: &Path, mounts: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
+    let mut below: Vec<(PathBuf, T)> = mounts
+        .into_iter()
+        .filter(|(on, _)| on != root && on.starts_with(root))
+        .collect();
+    below.sort_by_key(|(on, _)| std::cmp::Reverse(on.components().count()));
+    below
+}
+
 /// The path through which the kernel reaches an open descriptor (Linux).
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
@@ -159,6 +183,39 @@ mod tests {
         assert!(open_pod_dir(root, "/a/../b").is_err());
         assert!(open_pod_dir(root, "/").is_err());
         assert!(open_pod_dir(root, "rel").is_err());
+    }
+
+    #[test]
+    fn nullfs_arguments_and_the_unmount_order() {
+        let bind = Bind {
+            source: PathBuf::from("/srv/data"),
+            target: "/data".into(),
+            read_only: true,
+        };
+        let on = Path::new("/pods/p1/data");
+        assert_eq!(
+            nullfs_args(&bind, on),
+            ["-o", "ro", "/srv/data", "/pods/p1/data"]
+        );
+        let rw = Bind {
+            read_only: false,
+            ..bind
+        };
+        assert_eq!(nullfs_args(&rw, on), ["/srv/data", "/pods/p1/data"]);
+        let root = Path::new("/pods/p1");
+        let table = vec![
+            (PathBuf::from("/"), 0),
+            (PathBuf::from("/pods/p1"), 1),
+            (PathBuf::from("/pods/p1/dev"), 2),
+            (PathBuf::from("/pods/p1/srv/a/b"), 3),
+            (PathBuf::from("/pods/p10/dev"), 4),
+            (PathBuf::from("/pods/p1/srv/a"), 5),
+        ];
+        let order: Vec<i32> = below_deepest_first(root, table)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(order, [3, 5, 2]);
     }
 
     #[test]

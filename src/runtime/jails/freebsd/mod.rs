@@ -152,14 +152,6 @@ impl Jails for FreeBsdJails {
             why,
         };
         check_name(&spec.name).map_err(fail)?;
-        // nullfs volumes are not made by this driver yet: refused, never
-        // silently left out (the Linux driver binds them).
-        if !spec.volumes.is_empty() {
-            return Err(fail(
-                "volumes are not supported by the jail driver yet (nullfs mounts are to come)"
-                    .into(),
-            ));
-        }
         if !spec.root.is_absolute() || !spec.root.is_dir() {
             return Err(fail(format!(
                 "root {} is not a directory",
