@@ -184,7 +184,9 @@ impl From<RuntimeError> for ApiError {
         use RuntimeError as R;
         match e {
             R::NoSuchBase(_) | R::NoSuchPod(_) => ApiError::not_found(e.to_string()),
-            R::Name(_) | R::Ambiguous { .. } | R::Env(_) => ApiError::bad_request(e.to_string()),
+            R::Name(_) | R::Ambiguous { .. } | R::Env(_) | R::Limits(_) => {
+                ApiError::bad_request(e.to_string())
+            }
             R::Volume(ref v) => match v {
                 VolumeError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
                 VolumeError::InUse { .. } => ApiError::conflict(e.to_string()),

@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiJson, ApiQuery, ApiResult, AppState, ListParams, State};
+use crate::model::pods::{CpusValue, PodLimits, PodLimitsRequest, PodUsage, SizeValue};
 pub use crate::model::pods::{Pod, PodPatch, PodRequest, PodVolume, WantedState};
+use crate::runtime::limits::{LimitWords, Limits, Usage};
 use crate::runtime::{Host, Pod as RuntimePod, PodOptions};
 use crate::store::PodPolicy;
 
@@ -50,6 +52,15 @@ impl From<RuntimePod> for Pod {
                     read_only: v.read_only,
                 })
                 .collect(),
+            limits: PodLimits {
+                memory: r.limits.memory,
+                cpus: r.limits.cpus,
+                pids: r.limits.pids,
+                disk: r.limits.disk,
+                maxproc: r.limits.maxproc,
+            },
+            exit_reason: r.exit_reason,
+            usage: p.usage.map(pod_usage),
             restart: r.policy.restart.to_string(),
             restarts: r.restarts,
             autostart: r.policy.autostart,
@@ -57,6 +68,44 @@ impl From<RuntimePod> for Pod {
             vnet: r.policy.vnet,
         }
     }
+}
+
+fn pod_usage(u: Usage) -> PodUsage {
+    PodUsage {
+        memory_current: u.memory_current,
+        memory_max: u.memory_max,
+        pids_current: u.pids_current,
+        pids_max: u.pids_max,
+        cpu_seconds: u.cpu_seconds,
+        cpus_max: u.cpus_max,
+        oom_kills: u.oom_kills,
+        disk_used: u.disk_used,
+        disk_quota: u.disk_quota,
+    }
+}
+
+/// The create body's limits, checked (`Limits::parse`).
+pub fn limits_of(req: Option<PodLimitsRequest>) -> Result<Limits, ApiError> {
+    let Some(r) = req else {
+        return Ok(Limits::default());
+    };
+    let size = |v: Option<SizeValue>| {
+        v.map(|v| match v {
+            SizeValue::Bytes(n) => n.to_string(),
+            SizeValue::Text(t) => t,
+        })
+    };
+    let words = LimitWords {
+        memory: size(r.memory),
+        cpus: r.cpus.map(|c| match c {
+            CpusValue::Number(n) => n.to_string(),
+            CpusValue::Text(t) => t,
+        }),
+        pids: r.pids,
+        disk: size(r.disk),
+        maxproc: r.maxproc,
+    };
+    Limits::parse(&words).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -139,6 +188,7 @@ async fn create_pod(
             "a new pod's state is created or running",
         ));
     }
+    let limits = limits_of(req.limits)?;
     let policy = PodPolicy::parse(
         req.restart.as_deref(),
         req.autostart.unwrap_or(false),
@@ -151,6 +201,7 @@ async fn create_pod(
         let options = PodOptions {
             env: req.env.unwrap_or_default(),
             volumes: req.volumes.unwrap_or_default(),
+            limits,
             policy,
         };
         let pod = host.create_pod_with(
@@ -178,7 +229,11 @@ async fn create_pod(
     params(("id" = String, Path, description = "pod id, name or id prefix")),
     responses((status = 200, body = Pod), (status = 404, body = ErrorBody)))]
 async fn get_pod(state: State, Path(id): Path<String>) -> ApiResult<Json<Pod>> {
-    let pod = blocking(move || state.host.pod(&id)).await?;
+    let pod = blocking(move || {
+        let host = &state.host;
+        host.pod(&id).map(|p| host.with_usage(p))
+    })
+    .await?;
     Ok(Json(pod.into()))
 }
 
@@ -250,4 +305,32 @@ async fn get_pod_log(state: State, Path(id): Path<String>) -> ApiResult<Response
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_read_as_text_or_numbers() {
+        let body: PodLimitsRequest = serde_json::from_value(serde_json::json!({
+            "memory": "64M", "cpus": 0.5, "pids": 16, "maxproc": 20
+        }))
+        .unwrap();
+        let l = limits_of(Some(body)).unwrap();
+        assert_eq!(l.memory, Some(64 << 20));
+        assert_eq!(l.cpus, Some(0.5));
+        assert_eq!((l.pids, l.maxproc, l.disk), (Some(16), Some(20), None));
+        let body: PodLimitsRequest =
+            serde_json::from_value(serde_json::json!({"memory": 8388608, "cpus": "2"})).unwrap();
+        let l = limits_of(Some(body)).unwrap();
+        assert_eq!(l.memory, Some(8 << 20));
+        assert!(limits_of(None).unwrap().is_empty());
+        let bad: PodLimitsRequest =
+            serde_json::from_value(serde_json::json!({"memory": "10X"})).unwrap();
+        assert!(limits_of(Some(bad)).is_err());
+        assert!(
+            serde_json::from_value::<PodLimitsRequest>(serde_json::json!({"swap": 1})).is_err()
+        );
+    }
 }

@@ -256,6 +256,8 @@ pub(super) struct PodSetup {
     /// A volume: a host directory or a named volume seen at TARGET in the pod (repeatable)
     #[arg(short = 'v', long = "volume", value_name = "SOURCE:TARGET[:ro]")]
     pub(super) volumes: Vec<String>,
+    #[command(flatten)]
+    pub(super) limits: LimitArgs,
     /// When a detached run's command ends: no, on-failure or always (backoff 1 s to 30 s)
     #[arg(long, value_name = "POLICY")]
     pub(super) restart: Option<String>,
@@ -279,11 +281,32 @@ impl PodSetup {
         self.env.is_empty()
             && self.env_files.is_empty()
             && self.volumes.is_empty()
+            && self.limits == LimitArgs::default()
             && self.restart.is_none()
             && !self.autostart
             && self.publish.is_empty()
             && !self.vnet
     }
+}
+
+/// A new pod's resource limits (`runtime::limits`).
+#[derive(Debug, Default, PartialEq, Eq, clap::Args)]
+pub(super) struct LimitArgs {
+    /// Memory limit (512K, 64M, 1G; at least 4M): past it the kernel kills the pod's process
+    #[arg(long, value_name = "SIZE")]
+    pub(super) memory: Option<String>,
+    /// CPU time limit in cpus (0.5, 2)
+    #[arg(long, value_name = "N")]
+    pub(super) cpus: Option<String>,
+    /// Most processes at once
+    #[arg(long, value_name = "N")]
+    pub(super) pids: Option<u64>,
+    /// Disk limit of the pod's clone (a ZFS quota; not on the dir driver)
+    #[arg(long, value_name = "SIZE")]
+    pub(super) disk: Option<String>,
+    /// Most processes at once, rctl's name (on Linux the same as --pids; the lower wins)
+    #[arg(long, value_name = "N")]
+    pub(super) maxproc: Option<u64>,
 }
 
 /// `jetpack volume`: named volumes.

@@ -13,6 +13,7 @@ use super::output::{ago_at, short, text, Format, Shown};
 use super::CliError;
 use crate::model::pods::Pod;
 use crate::runtime::env as runtime_env;
+use crate::runtime::limits::{show_size, LimitWords, Limits};
 use crate::runtime::{Attach, Host, Pod as RuntimePod, PodOptions, RuntimeError};
 use crate::store::PodPolicy;
 
@@ -131,7 +132,12 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ],
                 |p| {
                     let state = match (p.state.as_str(), p.exit_code) {
-                        ("exited", Some(code)) => format!("exited ({code})"),
+                        ("exited", Some(code)) => match &p.exit_reason {
+                            Some(r) if r.contains("out of memory") => {
+                                format!("exited ({code}, out of memory)")
+                            }
+                            _ => format!("exited ({code})"),
+                        },
                         (state, _) => text(Some(state)),
                     };
                     vec![
@@ -164,6 +170,8 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                 ("command", command_line(p)),
                 ("env", env_line(p)),
                 ("volumes", volumes_line(p)),
+                ("limits", limits_line(p)),
+                ("usage", usage_line(p)),
                 ("publish", text(Some(&p.publish.join(" ")))),
                 ("restart", restart_line(p)),
                 (
@@ -171,6 +179,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
                     (if p.autostart { "yes" } else { "no" }).to_string(),
                 ),
                 ("exit code", or_dash(p.exit_code)),
+                ("exit reason", text(p.exit_reason.as_deref())),
                 ("created", ago_at(Some(&p.created))),
                 ("started", ago_at(p.started.as_deref())),
                 ("finished", ago_at(p.finished.as_deref())),
@@ -214,7 +223,7 @@ pub(super) fn pod(side: &impl Pods, cmd: PodCommand, format: Format) -> Result<i
 
 fn for_new_pods(target: &str) -> CliError {
     CliError::Usage(format!(
-        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart, --publish and --vnet are for creating one from a base"
+        "{target} is a pod; --name, --env, --env-file, --volume, --restart, --autostart, --publish, --vnet and the limits are for creating one from a base"
     ))
 }
 
@@ -245,6 +254,15 @@ fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
         env.insert(k, v);
     }
     runtime_env::check(&env).map_err(|e| CliError::Usage(e.to_string()))?;
+    let l = &setup.limits;
+    let limits = Limits::parse(&LimitWords {
+        memory: l.memory.clone(),
+        cpus: l.cpus.clone(),
+        pids: l.pids,
+        disk: l.disk.clone(),
+        maxproc: l.maxproc,
+    })
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     let policy = PodPolicy::parse(
         setup.restart.as_deref(),
         setup.autostart,
@@ -255,6 +273,7 @@ fn options(setup: &PodSetup) -> Result<PodOptions, CliError> {
     Ok(PodOptions {
         env,
         volumes: setup.volumes.clone(),
+        limits,
         policy,
     })
 }
@@ -274,6 +293,61 @@ fn volumes_line(p: &Pod) -> String {
         })
         .collect();
     text(Some(&vols.join(" ")))
+}
+
+fn limits_line(p: &Pod) -> String {
+    let l = &p.limits;
+    let mut parts = Vec::new();
+    if let Some(m) = l.memory {
+        parts.push(format!("memory {}", show_size(m)));
+    }
+    if let Some(c) = l.cpus {
+        parts.push(format!("cpus {c}"));
+    }
+    if let Some(n) = l.pids {
+        parts.push(format!("pids {n}"));
+    }
+    if let Some(n) = l.maxproc {
+        parts.push(format!("maxproc {n}"));
+    }
+    if let Some(d) = l.disk {
+        parts.push(format!("disk {}", show_size(d)));
+    }
+    text(Some(&parts.join(", ")))
+}
+
+/// What the pod uses against its limits: `memory 3.1 MiB / 64 MiB, ...`.
+fn usage_line(p: &Pod) -> String {
+    let Some(u) = &p.usage else {
+        return text(None);
+    };
+    let of = |max: Option<String>| max.map_or_else(String::new, |m| format!(" / {m}"));
+    let mut parts = Vec::new();
+    if let Some(m) = u.memory_current {
+        parts.push(format!(
+            "memory {}{}",
+            show_size(m),
+            of(u.memory_max.map(show_size))
+        ));
+    }
+    if let Some(n) = u.pids_current {
+        parts.push(format!("pids {n}{}", of(u.pids_max.map(|n| n.to_string()))));
+    }
+    if let Some(s) = u.cpu_seconds {
+        let max = u.cpus_max.map(|c| format!(" (limit {c} cpus)"));
+        parts.push(format!("cpu {s:.2}s{}", max.unwrap_or_default()));
+    }
+    if u.oom_kills > 0 {
+        parts.push(format!("{} killed for memory", u.oom_kills));
+    }
+    if let Some(d) = u.disk_used {
+        parts.push(format!(
+            "disk {}{}",
+            show_size(d),
+            of(u.disk_quota.map(show_size))
+        ));
+    }
+    text(Some(&parts.join(", ")))
 }
 
 fn restart_line(p: &Pod) -> String {
@@ -460,7 +534,7 @@ impl Pods for Host {
     }
 
     fn show(&self, pod: &str) -> Result<Shown<Pod>, CliError> {
-        local(self.pod(pod)?)
+        local(self.with_usage(self.pod(pod)?))
     }
 
     fn kill(&self, pod: &str) -> Result<Shown<Pod>, CliError> {

@@ -27,6 +27,15 @@ pub struct Pod {
     pub env: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub volumes: Vec<PodVolume>,
+    /// Its resource limits (none: unlimited)
+    #[serde(default)]
+    pub limits: PodLimits,
+    /// Why it ended when the kernel ended it, e.g. "killed: out of memory (limit 64 MiB)"
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+    /// What it uses against its limits (while it runs; disk always), on GET of one pod
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<PodUsage>,
     /// no | on-failure | always: whether its detached command runs again
     /// when it ends (backoff 1 s doubling to 30 s)
     #[serde(default)]
@@ -43,6 +52,85 @@ pub struct Pod {
     /// Its own network stack (FreeBSD VNET); Linux cells always have one
     #[serde(default)]
     pub vnet: bool,
+}
+
+/// A pod's resource limits as stored: sizes in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodLimits {
+    /// Bytes of memory; past it the kernel kills (Linux) or pages out (FreeBSD)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    /// CPUs' worth of time (0.5 = half a cpu)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Processes at once
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+    /// Bytes of disk (a ZFS quota on the pod's clone)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u64>,
+    /// Processes at once (FreeBSD's name; with pids the lower wins)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxproc: Option<u64>,
+}
+
+/// What a pod uses against its limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_current: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_current: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u64>,
+    /// CPU time used, in seconds
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_max: Option<f64>,
+    /// Processes the kernel killed for the memory limit
+    #[serde(default)]
+    pub oom_kills: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_used: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_quota: Option<u64>,
+}
+
+/// A size: bytes, or text with a binary unit (`512K`, `64M`, `1G`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// A number of cpus: a number, or its text (`"0.5"`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CpusValue {
+    Number(f64),
+    Text(String),
+}
+
+/// The limits a new pod asks for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodLimitsRequest {
+    /// At least 4M
+    pub memory: Option<SizeValue>,
+    /// More than 0, at most the host's cpus
+    pub cpus: Option<CpusValue>,
+    /// At least 1
+    pub pids: Option<u64>,
+    /// At least 1M; only on the zfs datasets drivers
+    pub disk: Option<SizeValue>,
+    /// At least 1
+    pub maxproc: Option<u64>,
 }
 
 /// A volume of a pod.
@@ -78,6 +166,8 @@ pub struct PodRequest {
     /// Volumes, `SOURCE:TARGET[:ro]`: SOURCE an absolute host directory
     /// or a named volume, TARGET an absolute path in the pod
     pub volumes: Option<Vec<String>>,
+    /// Resource limits
+    pub limits: Option<PodLimitsRequest>,
     /// no (default) | on-failure | always
     pub restart: Option<String>,
     /// Start it when the host boots and when `jetpack serve` starts

@@ -20,6 +20,7 @@ pub mod env;
 pub mod export;
 pub mod fetch_policy;
 pub mod jails;
+pub mod limits;
 mod mds_link;
 mod pods;
 mod process;
@@ -76,6 +77,8 @@ pub enum RuntimeError {
     Volume(#[from] volumes::VolumeError),
     #[error(transparent)]
     Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
     #[error("no base {0:?}")]
     NoSuchBase(String),
     #[error("no pod {0:?}")]
@@ -179,6 +182,9 @@ pub struct Pod {
     pub row: PodRow,
     pub base_name: String,
     pub root: PathBuf,
+    /// What it uses against its limits, when asked for (`Host::with_usage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<limits::Usage>,
 }
 
 impl Pod {

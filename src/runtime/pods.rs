@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::datasets::DatasetError;
 use super::jails::{Cell, CellSpec, Device};
+use super::limits::{Limits, LimitsError, Usage};
 use super::process::resolve_in_root;
 use super::undo::Undo;
 use super::{Host, Pod, RuntimeError};
@@ -22,6 +23,8 @@ pub struct PodOptions {
     pub env: std::collections::BTreeMap<String, String>,
     /// Its volumes, `SOURCE:TARGET[:ro]` (`volumes::parse_spec`).
     pub volumes: Vec<String>,
+    /// Its resource limits (`limits::Limits::parse`).
+    pub limits: super::limits::Limits,
     /// Its restart policy, autostart and published ports.
     pub policy: store::PodPolicy,
 }
@@ -29,7 +32,10 @@ pub struct PodOptions {
 impl PodOptions {
     /// Nothing asked beyond a base, a name and a command.
     pub fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.volumes.is_empty() && self.policy == store::PodPolicy::default()
+        self.env.is_empty()
+            && self.volumes.is_empty()
+            && self.policy == store::PodPolicy::default()
+            && self.limits.is_empty()
     }
 }
 
@@ -53,6 +59,7 @@ impl Host {
             row,
             base_name,
             root,
+            usage: None,
         }
     }
 
@@ -65,6 +72,13 @@ impl Host {
                 .as_ref()
                 .is_some_and(|c| self.jails.is_running(&Cell(c.clone())));
             if !alive {
+                // What the lost cell leaves (its cgroup, its mounts) goes
+                // with it; a failure is no reason to misreport the pod.
+                if let Some(c) = &row.cell {
+                    if let Err(e) = self.jails.destroy(&Cell(c.clone()), Duration::ZERO) {
+                        tracing::warn!("cleaning up after lost cell {c}: {e}");
+                    }
+                }
                 self.store().pod_finished(&row.id, PodState::Dead, None)?;
                 if let Some(fresh) = self.store().pod(&row.id)? {
                     row = fresh;
@@ -119,6 +133,7 @@ impl Host {
         options: &PodOptions,
     ) -> Result<Pod, RuntimeError> {
         super::env::check(&options.env)?;
+        self.check_limits(&options.limits)?;
         let volumes = self.pod_volumes(&options.volumes)?;
         let base = self.base(base)?;
         if base.state != BaseState::Ready {
@@ -144,6 +159,8 @@ impl Host {
             finished_at: None,
             env: options.env.clone(),
             volumes,
+            limits: options.limits.clone(),
+            exit_reason: None,
             policy: options.policy.clone(),
             restarts: 0,
         };
@@ -169,6 +186,10 @@ impl Host {
         let made = self
             .datasets
             .clone_sealed(&DatasetName::base(&base.id), &dataset)
+            .and_then(|_| match row.limits.disk {
+                Some(bytes) => self.datasets.set_quota(&dataset, bytes),
+                None => Ok(()),
+            })
             .map_err(RuntimeError::from)
             .and_then(|_| Ok(self.store().set_pod_state(&row.id, PodState::Created)?));
         undo.check(made)?;
@@ -214,8 +235,68 @@ impl Host {
             params: self.config.jail_params.clone(),
             devices: Vec::new(),
             volumes: self.cell_volumes(&pod.row.volumes),
+            limits: pod.row.limits.clone(),
             vnet: pod.row.policy.vnet,
         }
+    }
+
+    /// Refuses limits this host cannot enforce, before anything is made.
+    fn check_limits(&self, limits: &Limits) -> Result<(), RuntimeError> {
+        limits.check()?;
+        if limits.disk.is_some() && !self.datasets.has_quotas() {
+            return Err(LimitsError::NoDiskQuota {
+                driver: self.datasets.driver(),
+            }
+            .into());
+        }
+        #[cfg(target_os = "linux")]
+        if limits.needs_backend() {
+            super::limits::cgroups::Cgroups::host()?;
+        }
+        Ok(())
+    }
+
+    /// The pod with what it uses against its limits: the cell's figures
+    /// while it runs, its clone's space when it has a disk limit.
+    pub fn with_usage(&self, mut pod: Pod) -> Pod {
+        let limits = &pod.row.limits;
+        let running = pod.row.state.is_active();
+        let mut usage = match (&pod.row.cell, running) {
+            (Some(c), true) => self.jails.usage(&Cell(c.clone())).unwrap_or_default(),
+            _ => Usage::default(),
+        };
+        if limits.disk.is_some() {
+            usage.disk_used = self.datasets.usage(&DatasetName::pod(&pod.row.id)).ok();
+            usage.disk_quota = limits.disk;
+        }
+        if running {
+            usage.memory_max = limits.memory;
+            usage.pids_max = limits.process_cap();
+            usage.cpus_max = limits.cpus;
+        }
+        if usage != Usage::default() {
+            pod.usage = Some(usage);
+        }
+        pod
+    }
+
+    /// After a pod's process ended, before its cell goes: whether its
+    /// memory limit had the kernel kill a process since `seen` kills (a
+    /// restarted command's cell counts on). Recorded as the pod's exit
+    /// reason; returned for the pod's log.
+    pub(super) fn note_oom(&self, pod: &Pod, cell: &Cell, seen: &mut u64) -> Option<String> {
+        // Only a memory limit makes the kernel kill for memory in a pod.
+        pod.row.limits.memory?;
+        let usage = self.jails.usage(cell)?;
+        if usage.oom_kills <= *seen {
+            return None;
+        }
+        *seen = usage.oom_kills;
+        let reason = super::limits::oom_reason(&pod.row.limits);
+        if let Err(e) = self.store().set_pod_exit_reason(&pod.row.id, &reason) {
+            tracing::warn!("pod {}: recording {reason:?}: {e}", pod.label());
+        }
+        Some(reason)
     }
 
     /// Starts a pod's cell (its jail).

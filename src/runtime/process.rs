@@ -148,8 +148,15 @@ impl Host {
         argv: Vec<String>,
         attach: Attach,
     ) -> Result<i32, RuntimeError> {
+        let log = match &attach {
+            Attach::Log(path) => Some(path.clone()),
+            _ => None,
+        };
         let ran = self.exec(pod, argv, attach);
         let cell = self.running_cell(pod)?;
+        if let Some(reason) = self.note_oom(pod, &cell, &mut 0) {
+            say_in_log(log.as_deref(), &reason);
+        }
         let stopped = self.jails.destroy(&cell, self.stop_grace());
         match &ran {
             Ok(code) => self
@@ -207,6 +214,9 @@ impl Host {
             let _ = done.send(());
             (ran, watchdog.join().ok().flatten())
         });
+        if let Some(reason) = self.note_oom(&pod, &cell, &mut 0) {
+            say_in_log(Some(log), &reason);
+        }
         let stopped = self.jails.destroy(&cell, Duration::ZERO);
         let code = ran.as_ref().ok().copied();
         self.store()
@@ -286,6 +296,20 @@ impl Host {
             .data_dir
             .join("logs")
             .join(format!("{}.log", pod.row.id))
+    }
+}
+
+/// A line of jetpack's about the pod (its memory limit killed it) where
+/// its output goes: the log, or this process's stderr.
+fn say_in_log(log: Option<&Path>, line: &str) {
+    use std::io::Write;
+    match log {
+        Some(path) => {
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
+                let _ = writeln!(f, "jetpack: {line}");
+            }
+        }
+        None => eprintln!("jetpack: {line}"),
     }
 }
 

@@ -65,8 +65,9 @@ impl Host {
 
     /// A new pod named `new_name` (not started) whose tree is `pod`'s
     /// snapshot `snapshot`, or `pod`'s tree as it is now. It has `pod`'s
-    /// base, command, environment, volumes and restart policy, an address of
-    /// its own, and neither `pod`'s published ports nor its autostart.
+    /// base, command, environment, volumes, limits and restart policy, an
+    /// address of its own, and neither `pod`'s published ports nor its
+    /// autostart.
     /// On ZFS the new pod is a clone: `pod` cannot be removed before it.
     pub fn clone_pod(
         &self,
@@ -99,6 +100,8 @@ impl Host {
                 ..pod.row.policy.clone()
             },
             restarts: 0,
+            limits: pod.row.limits.clone(),
+            exit_reason: None,
         };
         let range = self.config.ip4_range;
         row.address = Some(self.store().insert_pod(
@@ -141,6 +144,10 @@ impl Host {
         let made = self
             .datasets
             .clone_snapshot(&origin, &snap, &dataset)
+            .and_then(|_| match row.limits.disk {
+                Some(bytes) => self.datasets.set_quota(&dataset, bytes),
+                None => Ok(()),
+            })
             .map_err(RuntimeError::from)
             .and_then(|_| Ok(self.store().set_pod_state(&row.id, PodState::Created)?));
         undo.check(made)?;

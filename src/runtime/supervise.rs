@@ -39,9 +39,13 @@ impl Host {
         };
         let restart = pod.row.policy.restart;
         let mut backoff = Backoff::new();
+        let mut ooms = 0;
         let ran = loop {
             let started = Instant::now();
             let ran = self.exec(pod, argv.clone(), Attach::Log(log.clone()));
+            if let Some(reason) = self.note_oom(pod, &self.running_cell(pod)?, &mut ooms) {
+                note(&log, &reason);
+            }
             let code = ran.as_ref().ok().copied();
             if !restart.restarts(code != Some(0)) || !self.still_running(pod)? {
                 break ran;

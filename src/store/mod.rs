@@ -66,7 +66,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_bootfiles.sql"),
     include_str!("migrations/0007_netboot.sql"),
     include_str!("migrations/0008_volumes.sql"),
-    include_str!("migrations/0010_pod_policy.sql"),
+    include_str!("migrations/0009_pod_policy.sql"),
+    include_str!("migrations/0010_limits.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -180,6 +181,10 @@ pub struct PodRow {
     /// The pod's own environment variables.
     pub env: std::collections::BTreeMap<String, String>,
     pub volumes: Vec<PodVolume>,
+    /// Its resource limits (`runtime::limits`), checked when made.
+    pub limits: crate::runtime::limits::Limits,
+    /// Why it ended when the kernel ended it (its memory limit).
+    pub exit_reason: Option<String>,
     #[serde(flatten)]
     pub policy: PodPolicy,
     /// How often its supervisor ran its command again since it started.
@@ -273,6 +278,8 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
         finished_at: r.get("finished_at")?,
         env: serde_json::from_str(&r.get::<_, String>("env")?).map_err(corrupt)?,
         volumes: serde_json::from_str(&r.get::<_, String>("volumes")?).map_err(corrupt)?,
+        limits: serde_json::from_str(&r.get::<_, String>("limits")?).map_err(corrupt)?,
+        exit_reason: r.get("exit_reason")?,
         policy: PodPolicy::from_row(r)?,
         restarts: r.get("restarts")?,
     })
@@ -459,7 +466,7 @@ impl Store {
         // the pods in its own).
         volumes::check_named(&tx, &pod.volumes)?;
         tx.execute(
-            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, limits, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 pod.id.as_str(),
                 pod.name.as_ref().map(|n| n.as_str()),
@@ -470,6 +477,7 @@ impl Store {
                 pod.created_at,
                 to_json(&pod.env)?,
                 to_json(&pod.volumes)?,
+                to_json(&pod.limits)?,
                 pod.policy.restart.as_str(),
                 pod.policy.autostart,
                 pod.policy.publish_json()?,
@@ -492,7 +500,7 @@ impl Store {
     /// Marks a pod running in `cell` and clears its last exit.
     pub fn pod_started(&self, id: &PodId, cell: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, restarts = 0, started_at = ?3, finished_at = NULL WHERE id = ?1",
+            "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, exit_reason = NULL, restarts = 0, started_at = ?3, finished_at = NULL WHERE id = ?1",
             params![id.as_str(), cell, now()],
         )?;
         Ok(())
@@ -510,6 +518,15 @@ impl Store {
         self.conn.execute(
             "UPDATE pods SET state = ?2, cell = NULL, exit_code = ?3, finished_at = ?4 WHERE id = ?1 AND state IN ('running', 'stopping')",
             params![id.as_str(), state.as_str(), exit_code, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Says why a pod that just ended was ended (by the kernel).
+    pub fn set_pod_exit_reason(&self, id: &PodId, reason: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE pods SET exit_reason = ?2 WHERE id = ?1",
+            params![id.as_str(), reason],
         )?;
         Ok(())
     }
@@ -624,6 +641,8 @@ mod tests {
             finished_at: None,
             env: Default::default(),
             volumes: Vec::new(),
+            limits: Default::default(),
+            exit_reason: None,
             policy: PodPolicy::default(),
             restarts: 0,
         }

@@ -33,6 +33,7 @@ pub fn spec(
         params: Vec::new(),
         devices: Vec::new(),
         volumes: Vec::new(),
+        limits: Default::default(),
         vnet: false,
     }
 }

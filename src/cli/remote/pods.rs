@@ -121,6 +121,7 @@ fn pod_request(
         command: (!command.is_empty()).then_some(command),
         env: (!options.env.is_empty()).then(|| options.env.clone()),
         volumes: (!options.volumes.is_empty()).then(|| options.volumes.clone()),
+        limits: limits_request(&options.limits),
         restart: (options.policy.restart != RestartPolicy::No)
             .then(|| options.policy.restart.to_string()),
         autostart: options.policy.autostart.then_some(true),
@@ -135,4 +136,17 @@ fn pod_request(
         vnet: options.policy.vnet.then_some(true),
         state: (state != WantedState::Created).then_some(state),
     }
+}
+
+/// The create body's limits for checked `limits` (what a client sends).
+fn limits_request(
+    l: &crate::runtime::limits::Limits,
+) -> Option<crate::model::pods::PodLimitsRequest> {
+    (!l.is_empty()).then(|| crate::model::pods::PodLimitsRequest {
+        memory: l.memory.map(crate::model::pods::SizeValue::Bytes),
+        cpus: l.cpus.map(crate::model::pods::CpusValue::Number),
+        pids: l.pids,
+        disk: l.disk.map(crate::model::pods::SizeValue::Bytes),
+        maxproc: l.maxproc,
+    })
 }

@@ -134,6 +134,21 @@ pub trait Datasets: Send + Sync {
     /// Bytes used by `name` and its snapshots.
     fn usage(&self, name: &DatasetName) -> Result<u64, DatasetError>;
 
+    /// Whether `set_quota` can bound a dataset's space (a pod's `--disk`).
+    fn has_quotas(&self) -> bool {
+        false
+    }
+
+    /// Bounds the space `name` may use (ZFS `quota=`); writes past it fail
+    /// with EDQUOT or ENOSPC. Only where `has_quotas`.
+    fn set_quota(&self, name: &DatasetName, bytes: u64) -> Result<(), DatasetError> {
+        let _ = (name, bytes);
+        Err(DatasetError::Unavailable(
+            self.driver(),
+            "it cannot limit a dataset's space".into(),
+        ))
+    }
+
     /// Writes `name@sealed` as a stream.
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError>;
 

@@ -210,6 +210,17 @@ impl Datasets for ZfsCliDatasets {
         })
     }
 
+    fn has_quotas(&self) -> bool {
+        true
+    }
+
+    fn set_quota(&self, name: &DatasetName, bytes: u64) -> Result<(), DatasetError> {
+        let full = self.full(name);
+        tool::run(ZFS, &["set", &format!("quota={bytes}"), &full])
+            .map(drop)
+            .map_err(|e| classify(e, &full))
+    }
+
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError> {
         let snap = format!("{}@{SEALED}", self.full(name));
         let mut child = spawn_zfs(&["send", &snap], Stdio::null(), Stdio::piped())?;

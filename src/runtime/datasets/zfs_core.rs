@@ -273,6 +273,15 @@ impl Datasets for ZfsDatasets {
         self.cli.usage(name)
     }
 
+    // libzfs_core sets no properties: quotas through zfs(8).
+    fn has_quotas(&self) -> bool {
+        true
+    }
+
+    fn set_quota(&self, name: &DatasetName, bytes: u64) -> Result<(), DatasetError> {
+        self.cli.set_quota(name, bytes)
+    }
+
     fn send(&self, name: &DatasetName, out: &mut dyn Write) -> Result<(), DatasetError> {
         let full = self.cli.full(name);
         let snap = format!("{full}@{SEALED}");

@@ -179,6 +179,7 @@ mod tests {
             linux_abi: false,
             devices: Vec::new(),
             volumes: Vec::new(),
+            limits: Default::default(),
             vnet: false,
             // Unchecked, so that the guard against owned names is seen.
             params: params

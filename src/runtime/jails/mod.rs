@@ -50,6 +50,11 @@ pub enum JailError {
     BadHandle(String),
     #[error("instance network: {0}")]
     InstanceNet(#[from] instance_net::InstanceNetError),
+    #[error("pod cell {name}: {source}")]
+    Limits {
+        name: String,
+        source: crate::runtime::limits::LimitsError,
+    },
 }
 
 pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> JailError {
@@ -87,6 +92,10 @@ pub struct CellSpec {
     /// never through a symlink (`volume_mounts`).
     #[serde(default)]
     pub volumes: Vec<volume_mounts::Bind>,
+    /// Memory, cpus and processes (`runtime::limits`): the driver makes
+    /// them before the cell's first process and removes them with it.
+    #[serde(default)]
+    pub limits: crate::runtime::limits::Limits,
     /// A network stack of its own on FreeBSD (VNET: an epair, the pod's
     /// end in the jail) instead of an address on the shared interface.
     /// Linux cells always have their own (a network namespace).
@@ -170,6 +179,13 @@ pub trait Jails: Send + Sync {
     }
 
     fn is_running(&self, cell: &Cell) -> bool;
+
+    /// What a running cell uses (`runtime::limits`); `None` when it has
+    /// no limits or the driver cannot tell.
+    fn usage(&self, cell: &Cell) -> Option<crate::runtime::limits::Usage> {
+        let _ = cell;
+        None
+    }
 
     /// Ends every process in the cell (SIGTERM, then SIGKILL after `grace`)
     /// and removes the cell with its network. Idempotent.

@@ -153,6 +153,7 @@ mod tests {
             params: vec![],
             devices,
             volumes: Vec::new(),
+            limits: Default::default(),
             vnet: false,
         }
     }

@@ -26,6 +26,8 @@ mod mounts;
 mod net;
 mod params;
 
+use crate::runtime::limits::rctl::Rctl;
+use crate::runtime::limits::LimitsBackend;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
@@ -175,6 +177,16 @@ impl Jails for FreeBsdJails {
                 unmount_cell(&spec.root)
             });
             let jail = stopped.start().map_err(|e| fail(e.to_string()))?;
+            // rctl rules name a jail that exists; nothing runs in it yet.
+            if spec.limits.needs_backend() {
+                if let Err(e) = Rctl.apply(&spec.name, &spec.limits) {
+                    let _ = jail.kill();
+                    return Err(JailError::Limits {
+                        name: spec.name.clone(),
+                        source: e,
+                    });
+                }
+            }
             if own_stack {
                 // The epair's pod end lives in the jail's stack: the jail
                 // must exist first, and goes if the link cannot be made.
@@ -257,6 +269,11 @@ impl Jails for FreeBsdJails {
         Handle::parse(cell).ok().and_then(|h| h.running()).is_some()
     }
 
+    fn usage(&self, cell: &Cell) -> Option<crate::runtime::limits::Usage> {
+        let handle = Handle::parse(cell).ok()?;
+        Rctl.usage(&handle.name).ok().flatten()
+    }
+
     fn destroy(&self, cell: &Cell, grace: Duration) -> Result<(), JailError> {
         let handle = Handle::parse(cell)?;
         if let Some(jail) = handle.running() {
@@ -282,6 +299,11 @@ impl Jails for FreeBsdJails {
                     });
                 }
             }
+        }
+        // The jail crate clears the jail's rctl rules too; a jail that had
+        // none (or a host without racct) makes this fail harmlessly.
+        if let Err(e) = Rctl.remove(&handle.name) {
+            tracing::debug!("rctl rules of jail {}: {e}", handle.name);
         }
         unmount_cell(&handle.root)?;
         if let Some(address) = handle.address {

@@ -42,6 +42,8 @@ use nix::unistd::{chdir, fork, ForkResult, Pid};
 
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
 use crate::config::Ipv4Net;
+use crate::runtime::limits::cgroups::{self, Cgroups};
+use crate::runtime::limits::LimitsBackend;
 pub use holder::cell_init_main;
 use net::ensure_bridge;
 
@@ -148,9 +150,31 @@ impl Jails for LinuxJails {
             name: spec.name.clone(),
             why,
         };
-        let start::Report { pid, outcome } = start::start(&self.helper, spec).map_err(fail)?;
-        let outcome = outcome.map_err(fail);
-        let pid = pid.ok_or_else(|| fail("the holder did not report its pid".into()))?;
+        // The cgroup exists before the cell, and every pod process joins it
+        // before it execs (`command`). The holder stays out: it only
+        // reaps, so the pod's limits are all the pod's (it is not one of
+        // its pids, never the OOM killer's choice), and a v1 migration
+        // costs a pod start about 10 ms.
+        if spec.limits.needs_backend() {
+            let limits_err = |source| JailError::Limits {
+                name: spec.name.clone(),
+                source,
+            };
+            let groups = Cgroups::host().map_err(limits_err)?;
+            groups.apply(&spec.name, &spec.limits).map_err(limits_err)?;
+        }
+        let started = start::start(&self.helper, spec).map_err(fail);
+        let (pid, outcome) = match started {
+            Ok(start::Report { pid, outcome }) => (pid, outcome.map_err(fail)),
+            Err(e) => {
+                remove_cgroup(&spec.name);
+                return Err(e);
+            }
+        };
+        let Some(pid) = pid else {
+            remove_cgroup(&spec.name);
+            return Err(fail("the holder did not report its pid".into()));
+        };
         let holder = Holder {
             name: spec.name.clone(),
             pid,
@@ -193,11 +217,21 @@ impl Jails for LinuxJails {
             (holder.ns("pid")?, CloneFlags::CLONE_NEWPID),
             (holder.ns("mnt")?, CloneFlags::CLONE_NEWNS),
         ];
+        // A cell with limits: the process joins its cgroup before it execs.
+        let cgroup_procs = match Cgroups::host() {
+            Ok(groups) => groups
+                .join_files(&holder.name)
+                .map_err(|source| JailError::Limits {
+                    name: holder.name.clone(),
+                    source,
+                })?,
+            Err(_) => Vec::new(),
+        };
         let terminal = process.terminal;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().envs(process.env.iter().cloned());
         // SAFETY: between fork and exec only async-signal-safe calls happen:
-        // setns, chdir, prctl, fork, waitpid, close_range, _exit.
+        // write, setns, chdir, prctl, fork, waitpid, close_range, _exit.
         unsafe {
             cmd.pre_exec(move || {
                 for (file, flag) in &namespaces {
@@ -215,6 +249,9 @@ impl Jails for LinuxJails {
                 // spawner sees exec succeed as soon as the child execs.
                 match fork()? {
                     ForkResult::Child => {
+                        // Only the pod's process counts against its
+                        // limits, not the relay that mirrors its exit.
+                        cgroups::join_self(&cgroup_procs)?;
                         if terminal {
                             nix::unistd::setsid()?;
                             if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
@@ -283,11 +320,16 @@ impl Jails for LinuxJails {
         Holder::parse(cell).map(|h| h.alive()).unwrap_or(false)
     }
 
+    fn usage(&self, cell: &Cell) -> Option<crate::runtime::limits::Usage> {
+        let holder = Holder::parse(cell).ok()?;
+        Cgroups::host().ok()?.usage(&holder.name).ok().flatten()
+    }
+
     fn destroy(&self, cell: &Cell, grace: Duration) -> Result<(), JailError> {
         let holder = Holder::parse(cell)?;
         if !holder.alive() {
             reap(holder.pid);
-            return Ok(());
+            return remove_limits(&holder.name);
         }
         let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", holder.pid)).ok();
         if let Some(ns) = pid_ns.filter(|_| !grace.is_zero()) {
@@ -322,6 +364,7 @@ impl Jails for LinuxJails {
             std::thread::sleep(POLL);
         }
         reap(holder.pid);
+        remove_limits(&holder.name)?;
         // The veth needs no removal: both ends were made in one step with
         // the pod's end inside the pod's network namespace, and the kernel
         // deletes the pair when that namespace goes. (Deleting it here would
@@ -395,6 +438,24 @@ fn is_holder(pid: i32) -> bool {
                 .map(|l| l.split_whitespace().last() == Some("1"))
         })
         .unwrap_or(false)
+}
+
+/// Removes a cell's cgroup, if it has one, once its processes are gone.
+fn remove_limits(name: &str) -> Result<(), JailError> {
+    match Cgroups::host() {
+        Ok(groups) if groups.has(name) => groups.remove(name).map_err(|source| JailError::Limits {
+            name: name.to_string(),
+            source,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Undoing a create that failed before its holder ran: the cgroup goes.
+fn remove_cgroup(name: &str) {
+    if let Err(e) = remove_limits(name) {
+        tracing::error!("undoing a failed start: {e}");
+    }
 }
 
 /// Processes in pid namespace `ns` other than its holder.
