@@ -7,9 +7,12 @@
 //! costs of a cycle show, and `busybox` (images/busybox: ~400 entries).
 //! The bare dir cycle mounts an overlay on the base, as the dir driver's
 //! clone does on Linux (`mount -t overlay`, `umount`, `rm -rf`). A second
-//! pair of rows gives the pod three environment variables and a read-only
-//! volume; its bare baseline does the same (a bind mount in the new mount
-//! namespace, `env` before `true`).
+//! pair of rows gives the pod three environment variables, a read-only
+//! volume and limits (64 MiB, one cpu, 64 processes); its bare baseline
+//! does the same (cgroups made and joined before `unshare`, a bind mount
+//! in the new mount namespace, `env` before `true`). The limits need
+//! cgroup v1's memory, pids and cpu hierarchies (this machine's); without
+//! them those rows leave the limits out, and say so.
 //!
 //! Needs root, namespaces and (for the ZFS rows) zfs-fuse:
 //! `sudo cargo bench --bench pod_cycle` (JETPACK_BENCH_CYCLES, default 200).
@@ -20,6 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use jetpack::config::Config;
+use jetpack::runtime::limits::Limits;
 use jetpack::runtime::{Attach, Host, HostEnv, PodOptions};
 
 #[path = "support/command.rs"]
@@ -98,6 +102,64 @@ struct Setup {
     volume: PathBuf,
 }
 
+/// The cgroup v1 hierarchies the bare cycle's limits are made in, with
+/// the files and values that match the jetpack rows' `limits()`.
+const CGROUPS: [(&str, &[(&str, &str)]); 3] = [
+    ("memory", &[("memory.limit_in_bytes", "67108864")]),
+    ("pids", &[("pids.max", "64")]),
+    (
+        "cpu",
+        &[
+            ("cpu.cfs_period_us", "100000"),
+            ("cpu.cfs_quota_us", "100000"),
+        ],
+    ),
+];
+
+fn limits() -> Limits {
+    Limits {
+        memory: Some(64 << 20),
+        cpus: Some(1.0),
+        pids: Some(64),
+        ..Limits::default()
+    }
+}
+
+/// Whether this machine has the v1 hierarchies the bare cycle needs.
+fn cgroup_v1() -> bool {
+    CGROUPS
+        .iter()
+        .all(|(c, _)| Path::new("/sys/fs/cgroup").join(c).join("tasks").exists())
+}
+
+/// The bare cycle's cgroups for cycle `i`, made with their limits.
+fn bare_cgroups(i: usize) -> Vec<PathBuf> {
+    CGROUPS
+        .iter()
+        .map(|(c, files)| {
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(format!("jpbench-bare-{}-{i}", std::process::id()));
+            std::fs::create_dir(&dir).unwrap();
+            for (file, value) in files.iter() {
+                std::fs::write(dir.join(file), value).unwrap();
+            }
+            dir
+        })
+        .collect()
+}
+
+/// Removes a cgroup once the kernel has let go of its last process.
+fn remove_cgroup(dir: &Path) {
+    for _ in 0..200 {
+        if std::fs::remove_dir(dir).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("rmdir {} kept failing", dir.display());
+}
+
 /// The environment of the "+env+volume" rows.
 const ENV: [(&str, &str); 3] = [
     ("APP_MODE", "bench"),
@@ -162,6 +224,11 @@ impl Setup {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 volumes: vec![format!("{}:/data:ro", self.volume.display())],
+                limits: if cgroup_v1() {
+                    limits()
+                } else {
+                    Limits::default()
+                },
                 ..PodOptions::default()
             }
         } else {
@@ -240,7 +307,23 @@ impl Setup {
             }
         };
         let clone_arg = clone_path.to_str().unwrap();
-        let mut argv = vec!["--fork", "--pid", "--mount", "--uts", "--ipc", "--net"];
+        let cgroups = if extras && cgroup_v1() {
+            bare_cgroups(i)
+        } else {
+            Vec::new()
+        };
+        let cgroup_args: Vec<String> = cgroups.iter().map(|d| d.display().to_string()).collect();
+        let count = cgroups.len().to_string();
+        // Joins the cgroups, then becomes unshare: the paths are arguments
+        // of the fixed script, never part of it.
+        let mut argv = vec![
+            "-c",
+            r#"n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; n=$((n - 1)); done; exec unshare "$@""#,
+            "sh",
+            &count,
+        ];
+        argv.extend(cgroup_args.iter().map(String::as_str));
+        argv.extend(["--fork", "--pid", "--mount", "--uts", "--ipc", "--net"]);
         let env: Vec<String> = ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if extras {
             std::fs::create_dir_all(clone_path.join("data")).unwrap();
@@ -261,7 +344,10 @@ impl Setup {
         } else {
             argv.extend(["chroot", clone_arg, "/bin/true"]);
         }
-        run("unshare", &argv).expect("unshare chroot true");
+        run("sh", &argv).expect("unshare chroot true");
+        for dir in &cgroups {
+            remove_cgroup(dir);
+        }
         match &self.zfs_root {
             Some(root) => zfs_destroy_retrying(&format!("{root}/pods/bare{i}")),
             None => {
@@ -318,6 +404,11 @@ fn main() {
     }
 
     println!("pod cycle: create from a sealed base + start + run true + destroy; {cycles} cycles each, interleaved");
+    if !cgroup_v1() {
+        println!(
+            "(no cgroup v1 memory, pids and cpu hierarchies: the +limits rows run without limits)"
+        );
+    }
     println!(
         "{:<8} {:<8} {:<26} {:>8} {:>8} {:>12}",
         "driver", "base", "variant", "p50 ms", "p99 ms", "p50 / bare"
@@ -364,8 +455,8 @@ fn main() {
                 "bare commands",
                 "jetpack (library)",
                 "jetpack pod run --rm (CLI)",
-                "bare +env+volume",
-                "jetpack +env+volume (lib)",
+                "bare +env+vol+limits",
+                "jetpack +env+vol+limits",
             ]
             .iter()
             .zip(samples.iter())
