@@ -7,10 +7,10 @@
 //! costs of a cycle show, and `busybox` (images/busybox: ~400 entries).
 //! The bare dir cycle mounts an overlay on the base, as the dir driver's
 //! clone does on Linux (`mount -t overlay`, `umount`, `rm -rf`). A second
-//! pair of rows gives the pod three environment variables, a read-only
-//! volume and limits (64 MiB, one cpu, 64 processes); its bare baseline
+//! pair of rows gives the pod three environment variables, two volumes
+//! (one read-only) and limits (64 MiB, one cpu, 64 processes); its bare baseline
 //! does the same (cgroups made and joined before `unshare`, a bind mount
-//! in the new mount namespace, `env` before `true`). The limits need
+//! in the new mount namespace for each volume, `env` before `true`). The limits need
 //! cgroup v1's memory, pids and cpu hierarchies (this machine's); without
 //! them those rows leave the limits out, and say so.
 //!
@@ -98,8 +98,9 @@ struct Setup {
     base_paths: Vec<(&'static str, PathBuf)>,
     zfs_root: Option<String>,
     scratch: PathBuf,
-    /// The host directory the "+env+volume" rows mount.
-    volume: PathBuf,
+    /// The host directories the "+env+vol+limits" rows mount (at /data,
+    /// read-only, and /cache).
+    volumes: [PathBuf; 2],
 }
 
 /// The cgroup v1 hierarchies the bare cycle's limits are made in, with
@@ -160,7 +161,7 @@ fn remove_cgroup(dir: &Path) {
     panic!("rmdir {} kept failing", dir.display());
 }
 
-/// The environment of the "+env+volume" rows.
+/// The environment of the "+env+vol+limits" rows.
 const ENV: [(&str, &str); 3] = [
     ("APP_MODE", "bench"),
     ("APP_PORT", "8080"),
@@ -202,8 +203,10 @@ impl Setup {
                 )
             })
             .collect();
-        let volume = scratch.join("volume");
-        std::fs::create_dir_all(&volume).unwrap();
+        let volumes = [scratch.join("data"), scratch.join("cache")];
+        for v in &volumes {
+            std::fs::create_dir_all(v).unwrap();
+        }
         Setup {
             interface: format!("jpbench{n}"),
             host: Some(host),
@@ -211,7 +214,7 @@ impl Setup {
             base_paths,
             zfs_root,
             scratch,
-            volume,
+            volumes,
         }
     }
 
@@ -223,7 +226,10 @@ impl Setup {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
-                volumes: vec![format!("{}:/data:ro", self.volume.display())],
+                volumes: vec![
+                    format!("{}:/data:ro", self.volumes[0].display()),
+                    format!("{}:/cache", self.volumes[1].display()),
+                ],
                 limits: if cgroup_v1() {
                     limits()
                 } else {
@@ -327,13 +333,15 @@ impl Setup {
         let env: Vec<String> = ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if extras {
             std::fs::create_dir_all(clone_path.join("data")).unwrap();
+            std::fs::create_dir_all(clone_path.join("cache")).unwrap();
             // The paths are arguments of the fixed script, never part of it.
             argv.extend([
                 "sh",
                 "-c",
-                r#"mount --bind -o ro "$1" "$2/data" && shift 2 && exec chroot "$@""#,
+                r#"mount --bind -o ro "$1" "$3/data" && mount --bind "$2" "$3/cache" && shift 3 && exec chroot "$@""#,
                 "sh",
-                self.volume.to_str().unwrap(),
+                self.volumes[0].to_str().unwrap(),
+                self.volumes[1].to_str().unwrap(),
                 clone_arg,
                 clone_arg,
                 "/bin/busybox",

@@ -99,6 +99,18 @@ fn bash_completes_commands_and_flags() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("jetpack.bash");
     std::fs::write(&script, &out.stdout).unwrap();
+    let loaded = Command::new("bash")
+        .args([
+            "-c",
+            &format!("source '{}' && complete -p jetpack", script.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{loaded:?}");
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("_jetpack"),
+        "{loaded:?}"
+    );
     let top = complete(&script, &["jetpack", "po"]);
     assert!(top.contains(&"pod".to_string()), "{top:?}");
     let sub = complete(&script, &["jetpack", "pod", "r"]);

@@ -1,8 +1,8 @@
 //! What a host does with a pod beyond one run, on real namespaces: the
 //! restart policy of a detached pod (run again after a backoff, counted,
 //! said in the pod's log, ended for good by `pod kill`), pods marked
-//! --autostart (started by `pod autostart` and by `jetpack serve`, stopped
-//! by `pod autostart --stop`), and host ports published to a pod. Bad
+//! --autostart (started by `pod autostart`, and by `jetpack serve` after
+//! a simulated reboot, stopped by `pod autostart --stop`), and host ports published to a pod. Bad
 //! words are one error line and leave no pod.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
@@ -174,15 +174,50 @@ fn autostart_pods_start_with_the_host_and_the_server_and_stop_at_shutdown() {
     assert_eq!(out[0]["name"], "auto", "{out}");
     assert_eq!(state(&host, "auto")["state"], "exited");
 
-    // `jetpack serve` starts it too, and says so in its log.
+    // A simulated reboot: both pods running, then every process of their
+    // cells and supervisors killed outright; the store still says running.
+    host.ok(&["pod", "autostart"]);
+    host.ok(&["pod", "run", "-d", "manual"]);
+    for pod in ["auto", "manual"] {
+        let id = state(&host, pod)["id"].as_str().unwrap().to_string();
+        // The supervisor first, so that it cannot record its pod's end.
+        let supervisor = || -> Vec<_> {
+            processes_mentioning(&id)
+                .into_iter()
+                .filter(|p| p.args.iter().any(|a| a == "__supervise"))
+                .collect()
+        };
+        assert!(!left_after(Duration::ZERO, supervisor).is_empty(), "{pod}");
+        assert!(left_after(Duration::from_secs(10), supervisor).is_empty());
+        let cell = left_after(Duration::ZERO, || processes_mentioning(&id));
+        assert!(!cell.is_empty(), "no cell process of pod {pod} to kill");
+        // Its command line empties before the process has finished
+        // exiting (tearing down its namespaces): wait for the end itself.
+        for p in &cell {
+            until(20, "the cell's holder has exited", || {
+                let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).ok();
+                let state = stat
+                    .as_deref()
+                    .and_then(|s| s.rsplit(") ").next()?.chars().next());
+                matches!(state, None | Some('Z') | Some('X')).then_some(())
+            });
+        }
+    }
+    // `jetpack serve` starts the autostart pod again, and only it: the
+    // other is found dead (the kernel may take a moment to let its cell go).
     let server = TestServer::on_host(&host, &[]);
     let s = until(20, "serve started the autostart pod", || {
         let (_, pod) = server.json(&[], "/v1/pods/auto");
-        (pod["state"] == "running").then_some(pod)
+        let log = server.log();
+        (pod["state"] == "running" && log.contains("autostart: started pod auto")).then_some(pod)
     });
     assert_eq!(s["autostart"], true);
-    let (_, manual) = server.json(&[], "/v1/pods/manual");
-    assert_eq!(manual["state"], "created");
+    let manual = until(10, "the other pod found dead", || {
+        let (_, pod) = server.json(&[], "/v1/pods/manual");
+        (pod["state"] != "running").then_some(pod)
+    });
+    assert_eq!(manual["state"], "dead", "{manual}");
+    assert!(!server.log().contains("started pod manual"));
     host.ok(&["pod", "kill", "auto"]);
 
     // The same through the API.
