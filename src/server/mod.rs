@@ -169,8 +169,6 @@ pub fn serve(
     }
     // Everything the server makes (keys, users, state) is root's only.
     crate::store::private::private_umask();
-    // One server per data dir, and no restore under it (`store::backup`).
-    let _data_dir_lock = crate::store::backup::DataDirLock::take(&config.data_dir)?;
     let server = config.server.clone();
     let ring = crate::logging::init(server.verbose, server.log_lines);
     // The API's TLS identity, the users and the hangar's identity all live
@@ -214,6 +212,10 @@ pub fn serve(
     // Base imports through the API fetch URLs API users gave: checked
     // against base.import.allow.
     let host = Arc::new(Host::init_for(config.clone(), env, UrlSources::Users)?);
+    // One server per data dir, and no restore under it (`store::backup`).
+    // Taken once the host is made: the data dir is often the root
+    // dataset's mountpoint, which must be empty when it is first mounted.
+    let _data_dir_lock = crate::store::backup::DataDirLock::take(&config.data_dir)?;
     let _mds = mds::start(&host)?;
     let catalog = Arc::new(Catalog::open(&config.data_dir)?);
     if clean_first {
