@@ -101,6 +101,11 @@ impl DataDirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(format!("opening {}", path.display())))?;
+        // A lock file an older run or a careless hand left open to others
+        // is root's only again, as every file in the data dir.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(format!("tightening {}", path.display())))?;
         // SAFETY: flock on a descriptor this function owns; no memory is shared.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
