@@ -230,7 +230,11 @@ fn jetpacks_files_are_private_and_tightened_at_start() {
     let mut loosened = 0;
     for p in own_paths(&data) {
         chmod(&p, if p.is_dir() { 0o755 } else { 0o644 });
-        loosened += 1;
+        // The server's lock is tightened when it is taken, after the walk
+        // that reports the others.
+        if !p.ends_with("serve.lock") {
+            loosened += 1;
+        }
     }
     assert!(nobody_reads(&db), "the loosened state database is readable");
     server.spawn(&[]);
