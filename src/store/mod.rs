@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod netboot;
 pub mod pod_policy;
 pub mod private;
+pub mod sql;
 pub mod volumes;
 
 use std::net::Ipv4Addr;
