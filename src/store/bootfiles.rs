@@ -5,7 +5,7 @@
 //! are `bootfiles::`'s; this file only reads and writes rows, each
 //! mutation one statement or one transaction.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::sql::{params, DbError, DbResult, Row, Sql};
 
 use super::{corrupt, Store, StoreError};
 use crate::names::{DatasetName, Tag};
@@ -105,22 +105,22 @@ pub struct OsImageRow {
     pub updated_at: i64,
 }
 
-fn tag_col(r: &Row, col: &str) -> rusqlite::Result<Tag> {
-    Tag::new("boot file name", &r.get::<_, String>(col)?).map_err(corrupt)
+fn tag_col(r: &Row, col: &str) -> DbResult<Tag> {
+    Tag::new("boot file name", &r.get::<String>(col)?).map_err(corrupt)
 }
 
-fn bootfile_row(r: &Row) -> rusqlite::Result<BootFileRow> {
+fn bootfile_row(r: &Row) -> DbResult<BootFileRow> {
     Ok(BootFileRow {
-        kind: StoreKind::parse(&r.get::<_, String>("kind")?).map_err(corrupt)?,
+        kind: StoreKind::parse(&r.get::<String>("kind")?).map_err(corrupt)?,
         name: tag_col(r, "name")?,
         sha256: r.get("sha256")?,
-        size: r.get::<_, i64>("size")? as u64,
+        size: r.get::<i64>("size")? as u64,
         source: r.get("source")?,
         created_at: r.get("created_at")?,
     })
 }
 
-fn osimage_row(r: &Row) -> rusqlite::Result<OsImageRow> {
+fn osimage_row(r: &Row) -> DbResult<OsImageRow> {
     let iso: Option<String> = r.get("iso")?;
     Ok(OsImageRow {
         name: tag_col(r, "name")?,
@@ -131,21 +131,20 @@ fn osimage_row(r: &Row) -> rusqlite::Result<OsImageRow> {
             .map(|i| Tag::new("ISO name", &i))
             .transpose()
             .map_err(corrupt)?,
-        state: OsImageState::parse(&r.get::<_, String>("state")?).map_err(corrupt)?,
+        state: OsImageState::parse(&r.get::<String>("state")?).map_err(corrupt)?,
         progress: r.get("progress")?,
         reason: r.get("reason")?,
-        dataset: DatasetName::new(&r.get::<_, String>("dataset")?).map_err(corrupt)?,
+        dataset: DatasetName::new(&r.get::<String>("dataset")?).map_err(corrupt)?,
         job_id: r.get("job_id")?,
-        size: r.get::<_, Option<i64>>("size")?.map(|s| s as u64),
+        size: r.get::<Option<i64>>("size")?.map(|s| s as u64),
         sha256: r.get("sha256")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
 }
 
-fn is_duplicate(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+fn is_duplicate(e: &DbError) -> bool {
+    matches!(e, DbError::Unique { .. })
 }
 
 impl Store {
@@ -153,7 +152,7 @@ impl Store {
 
     /// Inserts a stored file; `NameTaken` when the name is in that store.
     pub fn insert_bootfile(&self, row: &BootFileRow) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO bootfiles (kind, name, sha256, size, source, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -177,22 +176,19 @@ impl Store {
     }
 
     pub fn bootfiles(&self, kind: StoreKind) -> Result<Vec<BootFileRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM bootfiles WHERE kind = ?1 ORDER BY name")?;
-        let rows = stmt.query_map([kind.as_str()], bootfile_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.query_map(
+            "SELECT * FROM bootfiles WHERE kind = ?1 ORDER BY name",
+            params![kind.as_str()],
+            bootfile_row,
+        )?)
     }
 
     pub fn bootfile(&self, kind: StoreKind, name: &Tag) -> Result<Option<BootFileRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM bootfiles WHERE kind = ?1 AND name = ?2",
-                params![kind.as_str(), name.as_str()],
-                bootfile_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM bootfiles WHERE kind = ?1 AND name = ?2",
+            params![kind.as_str(), name.as_str()],
+            bootfile_row,
+        )?)
     }
 
     /// Deletes a stored file unless an OS image holds it (an ISO), in one
@@ -207,13 +203,11 @@ impl Store {
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
         let tx = self.write_tx()?;
         if kind == StoreKind::Iso {
-            let mut stmt = tx.prepare(
+            let holders: Vec<String> = tx.query_map(
                 "SELECT name || ' ' || version FROM osimages WHERE iso = ?1 ORDER BY name, version",
+                params![name.as_str()],
+                |r| r.get(0),
             )?;
-            let holders: Vec<String> = stmt
-                .query_map([name.as_str()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            drop(stmt);
             if !holders.is_empty() {
                 return Ok(Err(holders));
             }
@@ -225,7 +219,7 @@ impl Store {
         let shared: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM bootfiles WHERE sha256 = ?1)
                   + (SELECT COUNT(*) FROM images WHERE sha256 = ?1)",
-            [sha256],
+            params![sha256],
             |r| r.get(0),
         )?;
         tx.commit()?;
@@ -234,9 +228,11 @@ impl Store {
 
     /// Every blob the stores hold (for the blob sweep).
     pub fn bootfile_blobs(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT sha256 FROM bootfiles")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query_map("SELECT DISTINCT sha256 FROM bootfiles", params![], |r| {
+                r.get(0)
+            })?)
     }
 
     // ---- OS images ----
@@ -247,13 +243,11 @@ impl Store {
     pub fn insert_osimage(&self, row: &OsImageRow) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
         if let Some(iso) = &row.iso {
-            let found: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM bootfiles WHERE kind = 'iso' AND name = ?1",
-                    [iso.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let found: Option<String> = tx.query_opt(
+                "SELECT name FROM bootfiles WHERE kind = 'iso' AND name = ?1",
+                params![iso.as_str()],
+                |r| r.get(0),
+            )?;
             if found.is_none() {
                 return Err(StoreError::Corrupt(format!("no ISO {iso}")));
             }
@@ -291,22 +285,19 @@ impl Store {
     }
 
     pub fn osimages(&self) -> Result<Vec<OsImageRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM osimages ORDER BY name, version")?;
-        let rows = stmt.query_map([], osimage_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.query_map(
+            "SELECT * FROM osimages ORDER BY name, version",
+            params![],
+            osimage_row,
+        )?)
     }
 
     pub fn osimage(&self, name: &Tag, version: &Tag) -> Result<Option<OsImageRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM osimages WHERE name = ?1 AND version = ?2",
-                params![name.as_str(), version.as_str()],
-                osimage_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM osimages WHERE name = ?1 AND version = ?2",
+            params![name.as_str(), version.as_str()],
+            osimage_row,
+        )?)
     }
 
     /// Moves an OS image to `state` with `progress`, and a `reason` when
@@ -319,7 +310,7 @@ impl Store {
         progress: f64,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE osimages SET state = ?3, progress = ?4, reason = ?5, updated_at = ?6
              WHERE name = ?1 AND version = ?2",
             params![
@@ -340,7 +331,7 @@ impl Store {
         version: &Tag,
         progress: f64,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE osimages SET progress = ?3, updated_at = ?4 WHERE name = ?1 AND version = ?2",
             params![name.as_str(), version.as_str(), progress, super::now()],
         )?;
@@ -348,7 +339,7 @@ impl Store {
     }
 
     pub fn set_osimage_job(&self, name: &Tag, version: &Tag, job: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE osimages SET job_id = ?3 WHERE name = ?1 AND version = ?2",
             params![name.as_str(), version.as_str(), job],
         )?;
@@ -363,7 +354,7 @@ impl Store {
         size: u64,
         sha256: &str,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE osimages SET size = ?3, sha256 = ?4 WHERE name = ?1 AND version = ?2",
             params![name.as_str(), version.as_str(), size as i64, sha256],
         )?;
@@ -371,7 +362,7 @@ impl Store {
     }
 
     pub fn delete_osimage(&self, name: &Tag, version: &Tag) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "DELETE FROM osimages WHERE name = ?1 AND version = ?2",
             params![name.as_str(), version.as_str()],
         )?;

@@ -2,7 +2,7 @@
 //! (provider and id) to the sealed base prepared from it; what a manifest
 //! says is the build layer's business, kept here as its JSON text.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::sql::{params, DbError, DbResult, Row, Sql};
 
 use super::{id_of, Store, StoreError};
 use crate::names::{BaseId, BuilderId};
@@ -19,7 +19,7 @@ pub struct BuilderRow {
     pub created_at: i64,
 }
 
-fn builder_row(r: &Row) -> rusqlite::Result<BuilderRow> {
+fn builder_row(r: &Row) -> DbResult<BuilderRow> {
     Ok(BuilderRow {
         id: id_of(r, "id", BuilderId::new)?,
         base_id: id_of(r, "base_id", BaseId::new)?,
@@ -38,7 +38,7 @@ impl Store {
         bobs: &serde_json::Value,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO bob_lists (provider_id, bobs, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (provider_id) DO UPDATE SET bobs = ?2, updated_at = ?3",
             params![provider, bobs.to_string(), at],
@@ -48,14 +48,11 @@ impl Store {
 
     /// A provider's list of bobs and when it was made, if it ever was.
     pub fn bob_list(&self, provider: &str) -> Result<Option<(serde_json::Value, i64)>, StoreError> {
-        let row: Option<(String, i64)> = self
-            .conn
-            .query_row(
-                "SELECT bobs, updated_at FROM bob_lists WHERE provider_id = ?1",
-                [provider],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let row: Option<(String, i64)> = self.db.query_opt(
+            "SELECT bobs, updated_at FROM bob_lists WHERE provider_id = ?1",
+            params![provider],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         row.map(|(text, at)| {
             serde_json::from_str(&text)
                 .map(|v| (v, at))
@@ -66,7 +63,7 @@ impl Store {
 
     /// Registers a builder; its id taken already is `NameTaken`.
     pub fn insert_builder(&self, b: &BuilderRow) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO builders (id, base_id, digest, provider_id, manifest, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -80,68 +77,55 @@ impl Store {
                 ],
             )
             .map_err(|e| match &e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::NameTaken(b.id.to_string())
-                }
-                _ => StoreError::Sqlite(e),
+                DbError::Unique { .. } => StoreError::NameTaken(b.id.to_string()),
+                _ => StoreError::Db(e),
             })?;
         Ok(())
     }
 
     pub fn builders(&self) -> Result<Vec<BuilderRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT * FROM builders ORDER BY id")?;
-        let rows = st.query_map([], builder_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query_map("SELECT * FROM builders ORDER BY id", params![], builder_row)?)
     }
 
     /// Builders whose id is `reference`, else those whose id starts with it.
     pub fn find_builders(&self, reference: &str) -> Result<Vec<BuilderRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT * FROM builders WHERE id = ?1")?;
-        let exact: Vec<BuilderRow> = st
-            .query_map([reference], builder_row)?
-            .collect::<Result<_, _>>()?;
+        let exact = self.db.query_map(
+            "SELECT * FROM builders WHERE id = ?1",
+            params![reference],
+            builder_row,
+        )?;
         if !exact.is_empty() || reference.is_empty() {
             return Ok(exact);
         }
-        let mut st = self.conn.prepare_cached(
+        Ok(self.db.query_map(
             "SELECT * FROM builders WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2",
-        )?;
-        let rows = st.query_map([reference], builder_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![reference],
+            builder_row,
+        )?)
     }
 
     pub fn builder_by_digest(&self, digest: &str) -> Result<Option<BuilderRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM builders WHERE digest = ?1",
-                [digest],
-                builder_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM builders WHERE digest = ?1",
+            params![digest],
+            builder_row,
+        )?)
     }
 
     /// The builder made of base `id`, if one is.
     pub fn builder_of_base(&self, id: &BaseId) -> Result<Option<BuilderId>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id FROM builders WHERE base_id = ?1",
-                [id.as_str()],
-                |r| id_of(r, "id", BuilderId::new),
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT id FROM builders WHERE base_id = ?1",
+            params![id.as_str()],
+            |r| id_of(r, "id", BuilderId::new),
+        )?)
     }
 
     pub fn delete_builder(&self, id: &BuilderId) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM builders WHERE id = ?1", [id.as_str()])?;
+        self.db
+            .execute("DELETE FROM builders WHERE id = ?1", params![id.as_str()])?;
         Ok(())
     }
 }

@@ -4,9 +4,7 @@
 //! out, one transaction per mutation; what the fields mean and which values
 //! are allowed is the catalog's business.
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
-
+use super::sql::{params, DbError, DbResult, Dialect, Row, Sql, Value};
 use super::{id_col, id_of, json_col, Store, StoreError};
 use crate::names::{BuilderId, ImageId, NaclId, UplinkId};
 
@@ -139,7 +137,7 @@ impl DocumentKind {
     }
 }
 
-fn uplink_row(r: &Row) -> rusqlite::Result<UplinkRow> {
+fn uplink_row(r: &Row) -> DbResult<UplinkRow> {
     Ok(UplinkRow {
         id: id_of(r, "id", UplinkId::new)?,
         name: r.get("name")?,
@@ -152,13 +150,13 @@ fn uplink_row(r: &Row) -> rusqlite::Result<UplinkRow> {
         ws_logging: r.get("ws_logging")?,
         serialize_ct: r.get("serialize_ct")?,
         certs: r.get("certs")?,
-        send_stats: r.get::<_, i64>("send_stats")? as u64,
+        send_stats: r.get::<i64>("send_stats")? as u64,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
 }
 
-fn document_row(r: &Row) -> rusqlite::Result<DocumentRow> {
+fn document_row(r: &Row) -> DbResult<DocumentRow> {
     Ok(DocumentRow {
         id: id_of(r, "id", NaclId::new)?,
         name: r.get("name")?,
@@ -168,13 +166,13 @@ fn document_row(r: &Row) -> rusqlite::Result<DocumentRow> {
     })
 }
 
-fn image_row(r: &Row) -> rusqlite::Result<ImageRow> {
+fn image_row(r: &Row) -> DbResult<ImageRow> {
     Ok(ImageRow {
         id: id_of(r, "id", ImageId::new)?,
         sha256: r.get("sha256")?,
         name: r.get("name")?,
         tag: r.get("tag")?,
-        size: r.get::<_, i64>("size")? as u64,
+        size: r.get::<i64>("size")? as u64,
         builder_id: id_col(r, "builder_id", BuilderId::new)?,
         nacl_id: id_col(r, "nacl_id", NaclId::new)?,
         uplink_id: id_col(r, "uplink_id", UplinkId::new)?,
@@ -185,7 +183,7 @@ fn image_row(r: &Row) -> rusqlite::Result<ImageRow> {
 }
 
 /// Maps a unique-constraint failure on `name` to `NameTaken`.
-fn unique_name(e: rusqlite::Error, name: &str) -> StoreError {
+fn unique_name(e: DbError, name: &str) -> StoreError {
     super::name_taken(e, name)
 }
 
@@ -195,14 +193,17 @@ impl Store {
         &self,
         table: &Table,
         q: &ListQuery,
-        map: fn(&Row) -> rusqlite::Result<T>,
+        map: fn(&Row) -> DbResult<T>,
     ) -> Result<Vec<T>, StoreError> {
         let mut sql = format!("SELECT * FROM {} WHERE 1=1", table.name);
         let mut args: Vec<Value> = Vec::new();
         if let Some(needle) = q.q.as_deref().filter(|s| !s.is_empty()) {
+            // Both engines' lower() on both sides: PostgreSQL's LIKE is
+            // case-sensitive where SQLite's is not.
             let pattern = format!(
                 "%{}%",
                 needle
+                    .to_lowercase()
                     .replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_")
@@ -210,7 +211,7 @@ impl Store {
             let ors: Vec<String> = table
                 .search
                 .iter()
-                .map(|c| format!("{c} LIKE ? ESCAPE '\\'"))
+                .map(|c| format!("lower({c}) LIKE ? ESCAPE '\\'"))
                 .collect();
             sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
             args.extend(table.search.iter().map(|_| Value::Text(pattern.clone())));
@@ -227,11 +228,14 @@ impl Store {
             None => sql.push_str(&format!(" ORDER BY {}", table.default_order)),
         }
         sql.push_str(" LIMIT ? OFFSET ?");
-        args.push(Value::Integer(q.limit.map(i64::from).unwrap_or(-1)));
-        args.push(Value::Integer(i64::from(q.offset)));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), map)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // No limit: SQLite's is a negative one, PostgreSQL's NULL.
+        let unlimited = match self.db.dialect() {
+            Dialect::Sqlite => Value::Int(-1),
+            Dialect::Postgres => Value::Null,
+        };
+        args.push(q.limit.map_or(unlimited, |l| Value::Int(l.into())));
+        args.push(Value::Int(i64::from(q.offset)));
+        Ok(self.db.query_map(&sql, &args, map)?)
     }
 
     /// Rows whose id is `reference`, or whose name is, or whose id starts with it.
@@ -239,7 +243,7 @@ impl Store {
         &self,
         table: &str,
         reference: &str,
-        map: fn(&Row) -> rusqlite::Result<T>,
+        map: fn(&Row) -> DbResult<T>,
     ) -> Result<Vec<T>, StoreError> {
         let has_name = table != "images" && table != "jobs";
         let exact = if has_name {
@@ -247,18 +251,12 @@ impl Store {
         } else {
             format!("SELECT * FROM {table} WHERE id = ?1")
         };
-        let mut stmt = self.conn.prepare_cached(&exact)?;
-        let found: Vec<T> = stmt
-            .query_map([reference], map)?
-            .collect::<Result<_, _>>()?;
+        let found = self.db.query_map(&exact, params![reference], map)?;
         if !found.is_empty() || reference.len() < 4 {
             return Ok(found);
         }
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT * FROM {table} WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2"
-        ))?;
-        let rows = stmt.query_map([reference], map)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let prefix = format!("SELECT * FROM {table} WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2");
+        Ok(self.db.query_map(&prefix, params![reference], map)?)
     }
 
     // ---- uplinks ----
@@ -272,20 +270,17 @@ impl Store {
     }
 
     pub fn uplink_by_token(&self, token: &str) -> Result<Option<UplinkRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM uplinks WHERE token = ?1",
-                [token],
-                uplink_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM uplinks WHERE token = ?1",
+            params![token],
+            uplink_row,
+        )?)
     }
 
     /// Inserts, or replaces the row with the same id.
     pub fn put_uplink(&self, u: &UplinkRow) -> Result<(), StoreError> {
         let index = u.index.as_ref().map(|v| v.to_string());
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO uplinks (id, name, url, token, tag, idx, verify, reboot, ws_logging,
                      serialize_ct, certs, send_stats, created_at, updated_at)
@@ -316,8 +311,8 @@ impl Store {
 
     pub fn delete_uplink(&self, id: &UplinkId) -> Result<bool, StoreError> {
         Ok(self
-            .conn
-            .execute("DELETE FROM uplinks WHERE id = ?1", [id.as_str()])?
+            .db
+            .execute("DELETE FROM uplinks WHERE id = ?1", params![id.as_str()])?
             > 0)
     }
 
@@ -341,7 +336,7 @@ impl Store {
 
     /// Inserts, or replaces the row with the same id.
     pub fn put_document(&self, kind: DocumentKind, d: &DocumentRow) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 &format!(
                     "INSERT INTO {} (id, name, content, created_at, updated_at)
@@ -356,9 +351,9 @@ impl Store {
     }
 
     pub fn delete_document(&self, kind: DocumentKind, id: &NaclId) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        Ok(self.db.execute(
             &format!("DELETE FROM {} WHERE id = ?1", kind.table().name),
-            [id.as_str()],
+            params![id.as_str()],
         )? > 0)
     }
 
@@ -374,10 +369,11 @@ impl Store {
 
     /// Inserts an image; `false` when one with its id is already there.
     pub fn insert_image(&self, i: &ImageRow) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO images (id, sha256, name, tag, size, builder_id, nacl_id,
+        let n = self.db.execute(
+            "INSERT INTO images (id, sha256, name, tag, size, builder_id, nacl_id,
                  uplink_id, uplink_url, includeos_version, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO NOTHING",
             params![
                 i.id.as_str(),
                 i.sha256,
@@ -398,13 +394,13 @@ impl Store {
     /// Deletes an image row; returns whether another image still uses its blob.
     pub fn delete_image(&self, id: &ImageId, sha256: &str) -> Result<bool, StoreError> {
         let tx = self.write_tx()?;
-        tx.execute("DELETE FROM images WHERE id = ?1", [id.as_str()])?;
+        tx.execute("DELETE FROM images WHERE id = ?1", params![id.as_str()])?;
         // The boot files' stores share the blob store: an ISO with the
         // same bytes keeps the blob too.
         let others: i64 = tx.query_row(
             "SELECT (SELECT count(*) FROM images WHERE sha256 = ?1)
                   + (SELECT count(*) FROM bootfiles WHERE sha256 = ?1)",
-            [sha256],
+            params![sha256],
             |r| r.get(0),
         )?;
         tx.commit()?;
@@ -413,16 +409,18 @@ impl Store {
 
     /// Every blob an image refers to (for sweeping blobs no row owns).
     pub fn image_blobs(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT sha256 FROM images")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query_map("SELECT DISTINCT sha256 FROM images", params![], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Empties every server table (`jetpack serve --clean`).
     pub fn clear_catalog(&self) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
         for table in ["uplinks", "nacls", "snippets", "images", "jobs"] {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
+            tx.execute(&format!("DELETE FROM {table}"), params![])?;
         }
         tx.commit()?;
         Ok(())

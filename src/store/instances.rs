@@ -2,7 +2,7 @@
 //! message (status, logs, stats) lives in memory in the hangar; what must
 //! survive a restart (identity, alias, IDENT, panics) is written here.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::sql::{params, DbResult, Row, Sql};
 
 use super::{json_col, Store, StoreError};
 
@@ -57,7 +57,7 @@ pub struct PanicRow {
     pub created_at: i64,
 }
 
-fn instance_row(r: &Row) -> rusqlite::Result<InstanceRow> {
+fn instance_row(r: &Row) -> DbResult<InstanceRow> {
     Ok(InstanceRow {
         id: r.get("id")?,
         alias: r.get("alias")?,
@@ -71,7 +71,7 @@ fn instance_row(r: &Row) -> rusqlite::Result<InstanceRow> {
     })
 }
 
-fn panic_row(r: &Row) -> rusqlite::Result<PanicRow> {
+fn panic_row(r: &Row) -> DbResult<PanicRow> {
     Ok(PanicRow {
         id: r.get("id")?,
         instance_id: r.get("instance_id")?,
@@ -82,18 +82,19 @@ fn panic_row(r: &Row) -> rusqlite::Result<PanicRow> {
 
 impl Store {
     pub fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM instances ORDER BY id")?;
-        let rows = stmt.query_map([], instance_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.query_map(
+            "SELECT * FROM instances ORDER BY id",
+            params![],
+            instance_row,
+        )?)
     }
 
     pub fn instance(&self, id: &str) -> Result<Option<InstanceRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT * FROM instances WHERE id = ?1", [id], instance_row)
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM instances WHERE id = ?1",
+            params![id],
+            instance_row,
+        )?)
     }
 
     /// Applies the hangar's writes in one transaction: the fleet batches
@@ -104,11 +105,8 @@ impl Store {
         for w in writes {
             match w {
                 InstanceWrite::Docked { id, uplink_id, at } => {
-                    tx.prepare_cached(
-                        "INSERT INTO instances (id, uplink_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
-                         ON CONFLICT(id) DO UPDATE SET last_seen = ?3, uplink_id = COALESCE(?2, uplink_id)",
-                    )?
-                    .execute(params![id, uplink_id, at])?;
+                    tx.execute("INSERT INTO instances (id, uplink_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+                         ON CONFLICT(id) DO UPDATE SET last_seen = ?3, uplink_id = COALESCE(?2, uplink_id)", params![id, uplink_id, at])?;
                 }
                 InstanceWrite::Ident {
                     id,
@@ -116,37 +114,32 @@ impl Store {
                     image_id,
                     at,
                 } => {
-                    tx.prepare_cached(
-                        "UPDATE instances SET ident = ?2, image_id = COALESCE(?3, image_id), last_seen = ?4
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![id, ident, image_id, at])?;
+                    tx.execute("UPDATE instances SET ident = ?2, image_id = COALESCE(?3, image_id), last_seen = ?4
+                         WHERE id = ?1", params![id, ident, image_id, at])?;
                 }
                 InstanceWrite::Uplink { id, uplink } => {
-                    tx.prepare_cached("UPDATE instances SET uplink = ?2 WHERE id = ?1")?
-                        .execute(params![id, uplink])?;
+                    tx.execute(
+                        "UPDATE instances SET uplink = ?2 WHERE id = ?1",
+                        params![id, uplink],
+                    )?;
                 }
                 InstanceWrite::Image { id, image_id } => {
-                    tx.prepare_cached("UPDATE instances SET image_id = ?2 WHERE id = ?1")?
-                        .execute(params![id, image_id])?;
+                    tx.execute(
+                        "UPDATE instances SET image_id = ?2 WHERE id = ?1",
+                        params![id, image_id],
+                    )?;
                 }
                 InstanceWrite::Panic(p) => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO panics (id, instance_id, text, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute(params![
-                        p.id,
-                        p.instance_id,
-                        p.text,
-                        p.created_at
-                    ])?;
+                    tx.execute(
+                        "INSERT INTO panics (id, instance_id, text, created_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (instance_id, id) DO UPDATE SET text = ?3, created_at = ?4",
+                        params![p.id, p.instance_id, p.text, p.created_at],
+                    )?;
                 }
                 InstanceWrite::Delete { id } => {
-                    tx.prepare_cached("DELETE FROM panics WHERE instance_id = ?1")?
-                        .execute([id])?;
-                    tx.prepare_cached("DELETE FROM instances WHERE id = ?1")?
-                        .execute([id])?;
+                    tx.execute("DELETE FROM panics WHERE instance_id = ?1", params![id])?;
+                    tx.execute("DELETE FROM instances WHERE id = ?1", params![id])?;
                 }
             }
         }
@@ -160,7 +153,7 @@ impl Store {
         alias: Option<&str>,
         description: Option<&str>,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        Ok(self.db.execute(
             "UPDATE instances SET alias = ?2, description = ?3 WHERE id = ?1",
             params![id, alias, description],
         )? > 0)
@@ -169,30 +162,27 @@ impl Store {
     /// Instances that have reported a panic (their `panicked` flag
     /// survives a restart with them).
     pub fn instances_with_panics(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT instance_id FROM panics")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query_map("SELECT DISTINCT instance_id FROM panics", params![], |r| {
+                r.get(0)
+            })?)
     }
 
     pub fn panics(&self, instance_id: &str) -> Result<Vec<PanicRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        Ok(self.db.query_map(
             "SELECT * FROM panics WHERE instance_id = ?1 ORDER BY created_at DESC, id DESC",
-        )?;
-        let rows = stmt.query_map([instance_id], panic_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![instance_id],
+            panic_row,
+        )?)
     }
 
     pub fn panic(&self, instance_id: &str, id: &str) -> Result<Option<PanicRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM panics WHERE instance_id = ?1 AND id = ?2",
-                [instance_id, id],
-                panic_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM panics WHERE instance_id = ?1 AND id = ?2",
+            params![instance_id, id],
+            panic_row,
+        )?)
     }
 }
 

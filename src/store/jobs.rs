@@ -3,8 +3,7 @@
 //! words they always were). What a job does and when its state changes is
 //! the job runner's business (`jobs`).
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{params, Row, ToSql};
+use super::sql::{params, DbResult, FromValue, Row, ToValue, Value};
 
 use super::catalog::{ListQuery, Table};
 use super::{id_of, json_col};
@@ -28,18 +27,17 @@ pub const JOBS: Table = Table {
 /// are the strings they always were.
 macro_rules! sql_word {
     ($t:ty) => {
-        impl ToSql for $t {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Text(self.as_str().to_string())
             }
         }
 
-        impl FromSql for $t {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                value
-                    .as_str()?
+        impl FromValue for $t {
+            fn from_value(v: &Value) -> Result<Self, String> {
+                String::from_value(v)?
                     .parse()
-                    .map_err(|e: UnknownJobValue| FromSqlError::Other(Box::new(e)))
+                    .map_err(|e: UnknownJobValue| e.to_string())
             }
         }
     };
@@ -62,7 +60,7 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
-fn job_row(r: &Row) -> rusqlite::Result<JobRow> {
+fn job_row(r: &Row) -> DbResult<JobRow> {
     Ok(JobRow {
         id: id_of(r, "id", JobId::new)?,
         kind: r.get("kind")?,
@@ -87,7 +85,7 @@ impl Store {
     }
 
     pub fn insert_job(&self, j: &JobRow) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO jobs (id, kind, target, state, progress, result, error, created_at,
                  started_at, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -108,7 +106,7 @@ impl Store {
     }
 
     pub fn job_started(&self, id: &JobId) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET state = ?3, started_at = ?2 WHERE id = ?1",
             params![id.as_str(), super::now(), JobState::Running],
         )?;
@@ -116,7 +114,7 @@ impl Store {
     }
 
     pub fn job_progress(&self, id: &JobId, progress: f64) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET progress = ?2 WHERE id = ?1",
             params![id.as_str(), progress],
         )?;
@@ -130,7 +128,7 @@ impl Store {
         result: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET state = ?2, result = ?3, error = ?4, finished_at = ?5,
                  progress = CASE WHEN ?6 THEN 1.0 ELSE progress END
              WHERE id = ?1",
@@ -148,7 +146,7 @@ impl Store {
 
     /// Jobs a previous server left queued or running: they failed with it.
     pub fn fail_unfinished_jobs(&self, why: &str) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        Ok(self.db.execute(
             "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
              WHERE state IN (?4, ?5)",
             params![
@@ -211,13 +209,12 @@ mod tests {
     #[test]
     fn an_unknown_stored_job_state_is_an_error() {
         let s = Store::in_memory();
-        s.conn
-            .execute(
-                "INSERT INTO jobs (id, kind, target, state, progress, created_at)
+        s.db.execute(
+            "INSERT INTO jobs (id, kind, target, state, progress, created_at)
                  VALUES ('1d9b6f2e-5c3a-4e8b-9f10-2a3b4c5d6e7f', 'import', NULL, 'paused', 0, 1)",
-                [],
-            )
-            .unwrap();
+            params![],
+        )
+        .unwrap();
         let err = s.find_jobs("1d9b6f2e").unwrap_err().to_string();
         assert!(err.contains("unknown job state \"paused\""), "{err}");
     }

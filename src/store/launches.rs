@@ -2,7 +2,7 @@
 //! launch record its supervisor boots from (JSON, the launch layer's
 //! business), what the operator asked last and the supervisor's pid.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::sql::{params, DbResult, Row, Sql};
 
 use super::{id_of, Store, StoreError};
 use crate::names::PodId;
@@ -42,12 +42,12 @@ pub struct LaunchRow {
     pub created_at: i64,
 }
 
-fn launch_row(r: &Row) -> rusqlite::Result<LaunchRow> {
+fn launch_row(r: &Row) -> DbResult<LaunchRow> {
     Ok(LaunchRow {
         instance_id: r.get("instance_id")?,
         pod_id: id_of(r, "pod_id", PodId::new)?,
         spec: r.get("spec")?,
-        wanted: Wanted::parse(&r.get::<_, String>("wanted")?).map_err(super::corrupt)?,
+        wanted: Wanted::parse(&r.get::<String>("wanted")?).map_err(super::corrupt)?,
         supervisor: r.get("supervisor")?,
         created_at: r.get("created_at")?,
     })
@@ -55,7 +55,7 @@ fn launch_row(r: &Row) -> rusqlite::Result<LaunchRow> {
 
 impl Store {
     pub fn insert_launch(&self, row: &LaunchRow) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO launches (instance_id, pod_id, spec, wanted, supervisor, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -71,26 +71,23 @@ impl Store {
     }
 
     pub fn launch(&self, instance_id: &str) -> Result<Option<LaunchRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM launches WHERE instance_id = ?1",
-                [instance_id],
-                launch_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM launches WHERE instance_id = ?1",
+            params![instance_id],
+            launch_row,
+        )?)
     }
 
     pub fn launches(&self) -> Result<Vec<LaunchRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM launches ORDER BY created_at, instance_id")?;
-        let rows = stmt.query_map([], launch_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.query_map(
+            "SELECT * FROM launches ORDER BY created_at, instance_id",
+            params![],
+            launch_row,
+        )?)
     }
 
     pub fn set_launch_spec(&self, instance_id: &str, spec: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE launches SET spec = ?2 WHERE instance_id = ?1",
             params![instance_id, spec],
         )?;
@@ -98,7 +95,7 @@ impl Store {
     }
 
     pub fn set_launch_wanted(&self, instance_id: &str, wanted: Wanted) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE launches SET wanted = ?2 WHERE instance_id = ?1",
             params![instance_id, wanted.as_str()],
         )?;
@@ -115,11 +112,11 @@ impl Store {
         was: Option<i32>,
     ) -> Result<(), StoreError> {
         match pid {
-            Some(pid) => self.conn.execute(
+            Some(pid) => self.db.execute(
                 "UPDATE launches SET supervisor = ?2 WHERE instance_id = ?1",
                 params![instance_id, pid],
             )?,
-            None => self.conn.execute(
+            None => self.db.execute(
                 "UPDATE launches SET supervisor = NULL WHERE instance_id = ?1 AND supervisor IS ?2",
                 params![instance_id, was],
             )?,
@@ -128,8 +125,10 @@ impl Store {
     }
 
     pub fn delete_launch(&self, instance_id: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM launches WHERE instance_id = ?1", [instance_id])?;
+        self.db.execute(
+            "DELETE FROM launches WHERE instance_id = ?1",
+            params![instance_id],
+        )?;
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
-//! The store: jetpack's state in SQLite (WAL). It owns the schema and its
-//! migrations and offers typed reads and transactional writes of bases and
-//! pods (here), of the server's documents (`catalog`), jobs (`jobs`),
-//! builders (`builders`) and instances (`instances`), and blobs on disk
-//! (`blobs`); it knows nothing of datasets, jails or HTTP.
+//! The store: jetpack's state in a database, through a driver (`sql`):
+//! SQLite (WAL) on one host, PostgreSQL for the fleet's tables when
+//! several hosts share them. It owns the schemas and their migrations (one
+//! set per driver) and offers typed reads and transactional writes of
+//! bases and pods (here), of the server's documents (`catalog`), jobs
+//! (`jobs`), builders (`builders`) and instances (`instances`), and blobs
+//! on disk (`blobs`); it knows nothing of datasets, jails or HTTP.
 
 pub mod backup;
 pub mod blobs;
@@ -21,32 +23,24 @@ pub mod volumes;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
+
+use sql::{params, DbError, DbResult, Driver, Row, Sql};
 
 use crate::names::{BaseId, Name, NameError, PodId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     #[error("state database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: DbError },
     #[error("state database {path}: {source}")]
     File {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "state database has schema version {0}, newer than this jetpack knows; upgrade jetpack"
-    )]
-    TooNew(i64),
     #[error("state database holds a bad value: {0}")]
     Corrupt(String),
     #[error("no free address left in {0}")]
@@ -57,19 +51,24 @@ pub enum StoreError {
     NoSuchVolume(String),
 }
 
-/// Schema migrations, applied in order; `PRAGMA user_version` counts them.
+/// The SQLite schema's migrations, applied in order; `PRAGMA user_version`
+/// counts them.
 const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_runtime.sql"),
-    include_str!("migrations/0002_server.sql"),
-    include_str!("migrations/0003_instances.sql"),
-    include_str!("migrations/0004_builders.sql"),
-    include_str!("migrations/0005_launches.sql"),
-    include_str!("migrations/0006_bootfiles.sql"),
-    include_str!("migrations/0007_netboot.sql"),
-    include_str!("migrations/0008_volumes.sql"),
-    include_str!("migrations/0009_pod_policy.sql"),
-    include_str!("migrations/0010_limits.sql"),
+    include_str!("migrations/sqlite/0001_runtime.sql"),
+    include_str!("migrations/sqlite/0002_server.sql"),
+    include_str!("migrations/sqlite/0003_instances.sql"),
+    include_str!("migrations/sqlite/0004_builders.sql"),
+    include_str!("migrations/sqlite/0005_launches.sql"),
+    include_str!("migrations/sqlite/0006_bootfiles.sql"),
+    include_str!("migrations/sqlite/0007_netboot.sql"),
+    include_str!("migrations/sqlite/0008_volumes.sql"),
+    include_str!("migrations/sqlite/0009_pod_policy.sql"),
+    include_str!("migrations/sqlite/0010_limits.sql"),
 ];
+
+/// The PostgreSQL schema's migrations (the fleet's tables only: bases,
+/// pods and volumes stay in each host's SQLite).
+const PG_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_fleet.sql")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -196,7 +195,7 @@ pub use pod_policy::PodPolicy;
 pub use volumes::{PodVolume, VolumeRow};
 
 pub struct Store {
-    conn: Connection,
+    db: Box<dyn Driver>,
 }
 
 pub fn now() -> i64 {
@@ -210,24 +209,20 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
+pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> DbError {
+    DbError::Corrupt(e.to_string())
 }
 
 /// A JSON column read back; text that does not parse is a corrupt row.
-pub(super) fn json_col(r: &Row, col: &str) -> rusqlite::Result<Option<serde_json::Value>> {
+pub(super) fn json_col(r: &Row, col: &str) -> DbResult<Option<serde_json::Value>> {
     let text: Option<String> = r.get(col)?;
     text.map(|t| serde_json::from_str(&t).map_err(corrupt))
         .transpose()
 }
 
 /// A typed id read back: checked again, a bad one is a corrupt row.
-pub(super) fn id_of<T>(
-    r: &Row,
-    col: &str,
-    make: fn(&str) -> Result<T, NameError>,
-) -> rusqlite::Result<T> {
-    make(&r.get::<_, String>(col)?).map_err(corrupt)
+pub(super) fn id_of<T>(r: &Row, col: &str, make: fn(&str) -> Result<T, NameError>) -> DbResult<T> {
+    make(&r.get::<String>(col)?).map_err(corrupt)
 }
 
 /// The same for a column that may be NULL.
@@ -235,19 +230,19 @@ pub(super) fn id_col<T>(
     r: &Row,
     col: &str,
     make: fn(&str) -> Result<T, NameError>,
-) -> rusqlite::Result<Option<T>> {
-    r.get::<_, Option<String>>(col)?
+) -> DbResult<Option<T>> {
+    r.get::<Option<String>>(col)?
         .map(|s| make(&s).map_err(corrupt))
         .transpose()
 }
 
-fn base_row(r: &Row) -> rusqlite::Result<BaseRow> {
+fn base_row(r: &Row) -> DbResult<BaseRow> {
     let state: String = r.get("state")?;
     Ok(BaseRow {
         id: id_of(r, "id", BaseId::new)?,
-        name: Name::new("base name", &r.get::<_, String>("name")?).map_err(corrupt)?,
+        name: Name::new("base name", &r.get::<String>("name")?).map_err(corrupt)?,
         source: r.get("source")?,
-        size: r.get::<_, i64>("size")? as u64,
+        size: r.get::<i64>("size")? as u64,
         state: match state.as_str() {
             "importing" => BaseState::Importing,
             "ready" => BaseState::Ready,
@@ -258,7 +253,7 @@ fn base_row(r: &Row) -> rusqlite::Result<BaseRow> {
     })
 }
 
-fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
+fn pod_row(r: &Row) -> DbResult<PodRow> {
     let name: Option<String> = r.get("name")?;
     let address: Option<String> = r.get("address")?;
     let command: String = r.get("command")?;
@@ -271,15 +266,15 @@ fn pod_row(r: &Row) -> rusqlite::Result<PodRow> {
         base_id: id_of(r, "base_id", BaseId::new)?,
         command: serde_json::from_str(&command).map_err(corrupt)?,
         address: address.map(|a| a.parse()).transpose().map_err(corrupt)?,
-        state: PodState::parse(&r.get::<_, String>("state")?).map_err(corrupt)?,
+        state: PodState::parse(&r.get::<String>("state")?).map_err(corrupt)?,
         cell: r.get("cell")?,
         exit_code: r.get("exit_code")?,
         created_at: r.get("created_at")?,
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
-        env: serde_json::from_str(&r.get::<_, String>("env")?).map_err(corrupt)?,
-        volumes: serde_json::from_str(&r.get::<_, String>("volumes")?).map_err(corrupt)?,
-        limits: serde_json::from_str(&r.get::<_, String>("limits")?).map_err(corrupt)?,
+        env: serde_json::from_str(&r.get::<String>("env")?).map_err(corrupt)?,
+        volumes: serde_json::from_str(&r.get::<String>("volumes")?).map_err(corrupt)?,
+        limits: serde_json::from_str(&r.get::<String>("limits")?).map_err(corrupt)?,
         exit_reason: r.get("exit_reason")?,
         policy: PodPolicy::from_row(r)?,
         restarts: r.get("restarts")?,
@@ -294,76 +289,66 @@ fn base_state_str(s: BaseState) -> &'static str {
     }
 }
 
-pub(crate) fn name_taken(e: rusqlite::Error, name: &str) -> StoreError {
+/// A UNIQUE refusal on a `name` column is a taken name; anything else
+/// stays the driver's error.
+pub(crate) fn name_taken(e: DbError, name: &str) -> StoreError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, Some(msg))
-            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(".name") =>
-        {
+        DbError::Unique { columns } if columns.contains(".name") => {
             StoreError::NameTaken(name.to_string())
         }
-        _ => StoreError::Sqlite(e),
+        _ => StoreError::Db(e),
     }
 }
 
 impl Store {
-    /// A transaction that takes the write lock at once (waiting out the
-    /// busy timeout). A deferred one that reads and then writes fails at
-    /// once with SQLITE_BUSY when another connection (a pod's supervisor,
-    /// the CLI, the runtime's) wrote in between: its snapshot is stale.
-    pub(crate) fn write_tx(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-        rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+    /// A transaction that takes the write lock at once (see `Driver`).
+    pub(crate) fn write_tx(&self) -> DbResult<Box<dyn sql::Tx + '_>> {
+        self.db.write_tx()
     }
 
-    /// Opens (creating if needed) the database at `path` and migrates it.
-    /// A new database is made 0600 first: SQLite would make it 0644, and
-    /// its WAL and SHM files take the database's mode.
+    /// Opens (creating if needed) the SQLite database at `path` and
+    /// migrates it. A new database is made 0600 first: SQLite would make
+    /// it 0644, and its WAL and SHM files take the database's mode.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         private::precreate(path).map_err(|source| StoreError::File {
             path: path.display().to_string(),
             source,
         })?;
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let open_err = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
-        })?;
-        Self::setup(conn)
+        };
+        let mut db = sql::sqlite::SqliteDriver::open(path).map_err(open_err)?;
+        db.migrate(MIGRATIONS)?;
+        Ok(Store { db: Box::new(db) })
     }
 
-    fn setup(mut conn: Connection) -> Result<Store, StoreError> {
-        // Several jetpack processes (CLI, pod supervisors, the server) share
-        // the file: WAL lets readers go on during a write, and the busy
-        // timeout turns a brief lock into a wait instead of an error.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Each CLI command is a short process: checkpointing and deleting
-        // the WAL when its connection closes cost it an fsync (about 8 ms a
-        // `pod run --rm`). Left in the WAL, commits are as durable
-        // (synchronous=NORMAL) and the next automatic checkpoint folds them in.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::TooNew(version));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        }
-        tx.commit()?;
-        Ok(Store { conn })
+    /// The fleet's tables on PostgreSQL, migrated under an advisory lock
+    /// (`by` names this host in `jetpack_migrations`).
+    pub fn open_postgres(
+        options: &sql::postgres::PgOptions,
+        by: &str,
+    ) -> Result<Store, StoreError> {
+        let db = sql::postgres::PgDriver::connect(options)?;
+        db.migrate(PG_MIGRATIONS, by)?;
+        Ok(Store { db: Box::new(db) })
+    }
+
+    pub fn dialect(&self) -> sql::Dialect {
+        self.db.dialect()
     }
 
     #[cfg(test)]
     pub fn in_memory() -> Store {
-        Self::setup(Connection::open_in_memory().unwrap()).unwrap()
+        let mut db = sql::sqlite::SqliteDriver::in_memory().unwrap();
+        db.migrate(MIGRATIONS).unwrap();
+        Store { db: Box::new(db) }
     }
 
     // ---- bases ----
 
     pub fn insert_base(&self, b: &BaseRow) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO bases (id, name, source, size, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![b.id.as_str(), b.name.as_str(), b.source, b.size as i64, base_state_str(b.state), b.created_at],
@@ -373,7 +358,7 @@ impl Store {
     }
 
     pub fn set_base_state(&self, id: &BaseId, state: BaseState) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE bases SET state = ?2 WHERE id = ?1",
             params![id.as_str(), base_state_str(state)],
         )?;
@@ -381,59 +366,55 @@ impl Store {
     }
 
     pub fn delete_base(&self, id: &BaseId) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute("DELETE FROM bases WHERE id = ?1", params![id.as_str()])?;
         Ok(())
     }
 
     pub fn bases(&self) -> Result<Vec<BaseRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM bases ORDER BY name")?;
-        let rows = st.query_map([], base_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = self
+            .db
+            .query_map("SELECT * FROM bases ORDER BY name", params![], base_row)?;
         Ok(rows)
     }
 
     pub fn base_by_id(&self, id: &BaseId) -> Result<Option<BaseRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM bases WHERE id = ?1",
-                params![id.as_str()],
-                base_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM bases WHERE id = ?1",
+            params![id.as_str()],
+            base_row,
+        )?)
     }
 
     /// Finds a base by name, full id or unambiguous id prefix (at least 4
     /// hex digits). Returns every match so that the caller can tell "none"
     /// from "ambiguous".
     pub fn find_bases(&self, reference: &str) -> Result<Vec<BaseRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM bases WHERE name = ?1")?;
-        let by_name = st
-            .query_map(params![reference], base_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let by_name = self.db.query_map(
+            "SELECT * FROM bases WHERE name = ?1",
+            params![reference],
+            base_row,
+        )?;
         if !by_name.is_empty() {
             return Ok(by_name);
         }
         if reference.len() < 4 || !reference.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(vec![]);
         }
-        let mut st = self
-            .conn
-            .prepare("SELECT * FROM bases WHERE substr(id, 1, ?2) = ?1")?;
-        let rows = st
-            .query_map(
-                params![reference.to_ascii_lowercase(), reference.len() as i64],
-                base_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.db.query_map(
+            "SELECT * FROM bases WHERE substr(id, 1, ?2) = ?1",
+            params![reference.to_ascii_lowercase(), reference.len() as i64],
+            base_row,
+        )?;
         Ok(rows)
     }
 
     pub fn pods_of_base(&self, id: &BaseId) -> Result<Vec<PodRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM pods WHERE base_id = ?1")?;
-        let rows = st
-            .query_map(params![id.as_str()], pod_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.db.query_map(
+            "SELECT * FROM pods WHERE base_id = ?1",
+            params![id.as_str()],
+            pod_row,
+        )?;
         Ok(rows)
     }
 
@@ -443,21 +424,20 @@ impl Store {
     /// of `range`, in one transaction, so two concurrent creations can never
     /// get the same address.
     pub fn insert_pod(
-        &mut self,
+        &self,
         pod: &PodRow,
         range: impl Iterator<Item = Ipv4Addr>,
         range_text: &str,
     ) -> Result<Ipv4Addr, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let used: std::collections::HashSet<String> = {
-            let mut st = tx.prepare("SELECT address FROM pods WHERE address IS NOT NULL")?;
-            let v = st
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?;
-            v
-        };
+        let tx = self.write_tx()?;
+        let used: std::collections::HashSet<String> = tx
+            .query_map(
+                "SELECT address FROM pods WHERE address IS NOT NULL",
+                params![],
+                |r| r.get::<String>(0),
+            )?
+            .into_iter()
+            .collect();
         let address = range
             .into_iter()
             .find(|a| !used.contains(&a.to_string()))
@@ -465,7 +445,7 @@ impl Store {
         // Checked in the transaction: a named volume cannot be removed
         // between this check and the pod's row (`delete_volume` reads
         // the pods in its own).
-        volumes::check_named(&tx, &pod.volumes)?;
+        volumes::check_named(&*tx, &pod.volumes)?;
         tx.execute(
             "INSERT INTO pods (id, name, base_id, command, address, state, created_at, env, volumes, limits, restart, autostart, publish, vnet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
@@ -491,7 +471,7 @@ impl Store {
     }
 
     pub fn set_pod_state(&self, id: &PodId, state: PodState) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE pods SET state = ?2 WHERE id = ?1",
             params![id.as_str(), state.as_str()],
         )?;
@@ -500,7 +480,7 @@ impl Store {
 
     /// Marks a pod running in `cell` and clears its last exit.
     pub fn pod_started(&self, id: &PodId, cell: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE pods SET state = 'running', cell = ?2, exit_code = NULL, exit_reason = NULL, restarts = 0, started_at = ?3, finished_at = NULL WHERE id = ?1",
             params![id.as_str(), cell, now()],
         )?;
@@ -516,7 +496,7 @@ impl Store {
         state: PodState,
         exit_code: Option<i32>,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE pods SET state = ?2, cell = NULL, exit_code = ?3, finished_at = ?4 WHERE id = ?1 AND state IN ('running', 'stopping')",
             params![id.as_str(), state.as_str(), exit_code, now()],
         )?;
@@ -525,7 +505,7 @@ impl Store {
 
     /// Says why a pod that just ended was ended (by the kernel).
     pub fn set_pod_exit_reason(&self, id: &PodId, reason: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE pods SET exit_reason = ?2 WHERE id = ?1",
             params![id.as_str(), reason],
         )?;
@@ -533,38 +513,35 @@ impl Store {
     }
 
     pub fn delete_pod(&self, id: &PodId) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute("DELETE FROM pods WHERE id = ?1", params![id.as_str()])?;
         Ok(())
     }
 
     pub fn pods(&self) -> Result<Vec<PodRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT * FROM pods ORDER BY created_at, id")?;
-        let rows = st.query_map([], pod_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = self.db.query_map(
+            "SELECT * FROM pods ORDER BY created_at, id",
+            params![],
+            pod_row,
+        )?;
         Ok(rows)
     }
 
     pub fn pod(&self, id: &PodId) -> Result<Option<PodRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM pods WHERE id = ?1",
-                params![id.as_str()],
-                pod_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM pods WHERE id = ?1",
+            params![id.as_str()],
+            pod_row,
+        )?)
     }
 
     /// Finds a pod by name, full uuid or unambiguous uuid prefix.
     pub fn find_pods(&self, reference: &str) -> Result<Vec<PodRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT * FROM pods WHERE name = ?1 OR id = ?1")?;
-        let exact = st
-            .query_map(params![reference], pod_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let exact = self.db.query_map(
+            "SELECT * FROM pods WHERE name = ?1 OR id = ?1",
+            params![reference],
+            pod_row,
+        )?;
         if !exact.is_empty() {
             return Ok(exact);
         }
@@ -575,15 +552,11 @@ impl Store {
         {
             return Ok(vec![]);
         }
-        let mut st = self
-            .conn
-            .prepare("SELECT * FROM pods WHERE substr(id, 1, ?2) = ?1")?;
-        let rows = st
-            .query_map(
-                params![reference.to_ascii_lowercase(), reference.len() as i64],
-                pod_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.db.query_map(
+            "SELECT * FROM pods WHERE substr(id, 1, ?2) = ?1",
+            params![reference.to_ascii_lowercase(), reference.len() as i64],
+            pod_row,
+        )?;
         Ok(rows)
     }
 }
@@ -655,19 +628,21 @@ mod tests {
         let path = dir.path().join("state.db");
         drop(Store::open(&path).unwrap());
         let s = Store::open(&path).unwrap();
-        let v: i64 = s
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 =
+            s.db.query_row("PRAGMA user_version", params![], |r| r.get(0))
+                .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
-        s.conn.pragma_update(None, "user_version", 99).unwrap();
+        s.db.execute("PRAGMA user_version = 99", params![]).unwrap();
         drop(s);
-        assert!(matches!(Store::open(&path), Err(StoreError::TooNew(99))));
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::Db(DbError::TooNew(99)))
+        ));
     }
 
     #[test]
     fn addresses_are_unique_and_released() {
-        let mut s = Store::in_memory();
+        let s = Store::in_memory();
         let b = base(&s, "bb");
         let range = crate::config::Ipv4Net::parse("10.9.0.0/29").unwrap();
         let p1 = pod(&b, None);
@@ -690,7 +665,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_lookup_by_prefix() {
-        let mut s = Store::in_memory();
+        let s = Store::in_memory();
         let b = base(&s, "bb");
         assert!(matches!(
             s.insert_base(&BaseRow {
@@ -716,7 +691,7 @@ mod tests {
 
     #[test]
     fn pod_life_cycle_columns() {
-        let mut s = Store::in_memory();
+        let s = Store::in_memory();
         let b = base(&s, "bb");
         let range = crate::config::Ipv4Net::parse("10.9.0.0/24").unwrap();
         let p = pod(&b, None);

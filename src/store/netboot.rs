@@ -4,7 +4,7 @@
 //! command-line syntax, what a mapping may name) are `netboot::`'s; this
 //! file only reads and writes rows, each mutation one statement.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::sql::{params, DbResult, Row, Sql};
 
 use super::{corrupt, Store, StoreError};
 use crate::names::{ImageId, Tag};
@@ -27,7 +27,7 @@ pub struct NetbootRow {
     pub updated_at: i64,
 }
 
-fn netboot_row(r: &Row) -> rusqlite::Result<NetbootRow> {
+fn netboot_row(r: &Row) -> DbResult<NetbootRow> {
     let image: Option<String> = r.get("image_id")?;
     let tag: Option<String> = r.get("tag")?;
     let target = match (image, tag) {
@@ -77,30 +77,31 @@ impl Store {
     }
 
     pub fn netboot(&self, mac: &str) -> Result<Option<NetbootRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT * FROM netboot WHERE mac = ?1", [mac], netboot_row)
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM netboot WHERE mac = ?1",
+            params![mac],
+            netboot_row,
+        )?)
     }
 
     /// Every mapping, by MAC.
     pub fn netboots(&self) -> Result<Vec<NetbootRow>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT * FROM netboot ORDER BY mac")?;
-        let rows = stmt.query_map([], netboot_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .query_map("SELECT * FROM netboot ORDER BY mac", params![], netboot_row)?)
     }
 
     /// Deletes a mapping; false when there was none.
     pub fn delete_netboot(&self, mac: &str) -> Result<bool, StoreError> {
         Ok(self
-            .conn
-            .execute("DELETE FROM netboot WHERE mac = ?1", [mac])?
+            .db
+            .execute("DELETE FROM netboot WHERE mac = ?1", params![mac])?
             > 0)
     }
 
     /// Deletes every mapping (`serve --clean`: the images they name go).
     pub fn clear_netboot(&self) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM netboot", [])?;
+        self.db.execute("DELETE FROM netboot", params![])?;
         Ok(())
     }
 
@@ -108,15 +109,12 @@ impl Store {
     /// images stored in the same second are told apart by insertion
     /// order (the rowid): the one stored last is the newest.
     pub fn newest_tagged_image(&self, tag: &Tag) -> Result<Option<ImageId>, StoreError> {
-        let id: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT id FROM images WHERE tag = ?1
+        let id: Option<String> = self.db.query_opt(
+            "SELECT id FROM images WHERE tag = ?1
                  ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                [tag.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
+            params![tag.as_str()],
+            |r| r.get(0),
+        )?;
         id.map(|id| ImageId::new(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }

@@ -4,7 +4,7 @@
 //! it (`publish`). Columns of the pod's row; read with the row, written at
 //! insert and by the supervisor here.
 
-use rusqlite::{params, Row};
+use super::sql::{params, DbResult, Row};
 use serde::Serialize;
 
 use super::{corrupt, Store, StoreError};
@@ -66,7 +66,7 @@ impl PodPolicy {
         })
     }
 
-    pub(super) fn from_row(r: &Row) -> rusqlite::Result<PodPolicy> {
+    pub(super) fn from_row(r: &Row) -> DbResult<PodPolicy> {
         let restart: String = r.get("restart")?;
         let publish: String = r.get("publish")?;
         Ok(PodPolicy {
@@ -86,7 +86,7 @@ impl Store {
     /// Records that a running pod's command ended with `exit_code` and is
     /// run again: the pod stays running, its count of restarts grows.
     pub fn pod_restarted(&self, id: &PodId, exit_code: Option<i32>) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE pods SET restarts = restarts + 1, exit_code = ?2 WHERE id = ?1 AND state = 'running'",
             params![id.as_str(), exit_code],
         )?;

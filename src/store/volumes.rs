@@ -4,7 +4,7 @@
 //! read the other side in their own write transaction, so a volume in use
 //! can never be removed.
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use super::sql::{params, DbResult, Executor, Row, Sql};
 use serde::{Deserialize, Serialize};
 
 use super::{corrupt, name_taken, Store, StoreError};
@@ -34,23 +34,24 @@ pub struct VolumeRow {
     pub created_at: i64,
 }
 
-fn volume_row(r: &Row) -> rusqlite::Result<VolumeRow> {
+fn volume_row(r: &Row) -> DbResult<VolumeRow> {
     Ok(VolumeRow {
-        name: Name::new("volume name", &r.get::<_, String>("name")?).map_err(corrupt)?,
+        name: Name::new("volume name", &r.get::<String>("name")?).map_err(corrupt)?,
         created_at: r.get("created_at")?,
     })
 }
 
 /// Every named volume of `volumes` exists (inside the pod's insert).
-pub(super) fn check_named(tx: &Transaction, volumes: &[PodVolume]) -> Result<(), StoreError> {
+pub(super) fn check_named<E: Executor + ?Sized>(
+    tx: &E,
+    volumes: &[PodVolume],
+) -> Result<(), StoreError> {
     for name in volumes.iter().filter_map(PodVolume::named) {
-        let found: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM volumes WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let found: Option<i64> = tx.query_opt(
+            "SELECT 1 FROM volumes WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
         if found.is_none() {
             return Err(StoreError::NoSuchVolume(name.to_string()));
         }
@@ -60,7 +61,7 @@ pub(super) fn check_named(tx: &Transaction, volumes: &[PodVolume]) -> Result<(),
 
 impl Store {
     pub fn insert_volume(&self, v: &VolumeRow) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO volumes (name, created_at) VALUES (?1, ?2)",
                 params![v.name.as_str(), v.created_at],
@@ -70,22 +71,18 @@ impl Store {
     }
 
     pub fn volumes(&self) -> Result<Vec<VolumeRow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT * FROM volumes ORDER BY name")?;
-        let rows = st
-            .query_map([], volume_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            self.db
+                .query_map("SELECT * FROM volumes ORDER BY name", params![], volume_row)?;
         Ok(rows)
     }
 
     pub fn volume(&self, name: &str) -> Result<Option<VolumeRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT * FROM volumes WHERE name = ?1",
-                params![name],
-                volume_row,
-            )
-            .optional()?)
+        Ok(self.db.query_opt(
+            "SELECT * FROM volumes WHERE name = ?1",
+            params![name],
+            volume_row,
+        )?)
     }
 
     /// Deletes the row of volume `name` unless a pod names it; `Err` holds
@@ -93,10 +90,9 @@ impl Store {
     pub fn delete_volume_unused(&self, name: &str) -> Result<Result<(), Vec<String>>, StoreError> {
         let tx = self.write_tx()?;
         let users: Vec<String> = {
-            let mut st = tx.prepare("SELECT id, volumes FROM pods")?;
-            let rows = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = tx.query_map("SELECT id, volumes FROM pods", params![], |r| {
+                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            })?;
             let mut users = Vec::new();
             for (id, volumes) in rows {
                 let volumes: Vec<PodVolume> = serde_json::from_str(&volumes)

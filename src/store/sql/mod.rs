@@ -39,6 +39,8 @@ pub enum DbError {
     TooNew(i64),
 }
 
+pub type DbResult<T> = Result<T, DbError>;
+
 /// Which engine a driver speaks, for the few statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

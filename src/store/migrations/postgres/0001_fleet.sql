@@ -1,0 +1,1 @@
+-- placeholder: the pgtest branch writes the fleet schema
