@@ -177,9 +177,11 @@ async fn delete_base(
     ApiQuery(p): ApiQuery<ForceParam>,
 ) -> ApiResult<Json<Base>> {
     let row = blocking(move || {
-        state
-            .host
-            .remove_base_with(&id, p.force, &crate::build::BuilderHolds)
+        state.host.remove_base_with(
+            &id,
+            p.force,
+            &crate::build::BuilderHolds::Fleet(&state.catalog),
+        )
     })
     .await?;
     Ok(Json(row.into()))

@@ -4,16 +4,32 @@
 //! --clean`) passes `BuilderHolds` to `Host::remove_base_with`, which asks
 //! it before the removal and has it forget the builder when forced.
 
+use crate::catalog::Catalog;
 use crate::names::BuilderId;
 use crate::runtime::{BaseHolds, Holder};
 use crate::store::{BaseRow, Store, StoreError};
 
-/// Builders hold the bases they are made of.
-pub struct BuilderHolds;
+/// Builders hold the bases they are made of. Their rows are where the
+/// fleet's tables are: the host's own store (`Local`, the CLI on one
+/// host), or the catalog's, which is PostgreSQL when hosts share one.
+pub enum BuilderHolds<'a> {
+    Local,
+    Fleet(&'a Catalog),
+}
 
-impl BaseHolds for BuilderHolds {
+impl BuilderHolds<'_> {
+    fn with<T>(&self, local: &Store, f: impl FnOnce(&Store) -> T) -> T {
+        match self {
+            BuilderHolds::Local => f(local),
+            BuilderHolds::Fleet(catalog) => catalog.with_store(f),
+        }
+    }
+}
+
+impl BaseHolds for BuilderHolds<'_> {
     fn holder(&self, store: &Store, base: &BaseRow) -> Result<Option<Holder>, StoreError> {
-        Ok(store.builder_of_base(&base.id)?.map(|id| Holder {
+        let builder = self.with(store, |s| s.builder_of_base(&base.id))?;
+        Ok(builder.map(|id| Holder {
             kind: "builder",
             id: id.to_string(),
             remedy: "delete the builder (or use --force)",
@@ -23,7 +39,7 @@ impl BaseHolds for BuilderHolds {
     fn release(&self, store: &Store, holder: &Holder) -> Result<(), StoreError> {
         // The runtime carries the id as text; it came from `holder` above.
         let id = BuilderId::new(&holder.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        store.delete_builder(&id)
+        self.with(store, |s| s.delete_builder(&id))
     }
 }
 
@@ -47,7 +63,7 @@ mod tests {
             created_at: 0,
         };
         s.insert_base(&base).unwrap();
-        assert_eq!(BuilderHolds.holder(&s, &base).unwrap(), None);
+        assert_eq!(BuilderHolds::Local.holder(&s, &base).unwrap(), None);
         s.insert_builder(&BuilderRow {
             id: BuilderId::new("b1").unwrap(),
             base_id: base.id.clone(),
@@ -57,7 +73,7 @@ mod tests {
             created_at: 0,
         })
         .unwrap();
-        let holder = BuilderHolds.holder(&s, &base).unwrap().unwrap();
+        let holder = BuilderHolds::Local.holder(&s, &base).unwrap().unwrap();
         let refused = RuntimeError::BaseHeld {
             base: base.name.to_string(),
             holder: holder.clone(),
@@ -66,7 +82,7 @@ mod tests {
             refused.to_string(),
             "base builder-b1 is builder b1; delete the builder (or use --force)"
         );
-        BuilderHolds.release(&s, &holder).unwrap();
-        assert_eq!(BuilderHolds.holder(&s, &base).unwrap(), None);
+        BuilderHolds::Local.release(&s, &holder).unwrap();
+        assert_eq!(BuilderHolds::Local.holder(&s, &base).unwrap(), None);
     }
 }

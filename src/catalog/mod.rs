@@ -191,7 +191,17 @@ pub fn check_uplink_token(t: &str) -> Result<(), CatalogError> {
 impl Catalog {
     /// Opens the catalog on the state database and blobs of `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Catalog, CatalogError> {
-        let store = Store::open(&data_dir.join("state.db"))?;
+        Self::open_on(data_dir, &crate::config::StoreDriver::Sqlite, "")
+    }
+
+    /// Opens the catalog on the store `driver` names (this host's state
+    /// database, or the fleet's PostgreSQL) and the blobs of `data_dir`.
+    pub fn open_on(
+        data_dir: &Path,
+        driver: &crate::config::StoreDriver,
+        host: &str,
+    ) -> Result<Catalog, CatalogError> {
+        let store = Store::open_shared(driver, &data_dir.join("state.db"), host)?;
         let blobs = Blobs::open(&data_dir.join("blobs"))?;
         Ok(Catalog {
             store: Mutex::new(store),

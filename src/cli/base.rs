@@ -162,7 +162,7 @@ impl Bases for Host {
     }
 
     fn remove(&self, base: &str) -> Result<Shown<Base>, CliError> {
-        let row = self.remove_base_with(base, false, &crate::build::BuilderHolds)?;
+        let row = self.remove_base_with(base, false, &crate::build::BuilderHolds::Local)?;
         Shown::local(row, Base::from)
     }
 }

@@ -109,6 +109,33 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "state database and blobs",
     ),
     (
+        "store.driver",
+        "sqlite",
+        "where the fleet's tables live: sqlite (this host's state database) | postgres (one PostgreSQL several jetpack hosts share)",
+    ),
+    (
+        "store.url",
+        "",
+        "postgres://USER@HOST:PORT/DATABASE (store.driver = postgres; no password in it)",
+    ),
+    (
+        "store.password.file",
+        "",
+        "a file (mode 0600) holding the database password; empty: PGPASSWORD, else none",
+    ),
+    ("store.tls", "off", "TLS to the database, its certificate verified: on | off"),
+    (
+        "store.tls.ca",
+        "",
+        "CA certificate (PEM) the database's certificate is verified with; empty: the system's",
+    ),
+    ("store.pool", "16", "database connections at most"),
+    (
+        "store.timeout",
+        "30",
+        "seconds a statement, or a wait for a free connection, may take",
+    ),
+    (
         "conf.dir",
         "/usr/local/etc",
         "the folder of jetpack.conf (set from the file's location)",

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 mod build;
+mod database;
 mod disks;
 mod files;
 mod imageservice;
@@ -28,6 +29,7 @@ mod store;
 mod values;
 
 pub use build::{BobProviderConfig, BobProviderKind};
+pub use database::{PostgresConfig, StoreDriver};
 pub use disks::DisksConfig;
 pub use files::FilesConfig;
 pub use imageservice::ImageServiceConfig;
@@ -104,6 +106,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub launch: LaunchConfig,
     pub metrics: MetricsConfig,
+    /// `store.*`: the database of the fleet's tables.
+    pub store: StoreDriver,
     /// `disks.*`: hypervisor disks made from images.
     pub disks: DisksConfig,
     pub files: FilesConfig,
@@ -147,6 +151,7 @@ impl Config {
     /// One section per area, each reading its own keys.
     fn typed(values: Values) -> Result<Config, ConfigError> {
         let store = store::read(&values)?;
+        let shared_store = database::read(&values)?;
         let jail = jail::read(&values)?;
         let mds = mds::read(&values)?;
         let server = server::read(&values)?;
@@ -179,6 +184,7 @@ impl Config {
             mds_signing_key: mds.mds_signing_key,
             mds_token_key: mds.mds_token_key,
             data_dir: store.data_dir,
+            store: shared_store,
             base_import_allow: store.base_import_allow,
             server,
             launch,

@@ -55,6 +55,17 @@ impl Values {
         }
     }
 
+    /// `bad`, for a value that may hold a secret: the error names the key
+    /// and where it was set, never the value.
+    pub(super) fn bad_unshown(&self, key: &str, why: String) -> ConfigError {
+        ConfigError::Value {
+            origin: self.0[key].1.to_string(),
+            key: key.to_string(),
+            value: "(not shown)".into(),
+            why,
+        }
+    }
+
     pub(super) fn number(&self, key: &str) -> Result<u64, ConfigError> {
         self.str(key)
             .parse::<u64>()

@@ -111,6 +111,14 @@ pub fn hangar_url(server: &ServerConfig) -> String {
     hangar_url_at(server, &host)
 }
 
+/// This host's name, as the shared store records who did what.
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 fn hangar_url_at(server: &ServerConfig, host: &str) -> String {
     let scheme = if server.uplink_tls { "https" } else { "http" };
     format!("{scheme}://{host}:{}", server.uplink_port)
@@ -150,7 +158,11 @@ fn clean(host: &Host, catalog: &Catalog) -> Result<(), ServeError> {
         host.remove_pod(&pod, true)?;
     }
     for base in host.bases()? {
-        host.remove_base_with(base.id.as_str(), true, &crate::build::BuilderHolds)?;
+        host.remove_base_with(
+            base.id.as_str(),
+            true,
+            &crate::build::BuilderHolds::Fleet(catalog),
+        )?;
     }
     catalog.clear()?;
     tracing::warn!("--clean: erased every pod, base, image, NaCl, snippet, uplink and job");
@@ -217,7 +229,18 @@ pub fn serve(
     // dataset's mountpoint, which must be empty when it is first mounted.
     let _data_dir_lock = crate::store::backup::DataDirLock::take(&config.data_dir)?;
     let _mds = mds::start(&host)?;
-    let catalog = Arc::new(Catalog::open(&config.data_dir)?);
+    let catalog = Arc::new(Catalog::open_on(
+        &config.data_dir,
+        &config.store,
+        &host_name(),
+    )?);
+    if let crate::config::StoreDriver::Postgres(pg) = &config.store {
+        tracing::info!(
+            "the fleet's tables are in PostgreSQL at {} (tls {})",
+            crate::store::sql::postgres::redact(&pg.url),
+            if pg.tls { "on" } else { "off" }
+        );
+    }
     if clean_first {
         clean(&host, &catalog)?;
     }

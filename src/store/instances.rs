@@ -106,7 +106,7 @@ impl Store {
             match w {
                 InstanceWrite::Docked { id, uplink_id, at } => {
                     tx.execute("INSERT INTO instances (id, uplink_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
-                         ON CONFLICT(id) DO UPDATE SET last_seen = ?3, uplink_id = COALESCE(?2, uplink_id)", params![id, uplink_id, at])?;
+                         ON CONFLICT(id) DO UPDATE SET last_seen = ?3, uplink_id = COALESCE(?2, instances.uplink_id)", params![id, uplink_id, at])?;
                 }
                 InstanceWrite::Ident {
                     id,

@@ -49,6 +49,11 @@ pub enum StoreError {
     NameTaken(String),
     #[error("no volume {0:?}")]
     NoSuchVolume(String),
+    #[error("the database password file {path}: {source}")]
+    Secret {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The SQLite schema's migrations, applied in order; `PRAGMA user_version`
@@ -332,6 +337,40 @@ impl Store {
         let db = sql::postgres::PgDriver::connect(options)?;
         db.migrate(PG_MIGRATIONS, by)?;
         Ok(Store { db: Box::new(db) })
+    }
+
+    /// The store of the fleet's tables `driver` names: this host's SQLite
+    /// at `db`, or the shared PostgreSQL (`host` names who migrated it).
+    pub fn open_shared(
+        driver: &crate::config::StoreDriver,
+        db: &Path,
+        host: &str,
+    ) -> Result<Store, StoreError> {
+        use crate::config::StoreDriver;
+        let pg = match driver {
+            StoreDriver::Sqlite => return Store::open(db),
+            StoreDriver::Postgres(pg) => pg,
+        };
+        let password = match &pg.password_file {
+            Some(path) => {
+                Some(
+                    private::read_secret(path).map_err(|source| StoreError::Secret {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            None => std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+        };
+        let options = sql::postgres::PgOptions {
+            url: pg.url.clone(),
+            password,
+            tls: pg.tls,
+            ca: pg.ca.clone(),
+            pool: pg.pool,
+            timeout: pg.timeout,
+        };
+        Store::open_postgres(&options, host)
     }
 
     pub fn dialect(&self) -> sql::Dialect {

@@ -4,7 +4,7 @@
 //! command-line syntax, what a mapping may name) are `netboot::`'s; this
 //! file only reads and writes rows, each mutation one statement.
 
-use super::sql::{params, DbResult, Row, Sql};
+use super::sql::{params, DbResult, Dialect, Row, Sql};
 
 use super::{corrupt, Store, StoreError};
 use crate::names::{ImageId, Tag};
@@ -107,14 +107,20 @@ impl Store {
 
     /// The id of the newest image with `tag`. Times are seconds, so two
     /// images stored in the same second are told apart by insertion
-    /// order (the rowid): the one stored last is the newest.
+    /// order (SQLite's rowid, PostgreSQL's `seq` column): the one stored
+    /// last is the newest.
     pub fn newest_tagged_image(&self, tag: &Tag) -> Result<Option<ImageId>, StoreError> {
-        let id: Option<String> = self.db.query_opt(
-            "SELECT id FROM images WHERE tag = ?1
-                 ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            params![tag.as_str()],
-            |r| r.get(0),
-        )?;
+        let sql = match self.db.dialect() {
+            Dialect::Sqlite => {
+                "SELECT id FROM images WHERE tag = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            }
+            Dialect::Postgres => {
+                "SELECT id FROM images WHERE tag = ?1 ORDER BY created_at DESC, seq DESC LIMIT 1"
+            }
+        };
+        let id: Option<String> = self
+            .db
+            .query_opt(sql, params![tag.as_str()], |r| r.get(0))?;
         id.map(|id| ImageId::new(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }

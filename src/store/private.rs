@@ -49,6 +49,23 @@ pub fn precreate(path: &Path) -> io::Result<()> {
     }
 }
 
+/// A secret kept in a file (the database password): refused when anyone
+/// but its owner may read it, as ssh refuses a loose key. The one line
+/// it holds, without its line end.
+pub fn read_secret(path: &Path) -> io::Result<String> {
+    let file = fs::File::open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("mode {:o}: others may read it; chmod 600 it", mode & 0o777),
+        ));
+    }
+    let mut text = String::new();
+    io::Read::read_to_string(&mut io::Read::take(file, 4096), &mut text)?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
 /// How far `tighten` goes below a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
