@@ -18,6 +18,7 @@ pub mod disks;
 pub mod events;
 pub mod files;
 pub mod hangar;
+pub mod hosts;
 pub mod hypervisor;
 pub mod jobs;
 pub mod launch;

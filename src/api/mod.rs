@@ -16,6 +16,7 @@ pub mod error;
 mod events;
 mod form;
 pub mod guard;
+mod hosts;
 mod images;
 pub mod imageservice;
 mod info;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub fleet: Arc<crate::hangar::fleet::Fleet>,
     /// Hypervisor disks made from images, cached.
     pub disks: Arc<crate::disks::Disks>,
+    /// The fleet's hosts (this server's heartbeat among them).
+    pub hosts: Arc<crate::hosts::Hosts>,
     /// The instances jetpack launched, in pods.
     pub launches: Arc<crate::launch::service::Launches>,
     /// The ISO and microkernel stores and OS images.
@@ -133,6 +136,7 @@ pub fn routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let router = bases::routes(router);
     let router = bootfiles::routes(router);
     let router = netboot::routes(router);
+    let router = hosts::routes(router);
     let router = builders::routes(router);
     let router = pods::routes(router);
     let router = volumes::routes(router);

@@ -1,8 +1,9 @@
 //! `store.*`: which database holds the fleet's tables (the server's
-//! documents, images, jobs, instances, builders, boot files). `sqlite`
-//! keeps them in the host's own state database; `postgres` puts them in
-//! one PostgreSQL that several jetpack hosts share. Bases, pods and
-//! volumes stay in each host's SQLite either way.
+//! documents, images, jobs, instances, builders, boot files, hosts).
+//! `sqlite` keeps them in the host's own state database; `postgres` puts
+//! them in one PostgreSQL that several jetpack hosts share. Bases, pods
+//! and volumes stay in each host's SQLite either way. `host.*`: how this
+//! server names itself among them and how often it says it is alive.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,42 @@ pub struct PostgresConfig {
     pub ca: Option<PathBuf>,
     pub pool: usize,
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Empty: the machine's host name.
+    pub name: String,
+    pub heartbeat: Duration,
+    pub down_after: Duration,
+}
+
+pub(super) fn read_host(v: &Values) -> Result<HostConfig, ConfigError> {
+    let name = v.str("host.name").to_string();
+    if !name.is_empty()
+        && (name.len() > 253
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+    {
+        return Err(v.bad(
+            "host.name",
+            "expected letters, digits, '-', '.' and '_' (at most 253)".into(),
+        ));
+    }
+    let heartbeat = Duration::from_secs(v.positive("host.heartbeat")?);
+    let down_after = Duration::from_secs(v.positive("host.down")?);
+    if down_after < heartbeat * 2 {
+        return Err(v.bad(
+            "host.down",
+            "at least two heartbeats (host.heartbeat)".into(),
+        ));
+    }
+    Ok(HostConfig {
+        name,
+        heartbeat,
+        down_after,
+    })
 }
 
 pub(super) fn read(v: &Values) -> Result<StoreDriver, ConfigError> {

@@ -136,6 +136,17 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "seconds a statement, or a wait for a free connection, may take",
     ),
     (
+        "host.name",
+        "",
+        "this server's name among the fleet's hosts; empty: the machine's host name",
+    ),
+    ("host.heartbeat", "5", "seconds between this server's heartbeats in the store"),
+    (
+        "host.down",
+        "15",
+        "seconds without a heartbeat after which a host is down",
+    ),
+    (
         "conf.dir",
         "/usr/local/etc",
         "the folder of jetpack.conf (set from the file's location)",

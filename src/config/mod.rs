@@ -29,7 +29,7 @@ mod store;
 mod values;
 
 pub use build::{BobProviderConfig, BobProviderKind};
-pub use database::{PostgresConfig, StoreDriver};
+pub use database::{HostConfig, PostgresConfig, StoreDriver};
 pub use disks::DisksConfig;
 pub use files::FilesConfig;
 pub use imageservice::ImageServiceConfig;
@@ -108,6 +108,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `store.*`: the database of the fleet's tables.
     pub store: StoreDriver,
+    /// `host.*`: this server among the fleet's hosts.
+    pub host: HostConfig,
     /// `disks.*`: hypervisor disks made from images.
     pub disks: DisksConfig,
     pub files: FilesConfig,
@@ -152,6 +154,7 @@ impl Config {
     fn typed(values: Values) -> Result<Config, ConfigError> {
         let store = store::read(&values)?;
         let shared_store = database::read(&values)?;
+        let host = database::read_host(&values)?;
         let jail = jail::read(&values)?;
         let mds = mds::read(&values)?;
         let server = server::read(&values)?;
@@ -185,6 +188,7 @@ impl Config {
             mds_token_key: mds.mds_token_key,
             data_dir: store.data_dir,
             store: shared_store,
+            host,
             base_import_allow: store.base_import_allow,
             server,
             launch,

@@ -12,6 +12,7 @@ pub mod bases;
 pub mod bootfiles;
 pub mod builders;
 pub mod documents;
+pub mod hosts;
 pub mod images;
 pub mod info;
 pub mod instances;

@@ -50,6 +50,8 @@ pub enum ServeError {
     Disks(#[from] crate::disks::DiskError),
     #[error(transparent)]
     BootFiles(#[from] crate::bootfiles::BootFilesError),
+    #[error(transparent)]
+    Hosts(#[from] crate::hosts::HostsError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -111,12 +113,69 @@ pub fn hangar_url(server: &ServerConfig) -> String {
     hangar_url_at(server, &host)
 }
 
-/// This host's name, as the shared store records who did what.
-fn host_name() -> String {
+/// This server's name among the fleet's hosts: `host.name`, else the
+/// machine's.
+fn host_name(config: &Config) -> String {
+    if !config.host.name.is_empty() {
+        return config.host.name.clone();
+    }
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// This server's heartbeat in the fleet's hosts table.
+fn hosts(
+    config: &Config,
+    server: &ServerConfig,
+    catalog: &Arc<Catalog>,
+    fleet: &Arc<crate::hangar::fleet::Fleet>,
+    host: &Arc<Host>,
+    hangar_url: &str,
+) -> Result<Arc<crate::hosts::Hosts>, ServeError> {
+    let scheme = if server.tls { "https" } else { "http" };
+    let api_address = if server.listen.is_unspecified() {
+        primary_address()
+            .map(std::net::IpAddr::V4)
+            .unwrap_or(server.listen)
+    } else {
+        server.listen
+    };
+    let api_url = format!(
+        "{scheme}://{}",
+        std::net::SocketAddr::new(api_address, server.port)
+    );
+    let pool = match config.datasets_driver {
+        crate::config::DatasetsDriver::Dir => config.root_mountpoint.display().to_string(),
+        _ => config.root_zfs.clone(),
+    };
+    let me = crate::store::hosts::HostBeat {
+        name: host_name(config),
+        api_url,
+        hangar_url: hangar_url.to_string(),
+        pool,
+        capacity: config.build_concurrency as u32,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        instances: 0,
+        pods: 0,
+        started_at: crate::store::now(),
+    };
+    let (fleet, host) = (fleet.clone(), host.clone());
+    let measure: crate::hosts::Measure = Box::new(move || {
+        let docked = fleet.summary().connected as u64;
+        let pods = host.pods().map(|p| p.len() as u64).unwrap_or(0);
+        (docked, pods)
+    });
+    let hosts = Arc::new(crate::hosts::Hosts::new(
+        catalog.clone(),
+        me,
+        measure,
+        config.host.heartbeat,
+        config.host.down_after,
+    ));
+    hosts.start()?;
+    Ok(hosts)
 }
 
 fn hangar_url_at(server: &ServerConfig, host: &str) -> String {
@@ -232,7 +291,7 @@ pub fn serve(
     let catalog = Arc::new(Catalog::open_on(
         &config.data_dir,
         &config.store,
-        &host_name(),
+        &host_name(&config),
     )?);
     if let crate::config::StoreDriver::Postgres(pg) = &config.store {
         tracing::info!(
@@ -365,7 +424,9 @@ pub fn serve(
     let events = Arc::new(crate::events::Events::new());
     fleet.publish_to(events.clone());
     jobs.publish_to(events.clone());
+    let hosts = hosts(&config, &server, &catalog, &fleet, &host, &default_url)?;
     let state = Arc::new(AppState {
+        hosts,
         disks,
         events,
         launches,

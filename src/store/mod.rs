@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod bootfiles;
 pub mod builders;
 pub mod catalog;
+pub mod hosts;
 pub mod instances;
 pub mod jobs;
 pub mod launches;
@@ -69,11 +70,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0008_volumes.sql"),
     include_str!("migrations/sqlite/0009_pod_policy.sql"),
     include_str!("migrations/sqlite/0010_limits.sql"),
+    include_str!("migrations/sqlite/0011_hosts.sql"),
 ];
 
 /// The PostgreSQL schema's migrations (the fleet's tables only: bases,
 /// pods and volumes stay in each host's SQLite).
-const PG_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_fleet.sql")];
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_fleet.sql"),
+    include_str!("migrations/postgres/0002_hosts.sql"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

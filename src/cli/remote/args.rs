@@ -370,6 +370,13 @@ pub enum RemoteCommand {
         #[command(subcommand)]
         cmd: NetbootCommand,
     },
+    /// List the fleet's jetpack hosts (up, draining or down)
+    Hosts,
+    /// One of the fleet's jetpack hosts: show, drain, forget
+    Host {
+        #[command(subcommand)]
+        cmd: HostCommand,
+    },
     /// List builders
     Builders,
     /// Show a builder
@@ -479,6 +486,20 @@ pub enum BobCommand {
     },
     /// List bob providers
     Providers,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Show a host
+    Show { name: String },
+    /// Place no new work on a host (`--undo`: place work on it again)
+    Drain {
+        name: String,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Forget a host that is down (refused while it beats)
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]

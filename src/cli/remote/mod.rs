@@ -12,6 +12,7 @@ mod bases;
 mod bootfiles;
 mod builders;
 mod events;
+mod hosts;
 mod images;
 mod info;
 mod instances;
@@ -151,6 +152,8 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
         } => instances::upgrade(c, instance, (builder, nacl, service), (force, wait), format)?,
         R::Bob { cmd } => return builders::bob(c, cmd, format),
         R::Netboot { cmd } => return netboot::netboot(c, cmd, format),
+        R::Hosts => hosts::list(c, format)?,
+        R::Host { cmd } => hosts::host(c, cmd, format)?,
         R::Builders => builders::table(c, format)?,
         R::InspectBuilder { id } => builders::inspect(c, id, format)?,
         R::DeleteBuilder { id } => delete::<BuilderModel>(c, ("builders", "builder"), &id, format)?,

@@ -1,0 +1,187 @@
+//! The fleet's hosts: this server's heartbeat into the store's hosts
+//! table, and every host's status as the others see it. A host is `up`
+//! while it beats, `draining` when told to take no new work, and `down`
+//! once it has been silent for `host.down`; a down host may be forgotten
+//! (`host rm`), an up one may not (it would be back at its next beat).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::Catalog;
+use crate::store::hosts::{HostBeat, HostRow, HostState};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    #[error("no host {0:?}")]
+    NoSuchHost(String),
+    #[error("host {name} is {status}: it would be back at its next heartbeat; stop its server first (it is down {after:?} after its last)")]
+    NotDown {
+        name: String,
+        status: HostStatus,
+        after: Duration,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A host as the fleet sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostStatus {
+    Up,
+    Draining,
+    Down,
+}
+
+impl std::fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostStatus::Up => "up",
+            HostStatus::Draining => "draining",
+            HostStatus::Down => "down",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HostView {
+    pub row: HostRow,
+    pub status: HostStatus,
+    /// This server's own row.
+    pub me: bool,
+}
+
+/// What this server reports at each beat, measured then.
+pub type Measure = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+pub struct Hosts {
+    catalog: Arc<Catalog>,
+    me: HostBeat,
+    /// (docked instances, pods) now.
+    measure: Measure,
+    every: Duration,
+    down_after: Duration,
+}
+
+impl Hosts {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        me: HostBeat,
+        measure: Measure,
+        every: Duration,
+        down_after: Duration,
+    ) -> Hosts {
+        Hosts {
+            catalog,
+            me,
+            measure,
+            every,
+            down_after,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.me.name
+    }
+
+    /// One heartbeat, now.
+    pub fn beat(&self) -> Result<(), HostsError> {
+        let (instances, pods) = (self.measure)();
+        let beat = HostBeat {
+            instances,
+            pods,
+            ..self.me.clone()
+        };
+        self.catalog.with_store(|s| s.host_heartbeat(&beat))?;
+        Ok(())
+    }
+
+    /// Beats every `host.heartbeat` on a thread of its own until the
+    /// process ends; a failed beat is logged once until one succeeds.
+    pub fn start(self: &Arc<Self>) -> Result<(), HostsError> {
+        self.beat()?;
+        let hosts = self.clone();
+        std::thread::Builder::new()
+            .name("jetpack-heartbeat".into())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    std::thread::sleep(hosts.every);
+                    match hosts.beat() {
+                        Ok(()) if failing => {
+                            tracing::info!("heartbeat: the store answers again");
+                            failing = false;
+                        }
+                        Ok(()) => {}
+                        Err(e) if !failing => {
+                            tracing::warn!("heartbeat failed: {e}; other hosts see this one as down after {:?}", hosts.down_after);
+                            failing = true;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map_err(|e| HostsError::Store(StoreError::Corrupt(format!("heartbeat thread: {e}"))))?;
+        Ok(())
+    }
+
+    fn status(&self, row: &HostRow) -> HostStatus {
+        if row.silent_ms as u128 >= self.down_after.as_millis() {
+            HostStatus::Down
+        } else if row.state == HostState::Draining {
+            HostStatus::Draining
+        } else {
+            HostStatus::Up
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<HostView>, HostsError> {
+        let rows = self.catalog.with_store(|s| s.hosts())?;
+        Ok(rows
+            .into_iter()
+            .map(|row| HostView {
+                status: self.status(&row),
+                me: row.beat.name == self.me.name,
+                row,
+            })
+            .collect())
+    }
+
+    pub fn get(&self, name: &str) -> Result<HostView, HostsError> {
+        self.list()?
+            .into_iter()
+            .find(|h| h.row.beat.name == name)
+            .ok_or_else(|| HostsError::NoSuchHost(name.to_string()))
+    }
+
+    /// Stops placing work on `name` (and, with `undo`, places it again).
+    pub fn drain(&self, name: &str, undo: bool) -> Result<HostView, HostsError> {
+        let state = if undo {
+            HostState::Up
+        } else {
+            HostState::Draining
+        };
+        if !self.catalog.with_store(|s| s.set_host_state(name, state))? {
+            return Err(HostsError::NoSuchHost(name.to_string()));
+        }
+        self.get(name)
+    }
+
+    /// Forgets a host that is down.
+    pub fn remove(&self, name: &str) -> Result<HostView, HostsError> {
+        let view = self.get(name)?;
+        let silent = self.down_after.as_millis() as i64;
+        match self
+            .catalog
+            .with_store(|s| s.delete_silent_host(name, silent))?
+        {
+            Some(true) => Ok(view),
+            Some(false) => Err(HostsError::NotDown {
+                name: name.to_string(),
+                status: view.status,
+                after: self.down_after,
+            }),
+            None => Err(HostsError::NoSuchHost(name.to_string())),
+        }
+    }
+}
