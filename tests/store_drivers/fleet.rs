@@ -40,7 +40,11 @@ fn fleet_stores() -> Vec<Store> {
     if let Some(c) = cluster() {
         let db = c.database();
         let pg = db.connect(2);
-        assert_eq!(pg.migrate(&[FLEET], "store_drivers").expect("0001_fleet.sql"), 0);
+        assert_eq!(
+            pg.migrate(&[FLEET], "store_drivers")
+                .expect("0001_fleet.sql"),
+            0
+        );
         all.push(Store {
             driver: Box::new(pg),
             kind: Kind::Postgres(db),
@@ -201,8 +205,12 @@ fn fleet_constraints_hold_on_both() {
             assert!(row.iter().any(|c| c.0 == column && c.1 == t(value)));
             match insert(db, table, &row) {
                 Err(DbError::Unique { columns }) if columns == want => {}
-                Err(DbError::Unique { columns }) if table == "builders" && columns == "builders.base_id" => {}
-                other => panic!("{name}: {table}.{column}: {:?}", other.map_err(|e| e.to_string())),
+                Err(DbError::Unique { columns })
+                    if table == "builders" && columns == "builders.base_id" => {}
+                other => panic!(
+                    "{name}: {table}.{column}: {:?}",
+                    other.map_err(|e| e.to_string())
+                ),
             }
         }
         let bootfile = rows().into_iter().find(|r| r.0 == "bootfiles").unwrap().1;
@@ -234,7 +242,11 @@ fn fleet_constraints_hold_on_both() {
         assert_eq!(count(db, "SELECT count(*) FROM panics"), 1);
         db.execute("DELETE FROM instances WHERE id = ?1", params!["i1"])
             .unwrap();
-        assert_eq!(count(db, "SELECT count(*) FROM panics"), 0, "{name}: cascade");
+        assert_eq!(
+            count(db, "SELECT count(*) FROM panics"),
+            0,
+            "{name}: cascade"
+        );
         // A panic of no instance is refused.
         let orphan = db.execute(
             "INSERT INTO panics (id, instance_id, text, created_at) VALUES ('p', 'none', '', 1)",
