@@ -7,16 +7,16 @@ use super::*;
 
 const FLEET: &str = include_str!("../../src/store/migrations/postgres/0001_fleet.sql");
 const SQLITE: [&str; 10] = [
-    include_str!("../../src/store/migrations/0001_runtime.sql"),
-    include_str!("../../src/store/migrations/0002_server.sql"),
-    include_str!("../../src/store/migrations/0003_instances.sql"),
-    include_str!("../../src/store/migrations/0004_builders.sql"),
-    include_str!("../../src/store/migrations/0005_launches.sql"),
-    include_str!("../../src/store/migrations/0006_bootfiles.sql"),
-    include_str!("../../src/store/migrations/0007_netboot.sql"),
-    include_str!("../../src/store/migrations/0008_volumes.sql"),
-    include_str!("../../src/store/migrations/0009_pod_policy.sql"),
-    include_str!("../../src/store/migrations/0010_limits.sql"),
+    include_str!("../../src/store/migrations/sqlite/0001_runtime.sql"),
+    include_str!("../../src/store/migrations/sqlite/0002_server.sql"),
+    include_str!("../../src/store/migrations/sqlite/0003_instances.sql"),
+    include_str!("../../src/store/migrations/sqlite/0004_builders.sql"),
+    include_str!("../../src/store/migrations/sqlite/0005_launches.sql"),
+    include_str!("../../src/store/migrations/sqlite/0006_bootfiles.sql"),
+    include_str!("../../src/store/migrations/sqlite/0007_netboot.sql"),
+    include_str!("../../src/store/migrations/sqlite/0008_volumes.sql"),
+    include_str!("../../src/store/migrations/sqlite/0009_pod_policy.sql"),
+    include_str!("../../src/store/migrations/sqlite/0010_limits.sql"),
 ];
 
 /// SQLite's store (with the base a builder needs: its foreign key holds
