@@ -14,7 +14,8 @@ install_debian() {
                     pkg-config rustc-web cargo-web rust-web-src
                     curl ca-certificates openssl apache2-utils
                     binutils qemu-system-x86 docker-registry skopeo jq nftables python3 prometheus influxdb influxdb-client
-                    chromium chromium-driver grub-pc-bin xorriso libarchive-tools qemu-utils nginx ipxe-qemu man-db)
+                    chromium chromium-driver grub-pc-bin xorriso libarchive-tools qemu-utils nginx ipxe-qemu man-db
+                    postgresql)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -105,6 +106,27 @@ fi
 log "cargo build --release"
 cargo build --release --locked
 export JETPACK_BIN="$PWD/target/release/jetpack"
+
+# The postgres store driver's tests (and the API suite run again with
+# JETPACK_TEST_STORE=postgres) need a PostgreSQL: a throwaway cluster on a
+# free loopback port below the tests' own range, stopped and removed
+# when this script exits. Every test binary finds it through the
+# JETPACK_TEST_PG_* variables (tests/common/postgres.rs).
+if [ "$(uname -s)" = Linux ]; then
+    pg_tmp=$(mktemp -d /tmp/jetpack-test-pg.XXXXXX)
+    chmod 0755 "$pg_tmp" # the postgres user runs the server in it
+    trap 'scripts/pg-test-cluster.sh stop "$pg_tmp/cluster"; rmdir "$pg_tmp"' EXIT
+    pg_port=
+    for p in $(seq 5433 5532); do
+        if [ -z "$(ss -Hltn "sport = :$p")" ]; then pg_port=$p; break; fi
+    done
+    [ -n "$pg_port" ] || { echo "no free port for the test PostgreSQL" >&2; exit 1; }
+    log "PostgreSQL test cluster on 127.0.0.1:$pg_port"
+    # Assigned first: a failing start stops the run (set -e), which an
+    # eval of its empty output would not.
+    pg_exports=$(scripts/pg-test-cluster.sh start "$pg_tmp/cluster" "$pg_port")
+    eval "$pg_exports"
+fi
 
 log "cargo test"
 if [ "$(uname -s)" = FreeBSD ]; then

@@ -15,6 +15,7 @@ pub mod iso;
 pub mod jails;
 #[path = "../../benches/support/kernel.rs"]
 pub mod kernel;
+pub mod postgres;
 pub mod qemu;
 pub mod server;
 pub mod sims;

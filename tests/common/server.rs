@@ -22,6 +22,9 @@ pub struct TestServer {
     pub tls: bool,
     pub user: String,
     pub password: String,
+    /// The database of a server on the postgres store
+    /// (JETPACK_TEST_STORE=postgres); dropped after the server is killed.
+    pub pg: Option<super::postgres::TestDb>,
 }
 
 /// A port for a server a test starts. Not bind(0)'s pick: that comes from
@@ -91,6 +94,18 @@ impl TestServer {
         if !options.iter().any(|o| o.starts_with("builders.dockerhub=")) {
             options.push("builders.dockerhub=off".into());
         }
+        // JETPACK_TEST_STORE=postgres: the API suite runs again with every
+        // server on the postgres store driver, each on a fresh database
+        // (unless the test chose its own store).
+        let pg = (std::env::var("JETPACK_TEST_STORE").as_deref() == Ok("postgres")
+            && !options.iter().any(|o| o.starts_with("store.")))
+        .then(|| {
+            let cluster = super::postgres::cluster()
+                .expect("JETPACK_TEST_STORE=postgres, but there is no PostgreSQL");
+            let db = cluster.database();
+            options.extend(db.store_options());
+            db
+        });
         let conf = dir.path().join("jetpack.conf");
         std::fs::write(&conf, "# test server\n").expect("writing jetpack.conf");
         // As an operator's: the MDS refuses a jetpack.conf others can read.
@@ -133,6 +148,7 @@ impl TestServer {
             tls,
             user: "admin".into(),
             password: String::new(),
+            pg,
         };
         server.spawn(flags);
         let password_file = server.keys_dir().join("admin.password");

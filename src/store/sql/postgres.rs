@@ -99,17 +99,21 @@ impl Drop for PgDriver {
 fn pg_err(e: tokio_postgres::Error) -> DbError {
     if let Some(db) = e.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION {
-            // DETAIL reads "Key (name)=(value) already exists.": keep the
-            // columns, never the value (client input).
+            // DETAIL reads "Key (a, b)=(value) already exists.": keep the
+            // columns, never the value (client input), each named
+            // `table.column` as SQLite names them.
+            let table = db.table().unwrap_or("?");
             let columns = db
                 .detail()
                 .and_then(|d| d.strip_prefix("Key ("))
                 .and_then(|d| d.split_once(")="))
-                .map(|(c, _)| c.to_string())
-                .unwrap_or_default();
-            return DbError::Unique {
-                columns: format!("{}.{}", db.table().unwrap_or("?"), columns),
-            };
+                .map(|(c, _)| c)
+                .unwrap_or_default()
+                .split(", ")
+                .map(|c| format!("{table}.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return DbError::Unique { columns };
         }
         return DbError::Postgres(format!(
             "{}: {} ({})",
@@ -118,7 +122,16 @@ fn pg_err(e: tokio_postgres::Error) -> DbError {
             db.code().code()
         ));
     }
-    DbError::Postgres(e.to_string())
+    // The client's own errors (TLS, I/O) say what failed only in their
+    // sources ("error performing TLS handshake": certificate verify failed).
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        why.push_str(": ");
+        why.push_str(&s.to_string());
+        source = s.source();
+    }
+    DbError::Postgres(why)
 }
 
 impl PgDriver {

@@ -5,13 +5,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::{DbError, Dialect, Driver, Executor, Row, Tx, Value};
+
+/// How long a statement waits for another connection's lock.
+const BUSY: Duration = Duration::from_secs(10);
 
 pub struct SqliteDriver {
     conn: Connection,
@@ -29,8 +32,21 @@ impl SqliteDriver {
     fn setup(conn: Connection) -> Result<SqliteDriver, DbError> {
         // WAL lets readers go on during a write; the busy timeout turns a
         // brief lock into a wait instead of an error.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(BUSY)?;
+        // Switching a new file to WAL takes its exclusive lock without the
+        // busy handler: processes opening a new file at once get
+        // SQLITE_BUSY at once. Retried for as long as the busy timeout.
+        let deadline = Instant::now() + BUSY;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                done => break done?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Each CLI command is a short process: checkpointing and deleting
