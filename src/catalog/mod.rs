@@ -336,13 +336,16 @@ impl Catalog {
     pub fn ensure_uplink(&self, name: &str, url: &str) -> Result<Option<UplinkRow>, CatalogError> {
         match self.uplink(name) {
             Ok(_) => Ok(None),
-            Err(CatalogError::NotFound { .. }) => self
-                .create_uplink(UplinkSpec {
-                    name: name.into(),
-                    url: url.into(),
-                    ..Default::default()
-                })
-                .map(Some),
+            Err(CatalogError::NotFound { .. }) => match self.create_uplink(UplinkSpec {
+                name: name.into(),
+                url: url.into(),
+                ..Default::default()
+            }) {
+                Ok(made) => Ok(Some(made)),
+                // Another host sharing the store made it meanwhile.
+                Err(CatalogError::NameTaken { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     }

@@ -1,0 +1,177 @@
+//! Several jetpack hosts on one PostgreSQL (issue 21): three `jetpack
+//! serve` processes, each with its own data root, ports and pod network,
+//! started at once on an empty database. They migrate it once, share the
+//! fleet's tables, see each other through their heartbeats, and see a
+//! host that was killed go down.
+
+mod common;
+
+use common::postgres::TestDb;
+use common::server::TestServer;
+
+/// Three servers on `db`, started at once (each on its own thread), named
+/// h0, h1, h2; heartbeats every second, down after three.
+fn three_hosts(db: &TestDb) -> Vec<TestServer> {
+    let n = std::process::id() % 10000;
+    let starts: Vec<_> = (0..3)
+        .map(|i| {
+            let mut options = db.store_options();
+            options.extend([
+                format!("host.name=h{i}"),
+                "host.heartbeat=1".to_string(),
+                "host.down=3".to_string(),
+                // Each host's pod network is its own.
+                format!("jail.interface=jpf{n}{i}"),
+                format!("jail.namePrefix=jpf{n}{i}-"),
+            ]);
+            std::thread::spawn(move || {
+                let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+                TestServer::start(&refs, &[])
+            })
+        })
+        .collect();
+    starts
+        .into_iter()
+        .map(|s| s.join().expect("a server failed to start"))
+        .collect()
+}
+
+/// name -> status, as `server` lists the hosts.
+fn statuses(server: &TestServer) -> Vec<(String, String, bool)> {
+    let (status, hosts) = server.json(&[], "/v1/hosts");
+    assert_eq!(status, 200, "{hosts}");
+    hosts
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap_or_default().to_string(),
+                h["status"].as_str().unwrap_or_default().to_string(),
+                h["self"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_hosts_migrate_once_share_the_catalog_and_see_one_die() {
+    let Some(cluster) = common::postgres::cluster() else {
+        return;
+    };
+    let db = cluster.database();
+    let mut hosts = three_hosts(&db);
+
+    // One host migrated the empty database, under the advisory lock; the
+    // others waited and found it done (a race would have failed a start).
+    let applied = db
+        .psql("SELECT version || ' ' || applied_by FROM jetpack_migrations ORDER BY version")
+        .expect("reading jetpack_migrations");
+    let rows: Vec<&str> = applied.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(rows.len() >= 2, "{applied}");
+    let by: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(by.len(), 1, "one host migrates it all: {applied}");
+
+    // Every host lists all three, up, and knows which one it is.
+    for (i, server) in hosts.iter().enumerate() {
+        let seen = common::until(10, "three hosts up", || {
+            let s = statuses(server);
+            (s.len() == 3 && s.iter().all(|(_, status, _)| status == "up")).then_some(s)
+        });
+        let me: Vec<&str> = seen
+            .iter()
+            .filter(|(_, _, me)| *me)
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        assert_eq!(me, [format!("h{i}").as_str()]);
+    }
+
+    // One fleet: what is made through one host is there through the others.
+    let (status, nacl) = hosts[0].json(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"edge","content":"Iface eth0 {\n index: 0,\n address: 10.0.0.2,\n netmask: 255.255.255.0\n}\n"}"#,
+        ],
+        "/v1/nacls",
+    );
+    assert_eq!(status, 201, "{nacl}");
+    for server in &hosts[1..] {
+        let (status, found) = server.json(&[], "/v1/nacls/edge");
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["id"], nacl["id"]);
+    }
+    // The default uplink was made once, whoever came first.
+    let (_, uplinks) = hosts[2].json(&[], "/v1/uplinks?q=default");
+    assert_eq!(uplinks.as_array().map(Vec::len), Some(1), "{uplinks}");
+
+    // Drained through h0, h1 says so itself.
+    let (status, drained) = hosts[0].json(&["-X", "POST"], "/v1/hosts/h1/drain");
+    assert_eq!(status, 200, "{drained}");
+    let (_, h1) = hosts[1].json(&[], "/v1/hosts/h1");
+    assert_eq!(h1["status"], "draining", "{h1}");
+
+    // An up host cannot be forgotten: it would be back at its next beat.
+    let (status, body) = hosts[0].curl(&["-X", "DELETE"], "/v1/hosts/h1");
+    assert_eq!(status, 409, "{body}");
+
+    // h2 dies: the others see it down once it has been silent 3 s.
+    hosts[2].kill();
+    for server in &hosts[..2] {
+        common::until(15, "h2 down", || {
+            statuses(server)
+                .iter()
+                .any(|(n, s, _)| n == "h2" && s == "down")
+                .then_some(())
+        });
+    }
+    let (status, gone) = hosts[1].json(&["-X", "DELETE"], "/v1/hosts/h2");
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(statuses(&hosts[0]).len(), 2);
+    let (status, _) = hosts[0].json(&[], "/v1/hosts/h2");
+    assert_eq!(status, 404);
+
+    // Servers go before their database.
+    hosts.clear();
+    drop(db);
+}
+
+#[test]
+fn a_lone_host_lists_itself_on_sqlite() {
+    if std::env::var("JETPACK_TEST_STORE").as_deref() == Ok("postgres") {
+        return;
+    }
+    let server = TestServer::start(&["host.name=solo"], &[]);
+    let (status, hosts) = server.json(&[], "/v1/hosts");
+    assert_eq!(status, 200, "{hosts}");
+    assert_eq!(hosts[0]["name"], "solo");
+    assert_eq!(hosts[0]["status"], "up");
+    assert_eq!(hosts[0]["self"], true);
+    let out = server
+        .jetpack()
+        .args(["--tlsInsecureSkipVerify", "--host", "127.0.0.1", "--port"])
+        .arg(server.port.to_string())
+        .args([
+            "--username",
+            "admin",
+            "--password",
+            &server.password,
+            "hosts",
+        ])
+        .output()
+        .expect("jetpack hosts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("solo (this)") && text.contains("up"),
+        "{text}"
+    );
+}
