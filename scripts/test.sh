@@ -133,6 +133,13 @@ if [ "$(uname -s)" = FreeBSD ]; then
     cargo test --all-targets --locked --features freebsd-integration,zfs
 else
     cargo test --all-targets --locked
+    # The API suite again, every server on the postgres store driver (a
+    # fresh database each): the same tests, the other driver.
+    log "cargo test: the API suite on PostgreSQL"
+    JETPACK_TEST_STORE=postgres cargo test --locked \
+        --test serve --test cli_client --test hangar --test events --test sim_id \
+        --test builders --test bootfiles --test netboot --test imageservice --test files \
+        --test metrics --test top --test serve_pods --test security --test fleet_hosts
 fi
 
 if [ "$(uname -s)" = Linux ]; then

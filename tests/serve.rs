@@ -920,7 +920,6 @@ fn half_upload(server: &TestServer, total: usize) -> std::net::TcpStream {
     body.resize(total / 2, 1);
     stream.write_all(&body).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
     stream
 }
 
@@ -930,17 +929,26 @@ fn an_upload_cut_off_or_killed_half_way_leaves_nothing_visible() {
         return;
     }
     let mut server = TestServer::start(&[], &["--noservertls"]);
-    // The client goes away half way.
+    let staging = server.data_dir().join("blobs/staging");
+    // The client goes away half way: once the server has staged what came,
+    // the staged file goes with the connection.
     let stream = half_upload(&server, 4 << 20);
+    common::until(30, "the upload staged", || {
+        (walk(&staging).len() == 1).then_some(())
+    });
     drop(stream);
+    common::until(30, "the cut upload's staged file removed", || {
+        walk(&staging).is_empty().then_some(())
+    });
     let left = settled_blob_files(&server, &[]);
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(server.json(&[], "/v1/images").1, json!([]));
 
     // The server dies half way (SIGKILL: nothing of it runs), then restarts.
     let _stream = half_upload(&server, 4 << 20);
-    let staged = walk(&server.data_dir().join("blobs/staging"));
-    assert_eq!(staged.len(), 1, "the upload is being staged");
+    common::until(30, "the upload staged", || {
+        (walk(&staging).len() == 1).then_some(())
+    });
     server.kill();
     server.spawn(&["--noservertls"]);
     assert_eq!(server.json(&[], "/v1/images").1, json!([]));
