@@ -1,0 +1,290 @@
+//! The API on each store driver, in the same run: the real `jetpack
+//! serve` (release build, TLS and auth on) once on SQLite and once on
+//! PostgreSQL (a throwaway cluster on loopback, started here with
+//! scripts/pg-test-cluster.sh unless JETPACK_TEST_PG_* name one), measured
+//! in interleaved rounds so that drift hits both alike:
+//!
+//! 1. `GET /v1/info` (no store read): requests/s from 8 connections, the
+//!    floor both share;
+//! 2. `POST /v1/uplinks` (one transaction each) from 8 connections until
+//!    JETPACK_BENCH_ROWS (10,000) uplinks are stored: rows/s;
+//! 3. `GET /v1/uplinks?limit=100` (a sorted page of that table) and
+//!    `GET /v1/uplinks/NAME` (a lookup) on one connection: p50/p99.
+//!
+//! `cargo bench --bench store` measures; `cargo test` runs it tiny (200
+//! rows, short rounds) as a check that it works. Targets are reported,
+//! never enforced. The hangar's figures on three hosts are not here: the
+//! hangar does not yet spread one fleet's instances over hosts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "support/measure.rs"]
+mod measure;
+#[allow(dead_code)]
+#[path = "support/serve.rs"]
+mod serve;
+
+use measure::{env_or, percentile_ms};
+use serve::Server;
+
+const SERVE: serve::Bench = serve::Bench {
+    name: "store",
+    tag: "jpst",
+};
+
+/// A PostgreSQL to bench against: the test command's, or one of our own.
+struct Postgres {
+    url: String,
+    password_file: PathBuf,
+    own: Option<tempfile::TempDir>,
+}
+
+impl Postgres {
+    fn find() -> Postgres {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let (Some(url), Some(pw)) = (
+            var("JETPACK_TEST_PG_URL"),
+            var("JETPACK_TEST_PG_PASSWORD_FILE"),
+        ) {
+            return Postgres {
+                url,
+                password_file: pw.into(),
+                own: None,
+            };
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-bench-pg-")
+            .tempdir()
+            .expect("a temporary folder");
+        // The postgres user runs the server in it.
+        std::process::Command::new("chmod")
+            .arg("0755")
+            .arg(dir.path())
+            .status()
+            .expect("chmod");
+        let port = measure::free_port().to_string();
+        let cluster = dir.path().join("cluster");
+        let out = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-test-cluster.sh"
+        ))
+        .arg("start")
+        .arg(&cluster)
+        .arg(&port)
+        .output()
+        .expect("scripts/pg-test-cluster.sh");
+        assert!(
+            out.status.success(),
+            "starting PostgreSQL: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Postgres {
+            url: format!("postgres://jetpack@127.0.0.1:{port}/postgres"),
+            password_file: cluster.join("password"),
+            own: Some(dir),
+        }
+    }
+
+    /// A fresh database's `store.*` options.
+    fn database(&self, name: &str) -> Vec<String> {
+        let password = std::fs::read_to_string(&self.password_file).expect("the password");
+        // Two -c: each its own transaction, as DROP DATABASE needs.
+        let out = Command::new("psql")
+            .arg(&self.url)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {name}"))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE {name}"))
+            .env("PGPASSWORD", password.trim())
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = match self.url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("bad url {}", self.url),
+        };
+        vec![
+            "store.driver=postgres".into(),
+            format!("store.url={url}"),
+            format!("store.password.file={}", self.password_file.display()),
+        ]
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.own {
+            let _ = Command::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/pg-test-cluster.sh"
+            ))
+            .arg("stop")
+            .arg(dir.path().join("cluster"))
+            .status();
+        }
+    }
+}
+
+/// Requests/s of `request(i)` from `connections` connections for `time`.
+fn rate(
+    server: &Server,
+    connections: usize,
+    time: Duration,
+    request: impl Fn(usize) -> Vec<u8> + Sync,
+    want: u16,
+    limit: usize,
+) -> f64 {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..connections {
+            scope.spawn(|| {
+                let mut client = server.connect();
+                while started.elapsed() < time {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= limit {
+                        break;
+                    }
+                    client.expect(&request(i), want);
+                }
+            });
+        }
+    });
+    next.load(Ordering::Relaxed).min(limit) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn uplink(server: &Server, i: usize) -> Vec<u8> {
+    let body = format!(r#"{{"name":"u{i}","url":"https://hangar.example:9090"}}"#);
+    let mut request = format!(
+        "POST /v1/uplinks HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        server.port,
+        server.authorization,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body.as_bytes());
+    request
+}
+
+fn latencies(server: &Server, request: &[u8], n: usize) -> Vec<Duration> {
+    let mut client = server.connect();
+    for _ in 0..n / 10 {
+        client.expect(request, 200);
+    }
+    let mut out: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            client.expect(request, 200);
+            t.elapsed()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let rows: usize = if bench {
+        env_or("JETPACK_BENCH_ROWS", 10_000)
+    } else {
+        200
+    };
+    let round = Duration::from_millis(if bench { 2000 } else { 200 });
+    let rounds = if bench { 3 } else { 1 };
+    let samples = if bench { 300 } else { 20 };
+    if !bench {
+        println!("store bench: quick check (run `cargo bench --bench store` to measure)");
+    }
+    let postgres = Postgres::find();
+    let db = format!("jetpack_bench_{}", std::process::id());
+    let pg_options = postgres.database(&db);
+    let mut pg_flags: Vec<&str> = Vec::new();
+    for o in &pg_options {
+        pg_flags.extend(["-o", o.as_str()]);
+    }
+    let servers = [
+        Server::jetpack(&SERVE, "sqlite", &[]),
+        Server::jetpack(&SERVE, "postgres", &pg_flags),
+    ];
+
+    // 1 and 2, interleaved: reads that touch no store, then writes.
+    let mut info = [0.0f64; 2];
+    let mut writes = [0.0f64; 2];
+    let per_round = rows.div_ceil(rounds);
+    for r in 0..rounds {
+        for (k, s) in servers.iter().enumerate() {
+            let get = s.get("/v1/info");
+            info[k] += rate(s, 8, round, |_| get.clone(), 200, usize::MAX) / rounds as f64;
+            let first = r * per_round;
+            let n = per_round.min(rows - first);
+            writes[k] += rate(
+                s,
+                8,
+                Duration::from_secs(3600),
+                |i| uplink(s, first + i),
+                201,
+                n,
+            ) / rounds as f64;
+        }
+    }
+    // 3: a page and a lookup of the full table.
+    let mut page = Vec::new();
+    let mut lookup = Vec::new();
+    for s in &servers {
+        page.push(latencies(s, &s.get("/v1/uplinks?limit=100"), samples));
+        lookup.push(latencies(
+            s,
+            &s.get(&format!("/v1/uplinks/u{}", rows / 2)),
+            samples,
+        ));
+    }
+
+    println!(
+        "\nthe API on each store driver ({} uplinks; TLS and auth on; {} rounds interleaved)",
+        rows, rounds
+    );
+    println!(
+        "{:<36} {:>12} {:>12} {:>10}",
+        "measure", "sqlite", "postgres", "pg/sqlite"
+    );
+    let line = |what: &str, a: f64, b: f64, unit: &str| {
+        println!(
+            "{what:<36} {:>9.0} {unit} {:>9.0} {unit} {:>9.2}x",
+            a,
+            b,
+            b / a
+        );
+    };
+    line("GET /v1/info (8 conns)", info[0], info[1], "/s");
+    line("POST /v1/uplinks (8 conns)", writes[0], writes[1], "/s");
+    for (what, l) in [
+        ("GET /v1/uplinks?limit=100", &page),
+        ("GET /v1/uplinks/NAME", &lookup),
+    ] {
+        for (p, label) in [(0.5, "p50"), (0.99, "p99")] {
+            let (a, b) = (percentile_ms(&l[0], p), percentile_ms(&l[1], p));
+            println!(
+                "{:<36} {:>9.2} ms {:>9.2} ms {:>9.2}x",
+                format!("{what} {label}"),
+                a,
+                b,
+                b / a
+            );
+        }
+    }
+    drop(servers);
+    drop(postgres);
+}
