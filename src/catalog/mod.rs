@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 pub mod token;
 
@@ -118,7 +117,9 @@ pub const DEFAULT_UPLINK: &str = "default";
 pub const LAUNCH_UPLINK: &str = "launch";
 
 pub struct Catalog {
-    store: Mutex<Store>,
+    /// Shared by every handler at once: the driver serializes SQLite's
+    /// one connection and spreads PostgreSQL's work over its pool.
+    store: Store,
     blobs: Blobs,
 }
 
@@ -203,16 +204,11 @@ impl Catalog {
     ) -> Result<Catalog, CatalogError> {
         let store = Store::open_shared(driver, &data_dir.join("state.db"), host)?;
         let blobs = Blobs::open(&data_dir.join("blobs"))?;
-        Ok(Catalog {
-            store: Mutex::new(store),
-            blobs,
-        })
+        Ok(Catalog { store, blobs })
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic while holding the lock leaves SQLite consistent (every
-        // mutation is one statement or transaction), so the lock is reusable.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -221,7 +217,7 @@ impl Catalog {
 
     /// Runs `f` with the store (for the job runner, which shares it).
     pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
-        f(&self.store())
+        f(&self.store)
     }
 
     /// Start-up housekeeping: blobs no image owns (a crash between a blob's
@@ -234,7 +230,6 @@ impl Catalog {
             .into_iter()
             .chain(store.bootfile_blobs()?)
             .collect();
-        drop(store);
         Ok(self.blobs.sweep(&keep)?)
     }
 

@@ -62,8 +62,9 @@ pub trait Tx: Executor {
     fn commit(self: Box<Self>) -> Result<(), DbError>;
 }
 
-/// A database the store runs on.
-pub trait Driver: Executor + Send {
+/// A database the store runs on, shared between threads (SQLite's one
+/// connection behind a mutex, PostgreSQL's pool).
+pub trait Driver: Executor + Send + Sync {
     fn dialect(&self) -> Dialect;
     /// A transaction that takes the write lock at once, so that one that
     /// reads and then writes never works from a stale read (SQLite's

@@ -1,10 +1,12 @@
 //! The `sqlite` driver: one connection to a file in WAL mode (or memory,
-//! for tests). Several jetpack processes share the file (the CLI, pod
-//! supervisors, the server), so writers take the lock at once and wait
-//! out a busy timeout instead of failing.
+//! for tests), behind a mutex so that the driver is shared between threads
+//! as the postgres driver's pool is. Several jetpack processes share the
+//! file (the CLI, pod supervisors, the server), so writers take the lock
+//! at once and wait out a busy timeout instead of failing.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
@@ -17,7 +19,7 @@ use super::{DbError, Dialect, Driver, Executor, Row, Tx, Value};
 const BUSY: Duration = Duration::from_secs(10);
 
 pub struct SqliteDriver {
-    conn: Connection,
+    conn: Mutex<Connection>,
 }
 
 impl SqliteDriver {
@@ -54,7 +56,9 @@ impl SqliteDriver {
         // `pod run --rm`). Left in the WAL, commits are as durable
         // (synchronous=NORMAL) and the next automatic checkpoint folds them in.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        Ok(SqliteDriver { conn })
+        Ok(SqliteDriver {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Applies the migrations past the file's `user_version`, in one
@@ -63,6 +67,8 @@ impl SqliteDriver {
     pub fn migrate(&mut self, migrations: &[&str]) -> Result<i64, DbError> {
         let tx = self
             .conn
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version as usize > migrations.len() {
@@ -131,12 +137,20 @@ fn unique(e: rusqlite::Error) -> DbError {
     DbError::Sqlite(e)
 }
 
+impl SqliteDriver {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding it leaves SQLite consistent (every mutation
+        // is one statement or transaction, rolled back by SqliteTx's drop).
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl Executor for SqliteDriver {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<usize, DbError> {
-        execute(&self.conn, sql, params)
+        execute(&self.lock(), sql, params)
     }
     fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        query(&self.conn, sql, params)
+        query(&self.lock(), sql, params)
     }
 }
 
@@ -149,25 +163,45 @@ impl Driver for SqliteDriver {
         // IMMEDIATE: a deferred transaction that reads and then writes
         // fails at once with SQLITE_BUSY when another connection wrote in
         // between (its snapshot is stale).
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        Ok(Box::new(SqliteTx(tx)))
+        let conn = self.lock();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteTx { conn, open: true }))
     }
 }
 
-struct SqliteTx<'a>(rusqlite::Transaction<'a>);
+/// A transaction on the driver's connection, which it holds (the mutex)
+/// until it ends: rolled back when dropped open.
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+}
 
 impl Executor for SqliteTx<'_> {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<usize, DbError> {
-        execute(&self.0, sql, params)
+        execute(&self.conn, sql, params)
     }
     fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        query(&self.0, sql, params)
+        query(&self.conn, sql, params)
     }
 }
 
 impl Tx for SqliteTx<'_> {
-    fn commit(self: Box<Self>) -> Result<(), DbError> {
-        Ok(self.0.commit()?)
+    fn commit(mut self: Box<Self>) -> Result<(), DbError> {
+        self.open = false;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // A failed COMMIT may leave the transaction open: end it.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
