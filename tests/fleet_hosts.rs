@@ -3,6 +3,7 @@
 //! started at once on an empty database. They migrate it once, share the
 //! fleet's tables, see each other through their heartbeats, and see a
 //! host that was killed go down.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
