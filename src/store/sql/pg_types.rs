@@ -7,6 +7,7 @@
 use bytes::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
+use super::value::kind;
 use super::{DbError, Value};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
@@ -54,16 +55,6 @@ impl ToSql for PgParam {
     }
 
     to_sql_checked!();
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NULL",
-        Value::Int(_) => "an integer",
-        Value::Real(_) => "a real",
-        Value::Text(_) => "text",
-        Value::Blob(_) => "a blob",
-    }
 }
 
 /// A row's columns as values.

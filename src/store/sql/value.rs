@@ -162,7 +162,8 @@ macro_rules! int_from_value {
 }
 int_from_value!(i32, u32, u64, usize, i16, u16, u8);
 
-fn kind(v: &Value) -> &'static str {
+/// A value's kind, for messages (never the value: it may be client input).
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "NULL",
         Value::Int(_) => "an integer",
