@@ -69,6 +69,7 @@ fn main() {
         data_dir: dir.path().to_path_buf(),
         started_at: 0,
         mds_socket: None,
+        host: None,
     };
     println!("instances={n} (docked, 40 stats each)");
     for (what, selection) in [

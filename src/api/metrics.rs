@@ -72,6 +72,7 @@ pub(crate) fn sources(state: &AppState) -> Sources {
         data_dir: state.host.config().data_dir.clone(),
         started_at: state.started_at,
         mds_socket: state.host.mds_link().map(|l| l.socket().to_path_buf()),
+        host: Some(state.host.clone()),
     }
 }
 

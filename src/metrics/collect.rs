@@ -11,6 +11,7 @@ use super::snapshot::{text, Family, Kind, Snapshot, Value};
 use crate::catalog::Catalog;
 use crate::hangar::fleet::Fleet;
 use crate::model::jobs::{JobKind, JobState};
+use crate::runtime::Host;
 
 /// What a scrape reads.
 #[derive(Clone)]
@@ -23,6 +24,9 @@ pub struct Sources {
     pub started_at: i64,
     /// The MDS's control socket, when an MDS serves this host's pods.
     pub mds_socket: Option<PathBuf>,
+    /// The host whose pods are counted: they are in its own store, never
+    /// the catalog's (which is PostgreSQL when hosts share one).
+    pub host: Option<Arc<Host>>,
 }
 
 /// How one scrape shows the instances.
@@ -54,7 +58,7 @@ pub fn snapshot(src: &Sources, scrape: &Scrape) -> Snapshot {
     super::figures().read(&mut out);
     super::influx::read(&mut out);
     fleet_counts(&src.fleet, &mut out);
-    store_counts(&src.catalog, &mut out);
+    store_counts(&src.catalog, src.host.as_deref(), &mut out);
     blobs(&src.data_dir.join("blobs"), &mut out);
     super::process::read(src.started_at, &mut out);
     super::mds::read(src.mds_socket.as_deref(), &mut out);
@@ -92,9 +96,9 @@ fn fleet_counts(fleet: &Fleet, out: &mut Snapshot) {
     ));
 }
 
-fn store_counts(catalog: &Catalog, out: &mut Snapshot) {
+fn store_counts(catalog: &Catalog, host: Option<&Host>, out: &mut Snapshot) {
     let jobs = catalog.with_store(|s| s.job_counts());
-    let pods = catalog.with_store(|s| s.pod_counts());
+    let pods = host.map(Host::pod_counts).transpose();
     let mut f = Family::new(
         "jetpack_jobs",
         "Jobs in the store, by kind and state",
@@ -139,6 +143,7 @@ fn store_counts(catalog: &Catalog, out: &mut Snapshot) {
     );
     match pods {
         Ok(rows) => {
+            let rows = rows.unwrap_or_default();
             for state in [
                 "creating", "created", "running", "stopping", "exited", "dead", "removing",
             ] {

@@ -88,6 +88,12 @@ impl Host {
         Ok(row)
     }
 
+    /// (state, count) of this host's pods as stored, without looking at
+    /// their cells: what the metrics and the heartbeat report.
+    pub fn pod_counts(&self) -> Result<Vec<(String, u64)>, RuntimeError> {
+        Ok(self.store().pod_counts()?)
+    }
+
     pub fn pods(&self) -> Result<Vec<Pod>, RuntimeError> {
         let rows = self.store().pods()?;
         let bases = self.store().bases()?;

@@ -164,7 +164,10 @@ fn hosts(
     let (fleet, host) = (fleet.clone(), host.clone());
     let measure: crate::hosts::Measure = Box::new(move || {
         let docked = fleet.summary().connected as u64;
-        let pods = host.pods().map(|p| p.len() as u64).unwrap_or(0);
+        let pods = host
+            .pod_counts()
+            .map(|c| c.iter().map(|(_, n)| n).sum())
+            .unwrap_or(0);
         (docked, pods)
     });
     let hosts = Arc::new(crate::hosts::Hosts::new(
