@@ -26,6 +26,7 @@ impl From<HostsError> for ApiError {
             HostsError::NoSuchHost(_) => ApiError::not_found(e.to_string()),
             HostsError::NotDown { .. } => ApiError::conflict(e.to_string()),
             HostsError::Store(e) => e.into(),
+            HostsError::Thread(e) => ApiError::internal(e),
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum HostsError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("starting the heartbeat thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A host as the fleet sees it.
@@ -121,7 +123,7 @@ impl Hosts {
                     }
                 }
             })
-            .map_err(|e| HostsError::Store(StoreError::Corrupt(format!("heartbeat thread: {e}"))))?;
+            .map_err(HostsError::Thread)?;
         Ok(())
     }
 
