@@ -121,6 +121,8 @@ pub struct Catalog {
     /// one connection and spreads PostgreSQL's work over its pool.
     store: Store,
     blobs: Blobs,
+    /// This host's name in the fleet (what its rows are marked with).
+    host: String,
 }
 
 /// A random secret of `bytes` bytes, hex.
@@ -192,7 +194,7 @@ pub fn check_uplink_token(t: &str) -> Result<(), CatalogError> {
 impl Catalog {
     /// Opens the catalog on the state database and blobs of `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Catalog, CatalogError> {
-        Self::open_on(data_dir, &crate::config::StoreDriver::Sqlite, "")
+        Self::open_on(data_dir, &crate::config::StoreDriver::Sqlite, "local")
     }
 
     /// Opens the catalog on the store `driver` names (this host's state
@@ -204,7 +206,16 @@ impl Catalog {
     ) -> Result<Catalog, CatalogError> {
         let store = Store::open_shared(driver, &data_dir.join("state.db"), host)?;
         let blobs = Blobs::open(&data_dir.join("blobs"))?;
-        Ok(Catalog { store, blobs })
+        Ok(Catalog {
+            store,
+            blobs,
+            host: host.to_string(),
+        })
+    }
+
+    /// This host's name in the fleet.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     fn store(&self) -> &Store {
@@ -494,6 +505,7 @@ impl Catalog {
             uplink_url: meta.uplink_url,
             includeos_version: meta.includeos_version,
             created_at: store::now(),
+            host: Some(self.host.clone()),
         };
         if self.store().insert_image(&row)? {
             Ok((row, false))

@@ -4,8 +4,12 @@
 //! once it has been silent for `host.down`; a down host may be forgotten
 //! (`host rm`), an up one may not (it would be back at its next beat).
 
+pub mod peer;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use subtle::ConstantTimeEq;
 
 use crate::catalog::Catalog;
 use crate::store::hosts::{HostBeat, HostRow, HostState};
@@ -63,6 +67,8 @@ pub struct Hosts {
     measure: Measure,
     every: Duration,
     down_after: Duration,
+    /// What hosts present to each other (`peer`); from the store.
+    secret: String,
 }
 
 impl Hosts {
@@ -72,14 +78,44 @@ impl Hosts {
         measure: Measure,
         every: Duration,
         down_after: Duration,
-    ) -> Hosts {
-        Hosts {
+    ) -> Result<Hosts, HostsError> {
+        let secret = catalog.with_store(|s| s.fleet_secret())?;
+        Ok(Hosts {
             catalog,
             me,
             measure,
             every,
             down_after,
+            secret,
+        })
+    }
+
+    /// Whether `given` is the fleet's secret (a request another host sent).
+    pub fn is_fleet_secret(&self, given: &[u8]) -> bool {
+        bool::from(given.ct_eq(self.secret.as_bytes()))
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Another host that is up (or draining) to send a request to; None
+    /// when it is this one, unknown, or down.
+    pub fn peer(&self, name: &str) -> Result<Option<peer::Peer>, HostsError> {
+        if name == self.me.name {
+            return Ok(None);
         }
+        let Some(view) = self.list()?.into_iter().find(|h| h.row.beat.name == name) else {
+            return Ok(None);
+        };
+        if view.status == HostStatus::Down {
+            return Ok(None);
+        }
+        Ok(Some(peer::Peer {
+            name: view.row.beat.name,
+            api_url: view.row.beat.api_url,
+            pin: view.row.beat.api_pin,
+        }))
     }
 
     pub fn name(&self) -> &str {

@@ -209,8 +209,9 @@ impl Jobs {
             path: log_dir.display().to_string(),
             source,
         })?;
-        let failed =
-            catalog.with_store(|s| s.fail_unfinished_jobs("the server stopped while it ran"))?;
+        let failed = catalog.with_store(|s| {
+            s.fail_unfinished_jobs(catalog.host(), "the server stopped while it ran")
+        })?;
         if failed > 0 {
             tracing::warn!("{failed} job(s) were interrupted by the last server stop");
         }
@@ -281,6 +282,7 @@ impl Jobs {
             created_at: store::now(),
             started_at: None,
             finished_at: None,
+            host: Some(self.catalog.host().to_string()),
         };
         let path = self.log_path(&row.id);
         let log = crate::store::private::file_options()

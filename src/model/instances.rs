@@ -65,6 +65,9 @@ pub struct Instance {
     pub last_seen: String,
     /// Address and port its current or last dock came from
     pub remote: Option<String>,
+    /// The jetpack host whose hangar holds (or last held) its dock, when several share the fleet's store
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// How jetpack runs it, when jetpack launched it
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launched: Option<Launched>,

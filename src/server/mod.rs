@@ -5,6 +5,7 @@
 //! the pieces it uses that are not HTTP live below it (`access` for
 //! users, TLS identities and login rules, `logging` for the log ring).
 
+mod fleet_sync;
 mod listeners;
 mod mds;
 mod pod_watch;
@@ -133,6 +134,7 @@ fn hosts(
     fleet: &Arc<crate::hangar::fleet::Fleet>,
     host: &Arc<Host>,
     hangar_url: &str,
+    api_pin: &str,
 ) -> Result<Arc<crate::hosts::Hosts>, ServeError> {
     let scheme = if server.tls { "https" } else { "http" };
     let api_address = if server.listen.is_unspecified() {
@@ -160,10 +162,11 @@ fn hosts(
         instances: 0,
         pods: 0,
         started_at: crate::store::now(),
+        api_pin: api_pin.to_string(),
     };
     let (fleet, host) = (fleet.clone(), host.clone());
     let measure: crate::hosts::Measure = Box::new(move || {
-        let docked = fleet.summary().connected as u64;
+        let docked = fleet.docked_here() as u64;
         let pods = host
             .pod_counts()
             .map(|c| c.iter().map(|(_, n)| n).sum())
@@ -176,7 +179,7 @@ fn hosts(
         measure,
         config.host.heartbeat,
         config.host.down_after,
-    ));
+    )?);
     hosts.start()?;
     Ok(hosts)
 }
@@ -427,7 +430,17 @@ pub fn serve(
     let events = Arc::new(crate::events::Events::new());
     fleet.publish_to(events.clone());
     jobs.publish_to(events.clone());
-    let hosts = hosts(&config, &server, &catalog, &fleet, &host, &default_url)?;
+    // Other hosts reach this one's API pinned to its certificate.
+    let api_pin = identity.as_ref().map_or("", |i| i.fingerprint.as_str());
+    let hosts = hosts(
+        &config,
+        &server,
+        &catalog,
+        &fleet,
+        &host,
+        &default_url,
+        api_pin,
+    )?;
     let state = Arc::new(AppState {
         hosts,
         disks,
@@ -491,6 +504,17 @@ async fn run(
         state.events.clone(),
         stop.clone(),
     ));
+    if matches!(
+        state.host.config().store,
+        crate::config::StoreDriver::Postgres(_)
+    ) {
+        tokio::spawn(fleet_sync::run(
+            state.catalog.clone(),
+            state.fleet.clone(),
+            state.hosts.clone(),
+            stop.clone(),
+        ));
+    }
     start_reporter(&state)?;
     let metrics_listen = state.host.config().metrics.listen;
     if let Some(at) = metrics_listen {

@@ -119,6 +119,8 @@ pub struct ImageRow {
     pub uplink_url: Option<String>,
     pub includeos_version: Option<String>,
     pub created_at: i64,
+    /// The host that has its blob (another fetches it from there).
+    pub host: Option<String>,
 }
 
 /// The two document tables share their shape.
@@ -179,6 +181,7 @@ fn image_row(r: &Row) -> DbResult<ImageRow> {
         uplink_url: r.get("uplink_url")?,
         includeos_version: r.get("includeos_version")?,
         created_at: r.get("created_at")?,
+        host: r.get("host")?,
     })
 }
 
@@ -371,8 +374,8 @@ impl Store {
     pub fn insert_image(&self, i: &ImageRow) -> Result<bool, StoreError> {
         let n = self.db.execute(
             "INSERT INTO images (id, sha256, name, tag, size, builder_id, nacl_id,
-                 uplink_id, uplink_url, includeos_version, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 uplink_id, uplink_url, includeos_version, created_at, host)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (id) DO NOTHING",
             params![
                 i.id.as_str(),
@@ -385,7 +388,8 @@ impl Store {
                 i.uplink_id.as_ref().map(UplinkId::as_str),
                 i.uplink_url,
                 i.includeos_version,
-                i.created_at
+                i.created_at,
+                i.host
             ],
         )?;
         Ok(n > 0)
@@ -444,6 +448,7 @@ mod tests {
             uplink_url: None,
             includeos_version: None,
             created_at: created,
+            host: None,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct HostBeat {
     pub instances: u64,
     pub pods: u64,
     pub started_at: i64,
+    /// SHA-256 of its API certificate (colon-separated hex; empty: no TLS).
+    pub api_pin: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +67,7 @@ fn host_row(r: &Row) -> DbResult<HostRow> {
             instances: r.get("instances")?,
             pods: r.get("pods")?,
             started_at: r.get("started_at")?,
+            api_pin: r.get("api_pin")?,
         },
         state: match r.get::<String>("state")?.as_str() {
             "up" => HostState::Up,
@@ -84,11 +87,11 @@ impl Store {
         self.db.execute(
             &format!(
                 "INSERT INTO hosts (name, api_url, hangar_url, pool, capacity, version, state,
-                     instances, pods, started_at, heartbeat_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now})
+                     instances, pods, started_at, heartbeat_at, api_pin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now}, ?10)
                  ON CONFLICT (name) DO UPDATE SET api_url = ?2, hangar_url = ?3, pool = ?4,
                      capacity = ?5, version = ?6, instances = ?7, pods = ?8, started_at = ?9,
-                     heartbeat_at = {now}"
+                     heartbeat_at = {now}, api_pin = ?10"
             ),
             params![
                 b.name,
@@ -99,10 +102,25 @@ impl Store {
                 b.version,
                 b.instances as i64,
                 b.pods as i64,
-                b.started_at
+                b.started_at,
+                b.api_pin
             ],
         )?;
         Ok(())
+    }
+
+    /// The secret hosts sharing this store present to each other: made
+    /// by whichever asks first, the same for all after.
+    pub fn fleet_secret(&self) -> Result<String, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| StoreError::Random(e.to_string()))?;
+        self.db.execute(
+            "INSERT INTO fleet_secret (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+            params![hex::encode(fresh)],
+        )?;
+        Ok(self
+            .db
+            .query_row("SELECT secret FROM fleet_secret", params![], |r| r.get(0))?)
     }
 
     pub fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
@@ -162,7 +180,16 @@ mod tests {
             instances: 3,
             pods: 1,
             started_at: 7,
+            api_pin: "AB:CD".into(),
         }
+    }
+
+    #[test]
+    fn the_fleet_secret_is_made_once() {
+        let s = Store::in_memory();
+        let first = s.fleet_secret().unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(s.fleet_secret().unwrap(), first);
     }
 
     #[test]

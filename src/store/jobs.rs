@@ -58,6 +58,8 @@ pub struct JobRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The host that runs it (its log is there).
+    pub host: Option<String>,
 }
 
 fn job_row(r: &Row) -> DbResult<JobRow> {
@@ -72,6 +74,7 @@ fn job_row(r: &Row) -> DbResult<JobRow> {
         created_at: r.get("created_at")?,
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
+        host: r.get("host")?,
     })
 }
 
@@ -87,8 +90,8 @@ impl Store {
     pub fn insert_job(&self, j: &JobRow) -> Result<(), StoreError> {
         self.db.execute(
             "INSERT INTO jobs (id, kind, target, state, progress, result, error, created_at,
-                 started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 started_at, finished_at, host)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 j.id.as_str(),
                 j.kind,
@@ -99,7 +102,8 @@ impl Store {
                 j.error,
                 j.created_at,
                 j.started_at,
-                j.finished_at
+                j.finished_at,
+                j.host
             ],
         )?;
         Ok(())
@@ -144,17 +148,20 @@ impl Store {
         Ok(())
     }
 
-    /// Jobs a previous server left queued or running: they failed with it.
-    pub fn fail_unfinished_jobs(&self, why: &str) -> Result<usize, StoreError> {
+    /// Jobs `host` left queued or running (it stopped, or went down):
+    /// they failed with it. Jobs of no host are from before hosts were
+    /// recorded, when there was one.
+    pub fn fail_unfinished_jobs(&self, host: &str, why: &str) -> Result<usize, StoreError> {
         Ok(self.db.execute(
             "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
-             WHERE state IN (?4, ?5)",
+             WHERE state IN (?4, ?5) AND (host = ?6 OR host IS NULL)",
             params![
                 why,
                 super::now(),
                 JobState::Failed,
                 JobState::Queued,
-                JobState::Running
+                JobState::Running,
+                host
             ],
         )?)
     }
@@ -178,9 +185,12 @@ mod tests {
             created_at: 1,
             started_at: Some(1),
             finished_at: None,
+            host: Some("h1".into()),
         };
         s.insert_job(&job).unwrap();
-        assert_eq!(s.fail_unfinished_jobs("server restarted").unwrap(), 1);
+        // Another host's start leaves it alone; its own host's fails it.
+        assert_eq!(s.fail_unfinished_jobs("h2", "server restarted").unwrap(), 0);
+        assert_eq!(s.fail_unfinished_jobs("h1", "server restarted").unwrap(), 1);
         let j = &s.find_jobs("0b6c3a5e").unwrap()[0];
         assert_eq!(j.state.as_str(), "failed");
         assert_eq!(j.error.as_deref(), Some("server restarted"));

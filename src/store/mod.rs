@@ -50,6 +50,8 @@ pub enum StoreError {
     NameTaken(String),
     #[error("no volume {0:?}")]
     NoSuchVolume(String),
+    #[error("making a random secret: {0}")]
+    Random(String),
     #[error("the database password file {path}: {source}")]
     Secret {
         path: String,
@@ -71,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0009_pod_policy.sql"),
     include_str!("migrations/sqlite/0010_limits.sql"),
     include_str!("migrations/sqlite/0011_hosts.sql"),
+    include_str!("migrations/sqlite/0012_spread.sql"),
 ];
 
 /// The PostgreSQL schema's migrations (the fleet's tables only: bases,
@@ -78,6 +81,7 @@ const MIGRATIONS: &[&str] = &[
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_fleet.sql"),
     include_str!("migrations/postgres/0002_hosts.sql"),
+    include_str!("migrations/postgres/0003_spread.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

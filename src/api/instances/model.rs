@@ -75,6 +75,7 @@ impl From<InstanceView> for Instance {
             first_seen: time(v.first_seen),
             last_seen: time(v.last_seen),
             remote: v.remote,
+            host: v.host,
             launched: None,
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -142,6 +143,12 @@ pub struct Live {
     pub update_ack: Option<String>,
     pub events: VecDeque<Event>,
     pub(super) session: Option<SessionHandle>,
+    /// The host whose hangar holds (or last held) its dock: this one, or
+    /// another sharing the store; None while none has since this start.
+    pub host: Option<Arc<str>>,
+    /// Set while another host holds it: its status as that host last
+    /// wrote it, which `status` shows while that host is up.
+    pub(super) elsewhere: Option<Status>,
 }
 
 impl Live {
@@ -167,6 +174,8 @@ impl Live {
             update_ack: None,
             events: VecDeque::new(),
             session: None,
+            host: None,
+            elsewhere: None,
         }
     }
 
@@ -227,6 +236,11 @@ impl Live {
     /// The URL the instance reports in its UPLINK echo.
     pub fn uplink_url(&self) -> Option<&str> {
         self.uplink.as_ref()?.get("url")?.as_str()
+    }
+
+    /// The other host that holds its dock, if one does.
+    pub fn held_elsewhere(&self) -> Option<&str> {
+        self.elsewhere.and(self.host.as_deref())
     }
 
     pub fn session_generation(&self) -> Option<u64> {

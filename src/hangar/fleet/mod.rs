@@ -16,6 +16,7 @@
 mod live;
 pub mod query;
 mod receive;
+mod spread;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -25,6 +26,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use live::SessionHandle;
 pub use live::{tail_start, Event, IdentFields, Limits, Live, Outgoing, StatsSample, Status};
 pub use query::{InstanceQuery, InstanceView, Sort};
+use spread::DockClocks;
+pub use spread::Merged;
 use writer::Writer;
 
 use super::token::InstanceId;
@@ -66,6 +69,14 @@ pub struct Fleet {
     on_image: std::sync::OnceLock<ImageListener>,
     /// Where status changes, panics and removals are announced.
     events: std::sync::OnceLock<Arc<Events>>,
+    /// This host's name in the fleet (spread.rs: hosts sharing the store).
+    me: Arc<str>,
+    /// The fleet clock number merged up to.
+    clock: Mutex<i64>,
+    dock_clocks: Arc<DockClocks>,
+    /// The hosts that were down at the last merge.
+    down: Mutex<HashSet<String>>,
+    host_names: Mutex<HashSet<Arc<str>>>,
 }
 
 /// Who hears of an instance's new image; its failure is only logged (the
@@ -84,21 +95,37 @@ pub fn now_ms() -> i64 {
 }
 
 impl Fleet {
-    /// Loads every known instance, all `unknown` until they dock again,
-    /// and starts the store writer.
+    /// Loads every known instance and starts the store writer. Those this
+    /// host held are `unknown` until they dock again (so the store says,
+    /// for the other hosts too); those another host holds are as it says.
     pub fn load(catalog: Arc<Catalog>, limits: Limits) -> Result<Fleet, FleetError> {
+        let me: Arc<str> = Arc::from(catalog.host());
+        catalog.with_store(|s| s.release_instances_of(&me))?;
+        let clock = catalog.with_store(|s| s.fleet_clock())?;
         let rows = catalog.with_store(|s| s.instances())?;
-        let panicked: HashSet<String> = catalog
-            .with_store(|s| s.instances_with_panics())?
-            .into_iter()
-            .collect();
+        let mut host_names = HashSet::new();
         let mut map = HashMap::with_capacity(rows.len());
         for row in rows {
             let Ok(id) = InstanceId::new(&row.id) else {
                 continue;
             };
             let mut live = Live::new(row.first_seen);
-            live.panicked = panicked.contains(&row.id);
+            live.panicked = row.panicked;
+            if let Some(host) = row.host.as_deref() {
+                let said = Status::parse(&row.status).unwrap_or(Status::Unknown);
+                let name = match host_names.get(host) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let n: Arc<str> = Arc::from(host);
+                        host_names.insert(n.clone());
+                        n
+                    }
+                };
+                // Whether its host is up is the first merge's business.
+                live.status = said;
+                live.elsewhere = Some(said);
+                live.host = Some(name);
+            }
             live.last_seen = row.last_seen;
             live.alias = row.alias;
             live.description = row.description;
@@ -108,7 +135,8 @@ impl Fleet {
             live.image_id = row.image_id;
             map.insert(id, Arc::new(Mutex::new(live)));
         }
-        let writer = Writer::spawn(catalog.clone())?;
+        let dock_clocks = Arc::new(DockClocks::default());
+        let writer = Writer::spawn(catalog.clone(), dock_clocks.clone())?;
         Ok(Fleet {
             catalog,
             limits,
@@ -119,6 +147,11 @@ impl Fleet {
             deploys: DeployLocks::default(),
             on_image: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
+            me,
+            clock: Mutex::new(clock),
+            dock_clocks,
+            down: Mutex::new(HashSet::new()),
+            host_names: Mutex::new(host_names),
         })
     }
 
@@ -214,6 +247,21 @@ impl Fleet {
         }
     }
 
+    /// Runs `f` on every instance, to change it (the merge of other hosts').
+    fn each_mut(&self, mut f: impl FnMut(&InstanceId, &mut Live)) {
+        let map = self.instances.read().unwrap_or_else(|p| p.into_inner());
+        for (id, live) in map.iter() {
+            f(id, &mut lock(live));
+        }
+    }
+
+    /// How many instances this host's hangar holds a dock of.
+    pub fn docked_here(&self) -> usize {
+        let mut n = 0;
+        self.each(|_, l| n += usize::from(l.session.is_some()));
+        n
+    }
+
     pub fn len(&self) -> usize {
         self.instances
             .read()
@@ -228,21 +276,33 @@ impl Fleet {
     /// Forgets an instance: closes its session, deletes what is stored.
     /// Blocking (waits for the store).
     pub fn forget(&self, id: &InstanceId) -> Result<(), FleetError> {
-        let removed = self
-            .instances
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-            .ok_or_else(|| FleetError::NotFound(id.to_string()))?;
-        if let Some(s) = lock(&removed).session.take() {
-            let _ = s.tx.try_send(Outgoing::Close("deleted"));
-        }
-        if let Some(events) = self.events.get() {
-            events.instance_removed(id.as_str());
+        if !self.forget_here(id) {
+            return Err(FleetError::NotFound(id.to_string()));
         }
         self.writer
             .write(InstanceWrite::Delete { id: id.to_string() });
         self.sync()
+    }
+
+    /// Drops an instance from memory, closing its dock; false if it was
+    /// not there. (Deleted through another host, it is gone from the store.)
+    fn forget_here(&self, id: &InstanceId) -> bool {
+        let Some(removed) = self
+            .instances
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        else {
+            return false;
+        };
+        if let Some(s) = lock(&removed).session.take() {
+            let _ = s.tx.try_send(Outgoing::Close("deleted"));
+        }
+        self.dock_clocks.forget(id);
+        if let Some(events) = self.events.get() {
+            events.instance_removed(id.as_str());
+        }
+        true
     }
 
     /// Forgets each of `ids` (resolved already) and returns what they were;
@@ -370,6 +430,7 @@ impl Fleet {
         self.writer.write(InstanceWrite::Docked {
             id: id.to_string(),
             uplink_id: None,
+            host: None,
             at: now,
         });
         self.sync()?;

@@ -191,6 +191,8 @@ pub struct InstanceView {
     pub first_seen: i64,
     pub last_seen: i64,
     pub remote: Option<String>,
+    /// The host whose hangar holds (or last held) its dock.
+    pub host: Option<String>,
 }
 
 impl InstanceView {
@@ -217,6 +219,7 @@ impl InstanceView {
             first_seen: l.first_seen,
             last_seen: l.last_seen,
             remote: l.remote.map(|r| r.to_string()),
+            host: l.host.as_deref().map(str::to_string),
         }
     }
 }

@@ -44,11 +44,14 @@ impl Fleet {
         live.remote = Some(remote);
         live.last_seen = now;
         live.session = Some(SessionHandle { generation, tx });
+        live.host = Some(self.me.clone());
+        live.elsewhere = None;
         live.event(&self.limits, "docked", remote.to_string());
         self.announce(id, &live);
         self.writer.write(InstanceWrite::Docked {
             id: id.to_string(),
             uplink_id: live.uplink_id.clone(),
+            host: Some(self.me.to_string()),
             at: now,
         });
         generation
@@ -67,6 +70,11 @@ impl Fleet {
         live.status = Status::Disconnected;
         live.event(&self.limits, "disconnected", why.to_string());
         self.announce(id, &live);
+        self.dock_clocks.forget(id);
+        self.writer.write(InstanceWrite::Undocked {
+            id: id.to_string(),
+            host: self.me.to_string(),
+        });
     }
 
     /// Records a transport from a docked instance. Never blocks.

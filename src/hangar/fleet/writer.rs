@@ -6,8 +6,10 @@
 
 use std::sync::{mpsc, Arc, Mutex};
 
+use super::spread::DockClocks;
 use super::FleetError;
 use crate::catalog::Catalog;
+use crate::hangar::token::InstanceId;
 use crate::store::instances::InstanceWrite;
 
 /// A message to the store writer thread (not a job: jobs are long operations).
@@ -27,11 +29,14 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread; it ends when the fleet (its sender) goes.
-    pub(super) fn spawn(catalog: Arc<Catalog>) -> Result<Writer, FleetError> {
+    pub(super) fn spawn(
+        catalog: Arc<Catalog>,
+        docks: Arc<DockClocks>,
+    ) -> Result<Writer, FleetError> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("hangar-store".into())
-            .spawn(move || run(catalog, rx))
+            .spawn(move || run(catalog, docks, rx))
             .map_err(|e| FleetError::Spawn(e.to_string()))?;
         Ok(Writer { tx: Mutex::new(tx) })
     }
@@ -56,7 +61,7 @@ impl Writer {
     }
 }
 
-fn run(catalog: Arc<Catalog>, rx: mpsc::Receiver<WriterMsg>) {
+fn run(catalog: Arc<Catalog>, docks: Arc<DockClocks>, rx: mpsc::Receiver<WriterMsg>) {
     let mut writes = Vec::with_capacity(BATCH);
     let mut barriers = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -72,16 +77,18 @@ fn run(catalog: Arc<Catalog>, rx: mpsc::Receiver<WriterMsg>) {
         }
         if !writes.is_empty() {
             crate::metrics::figures().hangar.batch(writes.len());
-            let batch = catalog.with_store(|s| s.apply_instance_writes(&writes));
-            if let Err(e) = batch {
-                // One bad write (a panic of an instance deleted meanwhile)
-                // must not lose the others: apply them one by one.
-                tracing::debug!("hangar batch failed ({e}); writing one by one");
-                for w in &writes {
-                    if let Err(e) =
-                        catalog.with_store(|s| s.apply_instance_writes(std::slice::from_ref(w)))
-                    {
-                        tracing::warn!("hangar: dropped a store write: {e}");
+            match catalog.with_store(|s| s.apply_instance_writes(&writes)) {
+                Ok(clock) => committed(&docks, &writes, clock),
+                Err(e) => {
+                    // One bad write (a panic of an instance deleted meanwhile)
+                    // must not lose the others: apply them one by one.
+                    tracing::debug!("hangar batch failed ({e}); writing one by one");
+                    for w in &writes {
+                        let one = std::slice::from_ref(w);
+                        match catalog.with_store(|s| s.apply_instance_writes(one)) {
+                            Ok(clock) => committed(&docks, one, clock),
+                            Err(e) => tracing::warn!("hangar: dropped a store write: {e}"),
+                        }
                     }
                 }
             }
@@ -89,6 +96,20 @@ fn run(catalog: Arc<Catalog>, rx: mpsc::Receiver<WriterMsg>) {
         }
         for done in barriers.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Notes the clock number of each dock this host's writes committed.
+fn committed(docks: &DockClocks, writes: &[InstanceWrite], clock: i64) {
+    for w in writes {
+        if let InstanceWrite::Docked {
+            id, host: Some(_), ..
+        } = w
+        {
+            if let Ok(id) = InstanceId::new(id) {
+                docks.committed(id, clock);
+            }
         }
     }
 }

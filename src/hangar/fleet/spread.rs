@@ -1,0 +1,194 @@
+//! One fleet over several hosts: what the other hosts sharing the store
+//! changed, merged into this host's map. Each host's hangar is the truth
+//! for the docks it holds; for the rest, the store's rows are, read by the
+//! fleet clock (only what changed since the last look). An instance held by
+//! a host that is down shows `unknown` until it docks again somewhere. An
+//! instance that docked elsewhere after it docked here has left: the dock
+//! here is a dead one not yet noticed, and is closed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use super::{lock, Fleet, Outgoing, Status};
+use crate::hangar::token::InstanceId;
+use crate::store::instances::{FleetChanges, InstanceRow};
+
+/// The fleet clock's number at which each dock this host holds was
+/// committed (the writer records them): a row another host changed later
+/// than that says the instance has docked there since.
+#[derive(Default)]
+pub(super) struct DockClocks(Mutex<HashMap<InstanceId, i64>>);
+
+impl DockClocks {
+    pub(super) fn committed(&self, id: InstanceId, clock: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, clock);
+    }
+
+    fn get(&self, id: &InstanceId) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    pub(super) fn forget(&self, id: &InstanceId) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+/// What one merge did, for the log and the tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    pub rows: usize,
+    pub deleted: usize,
+    /// Docks here closed because the instance docked elsewhere since.
+    pub handed_over: usize,
+}
+
+impl Fleet {
+    /// This host's name, as its rows in the store carry it.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The fleet clock number this host has merged up to.
+    pub fn clock(&self) -> i64 {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Merges what changed in the store since the last merge; `down`: the
+    /// hosts that are down now. Blocking (reads the store).
+    pub fn merge_changes(&self, down: &HashSet<String>) -> Result<Merged, super::FleetError> {
+        let since = self.clock();
+        let changes = self.catalog.with_store(|s| s.fleet_changes(since))?;
+        let merged = self.merge(changes, down);
+        Ok(merged)
+    }
+
+    fn merge(&self, changes: FleetChanges, down: &HashSet<String>) -> Merged {
+        let mut merged = Merged {
+            rows: changes.rows.len(),
+            deleted: changes.deleted.len(),
+            handed_over: 0,
+        };
+        for row in changes.rows {
+            let Ok(id) = InstanceId::new(&row.id) else {
+                continue;
+            };
+            let live = self.get_or_insert(&id);
+            let mut live = lock(&live);
+            let before = (live.status, live.panicked, live.alias.clone());
+            live.alias = row.alias.clone();
+            live.description = row.description.clone();
+            live.panicked |= row.panicked;
+            live.first_seen = live.first_seen.min(row.first_seen);
+            if live.uplink_id.is_none() {
+                live.uplink_id = row.uplink_id.clone();
+            }
+            match row.host.as_deref() {
+                // What this host holds, its memory knows best.
+                Some(host) if host == &*self.me => {}
+                Some(host) => {
+                    if let Some(session) = &live.session {
+                        // Our dock is newer than the row (its write is not
+                        // committed yet, or came after): it stays.
+                        let ours = self.dock_clocks.get(&id);
+                        if ours.is_none_or(|c| row.changed <= c) {
+                            continue;
+                        }
+                        let _ = session
+                            .tx
+                            .try_send(Outgoing::Close("docked on another host"));
+                        live.session = None;
+                        live.remote = None;
+                        self.dock_clocks.forget(&id);
+                        live.event(&self.limits, "moved", format!("docked on host {host}"));
+                        merged.handed_over += 1;
+                    }
+                    let said = Status::parse(&row.status).unwrap_or(Status::Unknown);
+                    live.elsewhere = Some(said);
+                    live.status = if down.contains(host) {
+                        Status::Unknown
+                    } else {
+                        said
+                    };
+                    live.host = Some(self.host_name(host));
+                    take_reported(&mut live, &row);
+                }
+                None if live.session.is_none() => {
+                    live.elsewhere = None;
+                    live.host = None;
+                    live.status = Status::parse(&row.status).unwrap_or(Status::Unknown);
+                    take_reported(&mut live, &row);
+                }
+                None => {}
+            }
+            if before != (live.status, live.panicked, live.alias.clone()) {
+                self.announce(&id, &live);
+            }
+        }
+        for id in changes.deleted {
+            if let Ok(id) = InstanceId::new(&id) {
+                self.forget_here(&id);
+            }
+        }
+        self.mark_down(down);
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = changes.clock;
+        merged
+    }
+
+    /// Shows instances held by a host that is down as `unknown`, and those
+    /// of a host that is back as it said. Only when the set changed.
+    fn mark_down(&self, down: &HashSet<String>) {
+        {
+            let mut last = self.down.lock().unwrap_or_else(|p| p.into_inner());
+            if *last == *down {
+                return;
+            }
+            *last = down.clone();
+        }
+        self.each_mut(|id, live| {
+            let (Some(said), Some(host)) = (live.elsewhere, live.host.as_deref()) else {
+                return;
+            };
+            let now = if down.contains(host) {
+                Status::Unknown
+            } else {
+                said
+            };
+            if now != live.status {
+                live.status = now;
+                self.announce(id, live);
+            }
+        });
+    }
+
+    /// One shared copy of each host's name (20,000 instances, a few hosts).
+    fn host_name(&self, name: &str) -> Arc<str> {
+        let mut names = self.host_names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        names.insert(n.clone());
+        n
+    }
+}
+
+/// What the holder reported, as the row has it.
+fn take_reported(live: &mut super::Live, row: &InstanceRow) {
+    if live.ident != row.ident {
+        live.ident.clone_from(&row.ident);
+        // A deploy waiting for the instance's new IDENT sees this one.
+        live.ident_seq += 1;
+    }
+    live.uplink.clone_from(&row.uplink);
+    if row.image_id.is_some() {
+        live.image_id.clone_from(&row.image_id);
+    }
+    live.last_seen = live.last_seen.max(row.last_seen);
+}
