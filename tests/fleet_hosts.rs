@@ -7,53 +7,8 @@
 
 mod common;
 
-use common::postgres::TestDb;
+use common::fleet::statuses;
 use common::server::TestServer;
-
-/// Three servers on `db`, started at once (each on its own thread), named
-/// h0, h1, h2; heartbeats every second, down after three.
-fn three_hosts(db: &TestDb) -> Vec<TestServer> {
-    let n = std::process::id() % 10000;
-    let starts: Vec<_> = (0..3)
-        .map(|i| {
-            let mut options = db.store_options();
-            options.extend([
-                format!("host.name=h{i}"),
-                "host.heartbeat=1".to_string(),
-                "host.down=3".to_string(),
-                // Each host's pod network is its own.
-                format!("jail.interface=jpf{n}{i}"),
-                format!("jail.namePrefix=jpf{n}{i}-"),
-            ]);
-            std::thread::spawn(move || {
-                let refs: Vec<&str> = options.iter().map(String::as_str).collect();
-                TestServer::start(&refs, &[])
-            })
-        })
-        .collect();
-    starts
-        .into_iter()
-        .map(|s| s.join().expect("a server failed to start"))
-        .collect()
-}
-
-/// name -> status, as `server` lists the hosts.
-fn statuses(server: &TestServer) -> Vec<(String, String, bool)> {
-    let (status, hosts) = server.json(&[], "/v1/hosts");
-    assert_eq!(status, 200, "{hosts}");
-    hosts
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|h| {
-            (
-                h["name"].as_str().unwrap_or_default().to_string(),
-                h["status"].as_str().unwrap_or_default().to_string(),
-                h["self"].as_bool().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn three_hosts_migrate_once_share_the_catalog_and_see_one_die() {
@@ -61,7 +16,7 @@ fn three_hosts_migrate_once_share_the_catalog_and_see_one_die() {
         return;
     };
     let db = cluster.database();
-    let mut hosts = three_hosts(&db);
+    let mut hosts = common::fleet::hosts(&db, 3, &[]);
 
     // One host migrated the empty database, under the advisory lock; the
     // others waited and found it done (a race would have failed a start).

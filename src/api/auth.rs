@@ -117,6 +117,17 @@ pub fn csrf_refused() -> Response {
 }
 
 pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    // Another host of the fleet, sending on what its user asked
+    // (api/forward.rs): served as this host's own, never sent on again.
+    if let Some(given) = req.headers().get(crate::hosts::peer::SECRET_HEADER) {
+        if !state.hosts.is_fleet_secret(given.as_bytes()) {
+            failed(AuthFailure::Refused);
+            tracing::info!(from = %shown_addr(source(&req)), "refused: a bad fleet secret");
+            return challenge(req.headers(), "bad fleet secret");
+        }
+        req.extensions_mut().insert(super::forward::FromPeer);
+        return next.run(req).await;
+    }
     let Some(users) = state.users.clone() else {
         return next.run(req).await;
     };

@@ -163,6 +163,9 @@ impl From<CatalogError> for ApiError {
             CatalogError::InvalidNacl(verdict) => ApiError::invalid_nacl(verdict),
             CatalogError::Store(e) => e.into(),
             CatalogError::Blob(e) => e.into(),
+            CatalogError::Fetch { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream", e.to_string())
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod documents;
 pub mod error;
 mod events;
 mod form;
+mod forward;
 pub mod guard;
 mod hosts;
 mod images;
@@ -169,6 +170,11 @@ pub fn app(state: Arc<AppState>) -> Router {
             axum::routing::get(move || async move { axum::response::Html(html.clone()) }),
         )
         .fallback(|| async { ApiError::not_found("no such resource in API v1") })
+        // Inside auth: the user is known before a request is sent on.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_holder,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require,

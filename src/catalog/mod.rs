@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+pub mod remote_blobs;
 pub mod token;
 
 use crate::nacl::Diagnostic;
@@ -39,6 +40,12 @@ pub enum CatalogError {
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error("image {image}: fetching its blob from host {host}: {why}")]
+    Fetch {
+        image: String,
+        host: String,
+        why: String,
+    },
 }
 
 /// A stored document, and the warnings jetpack's checker had on it (a
@@ -123,6 +130,8 @@ pub struct Catalog {
     blobs: Blobs,
     /// This host's name in the fleet (what its rows are marked with).
     host: String,
+    /// Where blobs other hosts have come from (remote_blobs.rs).
+    blob_source: std::sync::OnceLock<std::sync::Arc<dyn remote_blobs::BlobSource>>,
 }
 
 /// A random secret of `bytes` bytes, hex.
@@ -210,6 +219,7 @@ impl Catalog {
             store,
             blobs,
             host: host.to_string(),
+            blob_source: std::sync::OnceLock::new(),
         })
     }
 

@@ -49,6 +49,11 @@ pub enum DeployError {
 pub enum DeployRunError {
     #[error("reading image {image}: {source}")]
     OpenImage { image: ImageId, source: BlobError },
+    #[error("image {image}: {source}")]
+    FetchImage {
+        image: ImageId,
+        source: Box<CatalogError>,
+    },
     #[error("reading image {image}: {source}")]
     ReadImage {
         image: ImageId,
@@ -215,6 +220,13 @@ pub fn run(
         job.log(&format!("warning: {w} (forced)"));
     }
     let image = &plan.image.id;
+    // Built or uploaded on another host, it is fetched from there first.
+    catalog
+        .image_blob(&plan.image)
+        .map_err(|source| DeployRunError::FetchImage {
+            image: image.clone(),
+            source: Box::new(source),
+        })?;
     let (mut file, size) = catalog
         .blobs()
         .open_blob(&plan.image.sha256)

@@ -130,11 +130,7 @@ impl Launches {
                     return Err(bad("initrd goes with kernel, not with imageId".into()));
                 }
                 let row = self.catalog.image(image)?;
-                let path = self
-                    .catalog
-                    .blobs()
-                    .path(&row.sha256)
-                    .map_err(CatalogError::from)?;
+                let path = self.catalog.image_blob(&row)?;
                 let name = match &row.tag {
                     Some(tag) => format!("{}:{tag}", row.name),
                     None => row.name.clone(),
@@ -232,11 +228,7 @@ impl Launches {
             return Ok(());
         }
         let row = self.catalog.image(image_id)?;
-        let path = self
-            .catalog
-            .blobs()
-            .path(&row.sha256)
-            .map_err(CatalogError::from)?;
+        let path = self.catalog.image_blob(&row)?;
         control::deployed(&self.host, id.as_str(), &path, row.id.as_str())?;
         Ok(())
     }

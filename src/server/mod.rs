@@ -508,6 +508,13 @@ async fn run(
         state.host.config().store,
         crate::config::StoreDriver::Postgres(_)
     ) {
+        // Images built or uploaded elsewhere are fetched from there.
+        state
+            .catalog
+            .set_blob_source(Arc::new(crate::hosts::blobs::PeerBlobs {
+                hosts: state.hosts.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            }));
         tokio::spawn(fleet_sync::run(
             state.catalog.clone(),
             state.fleet.clone(),

@@ -8,6 +8,7 @@
 pub mod bobs;
 pub mod browser;
 pub mod conformance;
+pub mod fleet;
 pub mod hangar;
 pub mod home;
 #[path = "../../benches/support/iso.rs"]

@@ -192,3 +192,99 @@ fn take_reported(live: &mut super::Live, row: &InstanceRow) {
     }
     live.last_seen = live.last_seen.max(row.last_seen);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Limits, Outgoing};
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::config::StoreDriver;
+    use tokio::sync::mpsc;
+
+    /// Two hosts' fleets on one store (SQLite here; PostgreSQL in
+    /// tests/fleet_spread.rs).
+    fn two_hosts(dir: &std::path::Path) -> (Fleet, Fleet) {
+        let fleet = |name: &str| {
+            let catalog = Catalog::open_on(dir, &StoreDriver::Sqlite, name).unwrap();
+            Fleet::load(Arc::new(catalog), Limits::default()).unwrap()
+        };
+        (fleet("h1"), fleet("h2"))
+    }
+
+    fn dock(fleet: &Fleet, id: &InstanceId) -> mpsc::Receiver<Outgoing> {
+        let (tx, rx) = mpsc::channel(4);
+        fleet.connecting(id, "default");
+        fleet.docked(id, "127.0.0.1:1".parse().unwrap(), tx);
+        fleet.sync().unwrap();
+        rx
+    }
+
+    fn seen(fleet: &Fleet, id: &InstanceId) -> (Status, Option<String>, bool) {
+        fleet
+            .with(id, |l| {
+                (
+                    l.status,
+                    l.host.as_deref().map(str::to_string),
+                    l.session.is_some(),
+                )
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_dock_elsewhere_moves_the_instance_and_closes_the_old_dock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h1, h2) = two_hosts(dir.path());
+        let id = InstanceId::new("0123456789abcdef0123456789abcdef").unwrap();
+        let none = HashSet::new();
+
+        let mut old = dock(&h1, &id);
+        h2.merge_changes(&none).unwrap();
+        assert_eq!(
+            seen(&h2, &id),
+            (Status::Connected, Some("h1".into()), false)
+        );
+        // A merge of h1's own change leaves its dock alone.
+        assert_eq!(h1.merge_changes(&none).unwrap().handed_over, 0);
+        assert!(old.try_recv().is_err());
+
+        // It docks at h2 (h1's dock is a dead one h1 has not noticed).
+        let _new = dock(&h2, &id);
+        let merged = h1.merge_changes(&none).unwrap();
+        assert_eq!(merged.handed_over, 1);
+        assert!(matches!(old.try_recv(), Ok(Outgoing::Close(_))));
+        assert_eq!(
+            seen(&h1, &id),
+            (Status::Connected, Some("h2".into()), false)
+        );
+        // h2 down: h1 shows it unknown, and as it was once h2 is back.
+        let down: HashSet<String> = ["h2".to_string()].into();
+        h1.merge_changes(&down).unwrap();
+        assert_eq!(seen(&h1, &id).0, Status::Unknown);
+        h1.merge_changes(&none).unwrap();
+        assert_eq!(seen(&h1, &id).0, Status::Connected);
+
+        // Names set through h1 show on h2; a delete through h2 reaches h1.
+        h1.update_names(&id, |_, d| (Some("edge".into()), d))
+            .unwrap();
+        h2.merge_changes(&none).unwrap();
+        assert_eq!(h2.resolve("edge").unwrap(), id);
+        h2.forget(&id).unwrap();
+        h1.merge_changes(&none).unwrap();
+        assert!(h1.is_empty());
+    }
+
+    #[test]
+    fn a_host_that_starts_again_holds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InstanceId::new("ab").unwrap();
+        {
+            let (h1, _) = two_hosts(dir.path());
+            let _rx = dock(&h1, &id);
+        }
+        // h1 again: its instance is unknown to it and to h2, not connected.
+        let (h1, h2) = two_hosts(dir.path());
+        assert_eq!(seen(&h1, &id).0, Status::Unknown);
+        assert_eq!(seen(&h2, &id), (Status::Unknown, None, false));
+    }
+}

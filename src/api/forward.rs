@@ -1,0 +1,129 @@
+//! Requests only another host can answer, sent on to it: what needs the
+//! dock of an instance that host's hangar holds (its log, stats, history,
+//! a deploy or an upgrade), and the log of a job that host runs. The user
+//! is authenticated here; the other host serves the request as its own on
+//! the fleet secret (`auth.rs`), and never forwards it again. The user's
+//! credentials stay here. Which host answers is `hosts::route`'s call.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::hosts::peer::Peer;
+use crate::hosts::route;
+
+/// Marks a request another host sent (with the fleet secret): it is
+/// answered here, whatever this host would say of who holds what.
+#[derive(Debug, Clone, Copy)]
+pub struct FromPeer;
+
+/// What a path asks about, if only its holder may answer it.
+#[derive(Debug, PartialEq, Eq)]
+enum Subject<'a> {
+    Instance(&'a str),
+    Job(&'a str),
+}
+
+/// The instance routes that need its dock.
+const LIVE: &[&str] = &["logs", "stats", "history", "deploy", "upgrade"];
+
+fn subject(path: &str) -> Option<Subject<'_>> {
+    let mut parts = path.strip_prefix("/v1/")?.split('/');
+    match (parts.next()?, parts.next()?, parts.next()?) {
+        ("instances", id, verb) if LIVE.contains(&verb) => Some(Subject::Instance(id)),
+        ("jobs", id, "log") if parts.next().is_none() => Some(Subject::Job(id)),
+        _ => None,
+    }
+}
+
+pub async fn to_holder(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if req.extensions().get::<FromPeer>().is_some() {
+        return next.run(req).await;
+    }
+    let Some(subject) = subject(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let reference = match subject {
+        Subject::Instance(r) | Subject::Job(r) => r.to_string(),
+    };
+    let is_job = matches!(subject, Subject::Job(_));
+    let decided = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            if is_job {
+                route::for_job(&state.hosts, &state.jobs, &reference)
+            } else {
+                route::for_instance(&state.hosts, &state.fleet, &reference)
+            }
+        })
+        .await
+    };
+    match decided {
+        Ok(Ok(Some(peer))) => forward(&state, &peer, req).await,
+        // Not held elsewhere, or not found: the handler says so itself.
+        Ok(Ok(None)) => next.run(req).await,
+        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+async fn forward(state: &AppState, peer: &Peer, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    for h in [header::AUTHORIZATION, header::COOKIE, header::CONNECTION] {
+        parts.headers.remove(h);
+    }
+    parts.headers.remove("x-csrf-token");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    parts.uri = match path.parse() {
+        Ok(uri) => uri,
+        Err(_) => return ApiError::internal("a request path that is no URI").into_response(),
+    };
+    let sent = peer
+        .send(
+            state.hosts.secret(),
+            state.hosts.name(),
+            Request::from_parts(parts, body),
+        )
+        .await;
+    match sent {
+        Ok(answer) => answer.map(axum::body::Body::new).into_response(),
+        Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "host_unreachable", e.to_string())
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_needs_the_holder_is_a_subject() {
+        assert_eq!(
+            subject("/v1/instances/abc/logs"),
+            Some(Subject::Instance("abc"))
+        );
+        assert_eq!(
+            subject("/v1/instances/edge/deploy/0123"),
+            Some(Subject::Instance("edge"))
+        );
+        assert_eq!(subject("/v1/jobs/1d9b/log"), Some(Subject::Job("1d9b")));
+        for here in [
+            "/v1/instances",
+            "/v1/instances/abc",
+            "/v1/instances/abc/panics",
+            "/v1/jobs/1d9b",
+            "/v1/jobs/1d9b/log/x",
+            "/v2/instances/abc/logs",
+        ] {
+            assert_eq!(subject(here), None, "{here}");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Which host answers a request about an instance or a job: the one whose
+//! hangar holds the instance's dock, or that runs the job (its log is a
+//! file there). None: this host does, or nobody can (a holder that is down
+//! or gone; the instance is `unknown` then, and this host says so).
+
+use crate::hangar::fleet::Fleet;
+use crate::jobs::Jobs;
+
+use super::peer::Peer;
+use super::{Hosts, HostsError};
+
+pub fn for_instance(
+    hosts: &Hosts,
+    fleet: &Fleet,
+    reference: &str,
+) -> Result<Option<Peer>, HostsError> {
+    let Ok(id) = fleet.resolve(reference) else {
+        return Ok(None);
+    };
+    let holder = fleet
+        .with(&id, |l| l.held_elsewhere().map(str::to_string))
+        .ok()
+        .flatten();
+    match holder {
+        Some(name) => hosts.peer(&name),
+        None => Ok(None),
+    }
+}
+
+pub fn for_job(hosts: &Hosts, jobs: &Jobs, reference: &str) -> Result<Option<Peer>, HostsError> {
+    match jobs.get(reference).ok().and_then(|row| row.host) {
+        Some(name) => hosts.peer(&name),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,52 @@
+//! Several jetpack hosts on one test database (issue 21): servers named
+//! h0, h1, ... started at once, each with its own data root, ports and pod
+//! network; heartbeats every second, down after three.
+
+use super::postgres::TestDb;
+use super::server::TestServer;
+
+/// `n` servers on `db`, started at once (each on its own thread).
+pub fn hosts(db: &TestDb, n: usize, flags: &[&str]) -> Vec<TestServer> {
+    let tag = std::process::id() % 10000;
+    let starts: Vec<_> = (0..n)
+        .map(|i| {
+            let mut options = db.store_options();
+            options.extend([
+                format!("host.name=h{i}"),
+                "host.heartbeat=1".to_string(),
+                "host.down=3".to_string(),
+                // Each host's pod network is its own.
+                format!("jail.interface=jpf{tag}{i}"),
+                format!("jail.namePrefix=jpf{tag}{i}-"),
+            ]);
+            let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+            std::thread::spawn(move || {
+                let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                TestServer::start(&refs, &flags)
+            })
+        })
+        .collect();
+    starts
+        .into_iter()
+        .map(|s| s.join().expect("a server failed to start"))
+        .collect()
+}
+
+/// (name, status, self) of every host, as `server` lists them.
+pub fn statuses(server: &TestServer) -> Vec<(String, String, bool)> {
+    let (status, hosts) = server.json(&[], "/v1/hosts");
+    assert_eq!(status, 200, "{hosts}");
+    hosts
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap_or_default().to_string(),
+                h["status"].as_str().unwrap_or_default().to_string(),
+                h["self"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
