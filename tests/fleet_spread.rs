@@ -1,0 +1,152 @@
+//! One fleet over three jetpack hosts on one PostgreSQL (issue 21): 3,000
+//! simulated instances dock spread over the three hangars, and every
+//! host's API lists all of them with the right statuses and holders; what
+//! only the holder can answer (stats, a deploy, the deploy job's log) is
+//! asked of another host and answered; a host killed with 1,000 docked
+//! loses them to the others, which the fleet shows connected again with
+//! nothing lost from the store. The failover time is printed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Instant;
+
+use common::server::{fake_elf, TestServer};
+use common::sims::{sim_id, uplink_token, Killed};
+use common::JETPACK;
+use serde_json::Value;
+
+const COUNT: u64 = 3000;
+
+fn summary(server: &TestServer) -> Value {
+    let (status, s) = server.json(&[], "/v1/instances/summary");
+    assert_eq!(status, 200, "{s}");
+    s
+}
+
+fn connected(server: &TestServer) -> u64 {
+    summary(server)["connected"].as_u64().unwrap_or(0)
+}
+
+fn instance(server: &TestServer, id: &str) -> Value {
+    let (status, v) = server.json(&[], &format!("/v1/instances/{id}"));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[test]
+fn three_hosts_serve_one_fleet_and_survive_one_death() {
+    let Some(cluster) = common::postgres::cluster() else {
+        return;
+    };
+    let db = cluster.database();
+    let mut hosts = common::fleet::hosts(&db, 3, &["--nouplinktls"]);
+    let token = uplink_token(&hosts[0]);
+    let seed = format!("spread-{}", std::process::id());
+
+    // Instance i docks first at hangar i mod 3, and at the next one when
+    // it loses its dock.
+    let mut sim = std::process::Command::new(JETPACK);
+    sim.args(["sim", "--token", &token, "--seed", &seed, "--report-ms", "0"])
+        .args(["--count", &COUNT.to_string()])
+        .args(["--source", "127.77.0.0/20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for h in &hosts {
+        sim.args(["--url", &format!("http://127.0.0.1:{}", h.uplink_port)]);
+    }
+    let _sim = Killed::spawn(&mut sim);
+
+    // Every host lists the whole fleet connected, and who holds what.
+    for h in &hosts {
+        common::until(180, "3,000 connected on every host", || {
+            (connected(h) == COUNT).then_some(())
+        });
+    }
+    let on_h2 = sim_id(&seed, 2);
+    for h in &hosts {
+        let v = instance(h, &on_h2);
+        assert_eq!(v["status"], "connected", "{v}");
+        assert_eq!(v["host"], "h2", "{v}");
+    }
+    let (_, page) = hosts[1].json(&[], "/v1/instances?q=&limit=1000&sort=id");
+    let held: std::collections::HashSet<&str> = page
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| i["host"].as_str())
+        .collect();
+    assert_eq!(held.len(), 3, "the first 1,000 are spread: {held:?}");
+
+    // What only h2 can answer, asked of h0.
+    let (status, stats) = hosts[0].json(&["-X", "POST"], &format!("/v1/instances/{on_h2}/stats"));
+    assert_eq!(status, 200, "{stats}");
+    let (status, _) = hosts[0].curl(&[], &format!("/v1/instances/{on_h2}/history"));
+    assert_eq!(status, 200);
+
+    // A deploy asked of h0, of an image uploaded to h0, to an instance
+    // docked at h2: h2 runs it, fetching the image from h0.
+    let elf = hosts[0].dir.path().join("spread.elf");
+    fake_elf(&elf, 300_000, "spread");
+    let (status, image) = hosts[0].json(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", elf.display()),
+        ],
+        "/v1/images?name=spread",
+    );
+    assert_eq!(status, 201, "{image}");
+    let image = image["id"].as_str().expect("an image id").to_string();
+    let (status, job) = hosts[0].json(
+        &["-X", "POST"],
+        &format!("/v1/instances/{on_h2}/deploy/{image}?force=true&timeout=30"),
+    );
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["id"].as_str().expect("a job id").to_string();
+    let job = common::until(90, "the deploy job ends", || {
+        let (_, j) = hosts[1].json(&[], &format!("/v1/jobs/{job_id}"));
+        matches!(j["state"].as_str(), Some("succeeded" | "failed")).then_some(j)
+    });
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", hosts[2].log());
+    let (status, log) = hosts[0].curl(&[], &format!("/v1/jobs/{job_id}/log"));
+    assert_eq!(status, 200, "{log}");
+    assert!(!log.trim().is_empty(), "the job's log, from h2");
+    for h in &hosts {
+        common::until(30, "the new image shown everywhere", || {
+            (instance(h, &on_h2)["imageId"] == image.as_str()).then_some(())
+        });
+    }
+
+    // h2 dies with its 1,000: the others show them unknown once it is
+    // down, then connected again where they re-docked, none lost.
+    let killed = Instant::now();
+    hosts[2].kill();
+    common::until(30, "h2's instances unknown on h0", || {
+        (summary(&hosts[0])["unknown"].as_u64().unwrap_or(0) > 0).then_some(())
+    });
+    common::until(120, "3,000 connected again on h0 and h1", || {
+        (connected(&hosts[0]) == COUNT && connected(&hosts[1]) == COUNT).then_some(())
+    });
+    let failover = killed.elapsed();
+    println!(
+        "failover: {:.1} s from kill -9 of a host with ~1,000 docked to all connected elsewhere",
+        failover.as_secs_f64()
+    );
+    for h in &hosts[..2] {
+        let s = summary(h);
+        assert_eq!(s["total"].as_u64(), Some(COUNT), "{s}");
+        let v = instance(h, &on_h2);
+        assert!(matches!(v["host"].as_str(), Some("h0" | "h1")), "{v}");
+    }
+    let stored = db
+        .psql("SELECT count(*) FROM instances")
+        .expect("counting the stored instances");
+    assert_eq!(stored.trim(), COUNT.to_string());
+
+    // Servers go before their database.
+    hosts.clear();
+    drop(db);
+}
