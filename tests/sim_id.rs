@@ -81,7 +81,13 @@ fn a_bad_id_or_more_than_one_instance_is_refused() {
 fn instances_fail_over_from_a_dead_url_to_a_live_one() {
     // One bad URL among several is refused, by name, before any connection.
     let out = Command::new(JETPACK)
-        .args(["sim", "--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:0"])
+        .args([
+            "sim",
+            "--url",
+            "http://127.0.0.1:9",
+            "--url",
+            "http://127.0.0.1:0",
+        ])
         .args(["--token", "t"])
         .output()
         .expect("running jetpack sim");

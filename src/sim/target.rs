@@ -236,7 +236,10 @@ mod tests {
             "each URL keeps its own scheme"
         );
         let e = parse_urls(&urls(&["http://a:1", "http://b:0", "c:3"])).unwrap_err();
-        assert!(e.contains("\"http://b:0\"") && e.contains("bad port"), "{e}");
+        assert!(
+            e.contains("\"http://b:0\"") && e.contains("bad port"),
+            "{e}"
+        );
         let e = parse_urls(&urls(&["http://a:1", "ftp://c:3"])).unwrap_err();
         assert!(e.contains("\"ftp://c:3\""), "{e}");
         assert!(parse_urls(&[]).is_err());

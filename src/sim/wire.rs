@@ -565,7 +565,8 @@ mod tests {
 
     #[test]
     fn the_uplink_echo_has_every_key() {
-        let v: serde_json::Value = serde_json::from_slice(&uplink_echo(&profile(), "http://127.0.0.1:9090")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&uplink_echo(&profile(), "http://127.0.0.1:9090")).unwrap();
         let o = v.as_object().unwrap();
         for k in [
             "index",
