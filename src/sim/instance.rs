@@ -1,7 +1,8 @@
 //! One simulated instance, as one task: the uplink client's life cycle of
 //! spec/uplink.md 2 (auth, dock, the after-dock sequence, back-off,
-//! heartbeat, re-auth when the socket closes), live updates (6) and the
-//! misbehaviours tests ask for (`Quirks`). What the instance keeps is
+//! heartbeat, re-auth when the socket closes), failing over between the
+//! run's hangar URLs, live updates (6) and the misbehaviours tests ask for
+//! (`Quirks`). What the instance keeps is
 //! small: its id, the previous session token, the running binary, the
 //! offline log (capped) and a few counters; buffers live only while a
 //! message is being built or read.
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Authed, Conn, Endpoint, LinkError, HTTP_TIMEOUT, MAX_TRANSPORT};
 use super::report::Counters;
-use super::target::Sources;
+use super::target::{self, Sources};
 use super::wire::{self, IdentFacts, Profile, StatsFacts, Traffic};
 use crate::hangar::frame::{encode, Assembler, Code};
 use crate::hangar::ws::{OpCode, WsError, WsStream};
@@ -61,12 +62,23 @@ pub struct Quirks {
     pub panic: bool,
 }
 
-/// What every instance of a run shares.
-pub struct Shared {
-    pub profile: Profile,
+/// One hangar URL of the run, resolved.
+pub struct Hangar {
+    /// The URL as given: echoed in UPLINK, named in events.
+    pub url: String,
     /// The `Host` header (the URL's authority).
     pub authority: String,
     pub addrs: Vec<SocketAddr>,
+    /// TLS to this one (an https URL, or `--tls`).
+    pub tls: bool,
+}
+
+/// What every instance of a run shares.
+pub struct Shared {
+    pub profile: Profile,
+    /// The `--url`s, in order (at least one).
+    pub hangars: Vec<Hangar>,
+    /// The TLS client, if any hangar speaks TLS.
     pub tls: Option<SslContext>,
     pub sources: Option<Sources>,
     pub seed: String,
@@ -102,6 +114,9 @@ pub struct Instance {
     index: u64,
     id: String,
     source: Option<IpAddr>,
+    /// The hangar URL (index into `Shared::hangars`) the next attempt goes
+    /// to; kept while docked, the next one after a failure or a lost dock.
+    hangar: usize,
     rng: u64,
     booted: Instant,
     /// The last session token: sent as a bearer at re-auth.
@@ -163,9 +178,12 @@ impl Instance {
             .unwrap_or_else(|| wire::instance_id(&shared.seed, index));
         let rng = u64::from_str_radix(&id[..16], 16).unwrap_or(index) | 1;
         let now = Instant::now();
+        let hangar = target::first_url(index, shared.hangars.len());
+        let url = shared.hangars.get(hangar).map_or("", |h| h.url.as_str());
         Instance {
             source: shared.sources.as_ref().map(|s| s.nth(slot)),
-            offline_log: wire::boot_log(&shared.profile, &id).into_bytes(),
+            offline_log: wire::boot_log(&shared.profile, url, &id).into_bytes(),
+            hangar,
             will_panic: shared.quirks.panic,
             log_next: now + shared.log_every.unwrap_or_default(),
             shared,
@@ -199,6 +217,7 @@ impl Instance {
                     self.event(format_args!("auth failed: {e}"));
                     counters.auth_failed(|| format!("instance {}: auth failed: {e}", self.id));
                     self.say(&format!("[ uplink ] Auth failed - {e}"));
+                    self.fail_over();
                     if !self.back_off().await {
                         return;
                     }
@@ -214,6 +233,7 @@ impl Instance {
                     self.event(format_args!("dock failed: {e}"));
                     counters.dock_failed(|| format!("instance {}: dock failed: {e}", self.id));
                     self.say(&format!("[ uplink ] Failed to establish websocket - {e}"));
+                    self.fail_over();
                     if !self.back_off().await {
                         return;
                     }
@@ -223,7 +243,16 @@ impl Instance {
             counters.docked(!self.docked_once);
             self.docked_once = true;
             if shared.verbose {
-                self.event(format_args!("docked over {}", ws.get_mut().describe()));
+                let over = ws.get_mut().describe();
+                match shared.hangars.len() {
+                    1 => self.event(format_args!("docked over {over}")),
+                    // Every dock names its URL: a re-dock elsewhere shows.
+                    _ => self.event(format_args!(
+                        "docked on URL {} ({}) over {over}",
+                        self.hangar,
+                        self.hangar().url
+                    )),
+                }
             }
             let end = match self.converse(&mut ws).await {
                 Ok(end) => end,
@@ -239,11 +268,13 @@ impl Instance {
                     self.say(&format!(
                         "[ uplink ] Connection lost ({why}), re-authenticating"
                     ));
+                    self.fail_over();
                 }
                 End::HeartbeatLost => {
                     counters.undocked(true);
                     self.event(format_args!("heartbeat lost"));
                     self.say("[ uplink ] No pong from the hangar, re-authenticating");
+                    self.fail_over();
                 }
                 End::Updated { ack, started } => {
                     counters.undocked(false);
@@ -254,7 +285,8 @@ impl Instance {
                 End::Panicked => {
                     counters.undocked(false);
                     self.event(format_args!("panicked; rebooting"));
-                    let log = wire::panic_log(&shared.profile, &self.id, self.uptime_ms());
+                    let url = &self.hangar().url;
+                    let log = wire::panic_log(&shared.profile, url, &self.id, self.uptime_ms());
                     self.reboot();
                     self.pending_panic = Some(log);
                     if !self.sleep(REBOOT).await {
@@ -265,18 +297,38 @@ impl Instance {
         }
     }
 
+    /// The hangar URL the instance is on (or about to try).
+    fn hangar(&self) -> &Hangar {
+        &self.shared.hangars[self.hangar]
+    }
+
+    /// After a failed attempt or a lost dock, the next attempt goes to the
+    /// next URL: with one hangar down, its instances dock on the others.
+    fn fail_over(&mut self) {
+        let n = self.shared.hangars.len();
+        let next = target::next_url(self.hangar, n);
+        if next != self.hangar {
+            self.event(format_args!(
+                "next attempt on URL {next} ({})",
+                self.shared.hangars[next].url
+            ));
+        }
+        self.hangar = next;
+    }
+
     fn endpoint<'a>(&self, shared: &'a Shared) -> Endpoint<'a> {
+        let hangar = &shared.hangars[self.hangar];
         Endpoint {
-            addrs: &shared.addrs,
+            addrs: &hangar.addrs,
             source: self.source,
-            tls: shared.tls.as_ref(),
+            tls: shared.tls.as_ref().filter(|_| hangar.tls),
         }
     }
 
     async fn auth(&mut self) -> Option<Result<Authed, LinkError>> {
         let shared = self.shared.clone();
         let request = wire::auth_request(
-            &shared.authority,
+            &shared.hangars[self.hangar].authority,
             &self.id,
             &shared.profile.token,
             self.token.as_deref(),
@@ -296,7 +348,8 @@ impl Instance {
         }
         let nonce = self.random();
         let end = self.endpoint(&shared);
-        let dock = conn::dock(&end, &shared.authority, &authed.token, authed.kept, nonce);
+        let authority = &shared.hangars[self.hangar].authority;
+        let dock = conn::dock(&end, authority, &authed.token, authed.kept, nonce);
         step(&shared.stop, dock).await
     }
 
@@ -357,7 +410,8 @@ impl Instance {
         self.binary = None;
         self.update_ns = None;
         self.failures = 0;
-        self.offline_log = wire::boot_log(&self.shared.profile, &self.id).into_bytes();
+        let url = &self.shared.hangars[self.hangar].url;
+        self.offline_log = wire::boot_log(&self.shared.profile, url, &self.id).into_bytes();
         self.log_seq = 0;
         self.log_next = now + self.shared.log_every.unwrap_or_default();
         self.traffic = Traffic::default();
@@ -482,8 +536,8 @@ impl Instance {
             },
         );
         self.send(ws, Code::Ident, &ident).await?;
-        self.send(ws, Code::Uplink, &wire::uplink_echo(&shared.profile))
-            .await?;
+        let echo = wire::uplink_echo(&shared.profile, &shared.hangars[self.hangar].url);
+        self.send(ws, Code::Uplink, &echo).await?;
         if let Some(text) = self.pending_panic.take() {
             if let Err(e) = self.send(ws, Code::Panic, text.as_bytes()).await {
                 // Not delivered: the next boot's dock tries again.
@@ -633,7 +687,6 @@ mod tests {
     fn shared() -> Arc<Shared> {
         Arc::new(Shared {
             profile: Profile {
-                url: "http://127.0.0.1:9".into(),
                 token: "t".into(),
                 version: "v".into(),
                 service: "Starbase".into(),
@@ -641,8 +694,12 @@ mod tests {
                 send_stats_ms: 0,
                 verify: false,
             },
-            authority: "127.0.0.1:9".into(),
-            addrs: vec!["127.0.0.1:9".parse().unwrap()],
+            hangars: vec![Hangar {
+                url: "http://127.0.0.1:9".into(),
+                authority: "127.0.0.1:9".into(),
+                addrs: vec!["127.0.0.1:9".parse().unwrap()],
+                tls: false,
+            }],
             tls: None,
             sources: None,
             seed: "s".into(),

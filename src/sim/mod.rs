@@ -7,7 +7,8 @@
 //! This file owns the command line, the checks of its values, the runtime
 //! and the run (ramp, duration, signals, the summary). The rest:
 //!
-//! - `target`: the uplink URL and the `--source` range (pure)
+//! - `target`: the uplink URLs, which one an instance tries, and the
+//!   `--source` range (pure)
 //! - `wire`: the exact bytes an instance sends (pure)
 //! - `conn`: TCP, TLS as IncludeOS speaks it, auth and dock
 //! - `instance`: one instance's life, live updates, misbehaviours
@@ -28,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio::time::{interval_at, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use instance::{Instance, Quirks, Shared};
+use instance::{Hangar, Instance, Quirks, Shared};
 use report::{progress_line, summary_line, Counters, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +60,9 @@ did). Failures are summed up on stderr, at most one line per report.
 
 Exit status: 0 if every instance docked at least once, 1 if not.")]
 pub struct SimArgs {
-    /// The hangar's URL, as an image's uplink `url`: http://host:port or https://host:port (no port means 80, even for https)
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    /// The hangar's URL, as an image's uplink `url`: http://host:port or https://host:port (no port means 80, even for https). Give it several times for several hangars sharing the fleet: instance i first tries URL i mod n, and after a failed attempt or a lost dock the next URL, round-robin
+    #[arg(long, value_name = "URL", required = true)]
+    pub url: Vec<String>,
     /// The uplink token instances authenticate with (`key` at auth)
     #[arg(long, value_name = "TOKEN")]
     pub token: String,
@@ -136,7 +137,7 @@ const SHUTDOWN: Duration = Duration::from_secs(3);
 
 /// Runs the simulated instances; returns the exit code.
 pub fn run(args: SimArgs) -> Result<i32, SimError> {
-    let target = target::parse_url(&args.url).map_err(SimError::Usage)?;
+    let targets = target::parse_urls(&args.url).map_err(SimError::Usage)?;
     if args.count == 0 {
         return Err(SimError::Usage("--count must be at least 1".into()));
     }
@@ -168,13 +169,14 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
         .map(target::parse_cidr)
         .transpose()
         .map_err(SimError::Usage)?;
-    let tls = target.https || args.tls;
-    if args.certs.is_some() && !tls {
+    // Each URL keeps its own scheme; --tls makes them all TLS.
+    let tls: Vec<bool> = targets.iter().map(|t| t.https || args.tls).collect();
+    if args.certs.is_some() && !tls.contains(&true) {
         return Err(SimError::Usage(
             "--certs verifies TLS: use an https URL or --tls".into(),
         ));
     }
-    let tls_context = match tls {
+    let tls_context = match tls.contains(&true) {
         true => Some(conn::tls_context(args.certs.as_deref())?),
         false => None,
     };
@@ -191,28 +193,28 @@ pub fn run(args: SimArgs) -> Result<i32, SimError> {
         .enable_all()
         .build()
         .map_err(SimError::Runtime)?;
-    runtime.block_on(simulate(args, target, sources, tls_context, duration))
+    let hangars = targets.into_iter().zip(tls).collect();
+    runtime.block_on(simulate(args, hangars, sources, tls_context, duration))
 }
 
-async fn simulate(
-    args: SimArgs,
-    target: target::Target,
-    sources: Option<target::Sources>,
-    tls: Option<openssl::ssl::SslContext>,
-    duration: Option<Duration>,
-) -> Result<i32, SimError> {
-    // Resolved once for the whole run, not once per connection.
+/// A hangar URL's addresses, resolved once for the whole run, not once
+/// per connection; only those of `--source`'s family.
+async fn resolve(
+    target: &target::Target,
+    sources: Option<&target::Sources>,
+) -> Result<Vec<SocketAddr>, SimError> {
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| SimError::Resolve(target.host.clone(), e.to_string()))?
         .collect();
-    if let Some(s) = &sources {
+    if let Some(s) = sources {
         addrs.retain(|a| a.is_ipv6() == s.is_v6());
         if addrs.is_empty() {
             return Err(SimError::Usage(format!(
-                "--source is {} but {} has no {} address",
+                "--source is {} but {} (--url {}) has no {} address",
                 if s.is_v6() { "IPv6" } else { "IPv4" },
                 target.host,
+                target.url,
                 if s.is_v6() { "IPv6" } else { "IPv4" },
             )));
         }
@@ -220,6 +222,34 @@ async fn simulate(
     if addrs.is_empty() {
         return Err(SimError::Resolve(target.host.clone(), "no address".into()));
     }
+    Ok(addrs)
+}
+
+async fn simulate(
+    args: SimArgs,
+    targets: Vec<(target::Target, bool)>,
+    sources: Option<target::Sources>,
+    tls: Option<openssl::ssl::SslContext>,
+    duration: Option<Duration>,
+) -> Result<i32, SimError> {
+    let mut hangars = Vec::with_capacity(targets.len());
+    for (target, tls) in targets {
+        hangars.push(Hangar {
+            addrs: resolve(&target, sources.as_ref()).await?,
+            url: target.url,
+            authority: target.authority,
+            tls,
+        });
+    }
+    // One URL reads as it always did: "docking to URL (addr, TLS)".
+    let to = hangars
+        .iter()
+        .map(|h| {
+            let tls = if h.tls { "TLS" } else { "no TLS" };
+            format!("{} ({}, {tls})", h.url, h.addrs[0])
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let from = match &sources {
         Some(s) => format!(
             "from {} source addresses",
@@ -227,19 +257,12 @@ async fn simulate(
         ),
         None => "from one source address".into(),
     };
-    eprintln!(
-        "sim: {} instance(s) docking to {} ({}, {}) {from}",
-        args.count,
-        args.url,
-        addrs[0],
-        if tls.is_some() { "TLS" } else { "no TLS" }
-    );
+    eprintln!("sim: {} instance(s) docking to {to} {from}", args.count);
     let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
     let count = args.count;
     let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
         profile: wire::Profile {
-            url: args.url.clone(),
             token: args.token.clone(),
             version: args.os_version.clone(),
             service: args.service.clone(),
@@ -247,8 +270,7 @@ async fn simulate(
             send_stats_ms: args.stats_ms,
             verify: args.certs.is_some(),
         },
-        authority: target.authority.clone(),
-        addrs,
+        hangars,
         tls,
         sources,
         seed: args.seed.clone(),

@@ -1,14 +1,17 @@
-//! Where simulated instances connect to and from: the uplink URL, read
-//! the way an IncludeOS image reads its `uplink.url` (spec/uplink.md 1:
-//! scheme mandatory, no port means 80 even for https, any path dropped),
-//! and the `--source` range whose addresses the instances' sockets are
-//! bound to. Pure, so it is all unit-tested.
+//! Where simulated instances connect to and from: the uplink URLs, each
+//! read the way an IncludeOS image reads its `uplink.url` (spec/uplink.md
+//! 1: scheme mandatory, no port means 80 even for https, any path
+//! dropped), which of them an instance tries (spread over the fleet, the
+//! next one after a failure), and the `--source` range whose addresses the
+//! instances' sockets are bound to. Pure, so it is all unit-tested.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The hangar as one URL names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The URL as given (echoed in UPLINK, named in messages).
+    pub url: String,
     /// The scheme is https.
     pub https: bool,
     /// Host name or address, without IPv6 brackets.
@@ -68,11 +71,40 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
             .ok_or_else(|| format!("--url {url:?}: bad port {p:?} (1-65535)"))?,
     };
     Ok(Target {
+        url: url.to_string(),
         https,
         host: host.to_string(),
         port,
         authority: authority.to_string(),
     })
+}
+
+/// Parses every `--url`, in order. The first bad one is refused, and the
+/// message names it (`parse_url`'s messages all do).
+pub fn parse_urls(urls: &[String]) -> Result<Vec<Target>, String> {
+    if urls.is_empty() {
+        return Err("--url: at least one hangar URL is needed".into());
+    }
+    urls.iter().map(|u| parse_url(u)).collect()
+}
+
+/// The URL (its place among `n`) that instance `index` tries first:
+/// instance i takes URL i mod n, so a fleet is spread evenly over the
+/// hangars, as a DNS name with several A records spreads real instances.
+pub fn first_url(index: u64, n: usize) -> usize {
+    match n {
+        0 => 0,
+        n => (index % n as u64) as usize,
+    }
+}
+
+/// The URL an instance tries after failing to dock on, or losing its dock
+/// on, URL `current`: the next one, round-robin.
+pub fn next_url(current: usize, n: usize) -> usize {
+    match n {
+        0 => 0,
+        n => (current + 1) % n,
+    }
 }
 
 /// The addresses of a `--source` CIDR, handed out round-robin.
@@ -150,6 +182,7 @@ mod tests {
         assert_eq!(
             t,
             Target {
+                url: "http://127.0.0.1:9090".into(),
                 https: false,
                 host: "127.0.0.1".into(),
                 port: 9090,
@@ -183,6 +216,50 @@ mod tests {
             let e = parse_url(url).unwrap_err();
             assert!(e.contains(why), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn several_urls_parse_in_order_and_a_bad_one_is_named() {
+        let urls = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ts = parse_urls(&urls(&["http://a:1", "https://b:2/x", "http://[::1]:3"])).unwrap();
+        let got: Vec<_> = ts
+            .iter()
+            .map(|t| (t.url.as_str(), t.host.as_str(), t.port, t.https))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http://a:1", "a", 1, false),
+                ("https://b:2/x", "b", 2, true),
+                ("http://[::1]:3", "::1", 3, false)
+            ],
+            "each URL keeps its own scheme"
+        );
+        let e = parse_urls(&urls(&["http://a:1", "http://b:0", "c:3"])).unwrap_err();
+        assert!(
+            e.contains("\"http://b:0\"") && e.contains("bad port"),
+            "{e}"
+        );
+        let e = parse_urls(&urls(&["http://a:1", "ftp://c:3"])).unwrap_err();
+        assert!(e.contains("\"ftp://c:3\""), "{e}");
+        assert!(parse_urls(&[]).is_err());
+    }
+
+    #[test]
+    fn instances_spread_over_the_urls_and_fail_over_round_robin() {
+        let firsts: Vec<usize> = (0..7).map(|i| first_url(i, 3)).collect();
+        assert_eq!(firsts, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(first_url(1_000_000_001, 2), 1);
+        assert!((0..100).all(|i| first_url(i, 1) == 0), "one URL: always it");
+        // Instance 4 of 3 URLs: 1, then after each failure 2, 0, 1, ...
+        let mut at = first_url(4, 3);
+        let mut tried = vec![at];
+        for _ in 0..4 {
+            at = next_url(at, 3);
+            tried.push(at);
+        }
+        assert_eq!(tried, [1, 2, 0, 1, 2]);
+        assert_eq!(next_url(0, 1), 0);
     }
 
     #[test]

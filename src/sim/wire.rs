@@ -103,8 +103,8 @@ pub fn keeps_alive(head: &ResponseHead) -> bool {
 /// What every instance of a run has in common.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    /// The uplink URL and token, as an image's config.json carries them.
-    pub url: String,
+    /// The uplink token, as an image's config.json carries it (the URL is
+    /// each instance's own: the one it is docking to).
     pub token: String,
     pub version: String,
     pub service: String,
@@ -227,11 +227,12 @@ struct UplinkEcho<'a> {
     send_stats: u64,
 }
 
-/// UPLINK: the instance's uplink configuration, echoed.
-pub fn uplink_echo(profile: &Profile) -> Vec<u8> {
+/// UPLINK: the instance's uplink configuration, echoed, with the `url` it
+/// docked to.
+pub fn uplink_echo(profile: &Profile, url: &str) -> Vec<u8> {
     let echo = UplinkEcho {
         index: 0,
-        url: &profile.url,
+        url,
         token: &profile.token,
         tag: profile.tag.as_deref().unwrap_or(""),
         certs: "/certs",
@@ -338,14 +339,14 @@ pub fn stats(facts: &StatsFacts) -> Vec<u8> {
 
 /// What the first boot prints before the uplink docks: the banner and
 /// the uplink's own lines, buffered until the first LOG.
-pub fn boot_log(profile: &Profile, id: &str) -> String {
+pub fn boot_log(profile: &Profile, url: &str, id: &str) -> String {
     format!(
         "================================================================================\n \
          IncludeOS {} (x86_64 / 64-bit)\n +--> Running [ {} ]\n\
          ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n\
          [ uplink ] Starting WS uplink on eth0 with ID {id}\n\
          [ uplink ] Auth to {}\n",
-        profile.version, profile.service, profile.url
+        profile.version, profile.service, url
     )
 }
 
@@ -360,7 +361,7 @@ pub fn log_line(service: &str, seq: u64, monotonic_ms: u64) -> String {
 
 /// The system log of a boot that panicked (`--panic`), sent as PANIC by
 /// the next boot.
-pub fn panic_log(profile: &Profile, id: &str, monotonic_ms: u64) -> String {
+pub fn panic_log(profile: &Profile, url: &str, id: &str, monotonic_ms: u64) -> String {
     format!(
         "{}[ uplink ] Auth success (token received)\n[ uplink ] Dock established\n\n\
          \t**** PANIC: ****\n \
@@ -372,7 +373,7 @@ pub fn panic_log(profile: &Profile, id: &str, monotonic_ms: u64) -> String {
          ->  #1 0x0000000000240f1c + 0x11c: Service::ready\n\
          ->  #2 0x0000000000201d5b + 0x04b: kernel_main\n\
          \n[ Kernel ] Soft resetting to reboot...\n",
-        boot_log(profile, id)
+        boot_log(profile, url, id)
     )
 }
 
@@ -382,7 +383,6 @@ mod tests {
 
     fn profile() -> Profile {
         Profile {
-            url: "http://127.0.0.1:9090".into(),
             token: "tok".into(),
             version: "v0.14.2-sim".into(),
             service: "Starbase".into(),
@@ -565,7 +565,8 @@ mod tests {
 
     #[test]
     fn the_uplink_echo_has_every_key() {
-        let v: serde_json::Value = serde_json::from_slice(&uplink_echo(&profile())).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&uplink_echo(&profile(), "http://127.0.0.1:9090")).unwrap();
         let o = v.as_object().unwrap();
         for k in [
             "index",
@@ -632,14 +633,14 @@ mod tests {
     #[test]
     fn logs_are_lines() {
         let p = profile();
-        let boot = boot_log(&p, "abc");
+        let boot = boot_log(&p, "http://h:1", "abc");
         assert!(boot.contains("[ uplink ] Starting WS uplink on eth0 with ID abc\n"));
         assert!(boot.ends_with('\n'));
         assert_eq!(
             log_line("Starbase", 7, 1234),
             "[ Starbase ] tick 7: uptime 1.234 s\n"
         );
-        let panic = panic_log(&p, "abc", 100);
+        let panic = panic_log(&p, "http://h:1", "abc", 100);
         assert!(panic.starts_with(&boot) && panic.contains("PANIC"));
     }
 }
