@@ -4,7 +4,8 @@
 //! only the holder can answer (stats, a deploy, the deploy job's log) is
 //! asked of another host and answered; a host killed with 1,000 docked
 //! loses them to the others, which the fleet shows connected again with
-//! nothing lost from the store. The failover time is printed.
+//! nothing lost from the store, and a job it was running fails with the
+//! reason. The failover time is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -29,6 +30,23 @@ fn connected(server: &TestServer) -> u64 {
     summary(server)["connected"].as_u64().unwrap_or(0)
 }
 
+/// How many instances `server` lists connected with their dock at `host`.
+fn held(server: &TestServer, host: &str) -> u64 {
+    let (status, text) = server.curl(
+        &["-i"],
+        &format!("/v1/instances?status=connected&host={host}&limit=1"),
+    );
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-total-count:")
+                .map(|n| n.trim().to_string())
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no X-Total-Count: {text}"))
+}
+
 fn instance(server: &TestServer, id: &str) -> Value {
     let (status, v) = server.json(&[], &format!("/v1/instances/{id}"));
     assert_eq!(status, 200, "{v}");
@@ -48,11 +66,19 @@ fn three_hosts_serve_one_fleet_and_survive_one_death() {
     // Instance i docks first at hangar i mod 3, and at the next one when
     // it loses its dock.
     let mut sim = std::process::Command::new(JETPACK);
-    sim.args(["sim", "--token", &token, "--seed", &seed, "--report-ms", "0"])
-        .args(["--count", &COUNT.to_string()])
-        .args(["--source", "127.77.0.0/20"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    sim.args([
+        "sim",
+        "--token",
+        &token,
+        "--seed",
+        &seed,
+        "--report-ms",
+        "0",
+    ])
+    .args(["--count", &COUNT.to_string()])
+    .args(["--source", "127.77.0.0/20"])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     for h in &hosts {
         sim.args(["--url", &format!("http://127.0.0.1:{}", h.uplink_port)]);
     }
@@ -70,14 +96,15 @@ fn three_hosts_serve_one_fleet_and_survive_one_death() {
         assert_eq!(v["status"], "connected", "{v}");
         assert_eq!(v["host"], "h2", "{v}");
     }
-    let (_, page) = hosts[1].json(&[], "/v1/instances?q=&limit=1000&sort=id");
-    let held: std::collections::HashSet<&str> = page
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter_map(|i| i["host"].as_str())
-        .collect();
-    assert_eq!(held.len(), 3, "the first 1,000 are spread: {held:?}");
+    for h in &hosts {
+        for name in ["h0", "h1", "h2"] {
+            assert_eq!(
+                held(h, name),
+                COUNT / 3,
+                "held by {name}, seen from another"
+            );
+        }
+    }
 
     // What only h2 can answer, asked of h0.
     let (status, stats) = hosts[0].json(&["-X", "POST"], &format!("/v1/instances/{on_h2}/stats"));
@@ -120,31 +147,88 @@ fn three_hosts_serve_one_fleet_and_survive_one_death() {
         });
     }
 
-    // h2 dies with its 1,000: the others show them unknown once it is
-    // down, then connected again where they re-docked, none lost.
+    // A deploy left running at h2 (its instance acks and never returns):
+    // when h2 dies, the job fails with the reason, not stuck `running`.
+    let stuck_seed = format!("{seed}-stuck");
+    let stuck = sim_id(&stuck_seed, 0);
+    let _stuck_sim = Killed::spawn(
+        std::process::Command::new(JETPACK)
+            .args([
+                "sim",
+                "--token",
+                &token,
+                "--seed",
+                &stuck_seed,
+                "--report-ms",
+                "0",
+            ])
+            .args(["--count", "1", "--no-return"])
+            .args([
+                "--url",
+                &format!("http://127.0.0.1:{}", hosts[2].uplink_port),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    common::until(30, "the stuck instance connected", || {
+        let (status, v) = hosts[0].json(&[], &format!("/v1/instances/{stuck}"));
+        (status == 200 && v["status"] == "connected" && v["host"] == "h2").then_some(())
+    });
+    let (status, job) = hosts[1].json(
+        &["-X", "POST"],
+        &format!("/v1/instances/{stuck}/deploy/{image}?force=true&timeout=300"),
+    );
+    assert_eq!(status, 202, "{job}");
+    let stuck_job = job["id"].as_str().expect("a job id").to_string();
+    common::until(30, "the stuck deploy running", || {
+        let (_, j) = hosts[0].json(&[], &format!("/v1/jobs/{stuck_job}"));
+        (j["state"] == "running").then_some(())
+    });
+
+    // h2 dies with its 1,000: they re-dock at the others at once (an
+    // instance that did not would show `unknown` once h2 is down: the
+    // unit tests of hangar/fleet/spread.rs), and the fleet shows them
+    // connected again, held by h0 or h1, none lost.
     let killed = Instant::now();
     hosts[2].kill();
-    common::until(30, "h2's instances unknown on h0", || {
-        (summary(&hosts[0])["unknown"].as_u64().unwrap_or(0) > 0).then_some(())
-    });
-    common::until(120, "3,000 connected again on h0 and h1", || {
-        (connected(&hosts[0]) == COUNT && connected(&hosts[1]) == COUNT).then_some(())
+    common::until(120, "3,000 connected again at h0 and h1", || {
+        hosts[..2]
+            .iter()
+            .all(|h| held(h, "h0") + held(h, "h1") == COUNT)
+            .then_some(())
     });
     let failover = killed.elapsed();
+    let job = common::until(30, "the stuck deploy failed", || {
+        let (_, j) = hosts[0].json(&[], &format!("/v1/jobs/{stuck_job}"));
+        (j["state"] == "failed").then_some(j)
+    });
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("host h2 went down"),
+        "{job}"
+    );
     println!(
         "failover: {:.1} s from kill -9 of a host with ~1,000 docked to all connected elsewhere",
         failover.as_secs_f64()
     );
     for h in &hosts[..2] {
+        common::until(30, "h2 down", || {
+            common::fleet::statuses(h)
+                .iter()
+                .any(|(n, s, _)| n == "h2" && s == "down")
+                .then_some(())
+        });
         let s = summary(h);
-        assert_eq!(s["total"].as_u64(), Some(COUNT), "{s}");
+        assert_eq!(s["total"].as_u64(), Some(COUNT + 1), "{s}");
         let v = instance(h, &on_h2);
         assert!(matches!(v["host"].as_str(), Some("h0" | "h1")), "{v}");
     }
     let stored = db
         .psql("SELECT count(*) FROM instances")
         .expect("counting the stored instances");
-    assert_eq!(stored.trim(), COUNT.to_string());
+    assert_eq!(stored.trim(), (COUNT + 1).to_string());
 
     // Servers go before their database.
     hosts.clear();

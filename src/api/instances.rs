@@ -68,6 +68,8 @@ struct InstanceListParams {
     status: Option<String>,
     /// Only instances that did (true) or did not (false) report a panic
     panicked: Option<bool>,
+    /// Only instances whose dock this jetpack host's hangar holds (or last held)
+    host: Option<String>,
     /// Order by id (the default), alias, status, version, service, tag, imageId, firstSeen or lastSeen; `-` reverses
     sort: Option<String>,
     /// At most this many (1..=1000)
@@ -126,7 +128,10 @@ async fn list_instances(
         limit: p.limit,
         offset: p.offset,
     };
-    let query = instance_query(p.panicked, list)?;
+    let query = InstanceQuery {
+        host: p.host,
+        ..instance_query(p.panicked, list)?
+    };
     let (list, total) = blocking(move || state.launches.list(query, status)).await?;
     Ok(([(TOTAL_COUNT, total.to_string())], Json(list)))
 }
@@ -145,6 +150,7 @@ fn instance_query(panicked: Option<bool>, list: ListParams) -> ApiResult<Instanc
         q: list.q,
         status: None,
         panicked,
+        host: None,
         sort,
         limit: list.limit,
         offset: list.offset.unwrap_or(0),

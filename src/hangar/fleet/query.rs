@@ -24,6 +24,8 @@ pub struct InstanceQuery {
     pub q: Option<String>,
     pub status: Option<Status>,
     pub panicked: Option<bool>,
+    /// Only those whose dock this host holds (or last held).
+    pub host: Option<String>,
     pub sort: Sort,
     /// At most this many; all if none.
     pub limit: Option<u32>,
@@ -260,6 +262,9 @@ impl Fleet {
         self.each(|id, l| {
             let wanted = q.status.is_none_or(|s| l.status == s)
                 && q.panicked.is_none_or(|p| l.panicked == p)
+                && q.host
+                    .as_deref()
+                    .is_none_or(|h| l.host.as_deref() == Some(h))
                 && needle.as_ref().is_none_or(|n| n.found(id, l));
             if wanted {
                 places.push(order.place(id, l));
