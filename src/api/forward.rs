@@ -1,6 +1,7 @@
 //! Requests only another host can answer, sent on to it: what needs the
 //! dock of an instance that host's hangar holds (its log, stats, history,
-//! a deploy or an upgrade), and the log of a job that host runs. The user
+//! a deploy or an upgrade), and the log or the cancel of a job that host
+//! runs (the cancel flag and the log file are there). The user
 //! is authenticated here; the other host serves the request as its own on
 //! the fleet secret (`auth.rs`), and never forwards it again. The user's
 //! credentials stay here. Which host answers is `hosts::route`'s call.
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -31,11 +32,13 @@ enum Subject<'a> {
 /// The instance routes that need its dock.
 const LIVE: &[&str] = &["logs", "stats", "history", "deploy", "upgrade"];
 
-fn subject(path: &str) -> Option<Subject<'_>> {
+fn subject<'a>(method: &Method, path: &'a str) -> Option<Subject<'a>> {
     let mut parts = path.strip_prefix("/v1/")?.split('/');
-    match (parts.next()?, parts.next()?, parts.next()?) {
-        ("instances", id, verb) if LIVE.contains(&verb) => Some(Subject::Instance(id)),
-        ("jobs", id, "log") if parts.next().is_none() => Some(Subject::Job(id)),
+    let (kind, id, verb) = (parts.next()?, parts.next()?, parts.next());
+    match (kind, verb) {
+        ("instances", Some(verb)) if LIVE.contains(&verb) => Some(Subject::Instance(id)),
+        ("jobs", Some("log")) if parts.next().is_none() => Some(Subject::Job(id)),
+        ("jobs", None) if method == Method::DELETE => Some(Subject::Job(id)),
         _ => None,
     }
 }
@@ -44,7 +47,7 @@ pub async fn to_holder(State(state): State<Arc<AppState>>, req: Request, next: N
     if req.extensions().get::<FromPeer>().is_some() {
         return next.run(req).await;
     }
-    let Some(subject) = subject(req.uri().path()) else {
+    let Some(subject) = subject(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
     let reference = match subject {
@@ -106,15 +109,20 @@ mod tests {
 
     #[test]
     fn only_what_needs_the_holder_is_a_subject() {
+        let get = |p| subject(&Method::GET, p);
         assert_eq!(
-            subject("/v1/instances/abc/logs"),
+            get("/v1/instances/abc/logs"),
             Some(Subject::Instance("abc"))
         );
         assert_eq!(
-            subject("/v1/instances/edge/deploy/0123"),
+            subject(&Method::POST, "/v1/instances/edge/deploy/0123"),
             Some(Subject::Instance("edge"))
         );
-        assert_eq!(subject("/v1/jobs/1d9b/log"), Some(Subject::Job("1d9b")));
+        assert_eq!(get("/v1/jobs/1d9b/log"), Some(Subject::Job("1d9b")));
+        assert_eq!(
+            subject(&Method::DELETE, "/v1/jobs/1d9b"),
+            Some(Subject::Job("1d9b"))
+        );
         for here in [
             "/v1/instances",
             "/v1/instances/abc",
@@ -123,7 +131,7 @@ mod tests {
             "/v1/jobs/1d9b/log/x",
             "/v2/instances/abc/logs",
         ] {
-            assert_eq!(subject(here), None, "{here}");
+            assert_eq!(get(here), None, "{here}");
         }
     }
 }

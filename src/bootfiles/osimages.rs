@@ -408,10 +408,11 @@ impl BootFiles {
     }
 
     /// At start: OS images a previous server left in work become failed,
-    /// with their half-made datasets gone.
+    /// with their half-made datasets gone. Those another host of the fleet
+    /// is making (their job runs there) are its own.
     pub(super) fn settle(&self) -> Result<(), BootFilesError> {
         for row in self.osimages()? {
-            if !row.state.is_busy() {
+            if !row.state.is_busy() || self.made_elsewhere(&row) {
                 continue;
             }
             let reason = match self.host.datasets().destroy(&row.dataset) {
@@ -430,6 +431,19 @@ impl BootFiles {
             self.set_state(&row, OsImageState::Failed, 0.0, Some(&reason));
         }
         Ok(())
+    }
+}
+
+impl BootFiles {
+    /// Whether another host runs the job that makes `row`.
+    fn made_elsewhere(&self, row: &OsImageRow) -> bool {
+        let Some(job) = row.job_id.as_deref() else {
+            return false;
+        };
+        match self.jobs.get(job) {
+            Ok(job) => job.host.is_some_and(|h| h != self.catalog.host()),
+            Err(_) => false,
+        }
     }
 }
 

@@ -65,6 +65,8 @@ pub type Measure = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
 pub struct Hosts {
     catalog: Arc<Catalog>,
     me: HostBeat,
+    /// The API certificate's SHA-256 now (a SIGHUP may change it).
+    api_pin: std::sync::Mutex<String>,
     /// (docked instances, pods) now.
     measure: Measure,
     every: Duration,
@@ -84,12 +86,18 @@ impl Hosts {
         let secret = catalog.with_store(|s| s.fleet_secret())?;
         Ok(Hosts {
             catalog,
+            api_pin: std::sync::Mutex::new(me.api_pin.clone()),
             me,
             measure,
             every,
             down_after,
             secret,
         })
+    }
+
+    /// Pins the API certificate the other hosts see at the next beat.
+    pub fn set_api_pin(&self, pin: &str) {
+        *self.api_pin.lock().unwrap_or_else(|p| p.into_inner()) = pin.to_string();
     }
 
     /// Whether `given` is the fleet's secret (a request another host sent).
@@ -130,6 +138,11 @@ impl Hosts {
         let beat = HostBeat {
             instances,
             pods,
+            api_pin: self
+                .api_pin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             ..self.me.clone()
         };
         self.catalog.with_store(|s| s.host_heartbeat(&beat))?;

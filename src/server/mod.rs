@@ -530,6 +530,7 @@ async fn run(
     let tls = tls_config.map(api::serve::ReloadableTls::new);
     listeners::serve_files(&state, tls.clone(), &server, stop.clone()).await?;
     listeners::serve_imageservice(&state, tls.clone(), &server, stop.clone()).await?;
+    let hosts = state.hosts.clone();
     let app = api::app(state);
     let addr = SocketAddr::new(server.listen, server.port);
     let fd_limit = match crate::net::raise_fd_limit() {
@@ -593,7 +594,13 @@ async fn run(
         hangar_gate,
         stop.clone(),
     ));
-    tokio::spawn(signals(tls.clone(), server.clone(), users, stop.clone()));
+    tokio::spawn(signals(
+        tls.clone(),
+        server.clone(),
+        users,
+        hosts,
+        stop.clone(),
+    ));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -643,6 +650,7 @@ async fn signals(
     tls: Option<api::serve::ReloadableTls>,
     server: ServerConfig,
     users: Option<Arc<Users>>,
+    hosts: Arc<crate::hosts::Hosts>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -670,6 +678,8 @@ async fn signals(
                         Ok(id) => {
                             tls.reload(id.config);
                             tracing::info!("SIGHUP: certificate {} reloaded", id.fingerprint);
+                            // The other hosts pin the new one from the next beat.
+                            hosts.set_api_pin(&id.fingerprint);
                         }
                         Err(e) => tracing::error!("SIGHUP: keeping the old certificate: {e}"),
                     }
