@@ -9,12 +9,16 @@
 //! 2. `POST /v1/uplinks` (one transaction each) from 8 connections until
 //!    JETPACK_BENCH_ROWS (10,000) uplinks are stored: rows/s;
 //! 3. `GET /v1/uplinks?limit=100` (a sorted page of that table) and
-//!    `GET /v1/uplinks/NAME` (a lookup) on one connection: p50/p99.
+//!    `GET /v1/uplinks/NAME` (a lookup) on one connection: p50/p99;
+//! 4. `GET /v1/instances?limit=100` with JETPACK_BENCH_INSTANCES (20,000)
+//!    instances stored (written into each store while its server is
+//!    stopped, loaded when it starts again): requests/s from 8
+//!    connections, and p50/p99 on one.
 //!
 //! `cargo bench --bench store` measures; `cargo test` runs it tiny (200
 //! rows, short rounds) as a check that it works. Targets are reported,
-//! never enforced. The hangar's figures on three hosts are not here: the
-//! hangar does not yet spread one fleet's instances over hosts.
+//! never enforced. Failover and three hangars sharing one fleet are
+//! measured by tests/fleet_spread.rs (it prints the failover time).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -94,6 +98,21 @@ impl Postgres {
     }
 
     /// A fresh database's `store.*` options.
+    fn psql(&self, url: &str, sql: &str) {
+        let password = std::fs::read_to_string(&self.password_file).expect("the password");
+        let out = Command::new("psql")
+            .arg(url)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .env("PGPASSWORD", password.trim())
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn database(&self, name: &str) -> Vec<String> {
         let password = std::fs::read_to_string(&self.password_file).expect("the password");
         // Two -c: each its own transaction, as DROP DATABASE needs.
@@ -195,6 +214,51 @@ fn latencies(server: &Server, request: &[u8], n: usize) -> Vec<Duration> {
     out
 }
 
+/// An IDENT like a sim's: what the list reads and searches.
+fn ident(i: usize) -> String {
+    format!(
+        r#"{{"uuid":"{i}","version":"v0.14.2","service":"Starbase","tag":"t{}","net":[{{"addr":"10.{}.{}.{}"}}]}}"#,
+        i % 7,
+        i / 65536 % 256,
+        i / 256 % 256,
+        i % 256
+    )
+}
+
+/// `n` instances, as the hangar stores them (unknown until they dock).
+fn seed_sqlite(data_dir: &std::path::Path, n: usize) {
+    let mut db = rusqlite::Connection::open(data_dir.join("state.db")).expect("state.db");
+    let tx = db.transaction().expect("a transaction");
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO instances (id, ident, first_seen, last_seen) VALUES (?1, ?2, 1, ?3)",
+            )
+            .expect("an insert");
+        for i in 0..n {
+            insert
+                .execute(rusqlite::params![format!("{i:032x}"), ident(i), i as i64])
+                .expect("an instance");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+fn seed_postgres(postgres: &Postgres, url: &str, n: usize) {
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("('{i:032x}', '{}', 1, {i})", ident(i)))
+        .collect();
+    for chunk in values.chunks(5000) {
+        postgres.psql(
+            url,
+            &format!(
+                "INSERT INTO instances (id, ident, first_seen, last_seen) VALUES {}",
+                chunk.join(",")
+            ),
+        );
+    }
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let rows: usize = if bench {
@@ -205,6 +269,11 @@ fn main() {
     let round = Duration::from_millis(if bench { 2000 } else { 200 });
     let rounds = if bench { 3 } else { 1 };
     let samples = if bench { 300 } else { 20 };
+    let instances: usize = if bench {
+        env_or("JETPACK_BENCH_INSTANCES", 20_000)
+    } else {
+        500
+    };
     if !bench {
         println!("store bench: quick check (run `cargo bench --bench store` to measure)");
     }
@@ -215,10 +284,17 @@ fn main() {
     for o in &pg_options {
         pg_flags.extend(["-o", o.as_str()]);
     }
-    let servers = [
+    let mut servers = [
         Server::jetpack(&SERVE, "sqlite", &[]),
         Server::jetpack(&SERVE, "postgres", &pg_flags),
     ];
+    // Instances are the hangar's to write: written while each server is
+    // stopped, loaded by its fleet when it starts again.
+    servers[0].restart(&SERVE, &[], |dir| seed_sqlite(&dir.join("root"), instances));
+    let pg_url = pg_options[1].trim_start_matches("store.url=").to_string();
+    servers[1].restart(&SERVE, &pg_flags, |_| {
+        seed_postgres(&postgres, &pg_url, instances)
+    });
 
     // 1 and 2, interleaved: reads that touch no store, then writes.
     let mut info = [0.0f64; 2];
@@ -240,10 +316,15 @@ fn main() {
             ) / rounds as f64;
         }
     }
-    // 3: a page and a lookup of the full table.
+    // 3: a page and a lookup of the full table; 4: a page of instances.
     let mut page = Vec::new();
     let mut lookup = Vec::new();
-    for s in &servers {
+    let mut instance_page = Vec::new();
+    let mut instance_rate = [0.0f64; 2];
+    for (k, s) in servers.iter().enumerate() {
+        let get = s.get("/v1/instances?limit=100");
+        instance_rate[k] = rate(s, 8, round, |_| get.clone(), 200, usize::MAX);
+        instance_page.push(latencies(s, &get, samples));
         page.push(latencies(s, &s.get("/v1/uplinks?limit=100"), samples));
         lookup.push(latencies(
             s,
@@ -270,9 +351,16 @@ fn main() {
     };
     line("GET /v1/info (8 conns)", info[0], info[1], "/s");
     line("POST /v1/uplinks (8 conns)", writes[0], writes[1], "/s");
+    line(
+        &format!("GET /v1/instances?limit=100 ({instances})"),
+        instance_rate[0],
+        instance_rate[1],
+        "/s",
+    );
     for (what, l) in [
         ("GET /v1/uplinks?limit=100", &page),
         ("GET /v1/uplinks/NAME", &lookup),
+        ("GET /v1/instances?limit=100", &instance_page),
     ] {
         for (p, label) in [(0.5, "p50"), (0.99, "p99")] {
             let (a, b) = (percentile_ms(&l[0], p), percentile_ms(&l[1], p));

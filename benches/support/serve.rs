@@ -34,13 +34,19 @@ pub fn command(bench: &Bench, port: u16, uplink_port: u16) -> (tempfile::TempDir
         .prefix(&format!("jetpack-bench-{}-", bench.name.to_lowercase()))
         .tempdir()
         .expect("a temporary folder");
-    let conf = dir.path().join("jetpack.conf");
+    let cmd = command_in(bench, dir.path(), port, uplink_port);
+    (dir, cmd)
+}
+
+/// `command`'s server in the folder `dir` (made already).
+fn command_in(bench: &Bench, dir: &std::path::Path, port: u16, uplink_port: u16) -> Command {
+    let conf = dir.join("jetpack.conf");
     std::fs::write(&conf, format!("# jetpack {} bench\n", bench.name))
         .expect("writing jetpack.conf");
     let (tag, n) = (bench.tag, std::process::id() % 100_000);
     let options = [
         "datasets.driver=dir".to_string(),
-        format!("root.zfs.mountpoint={}", dir.path().join("root").display()),
+        format!("root.zfs.mountpoint={}", dir.join("root").display()),
         "server.listen=127.0.0.1".into(),
         format!("server.port={port}"),
         format!("uplink.port={uplink_port}"),
@@ -55,7 +61,7 @@ pub fn command(bench: &Bench, port: u16, uplink_port: u16) -> (tempfile::TempDir
         cmd.arg("-o").arg(o);
     }
     cmd.arg("serve");
-    (dir, cmd)
+    cmd
 }
 
 /// A server process on loopback, in its own folder; SIGTERM on drop.
@@ -128,6 +134,55 @@ impl Server {
         server
     }
 
+    /// Stops the server (SIGTERM), runs `between` on its folder, and
+    /// starts it again there with `flags`.
+    pub fn restart(
+        &mut self,
+        bench: &Bench,
+        flags: &[&str],
+        between: impl FnOnce(&std::path::Path),
+    ) {
+        self.end();
+        between(self.dir.path());
+        let mut cmd = command_in(bench, self.dir.path(), self.port, free_port());
+        cmd.args(flags);
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).expect("server log");
+        self.child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting a server");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}: {}", self.label, self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start again: {}",
+                self.label,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s; reaped.
+    fn end(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
@@ -174,16 +229,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.end();
     }
 }
