@@ -21,8 +21,6 @@
 //! measured by tests/fleet_spread.rs (it prints the failover time).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,128 +31,20 @@ mod http;
 #[path = "support/measure.rs"]
 mod measure;
 #[allow(dead_code)]
+#[path = "support/postgres.rs"]
+mod postgres;
+#[allow(dead_code)]
 #[path = "support/serve.rs"]
 mod serve;
 
 use measure::{env_or, percentile_ms};
+use postgres::Postgres;
 use serve::Server;
 
 const SERVE: serve::Bench = serve::Bench {
     name: "store",
     tag: "jpst",
 };
-
-/// A PostgreSQL to bench against: the test command's, or one of our own.
-struct Postgres {
-    url: String,
-    password_file: PathBuf,
-    own: Option<tempfile::TempDir>,
-}
-
-impl Postgres {
-    fn find() -> Postgres {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let (Some(url), Some(pw)) = (
-            var("JETPACK_TEST_PG_URL"),
-            var("JETPACK_TEST_PG_PASSWORD_FILE"),
-        ) {
-            return Postgres {
-                url,
-                password_file: pw.into(),
-                own: None,
-            };
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("jetpack-bench-pg-")
-            .tempdir()
-            .expect("a temporary folder");
-        // The postgres user runs the server in it.
-        std::process::Command::new("chmod")
-            .arg("0755")
-            .arg(dir.path())
-            .status()
-            .expect("chmod");
-        let port = measure::free_port().to_string();
-        let cluster = dir.path().join("cluster");
-        let out = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/pg-test-cluster.sh"
-        ))
-        .arg("start")
-        .arg(&cluster)
-        .arg(&port)
-        .output()
-        .expect("scripts/pg-test-cluster.sh");
-        assert!(
-            out.status.success(),
-            "starting PostgreSQL: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Postgres {
-            url: format!("postgres://jetpack@127.0.0.1:{port}/postgres"),
-            password_file: cluster.join("password"),
-            own: Some(dir),
-        }
-    }
-
-    /// A fresh database's `store.*` options.
-    fn psql(&self, url: &str, sql: &str) {
-        let password = std::fs::read_to_string(&self.password_file).expect("the password");
-        let out = Command::new("psql")
-            .arg(url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .env("PGPASSWORD", password.trim())
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn database(&self, name: &str) -> Vec<String> {
-        let password = std::fs::read_to_string(&self.password_file).expect("the password");
-        // Two -c: each its own transaction, as DROP DATABASE needs.
-        let out = Command::new("psql")
-            .arg(&self.url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {name}"))
-            .arg("-c")
-            .arg(format!("CREATE DATABASE {name}"))
-            .env("PGPASSWORD", password.trim())
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = match self.url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("bad url {}", self.url),
-        };
-        vec![
-            "store.driver=postgres".into(),
-            format!("store.url={url}"),
-            format!("store.password.file={}", self.password_file.display()),
-        ]
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.own {
-            let _ = Command::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/scripts/pg-test-cluster.sh"
-            ))
-            .arg("stop")
-            .arg(dir.path().join("cluster"))
-            .status();
-        }
-    }
-}
 
 /// Requests/s of `request(i)` from `connections` connections for `time`.
 fn rate(
