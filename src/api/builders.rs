@@ -217,25 +217,20 @@ async fn build_image(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let nacl = body.nacl()?;
     let job = blocking(move || {
-        let plan = state.builders.plan(BuildRequest {
+        if let Some(host) = &body.host {
+            state.hosts.get(host)?;
+        }
+        let req = BuildRequest {
             service,
             builder,
             nacl,
             uplink: body.uplink_id,
             tag: body.tag,
             name: body.name,
-        })?;
-        let target = Some(format!("{} {}", plan.service, plan.name.as_str()));
-        let builders = state.builders.clone();
-        let job = state.jobs.submit_limited(
-            crate::jobs::JobKind::Build,
-            target,
-            Some(state.builders.build_slots()),
-            move |ctx| {
-                let built = builders.build(&plan, ctx)?;
-                Ok(build_result(built)?)
-            },
-        )?;
+        };
+        let job = state
+            .builders
+            .submit(&state.jobs, req, body.host, build_result)?;
         Ok::<_, ApiError>(job)
     })
     .await?;

@@ -279,7 +279,8 @@ impl From<BuildError> for ApiError {
             B::Catalog(e) => e.into(),
             B::Store(e) => e.into(),
             B::Archive(_) => ApiError::unprocessable(e.to_string()),
-            B::Io { .. } => ApiError::internal(e),
+            B::Io { .. } | B::Queue(_) => ApiError::internal(e),
+            B::Jobs(e) => e.into(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod bases;
 mod bootfiles;
 mod builders;
+pub use builders::build_result;
 mod console;
 mod disks;
 mod documents;

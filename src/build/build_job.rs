@@ -16,7 +16,8 @@ use crate::runtime::{Ended, Pod};
 use crate::store::catalog::{DocumentKind, ImageRow, UplinkRow};
 
 /// Which NaCl a build or validation takes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NaclInput {
     /// A stored NaCl, by id, name or id prefix.
     Stored(String),
@@ -24,8 +25,9 @@ pub enum NaclInput {
     Text(String),
 }
 
-/// What a client asks to build.
-#[derive(Debug, Clone)]
+/// What a client asks to build (and, resolved to ids, what a queued build
+/// job keeps as its spec).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BuildRequest {
     pub service: String,
     pub builder: String,

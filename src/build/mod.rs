@@ -19,6 +19,7 @@ mod holds;
 pub mod manifest;
 mod prepare;
 pub mod providers;
+pub mod queue;
 mod registry;
 mod validate;
 mod workspace;
@@ -43,6 +44,10 @@ use registry::Holds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error("queueing the build: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobError),
     #[error(
         "no bob provider {0:?}: jetpack.conf declares them as bob.provider.NAME = KIND LOCATION"
     )]

@@ -37,20 +37,29 @@ impl BlobSource for PeerBlobs {
         if answer.status() != hyper::StatusCode::OK {
             return Err(format!("it answered {}", answer.status()));
         }
-        let stream = axum::body::Body::new(answer.into_body()).into_data_stream();
-        Ok(Box::new(BodyReader {
-            runtime: self.runtime.clone(),
-            stream: Box::pin(stream),
-            held: Bytes::new(),
-        }))
+        Ok(Box::new(BodyReader::new(
+            self.runtime.clone(),
+            answer.into_body(),
+        )))
     }
 }
 
 /// An answer's body as a blocking reader.
-struct BodyReader {
+pub(super) struct BodyReader {
     runtime: tokio::runtime::Handle,
     stream: std::pin::Pin<Box<axum::body::BodyDataStream>>,
     held: Bytes,
+}
+
+impl BodyReader {
+    pub(super) fn new(runtime: tokio::runtime::Handle, body: hyper::body::Incoming) -> BodyReader {
+        let stream = axum::body::Body::new(body).into_data_stream();
+        BodyReader {
+            runtime,
+            stream: Box::pin(stream),
+            held: Bytes::new(),
+        }
+    }
 }
 
 impl Read for BodyReader {

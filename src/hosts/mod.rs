@@ -4,6 +4,7 @@
 //! once it has been silent for `host.down`; a down host may be forgotten
 //! (`host rm`), an up one may not (it would be back at its next beat).
 
+pub mod bases;
 pub mod blobs;
 pub mod peer;
 pub mod route;

@@ -71,6 +71,11 @@ impl Slots {
         }
     }
 
+    /// How many are free now.
+    pub fn free(&self) -> usize {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Waits for a slot; `None` when `cancelled()` said stop first
     /// (`&|| true` only takes a free one).
     pub fn acquire(&self, cancelled: &dyn Fn() -> bool) -> Option<Slot<'_>> {
@@ -166,6 +171,10 @@ pub struct Jobs {
     cancels: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
     /// Where jobs' states and progress are announced.
     events: std::sync::OnceLock<Arc<Events>>,
+    /// Told when a job joins the fleet's queue here.
+    waiting: tokio::sync::Notify,
+    /// Several hosts share the store: work that can run anywhere is queued.
+    shared: AtomicBool,
 }
 
 fn one(mut found: Vec<JobRow>, reference: &str) -> Result<JobRow, JobError> {
@@ -201,6 +210,26 @@ fn wait_for_slot<'a>(
         .ok_or(Cancelled)
 }
 
+/// A job's row as it is made: queued, nowhere yet.
+fn new_row(kind: JobKind, target: Option<String>) -> JobRow {
+    JobRow {
+        id: JobId::random(),
+        kind,
+        // The target is often the source URL (an import without a name).
+        target: target.map(|t| redact_urls(&t).into_owned()),
+        state: JobState::Queued,
+        progress: 0.0,
+        result: None,
+        error: None,
+        created_at: store::now(),
+        started_at: None,
+        finished_at: None,
+        host: None,
+        spec: None,
+        affinity: None,
+    }
+}
+
 impl Jobs {
     /// Opens the job runner; jobs left unfinished by a previous server fail.
     pub fn open(catalog: Arc<Catalog>, data_dir: &Path) -> Result<Jobs, JobError> {
@@ -216,6 +245,8 @@ impl Jobs {
             tracing::warn!("{failed} job(s) were interrupted by the last server stop");
         }
         Ok(Jobs {
+            waiting: tokio::sync::Notify::new(),
+            shared: AtomicBool::new(false),
             catalog,
             log_dir,
             cancels: Mutex::new(HashMap::new()),
@@ -271,19 +302,73 @@ impl Jobs {
         F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError> + Send + 'static,
     {
         let row = JobRow {
-            id: JobId::random(),
-            kind,
-            // The target is often the source URL (an import without a name).
-            target: target.map(|t| redact_urls(&t).into_owned()),
-            state: JobState::Queued,
-            progress: 0.0,
-            result: None,
-            error: None,
-            created_at: store::now(),
-            started_at: None,
-            finished_at: None,
             host: Some(self.catalog.host().to_string()),
+            ..new_row(kind, target)
         };
+        self.catalog.with_store(|s| s.insert_job(&row))?;
+        self.start(row.clone(), slots, work)?;
+        Ok(row)
+    }
+
+    /// Puts a job in the fleet's queue, for whichever host takes it first
+    /// (`affinity`: only that one) to rebuild its work from `spec`.
+    pub fn enqueue(
+        &self,
+        kind: JobKind,
+        target: Option<String>,
+        spec: serde_json::Value,
+        affinity: Option<String>,
+    ) -> Result<JobRow, JobError> {
+        let row = JobRow {
+            spec: Some(spec),
+            affinity,
+            ..new_row(kind, target)
+        };
+        self.catalog.with_store(|s| s.insert_job(&row))?;
+        self.waiting.notify_one();
+        Ok(row)
+    }
+
+    /// Jobs this host took from the queue that wait for a slot yet.
+    pub fn claimed_waiting(&self) -> Result<usize, JobError> {
+        Ok(self
+            .catalog
+            .with_store(|s| s.jobs_waiting_at(self.catalog.host()))?)
+    }
+
+    /// Takes the oldest job of `kinds` this host may take from the queue.
+    pub fn claim(&self, kinds: &[JobKind]) -> Result<Option<JobRow>, JobError> {
+        Ok(self
+            .catalog
+            .with_store(|s| s.claim_job(self.catalog.host(), kinds))?)
+    }
+
+    /// Several hosts share the store from now on: builds are queued.
+    pub fn share(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    pub fn shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    /// Woken when a job is queued here (other hosts' are found by polling).
+    pub fn queued_here(&self) -> &tokio::sync::Notify {
+        &self.waiting
+    }
+
+    /// Runs `work` as the job `row` (stored already, this host's): on a
+    /// blocking thread, once one of `slots` is free.
+    pub fn start<F>(
+        self: &Arc<Self>,
+        row: JobRow,
+        slots: Option<Arc<Slots>>,
+        work: F,
+    ) -> Result<(), JobError>
+    where
+        F: FnOnce(&JobContext) -> Result<serde_json::Value, WorkError> + Send + 'static,
+    {
+        let kind = row.kind;
         let path = self.log_path(&row.id);
         let log = crate::store::private::file_options()
             .create(true)
@@ -293,7 +378,6 @@ impl Jobs {
                 path: path.display().to_string(),
                 source,
             })?;
-        self.catalog.with_store(|s| s.insert_job(&row))?;
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancels
             .lock()
@@ -312,7 +396,7 @@ impl Jobs {
         ctx.announce(JobState::Queued, 0.0);
         let jobs = self.clone();
         tokio::task::spawn_blocking(move || jobs.run(ctx, slots.as_deref(), work));
-        Ok(row)
+        Ok(())
     }
 
     fn run<F>(&self, ctx: JobContext, slots: Option<&Slots>, work: F)
@@ -377,6 +461,9 @@ impl Jobs {
     /// Asks a queued or running job to stop; its work ends it as cancelled.
     pub fn cancel(&self, reference: &str) -> Result<JobRow, JobError> {
         let job = self.get(reference)?;
+        if job.host.is_none() && self.catalog.with_store(|s| s.cancel_waiting_job(&job.id))? {
+            return Ok(job);
+        }
         let flag = self
             .cancels
             .lock()

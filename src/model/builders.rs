@@ -66,6 +66,9 @@ pub struct BuildBody {
     pub tag: Option<String>,
     /// Image name [default: the NaCl's name, else the service's]
     pub name: Option<String>,
+    /// The jetpack host that must run it, when several share the fleet [default: whichever has a free build slot first]
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The result of a build job.

@@ -6,6 +6,7 @@
 //! users, TLS identities and login rules, `logging` for the log ring).
 
 mod fleet_sync;
+mod job_queue;
 mod listeners;
 mod mds;
 mod pod_watch;
@@ -515,6 +516,22 @@ async fn run(
                 hosts: state.hosts.clone(),
                 runtime: tokio::runtime::Handle::current(),
             }));
+        // Builds go to the fleet's queue; this host takes its share.
+        state.jobs.share();
+        let bases: Arc<dyn crate::build::queue::BaseSource> =
+            Arc::new(crate::hosts::bases::PeerBases {
+                hosts: state.hosts.clone(),
+                host: state.host.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                fetching: std::sync::Mutex::new(()),
+            });
+        tokio::spawn(job_queue::run(
+            state.jobs.clone(),
+            state.builders.clone(),
+            state.hosts.clone(),
+            bases,
+            stop.clone(),
+        ));
         tokio::spawn(fleet_sync::run(
             state.catalog.clone(),
             state.fleet.clone(),

@@ -3,7 +3,7 @@
 //! words they always were). What a job does and when its state changes is
 //! the job runner's business (`jobs`).
 
-use super::sql::{params, DbResult, FromValue, Row, ToValue, Value};
+use super::sql::{params, DbResult, FromValue, Row, Sql, ToValue, Value};
 
 use super::catalog::{ListQuery, Table};
 use super::{id_of, json_col};
@@ -58,8 +58,13 @@ pub struct JobRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
-    /// The host that runs it (its log is there).
+    /// The host that runs it (its log is there); None while it waits in
+    /// the fleet's queue for a host to take it.
     pub host: Option<String>,
+    /// What a queued job does, for the host that takes it to rebuild the work.
+    pub spec: Option<serde_json::Value>,
+    /// The only host that may take it from the queue.
+    pub affinity: Option<String>,
 }
 
 fn job_row(r: &Row) -> DbResult<JobRow> {
@@ -75,6 +80,8 @@ fn job_row(r: &Row) -> DbResult<JobRow> {
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
         host: r.get("host")?,
+        spec: json_col(r, "spec")?,
+        affinity: r.get("affinity")?,
     })
 }
 
@@ -90,8 +97,8 @@ impl Store {
     pub fn insert_job(&self, j: &JobRow) -> Result<(), StoreError> {
         self.db.execute(
             "INSERT INTO jobs (id, kind, target, state, progress, result, error, created_at,
-                 started_at, finished_at, host)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 started_at, finished_at, host, spec, affinity)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 j.id.as_str(),
                 j.kind,
@@ -103,7 +110,9 @@ impl Store {
                 j.created_at,
                 j.started_at,
                 j.finished_at,
-                j.host
+                j.host,
+                j.spec.as_ref().map(|v| v.to_string()),
+                j.affinity
             ],
         )?;
         Ok(())
@@ -148,6 +157,68 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the oldest queued job of `kinds` no host has taken that `host`
+    /// may take (no affinity, or its own): the job is `host`'s from this
+    /// transaction on, so no two hosts ever run it.
+    pub fn claim_job(&self, host: &str, kinds: &[JobKind]) -> Result<Option<JobRow>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let tx = self.write_tx()?;
+        let words: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+        // Writers are serialised already (the write lock); SKIP LOCKED
+        // says what the claim needs on any PostgreSQL all the same.
+        let lock = match self.dialect() {
+            super::sql::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::sql::Dialect::Sqlite => "",
+        };
+        let found = tx.query_opt(
+            &format!(
+                "SELECT * FROM jobs WHERE state = ?1 AND host IS NULL AND kind IN ({})
+                 AND (affinity IS NULL OR affinity = ?2)
+                 ORDER BY created_at, id LIMIT 1{lock}",
+                words.join(", ")
+            ),
+            params![JobState::Queued, host],
+            job_row,
+        )?;
+        let Some(mut job) = found else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE jobs SET host = ?2 WHERE id = ?1",
+            params![job.id.as_str(), host],
+        )?;
+        tx.commit()?;
+        job.host = Some(host.to_string());
+        Ok(Some(job))
+    }
+
+    /// Jobs `host` has taken that have not started (they wait for a slot).
+    pub fn jobs_waiting_at(&self, host: &str) -> Result<usize, StoreError> {
+        let n: i64 = self.db.query_row(
+            "SELECT count(*) FROM jobs WHERE host = ?1 AND state = ?2",
+            params![host, JobState::Queued],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// Cancels a job still waiting in the queue (no host has taken it);
+    /// false if one has, or it is not queued.
+    pub fn cancel_waiting_job(&self, id: &JobId) -> Result<bool, StoreError> {
+        Ok(self.db.execute(
+            "UPDATE jobs SET state = ?2, error = 'cancelled', finished_at = ?3
+             WHERE id = ?1 AND state = ?4 AND host IS NULL",
+            params![
+                id.as_str(),
+                JobState::Cancelled,
+                super::now(),
+                JobState::Queued
+            ],
+        )? > 0)
+    }
+
     /// Jobs `host` left queued or running (it stopped, or went down):
     /// they failed with it. Jobs of no host are from before hosts were
     /// recorded, when there was one.
@@ -186,6 +257,8 @@ mod tests {
             started_at: Some(1),
             finished_at: None,
             host: Some("h1".into()),
+            spec: None,
+            affinity: None,
         };
         s.insert_job(&job).unwrap();
         // Another host's start leaves it alone; its own host's fails it.
@@ -194,6 +267,50 @@ mod tests {
         let j = &s.find_jobs("0b6c3a5e").unwrap()[0];
         assert_eq!(j.state.as_str(), "failed");
         assert_eq!(j.error.as_deref(), Some("server restarted"));
+    }
+
+    fn waiting(id: &str, created_at: i64, affinity: Option<&str>) -> JobRow {
+        JobRow {
+            id: JobId::new(id).unwrap(),
+            kind: JobKind::Build,
+            target: None,
+            state: JobState::Queued,
+            progress: 0.0,
+            result: None,
+            error: None,
+            created_at,
+            started_at: None,
+            finished_at: None,
+            host: None,
+            spec: Some(serde_json::json!({"service": "Starbase"})),
+            affinity: affinity.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn each_waiting_job_is_claimed_once_by_a_host_that_may_take_it() {
+        let s = Store::in_memory();
+        let (a, b, c) = (
+            "00000000-0000-4000-8000-00000000000a",
+            "00000000-0000-4000-8000-00000000000b",
+            "00000000-0000-4000-8000-00000000000c",
+        );
+        s.insert_job(&waiting(a, 1, None)).unwrap();
+        s.insert_job(&waiting(b, 2, Some("h2"))).unwrap();
+        s.insert_job(&waiting(c, 3, None)).unwrap();
+        assert!(s.claim_job("h1", &[JobKind::Prepare]).unwrap().is_none());
+        let first = s.claim_job("h1", &[JobKind::Build]).unwrap().unwrap();
+        assert_eq!((first.id.as_str(), first.host.as_deref()), (a, Some("h1")));
+        assert_eq!(first.spec.unwrap()["service"], "Starbase");
+        // b is h2's alone: h1 takes c next, then nothing.
+        let second = s.claim_job("h1", &[JobKind::Build]).unwrap().unwrap();
+        assert_eq!(second.id.as_str(), c);
+        assert!(s.claim_job("h1", &[JobKind::Build]).unwrap().is_none());
+        // A claimed job cannot be cancelled as waiting; b still can.
+        assert!(!s.cancel_waiting_job(&first.id).unwrap());
+        assert!(s.cancel_waiting_job(&JobId::new(b).unwrap()).unwrap());
+        assert!(s.claim_job("h2", &[JobKind::Build]).unwrap().is_none());
+        assert_eq!(s.find_jobs(b).unwrap()[0].state, JobState::Cancelled);
     }
 
     #[test]

@@ -74,6 +74,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0010_limits.sql"),
     include_str!("migrations/sqlite/0011_hosts.sql"),
     include_str!("migrations/sqlite/0012_spread.sql"),
+    include_str!("migrations/sqlite/0013_queue.sql"),
 ];
 
 /// The PostgreSQL schema's migrations (the fleet's tables only: bases,
@@ -82,6 +83,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_fleet.sql"),
     include_str!("migrations/postgres/0002_hosts.sql"),
     include_str!("migrations/postgres/0003_spread.sql"),
+    include_str!("migrations/postgres/0004_queue.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
