@@ -38,6 +38,7 @@ impl From<JobRow> for Job {
             created: time(r.created_at),
             started: r.started_at.map(time),
             finished: r.finished_at.map(time),
+            host: r.host,
         }
     }
 }

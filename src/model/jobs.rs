@@ -160,6 +160,9 @@ pub struct Job {
     pub created: String,
     pub started: Option<String>,
     pub finished: Option<String>,
+    /// The jetpack host that runs it (absent while it waits in the fleet's queue, or on an older server)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Job {

@@ -220,12 +220,13 @@ impl Store {
     }
 
     /// Jobs `host` left queued or running (it stopped, or went down):
-    /// they failed with it. Jobs of no host are from before hosts were
-    /// recorded, when there was one.
+    /// they failed with it. Jobs of no host without a spec are from before
+    /// hosts were recorded, when there was one; with a spec they wait in
+    /// the fleet's queue for any host, and stay.
     pub fn fail_unfinished_jobs(&self, host: &str, why: &str) -> Result<usize, StoreError> {
         Ok(self.db.execute(
             "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
-             WHERE state IN (?4, ?5) AND (host = ?6 OR host IS NULL)",
+             WHERE state IN (?4, ?5) AND (host = ?6 OR (host IS NULL AND spec IS NULL))",
             params![
                 why,
                 super::now(),
@@ -306,6 +307,8 @@ mod tests {
         let second = s.claim_job("h1", &[JobKind::Build]).unwrap().unwrap();
         assert_eq!(second.id.as_str(), c);
         assert!(s.claim_job("h1", &[JobKind::Build]).unwrap().is_none());
+        // Another host's end fails none of them: b waits for any host.
+        assert_eq!(s.fail_unfinished_jobs("h3", "gone").unwrap(), 0);
         // A claimed job cannot be cancelled as waiting; b still can.
         assert!(!s.cancel_waiting_job(&first.id).unwrap());
         assert!(s.cancel_waiting_job(&JobId::new(b).unwrap()).unwrap());
