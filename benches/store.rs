@@ -135,18 +135,20 @@ fn seed_sqlite(data_dir: &std::path::Path, n: usize) {
 }
 
 fn seed_postgres(postgres: &Postgres, url: &str, n: usize) {
-    let values: Vec<String> = (0..n)
-        .map(|i| format!("('{i:032x}', '{}', 1, {i})", ident(i)))
-        .collect();
-    for chunk in values.chunks(5000) {
-        postgres.psql(
-            url,
-            &format!(
-                "INSERT INTO instances (id, ident, first_seen, last_seen) VALUES {}",
-                chunk.join(",")
-            ),
-        );
-    }
+    // The same rows as `ident` and `seed_sqlite` make, generated in SQL:
+    // as literals they would not fit in one argument.
+    postgres.psql(
+        url,
+        &format!(
+            r#"INSERT INTO instances (id, ident, first_seen, last_seen)
+               SELECT lpad(to_hex(i), 32, '0'),
+                   format('{{"uuid":"%s","version":"v0.14.2","service":"Starbase","tag":"t%s","net":[{{"addr":"10.%s.%s.%s"}}]}}',
+                       i, i % 7, i / 65536 % 256, i / 256 % 256, i % 256),
+                   1, i
+               FROM generate_series(0, {}) AS i"#,
+            n - 1
+        ),
+    );
 }
 
 fn main() {
