@@ -1,7 +1,9 @@
 //! Requests only another host can answer, sent on to it: what needs the
 //! dock of an instance that host's hangar holds (its log, stats, history,
-//! a deploy or an upgrade), and the log or the cancel of a job that host
-//! runs (the cancel flag and the log file are there). The user
+//! a deploy or an upgrade) or its pod when that host launched it (its
+//! console, stop, start, restart, delete: a launched instance docks at the
+//! host it runs on), and the log or the cancel of a job that host runs (the
+//! cancel flag and the log file are there). The user
 //! is authenticated here; the other host serves the request as its own on
 //! the fleet secret (`auth.rs`), and never forwards it again. The user's
 //! credentials stay here. Which host answers is `hosts::route`'s call.
@@ -29,8 +31,10 @@ enum Subject<'a> {
     Job(&'a str),
 }
 
-/// The instance routes that need its dock.
-const LIVE: &[&str] = &["logs", "stats", "history", "deploy", "upgrade"];
+/// The instance routes that need its dock, or its pod.
+const LIVE: &[&str] = &[
+    "logs", "stats", "history", "deploy", "upgrade", "console", "stop", "start", "restart",
+];
 
 fn subject<'a>(method: &Method, path: &'a str) -> Option<Subject<'a>> {
     let mut parts = path.strip_prefix("/v1/")?.split('/');
@@ -39,6 +43,7 @@ fn subject<'a>(method: &Method, path: &'a str) -> Option<Subject<'a>> {
         ("instances", Some(verb)) if LIVE.contains(&verb) => Some(Subject::Instance(id)),
         ("jobs", Some("log")) if parts.next().is_none() => Some(Subject::Job(id)),
         ("jobs", None) if method == Method::DELETE => Some(Subject::Job(id)),
+        ("instances", None) if method == Method::DELETE => Some(Subject::Instance(id)),
         _ => None,
     }
 }
@@ -122,6 +127,10 @@ mod tests {
         assert_eq!(
             subject(&Method::DELETE, "/v1/jobs/1d9b"),
             Some(Subject::Job("1d9b"))
+        );
+        assert_eq!(
+            subject(&Method::DELETE, "/v1/instances/abc"),
+            Some(Subject::Instance("abc"))
         );
         for here in [
             "/v1/instances",

@@ -412,6 +412,9 @@ pub enum RemoteCommand {
         /// Image name [default: the NaCl's name]
         #[arg(long)]
         name: Option<String>,
+        /// The jetpack host that must run it, when several share the fleet [default: the first with a free build slot]
+        #[arg(long = "host-affinity", value_name = "HOST")]
+        host_affinity: Option<String>,
         /// Follow the build's log (to stderr) and print the image id; exit 1 if it failed
         #[arg(long = "waitAndPrint")]
         wait_and_print: bool,

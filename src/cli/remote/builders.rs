@@ -68,7 +68,12 @@ pub fn build(
     c: &Client,
     (service, builder): (String, String),
     (nacl, nacl_file): (Option<String>, Option<PathBuf>),
-    (uplink, tag, name): (Option<String>, Option<String>, Option<String>),
+    (uplink, tag, name, host): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
     then: Then,
     format: Format,
 ) -> Result<i32, CliError> {
@@ -81,6 +86,7 @@ pub fn build(
         uplink_id: uplink,
         tag,
         name,
+        host,
         ..BuildBody::default()
     };
     match (nacl, nacl_file) {

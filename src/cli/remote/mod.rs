@@ -165,6 +165,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             uplink,
             tag,
             name,
+            host_affinity,
             wait_and_print,
             launch,
         } => {
@@ -172,7 +173,7 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
                 c,
                 (service, builder),
                 (nacl, nacl_file),
-                (uplink, tag, name),
+                (uplink, tag, name, host_affinity),
                 builders::Then::of(wait_and_print, launch),
                 format,
             )
