@@ -32,8 +32,11 @@ mod common;
 #[allow(dead_code)]
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/proc.rs"]
+mod proc;
 
-use std::process::{Child, Command, Stdio};
+use proc::Proc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::browser::{self, Browser};
@@ -46,15 +49,6 @@ const PASSWORD: &str = "bench-console";
 const SEED: &str = "console";
 /// Instances per sim process.
 const SIM_SHARE: usize = 10_000;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sim(server: &TestServer, token: &str, args: &[&str]) -> Proc {
     let url = format!("http://127.0.0.1:{}", server.uplink_port);

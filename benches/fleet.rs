@@ -19,7 +19,7 @@
 //! Targets are printed, never enforced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
@@ -33,25 +33,20 @@ mod measure;
 #[allow(dead_code)]
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/proc.rs"]
+mod proc;
 #[allow(dead_code)]
 #[path = "support/serve.rs"]
 mod serve;
 
 use measure::{env_or, free_port, percentile};
 
+use proc::Proc;
+
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 const SEED: &str = "fleet-bench";
 /// Instances per sim process.
 const SIM_SHARE: usize = 10_000;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sim_id(index: usize) -> String {
     hex::encode(Sha1::digest(format!("{SEED}-{index}").as_bytes()))[..32].to_string()

@@ -30,7 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,11 +45,15 @@ mod influxd;
 #[allow(dead_code)]
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/proc.rs"]
+mod proc;
 #[allow(dead_code)]
 #[path = "support/serve.rs"]
 mod serve;
 
 use measure::{cpu_seconds, env_or, free_port, memory_kib, percentile};
+
+use proc::Proc;
 
 const JETPACK: &str = env!("CARGO_BIN_EXE_jetpack");
 /// Names the temporary folder, bridge and jails of this bench's server.
@@ -60,15 +64,6 @@ const SERVE: serve::Bench = serve::Bench {
 const SEED: &str = "bench";
 /// Instances per sim process.
 const SIM_SHARE: usize = 10_000;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// (VmRSS, VmHWM) of a process, in KiB.
 fn memory(pid: u32) -> (u64, u64) {

@@ -139,7 +139,7 @@ fn seed_postgres(postgres: &Postgres, url: &str, n: usize) {
     // as literals they would not fit in one argument.
     postgres.psql(
         url,
-        &format!(
+        &[&format!(
             r#"INSERT INTO instances (id, ident, first_seen, last_seen)
                SELECT lpad(to_hex(i), 32, '0'),
                    format('{{"uuid":"%s","version":"v0.14.2","service":"Starbase","tag":"t%s","net":[{{"addr":"10.%s.%s.%s"}}]}}',
@@ -147,7 +147,7 @@ fn seed_postgres(postgres: &Postgres, url: &str, n: usize) {
                    1, i
                FROM generate_series(0, {}) AS i"#,
             n - 1
-        ),
+        )],
     );
 }
 

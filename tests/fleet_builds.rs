@@ -24,18 +24,6 @@ fn nacl(i: usize) -> String {
     )
 }
 
-fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    server.json(
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body.to_string(),
-        ],
-        path,
-    )
-}
-
 fn job(server: &TestServer, id: &str) -> Value {
     let (status, job) = server.json(&[], &format!("/v1/jobs/{id}"));
     assert_eq!(status, 200, "{job}");
@@ -100,10 +88,9 @@ fn twenty_builds_spread_over_three_hosts_and_survive_one_death() {
     assert_eq!(prepared["state"], "succeeded", "{prepared}");
 
     // A build that sleeps, for h2 alone: it runs there when h2 dies.
-    let (status, stuck) = post(
-        &hosts[0],
+    let (status, stuck) = hosts[0].post_json(
         "/v1/images/build/services/Starbase/builders/test-builder",
-        json!({"nacl": format!("// test: sleep\n{}", nacl(99)), "name": "stuck", "host": "h2"}),
+        &json!({"nacl": format!("// test: sleep\n{}", nacl(99)), "name": "stuck", "host": "h2"}),
     );
     assert_eq!(status, 202, "{stuck}");
     let stuck = stuck["id"].as_str().unwrap().to_string();
@@ -111,13 +98,12 @@ fn twenty_builds_spread_over_three_hosts_and_survive_one_death() {
         (job(&hosts[1], &stuck)["state"] == "running").then_some(())
     });
 
-    // Twenty builds asked of h0, each its own image (the names differ).
+    // Twenty builds asked of h0, each its own image (their NaCls differ).
     let ids: Vec<String> = (0..BUILDS)
         .map(|i| {
-            let (status, j) = post(
-                &hosts[0],
+            let (status, j) = hosts[0].post_json(
                 "/v1/images/build/services/Starbase/builders/test-builder",
-                json!({"nacl": nacl(i), "name": format!("spread-{i}")}),
+                &json!({"nacl": nacl(i), "name": format!("spread-{i}")}),
             );
             assert_eq!(status, 202, "{j}");
             j["id"].as_str().unwrap().to_string()

@@ -60,12 +60,16 @@ impl Postgres {
         }
     }
 
-    /// A fresh database's `store.*` options.
-    pub fn psql(&self, url: &str, sql: &str) {
+    /// Runs each of `sql` on `url`, each its own transaction (as DROP
+    /// DATABASE needs).
+    pub fn psql(&self, url: &str, sql: &[&str]) {
         let password = std::fs::read_to_string(&self.password_file).expect("the password");
-        let out = Command::new("psql")
-            .arg(url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        let mut psql = Command::new("psql");
+        psql.arg(url).args(["-v", "ON_ERROR_STOP=1", "-q"]);
+        for statement in sql {
+            psql.arg("-c").arg(statement);
+        }
+        let out = psql
             .env("PGPASSWORD", password.trim())
             .output()
             .expect("psql");
@@ -76,22 +80,14 @@ impl Postgres {
         );
     }
 
+    /// A fresh database's `store.*` options.
     pub fn database(&self, name: &str) -> Vec<String> {
-        let password = std::fs::read_to_string(&self.password_file).expect("the password");
-        // Two -c: each its own transaction, as DROP DATABASE needs.
-        let out = Command::new("psql")
-            .arg(&self.url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {name}"))
-            .arg("-c")
-            .arg(format!("CREATE DATABASE {name}"))
-            .env("PGPASSWORD", password.trim())
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        self.psql(
+            &self.url,
+            &[
+                &format!("DROP DATABASE IF EXISTS {name}"),
+                &format!("CREATE DATABASE {name}"),
+            ],
         );
         let url = match self.url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),

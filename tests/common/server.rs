@@ -293,6 +293,19 @@ impl TestServer {
         curl_result(out)
     }
 
+    /// POSTs `body` as JSON; the status and the answer as JSON.
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.json(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ],
+            path,
+        )
+    }
+
     pub fn json(&self, args: &[&str], path: &str) -> (u16, serde_json::Value) {
         let (status, body) = self.curl(args, path);
         let value = serde_json::from_str(&body)
