@@ -143,7 +143,8 @@ fn main() {
     let pg = postgres::Postgres::find();
     let db = format!("jetpack_fleet_bench_{}", std::process::id());
     let store = pg.database(&db);
-    let per_host = (count / 3 + 1000).to_string();
+    // Each may end up holding all of them (the failover).
+    let per_host = (count + 1000).to_string();
     let mut hosts: Vec<Host> = (0..3)
         .map(|i| {
             let bench = serve::Bench {
