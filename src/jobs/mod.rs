@@ -238,11 +238,19 @@ impl Jobs {
             path: log_dir.display().to_string(),
             source,
         })?;
-        let failed = catalog.with_store(|s| {
-            s.fail_unfinished_jobs(catalog.host(), "the server stopped while it ran")
-        })?;
-        if failed > 0 {
-            tracing::warn!("{failed} job(s) were interrupted by the last server stop");
+        let settled = catalog
+            .with_store(|s| s.settle_jobs_of(catalog.host(), "the server stopped while it ran"))?;
+        if settled.failed > 0 {
+            tracing::warn!(
+                "{} job(s) were interrupted by the last server stop",
+                settled.failed
+            );
+        }
+        if settled.requeued > 0 {
+            tracing::info!(
+                "{} job(s) taken from the fleet's queue and not started are back in it",
+                settled.requeued
+            );
         }
         Ok(Jobs {
             waiting: tokio::sync::Notify::new(),

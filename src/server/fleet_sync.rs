@@ -75,10 +75,14 @@ fn once(
         .collect();
     for host in down.difference(down_before) {
         let why = format!("host {host} went down while it ran");
-        let failed = catalog
-            .with_store(|s| s.fail_unfinished_jobs(host, &why))
+        let settled = catalog
+            .with_store(|s| s.settle_jobs_of(host, &why))
             .map_err(|e| e.to_string())?;
-        tracing::warn!("host {host} is down: {failed} of its job(s) failed; its instances are unknown until they dock again");
+        tracing::warn!(
+            "host {host} is down: {} of its job(s) failed, {} not started went back to the queue; its instances are unknown until they dock again",
+            settled.failed,
+            settled.requeued
+        );
     }
     let merged = fleet.merge_changes(&down).map_err(|e| e.to_string())?;
     if merged.handed_over > 0 {

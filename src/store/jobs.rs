@@ -46,6 +46,14 @@ macro_rules! sql_word {
 sql_word!(JobState);
 sql_word!(JobKind);
 
+/// What `settle_jobs_of` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub failed: usize,
+    /// Taken from the queue, not started: back in it.
+    pub requeued: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {
     pub id: JobId,
@@ -219,12 +227,19 @@ impl Store {
         )? > 0)
     }
 
-    /// Jobs `host` left queued or running (it stopped, or went down):
-    /// they failed with it. Jobs of no host without a spec are from before
-    /// hosts were recorded, when there was one; with a spec they wait in
-    /// the fleet's queue for any host, and stay.
-    pub fn fail_unfinished_jobs(&self, host: &str, why: &str) -> Result<usize, StoreError> {
-        Ok(self.db.execute(
+    /// Jobs `host` left unfinished (it stopped, or went down). Those it
+    /// took from the fleet's queue and had not started go back to it, for
+    /// any host (nothing of them ran: a retry is safe); the rest failed
+    /// with it. Jobs of no host without a spec are from before hosts were
+    /// recorded, when there was one; with a spec they wait in the queue,
+    /// and stay.
+    pub fn settle_jobs_of(&self, host: &str, why: &str) -> Result<Settled, StoreError> {
+        let tx = self.write_tx()?;
+        let requeued = tx.execute(
+            "UPDATE jobs SET host = NULL WHERE host = ?1 AND state = ?2 AND spec IS NOT NULL",
+            params![host, JobState::Queued],
+        )?;
+        let failed = tx.execute(
             "UPDATE jobs SET state = ?3, error = ?1, finished_at = ?2
              WHERE state IN (?4, ?5) AND (host = ?6 OR (host IS NULL AND spec IS NULL))",
             params![
@@ -235,7 +250,9 @@ impl Store {
                 JobState::Running,
                 host
             ],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(Settled { failed, requeued })
     }
 }
 
@@ -263,8 +280,14 @@ mod tests {
         };
         s.insert_job(&job).unwrap();
         // Another host's start leaves it alone; its own host's fails it.
-        assert_eq!(s.fail_unfinished_jobs("h2", "server restarted").unwrap(), 0);
-        assert_eq!(s.fail_unfinished_jobs("h1", "server restarted").unwrap(), 1);
+        assert_eq!(
+            s.settle_jobs_of("h2", "server restarted").unwrap().failed,
+            0
+        );
+        assert_eq!(
+            s.settle_jobs_of("h1", "server restarted").unwrap().failed,
+            1
+        );
         let j = &s.find_jobs("0b6c3a5e").unwrap()[0];
         assert_eq!(j.state.as_str(), "failed");
         assert_eq!(j.error.as_deref(), Some("server restarted"));
@@ -308,12 +331,28 @@ mod tests {
         assert_eq!(second.id.as_str(), c);
         assert!(s.claim_job("h1", &[JobKind::Build]).unwrap().is_none());
         // Another host's end fails none of them: b waits for any host.
-        assert_eq!(s.fail_unfinished_jobs("h3", "gone").unwrap(), 0);
+        let none = Settled {
+            failed: 0,
+            requeued: 0,
+        };
+        assert_eq!(s.settle_jobs_of("h3", "gone").unwrap(), none);
         // A claimed job cannot be cancelled as waiting; b still can.
         assert!(!s.cancel_waiting_job(&first.id).unwrap());
         assert!(s.cancel_waiting_job(&JobId::new(b).unwrap()).unwrap());
         assert!(s.claim_job("h2", &[JobKind::Build]).unwrap().is_none());
         assert_eq!(s.find_jobs(b).unwrap()[0].state, JobState::Cancelled);
+        // h1 took a and c and started neither: when h1 ends, both go back
+        // to the queue (nothing of them ran: a retry is safe), for any host.
+        let back = s.settle_jobs_of("h1", "h1 went down").unwrap();
+        assert_eq!(
+            back,
+            Settled {
+                failed: 0,
+                requeued: 2
+            }
+        );
+        let again = s.claim_job("h4", &[JobKind::Build]).unwrap().unwrap();
+        assert_eq!(again.id.as_str(), a);
     }
 
     #[test]
