@@ -154,7 +154,9 @@ if [ "$(uname -s)" = Linux ]; then
         seeds=("fuzz/corpus/$target"); dict=()
         [ -d "fuzz/seeds/$target" ] && seeds+=("fuzz/seeds/$target")
         [ -f "fuzz/$target.dict" ] && dict=("-dict=fuzz/$target.dict")
+        # -timeout: an input that hangs fails in 30 s with its artifact,
+        # not after libFuzzer's default 20 minutes.
         RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${seeds[@]}" -- \
-            -max_total_time="${JETPACK_FUZZ_SECONDS:-60}" "${dict[@]}"
+            -max_total_time="${JETPACK_FUZZ_SECONDS:-60}" -timeout=30 "${dict[@]}"
     done
 fi

@@ -2,6 +2,8 @@
 //! states a configuration carries, merged as ANTLR merges them (the
 //! merge decides which configurations conflict, so it must be the same).
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 /// The return state that marks the empty stack (`$`).
@@ -9,24 +11,86 @@ pub const EMPTY_RS: u32 = u32::MAX;
 
 /// A context: (return state, parent) pairs sorted by return state; the
 /// empty context is the single pair (`EMPTY_RS`, no parent).
-#[derive(Debug, PartialEq, Eq, Hash)]
+///
+/// Its hash is computed once, from its own entries and its parents' cached
+/// hashes (as ANTLR caches `cachedHashCode`): contexts are a graph whose
+/// parents are shared, and a hash that walked it would visit a shared
+/// parent once per path to it, which is exponential in the graph's depth
+/// (a NaCl of a few hundred bytes found by the fuzzer never finished).
+#[derive(Debug)]
 pub struct Pc {
     pub entries: Vec<(u32, Option<Ctx>)>,
+    hash: u64,
+}
+
+impl Pc {
+    pub fn new(entries: Vec<(u32, Option<Ctx>)>) -> Pc {
+        // SipHash with fixed keys: the same on every run.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        for (rs, parent) in &entries {
+            rs.hash(&mut h);
+            parent.as_ref().map(|p| p.hash).hash(&mut h);
+        }
+        Pc {
+            hash: h.finish(),
+            entries,
+        }
+    }
+}
+
+impl PartialEq for Pc {
+    fn eq(&self, other: &Pc) -> bool {
+        // Different hashes: different contexts, without walking them.
+        std::ptr::eq(self, other)
+            || (self.hash == other.hash && same_graph(self, other, &mut HashSet::new()))
+    }
+}
+
+/// Whether two contexts are the same graph, each pair of nodes compared
+/// once (`proven`): a walk of every path would be exponential, as above.
+/// A pair met again was found equal (the graph has no cycles, and a pair
+/// found unequal ends the walk).
+fn same_graph(a: &Pc, b: &Pc, proven: &mut HashSet<(*const Pc, *const Pc)>) -> bool {
+    if std::ptr::eq(a, b) {
+        return true;
+    }
+    if a.hash != b.hash || a.entries.len() != b.entries.len() {
+        return false;
+    }
+    if !proven.insert((a, b)) {
+        return true;
+    }
+    a.entries
+        .iter()
+        .zip(&b.entries)
+        .all(|((ra, pa), (rb, pb))| {
+            ra == rb
+                && match (pa, pb) {
+                    (None, None) => true,
+                    (Some(x), Some(y)) => same_graph(x, y, proven),
+                    _ => false,
+                }
+        })
+}
+
+impl Eq for Pc {}
+
+impl Hash for Pc {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 pub type Ctx = Rc<Pc>;
 
 pub fn empty() -> Ctx {
-    Rc::new(Pc {
-        entries: vec![(EMPTY_RS, None)],
-    })
+    Rc::new(Pc::new(vec![(EMPTY_RS, None)]))
 }
 
 /// `parent` with `rs` pushed.
 pub fn push(parent: &Ctx, rs: u32) -> Ctx {
-    Rc::new(Pc {
-        entries: vec![(rs, Some(parent.clone()))],
-    })
+    Rc::new(Pc::new(vec![(rs, Some(parent.clone()))]))
 }
 
 pub fn is_empty(c: &Pc) -> bool {
@@ -38,9 +102,7 @@ pub fn has_empty_path(c: &Pc) -> bool {
 }
 
 fn single(rs: u32, parent: Option<Ctx>) -> Ctx {
-    Rc::new(Pc {
-        entries: vec![(rs, parent)],
-    })
+    Rc::new(Pc::new(vec![(rs, parent)]))
 }
 
 /// ANTLR's `merge(a, b, rootIsWildcard)`.
@@ -77,15 +139,11 @@ fn merge_root(a: &Ctx, b: &Ctx, wildcard: bool) -> Option<Ctx> {
         }
         if ea {
             let (rs, p) = b.entries[0].clone();
-            return Some(Rc::new(Pc {
-                entries: vec![(rs, p), (EMPTY_RS, None)],
-            }));
+            return Some(Rc::new(Pc::new(vec![(rs, p), (EMPTY_RS, None)])));
         }
         if eb {
             let (rs, p) = a.entries[0].clone();
-            return Some(Rc::new(Pc {
-                entries: vec![(rs, p), (EMPTY_RS, None)],
-            }));
+            return Some(Rc::new(Pc::new(vec![(rs, p), (EMPTY_RS, None)])));
         }
     }
     None
@@ -113,7 +171,7 @@ fn merge_singletons(a: &Ctx, b: &Ctx, wildcard: bool) -> Ctx {
     }
     let mut entries = vec![(*ars, ap.clone()), (*brs, bp.clone())];
     entries.sort_by_key(|e| e.0);
-    Rc::new(Pc { entries })
+    Rc::new(Pc::new(entries))
 }
 
 fn merge_arrays(a: &Ctx, b: &Ctx, wildcard: bool) -> Ctx {
@@ -142,7 +200,7 @@ fn merge_arrays(a: &Ctx, b: &Ctx, wildcard: bool) -> Ctx {
     }
     merged.extend(a.entries[i..].iter().cloned());
     merged.extend(b.entries[j..].iter().cloned());
-    let m = Rc::new(Pc { entries: merged });
+    let m = Rc::new(Pc::new(merged));
     if m == *a {
         return a.clone();
     }
@@ -178,5 +236,32 @@ mod tests {
             merge(&a, &deep, true).entries[0].1.as_ref().unwrap()
         ));
         assert_eq!(merge(&a, &a.clone(), false), a);
+    }
+
+    /// A context graph 200 levels deep where each level reaches the next
+    /// by two paths: 2^200 paths, hashed and compared in a moment because
+    /// each context's hash is its own (a hash that walked the paths never
+    /// ended: the fuzzer's NaCl hung so).
+    #[test]
+    fn deep_shared_contexts_hash_and_compare_without_walking_every_path() {
+        let build = || {
+            let mut c = empty();
+            for level in 0..200u32 {
+                c = Rc::new(Pc::new(vec![
+                    (2 * level, Some(c.clone())),
+                    (2 * level + 1, Some(c)),
+                ]));
+            }
+            c
+        };
+        let (a, b) = (build(), build());
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(a.clone());
+        // Built apart, equal: found by value.
+        assert!(seen.contains(&b));
+        assert_eq!(a, b);
+        let other = push(&a, 9);
+        assert!(!seen.contains(&other));
+        assert_ne!(other, a);
     }
 }

@@ -412,9 +412,7 @@ impl<'a> Recognizer<'a> {
                     let pushed = match &ctx {
                         Some(c) => context::push(c, follow),
                         // A context of its own, with no parent past it.
-                        None => std::rc::Rc::new(context::Pc {
-                            entries: vec![(follow, None)],
-                        }),
+                        None => std::rc::Rc::new(context::Pc::new(vec![(follow, None)])),
                     };
                     called.push(rule);
                     self.look(target, Some(pushed), look, busy, called);
