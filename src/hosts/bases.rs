@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::blobs::BodyReader;
-use super::{HostStatus, Hosts};
+use super::Hosts;
 use crate::build::queue::BaseSource;
 use crate::jobs::{JobContext, WorkError};
 use crate::names::BaseId;
@@ -40,13 +40,7 @@ impl BaseSource for PeerBases {
             return Ok(());
         }
         let mut tried = Vec::new();
-        for view in self.hosts.list()? {
-            if view.me || view.status == HostStatus::Down {
-                continue;
-            }
-            let Some(peer) = self.hosts.peer(&view.row.beat.name)? else {
-                continue;
-            };
+        for peer in self.hosts.peers()? {
             let req = hyper::Request::get(format!("/v1/bases/{id}/export"))
                 .body(axum::body::Body::empty())?;
             let answer =

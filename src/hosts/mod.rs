@@ -113,20 +113,21 @@ impl Hosts {
     /// Another host that is up (or draining) to send a request to; None
     /// when it is this one, unknown, or down.
     pub fn peer(&self, name: &str) -> Result<Option<peer::Peer>, HostsError> {
-        if name == self.me.name {
-            return Ok(None);
-        }
-        let Some(view) = self.list()?.into_iter().find(|h| h.row.beat.name == name) else {
-            return Ok(None);
-        };
-        if view.status == HostStatus::Down {
-            return Ok(None);
-        }
-        Ok(Some(peer::Peer {
-            name: view.row.beat.name,
-            api_url: view.row.beat.api_url,
-            pin: view.row.beat.api_pin,
-        }))
+        Ok(self.peers()?.into_iter().find(|p| p.name == name))
+    }
+
+    /// Every other host that is up (or draining), to send requests to.
+    pub fn peers(&self) -> Result<Vec<peer::Peer>, HostsError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|h| !h.me && h.status != HostStatus::Down)
+            .map(|h| peer::Peer {
+                name: h.row.beat.name,
+                api_url: h.row.beat.api_url,
+                pin: h.row.beat.api_pin,
+            })
+            .collect())
     }
 
     pub fn name(&self) -> &str {

@@ -281,16 +281,6 @@ impl Store {
         Ok(changed)
     }
 
-    /// Instances that have reported a panic (their `panicked` flag
-    /// survives a restart with them).
-    pub fn instances_with_panics(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .db
-            .query_map("SELECT DISTINCT instance_id FROM panics", params![], |r| {
-                r.get(0)
-            })?)
-    }
-
     pub fn panics(&self, instance_id: &str) -> Result<Vec<PanicRow>, StoreError> {
         Ok(self.db.query_map(
             "SELECT * FROM panics WHERE instance_id = ?1 ORDER BY created_at DESC, id DESC",

@@ -113,14 +113,7 @@ impl Fleet {
             live.panicked = row.panicked;
             if let Some(host) = row.host.as_deref() {
                 let said = Status::parse(&row.status).unwrap_or(Status::Unknown);
-                let name = match host_names.get(host) {
-                    Some(n) => Arc::clone(n),
-                    None => {
-                        let n: Arc<str> = Arc::from(host);
-                        host_names.insert(n.clone());
-                        n
-                    }
-                };
+                let name = spread::intern(&mut host_names, host);
                 // Whether its host is up is the first merge's business.
                 live.status = said;
                 live.elsewhere = Some(said);

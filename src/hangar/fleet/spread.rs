@@ -167,16 +167,22 @@ impl Fleet {
         });
     }
 
-    /// One shared copy of each host's name (20,000 instances, a few hosts).
     fn host_name(&self, name: &str) -> Arc<str> {
-        let mut names = self.host_names.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = names.get(name) {
-            return n.clone();
-        }
-        let n: Arc<str> = Arc::from(name);
-        names.insert(n.clone());
-        n
+        intern(
+            &mut self.host_names.lock().unwrap_or_else(|p| p.into_inner()),
+            name,
+        )
     }
+}
+
+/// One shared copy of each host's name (20,000 instances, a few hosts).
+pub(super) fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.insert(n.clone());
+    n
 }
 
 /// What the holder reported, as the row has it.
