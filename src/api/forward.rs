@@ -27,23 +27,34 @@ pub struct FromPeer;
 /// What a path asks about, if only its holder may answer it.
 #[derive(Debug, PartialEq, Eq)]
 enum Subject<'a> {
-    Instance(&'a str),
+    /// `pod`: what the host whose pod runs it answers, when it was launched.
+    Instance {
+        id: &'a str,
+        pod: bool,
+    },
     Job(&'a str),
 }
 
-/// The instance routes that need its dock, or its pod.
-const LIVE: &[&str] = &[
-    "logs", "stats", "history", "deploy", "upgrade", "console", "stop", "start", "restart",
-];
+/// The instance routes that need its dock.
+const DOCK: &[&str] = &["logs", "stats", "history", "deploy", "upgrade"];
+/// The instance routes that need its pod, when jetpack launched it.
+const POD: &[&str] = &["console", "stop", "start", "restart"];
 
 fn subject<'a>(method: &Method, path: &'a str) -> Option<Subject<'a>> {
     let mut parts = path.strip_prefix("/v1/")?.split('/');
     let (kind, id, verb) = (parts.next()?, parts.next()?, parts.next());
     match (kind, verb) {
-        ("instances", Some(verb)) if LIVE.contains(&verb) => Some(Subject::Instance(id)),
+        ("instances", Some(verb)) if DOCK.contains(&verb) => {
+            Some(Subject::Instance { id, pod: false })
+        }
+        ("instances", Some(verb)) if POD.contains(&verb) => {
+            Some(Subject::Instance { id, pod: true })
+        }
         ("jobs", Some("log")) if parts.next().is_none() => Some(Subject::Job(id)),
         ("jobs", None) if method == Method::DELETE => Some(Subject::Job(id)),
-        ("instances", None) if method == Method::DELETE => Some(Subject::Instance(id)),
+        ("instances", None) if method == Method::DELETE => {
+            Some(Subject::Instance { id, pod: true })
+        }
         _ => None,
     }
 }
@@ -55,18 +66,15 @@ pub async fn to_holder(State(state): State<Arc<AppState>>, req: Request, next: N
     let Some(subject) = subject(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
-    let reference = match subject {
-        Subject::Instance(r) | Subject::Job(r) => r.to_string(),
+    let (reference, pod) = match subject {
+        Subject::Instance { id, pod } => (id.to_string(), Some(pod)),
+        Subject::Job(r) => (r.to_string(), None),
     };
-    let is_job = matches!(subject, Subject::Job(_));
     let decided = {
         let state = state.clone();
-        tokio::task::spawn_blocking(move || {
-            if is_job {
-                route::for_job(&state.hosts, &state.jobs, &reference)
-            } else {
-                route::for_instance(&state.hosts, &state.fleet, &reference)
-            }
+        tokio::task::spawn_blocking(move || match pod {
+            None => route::for_job(&state.hosts, &state.jobs, &reference),
+            Some(pod) => route::for_instance(&state.hosts, &state.fleet, &reference, pod),
         })
         .await
     };
@@ -117,11 +125,17 @@ mod tests {
         let get = |p| subject(&Method::GET, p);
         assert_eq!(
             get("/v1/instances/abc/logs"),
-            Some(Subject::Instance("abc"))
+            Some(Subject::Instance {
+                id: "abc",
+                pod: false
+            })
         );
         assert_eq!(
             subject(&Method::POST, "/v1/instances/edge/deploy/0123"),
-            Some(Subject::Instance("edge"))
+            Some(Subject::Instance {
+                id: "edge",
+                pod: false
+            })
         );
         assert_eq!(get("/v1/jobs/1d9b/log"), Some(Subject::Job("1d9b")));
         assert_eq!(
@@ -130,7 +144,10 @@ mod tests {
         );
         assert_eq!(
             subject(&Method::DELETE, "/v1/instances/abc"),
-            Some(Subject::Instance("abc"))
+            Some(Subject::Instance {
+                id: "abc",
+                pod: true
+            })
         );
         for here in [
             "/v1/instances",

@@ -44,6 +44,13 @@ impl From<HostView> for Host {
             version: b.version,
             instances: b.instances,
             pods: b.pods,
+            launch: b
+                .launch
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+            launched: h.launched,
             started: time(b.started_at),
             silent_seconds: h.row.silent_ms as f64 / 1000.0,
             is_self: h.me,

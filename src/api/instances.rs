@@ -15,6 +15,8 @@ mod deploy;
 mod launch;
 mod model;
 
+pub use launch::launch_result;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,7 @@ mod bases;
 mod bootfiles;
 mod builders;
 pub use builders::build_result;
+pub use instances::launch_result;
 mod console;
 mod disks;
 mod documents;

@@ -7,6 +7,7 @@
 pub mod bases;
 pub mod blobs;
 pub mod peer;
+pub mod placement;
 pub mod route;
 
 use std::sync::Arc;
@@ -58,17 +59,27 @@ pub struct HostView {
     pub status: HostStatus,
     /// This server's own row.
     pub me: bool,
+    /// Instances jetpack launched that run there.
+    pub launched: u64,
 }
 
 /// What this server reports at each beat, measured then.
-pub type Measure = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Instances docked at its hangar.
+    pub instances: u64,
+    pub pods: u64,
+    /// The hypervisors it can launch with now (its base is there).
+    pub launch: Vec<&'static str>,
+}
+
+pub type Measure = Box<dyn Fn() -> Measured + Send + Sync>;
 
 pub struct Hosts {
     catalog: Arc<Catalog>,
     me: HostBeat,
     /// The API certificate's SHA-256 now (a SIGHUP may change it).
     api_pin: std::sync::Mutex<String>,
-    /// (docked instances, pods) now.
     measure: Measure,
     every: Duration,
     down_after: Duration,
@@ -136,10 +147,11 @@ impl Hosts {
 
     /// One heartbeat, now.
     pub fn beat(&self) -> Result<(), HostsError> {
-        let (instances, pods) = (self.measure)();
+        let now = (self.measure)();
         let beat = HostBeat {
-            instances,
-            pods,
+            instances: now.instances,
+            pods: now.pods,
+            launch: now.launch.join(","),
             api_pin: self
                 .api_pin
                 .lock()
@@ -191,12 +203,19 @@ impl Hosts {
     }
 
     pub fn list(&self) -> Result<Vec<HostView>, HostsError> {
-        let rows = self.catalog.with_store(|s| s.hosts())?;
+        let (rows, counts) = self
+            .catalog
+            .with_store(|s| Ok::<_, StoreError>((s.hosts()?, s.launched_counts()?)))?;
         Ok(rows
             .into_iter()
             .map(|row| HostView {
                 status: self.status(&row),
                 me: row.beat.name == self.me.name,
+                launched: counts
+                    .iter()
+                    .filter(|c| c.host == row.beat.name)
+                    .map(|c| c.n)
+                    .sum(),
                 row,
             })
             .collect())

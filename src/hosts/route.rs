@@ -1,6 +1,7 @@
 //! Which host answers a request about an instance or a job: the one whose
-//! hangar holds the instance's dock, or that runs the job (its log is a
-//! file there). None: this host does, or nobody can (a holder that is down
+//! hangar holds the instance's dock, or whose pod runs it (for what the
+//! pod answers: its console, stop, start, restart, removal), or that runs
+//! the job (its log is a file there). None: this host does, or nobody can (a holder that is down
 //! or gone; the instance is `unknown` then, and this host says so).
 
 use crate::hangar::fleet::Fleet;
@@ -13,10 +14,20 @@ pub fn for_instance(
     hosts: &Hosts,
     fleet: &Fleet,
     reference: &str,
+    pod: bool,
 ) -> Result<Option<Peer>, HostsError> {
     let Ok(id) = fleet.resolve(reference) else {
         return Ok(None);
     };
+    if pod {
+        let launched_on = fleet.launched_on(&id)?;
+        if let Some(name) = launched_on {
+            return match name == hosts.name() {
+                true => Ok(None),
+                false => hosts.peer(&name),
+            };
+        }
+    }
     let holder = fleet
         .with(&id, |l| l.held_elsewhere().map(str::to_string))
         .ok()

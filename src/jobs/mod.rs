@@ -337,18 +337,23 @@ impl Jobs {
         Ok(row)
     }
 
-    /// Jobs this host took from the queue that wait for a slot yet.
-    pub fn claimed_waiting(&self) -> Result<usize, JobError> {
+    /// Jobs of `kind` this host took from the queue that wait for a slot yet.
+    pub fn claimed_waiting(&self, kind: JobKind) -> Result<usize, JobError> {
         Ok(self
             .catalog
-            .with_store(|s| s.jobs_waiting_at(self.catalog.host()))?)
+            .with_store(|s| s.jobs_waiting_at(self.catalog.host(), kind))?)
     }
 
-    /// Takes the oldest job of `kinds` this host may take from the queue.
-    pub fn claim(&self, kinds: &[JobKind]) -> Result<Option<JobRow>, JobError> {
+    /// Takes the oldest job of `kinds` this host may take from the queue
+    /// and `accept`s.
+    pub fn claim(
+        &self,
+        kinds: &[JobKind],
+        accept: &dyn Fn(&JobRow) -> bool,
+    ) -> Result<Option<JobRow>, JobError> {
         Ok(self
             .catalog
-            .with_store(|s| s.claim_job(self.catalog.host(), kinds))?)
+            .with_store(|s| s.claim_job(self.catalog.host(), kinds, accept))?)
     }
 
     /// Several hosts share the store from now on: builds are queued.

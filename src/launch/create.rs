@@ -42,6 +42,8 @@ pub struct LaunchOrder {
     pub image_name: String,
     pub publish: Vec<PublishSpec>,
     pub net: InstanceNet,
+    /// The identity of an instance moved from another host (else a new one).
+    pub uuid: Option<uuid::Uuid>,
 }
 
 /// The hypervisors this build can run.
@@ -49,6 +51,19 @@ pub fn available(kind: HypervisorKind) -> bool {
     match kind {
         HypervisorKind::Qemu => true,
         HypervisorKind::Bhyve => cfg!(target_os = "freebsd"),
+    }
+}
+
+/// The hypervisors this host can launch with now: those this build runs,
+/// once the hypervisor base is ready.
+pub fn hypervisors(host: &Host) -> Vec<&'static str> {
+    match host.base(&host.config().launch.base) {
+        Ok(base) if base.state == crate::store::BaseState::Ready => HypervisorKind::ALL
+            .into_iter()
+            .filter(|k| available(*k))
+            .map(HypervisorKind::as_str)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -115,7 +130,7 @@ fn plan(host: &Host, order: &LaunchOrder) -> Result<Plan, LaunchError> {
             false,
         ),
     };
-    let uuid = uuid::Uuid::new_v4();
+    let uuid = order.uuid.unwrap_or_else(uuid::Uuid::new_v4);
     let record = LaunchRecord {
         instance_id: smbios::instance_id(&uuid),
         uuid,

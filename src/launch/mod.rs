@@ -12,6 +12,7 @@
 pub mod console;
 pub mod control;
 pub mod create;
+pub mod queue;
 pub mod record;
 pub mod service;
 pub mod supervise;

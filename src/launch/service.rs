@@ -33,6 +33,8 @@ pub enum ServiceError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Job(#[from] crate::jobs::JobError),
 }
 
 /// The instance network of `--net GATEWAY/PREFIX`: the guest is the
@@ -81,6 +83,7 @@ pub struct Launches {
 pub struct Checked {
     order: LaunchOrder,
     alias: Option<String>,
+    spread: Option<String>,
 }
 
 impl Checked {
@@ -90,9 +93,75 @@ impl Checked {
     }
 }
 
+/// What a request boots, found in the catalog (an image) or named (a kernel).
+enum Source {
+    Image(Box<crate::store::catalog::ImageRow>),
+    Kernel {
+        kernel: String,
+        initrd: Option<String>,
+    },
+}
+
+/// A request judged without this host: any host of the fleet may make it.
+pub(super) struct Parsed {
+    hypervisor: Option<HypervisorKind>,
+    restart: RestartPolicy,
+    publish: Vec<PublishSpec>,
+    net: InstanceNet,
+    append: String,
+    source: Source,
+    pub(super) alias: Option<String>,
+    pub(super) spread: Option<String>,
+    memory_mib: Option<u64>,
+    cpus: Option<u32>,
+}
+
+impl Parsed {
+    /// The image's full id, when it boots one.
+    pub(super) fn image_id(&self) -> Option<&str> {
+        match &self.source {
+            Source::Image(row) => Some(row.id.as_str()),
+            Source::Kernel { .. } => None,
+        }
+    }
+
+    pub(super) fn target(&self) -> String {
+        match &self.source {
+            Source::Image(row) => match &row.tag {
+                Some(tag) => format!("{}:{tag}", row.name),
+                None => row.name.clone(),
+            },
+            Source::Kernel { kernel, .. } => kernel.clone(),
+        }
+    }
+}
+
+/// A spread tag: launches that carry the same one go to different hosts
+/// as far as there are hosts.
+fn check_spread(tag: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "spread {tag:?}: expected 1-64 of A-Z a-z 0-9 . _ -"
+        ))
+    }
+}
+
 impl Launches {
     /// Everything about `req` that can be judged without making anything.
     pub fn check(&self, req: LaunchRequest) -> Result<Checked, ServiceError> {
+        let parsed = self.parse(&req)?;
+        self.check_here(parsed, None)
+    }
+
+    /// What about `req` any host would judge alike: its words, the
+    /// alias, the image (found; its bytes may be on another host).
+    pub(super) fn parse(&self, req: &LaunchRequest) -> Result<Parsed, ServiceError> {
         let bad = |m: String| ServiceError::Request(m);
         let hypervisor = req
             .hypervisor
@@ -111,6 +180,9 @@ impl Launches {
             check_alias(alias).map_err(bad)?;
             self.fleet.alias_free(alias)?;
         }
+        if let Some(tag) = &req.spread {
+            check_spread(tag).map_err(bad)?;
+        }
         let publish = req
             .publish
             .iter()
@@ -123,61 +195,82 @@ impl Launches {
             Some(cidr) => instance_net(cidr).map_err(|e| bad(format!("net {cidr:?}: {e}")))?,
             None => InstanceNet::default(),
         };
-        let append = req.append.unwrap_or_default();
-        let (source, image_id, image_name) = match (&req.image_id, &req.kernel) {
+        let source = match (&req.image_id, &req.kernel) {
             (Some(image), None) => {
                 if req.initrd.is_some() {
                     return Err(bad("initrd goes with kernel, not with imageId".into()));
                 }
-                let row = self.catalog.image(image)?;
-                let path = self.catalog.image_blob(&row)?;
-                let name = match &row.tag {
-                    Some(tag) => format!("{}:{tag}", row.name),
-                    None => row.name.clone(),
-                };
-                (
-                    BootSource::Image {
-                        path,
-                        cmdline: append,
-                    },
-                    Some(row.id.as_str().to_string()),
-                    name,
-                )
+                Source::Image(Box::new(self.catalog.image(image)?))
             }
             (None, Some(kernel)) => {
-                let kernel_path = self.kernel_file(kernel)?;
-                let initrd = req
-                    .initrd
-                    .as_deref()
-                    .map(|i| self.kernel_file(i))
-                    .transpose()?;
-                (
-                    BootSource::Kernel {
-                        kernel: kernel_path,
-                        initrd,
-                        append,
-                    },
-                    None,
-                    kernel.clone(),
-                )
+                for file in std::iter::once(kernel).chain(&req.initrd) {
+                    Name::new("kernel file", file).map_err(|e| bad(e.to_string()))?;
+                }
+                Source::Kernel {
+                    kernel: kernel.clone(),
+                    initrd: req.initrd.clone(),
+                }
             }
             _ => return Err(bad("give either imageId or kernel".into())),
         };
-        let order = LaunchOrder {
-            source,
+        Ok(Parsed {
             hypervisor,
-            memory_mib: req.memory,
-            cpus: req.cpus,
             restart,
-            image_id,
-            image_name,
             publish,
             net,
+            append: req.append.clone().unwrap_or_default(),
+            source,
+            alias: req.alias.clone(),
+            spread: req.spread.clone(),
+            memory_mib: req.memory,
+            cpus: req.cpus,
+        })
+    }
+
+    /// The rest, on this host: the image's bytes, the kernel files, the
+    /// hypervisor and its base, the spec against the host's bounds.
+    /// `uuid`: the identity of an instance that moves here.
+    pub(super) fn check_here(
+        &self,
+        parsed: Parsed,
+        uuid: Option<uuid::Uuid>,
+    ) -> Result<Checked, ServiceError> {
+        let image_name = parsed.target();
+        let append = parsed.append;
+        let (source, image_id) = match parsed.source {
+            Source::Image(row) => (
+                BootSource::Image {
+                    path: self.catalog.image_blob(&row)?,
+                    cmdline: append,
+                },
+                Some(row.id.as_str().to_string()),
+            ),
+            Source::Kernel { kernel, initrd } => (
+                BootSource::Kernel {
+                    kernel: self.kernel_file(&kernel)?,
+                    initrd: initrd.as_deref().map(|i| self.kernel_file(i)).transpose()?,
+                    append,
+                },
+                None,
+            ),
+        };
+        let order = LaunchOrder {
+            source,
+            hypervisor: parsed.hypervisor,
+            memory_mib: parsed.memory_mib,
+            cpus: parsed.cpus,
+            restart: parsed.restart,
+            image_id,
+            image_name,
+            publish: parsed.publish,
+            net: parsed.net,
+            uuid,
         };
         create::check(&self.host, &order)?;
         Ok(Checked {
             order,
-            alias: req.alias,
+            alias: parsed.alias,
+            spread: parsed.spread,
         })
     }
 
@@ -202,7 +295,15 @@ impl Launches {
         let record = create::launch(&self.host, checked.order)?;
         let adopted = InstanceId::new(&record.instance_id)
             .map_err(|e| ServiceError::Request(e.to_string()))
-            .and_then(|id| Ok(self.fleet.adopt(&id, checked.alias.as_deref())?));
+            .and_then(|id| Ok(self.fleet.adopt(&id, checked.alias.as_deref())?))
+            .and_then(|()| {
+                let me = self.catalog.host();
+                let spread = checked.spread.as_deref();
+                Ok(self
+                    .catalog
+                    .with_store(|s| s.set_instance_launched(&record.instance_id, me, spread))
+                    .map_err(LaunchError::from)?)
+            });
         if let Err(e) = adopted {
             if let Err(undo) = control::remove(&self.host, &record.instance_id) {
                 tracing::warn!(
@@ -325,10 +426,19 @@ impl Launches {
             .into_iter()
             .map(|(r, run)| (r.instance_id.clone(), (r, run)))
             .collect();
+        let me = self.catalog.host();
+        let elsewhere: HashMap<String, String> = self
+            .catalog
+            .with_store(|s| s.launched_elsewhere(me))
+            .map_err(LaunchError::from)?
+            .into_iter()
+            .collect();
         for instance in instances {
             let Some((record, run)) = launched.get(&instance.id) else {
+                instance.launched_on = elsewhere.get(&instance.id).cloned();
                 continue;
             };
+            instance.launched_on = Some(me.to_string());
             instance.launched = Some(Launched {
                 pod_id: record.pod_id.as_str().to_string(),
                 hypervisor: record.hypervisor.as_str().to_string(),

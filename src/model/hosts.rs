@@ -23,6 +23,12 @@ pub struct Host {
     pub instances: u64,
     /// Its pods at its last heartbeat
     pub pods: u64,
+    /// The hypervisors it launches instances with (none without the hypervisor base)
+    #[serde(default)]
+    pub launch: Vec<String>,
+    /// Instances jetpack launched that run there
+    #[serde(default)]
+    pub launched: u64,
     /// RFC 3339
     pub started: String,
     /// Seconds since its last heartbeat (the store's clock)

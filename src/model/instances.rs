@@ -71,6 +71,9 @@ pub struct Instance {
     /// How jetpack runs it, when jetpack launched it
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launched: Option<Launched>,
+    /// The jetpack host whose pod runs it, when jetpack launched it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_on: Option<String>,
 }
 
 /// A launched instance's pod and hypervisor.
@@ -116,6 +119,10 @@ pub struct LaunchRequest {
     pub publish: Vec<String>,
     /// The instance network's gateway, CIDR (10.0.0.1/24 by default)
     pub net: Option<String>,
+    /// Launches with the same spread tag go to different hosts, as far as there are hosts (several hosts on one store; else the fewest launched instances decide)
+    pub spread: Option<String>,
+    /// The only host that may launch it (several hosts on one store)
+    pub host: Option<String>,
 }
 
 /// One instance with its full last IDENT, UPLINK echo and latest STATS.

@@ -164,15 +164,16 @@ fn hosts(
         pods: 0,
         started_at: crate::store::now(),
         api_pin: api_pin.to_string(),
+        launch: String::new(),
     };
     let (fleet, host) = (fleet.clone(), host.clone());
-    let measure: crate::hosts::Measure = Box::new(move || {
-        let docked = fleet.docked_here() as u64;
-        let pods = host
+    let measure: crate::hosts::Measure = Box::new(move || crate::hosts::Measured {
+        instances: fleet.docked_here() as u64,
+        pods: host
             .pod_counts()
             .map(|c| c.iter().map(|(_, n)| n).sum())
-            .unwrap_or(0);
-        (docked, pods)
+            .unwrap_or(0),
+        launch: crate::launch::create::hypervisors(&host),
     });
     let hosts = Arc::new(crate::hosts::Hosts::new(
         catalog.clone(),
@@ -525,13 +526,15 @@ async fn run(
                 runtime: tokio::runtime::Handle::current(),
                 fetching: std::sync::Mutex::new(()),
             });
-        tokio::spawn(job_queue::run(
-            state.jobs.clone(),
-            state.builders.clone(),
-            state.hosts.clone(),
+        let taker = job_queue::Taker {
+            jobs: state.jobs.clone(),
+            builders: state.builders.clone(),
+            launches: state.launches.clone(),
+            hosts: state.hosts.clone(),
             bases,
-            stop.clone(),
-        ));
+            staying: Default::default(),
+        };
+        tokio::spawn(job_queue::run(Arc::new(taker), stop.clone()));
         tokio::spawn(fleet_sync::run(
             state.catalog.clone(),
             state.fleet.clone(),

@@ -37,6 +37,9 @@ pub struct HostBeat {
     pub started_at: i64,
     /// SHA-256 of its API certificate (colon-separated hex; empty: no TLS).
     pub api_pin: String,
+    /// The hypervisors it can launch instances with, comma-separated
+    /// (empty: none, as without the hypervisor base).
+    pub launch: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +71,7 @@ fn host_row(r: &Row) -> DbResult<HostRow> {
             pods: r.get("pods")?,
             started_at: r.get("started_at")?,
             api_pin: r.get("api_pin")?,
+            launch: r.get("launch")?,
         },
         state: match r.get::<String>("state")?.as_str() {
             "up" => HostState::Up,
@@ -87,11 +91,11 @@ impl Store {
         self.db.execute(
             &format!(
                 "INSERT INTO hosts (name, api_url, hangar_url, pool, capacity, version, state,
-                     instances, pods, started_at, heartbeat_at, api_pin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now}, ?10)
+                     instances, pods, started_at, heartbeat_at, api_pin, launch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now}, ?10, ?11)
                  ON CONFLICT (name) DO UPDATE SET api_url = ?2, hangar_url = ?3, pool = ?4,
                      capacity = ?5, version = ?6, instances = ?7, pods = ?8, started_at = ?9,
-                     heartbeat_at = {now}, api_pin = ?10"
+                     heartbeat_at = {now}, api_pin = ?10, launch = ?11"
             ),
             params![
                 b.name,
@@ -103,7 +107,8 @@ impl Store {
                 b.instances as i64,
                 b.pods as i64,
                 b.started_at,
-                b.api_pin
+                b.api_pin,
+                b.launch
             ],
         )?;
         Ok(())
@@ -181,6 +186,7 @@ mod tests {
             pods: 1,
             started_at: 7,
             api_pin: "AB:CD".into(),
+            launch: "qemu".into(),
         }
     }
 

@@ -75,7 +75,7 @@ pub struct JobRow {
     pub affinity: Option<String>,
 }
 
-fn job_row(r: &Row) -> DbResult<JobRow> {
+pub(super) fn job_row(r: &Row) -> DbResult<JobRow> {
     Ok(JobRow {
         id: id_of(r, "id", JobId::new)?,
         kind: r.get("kind")?,
@@ -92,6 +92,9 @@ fn job_row(r: &Row) -> DbResult<JobRow> {
         affinity: r.get("affinity")?,
     })
 }
+
+/// How many of the oldest waiting jobs a claim weighs.
+const CLAIM_SCAN: usize = 32;
 
 impl Store {
     pub fn jobs(&self, q: &ListQuery) -> Result<Vec<JobRow>, StoreError> {
@@ -166,9 +169,15 @@ impl Store {
     }
 
     /// Takes the oldest queued job of `kinds` no host has taken that `host`
-    /// may take (no affinity, or its own): the job is `host`'s from this
-    /// transaction on, so no two hosts ever run it.
-    pub fn claim_job(&self, host: &str, kinds: &[JobKind]) -> Result<Option<JobRow>, StoreError> {
+    /// may take (no affinity, or its own) and `accept`s (of the oldest
+    /// few: placement may leave one for another host): the job is `host`'s
+    /// from this transaction on, so no two hosts ever run it.
+    pub fn claim_job(
+        &self,
+        host: &str,
+        kinds: &[JobKind],
+        accept: &dyn Fn(&JobRow) -> bool,
+    ) -> Result<Option<JobRow>, StoreError> {
         if kinds.is_empty() {
             return Ok(None);
         }
@@ -180,17 +189,17 @@ impl Store {
             super::sql::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             super::sql::Dialect::Sqlite => "",
         };
-        let found = tx.query_opt(
+        let found = tx.query_map(
             &format!(
                 "SELECT * FROM jobs WHERE state = ?1 AND host IS NULL AND kind IN ({})
                  AND (affinity IS NULL OR affinity = ?2)
-                 ORDER BY created_at, id LIMIT 1{lock}",
+                 ORDER BY created_at, id LIMIT {CLAIM_SCAN}{lock}",
                 words.join(", ")
             ),
             params![JobState::Queued, host],
             job_row,
         )?;
-        let Some(mut job) = found else {
+        let Some(mut job) = found.into_iter().find(|j| accept(j)) else {
             return Ok(None);
         };
         tx.execute(
@@ -202,11 +211,12 @@ impl Store {
         Ok(Some(job))
     }
 
-    /// Jobs `host` has taken that have not started (they wait for a slot).
-    pub fn jobs_waiting_at(&self, host: &str) -> Result<usize, StoreError> {
+    /// Jobs of `kind` `host` has taken that have not started (they wait
+    /// for a slot).
+    pub fn jobs_waiting_at(&self, host: &str, kind: JobKind) -> Result<usize, StoreError> {
         let n: i64 = self.db.query_row(
-            "SELECT count(*) FROM jobs WHERE host = ?1 AND state = ?2",
-            params![host, JobState::Queued],
+            "SELECT count(*) FROM jobs WHERE host = ?1 AND state = ?2 AND kind = ?3",
+            params![host, JobState::Queued, kind],
             |r| r.get(0),
         )?;
         Ok(n.max(0) as usize)
@@ -322,14 +332,26 @@ mod tests {
         s.insert_job(&waiting(a, 1, None)).unwrap();
         s.insert_job(&waiting(b, 2, Some("h2"))).unwrap();
         s.insert_job(&waiting(c, 3, None)).unwrap();
-        assert!(s.claim_job("h1", &[JobKind::Prepare]).unwrap().is_none());
-        let first = s.claim_job("h1", &[JobKind::Build]).unwrap().unwrap();
+        assert!(s
+            .claim_job("h1", &[JobKind::Prepare], &|_| true)
+            .unwrap()
+            .is_none());
+        let first = s
+            .claim_job("h1", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .unwrap();
         assert_eq!((first.id.as_str(), first.host.as_deref()), (a, Some("h1")));
         assert_eq!(first.spec.unwrap()["service"], "Starbase");
         // b is h2's alone: h1 takes c next, then nothing.
-        let second = s.claim_job("h1", &[JobKind::Build]).unwrap().unwrap();
+        let second = s
+            .claim_job("h1", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .unwrap();
         assert_eq!(second.id.as_str(), c);
-        assert!(s.claim_job("h1", &[JobKind::Build]).unwrap().is_none());
+        assert!(s
+            .claim_job("h1", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .is_none());
         // Another host's end fails none of them: b waits for any host.
         let none = Settled {
             failed: 0,
@@ -339,7 +361,10 @@ mod tests {
         // A claimed job cannot be cancelled as waiting; b still can.
         assert!(!s.cancel_waiting_job(&first.id).unwrap());
         assert!(s.cancel_waiting_job(&JobId::new(b).unwrap()).unwrap());
-        assert!(s.claim_job("h2", &[JobKind::Build]).unwrap().is_none());
+        assert!(s
+            .claim_job("h2", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .is_none());
         assert_eq!(s.find_jobs(b).unwrap()[0].state, JobState::Cancelled);
         // h1 took a and c and started neither: when h1 ends, both go back
         // to the queue (nothing of them ran: a retry is safe), for any host.
@@ -351,8 +376,39 @@ mod tests {
                 requeued: 2
             }
         );
-        let again = s.claim_job("h4", &[JobKind::Build]).unwrap().unwrap();
+        let again = s
+            .claim_job("h4", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .unwrap();
         assert_eq!(again.id.as_str(), a);
+    }
+
+    #[test]
+    fn a_claim_passes_over_what_placement_leaves_to_another_host() {
+        let s = Store::in_memory();
+        let (a, b) = (
+            "00000000-0000-4000-8000-00000000000a",
+            "00000000-0000-4000-8000-00000000000b",
+        );
+        s.insert_job(&waiting(a, 1, None)).unwrap();
+        s.insert_job(&waiting(b, 2, None)).unwrap();
+        let not_a = |j: &JobRow| j.id.as_str() != a;
+        let taken = s
+            .claim_job("h1", &[JobKind::Build], &not_a)
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.id.as_str(), b);
+        assert!(s
+            .claim_job("h1", &[JobKind::Build], &not_a)
+            .unwrap()
+            .is_none());
+        assert_eq!(s.jobs_waiting_at("h1", JobKind::Build).unwrap(), 1);
+        assert_eq!(s.jobs_waiting_at("h1", JobKind::Launch).unwrap(), 0);
+        let rest = s
+            .claim_job("h2", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rest.id.as_str(), a);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod launches;
 pub mod metrics;
 pub mod netboot;
+pub mod placement;
 pub mod pod_policy;
 pub mod private;
 pub mod sql;
@@ -75,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0011_hosts.sql"),
     include_str!("migrations/sqlite/0012_spread.sql"),
     include_str!("migrations/sqlite/0013_queue.sql"),
+    include_str!("migrations/sqlite/0014_placement.sql"),
 ];
 
 /// The PostgreSQL schema's migrations (the fleet's tables only: bases,
@@ -84,6 +86,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_hosts.sql"),
     include_str!("migrations/postgres/0003_spread.sql"),
     include_str!("migrations/postgres/0004_queue.sql"),
+    include_str!("migrations/postgres/0005_placement.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

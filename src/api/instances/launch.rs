@@ -19,8 +19,8 @@ use super::super::error::ErrorBody;
 use super::super::{blocking, ApiError, ApiJson, ApiQuery, ApiResult, AppState, State};
 use super::Instance;
 use crate::launch::console;
-use crate::launch::service::ServiceError;
-use crate::launch::LaunchError;
+use crate::launch::service::{Launches, ServiceError};
+use crate::launch::{LaunchError, LaunchRecord};
 use crate::model::instances::LaunchRequest;
 use crate::model::jobs::Job;
 
@@ -44,6 +44,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Catalog(e) => e.into(),
             ServiceError::Fleet(e) => e.into(),
             ServiceError::Launch(e) => e.into(),
+            ServiceError::Job(e) => e.into(),
         }
     }
 }
@@ -81,22 +82,30 @@ async fn launch_instance(
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = blocking(move || {
-        let checked = state.launches.check(req)?;
-        let target = Some(checked.target());
-        let launches = state.launches.clone();
-        let job = state
-            .jobs
-            .submit(crate::jobs::JobKind::Launch, target, move |_ctx| {
-                let record = launches.make(checked)?;
-                let id = launches.fleet.resolve(&record.instance_id)?;
-                let mut instance = vec![Instance::from(launches.fleet.view(&id)?)];
-                launches.annotate(&mut instance)?;
-                Ok(serde_json::to_value(&instance[0])?)
-            })?;
-        Ok::<_, ApiError>(job)
+        if let Some(host) = &req.host {
+            state.hosts.get(host)?;
+        }
+        Ok::<_, ApiError>(state.launches.submit(&state.jobs, req, launch_result)?)
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+/// A made launch as its job's result: the instance, `launching` until it docks.
+pub fn launch_result(
+    launches: &Launches,
+    record: &LaunchRecord,
+) -> Result<serde_json::Value, String> {
+    let id = launches
+        .fleet
+        .resolve(&record.instance_id)
+        .map_err(|e| e.to_string())?;
+    let view = launches.fleet.view(&id).map_err(|e| e.to_string())?;
+    let mut instance = vec![Instance::from(view)];
+    launches
+        .annotate(&mut instance)
+        .map_err(|e| e.to_string())?;
+    serde_json::to_value(&instance[0]).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -77,6 +77,7 @@ impl From<InstanceView> for Instance {
             remote: v.remote,
             host: v.host,
             launched: None,
+            launched_on: None,
         }
     }
 }

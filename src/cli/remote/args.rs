@@ -285,6 +285,12 @@ pub enum RemoteCommand {
         /// Then print its console until interrupted
         #[arg(long)]
         attach: bool,
+        /// Put it on another host than launches with the same TAG, as far as there are hosts
+        #[arg(long, value_name = "TAG")]
+        spread: Option<String>,
+        /// Launch it on this host only (several hosts on one store)
+        #[arg(long = "host-affinity", value_name = "HOST")]
+        host_affinity: Option<String>,
         /// A kernel in the server's launch.kernels folder, instead of an image
         #[arg(long, value_name = "NAME", conflicts_with = "image")]
         kernel: Option<String>,

@@ -70,6 +70,8 @@ pub fn host(c: &Client, cmd: HostCommand, format: Format) -> Result<(), CliError
             ("capacity", h.capacity.to_string()),
             ("instances", h.instances.to_string()),
             ("pods", h.pods.to_string()),
+            ("launch", h.launch.join(",")),
+            ("launched", h.launched.to_string()),
             ("version", h.version.clone()),
             ("started", h.started.clone()),
             ("silent", seconds(h.silent_seconds)),

@@ -109,6 +109,8 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
             publish,
             net,
             attach,
+            spread,
+            host_affinity,
             kernel,
             initrd,
             append,
@@ -126,6 +128,8 @@ pub fn run(flags: &ServerFlags, cmd: RemoteCommand, format: Format) -> Result<i3
                 restart,
                 publish,
                 net,
+                spread,
+                host: host_affinity,
             };
             launch::launch(c, req, image, attach, format)?
         }

@@ -435,6 +435,12 @@ impl Fleet {
         Ok(())
     }
 
+    /// The host whose pod runs instance `id`, when jetpack launched it.
+    pub fn launched_on(&self, id: &InstanceId) -> Result<Option<String>, store::StoreError> {
+        self.catalog
+            .with_store(|s| s.instance_launched_on(id.as_str()))
+    }
+
     /// An instance's panics, newest first. Blocking.
     pub fn panics(&self, id: &InstanceId) -> Result<Vec<PanicRow>, FleetError> {
         self.sync()?;

@@ -1,0 +1,227 @@
+//! Where a launch goes when several hosts share the store. Hosts pull
+//! work from the queue, so placement is each host's answer to "is this
+//! launch mine?": it is when this host is the best seat for it, and any
+//! seat takes it once it has waited `GRACE` (the best may be slow to look,
+//! or gone since its last heartbeat). The best seat is, among the hosts
+//! that are up (not draining, not down) and can launch with the hypervisor
+//! it needs, the one with the fewest launched instances of its spread tag,
+//! then the fewest launched instances (least loaded), then the first by
+//! name, so that every host computes the same answer. A launch pinned to
+//! a host (affinity) is that host's as soon as it can make it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{HostStatus, HostView};
+use crate::store::placement::LaunchedCount;
+
+/// How long a launch waits for its best seat before any seat takes it.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// A host a launch may go to, and what runs there.
+#[derive(Debug, Clone, PartialEq)]
+struct Seat {
+    name: String,
+    hypervisors: Vec<String>,
+    launched: u64,
+    by_spread: HashMap<String, u64>,
+}
+
+/// The seats of the fleet now.
+#[derive(Debug, Default)]
+pub struct Board {
+    seats: Vec<Seat>,
+}
+
+/// What a waiting launch asks of its host.
+#[derive(Debug, Clone, Copy)]
+pub struct Wants<'a> {
+    /// The hypervisor (None: the host's own).
+    pub needs: Option<&'a str>,
+    pub spread: Option<&'a str>,
+    /// It is pinned to this host.
+    pub pinned_here: bool,
+    pub waited: Duration,
+}
+
+impl Board {
+    /// `placed`: (host, spread tag) of each launch a host has taken and
+    /// not finished (it counts as launched there already).
+    pub fn new(
+        hosts: &[HostView],
+        counts: &[LaunchedCount],
+        placed: &[(String, Option<String>)],
+    ) -> Board {
+        let mut seats: Vec<Seat> = hosts
+            .iter()
+            .filter(|h| h.status == HostStatus::Up)
+            .map(|h| Seat {
+                name: h.row.beat.name.clone(),
+                hypervisors: h
+                    .row
+                    .beat
+                    .launch
+                    .split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                launched: 0,
+                by_spread: HashMap::new(),
+            })
+            .filter(|s| !s.hypervisors.is_empty())
+            .collect();
+        let runs = counts
+            .iter()
+            .map(|c| (c.host.as_str(), c.spread.as_deref(), c.n))
+            .chain(placed.iter().map(|(h, s)| (h.as_str(), s.as_deref(), 1)));
+        for (host, spread, n) in runs {
+            let Some(seat) = seats.iter_mut().find(|s| s.name == host) else {
+                continue;
+            };
+            seat.launched += n;
+            if let Some(tag) = spread {
+                *seat.by_spread.entry(tag.to_string()).or_default() += n;
+            }
+        }
+        seats.sort_by(|a, b| a.name.cmp(&b.name));
+        Board { seats }
+    }
+
+    fn fits<'s>(&'s self, needs: Option<&'s str>) -> impl Iterator<Item = &'s Seat> + 's {
+        self.seats
+            .iter()
+            .filter(move |s| needs.is_none_or(|n| s.hypervisors.iter().any(|h| h == n)))
+    }
+
+    /// The host a launch should go to, if any can make it.
+    pub fn best<'s>(&'s self, needs: Option<&'s str>, spread: Option<&str>) -> Option<&'s str> {
+        self.fits(needs)
+            .min_by_key(|s| {
+                let same = spread.map_or(0, |t| s.by_spread.get(t).copied().unwrap_or(0));
+                (same, s.launched)
+            })
+            .map(|s| s.name.as_str())
+    }
+
+    /// Whether host `me` takes a launch that wants `w`.
+    pub fn takes(&self, me: &str, w: Wants<'_>) -> bool {
+        if !self.fits(w.needs).any(|s| s.name == me) {
+            return false;
+        }
+        w.pinned_here || w.waited >= GRACE || self.best(w.needs, w.spread) == Some(me)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::hosts::{HostBeat, HostRow, HostState};
+
+    fn host(name: &str, status: HostStatus, launch: &str) -> HostView {
+        HostView {
+            row: HostRow {
+                beat: HostBeat {
+                    name: name.into(),
+                    api_url: String::new(),
+                    hangar_url: String::new(),
+                    pool: String::new(),
+                    capacity: 1,
+                    version: String::new(),
+                    instances: 0,
+                    pods: 0,
+                    started_at: 0,
+                    api_pin: String::new(),
+                    launch: launch.into(),
+                },
+                state: HostState::Up,
+                silent_ms: 0,
+            },
+            status,
+            me: false,
+            launched: 0,
+        }
+    }
+
+    fn count(host: &str, spread: Option<&str>, n: u64) -> LaunchedCount {
+        LaunchedCount {
+            host: host.into(),
+            spread: spread.map(str::to_string),
+            n,
+        }
+    }
+
+    fn wants<'a>(needs: Option<&'a str>, spread: Option<&'a str>) -> Wants<'a> {
+        Wants {
+            needs,
+            spread,
+            pinned_here: false,
+            waited: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_least_loaded_host_that_can_launch_it_takes_it() {
+        let hosts = [
+            host("a", HostStatus::Up, "qemu"),
+            host("b", HostStatus::Up, "qemu,bhyve"),
+            host("c", HostStatus::Up, ""),
+            host("d", HostStatus::Draining, "qemu"),
+            host("e", HostStatus::Down, "qemu"),
+        ];
+        let board = Board::new(&hosts, &[count("a", None, 2), count("b", None, 1)], &[]);
+        assert_eq!(board.best(None, None), Some("b"));
+        // A launch b has taken counts: a tie, and the first name wins.
+        let board = Board::new(
+            &hosts,
+            &[count("a", None, 2), count("b", None, 1)],
+            &[("b".into(), None)],
+        );
+        assert_eq!(board.best(None, None), Some("a"));
+        assert!(board.takes("a", wants(None, None)));
+        assert!(!board.takes("b", wants(None, None)));
+        // Only b has bhyve; nobody has xen.
+        assert_eq!(board.best(Some("bhyve"), None), Some("b"));
+        assert_eq!(board.best(Some("xen"), None), None);
+        // c has no hypervisor base; d drains; e is down: never theirs,
+        // not even after the grace.
+        let late = Wants {
+            waited: GRACE,
+            ..wants(None, None)
+        };
+        for other in ["c", "d", "e"] {
+            assert!(!board.takes(other, late), "{other}");
+        }
+        // After the grace any seat that can make it takes it; pinned, at once.
+        assert!(board.takes("b", late));
+        let pinned = Wants {
+            pinned_here: true,
+            ..wants(None, None)
+        };
+        assert!(board.takes("b", pinned));
+        assert!(!board.takes("c", pinned));
+    }
+
+    #[test]
+    fn a_spread_tag_goes_where_it_is_not_yet_before_the_least_loaded() {
+        let hosts = [
+            host("a", HostStatus::Up, "qemu"),
+            host("b", HostStatus::Up, "qemu"),
+        ];
+        // a runs two, b none; b runs one "web" (launching).
+        let board = Board::new(
+            &hosts,
+            &[count("a", None, 2)],
+            &[("b".into(), Some("web".into()))],
+        );
+        assert_eq!(board.best(None, None), Some("b"));
+        assert_eq!(board.best(None, Some("web")), Some("a"));
+        assert_eq!(board.best(None, Some("db")), Some("b"));
+    }
+
+    #[test]
+    fn no_host_is_no_seat() {
+        let board = Board::new(&[], &[], &[]);
+        assert_eq!(board.best(None, None), None);
+        assert!(!board.takes("a", wants(None, None)));
+    }
+}
