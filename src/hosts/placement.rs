@@ -112,6 +112,35 @@ impl Board {
     }
 }
 
+impl Board {
+    /// Why no seat can take a launch of `needs` pinned to `host`, if none.
+    pub fn refuse(&self, needs: Option<&str>, host: Option<&str>) -> Option<String> {
+        let what = needs.map_or("a hypervisor".to_string(), |n| n.to_string());
+        match host {
+            Some(name) if !self.fits(needs).any(|s| s.name == name) => Some(format!(
+                "host {name} cannot launch with {what} now (it must be up, not draining, \
+                 with the hypervisor base imported)"
+            )),
+            None if self.fits(needs).next().is_none() => Some(format!(
+                "no host that is up and not draining can launch with {what}: import the \
+                 hypervisor base (launch.base) on one"
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl crate::launch::queue::Seats for super::Hosts {
+    fn refuse(&self, needs: Option<&str>, host: Option<&str>) -> Result<Option<String>, String> {
+        let hosts = self.list_now().map_err(|e| e.to_string())?;
+        let counts = self
+            .catalog
+            .with_store(|s| s.launched_counts())
+            .map_err(|e| e.to_string())?;
+        Ok(Board::new(&hosts, &counts, &[]).refuse(needs, host))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +252,23 @@ mod tests {
         let board = Board::new(&[], &[], &[]);
         assert_eq!(board.best(None, None), None);
         assert!(!board.takes("a", wants(None, None)));
+        assert!(board.refuse(None, None).unwrap().contains("no host"));
+    }
+
+    #[test]
+    fn a_launch_no_seat_can_take_is_refused() {
+        let hosts = [
+            host("a", HostStatus::Up, "qemu"),
+            host("c", HostStatus::Up, ""),
+            host("d", HostStatus::Draining, "qemu"),
+        ];
+        let board = Board::new(&hosts, &[], &[]);
+        assert_eq!(board.refuse(None, None), None);
+        assert_eq!(board.refuse(Some("qemu"), Some("a")), None);
+        assert!(board.refuse(Some("bhyve"), None).unwrap().contains("bhyve"));
+        for pinned in ["c", "d", "zz"] {
+            let why = board.refuse(None, Some(pinned)).unwrap();
+            assert!(why.contains(&format!("host {pinned} cannot")), "{why}");
+        }
     }
 }

@@ -23,6 +23,13 @@ use crate::store::jobs::JobRow;
 /// Turns a made launch into the job's result (the API's shape).
 pub type LaunchResultFn = fn(&Launches, &LaunchRecord) -> Result<serde_json::Value, String>;
 
+/// Which hosts could take a launch (the hosts' business): a launch no
+/// host can make is refused when asked for, not left waiting.
+pub trait Seats: Send + Sync {
+    /// Why no host can launch with `needs` (pinned to `host`), if none can.
+    fn refuse(&self, needs: Option<&str>, host: Option<&str>) -> Result<Option<String>, String>;
+}
+
 /// A queued launch's `spec`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,6 +72,14 @@ impl Launches {
         let affinity = req.host.take();
         if jobs.shared() {
             let parsed = self.parse(&req)?;
+            if let Some(seats) = self.seats.get() {
+                let refused = seats
+                    .refuse(req.hypervisor.as_deref(), affinity.as_deref())
+                    .map_err(ServiceError::Seats)?;
+                if let Some(why) = refused {
+                    return Err(ServiceError::NoSeat(why));
+                }
+            }
             req.image_id = parsed.image_id().map(str::to_string);
             let spec = encode(QueuedLaunch {
                 request: req,

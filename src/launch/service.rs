@@ -35,6 +35,11 @@ pub enum ServiceError {
     Fleet(#[from] FleetError),
     #[error(transparent)]
     Job(#[from] crate::jobs::JobError),
+    /// No host of the fleet can make the launch.
+    #[error("{0}")]
+    NoSeat(String),
+    #[error("finding a host for the launch: {0}")]
+    Seats(String),
 }
 
 /// The instance network of `--net GATEWAY/PREFIX`: the guest is the
@@ -77,6 +82,8 @@ pub struct Launches {
     pub host: Arc<Host>,
     pub catalog: Arc<Catalog>,
     pub fleet: Arc<Fleet>,
+    /// Set when several hosts share the store (`queue`).
+    pub seats: std::sync::OnceLock<Arc<dyn super::queue::Seats>>,
 }
 
 /// A checked request, ready to be made (by a job).

@@ -141,7 +141,7 @@ impl Taker {
 
     /// The fleet's seats now, with the launches hosts have taken.
     fn board(&self) -> Result<Board, String> {
-        let hosts = self.hosts.list().map_err(|e| e.to_string())?;
+        let hosts = self.hosts.list_now().map_err(|e| e.to_string())?;
         let (counts, placed) = self
             .launches
             .catalog

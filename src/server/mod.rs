@@ -421,6 +421,7 @@ pub fn serve(
         host: host.clone(),
         catalog: catalog.clone(),
         fleet: fleet.clone(),
+        seats: Default::default(),
     });
     let listener = Arc::downgrade(&launches);
     fleet.on_image(Box::new(move |id, image| match listener.upgrade() {
@@ -517,8 +518,10 @@ async fn run(
                 hosts: state.hosts.clone(),
                 runtime: tokio::runtime::Handle::current(),
             }));
-        // Builds go to the fleet's queue; this host takes its share.
+        // Builds and launches go to the fleet's queue; this host takes its
+        // share.
         state.jobs.share();
+        let _ = state.launches.seats.set(state.hosts.clone());
         let bases: Arc<dyn crate::build::queue::BaseSource> =
             Arc::new(crate::hosts::bases::PeerBases {
                 hosts: state.hosts.clone(),

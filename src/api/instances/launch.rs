@@ -45,6 +45,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Fleet(e) => e.into(),
             ServiceError::Launch(e) => e.into(),
             ServiceError::Job(e) => e.into(),
+            ServiceError::NoSeat(m) => ApiError::conflict(m),
+            ServiceError::Seats(m) => ApiError::internal(m),
         }
     }
 }
