@@ -19,22 +19,8 @@ use serde_json::{json, Value};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The qemu base, made once by the real script.
 fn qemu_base() -> PathBuf {
-    static BASE: OnceLock<PathBuf> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-base");
-        let tarball = out.join("qemu.tar.gz");
-        if !tarball.exists() {
-            let status = Command::new(Path::new(ROOT).join("images/qemu/make.sh"))
-                .arg(&out)
-                .status()
-                .expect("running images/qemu/make.sh");
-            assert!(status.success(), "images/qemu/make.sh failed");
-        }
-        tarball
-    })
-    .clone()
+    common::qemu::base_tarball()
 }
 
 /// The test kernel with sample inputs, as the builder assembles it:

@@ -356,6 +356,12 @@ impl Jobs {
             .with_store(|s| s.claim_job(self.catalog.host(), kinds, accept))?)
     }
 
+    /// Lets any host take a job queued with this host's affinity (held
+    /// while this host made ready for it); false if it no longer waits.
+    pub fn release(&self, id: &JobId) -> Result<bool, JobError> {
+        Ok(self.catalog.with_store(|s| s.release_waiting_job(id))?)
+    }
+
     /// Several hosts share the store from now on: builds are queued.
     pub fn share(&self) {
         self.shared.store(true, Ordering::Relaxed);

@@ -136,17 +136,25 @@ impl Launches {
                 request,
                 uuid: Some(record.uuid),
             })?;
-            let job = jobs.enqueue(JobKind::Launch, Some(record.image_name.clone()), spec, None)?;
+            // Queued held for this host (which, draining, takes nothing),
+            // and let go once the pod here is gone: the instance never
+            // runs twice, and is never left in no queue.
+            let job = jobs.enqueue(
+                JobKind::Launch,
+                Some(record.image_name.clone()),
+                spec,
+                Some(me.to_string()),
+            )?;
             if let Err(e) = control::remove(&self.host, &id) {
-                // It still runs here: it must not boot twice.
                 if let Err(undo) = jobs.cancel(job.id.as_str()) {
-                    tracing::warn!("instance {id} stays and its move may run too: {undo}");
+                    tracing::warn!("instance {id} stays, and its move waits in the queue: {undo}");
                 }
                 return Err(e.into());
             }
             self.catalog
                 .with_store(|s| s.clear_instance_launched(&id, me))
                 .map_err(LaunchError::from)?;
+            jobs.release(&job.id)?;
             moved.push(id);
         }
         Ok((moved, stay))

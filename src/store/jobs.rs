@@ -237,6 +237,15 @@ impl Store {
         )? > 0)
     }
 
+    /// Lets any host take a waiting job that was held for its own host
+    /// (`affinity`); false if it is no longer waiting.
+    pub fn release_waiting_job(&self, id: &JobId) -> Result<bool, StoreError> {
+        Ok(self.db.execute(
+            "UPDATE jobs SET affinity = NULL WHERE id = ?1 AND state = ?2 AND host IS NULL",
+            params![id.as_str(), JobState::Queued],
+        )? > 0)
+    }
+
     /// Jobs `host` left unfinished (it stopped, or went down). Those it
     /// took from the fleet's queue and had not started go back to it, for
     /// any host (nothing of them ran: a retry is safe); the rest failed

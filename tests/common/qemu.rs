@@ -2,8 +2,9 @@
 //! is on its serial port: how the disk, ISO and netboot tests see that
 //! what jetpack made really boots.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Boots qemu with `how` (its drive, cdrom or network arguments) added to
@@ -63,4 +64,24 @@ pub fn boots_to(how: &[&str], dir: &Path, label: &str, line: &str, within: Durat
     let _ = child.kill();
     let _ = child.wait();
     started.elapsed()
+}
+
+/// The qemu hypervisor base (what launched instances' pods are cloned
+/// from), made once by the real script, images/qemu/make.sh.
+pub fn base_tarball() -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-base");
+        let tarball = out.join("qemu.tar.gz");
+        if !tarball.exists() {
+            let status =
+                Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("images/qemu/make.sh"))
+                    .arg(&out)
+                    .status()
+                    .expect("running images/qemu/make.sh");
+            assert!(status.success(), "images/qemu/make.sh failed");
+        }
+        tarball
+    })
+    .clone()
 }
