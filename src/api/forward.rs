@@ -1,9 +1,12 @@
 //! Requests only another host can answer, sent on to it: what needs the
 //! dock of an instance that host's hangar holds (its log, stats, history,
 //! a deploy or an upgrade) or its pod when that host launched it (its
-//! console, stop, start, restart, delete: a launched instance docks at the
-//! host it runs on), and the log or the cancel of a job that host runs (the
-//! cancel flag and the log file are there). The user
+//! console, stop, start, restart, delete: `instances.launched_on` says
+//! which), and the cancel of a job that host runs (the cancel
+//! flag is there). A job's log is not sent on here: a build waiting in the
+//! fleet's queue has no host yet, and its follower must move to whichever
+//! host takes it, so the follower itself reads it from that host
+//! (`hosts::job_log`, through the same `Peer`). The user
 //! is authenticated here; the other host serves the request as its own on
 //! the fleet secret (`auth.rs`), and never forwards it again. The user's
 //! credentials stay here. Which host answers is `hosts::route`'s call.
@@ -50,7 +53,6 @@ fn subject<'a>(method: &Method, path: &'a str) -> Option<Subject<'a>> {
         ("instances", Some(verb)) if POD.contains(&verb) => {
             Some(Subject::Instance { id, pod: true })
         }
-        ("jobs", Some("log")) if parts.next().is_none() => Some(Subject::Job(id)),
         ("jobs", None) if method == Method::DELETE => Some(Subject::Job(id)),
         ("instances", None) if method == Method::DELETE => {
             Some(Subject::Instance { id, pod: true })
@@ -137,7 +139,6 @@ mod tests {
                 pod: false
             })
         );
-        assert_eq!(get("/v1/jobs/1d9b/log"), Some(Subject::Job("1d9b")));
         assert_eq!(
             subject(&Method::DELETE, "/v1/jobs/1d9b"),
             Some(Subject::Job("1d9b"))
@@ -154,6 +155,8 @@ mod tests {
             "/v1/instances/abc",
             "/v1/instances/abc/panics",
             "/v1/jobs/1d9b",
+            // Followed by hosts::job_log, wherever the job comes to run.
+            "/v1/jobs/1d9b/log",
             "/v1/jobs/1d9b/log/x",
             "/v2/instances/abc/logs",
         ] {

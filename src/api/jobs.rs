@@ -2,19 +2,21 @@
 //! they run) and cancelling them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
+use super::forward::FromPeer;
 use super::{blocking, time, ApiQuery, ApiResult, AppState, ListParams, State};
+use crate::hosts::job_log::JobLog;
 pub use crate::model::jobs::Job;
 use crate::store::jobs::{JobRow, JOBS};
 
@@ -104,17 +106,21 @@ async fn cancel_job(state: State, Path(id): Path<String>) -> ApiResult<(StatusCo
 #[utoipa::path(get, path = "/v1/jobs/{id}/log", tag = "jobs",
     params(("id" = String, Path, description = "job id or a prefix of it")),
     responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody)))]
-async fn get_job_log(state: State, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_job_log(
+    state: State,
+    from_peer: Option<Extension<FromPeer>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let jobs = state.jobs.clone();
     let row = blocking(move || jobs.get(&id)).await?;
-    let path = state.jobs.log_path(&row.id);
-    let follow = Follow {
-        state: state.0,
-        id: row.id,
-        path,
-        offset: 0,
-        done: false,
-    };
+    // Wherever the job runs, or comes to run: hosts::job_log reads it
+    // here or from that host.
+    let follow = JobLog::new(
+        state.jobs.clone(),
+        state.hosts.clone(),
+        row.id,
+        from_peer.is_some(),
+    );
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         f.next()
             .await
@@ -125,55 +131,4 @@ async fn get_job_log(state: State, Path(id): Path<String>) -> ApiResult<Response
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// Reads a job's log from where it left off; waits for more while the job
-/// runs, ends once it has finished and everything is read.
-struct Follow {
-    state: Arc<AppState>,
-    id: crate::names::JobId,
-    path: std::path::PathBuf,
-    offset: u64,
-    done: bool,
-}
-
-impl Follow {
-    async fn next(&mut self) -> Option<Bytes> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        loop {
-            if self.done {
-                return None;
-            }
-            // Look at the state before reading, so that lines written just
-            // before the end are read in this round.
-            let finished = {
-                let jobs = self.state.jobs.clone();
-                let id = self.id.clone();
-                tokio::task::spawn_blocking(move || jobs.get(id.as_str()))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .is_none_or(|j| j.state.is_finished())
-            };
-            let mut buf = Vec::new();
-            if let Ok(mut file) = tokio::fs::File::open(&self.path).await {
-                if file
-                    .seek(std::io::SeekFrom::Start(self.offset))
-                    .await
-                    .is_ok()
-                {
-                    let _ = file.take(1 << 20).read_to_end(&mut buf).await;
-                }
-            }
-            self.offset += buf.len() as u64;
-            if !buf.is_empty() {
-                return Some(Bytes::from(buf));
-            }
-            if finished {
-                self.done = true;
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }

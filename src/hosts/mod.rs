@@ -6,6 +6,7 @@
 
 pub mod bases;
 pub mod blobs;
+pub mod job_log;
 pub mod peer;
 pub mod placement;
 pub mod route;

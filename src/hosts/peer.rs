@@ -33,6 +33,8 @@ pub enum PeerError {
     BadUrl { host: String, url: String },
     #[error("host {host} has registered no API certificate: it cannot be reached over TLS")]
     NoPin { host: String },
+    #[error("host {host} serves its API without TLS: the fleet secret is not sent in clear")]
+    Cleartext { host: String },
     #[error("host {host} at {url}: {why}")]
     Unreachable {
         host: String,
@@ -59,7 +61,11 @@ impl Peer {
         }
     }
 
-    /// (tls, host:port) of its API URL.
+    /// (tls, host:port) of its API URL. A plain http:// URL is refused
+    /// unless it is loopback: every request carries the fleet secret,
+    /// which would let whoever reads it off the network act as any host.
+    /// Loopback stays allowed (tests, several hosts on one machine): the
+    /// secret never leaves the machine there.
     fn address(&self) -> Result<(bool, &str), PeerError> {
         let bad = || PeerError::BadUrl {
             host: self.name.clone(),
@@ -76,7 +82,18 @@ impl Peer {
         if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
             return Err(bad());
         }
+        if !tls && !is_loopback(authority) {
+            return Err(PeerError::Cleartext {
+                host: self.name.clone(),
+            });
+        }
         Ok((tls, authority))
+    }
+
+    /// Whether requests can be sent to it at all (its URL is one this
+    /// client accepts, TLS or loopback), checked before any connection.
+    pub fn check(&self) -> Result<(), PeerError> {
+        self.address().map(|_| ())
     }
 
     /// Sends `req` (its URI a path and query) with the fleet secret, and
@@ -153,6 +170,21 @@ impl Peer {
             .await
             .map_err(|e| self.unreachable(e))
     }
+}
+
+/// Whether the host of `authority` (host:port, an IPv6 address in
+/// brackets) is this machine: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z)
+/// or `localhost`. Other names are not resolved: what a name resolves to
+/// may change, and the answer would be a guess.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A client configuration that accepts exactly the certificate whose
@@ -262,5 +294,40 @@ mod tests {
         ] {
             assert!(peer(bad).address().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_secret_goes_in_clear_to_loopback_only() {
+        for here in [
+            "http://127.0.0.1:8080",
+            "http://127.5.6.7:8080/",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]:8080",
+            "http://localhost:8080",
+            "http://LocalHost:8080",
+        ] {
+            assert!(peer(here).check().is_ok(), "{here}");
+        }
+        for away in [
+            "http://10.0.0.12:8080",
+            "http://[fe80::1]:8080",
+            "http://[::]:8080",
+            "http://0.0.0.0:8080",
+            "http://jet2.example:8080",
+            "http://localhost.example:8080",
+            "http://127.0.0.1.example:8080",
+        ] {
+            let refused = peer(away).check().unwrap_err();
+            assert!(
+                matches!(&refused, PeerError::Cleartext { host } if host == "h1"),
+                "{away}: {refused:?}"
+            );
+            assert_eq!(
+                refused.to_string(),
+                "host h1 serves its API without TLS: the fleet secret is not sent in clear"
+            );
+        }
+        // TLS is pinned: any address will do.
+        assert!(peer("https://10.0.0.12:8080").check().is_ok());
     }
 }

@@ -1,8 +1,10 @@
 //! Which host answers a request about an instance or a job: the one whose
 //! hangar holds the instance's dock, or whose pod runs it (for what the
 //! pod answers: its console, stop, start, restart, removal), or that runs
-//! the job (its log is a file there). None: this host does, or nobody can (a holder that is down
-//! or gone; the instance is `unknown` then, and this host says so).
+//! the job (its cancel flag is there; its log is followed by `job_log`,
+//! which moves with it). None: this host does, or nobody can (a holder
+//! that is down or gone; the instance is `unknown` then, and this host
+//! says so).
 
 use crate::hangar::fleet::Fleet;
 use crate::jobs::Jobs;

@@ -149,6 +149,22 @@ fn hosts(
         "{scheme}://{}",
         std::net::SocketAddr::new(api_address, server.port)
     );
+    // Other hosts refuse to send the fleet secret to a plain http:// API
+    // that is not loopback (hosts::peer): said once here, where the
+    // operator looks, rather than in every other host's failed forwards.
+    if matches!(config.store, crate::config::StoreDriver::Postgres(_)) {
+        let seen_as = crate::hosts::peer::Peer {
+            name: host_name(config),
+            api_url: api_url.clone(),
+            pin: String::new(),
+        };
+        if let Err(crate::hosts::peer::PeerError::Cleartext { .. }) = seen_as.check() {
+            tracing::warn!(
+                "API TLS is off (--noservertls) at {api_url}: other hosts of the fleet will not \
+                 forward requests to this one (the fleet secret is not sent in clear)"
+            );
+        }
+    }
     let pool = match config.datasets_driver {
         crate::config::DatasetsDriver::Dir => config.root_mountpoint.display().to_string(),
         _ => config.root_zfs.clone(),

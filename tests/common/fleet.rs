@@ -7,18 +7,9 @@ use super::server::TestServer;
 
 /// `n` servers on `db`, started at once (each on its own thread).
 pub fn hosts(db: &TestDb, n: usize, flags: &[&str]) -> Vec<TestServer> {
-    let tag = std::process::id() % 10000;
     let starts: Vec<_> = (0..n)
         .map(|i| {
-            let mut options = db.store_options();
-            options.extend([
-                format!("host.name=h{i}"),
-                "host.heartbeat=1".to_string(),
-                "host.down=3".to_string(),
-                // Each host's pod network is its own.
-                format!("jail.interface=jpf{tag}{i}"),
-                format!("jail.namePrefix=jpf{tag}{i}-"),
-            ]);
+            let options = options(db, i);
             let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
             std::thread::spawn(move || {
                 let refs: Vec<&str> = options.iter().map(String::as_str).collect();
@@ -31,6 +22,28 @@ pub fn hosts(db: &TestDb, n: usize, flags: &[&str]) -> Vec<TestServer> {
         .into_iter()
         .map(|s| s.join().expect("a server failed to start"))
         .collect()
+}
+
+/// Server `hi` alone on `db` (a host that joins later).
+pub fn host(db: &TestDb, i: usize, flags: &[&str]) -> TestServer {
+    let options = options(db, i);
+    let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+    TestServer::start(&refs, flags)
+}
+
+/// The options of server `hi` on `db`.
+fn options(db: &TestDb, i: usize) -> Vec<String> {
+    let tag = std::process::id() % 10000;
+    let mut options = db.store_options();
+    options.extend([
+        format!("host.name=h{i}"),
+        "host.heartbeat=1".to_string(),
+        "host.down=3".to_string(),
+        // Each host's pod network is its own.
+        format!("jail.interface=jpf{tag}{i}"),
+        format!("jail.namePrefix=jpf{tag}{i}-"),
+    ]);
+    options
 }
 
 /// (name, status, self) of every host, as `server` lists them.
