@@ -75,19 +75,21 @@ fn twenty_builds_spread_over_three_hosts_and_survive_one_death() {
         })
         .collect();
 
-    // The builder is prepared on h0; its base is there only.
+    // The builder is prepared through the queue, asked of h1 and pinned
+    // to h0; its base is there only.
     let (status, _) = hosts[0].json(&["-X", "POST"], "/v1/bobproviders/local/update");
     assert!(status == 200 || status == 202, "update: {status}");
-    let (status, prepare) = hosts[0].json(
+    let (status, prepare) = hosts[1].json(
         &["-X", "POST"],
-        "/v1/bobproviders/local/prepare/bobs/test-builder",
+        "/v1/bobproviders/local/prepare/bobs/test-builder?host=h0",
     );
     assert_eq!(status, 202, "{prepare}");
     let prepared = common::until(300, "the builder prepared", || {
-        let j = job(&hosts[0], prepare["id"].as_str().unwrap());
+        let j = job(&hosts[1], prepare["id"].as_str().unwrap());
         finished(&j).then_some(j)
     });
     assert_eq!(prepared["state"], "succeeded", "{prepared}");
+    assert_eq!(prepared["host"], "h0", "{prepared}");
 
     // A build that sleeps, for h2 alone: it runs there when h2 dies.
     let (status, stuck) = hosts[0].post_json(

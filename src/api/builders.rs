@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::documents::{nacl_to_validate, verdict_answer, Valid, ValidateBody};
 use super::error::ErrorBody;
 use super::jobs::Job;
-use super::{blocking, time, ApiBytes, ApiError, ApiResult, AppState, State};
+use super::{blocking, time, ApiBytes, ApiError, ApiQuery, ApiResult, AppState, State};
 use crate::build::providers::Bob;
 use crate::build::{BuildRequest, Builder, Built, NaclInput, ProviderInfo};
 pub use crate::model::builders::{BobModel, BobProvider, BuildBody, BuildResult, BuilderModel};
@@ -124,31 +124,41 @@ async fn list_bobs(state: State, Path(provider): Path<String>) -> ApiResult<Json
 /// is a no-op.
 #[utoipa::path(post, path = "/v1/bobproviders/{providerId}/prepare/bobs/{bobId}", tag = "builders",
     params(("providerId" = String, Path, description = "provider id"),
-        ("bobId" = String, Path, description = "bob id, as the provider lists it")),
+        ("bobId" = String, Path, description = "bob id, as the provider lists it"), PrepareParams),
     responses((status = 202, body = Job), (status = 404, body = ErrorBody)))]
 async fn prepare_bob(
     state: State,
     Path((provider, bob)): Path<(String, String)>,
+    ApiQuery(p): ApiQuery<PrepareParams>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = blocking(move || {
-        // Unknown providers and bobs are the request's 404, not a failed job.
-        if !state.builders.bobs(&provider)?.iter().any(|b| b.id == bob) {
-            return Err(crate::build::BuildError::NoBob { provider, id: bob }.into());
+        if let Some(host) = &p.host {
+            state.hosts.get(host)?;
         }
-        let builders = state.builders.clone();
-        let target = Some(format!("{provider}/{bob}"));
-        let job = state
-            .jobs
-            .submit(crate::jobs::JobKind::Prepare, target, move |ctx| {
-                let (builder, existed) = builders.prepare(&provider, &bob, ctx)?;
-                let mut value = serde_json::to_value(BuilderModel::from(builder))?;
-                value["existed"] = existed.into();
-                Ok(value)
-            })?;
-        Ok::<_, ApiError>(job)
+        Ok::<_, ApiError>(state.builders.submit_prepare(
+            &state.jobs,
+            provider,
+            bob,
+            p.host,
+            prepare_result,
+        )?)
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PrepareParams {
+    /// The only host that may prepare it (several hosts on one store)
+    host: Option<String>,
+}
+
+/// A prepare's job result: the builder, and whether it existed already.
+pub fn prepare_result(builder: Builder, existed: bool) -> Result<serde_json::Value, String> {
+    let mut value = serde_json::to_value(BuilderModel::from(builder)).map_err(|e| e.to_string())?;
+    value["existed"] = existed.into();
+    Ok(value)
 }
 
 /// List builders

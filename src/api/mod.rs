@@ -9,7 +9,7 @@ mod auth;
 mod bases;
 mod bootfiles;
 mod builders;
-pub use builders::build_result;
+pub use builders::{build_result, prepare_result};
 pub use instances::launch_result;
 mod console;
 mod disks;

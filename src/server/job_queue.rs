@@ -1,7 +1,7 @@
 //! With a shared store: this host takes work from the fleet's queue while
 //! it is not draining; at once when some is queued here, else every half
-//! second. Builds while it has a free build slot (so the least loaded
-//! hosts take the most); launches that placement gives it
+//! second. Builds and builder prepares while it has a free build slot (so
+//! the least loaded hosts take the most); launches that placement gives it
 //! (`hosts::placement`). A draining host sends its launched instances to
 //! launch elsewhere. A failed look is logged once until one succeeds.
 
@@ -74,7 +74,7 @@ impl Taker {
         self.take_launches()
     }
 
-    /// Takes builds while a build slot is free.
+    /// Takes builds and prepares while a build slot is free.
     fn take_builds(&self) -> Result<(), String> {
         loop {
             let waiting = self

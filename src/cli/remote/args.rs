@@ -489,6 +489,9 @@ pub enum BobCommand {
         /// Follow the job's log until it ends; exit 1 if it failed
         #[arg(long)]
         wait: bool,
+        /// Prepare it on this host only (several hosts on one store)
+        #[arg(long = "host-affinity", value_name = "HOST")]
+        host_affinity: Option<String>,
         provider: String,
         /// Bob id, as `bob list` shows it
         bob: String,

@@ -262,13 +262,15 @@ pub fn bob(c: &Client, cmd: BobCommand, format: Format) -> Result<i32, CliError>
         }
         BobCommand::Prepare {
             wait,
+            host_affinity,
             provider,
             bob,
         } => {
+            let pin = host_affinity.map_or(String::new(), |h| format!("?host={}", enc(&h)));
             let a = c.send(
                 Method::POST,
                 &format!(
-                    "/v1/bobproviders/{}/prepare/bobs/{}",
+                    "/v1/bobproviders/{}/prepare/bobs/{}{pin}",
                     enc(&provider),
                     enc(&bob)
                 ),
