@@ -131,3 +131,88 @@ fn a_lone_host_lists_itself_on_sqlite() {
         "{text}"
     );
 }
+
+/// Downloads `url` (over the API with the server's user, or the file
+/// server) into bytes; the status with them.
+fn download(url: &str, userpass: Option<&str>) -> (u16, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("got");
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-k",
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+    ]);
+    cmd.args(["-H", "Accept: application/octet-stream"]);
+    if let Some(up) = userpass {
+        cmd.args(["-u", up]);
+    }
+    let o = cmd.arg(url).output().unwrap();
+    let status = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (status, std::fs::read(&out).unwrap_or_default())
+}
+
+#[test]
+fn files_stored_on_one_host_are_served_by_another() {
+    let Some(cluster) = common::postgres::cluster() else {
+        return;
+    };
+    let db = cluster.database();
+    let hosts = common::fleet::hosts(&db, 2, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    // Bytes no other test has: a blob h1 cannot have by chance.
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> (i % 23)) as u8 ^ std::process::id() as u8)
+        .collect();
+    let file = dir.path().join("vmlinuz");
+    std::fs::write(&file, &bytes).unwrap();
+    let (status, mk) = hosts[0].json(
+        &[
+            "-F",
+            &format!("file=@{}", file.display()),
+            "-F",
+            "name=vmlinuz-fleet",
+        ],
+        "/v1/microkernels",
+    );
+    assert_eq!(status, 201, "{mk}");
+    let (status, image) = hosts[0].json(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+        "/v1/images?name=fleet-blob",
+    );
+    assert!(status == 200 || status == 201, "{image}");
+    let image = image["id"].as_str().unwrap();
+
+    // h1 serves both, through its API and its file server: fetched from
+    // h0, checked against the rows' sha256, then its own.
+    let userpass = format!("{}:{}", hosts[1].user, hosts[1].password);
+    let api = |s: &TestServer, p: &str| download(&s.url(p), Some(&userpass));
+    let files =
+        |s: &TestServer, p: &str| download(&format!("http://127.0.0.1:{}{p}", s.files_port), None);
+    let (status, got) = api(&hosts[1], "/v1/microkernels/vmlinuz-fleet");
+    assert_eq!(status, 200);
+    assert!(got == bytes, "the microkernel from h1's API differs");
+    let (status, got) = files(&hosts[1], "/microkernels/vmlinuz-fleet");
+    assert_eq!(status, 200);
+    assert!(
+        got == bytes,
+        "the microkernel from h1's file server differs"
+    );
+    let (status, got) = files(&hosts[1], &format!("/images/{image}"));
+    assert_eq!(status, 200);
+    assert!(got == bytes, "the image from h1's file server differs");
+    // A name no store has is still a 404 on either.
+    let (status, _) = files(&hosts[1], "/microkernels/none");
+    assert_eq!(status, 404);
+}

@@ -316,6 +316,7 @@ impl From<BootFilesError> for ApiError {
             B::Taken { .. } | B::InUse { .. } | B::Busy(_) => ApiError::conflict(e.to_string()),
             B::Store(e) => e.into(),
             B::Blob(e) => e.into(),
+            B::Catalog(e) => e.into(),
             B::Job(e) => e.into(),
             // The job's failures (fetch, digest, extract) are recorded on
             // the OS image, not answered; anything else here is ours.

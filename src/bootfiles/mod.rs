@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::catalog::remote_blobs::RemoteBlob;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::jobs::{JobError, Jobs};
@@ -71,6 +72,9 @@ pub enum BootFilesError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// A stored file's blob could not be fetched from the host that has it.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
     Job(#[from] JobError),
     #[error(transparent)]
@@ -141,6 +145,24 @@ pub struct BootFiles {
 }
 
 /// What a store is called in messages.
+/// Where the API serves a store's files (`/v1/isos/NAME`...).
+fn api_collection(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::Iso => "isos",
+        StoreKind::Microkernel => "microkernels",
+    }
+}
+
+fn stored_file(row: BootFileRow, path: PathBuf) -> StoredFile {
+    StoredFile {
+        name: row.name.to_string(),
+        path,
+        size: row.size,
+        sha256: row.sha256,
+        modified: std::time::UNIX_EPOCH + Duration::from_secs(row.created_at.max(0) as u64),
+    }
+}
+
 fn store_word(kind: StoreKind) -> &'static str {
     match kind {
         StoreKind::Iso => "ISO",
@@ -236,6 +258,7 @@ impl BootFiles {
             size: info.size,
             source: source.to_string(),
             created_at: store::now(),
+            host: Some(self.catalog.host().to_string()),
         };
         match self.with_store(|s| s.insert_bootfile(&row)) {
             Ok(()) => Ok(row),
@@ -306,23 +329,29 @@ impl BootFiles {
         self.stored(row)
     }
 
-    /// Every file of a store, as the file server lists it.
+    /// Every file of a store, as the file server lists it (a listing
+    /// fetches nothing: a file another host has comes when it is asked for).
     pub fn stored_files(&self, kind: StoreKind) -> Result<Vec<StoredFile>, BootFilesError> {
         self.list(kind)?
             .into_iter()
-            .map(|row| self.stored(row))
+            .map(|row| {
+                let path = self.catalog.blobs().path(&row.sha256)?;
+                Ok(stored_file(row, path))
+            })
             .collect()
     }
 
+    /// A stored file to serve: its blob here, fetched first from the host
+    /// that has it when this one does not (a fleet over several hosts).
     fn stored(&self, row: BootFileRow) -> Result<StoredFile, BootFilesError> {
-        let path = self.catalog.blobs().path(&row.sha256)?;
-        Ok(StoredFile {
-            name: row.name.to_string(),
-            path,
+        let path = self.catalog.remote_blob(RemoteBlob {
+            what: format!("{} {}", store_word(row.kind), row.name),
+            host: row.host.as_deref(),
+            api_path: format!("/v1/{}/{}", api_collection(row.kind), row.name),
+            sha256: &row.sha256,
             size: row.size,
-            sha256: row.sha256,
-            modified: std::time::UNIX_EPOCH + Duration::from_secs(row.created_at.max(0) as u64),
-        })
+        })?;
+        Ok(stored_file(row, path))
     }
 
     /// The root directory of a ready OS image (its sealed dataset).

@@ -1,9 +1,10 @@
 //! Builds and builder prepares as the fleet's work. On one host a build
-//! runs where it was asked for. When several hosts share the store, a build is planned (checked)
-//! where it was asked for and queued with its request resolved to ids; any
-//! host with a free build slot takes it (`Jobs::claim`), plans it again
-//! and runs it, first bringing the builder's base over if it lacks it
-//! (`BaseSource`: how is the hosts' business). `affinity` names the only
+//! runs where it was asked for. When several hosts share the store, a
+//! build is planned (checked) where it was asked for and queued with its
+//! request resolved to ids; any host with a free build slot takes it
+//! (`Jobs::claim`), plans it again and runs it, first bringing the
+//! builder's base over if it lacks it (`BaseSource`: how is the hosts'
+//! business). `affinity` names the only
 //! host that may take it. A prepare is queued as its provider and bob;
 //! the host that takes it makes the builder's base there (builds elsewhere
 //! bring it over).

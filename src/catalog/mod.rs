@@ -40,9 +40,9 @@ pub enum CatalogError {
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("image {image}: fetching its blob from host {host}: {why}")]
+    #[error("{what}: fetching its bytes from host {host}: {why}")]
     Fetch {
-        image: String,
+        what: String,
         host: String,
         why: String,
     },

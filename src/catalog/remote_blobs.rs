@@ -1,7 +1,8 @@
-//! Images whose blob is on another host of the fleet (built or uploaded
-//! there): fetched by the image's sha256 when this host needs the bytes
-//! (a deploy, a launch), verified against the image's row, and kept in
-//! this host's blob store after. How the bytes travel is the hosts'
+//! Blobs on another host of the fleet (an image built or uploaded there,
+//! an ISO or a microkernel stored there): fetched when this host needs the
+//! bytes (a deploy, a launch, a download, the file server), verified
+//! against the row's sha256 and size, and kept in this host's blob store
+//! after. How the bytes travel is the hosts'
 //! business (`BlobSource`, set at start when several hosts share the store).
 
 use std::io::Read;
@@ -14,8 +15,19 @@ use crate::store::catalog::ImageRow;
 
 /// Where blobs this host lacks come from.
 pub trait BlobSource: Send + Sync {
-    /// The bytes of `image`, from `host`.
-    fn fetch(&self, host: &str, image: &ImageRow) -> Result<Box<dyn Read + Send>, String>;
+    /// The bytes at `api_path` (an image's, a stored boot file's) of
+    /// `host`'s API.
+    fn fetch(&self, host: &str, api_path: &str) -> Result<Box<dyn Read + Send>, String>;
+}
+
+/// A blob another host has: what it is (for messages), where that host
+/// serves it, and what its bytes must be.
+pub struct RemoteBlob<'a> {
+    pub what: String,
+    pub host: Option<&'a str>,
+    pub api_path: String,
+    pub sha256: &'a str,
+    pub size: u64,
 }
 
 impl Catalog {
@@ -27,23 +39,35 @@ impl Catalog {
     /// The path of `image`'s blob; fetched first from the host that has it
     /// when this one does not. Blocking.
     pub fn image_blob(&self, image: &ImageRow) -> Result<PathBuf, CatalogError> {
-        let path = self.blobs.path(&image.sha256)?;
+        self.remote_blob(RemoteBlob {
+            what: format!("image {}", image.id),
+            host: image.host.as_deref(),
+            api_path: format!("/v1/images/{}", image.id),
+            sha256: &image.sha256,
+            size: image.size,
+        })
+    }
+
+    /// The path of a blob this host has, or fetches now from the host the
+    /// row names: verified against its SHA-256 and size, kept after.
+    pub fn remote_blob(&self, blob: RemoteBlob<'_>) -> Result<PathBuf, CatalogError> {
+        let path = self.blobs.path(blob.sha256)?;
         if path.exists() {
             return Ok(path);
         }
-        let missing = || CatalogError::Blob(BlobError::NotFound(image.sha256.clone()));
-        let (Some(host), Some(source)) = (image.host.as_deref(), self.blob_source.get()) else {
+        let missing = || CatalogError::Blob(BlobError::NotFound(blob.sha256.to_string()));
+        let (Some(host), Some(source)) = (blob.host, self.blob_source.get()) else {
             return Err(missing());
         };
         if host == self.host {
             return Err(missing());
         }
         let fetch_failed = |why: String| CatalogError::Fetch {
-            image: image.id.to_string(),
+            what: blob.what.clone(),
             host: host.to_string(),
             why,
         };
-        let mut reader = source.fetch(host, image).map_err(fetch_failed)?;
+        let mut reader = source.fetch(host, &blob.api_path).map_err(fetch_failed)?;
         let mut staged = self.blobs.stage()?;
         let mut chunk = vec![0u8; 256 * 1024];
         loop {
@@ -53,26 +77,26 @@ impl Catalog {
             if n == 0 {
                 break;
             }
-            if staged.size() + n as u64 > image.size {
+            if staged.size() + n as u64 > blob.size {
                 return Err(fetch_failed(format!(
-                    "it sent more than the image's {} bytes",
-                    image.size
+                    "it sent more than the {} bytes it has",
+                    blob.size
                 )));
             }
             staged.write_chunk(&chunk[..n])?;
         }
         let got = staged.sha256_hex();
-        if got != image.sha256 {
+        if got != blob.sha256 {
             return Err(fetch_failed(format!(
-                "the bytes it sent have the SHA-256 {got}, not the image's {}",
-                image.sha256
+                "the bytes it sent have the SHA-256 {got}, not {}",
+                blob.sha256
             )));
         }
         staged.commit()?;
         tracing::info!(
-            "image {} fetched from host {host} ({} bytes)",
-            image.id,
-            image.size
+            "{} fetched from host {host} ({} bytes)",
+            blob.what,
+            blob.size
         );
         Ok(path)
     }

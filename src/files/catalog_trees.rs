@@ -36,10 +36,10 @@ impl CatalogTrees {
     }
 
     fn file_of(&self, row: ImageRow) -> Option<StoredFile> {
+        // Fetched first from the host that has it, when another does.
         let path = self
             .catalog
-            .blobs()
-            .path(&row.sha256)
+            .image_blob(&row)
             .map_err(|e| tracing::warn!("files: image {}: {e}", row.id))
             .ok()?;
         Some(StoredFile {

@@ -1,5 +1,6 @@
 //! Blobs fetched from the host that has them (`catalog::remote_blobs`
-//! says when): the image's raw bytes from that host's API, over the same
+//! says when): an image's or a stored boot file's raw bytes from that
+//! host's API, over the same
 //! pinned TLS and fleet secret as forwarded requests. The caller is a
 //! job's blocking thread; the request runs on the server's runtime.
 
@@ -11,7 +12,6 @@ use futures_util::StreamExt;
 
 use super::Hosts;
 use crate::catalog::remote_blobs::BlobSource;
-use crate::store::catalog::ImageRow;
 
 pub struct PeerBlobs {
     pub hosts: Arc<Hosts>,
@@ -19,13 +19,13 @@ pub struct PeerBlobs {
 }
 
 impl BlobSource for PeerBlobs {
-    fn fetch(&self, host: &str, image: &ImageRow) -> Result<Box<dyn Read + Send>, String> {
+    fn fetch(&self, host: &str, api_path: &str) -> Result<Box<dyn Read + Send>, String> {
         let peer = self
             .hosts
             .peer(host)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("host {host} is down or gone"))?;
-        let req = hyper::Request::get(format!("/v1/images/{}", image.id))
+        let req = hyper::Request::get(api_path)
             .header(hyper::header::ACCEPT, "application/octet-stream")
             .body(axum::body::Body::empty())
             .map_err(|e| e.to_string())?;

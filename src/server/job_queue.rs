@@ -86,20 +86,25 @@ impl Taker {
             }
             let Some(row) = self
                 .jobs
-                .claim(&[JobKind::Build], &|_| true)
+                .claim(&[JobKind::Build, JobKind::Prepare], &|_| true)
                 .map_err(|e| e.to_string())?
             else {
                 return Ok(());
             };
-            tracing::info!(job = %row.id, "took a build from the fleet's queue");
-            self.builders
-                .start_claimed(
+            tracing::info!(job = %row.id, kind = row.kind.as_str(), "took a job from the fleet's queue");
+            let started = match row.kind {
+                JobKind::Prepare => {
+                    self.builders
+                        .start_claimed_prepare(&self.jobs, row, crate::api::prepare_result)
+                }
+                _ => self.builders.start_claimed(
                     &self.jobs,
                     row,
                     self.bases.clone(),
                     crate::api::build_result,
-                )
-                .map_err(|e| e.to_string())?;
+                ),
+            };
+            started.map_err(|e| e.to_string())?;
         }
     }
 

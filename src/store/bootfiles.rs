@@ -43,6 +43,8 @@ pub struct BootFileRow {
     pub size: u64,
     pub source: String,
     pub created_at: i64,
+    /// The host whose blob store has it (None: this one).
+    pub host: Option<String>,
 }
 
 /// Where an OS image is in its life: `downloading` (the ISO is being
@@ -117,6 +119,7 @@ fn bootfile_row(r: &Row) -> DbResult<BootFileRow> {
         size: r.get::<i64>("size")? as u64,
         source: r.get("source")?,
         created_at: r.get("created_at")?,
+        host: r.get("host")?,
     })
 }
 
@@ -154,15 +157,16 @@ impl Store {
     pub fn insert_bootfile(&self, row: &BootFileRow) -> Result<(), StoreError> {
         self.db
             .execute(
-                "INSERT INTO bootfiles (kind, name, sha256, size, source, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO bootfiles (kind, name, sha256, size, source, created_at, host)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     row.kind.as_str(),
                     row.name.as_str(),
                     row.sha256,
                     row.size as i64,
                     row.source,
-                    row.created_at
+                    row.created_at,
+                    row.host
                 ],
             )
             .map_err(|e| {
@@ -386,6 +390,7 @@ mod tests {
             size: 3,
             source: "upload".into(),
             created_at: 1,
+            host: Some("h0".into()),
         }
     }
 
