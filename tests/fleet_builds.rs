@@ -11,7 +11,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use common::server::TestServer;
-use common::{tool, Driver, TestHost};
+use common::{tool, Driver};
 use serde_json::{json, Value};
 
 const BUILDS: usize = 20;
@@ -45,10 +45,7 @@ fn twenty_builds_spread_over_three_hosts_and_survive_one_death() {
     if !tool("as") || !tool("ld") {
         return;
     }
-    let Some(machines) = (0..3)
-        .map(|_| TestHost::new(Driver::ZfsCli))
-        .collect::<Option<Vec<TestHost>>>()
-    else {
+    let Some(machines) = common::fleet::machines(3, Driver::ZfsCli) else {
         return;
     };
     let db = cluster.database();
@@ -56,24 +53,14 @@ fn twenty_builds_spread_over_three_hosts_and_survive_one_death() {
         "bob.provider.local=local {}",
         common::bobs::provider_dir().display()
     );
-    let mut hosts: Vec<TestServer> = machines
-        .iter()
-        .enumerate()
-        .map(|(i, machine)| {
-            let mut options = db.store_options();
-            options.extend([
-                format!("host.name=h{i}"),
-                "host.heartbeat=1".to_string(),
-                "host.down=3".to_string(),
-                // h0, which has the base and takes the requests, is the
-                // narrowest, so that the others take their share.
-                format!("build.concurrency={}", if i == 0 { 1 } else { 2 }),
-                provider.clone(),
-            ]);
-            let refs: Vec<&str> = options.iter().map(String::as_str).collect();
-            TestServer::on_host_with(machine, &refs, &[])
-        })
-        .collect();
+    // h0, which has the base and takes the requests, is the narrowest,
+    // so that the others take their share.
+    let mut hosts = common::fleet::on_machines(&db, &machines, |i| {
+        vec![
+            format!("build.concurrency={}", if i == 0 { 1 } else { 2 }),
+            provider.clone(),
+        ]
+    });
 
     // The builder is prepared through the queue, asked of h1 and pinned
     // to h0; its base is there only.

@@ -164,12 +164,14 @@ fn files_stored_on_one_host_are_served_by_another() {
         return;
     };
     let db = cluster.database();
-    let hosts = common::fleet::hosts(&db, 2, &[]);
+    let hosts = common::fleet::hosts(&db, 3, &[]);
     let dir = tempfile::tempdir().unwrap();
-    // Bytes no other test has: a blob h1 cannot have by chance.
-    let bytes: Vec<u8> = (0..300_000u32)
+    // Bytes no other test has (a blob h1 cannot have by chance), with
+    // ELF's magic, as the catalog wants of an image.
+    let mut bytes: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> (i % 23)) as u8 ^ std::process::id() as u8)
         .collect();
+    bytes[..4].copy_from_slice(b"\x7fELF");
     let file = dir.path().join("vmlinuz");
     std::fs::write(&file, &bytes).unwrap();
     let (status, mk) = hosts[0].json(
@@ -212,6 +214,14 @@ fn files_stored_on_one_host_are_served_by_another() {
     let (status, got) = files(&hosts[1], &format!("/images/{image}"));
     assert_eq!(status, 200);
     assert!(got == bytes, "the image from h1's file server differs");
+    // And an image h2 lacks, through its API.
+    let userpass2 = format!("{}:{}", hosts[2].user, hosts[2].password);
+    let (status, got) = download(
+        &hosts[2].url(&format!("/v1/images/{image}")),
+        Some(&userpass2),
+    );
+    assert_eq!(status, 200);
+    assert!(got == bytes, "the image from h2's API differs");
     // A name no store has is still a 404 on either.
     let (status, _) = files(&hosts[1], "/microkernels/none");
     assert_eq!(status, 404);

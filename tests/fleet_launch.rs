@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 
 use common::server::TestServer;
-use common::{tool, Driver, TestHost};
+use common::{tool, Driver};
 use serde_json::{json, Value};
 
 fn job(server: &TestServer, id: &str) -> Value {
@@ -77,10 +77,7 @@ fn launches_are_placed_over_the_hosts_that_can_make_them_and_move_off_a_draining
     if !tool("qemu-system-x86_64") || !tool("as") {
         return;
     }
-    let Some(machines) = (0..3)
-        .map(|_| TestHost::new(Driver::Dir))
-        .collect::<Option<Vec<TestHost>>>()
-    else {
+    let Some(machines) = common::fleet::machines(3, Driver::Dir) else {
         return;
     };
     let base = common::qemu::base_tarball();
@@ -89,21 +86,7 @@ fn launches_are_placed_over_the_hosts_that_can_make_them_and_move_off_a_draining
         machine.ok(&["base", "import", "--name", "qemu", base.to_str().unwrap()]);
     }
     let db = cluster.database();
-    let hosts: Vec<TestServer> = machines
-        .iter()
-        .enumerate()
-        .map(|(i, machine)| {
-            let mut options = db.store_options();
-            options.extend([
-                format!("host.name=h{i}"),
-                "host.heartbeat=1".to_string(),
-                "host.down=3".to_string(),
-                "launch.accel=tcg".to_string(),
-            ]);
-            let refs: Vec<&str> = options.iter().map(String::as_str).collect();
-            TestServer::on_host_with(machine, &refs, &[])
-        })
-        .collect();
+    let hosts = common::fleet::on_machines(&db, &machines, |_| vec!["launch.accel=tcg".into()]);
     // What each host can launch with, as h2 sees it.
     common::until(30, "three hosts beating", || {
         let (_, list) = hosts[2].json(&[], "/v1/hosts");

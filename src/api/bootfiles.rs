@@ -130,8 +130,16 @@ async fn get(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let service = state.bootfiles.clone();
-    let row = blocking(move || service.get(kind, &name)).await?;
-    if wants_json(&headers) {
+    let json = wants_json(&headers);
+    let row = blocking(move || {
+        if !json {
+            // Its blob here first (from the host that has it, if another).
+            service.stored_file(kind, &name)?;
+        }
+        service.get(kind, &name)
+    })
+    .await?;
+    if json {
         return Ok(Json(StoredFile::from(row)).into_response());
     }
     upload::download(

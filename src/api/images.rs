@@ -122,7 +122,15 @@ async fn get_image(
 ) -> ApiResult<Response> {
     let raw = wants_raw(&headers, &["application/octet-stream"])?;
     let catalog = state.catalog.clone();
-    let row = blocking(move || catalog.image(&id)).await?;
+    let row = blocking(move || {
+        let row = catalog.image(&id)?;
+        if raw {
+            // Its blob here first (from the host that has it, if another).
+            catalog.image_blob(&row)?;
+        }
+        Ok::<_, ApiError>(row)
+    })
+    .await?;
     if !raw {
         return Ok(Json(Image::from(row)).into_response());
     }

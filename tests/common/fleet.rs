@@ -4,6 +4,37 @@
 
 use super::postgres::TestDb;
 use super::server::TestServer;
+use super::{Driver, TestHost};
+
+/// `n` test machines on `driver` (each its own root and pod network), or
+/// None when the test must skip.
+pub fn machines(n: usize, driver: Driver) -> Option<Vec<TestHost>> {
+    (0..n).map(|_| TestHost::new(driver)).collect()
+}
+
+/// A server named h0, h1, ... on each machine, on `db`, with `extra(i)`
+/// options of its own; one after the other.
+pub fn on_machines(
+    db: &TestDb,
+    machines: &[TestHost],
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Vec<TestServer> {
+    machines
+        .iter()
+        .enumerate()
+        .map(|(i, machine)| {
+            let mut options = db.store_options();
+            options.extend([
+                format!("host.name=h{i}"),
+                "host.heartbeat=1".to_string(),
+                "host.down=3".to_string(),
+            ]);
+            options.extend(extra(i));
+            let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+            TestServer::on_host_with(machine, &refs, &[])
+        })
+        .collect()
+}
 
 /// `n` servers on `db`, started at once (each on its own thread).
 pub fn hosts(db: &TestDb, n: usize, flags: &[&str]) -> Vec<TestServer> {
