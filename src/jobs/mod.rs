@@ -362,6 +362,13 @@ impl Jobs {
         Ok(self.catalog.with_store(|s| s.release_waiting_job(id))?)
     }
 
+    /// Jobs of `kind` waiting in the queue for this host alone (affinity).
+    pub fn held_here(&self, kind: JobKind) -> Result<Vec<JobRow>, JobError> {
+        Ok(self
+            .catalog
+            .with_store(|s| s.jobs_held_for(self.catalog.host(), kind))?)
+    }
+
     /// Several hosts share the store from now on: builds are queued.
     pub fn share(&self) {
         self.shared.store(true, Ordering::Relaxed);

@@ -121,8 +121,10 @@ impl Launches {
     /// from a kernel file: the files are this host's own).
     pub fn move_away(&self, jobs: &Jobs) -> Result<(Vec<String>, Vec<String>), ServiceError> {
         let me = self.catalog.host();
+        let records = control::all(&self.host)?;
+        self.settle_held_moves(jobs, &records)?;
         let (mut moved, mut stay) = (Vec::new(), Vec::new());
-        for (record, _) in control::all(&self.host)? {
+        for (record, _) in records {
             let id = record.instance_id.clone();
             let spread = self
                 .catalog
@@ -158,6 +160,31 @@ impl Launches {
             moved.push(id);
         }
         Ok((moved, stay))
+    }
+}
+
+impl Launches {
+    /// Moves held for this host that a crash left half done (this server
+    /// stopped between queueing a move and letting it go): one whose pod
+    /// is still here is cancelled (it is queued again), one whose pod is
+    /// gone is let go. A launch a user pinned here carries no identity and
+    /// waits, as pinned launches do.
+    fn settle_held_moves(
+        &self,
+        jobs: &Jobs,
+        records: &[(LaunchRecord, control::PodRun)],
+    ) -> Result<(), ServiceError> {
+        for row in jobs.held_here(JobKind::Launch)? {
+            let Some(uuid) = QueuedLaunch::of(&row).ok().and_then(|q| q.uuid) else {
+                continue;
+            };
+            if records.iter().any(|(r, _)| r.uuid == uuid) {
+                jobs.cancel(row.id.as_str())?;
+            } else {
+                jobs.release(&row.id)?;
+            }
+        }
+        Ok(())
     }
 }
 

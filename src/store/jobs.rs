@@ -237,6 +237,16 @@ impl Store {
         )? > 0)
     }
 
+    /// Jobs of `kind` waiting in the queue for `host` alone (affinity).
+    pub fn jobs_held_for(&self, host: &str, kind: JobKind) -> Result<Vec<JobRow>, StoreError> {
+        Ok(self.db.query_map(
+            "SELECT * FROM jobs WHERE state = ?1 AND host IS NULL AND affinity = ?2 AND kind = ?3
+             ORDER BY created_at, id",
+            params![JobState::Queued, host, kind],
+            job_row,
+        )?)
+    }
+
     /// Lets any host take a waiting job that was held for its own host
     /// (`affinity`); false if it is no longer waiting.
     pub fn release_waiting_job(&self, id: &JobId) -> Result<bool, StoreError> {
@@ -418,6 +428,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rest.id.as_str(), a);
+        assert!(!s.release_waiting_job(&rest.id).unwrap());
+        // Held for h9, then let go: any host takes it.
+        let c = "00000000-0000-4000-8000-00000000000c";
+        s.insert_job(&waiting(c, 3, Some("h9"))).unwrap();
+        assert!(s
+            .claim_job("h1", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .is_none());
+        let held = s.jobs_held_for("h9", JobKind::Build).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].id.as_str(), c);
+        assert!(s.jobs_held_for("h9", JobKind::Launch).unwrap().is_empty());
+        assert!(s.release_waiting_job(&JobId::new(c).unwrap()).unwrap());
+        assert!(s.jobs_held_for("h9", JobKind::Build).unwrap().is_empty());
+        let freed = s
+            .claim_job("h1", &[JobKind::Build], &|_| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(freed.id.as_str(), c);
     }
 
     #[test]
