@@ -117,8 +117,8 @@ pub(super) struct Parsed {
     net: InstanceNet,
     append: String,
     source: Source,
-    pub(super) alias: Option<String>,
-    pub(super) spread: Option<String>,
+    alias: Option<String>,
+    spread: Option<String>,
     memory_mib: Option<u64>,
     cpus: Option<u32>,
 }
