@@ -132,12 +132,11 @@ async fn get(
     let service = state.bootfiles.clone();
     let json = wants_json(&headers);
     let row = blocking(move || {
-        let row = service.get(kind, &name)?;
         if !json {
             // Its blob here first (from the host that has it, if another).
-            service.blob_here(&row)?;
+            service.stored_file(kind, &name)?;
         }
-        Ok::<_, ApiError>(row)
+        service.get(kind, &name)
     })
     .await?;
     if json {
