@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# A clean clone gains nothing from incremental builds, which only take disk.
+[ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
+
 log() { printf '\n== %s\n' "$*" >&2; }
 
 install_debian() {
@@ -145,6 +148,12 @@ fi
 if [ "$(uname -s)" = Linux ]; then
     # libFuzzer needs unstable flags; RUSTC_BOOTSTRAP lets the one stable
     # toolchain of these machines take them.
+    # The fuzz build needs room the test builds took; a CI clone has no
+    # further use for them.
+    if [ "${CI:-}" = true ]; then
+        log "removing the test builds before fuzzing (CI)"
+        rm -rf "${CARGO_TARGET_DIR:-target}/debug" target/freebsd
+    fi
     log "fuzz targets, ${JETPACK_FUZZ_SECONDS:-60}s each"
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     for target in $(cargo fuzz list); do
