@@ -267,6 +267,62 @@ fn detached_pods_are_found_again_and_killed() {
     assert!(host.leftovers().is_empty(), "{:?}", host.leftovers());
 }
 
+/// The relay between a spawner and a process entering a cell is a fork of
+/// the spawner (for the server, a whole `jetpack serve`): when the spawner
+/// is killed, the relay ends at once instead of waiting out the pod's
+/// process for nobody.
+#[test]
+fn an_exec_relay_ends_with_its_spawner() {
+    let Some(host) = TestHost::with_busybox(Driver::Dir) else {
+        return;
+    };
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
+    // A duration no other process of this machine mentions.
+    let marker = format!("{}", 40_000 + std::process::id() % 10_000);
+    let mut exec = host
+        .command()
+        .args(["pod", "exec", "svc", "--", "/bin/sleep", &marker])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("jetpack pod exec");
+    let of_jetpack = |p: &common::Process| p.args.first().is_some_and(|a| a.ends_with("jetpack"));
+    common::until(10, "the exec's sleep running in the pod", || {
+        common::processes_mentioning(&marker)
+            .iter()
+            .any(|p| p.args == ["/bin/sleep", marker.as_str()])
+            .then_some(())
+    });
+    let relays = common::processes_mentioning(&marker)
+        .into_iter()
+        .filter(|p| of_jetpack(p) && p.pid != exec.id() as i32)
+        .count();
+    assert_eq!(relays, 1, "the exec runs through one relay");
+    exec.kill().expect("kill -9 the spawner");
+    let _ = exec.wait();
+    let left = common::left_after(std::time::Duration::from_secs(5), || {
+        common::processes_mentioning(&marker)
+            .into_iter()
+            .filter(of_jetpack)
+            .collect()
+    });
+    assert!(left.is_empty(), "the relay outlived its spawner: {left:#?}");
+    host.ok(&["pod", "kill", "svc"]);
+    host.ok(&["pod", "rm", "svc"]);
+    host.ok(&["base", "rm", "busybox"]);
+    assert!(host.leftovers().is_empty(), "{:?}", host.leftovers());
+}
+
 #[test]
 fn a_lost_cell_makes_its_pod_dead() {
     let Some(host) = TestHost::with_busybox(Driver::Dir) else {

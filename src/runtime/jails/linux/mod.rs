@@ -17,12 +17,14 @@
 //! `__cell-init` side (its entry point and its reaping loop), `setup` the
 //! holder's making of the cell (namespaces, mounts, /dev, pivot_root,
 //! hostname), `net` the cell's network (the bridge, the veth pair, the
-//! pod's addresses and route).
+//! pod's addresses and route), `relay` the middle process that mirrors the
+//! exit of a process entering a cell.
 
 mod holder;
 pub mod instance_net;
 mod net;
 mod netlink;
+mod relay;
 mod setup;
 mod start;
 
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{chdir, fork, ForkResult, Pid};
 
 use super::{sys_err, Cell, CellSpec, JailError, Jails, Process, Pty, POLL};
@@ -228,10 +230,12 @@ impl Jails for LinuxJails {
             Err(_) => Vec::new(),
         };
         let terminal = process.terminal;
+        let spawner = std::process::id() as libc::pid_t;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().envs(process.env.iter().cloned());
         // SAFETY: between fork and exec only async-signal-safe calls happen:
-        // write, setns, chdir, prctl, fork, waitpid, close_range, _exit.
+        // write, setns, chdir, prctl, fork, waitpid, pidfd_open, poll,
+        // getppid, close_range, _exit.
         unsafe {
             cmd.pre_exec(move || {
                 for (file, flag) in &namespaces {
@@ -244,9 +248,10 @@ impl Jails for LinuxJails {
                     }
                 }
                 // setns(CLONE_NEWPID) places only children in the pod's pid
-                // namespace: fork once more. The middle process mirrors the
-                // child's exit; it closes every other descriptor so that the
-                // spawner sees exec succeed as soon as the child execs.
+                // namespace: fork once more. The middle process (the relay)
+                // mirrors the child's exit; it closes every other descriptor
+                // so that the spawner sees exec succeed as soon as the child
+                // execs.
                 match fork()? {
                     ForkResult::Child => {
                         // Only the pod's process counts against its
@@ -262,16 +267,7 @@ impl Jails for LinuxJails {
                     }
                     ForkResult::Parent { child } => {
                         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                        let code = loop {
-                            match waitpid(child, None) {
-                                Ok(WaitStatus::Exited(_, code)) => break code,
-                                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-                                Err(nix::errno::Errno::EINTR) => continue,
-                                Ok(_) => continue,
-                                Err(_) => break 127,
-                            }
-                        };
-                        libc::_exit(code)
+                        libc::_exit(relay::mirror(child, spawner))
                     }
                 }
             });
