@@ -132,11 +132,12 @@ async fn get(
     let service = state.bootfiles.clone();
     let json = wants_json(&headers);
     let row = blocking(move || {
+        let row = service.get(kind, &name)?;
         if !json {
             // Its blob here first (from the host that has it, if another).
-            service.stored_file(kind, &name)?;
+            service.blob_here(&row)?;
         }
-        service.get(kind, &name)
+        Ok::<_, ApiError>(row)
     })
     .await?;
     if json {

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{blocking, time, ApiError, ApiQuery, ApiResult, AppState, State};
-use crate::hosts::{HostView, HostsError};
+use crate::hosts::{HostReport, HostsError};
 pub use crate::model::hosts::Host;
 
 pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
@@ -31,8 +31,10 @@ impl From<HostsError> for ApiError {
     }
 }
 
-impl From<HostView> for Host {
-    fn from(h: HostView) -> Self {
+impl From<HostReport> for Host {
+    fn from(r: HostReport) -> Self {
+        let (h, launched) = (r.view, r.launched);
+        let hypervisors = h.row.beat.hypervisors().map(str::to_string).collect();
         let b = h.row.beat;
         Host {
             name: b.name,
@@ -44,13 +46,8 @@ impl From<HostView> for Host {
             version: b.version,
             instances: b.instances,
             pods: b.pods,
-            launch: b
-                .launch
-                .split(',')
-                .filter(|k| !k.is_empty())
-                .map(str::to_string)
-                .collect(),
-            launched: h.launched,
+            launch: hypervisors,
+            launched,
             started: time(b.started_at),
             silent_seconds: h.row.silent_ms as f64 / 1000.0,
             is_self: h.me,
@@ -62,7 +59,7 @@ impl From<HostView> for Host {
 #[utoipa::path(get, path = "/v1/hosts", tag = "hosts",
     responses((status = 200, body = Vec<Host>)))]
 async fn list_hosts(state: State) -> ApiResult<Json<Vec<Host>>> {
-    let hosts = blocking(move || state.hosts.list()).await?;
+    let hosts = blocking(move || state.hosts.report(state.hosts.list()?)).await?;
     Ok(Json(hosts.into_iter().map(Host::from).collect()))
 }
 
@@ -71,7 +68,7 @@ async fn list_hosts(state: State) -> ApiResult<Json<Vec<Host>>> {
     params(("name" = String, Path, description = "the host's name")),
     responses((status = 200, body = Host), (status = 404, body = ErrorBody)))]
 async fn get_host(state: State, Path(name): Path<String>) -> ApiResult<Json<Host>> {
-    let host = blocking(move || state.hosts.get(&name)).await?;
+    let host = blocking(move || state.hosts.report_one(state.hosts.get(&name)?)).await?;
     Ok(Json(host.into()))
 }
 
@@ -93,7 +90,7 @@ async fn drain_host(
     Path(name): Path<String>,
     ApiQuery(p): ApiQuery<DrainParams>,
 ) -> ApiResult<Json<Host>> {
-    let host = blocking(move || state.hosts.drain(&name, p.undo)).await?;
+    let host = blocking(move || state.hosts.report_one(state.hosts.drain(&name, p.undo)?)).await?;
     Ok(Json(host.into()))
 }
 
@@ -103,6 +100,6 @@ async fn drain_host(
     responses((status = 200, body = Host), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 async fn delete_host(state: State, Path(name): Path<String>) -> ApiResult<Json<Host>> {
-    let host = blocking(move || state.hosts.remove(&name)).await?;
+    let host = blocking(move || state.hosts.report_one(state.hosts.remove(&name)?)).await?;
     Ok(Json(host.into()))
 }

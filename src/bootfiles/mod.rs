@@ -326,7 +326,8 @@ impl BootFiles {
     /// A stored file by name, as the file server reads it.
     pub fn stored_file(&self, kind: StoreKind, name: &str) -> Result<StoredFile, BootFilesError> {
         let row = self.get(kind, name)?;
-        self.stored(row)
+        let path = self.blob_here(&row)?;
+        Ok(stored_file(row, path))
     }
 
     /// Every file of a store, as the file server lists it (a listing
@@ -341,17 +342,16 @@ impl BootFiles {
             .collect()
     }
 
-    /// A stored file to serve: its blob here, fetched first from the host
+    /// The path of a stored file's blob here, fetched first from the host
     /// that has it when this one does not (a fleet over several hosts).
-    fn stored(&self, row: BootFileRow) -> Result<StoredFile, BootFilesError> {
-        let path = self.catalog.remote_blob(RemoteBlob {
+    pub fn blob_here(&self, row: &BootFileRow) -> Result<PathBuf, BootFilesError> {
+        Ok(self.catalog.remote_blob(RemoteBlob {
             what: format!("{} {}", store_word(row.kind), row.name),
             host: row.host.as_deref(),
             api_path: format!("/v1/{}/{}", api_collection(row.kind), row.name),
             sha256: &row.sha256,
             size: row.size,
-        })?;
-        Ok(stored_file(row, path))
+        })?)
     }
 
     /// The root directory of a ready OS image (its sealed dataset).

@@ -4,10 +4,9 @@
 //! request resolved to ids; any host with a free build slot takes it
 //! (`Jobs::claim`), plans it again and runs it, first bringing the
 //! builder's base over if it lacks it (`BaseSource`: how is the hosts'
-//! business). `affinity` names the only
-//! host that may take it. A prepare is queued as its provider and bob;
-//! the host that takes it makes the builder's base there (builds elsewhere
-//! bring it over).
+//! business). `affinity` names the only host that may take it. A prepare
+//! is queued as its provider and bob; the host that takes it makes the
+//! builder's base there (builds elsewhere bring it over).
 
 use std::sync::Arc;
 

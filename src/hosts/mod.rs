@@ -60,7 +60,14 @@ pub struct HostView {
     pub status: HostStatus,
     /// This server's own row.
     pub me: bool,
-    /// Instances jetpack launched that run there.
+}
+
+/// A host as people are shown it: its view, and the instances jetpack
+/// launched that run there (counted only for them: `list` serves routing
+/// and placement, which read it often).
+#[derive(Debug, Clone)]
+pub struct HostReport {
+    pub view: HostView,
     pub launched: u64,
 }
 
@@ -204,22 +211,39 @@ impl Hosts {
     }
 
     pub fn list(&self) -> Result<Vec<HostView>, HostsError> {
-        let (rows, counts) = self
-            .catalog
-            .with_store(|s| Ok::<_, StoreError>((s.hosts()?, s.launched_counts()?)))?;
+        let rows = self.catalog.with_store(|s| s.hosts())?;
         Ok(rows
             .into_iter()
             .map(|row| HostView {
                 status: self.status(&row),
                 me: row.beat.name == self.me.name,
-                launched: counts
-                    .iter()
-                    .filter(|c| c.host == row.beat.name)
-                    .map(|c| c.n)
-                    .sum(),
                 row,
             })
             .collect())
+    }
+
+    /// `views` as people are shown them, with what was launched on each.
+    pub fn report(&self, views: Vec<HostView>) -> Result<Vec<HostReport>, HostsError> {
+        let counts = self.catalog.with_store(|s| s.launched_counts())?;
+        Ok(views
+            .into_iter()
+            .map(|view| HostReport {
+                launched: counts
+                    .iter()
+                    .filter(|c| c.host == view.row.beat.name)
+                    .map(|c| c.n)
+                    .sum(),
+                view,
+            })
+            .collect())
+    }
+
+    /// One host as people are shown it.
+    pub fn report_one(&self, view: HostView) -> Result<HostReport, HostsError> {
+        let name = view.row.beat.name.clone();
+        self.report(vec![view])?
+            .pop()
+            .ok_or(HostsError::NoSuchHost(name))
     }
 
     /// Every host as `list` has them, this one's hypervisors as they are

@@ -57,14 +57,7 @@ impl Board {
             .filter(|h| h.status == HostStatus::Up)
             .map(|h| Seat {
                 name: h.row.beat.name.clone(),
-                hypervisors: h
-                    .row
-                    .beat
-                    .launch
-                    .split(',')
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                hypervisors: h.row.beat.hypervisors().map(str::to_string).collect(),
                 launched: 0,
                 by_spread: HashMap::new(),
             })
@@ -167,7 +160,6 @@ mod tests {
             },
             status,
             me: false,
-            launched: 0,
         }
     }
 

@@ -362,6 +362,13 @@ impl Jobs {
         Ok(self.catalog.with_store(|s| s.release_waiting_job(id))?)
     }
 
+    /// Whether a job of `kind` waits in the queue that this host may take.
+    pub fn waiting_for_me(&self, kind: JobKind) -> Result<bool, JobError> {
+        Ok(self
+            .catalog
+            .with_store(|s| s.job_waiting_for(self.catalog.host(), kind))?)
+    }
+
     /// Jobs of `kind` waiting in the queue for this host alone (affinity).
     pub fn held_here(&self, kind: JobKind) -> Result<Vec<JobRow>, JobError> {
         Ok(self

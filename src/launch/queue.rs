@@ -161,9 +161,7 @@ impl Launches {
         }
         Ok((moved, stay))
     }
-}
 
-impl Launches {
     /// Moves held for this host that a crash left half done (this server
     /// stopped between queueing a move and letting it go): one whose pod
     /// is still here is cancelled (it is queued again), one whose pod is

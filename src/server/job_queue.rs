@@ -112,6 +112,15 @@ impl Taker {
     fn take_launches(&self) -> Result<(), String> {
         let me = self.hosts.name();
         for _ in 0..LAUNCHES_PER_LOOK {
+            // The board reads the hosts and counts launches: only worth it
+            // when a launch waits that this host may take.
+            if !self
+                .jobs
+                .waiting_for_me(JobKind::Launch)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(());
+            }
             let board = self.board().map_err(|e| e.to_string())?;
             let now = crate::store::now();
             let mine = |row: &crate::store::jobs::JobRow| {

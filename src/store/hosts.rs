@@ -42,6 +42,13 @@ pub struct HostBeat {
     pub launch: String,
 }
 
+impl HostBeat {
+    /// The hypervisors it said it can launch with (`launch`, split).
+    pub fn hypervisors(&self) -> impl Iterator<Item = &str> {
+        self.launch.split(',').filter(|k| !k.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostRow {
     pub beat: HostBeat,

@@ -237,6 +237,19 @@ impl Store {
         )? > 0)
     }
 
+    /// Whether a job of `kind` waits in the queue that `host` may take.
+    pub fn job_waiting_for(&self, host: &str, kind: JobKind) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM jobs WHERE state = ?1 AND host IS NULL AND kind = ?2
+                 AND (affinity IS NULL OR affinity = ?3) LIMIT 1",
+                params![JobState::Queued, kind, host],
+                |r| r.get::<i64>(0),
+            )?
+            .is_some())
+    }
+
     /// Jobs of `kind` waiting in the queue for `host` alone (affinity).
     pub fn jobs_held_for(&self, host: &str, kind: JobKind) -> Result<Vec<JobRow>, StoreError> {
         Ok(self.db.query_map(
@@ -436,17 +449,22 @@ mod tests {
             .claim_job("h1", &[JobKind::Build], &|_| true)
             .unwrap()
             .is_none());
+        assert!(s.job_waiting_for("h9", JobKind::Build).unwrap());
+        assert!(!s.job_waiting_for("h9", JobKind::Launch).unwrap());
+        assert!(!s.job_waiting_for("h1", JobKind::Build).unwrap());
         let held = s.jobs_held_for("h9", JobKind::Build).unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].id.as_str(), c);
         assert!(s.jobs_held_for("h9", JobKind::Launch).unwrap().is_empty());
         assert!(s.release_waiting_job(&JobId::new(c).unwrap()).unwrap());
         assert!(s.jobs_held_for("h9", JobKind::Build).unwrap().is_empty());
+        assert!(s.job_waiting_for("h1", JobKind::Build).unwrap());
         let freed = s
             .claim_job("h1", &[JobKind::Build], &|_| true)
             .unwrap()
             .unwrap();
         assert_eq!(freed.id.as_str(), c);
+        assert!(!s.job_waiting_for("h1", JobKind::Build).unwrap());
     }
 
     #[test]
