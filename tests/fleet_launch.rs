@@ -138,6 +138,16 @@ fn launches_are_placed_over_the_hosts_that_can_make_them_and_move_off_a_draining
     assert_eq!(status, 404, "{err}");
     let (status, err) = hosts[2].post_json("/v1/instances", &body(json!({"spread": "a b"})));
     assert_eq!(status, 400, "{err}");
+    // More memory than any host has: each says its size in its heartbeat.
+    let (_, h0) = hosts[2].json(&[], "/v1/hosts/h0");
+    let memory = h0["memoryMib"].as_u64().unwrap();
+    assert!(memory > 0 && h0["cpus"].as_u64().unwrap() > 0, "{h0}");
+    let (status, err) = hosts[2].post_json("/v1/instances", &body(json!({"memory": memory + 1})));
+    assert_eq!(status, 409, "no host has that much memory: {err}");
+    assert!(
+        err.to_string().contains(&format!("{} MiB", memory + 1)),
+        "{err}"
+    );
     let (_, jobs) = hosts[2].json(&[], "/v1/jobs?kind=launch");
     assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs}");
 

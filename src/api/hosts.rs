@@ -48,6 +48,8 @@ impl From<HostReport> for Host {
             pods: b.pods,
             launch: hypervisors,
             launched,
+            memory_mib: b.memory_mib,
+            cpus: b.cpus,
             started: time(b.started_at),
             silent_seconds: h.row.silent_ms as f64 / 1000.0,
             is_self: h.me,

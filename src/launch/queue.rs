@@ -26,8 +26,29 @@ pub type LaunchResultFn = fn(&Launches, &LaunchRecord) -> Result<serde_json::Val
 /// Which hosts could take a launch (the hosts' business): a launch no
 /// host can make is refused when asked for, not left waiting.
 pub trait Seats: Send + Sync {
-    /// Why no host can launch with `needs` (pinned to `host`), if none can.
-    fn refuse(&self, needs: Option<&str>, host: Option<&str>) -> Result<Option<String>, String>;
+    /// Why no host can make a launch that needs `need` (pinned to
+    /// `host`), if none can.
+    fn refuse(&self, need: Need<'_>, host: Option<&str>) -> Result<Option<String>, String>;
+}
+
+/// What a launch needs of the host that makes it. What it leaves unsaid
+/// the host's own defaults give (its hypervisor, `launch.memory`,
+/// `launch.cpus`), which fit any host that can launch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Need<'a> {
+    pub hypervisor: Option<&'a str>,
+    pub memory_mib: Option<u64>,
+    pub cpus: Option<u32>,
+}
+
+impl<'a> Need<'a> {
+    pub fn of(req: &'a LaunchRequest) -> Need<'a> {
+        Need {
+            hypervisor: req.hypervisor.as_deref(),
+            memory_mib: req.memory,
+            cpus: req.cpus,
+        }
+    }
 }
 
 /// A queued launch's `spec`.
@@ -52,8 +73,8 @@ impl QueuedLaunch {
     }
 
     /// The hypervisor it must have (None: whichever the host has).
-    pub fn needs(&self) -> Option<&str> {
-        self.request.hypervisor.as_deref()
+    pub fn needs(&self) -> Need<'_> {
+        Need::of(&self.request)
     }
 
     pub fn spread(&self) -> Option<&str> {
@@ -74,7 +95,7 @@ impl Launches {
             let parsed = self.parse(&req)?;
             if let Some(seats) = self.seats.get() {
                 let refused = seats
-                    .refuse(req.hypervisor.as_deref(), affinity.as_deref())
+                    .refuse(Need::of(&req), affinity.as_deref())
                     .map_err(ServiceError::Seats)?;
                 if let Some(why) = refused {
                     return Err(ServiceError::NoSeat(why));
@@ -281,12 +302,13 @@ mod tests {
     #[test]
     fn a_queued_launch_says_what_it_needs() {
         let row_spec = serde_json::json!({
-            "request": {"imageId": "abc", "hypervisor": "qemu", "spread": "db"},
+            "request": {"imageId": "abc", "hypervisor": "qemu", "spread": "db", "memory": 96},
         });
         let q: QueuedLaunch = serde_json::from_value(row_spec).unwrap();
         assert_eq!(
-            (q.needs(), q.spread(), q.uuid),
+            (q.needs().hypervisor, q.spread(), q.uuid),
             (Some("qemu"), Some("db"), None)
         );
+        assert_eq!((q.needs().memory_mib, q.needs().cpus), (Some(96), None));
     }
 }

@@ -29,6 +29,12 @@ pub struct Host {
     /// Instances jetpack launched that run there
     #[serde(default)]
     pub launched: u64,
+    /// Its memory in MiB: the most one launch may have there (0: not said)
+    #[serde(default)]
+    pub memory_mib: u64,
+    /// Its cpus: the most one launch may have there (0: not said)
+    #[serde(default)]
+    pub cpus: u32,
     /// RFC 3339
     pub started: String,
     /// Seconds since its last heartbeat (the store's clock)

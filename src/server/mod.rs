@@ -169,6 +169,7 @@ fn hosts(
         crate::config::DatasetsDriver::Dir => config.root_mountpoint.display().to_string(),
         _ => config.root_zfs.clone(),
     };
+    let limits = crate::launch::create::host_limits();
     let me = crate::store::hosts::HostBeat {
         name: host_name(config),
         api_url,
@@ -181,6 +182,8 @@ fn hosts(
         started_at: crate::store::now(),
         api_pin: api_pin.to_string(),
         launch: String::new(),
+        memory_mib: limits.memory_mib,
+        cpus: limits.cpus,
     };
     let (fleet, host) = (fleet.clone(), host.clone());
     let measure: crate::hosts::Measure = Box::new(move || crate::hosts::Measured {

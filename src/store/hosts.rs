@@ -40,6 +40,10 @@ pub struct HostBeat {
     /// The hypervisors it can launch instances with, comma-separated
     /// (empty: none, as without the hypervisor base).
     pub launch: String,
+    /// Its memory in MiB and its cpus: the most one launch may have there
+    /// (0: not said, by a host of an older jetpack).
+    pub memory_mib: u64,
+    pub cpus: u32,
 }
 
 impl HostBeat {
@@ -79,6 +83,8 @@ fn host_row(r: &Row) -> DbResult<HostRow> {
             started_at: r.get("started_at")?,
             api_pin: r.get("api_pin")?,
             launch: r.get("launch")?,
+            memory_mib: r.get("memory_mib")?,
+            cpus: r.get("cpus")?,
         },
         state: match r.get::<String>("state")?.as_str() {
             "up" => HostState::Up,
@@ -98,11 +104,12 @@ impl Store {
         self.db.execute(
             &format!(
                 "INSERT INTO hosts (name, api_url, hangar_url, pool, capacity, version, state,
-                     instances, pods, started_at, heartbeat_at, api_pin, launch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now}, ?10, ?11)
+                     instances, pods, started_at, heartbeat_at, api_pin, launch, memory_mib, cpus)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'up', ?7, ?8, ?9, {now}, ?10, ?11, ?12, ?13)
                  ON CONFLICT (name) DO UPDATE SET api_url = ?2, hangar_url = ?3, pool = ?4,
                      capacity = ?5, version = ?6, instances = ?7, pods = ?8, started_at = ?9,
-                     heartbeat_at = {now}, api_pin = ?10, launch = ?11"
+                     heartbeat_at = {now}, api_pin = ?10, launch = ?11, memory_mib = ?12,
+                     cpus = ?13"
             ),
             params![
                 b.name,
@@ -115,7 +122,9 @@ impl Store {
                 b.pods as i64,
                 b.started_at,
                 b.api_pin,
-                b.launch
+                b.launch,
+                b.memory_mib as i64,
+                b.cpus
             ],
         )?;
         Ok(())
@@ -194,6 +203,8 @@ mod tests {
             started_at: 7,
             api_pin: "AB:CD".into(),
             launch: "qemu".into(),
+            memory_mib: 4096,
+            cpus: 2,
         }
     }
 

@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0013_queue.sql"),
     include_str!("migrations/sqlite/0014_placement.sql"),
     include_str!("migrations/sqlite/0015_bootfile_hosts.sql"),
+    include_str!("migrations/sqlite/0016_host_size.sql"),
 ];
 
 /// The PostgreSQL schema's migrations (the fleet's tables only: bases,
@@ -89,6 +90,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0004_queue.sql"),
     include_str!("migrations/postgres/0005_placement.sql"),
     include_str!("migrations/postgres/0006_bootfile_hosts.sql"),
+    include_str!("migrations/postgres/0007_host_size.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -72,6 +72,8 @@ pub fn host(c: &Client, cmd: HostCommand, format: Format) -> Result<(), CliError
             ("pods", h.pods.to_string()),
             ("launch", h.launch.join(",")),
             ("launched", h.launched.to_string()),
+            ("memory", format!("{} MiB", h.memory_mib)),
+            ("cpus", h.cpus.to_string()),
             ("version", h.version.clone()),
             ("started", h.started.clone()),
             ("silent", seconds(h.silent_seconds)),
