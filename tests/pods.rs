@@ -24,6 +24,21 @@ fn echo_hi(driver: Driver) {
     );
 }
 
+/// A detached pod `name` of busybox that sleeps for 300 s.
+fn run_sleeping(host: &TestHost, name: &str) {
+    host.ok(&[
+        "pod",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "--",
+        "/bin/sleep",
+        "300",
+    ]);
+}
+
 #[test]
 fn echo_hi_on_dir() {
     echo_hi(Driver::Dir);
@@ -229,17 +244,7 @@ fn detached_pods_are_found_again_and_killed() {
     let Some(host) = TestHost::with_busybox(Driver::Dir) else {
         return;
     };
-    host.ok(&[
-        "pod",
-        "run",
-        "-d",
-        "--name",
-        "svc",
-        "busybox",
-        "--",
-        "/bin/sleep",
-        "300",
-    ]);
+    run_sleeping(&host, "svc");
     // Every jetpack process above has exited; a new one finds the pod.
     let pods = host.json(&["pod", "list"]);
     assert_eq!(pods[0]["state"], "running", "{pods}");
@@ -276,17 +281,7 @@ fn an_exec_relay_ends_with_its_spawner() {
     let Some(host) = TestHost::with_busybox(Driver::Dir) else {
         return;
     };
-    host.ok(&[
-        "pod",
-        "run",
-        "-d",
-        "--name",
-        "svc",
-        "busybox",
-        "--",
-        "/bin/sleep",
-        "300",
-    ]);
+    run_sleeping(&host, "svc");
     // A duration no other process of this machine mentions.
     let marker = format!("{}", 40_000 + std::process::id() % 10_000);
     let mut exec = host
@@ -328,17 +323,7 @@ fn a_lost_cell_makes_its_pod_dead() {
     let Some(host) = TestHost::with_busybox(Driver::Dir) else {
         return;
     };
-    host.ok(&[
-        "pod",
-        "run",
-        "-d",
-        "--name",
-        "doomed",
-        "busybox",
-        "--",
-        "/bin/sleep",
-        "300",
-    ]);
+    run_sleeping(&host, "doomed");
     let cell_pid = host.ok(&["pod", "exec", "doomed", "--", "/bin/cat", "/proc/1/stat"]);
     assert!(cell_pid.starts_with("1 "), "{cell_pid}");
     // Kill the holder behind jetpack's back, as a crash or reboot would.
@@ -486,17 +471,7 @@ fn the_console_is_an_interactive_shell() {
     let Some(host) = TestHost::with_busybox(Driver::Dir) else {
         return;
     };
-    host.ok(&[
-        "pod",
-        "run",
-        "-d",
-        "--name",
-        "box",
-        "busybox",
-        "--",
-        "/bin/sleep",
-        "300",
-    ]);
+    run_sleeping(&host, "box");
     let mut child = host
         .command()
         .args(["pod", "console", "box"])
