@@ -226,3 +226,87 @@ fn files_stored_on_one_host_are_served_by_another() {
     let (status, _) = files(&hosts[1], "/microkernels/none");
     assert_eq!(status, 404);
 }
+
+/// The datasets of OS images in a dir-driver server's root.
+fn osimage_datasets(server: &TestServer) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(server.data_dir().join("osimages")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.contains('.'))
+        .collect()
+}
+
+#[test]
+fn an_os_image_made_on_one_host_is_copied_to_another_that_serves_it() {
+    if !["xorriso", "bsdtar", "curl"].into_iter().all(common::tool) {
+        return;
+    }
+    let Some(cluster) = common::postgres::cluster() else {
+        return;
+    };
+    let db = cluster.database();
+    let mut hosts = common::fleet::hosts(&db, 2, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("boot/grub")).unwrap();
+    let kernel: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(tree.join("boot/vmlinuz"), &kernel).unwrap();
+    std::fs::write(tree.join("boot/grub/grub.cfg"), "set timeout=1\n").unwrap();
+    let iso = dir.path().join("fleet.iso");
+    let made = std::process::Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-R", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (status, accepted) = hosts[0].json(
+        &[
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", iso.display()),
+        ],
+        "/v1/osimages/upload?name=fleetos&version=1",
+    );
+    assert_eq!(status, 202, "{accepted}");
+    common::until(120, "the OS image ready on h0", || {
+        let (_, v) = hosts[0].json(&[], "/v1/osimages/fleetos/1");
+        assert_ne!(v["state"], "failed", "{v}");
+        (v["state"] == "ready").then_some(())
+    });
+    assert!(osimage_datasets(&hosts[1]).is_empty());
+
+    // h1's file server serves it: copied from h0 on the first request.
+    let files =
+        |s: &TestServer, p: &str| download(&format!("http://127.0.0.1:{}{p}", s.files_port), None);
+    let (status, got) = files(&hosts[1], "/fleetos/1/boot/vmlinuz");
+    assert_eq!(status, 200);
+    assert!(got == kernel, "the kernel from h1's file server differs");
+    let (status, got) = files(&hosts[1], "/fleetos/1/boot/grub/grub.cfg");
+    assert_eq!((status, got.as_slice()), (200, &b"set timeout=1\n"[..]));
+    assert_eq!(osimage_datasets(&hosts[1]).len(), 1, "h1 keeps its copy");
+    // A host whose datasets stream otherwise is refused before any byte.
+    let (status, err) = hosts[1].json(&[], "/v1/osimages/fleetos/1/export?stream=zfs");
+    assert_eq!(status, 400, "{err}");
+
+    // Deleted through h0: gone from h1's file server at once, and h1's
+    // copy goes at its next start.
+    let (status, _) = hosts[0].curl(&["-X", "DELETE"], "/v1/osimages/fleetos/1");
+    assert_eq!(status, 200);
+    let (status, _) = files(&hosts[1], "/fleetos/1/boot/vmlinuz");
+    assert_eq!(status, 404);
+    assert!(hosts[1].stop(), "{}", hosts[1].log());
+    hosts[1].spawn(&[]);
+    assert!(
+        osimage_datasets(&hosts[1]).is_empty(),
+        "{:?}",
+        osimage_datasets(&hosts[1])
+    );
+}

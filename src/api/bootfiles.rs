@@ -34,6 +34,7 @@ pub fn routes(r: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_osimages, create_osimage))
         .routes(super::unlimited(routes!(upload_osimage)))
         .routes(routes!(get_osimage, delete_osimage))
+        .routes(routes!(export_osimage))
 }
 
 impl From<BootFileRow> for StoredFile {
@@ -359,6 +360,34 @@ async fn get_osimage(
 ) -> ApiResult<Json<OsImage>> {
     let row = blocking(move || state.bootfiles.osimage(&name, &version)).await?;
     Ok(Json(row.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportParams {
+    /// The stream the asking host's datasets driver reads: `zfs` or `dir`
+    stream: String,
+}
+
+/// An OS image's tree as this host's datasets driver streams it (`zfs
+/// send`, or the dir driver's framed tar), for another host of the fleet
+/// to copy (404 when this host has no copy; 400 when its driver streams
+/// otherwise)
+#[utoipa::path(get, path = "/v1/osimages/{name}/{version}/export", tag = "bootfiles",
+    params(("name" = String, Path), ("version" = String, Path), ExportParams),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_osimage(
+    state: State,
+    Path((name, version)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let write =
+        blocking(move || state.bootfiles.export_osimage(&name, &version, &q.stream)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        super::written_body::written_body(write),
+    )
+        .into_response())
 }
 
 /// Delete an OS image and its contents (409 while its job runs)

@@ -35,6 +35,7 @@ mod session;
 mod uplinks;
 mod upload;
 mod volumes;
+mod written_body;
 
 use std::sync::Arc;
 use std::time::Instant;

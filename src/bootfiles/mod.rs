@@ -2,11 +2,13 @@
 //! OS images, their rules, no HTTP. A stored file is a blob of the blob
 //! store with a row naming it (`store::bootfiles`); an OS image is an
 //! ISO's contents extracted into a new dataset, sealed, made by a job
-//! (osimages.rs: fetch.rs downloads, extract.rs unpacks with bsdtar).
+//! (osimages.rs: fetch.rs downloads, extract.rs unpacks with bsdtar;
+//! copies.rs copies one from the host that made it to another host).
 //!
 //! The southbound file server reads what this serves through plain
 //! methods: `osimage_root`, `ready_osimages`, `stored_file`, `stored_files`.
 
+mod copies;
 mod extract;
 mod fetch;
 mod osimages;
@@ -142,6 +144,10 @@ pub struct BootFiles {
     staging: PathBuf,
     /// The server is stopping: work in flight ends now (`stop`).
     stopping: AtomicBool,
+    /// The OS image datasets known to be on this host (`copies`).
+    osimages_here: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Held while an OS image is copied from another host.
+    copying: std::sync::Mutex<()>,
 }
 
 /// What a store is called in messages.
@@ -207,8 +213,11 @@ impl BootFiles {
             policy,
             staging,
             stopping: AtomicBool::new(false),
+            osimages_here: std::sync::Mutex::new(std::collections::HashSet::new()),
+            copying: std::sync::Mutex::new(()),
         };
         service.settle()?;
+        service.sweep_copies()?;
         Ok(service)
     }
 
@@ -354,7 +363,9 @@ impl BootFiles {
         })?)
     }
 
-    /// The root directory of a ready OS image (its sealed dataset).
+    /// The root directory of a ready OS image (its sealed dataset),
+    /// copied first from the host that made it when this one lacks it.
+    /// Blocking.
     pub fn osimage_root(&self, name: &str, version: &str) -> Result<PathBuf, BootFilesError> {
         let row = self.osimage(name, version)?;
         if row.state != OsImageState::Ready {
@@ -363,6 +374,7 @@ impl BootFiles {
                 name: format!("{name} {version}"),
             });
         }
+        self.copy_here(&row)?;
         Ok(self.host.datasets().path(&row.dataset))
     }
 

@@ -437,13 +437,7 @@ impl BootFiles {
 impl BootFiles {
     /// Whether another host runs the job that makes `row`.
     fn made_elsewhere(&self, row: &OsImageRow) -> bool {
-        let Some(job) = row.job_id.as_deref() else {
-            return false;
-        };
-        match self.jobs.get(job) {
-            Ok(job) => job.host.is_some_and(|h| h != self.catalog.host()),
-            Err(_) => false,
-        }
+        self.made_on(row).is_some_and(|h| h != self.catalog.host())
     }
 }
 

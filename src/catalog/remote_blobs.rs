@@ -48,6 +48,26 @@ impl Catalog {
         })
     }
 
+    /// The answer of `host`'s API at `api_path`, read as it comes; `what`
+    /// names it in errors. Only with a shared store (several hosts).
+    pub fn fetch_from(
+        &self,
+        host: &str,
+        api_path: &str,
+        what: &str,
+    ) -> Result<Box<dyn Read + Send>, CatalogError> {
+        let failed = |why: String| CatalogError::Fetch {
+            what: what.to_string(),
+            host: host.to_string(),
+            why,
+        };
+        let source = self
+            .blob_source
+            .get()
+            .ok_or_else(|| failed("this host shares no store with others".into()))?;
+        source.fetch(host, api_path).map_err(failed)
+    }
+
     /// The path of a blob this host has, or fetches now from the host the
     /// row names: verified against its SHA-256 and size, kept after.
     pub fn remote_blob(&self, blob: RemoteBlob<'_>) -> Result<PathBuf, CatalogError> {
@@ -56,10 +76,10 @@ impl Catalog {
             return Ok(path);
         }
         let missing = || CatalogError::Blob(BlobError::NotFound(blob.sha256.to_string()));
-        let (Some(host), Some(source)) = (blob.host, self.blob_source.get()) else {
+        let Some(host) = blob.host.filter(|h| *h != self.host) else {
             return Err(missing());
         };
-        if host == self.host {
+        if self.blob_source.get().is_none() {
             return Err(missing());
         }
         let fetch_failed = |why: String| CatalogError::Fetch {
@@ -67,7 +87,7 @@ impl Catalog {
             host: host.to_string(),
             why,
         };
-        let mut reader = source.fetch(host, &blob.api_path).map_err(fetch_failed)?;
+        let mut reader = self.fetch_from(host, &blob.api_path, &blob.what)?;
         let mut staged = self.blobs.stage()?;
         let mut chunk = vec![0u8; 256 * 1024];
         loop {

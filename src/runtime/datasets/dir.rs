@@ -45,7 +45,9 @@ impl DirDatasets {
 
     fn clones_of(&self, origin: &DatasetName) -> Vec<String> {
         let mut clones = Vec::new();
-        for child in ["bases", "pods"] {
+        // The containers below the root, as ZFS lists them (the OS images'
+        // is made by the boot files service).
+        for child in ["bases", "pods", "osimages"] {
             let Ok(rd) = fs::read_dir(self.root.join(child)) else {
                 continue;
             };
@@ -158,7 +160,9 @@ impl Datasets for DirDatasets {
     }
 
     fn init(&self) -> Result<(), DatasetError> {
-        for child in ["bases", "pods"] {
+        // The containers below the root, as ZFS lists them (the OS images'
+        // is made by the boot files service).
+        for child in ["bases", "pods", "osimages"] {
             let p = self.root.join(child);
             fs::create_dir_all(&p).map_err(io_err(format!("creating {}", p.display())))?;
         }
@@ -271,7 +275,9 @@ impl Datasets for DirDatasets {
 
     fn list(&self) -> Result<Vec<DatasetInfo>, DatasetError> {
         let mut out = Vec::new();
-        for child in ["bases", "pods"] {
+        // The containers below the root, as ZFS lists them (the OS images'
+        // is made by the boot files service).
+        for child in ["bases", "pods", "osimages"] {
             let dir = self.root.join(child);
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for entry in rd.flatten() {
