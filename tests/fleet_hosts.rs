@@ -184,15 +184,7 @@ fn files_stored_on_one_host_are_served_by_another() {
         "/v1/microkernels",
     );
     assert_eq!(status, 201, "{mk}");
-    let (status, image) = hosts[0].json(
-        &[
-            "-H",
-            "Content-Type: application/octet-stream",
-            "--data-binary",
-            &format!("@{}", file.display()),
-        ],
-        "/v1/images?name=fleet-blob",
-    );
+    let (status, image) = hosts[0].post_file("/v1/images?name=fleet-blob", &file);
     assert!(status == 200 || status == 201, "{image}");
     let image = image["id"].as_str().unwrap();
 
@@ -200,18 +192,16 @@ fn files_stored_on_one_host_are_served_by_another() {
     // h0, checked against the rows' sha256, then its own.
     let userpass = format!("{}:{}", hosts[1].user, hosts[1].password);
     let api = |s: &TestServer, p: &str| download(&s.url(p), Some(&userpass));
-    let files =
-        |s: &TestServer, p: &str| download(&format!("http://127.0.0.1:{}{p}", s.files_port), None);
     let (status, got) = api(&hosts[1], "/v1/microkernels/vmlinuz-fleet");
     assert_eq!(status, 200);
     assert!(got == bytes, "the microkernel from h1's API differs");
-    let (status, got) = files(&hosts[1], "/microkernels/vmlinuz-fleet");
+    let (status, got) = from_file_server(&hosts[1], "/microkernels/vmlinuz-fleet");
     assert_eq!(status, 200);
     assert!(
         got == bytes,
         "the microkernel from h1's file server differs"
     );
-    let (status, got) = files(&hosts[1], &format!("/images/{image}"));
+    let (status, got) = from_file_server(&hosts[1], &format!("/images/{image}"));
     assert_eq!(status, 200);
     assert!(got == bytes, "the image from h1's file server differs");
     // And an image h2 lacks, through its API.
@@ -223,8 +213,16 @@ fn files_stored_on_one_host_are_served_by_another() {
     assert_eq!(status, 200);
     assert!(got == bytes, "the image from h2's API differs");
     // A name no store has is still a 404 on either.
-    let (status, _) = files(&hosts[1], "/microkernels/none");
+    let (status, _) = from_file_server(&hosts[1], "/microkernels/none");
     assert_eq!(status, 404);
+}
+
+/// A path of `server`'s file server (plain http, no auth).
+fn from_file_server(server: &TestServer, path: &str) -> (u16, Vec<u8>) {
+    download(
+        &format!("http://127.0.0.1:{}{path}", server.files_port),
+        None,
+    )
 }
 
 /// The datasets of OS images in a dir-driver server's root.
@@ -266,15 +264,7 @@ fn an_os_image_made_on_one_host_is_copied_to_another_that_serves_it() {
         .status()
         .unwrap();
     assert!(made.success());
-    let (status, accepted) = hosts[0].json(
-        &[
-            "-H",
-            "Content-Type: application/octet-stream",
-            "--data-binary",
-            &format!("@{}", iso.display()),
-        ],
-        "/v1/osimages/upload?name=fleetos&version=1",
-    );
+    let (status, accepted) = hosts[0].post_file("/v1/osimages/upload?name=fleetos&version=1", &iso);
     assert_eq!(status, 202, "{accepted}");
     common::until(120, "the OS image ready on h0", || {
         let (_, v) = hosts[0].json(&[], "/v1/osimages/fleetos/1");
@@ -284,12 +274,10 @@ fn an_os_image_made_on_one_host_is_copied_to_another_that_serves_it() {
     assert!(osimage_datasets(&hosts[1]).is_empty());
 
     // h1's file server serves it: copied from h0 on the first request.
-    let files =
-        |s: &TestServer, p: &str| download(&format!("http://127.0.0.1:{}{p}", s.files_port), None);
-    let (status, got) = files(&hosts[1], "/fleetos/1/boot/vmlinuz");
+    let (status, got) = from_file_server(&hosts[1], "/fleetos/1/boot/vmlinuz");
     assert_eq!(status, 200);
     assert!(got == kernel, "the kernel from h1's file server differs");
-    let (status, got) = files(&hosts[1], "/fleetos/1/boot/grub/grub.cfg");
+    let (status, got) = from_file_server(&hosts[1], "/fleetos/1/boot/grub/grub.cfg");
     assert_eq!((status, got.as_slice()), (200, &b"set timeout=1\n"[..]));
     assert_eq!(osimage_datasets(&hosts[1]).len(), 1, "h1 keeps its copy");
     // A host whose datasets stream otherwise is refused before any byte.
@@ -300,7 +288,7 @@ fn an_os_image_made_on_one_host_is_copied_to_another_that_serves_it() {
     // copy goes at its next start.
     let (status, _) = hosts[0].curl(&["-X", "DELETE"], "/v1/osimages/fleetos/1");
     assert_eq!(status, 200);
-    let (status, _) = files(&hosts[1], "/fleetos/1/boot/vmlinuz");
+    let (status, _) = from_file_server(&hosts[1], "/fleetos/1/boot/vmlinuz");
     assert_eq!(status, 404);
     assert!(hosts[1].stop(), "{}", hosts[1].log());
     hosts[1].spawn(&[]);

@@ -306,6 +306,20 @@ impl TestServer {
         )
     }
 
+    /// POSTs `file` as the raw body (application/octet-stream); the
+    /// status and the answer as JSON.
+    pub fn post_file(&self, path: &str, file: &Path) -> (u16, serde_json::Value) {
+        self.json(
+            &[
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
+            ],
+            path,
+        )
+    }
+
     pub fn json(&self, args: &[&str], path: &str) -> (u16, serde_json::Value) {
         let (status, body) = self.curl(args, path);
         let value = serde_json::from_str(&body)
